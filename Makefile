@@ -1,0 +1,50 @@
+# pg_steward: PGXS build.
+#
+#   make && sudo make install && make installcheck   (against a running server)
+#
+# scripts/test.sh and scripts/demo.sh install what is missing, build, start a
+# throwaway cluster and run everything; see README.md.
+
+EXTENSION    = pg_steward
+MODULE_big   = pg_steward
+DATA         = pg_steward--0.1.0.sql
+PGFILEDESC   = "pg_steward - safe schema migrations and a tamper-evident audit ledger"
+
+OBJS = \
+	src/pg_steward.o \
+	src/common/checksum.o \
+	src/common/guard.o \
+	src/common/recorder.o \
+	src/common/spi_util.o \
+	src/migrations/apply.o \
+	src/migrations/engine.o \
+	src/migrations/lock.o \
+	src/migrations/repair.o \
+	src/migrations/rollback.o \
+	src/migrations/state.o
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
+              -Wno-missing-field-initializers -Wno-sign-compare
+
+# pg_regress (sql/, expected/)
+REGRESS      = migrations_basic migrations_errors migrations_repair
+REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
+
+# isolation tester (test/isolation/specs, test/isolation/expected)
+ISOLATION      = concurrent_apply
+ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=pg_steward
+
+# TAP (PostgreSQL::Test::Cluster): crashes, restarts
+TAP_TESTS   = 1
+PROVE_TESTS = test/t/*.pl
+
+EXTRA_CLEAN = results tmp_check output_iso regression.diffs regression.out
+
+# pg_config comes from postgresql-server-dev-15; scripts/test.sh installs it.
+PG_CONFIG ?= $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+$(error pg_config not found: install postgresql-server-dev-15 (scripts/test.sh does) or set PG_CONFIG)
+endif
+include $(PGXS)

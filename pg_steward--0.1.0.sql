@@ -1,0 +1,494 @@
+-- pg_steward 0.1.0: install script.
+--
+-- Public functions are created in the schema CREATE EXTENSION targets
+-- (@extschema@, public by default).  Everything internal lives in schema
+-- "steward".  Sections follow the four areas: migrations, review, jobs,
+-- audit (review, jobs and audit add their objects in later versions).
+
+\echo Use "CREATE EXTENSION pg_steward" to load this file. \quit
+
+CREATE SCHEMA steward;
+COMMENT ON SCHEMA steward IS 'pg_steward internals: migration history, jobs, audit ledger';
+REVOKE ALL ON SCHEMA steward FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- Common: append-only protection
+------------------------------------------------------------------------------
+
+-- Refuses UPDATE, DELETE and TRUNCATE.  A superuser can lift it with
+-- ALTER TABLE ... DISABLE TRIGGER or session_replication_role = replica.
+CREATE FUNCTION steward.refuse_change() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION '% on %.% is not allowed', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = TG_ARGV[0],
+              HINT = 'pg_steward''s own functions are the only way to change this table.';
+END $$;
+
+------------------------------------------------------------------------------
+-- Migrations
+------------------------------------------------------------------------------
+
+-- One row per version: its definition and the state of its latest attempt.
+CREATE TABLE steward.migrations (
+    version             text COLLATE "C" PRIMARY KEY,
+    kind                text NOT NULL DEFAULT 'migration'
+                        CHECK (kind IN ('migration', 'baseline')),
+    description         text,
+    checksum            text,
+    up_sql              text,
+    down_sql            text,
+    status              text NOT NULL
+                        CHECK (status IN ('pending', 'in_progress', 'completed',
+                                          'failed', 'rolled_back')),
+    last_op             text NOT NULL
+                        CHECK (last_op IN ('apply', 'rollback', 'repair', 'baseline')),
+    attempts            integer NOT NULL DEFAULT 0,
+    statements_total    integer,
+    statements_applied  integer,
+    lock_retries        integer,
+    session_user_name   name,
+    current_user_name   name,
+    application_name    text,
+    client_addr         inet,
+    backend_pid         integer,
+    started_at          timestamptz,
+    finished_at         timestamptz,
+    duration            interval,
+    error_sqlstate      text,
+    error_message       text,
+    error_statement     integer,
+    attempt_xid         xid8,
+    installed_rank      bigint,
+    CHECK ((status = 'in_progress') = (attempt_xid IS NOT NULL))
+);
+COMMENT ON TABLE steward.migrations IS
+    'one row per migration version: definition and latest attempt (read it with migrate_status())';
+
+-- Every attempt and every administrative action, append-only.
+CREATE TABLE steward.migration_events (
+    id                  bigserial PRIMARY KEY,
+    at                  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    version             text COLLATE "C" NOT NULL,
+    event               text NOT NULL
+                        CHECK (event IN ('apply', 'fail', 'abort', 'rollback',
+                                         'rollback_fail', 'repair', 'baseline')),
+    checksum            text,
+    previous_checksum   text,
+    statements_total    integer,
+    statements_applied  integer,
+    lock_retries        integer,
+    started_at          timestamptz,
+    duration            interval,
+    session_user_name   name,
+    current_user_name   name,
+    application_name    text,
+    client_addr         inet,
+    backend_pid         integer,
+    error_sqlstate      text,
+    error_message       text,
+    error_detail        text,
+    error_statement     integer,
+    error_statement_text text,
+    reason              text,
+    details             jsonb
+);
+CREATE INDEX ON steward.migration_events (version, id);
+COMMENT ON TABLE steward.migration_events IS
+    'append-only history of every migration attempt (read it with migrate_history())';
+
+CREATE SEQUENCE steward.installed_rank_seq;
+
+CREATE TRIGGER migration_events_append_only
+    BEFORE UPDATE OR DELETE ON steward.migration_events
+    FOR EACH ROW EXECUTE FUNCTION steward.refuse_change('migration history is append-only');
+CREATE TRIGGER migration_events_no_truncate
+    BEFORE TRUNCATE ON steward.migration_events
+    FOR EACH STATEMENT EXECUTE FUNCTION steward.refuse_change('migration history is append-only');
+CREATE TRIGGER migrations_no_delete
+    BEFORE DELETE ON steward.migrations
+    FOR EACH ROW EXECUTE FUNCTION steward.refuse_change('a migration is never deleted; use migrate_repair()');
+CREATE TRIGGER migrations_no_truncate
+    BEFORE TRUNCATE ON steward.migrations
+    FOR EACH STATEMENT EXECUTE FUNCTION steward.refuse_change('a migration is never deleted; use migrate_repair()');
+
+SELECT pg_catalog.pg_extension_config_dump('steward.migrations', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.migration_events', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.migration_events_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.installed_rank_seq', '');
+
+-- True when an in_progress attempt's transaction can no longer commit:
+-- it rolled back, or its backend died (a crash aborts every open xid).
+-- An xid too old for pg_xact_status is certainly not running either.
+CREATE FUNCTION steward.attempt_aborted(xid xid8) RETURNS boolean
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT xid IS NOT NULL
+       AND coalesce(pg_catalog.pg_xact_status(xid), 'aborted') = 'aborted'
+$$;
+
+CREATE FUNCTION steward.abort_message(op text) RETURNS text
+LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT 'aborted: the transaction running this ' || op ||
+           ' ended without committing (rolled back, or its session was terminated)'
+$$;
+
+-- The migrations as readers see them: an attempt whose transaction
+-- aborted shows as ended (apply: failed, rollback: still completed) even
+-- before steward.reconcile() has written that down.
+CREATE VIEW steward.migration_state AS
+SELECT m.version, m.kind, m.description,
+       CASE WHEN a.aborted THEN
+                CASE m.last_op WHEN 'rollback' THEN 'completed' ELSE 'failed' END
+            ELSE m.status END                           AS status,
+       m.checksum, m.statements_applied, m.statements_total, m.attempts,
+       m.lock_retries, m.last_op, m.started_at, m.finished_at, m.duration,
+       m.session_user_name, m.current_user_name, m.application_name,
+       m.client_addr, m.backend_pid,
+       CASE WHEN a.aborted THEN NULL ELSE m.error_sqlstate END AS error_sqlstate,
+       CASE WHEN a.aborted THEN steward.abort_message(m.last_op)
+            ELSE m.error_message END                    AS error_message,
+       CASE WHEN a.aborted THEN NULL ELSE m.error_statement END AS error_statement,
+       m.installed_rank, m.up_sql, m.down_sql, m.attempt_xid,
+       a.aborted
+  FROM steward.migrations m,
+       LATERAL (SELECT m.status = 'in_progress'
+                       AND steward.attempt_aborted(m.attempt_xid) AS aborted) a;
+
+-- Common columns of an event, taken from a migrations row and a "who"
+-- document (session_user, current_user, application_name, client_addr,
+-- backend_pid as captured by the calling backend).
+CREATE FUNCTION steward.append_event(m steward.migrations, ev text, who jsonb,
+                                     reason text DEFAULT NULL,
+                                     previous_checksum text DEFAULT NULL,
+                                     error_detail text DEFAULT NULL,
+                                     error_statement_text text DEFAULT NULL,
+                                     details jsonb DEFAULT NULL)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    INSERT INTO steward.migration_events
+        (version, event, checksum, previous_checksum, statements_total,
+         statements_applied, lock_retries, started_at, duration,
+         session_user_name, current_user_name, application_name, client_addr,
+         backend_pid, error_sqlstate, error_message, error_detail,
+         error_statement, error_statement_text, reason, details)
+    VALUES (m.version, ev, m.checksum, previous_checksum, m.statements_total,
+            m.statements_applied, m.lock_retries, m.started_at, m.duration,
+            who->>'session_user', who->>'current_user', who->>'application_name',
+            (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
+            m.error_sqlstate, m.error_message, error_detail,
+            m.error_statement, error_statement_text, reason, details)
+$$;
+
+-- Writes down every attempt whose transaction aborted (see
+-- steward.migration_state) and appends an 'abort' event for each.
+CREATE FUNCTION steward.reconcile() RETURNS integer
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m steward.migrations;
+    n integer := 0;
+BEGIN
+    FOR m IN
+        UPDATE steward.migrations AS t
+           SET status = CASE t.last_op WHEN 'rollback' THEN 'completed' ELSE 'failed' END,
+               error_sqlstate = NULL,
+               error_message = steward.abort_message(t.last_op),
+               error_statement = NULL,
+               attempt_xid = NULL
+         WHERE t.status = 'in_progress' AND steward.attempt_aborted(t.attempt_xid)
+        RETURNING t.*
+    LOOP
+        PERFORM steward.append_event(m, 'abort',
+            jsonb_build_object('session_user', m.session_user_name,
+                               'current_user', m.current_user_name,
+                               'application_name', m.application_name,
+                               'client_addr', m.client_addr,
+                               'backend_pid', m.backend_pid),
+            details => jsonb_build_object('op', m.last_op));
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END $$;
+
+-- Run by the recorder in its own transaction before a migration's SQL
+-- runs: marks the version in_progress with the caller's transaction id,
+-- so a crash or rollback of the caller shows as an aborted attempt.
+CREATE FUNCTION steward.begin_attempt(op text, p_version text, p_description text,
+                                      p_checksum text, p_up_sql text, p_down_sql text,
+                                      p_total integer, p_xid xid8, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    PERFORM steward.reconcile();
+    IF op = 'apply' THEN
+        INSERT INTO steward.migrations AS t
+            (version, description, checksum, up_sql, down_sql, status, last_op,
+             attempts, statements_total, statements_applied, lock_retries,
+             session_user_name, current_user_name, application_name,
+             client_addr, backend_pid, started_at, attempt_xid)
+        VALUES (p_version, p_description, p_checksum, p_up_sql, p_down_sql,
+                'in_progress', 'apply', 1, p_total, 0, 0,
+                who->>'session_user', who->>'current_user', who->>'application_name',
+                (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
+                clock_timestamp(), p_xid)
+        ON CONFLICT (version) DO UPDATE
+           SET description = EXCLUDED.description, checksum = EXCLUDED.checksum,
+               up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql,
+               status = 'in_progress', last_op = 'apply', attempts = t.attempts + 1,
+               statements_total = EXCLUDED.statements_total, statements_applied = 0,
+               lock_retries = 0,
+               session_user_name = EXCLUDED.session_user_name,
+               current_user_name = EXCLUDED.current_user_name,
+               application_name = EXCLUDED.application_name,
+               client_addr = EXCLUDED.client_addr, backend_pid = EXCLUDED.backend_pid,
+               started_at = EXCLUDED.started_at, finished_at = NULL, duration = NULL,
+               error_sqlstate = NULL, error_message = NULL, error_statement = NULL,
+               attempt_xid = EXCLUDED.attempt_xid
+         WHERE t.status IN ('failed', 'rolled_back') AND t.kind = 'migration';
+    ELSE
+        UPDATE steward.migrations AS t
+           SET status = 'in_progress', last_op = 'rollback',
+               statements_total = p_total, statements_applied = 0, lock_retries = 0,
+               session_user_name = who->>'session_user',
+               current_user_name = who->>'current_user',
+               application_name = who->>'application_name',
+               client_addr = (who->>'client_addr')::inet,
+               backend_pid = (who->>'backend_pid')::integer,
+               started_at = clock_timestamp(), finished_at = NULL, duration = NULL,
+               error_sqlstate = NULL, error_message = NULL, error_statement = NULL,
+               attempt_xid = p_xid
+         WHERE t.version = p_version AND t.status = 'completed';
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migration "%" changed state while this % was starting', p_version, op
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- Run in the caller's transaction after the SQL succeeded, so it commits
+-- (or rolls back) together with the schema change.
+CREATE FUNCTION steward.finish_attempt(p_version text, p_xid xid8, p_applied integer,
+                                       p_retries integer, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m steward.migrations;
+BEGIN
+    UPDATE steward.migrations AS t
+       SET status = CASE t.last_op WHEN 'rollback' THEN 'rolled_back' ELSE 'completed' END,
+           statements_applied = p_applied, lock_retries = p_retries,
+           finished_at = clock_timestamp(), duration = clock_timestamp() - t.started_at,
+           attempt_xid = NULL,
+           installed_rank = CASE t.last_op WHEN 'apply'
+                                 THEN nextval('steward.installed_rank_seq')
+                                 ELSE t.installed_rank END
+     WHERE t.version = p_version AND t.attempt_xid = p_xid
+    RETURNING t.* INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no attempt of migration "%" is in progress in this transaction', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM steward.append_event(m, m.last_op, who);
+END $$;
+
+-- Run by the recorder after the SQL failed and the caller's subtransaction
+-- was rolled back; commits on its own, so the failure stays on record.
+CREATE FUNCTION steward.fail_attempt(p_version text, p_xid xid8, p_statement integer,
+                                     p_sqlstate text, p_message text, p_detail text,
+                                     p_statement_text text, p_applied integer,
+                                     p_retries integer, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m steward.migrations;
+BEGIN
+    UPDATE steward.migrations AS t
+       SET status = CASE t.last_op WHEN 'rollback' THEN 'completed' ELSE 'failed' END,
+           statements_applied = p_applied, lock_retries = p_retries,
+           finished_at = clock_timestamp(), duration = clock_timestamp() - t.started_at,
+           error_sqlstate = p_sqlstate, error_message = p_message,
+           error_statement = p_statement, attempt_xid = NULL
+     WHERE t.version = p_version AND t.attempt_xid = p_xid
+    RETURNING t.* INTO m;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no attempt of migration "%" is in progress for transaction %', p_version, p_xid
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    PERFORM steward.append_event(m, CASE m.last_op WHEN 'rollback' THEN 'rollback_fail' ELSE 'fail' END,
+                                 who, error_detail => p_detail,
+                                 error_statement_text => p_statement_text);
+END $$;
+
+-- migrate_repair's bookkeeping (the C side has checked the arguments).
+CREATE FUNCTION steward.repair(p_version text, p_reason text, p_status text,
+                               p_up_sql text, p_checksum text, p_down_sql text,
+                               who jsonb)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old steward.migrations;
+    m steward.migrations;
+BEGIN
+    SELECT * INTO old FROM steward.migrations WHERE version = p_version FOR UPDATE;
+    UPDATE steward.migrations AS t
+       SET status = coalesce(p_status, t.status),
+           up_sql = coalesce(p_up_sql, t.up_sql),
+           checksum = coalesce(p_checksum, t.checksum),
+           down_sql = coalesce(p_down_sql, t.down_sql),
+           last_op = 'repair',
+           error_sqlstate = CASE WHEN p_status IS NULL THEN t.error_sqlstate END,
+           error_message = CASE WHEN p_status IS NULL THEN t.error_message END,
+           error_statement = CASE WHEN p_status IS NULL THEN t.error_statement END,
+           installed_rank = CASE WHEN p_status = 'completed'
+                                 THEN nextval('steward.installed_rank_seq')
+                                 ELSE t.installed_rank END
+     WHERE t.version = p_version
+    RETURNING t.* INTO m;
+    PERFORM steward.append_event(m, 'repair', who, reason => p_reason,
+        previous_checksum => CASE WHEN p_checksum IS NOT NULL THEN old.checksum END,
+        details => jsonb_strip_nulls(jsonb_build_object(
+            'previous_status', old.status,
+            'status', m.status,
+            'up_sql_changed', CASE WHEN p_up_sql IS NOT NULL THEN p_up_sql IS DISTINCT FROM old.up_sql END,
+            'down_sql_changed', CASE WHEN p_down_sql IS NOT NULL THEN p_down_sql IS DISTINCT FROM old.down_sql END)));
+    RETURN m.status;
+END $$;
+
+-- migrate_baseline's bookkeeping.
+CREATE FUNCTION steward.baseline(p_version text, p_description text, who jsonb)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m steward.migrations;
+BEGIN
+    INSERT INTO steward.migrations
+        (version, kind, description, status, last_op, attempts,
+         session_user_name, current_user_name, application_name, client_addr,
+         backend_pid, started_at, finished_at, duration, installed_rank)
+    VALUES (p_version, 'baseline', p_description, 'completed', 'baseline', 0,
+            who->>'session_user', who->>'current_user', who->>'application_name',
+            (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
+            clock_timestamp(), clock_timestamp(), interval '0',
+            nextval('steward.installed_rank_seq'))
+    RETURNING * INTO m;
+    PERFORM steward.append_event(m, 'baseline', who);
+    RETURN m.status;
+END $$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA steward FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA steward FROM PUBLIC;
+
+-- Public API -----------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.migrate_apply(
+    version text,
+    up_sql text,
+    down_sql text DEFAULT NULL,
+    description text DEFAULT NULL,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    statement_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_apply'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.migrate_apply(text, text, text, text, boolean, interval, interval, integer) IS
+    'apply a versioned migration atomically, with checksum, history, timeouts and lock retries';
+
+CREATE FUNCTION @extschema@.migrate_rollback(
+    version text,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    statement_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_rollback'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.migrate_rollback(text, boolean, interval, interval, integer) IS
+    'run a completed migration''s stored down_sql atomically and mark it rolled_back';
+
+CREATE FUNCTION @extschema@.migrate_repair(
+    version text,
+    reason text,
+    status text DEFAULT NULL,
+    up_sql text DEFAULT NULL,
+    down_sql text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_repair'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.migrate_repair(text, text, text, text, text) IS
+    'resolve a failed or aborted migration, or accept a deliberately changed checksum, with a reason';
+
+CREATE FUNCTION @extschema@.migrate_baseline(version text, description text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_baseline'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.migrate_baseline(text, text) IS
+    'record that the schema already is at this version (for databases older than pg_steward)';
+
+CREATE FUNCTION @extschema@.migrate_checksum(sql text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'migrate_checksum'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.migrate_checksum(text) IS
+    'the checksum migrate_apply stores for this SQL (v1:sha256 over normalized text)';
+
+CREATE FUNCTION @extschema@.migrate_status()
+RETURNS TABLE (
+    version text, kind text, description text, status text, checksum text,
+    statements_applied integer, statements_total integer, attempts integer,
+    lock_retries integer, last_op text, started_at timestamptz,
+    finished_at timestamptz, duration interval, session_user_name name,
+    current_user_name name, application_name text, client_addr inet,
+    backend_pid integer, error_sqlstate text, error_message text,
+    error_statement integer, installed_rank bigint, up_sql text, down_sql text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.version, s.kind, s.description, s.status, s.checksum,
+           s.statements_applied, s.statements_total, s.attempts, s.lock_retries,
+           s.last_op, s.started_at, s.finished_at, s.duration,
+           s.session_user_name, s.current_user_name, s.application_name,
+           s.client_addr, s.backend_pid, s.error_sqlstate, s.error_message,
+           s.error_statement, s.installed_rank, s.up_sql, s.down_sql
+      FROM steward.migration_state s
+     ORDER BY s.version
+$$;
+COMMENT ON FUNCTION @extschema@.migrate_status() IS
+    'every migration version with its status and its latest attempt';
+
+CREATE FUNCTION @extschema@.migrate_history(version text DEFAULT NULL)
+RETURNS TABLE (
+    id bigint, at timestamptz, version text, event text, checksum text,
+    previous_checksum text, statements_applied integer, statements_total integer,
+    lock_retries integer, started_at timestamptz, duration interval,
+    session_user_name name, current_user_name name, application_name text,
+    client_addr inet, backend_pid integer, error_sqlstate text,
+    error_message text, error_detail text, error_statement integer,
+    error_statement_text text, reason text, details jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT * FROM (
+        SELECT e.id, e.at, e.version, e.event, e.checksum, e.previous_checksum,
+               e.statements_applied, e.statements_total, e.lock_retries,
+               e.started_at, e.duration, e.session_user_name, e.current_user_name,
+               e.application_name, e.client_addr, e.backend_pid, e.error_sqlstate,
+               e.error_message, e.error_detail, e.error_statement,
+               e.error_statement_text, e.reason, e.details
+          FROM steward.migration_events e
+         WHERE $1 IS NULL OR e.version = $1
+        UNION ALL
+        -- aborted attempts not yet written down by steward.reconcile()
+        SELECT NULL, s.started_at, s.version, 'abort', s.checksum, NULL,
+               s.statements_applied, s.statements_total, s.lock_retries,
+               s.started_at, NULL, s.session_user_name, s.current_user_name,
+               s.application_name, s.client_addr, s.backend_pid, NULL,
+               s.error_message, NULL, NULL, NULL, NULL,
+               jsonb_build_object('op', s.last_op)
+          FROM steward.migration_state s
+         WHERE s.aborted AND ($1 IS NULL OR s.version = $1)
+    ) h
+    ORDER BY h.id NULLS LAST, h.at
+$$;
+COMMENT ON FUNCTION @extschema@.migrate_history(text) IS
+    'every migration event (apply, fail, abort, rollback, rollback_fail, repair, baseline), oldest first';
+
+-- Nothing is granted to PUBLIC but migrate_checksum, a pure function.
+REVOKE ALL ON FUNCTION @extschema@.migrate_apply(text, text, text, text, boolean, interval, interval, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.migrate_rollback(text, boolean, interval, interval, integer) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.migrate_repair(text, text, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.migrate_baseline(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.migrate_status() FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.migrate_history(text) FROM PUBLIC;

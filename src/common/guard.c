@@ -1,0 +1,150 @@
+/*-------------------------------------------------------------------------
+ *
+ * guard.c
+ *	  Argument and environment checks shared by the public functions.
+ *
+ * Bad input gets a clear error before anything is changed: NULL or empty
+ * required arguments, over-long values, versions with characters outside
+ * a safe set, out-of-range timeouts, calls on a standby or in a read-only
+ * transaction.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "datatype/timestamp.h"
+#include "utils/builtins.h"
+
+#include "pg_steward.h"
+
+/*
+ * Refuse to write on a standby or in a read-only transaction.
+ */
+void
+steward_require_read_write(const char *what)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s during recovery", what),
+				 errhint("Connect to the primary server.")));
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot %s in a read-only transaction", what)));
+}
+
+/*
+ * A migration version: required, at most STEWARD_MAX_VERSION_LEN bytes of
+ * letters, digits, '_', '.' and '-'.  Versions compare as text in the "C"
+ * collation, so zero-padded numbers and timestamps sort as expected.
+ */
+char *
+steward_check_version(const char *argname, text *version)
+{
+	char	   *v;
+	size_t		len;
+
+	if (version == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+
+	v = text_to_cstring(version);
+	len = strlen(v);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	if (len > STEWARD_MAX_VERSION_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("A version has at most %d characters; this one has %zu.",
+						   STEWARD_MAX_VERSION_LEN, len)));
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s contains an invalid character at position %zu", argname, i + 1),
+					 errdetail("A version consists of letters, digits, \"_\", \".\" and \"-\"."),
+					 errhint("Timestamps such as 20260115_add_notifications sort as expected.")));
+	}
+	return v;
+}
+
+/*
+ * An optional text argument: NULL stays NULL, an empty or blank string is
+ * refused (pass NULL instead), and at most maxlen bytes (0: no limit).
+ */
+char *
+steward_optional_text(text *t, const char *argname, int maxlen)
+{
+	char	   *s;
+	size_t		len;
+	bool		blank = true;
+
+	if (t == NULL)
+		return NULL;
+
+	s = text_to_cstring(t);
+	len = strlen(s);
+	for (size_t i = 0; i < len && blank; i++)
+		blank = (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r');
+	if (blank)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname),
+				 errhint("Pass NULL to leave it out.")));
+	if (maxlen > 0 && len > (size_t) maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("The limit is %d bytes; this value has %zu.", maxlen, len)));
+	return s;
+}
+
+/*
+ * A timeout given as an interval, in milliseconds.  Month and year parts
+ * are refused (their length varies); the result fits in an int.
+ */
+int
+steward_interval_to_ms(Interval *iv, const char *argname, bool allow_zero)
+{
+	int64		ms;
+
+	if (iv->month != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain months or years", argname)));
+	if (iv->time < 0 || iv->day < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", argname)));
+	if (iv->day > 24)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too large", argname),
+				 errdetail("The limit is 24 days.")));
+
+	ms = iv->time / 1000 + (int64) iv->day * 86400000;
+	if (ms > INT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too large", argname),
+				 errdetail("The limit is 24 days.")));
+	if (ms == 0 && !allow_zero)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be at least 1 millisecond", argname),
+				 errhint("Waiting for a lock without a time limit is never allowed.")));
+	return (int) ms;
+}

@@ -1,0 +1,121 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  migrate_apply(version, up_sql, down_sql, description, out_of_order,
+ *					lock_timeout, statement_timeout, lock_retries)
+ *
+ * Applies a versioned migration atomically.  Re-applying a completed
+ * version with the same checksum does nothing and says so; a different
+ * checksum is refused.  A failed, aborted or rolled-back version may be
+ * applied again (its SQL may have been corrected).  Versions compare as
+ * text in the "C" collation; a version older than the newest completed
+ * one is refused unless out_of_order is true.
+ *
+ * Returns 'applied' or 'unchanged'.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "migrations/migrations.h"
+
+#define ARG_TEXT_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
+#define ARG_INTERVAL_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_INTERVAL_P(n))
+
+PG_FUNCTION_INFO_V1(migrate_apply);
+
+Datum
+migrate_apply(PG_FUNCTION_ARGS)
+{
+	StewardAttempt a = {0};
+	StewardVersionState st;
+	char	   *version;
+	char	   *up_sql;
+	bool		out_of_order;
+
+	steward_refuse_nested();
+	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("up_sql must not be null")));
+	up_sql = steward_optional_text(PG_GETARG_TEXT_PP(1), "up_sql", 0);
+	a.down_sql = steward_optional_text(ARG_TEXT_OR_NULL(2), "down_sql", 0);
+	a.description = steward_optional_text(ARG_TEXT_OR_NULL(3), "description",
+										  STEWARD_MAX_DESCRIPTION_LEN);
+	out_of_order = PG_ARGISNULL(4) ? false : PG_GETARG_BOOL(4);
+	steward_resolve_timeouts(&a, ARG_INTERVAL_OR_NULL(5), ARG_INTERVAL_OR_NULL(6),
+							 PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_INT32(7));
+
+	steward_require_read_write("apply a migration");
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("migrate_apply requires the READ COMMITTED isolation level"),
+				 errdetail("Its start is recorded in a transaction of its own, which a REPEATABLE READ or SERIALIZABLE snapshot cannot see.")));
+
+	/* parse both scripts first: bad SQL is refused before anything else */
+	a.op = "apply";
+	a.version = version;
+	a.up_sql = up_sql;
+	a.statements = steward_parse_migration(version, "up_sql", up_sql);
+	if (a.down_sql)
+		(void) steward_parse_migration(version, "down_sql", a.down_sql);
+	a.checksum = steward_checksum(up_sql);
+
+	steward_migration_lock("apply a migration");
+	steward_version_state(version, &st);
+
+	if (st.exists && strcmp(st.kind, "baseline") == 0)
+	{
+		ereport(NOTICE,
+				(errmsg("migration \"%s\" is a baseline; nothing to do", version)));
+		PG_RETURN_TEXT_P(cstring_to_text("unchanged"));
+	}
+	if (st.exists && strcmp(st.status, "completed") == 0)
+	{
+		if (st.checksum && strcmp(st.checksum, a.checksum) == 0)
+		{
+			ereport(NOTICE,
+					(errmsg("migration \"%s\" is already applied with the same checksum; nothing to do",
+							version)));
+			PG_RETURN_TEXT_P(cstring_to_text("unchanged"));
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("checksum mismatch for migration \"%s\"", version),
+				 errdetail("Applied:  %s\nSupplied: %s", st.checksum ? st.checksum : "(none)", a.checksum),
+				 errhint("An applied migration must not change. Put the change in a new version, "
+						 "or accept the new SQL with migrate_repair('%s', reason => '...', up_sql => ...).",
+						 version)));
+	}
+	if (st.exists && strcmp(st.status, "in_progress") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" is in progress in another transaction", version)));
+	steward_refuse_changed_here(version, &st);
+
+	if (st.newer_completed && !out_of_order)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" is older than the newest applied migration \"%s\"",
+						version, st.newer_completed),
+				 errdetail("Versions are applied in ascending text order (collation \"C\")."),
+				 errhint("If applying it after newer versions is intended, pass out_of_order => true.")));
+
+	a.who = steward_capture_who();
+	steward_run_attempt(&a);
+
+	ereport(NOTICE,
+			(errmsg("migration \"%s\" applied: %d statement%s%s",
+					version, a.applied, a.applied == 1 ? "" : "s",
+					a.retries > 0 ? psprintf(" after %d lock-timeout retr%s", a.retries,
+											 a.retries == 1 ? "y" : "ies") : "")));
+	PG_RETURN_TEXT_P(cstring_to_text("applied"));
+}

@@ -1,0 +1,523 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  Runs an attempt: a migration's statements, atomically, under the
+ *	  migration's lock_timeout and statement_timeout, retried after lock
+ *	  timeouts, with every outcome written down.
+ *
+ * An attempt goes like this:
+ *	  1. the recorder commits the in_progress marker carrying the caller's
+ *		 top-level transaction id (steward.begin_attempt);
+ *	  2. the statements run one by one in a subtransaction of the caller's
+ *		 transaction, each under a per-statement timer; a lock timeout
+ *		 rolls the subtransaction back and, after a jittered exponential
+ *		 backoff, runs the whole migration again, a bounded number of times;
+ *	  3a. success: steward.finish_attempt runs in the caller's transaction,
+ *		 so status and schema commit (or roll back) together;
+ *	  3b. failure: the subtransaction is rolled back, the recorder commits
+ *		 the failure (steward.fail_attempt), and the caller gets an error
+ *		 carrying the failing statement's SQLSTATE, number and text.
+ * If the caller's transaction never commits (kill -9, ROLLBACK), step 1's
+ * marker names an aborted transaction and the attempt reads as aborted.
+ *
+ * SET commands inside a migration end with it: the statements run inside
+ * their own GUC nest level, which is unwound afterwards.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "commands/defrem.h"
+#include "common/pg_prng.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/parser.h"
+#include "storage/latch.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pg_steward.h"
+#include "migrations/migrations.h"
+
+#define SHOWN_STATEMENT_LEN 1000
+
+/* The per-statement timer (a USER_TIMEOUT, registered on first use). */
+static TimeoutId stmt_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t stmt_timeout_fired = false;
+
+/* Set while a migration's statements run: no nested migrations. */
+static bool attempt_running = false;
+
+/*
+ * Migration SQL must not call pg_steward's migration functions.
+ */
+void
+steward_refuse_nested(void)
+{
+	if (attempt_running)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("pg_steward's migration functions cannot be called from inside a migration")));
+}
+
+static void
+stmt_timeout_handler(void)
+{
+	stmt_timeout_fired = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+static void
+arm_statement_timer(int ms)
+{
+	stmt_timeout_fired = false;
+	if (ms <= 0)
+		return;
+	if (stmt_timeout_id == MAX_TIMEOUTS)
+		stmt_timeout_id = RegisterTimeout(USER_TIMEOUT, stmt_timeout_handler);
+	enable_timeout_after(stmt_timeout_id, ms);
+}
+
+static void
+disarm_statement_timer(void)
+{
+	if (stmt_timeout_id != MAX_TIMEOUTS)
+		disable_timeout(stmt_timeout_id, false);
+}
+
+/* ----------------------------------------------------------------
+ * Parsing
+ * ----------------------------------------------------------------
+ */
+
+typedef struct ParseContext
+{
+	const char *version;
+	const char *argname;
+} ParseContext;
+
+static void
+parse_error_context(void *arg)
+{
+	ParseContext *pc = (ParseContext *) arg;
+
+	errcontext("%s of migration \"%s\"", pc->argname, pc->version);
+}
+
+/*
+ * Statements that cannot run inside a transaction block, and so not inside
+ * SELECT migrate_apply(...).  Returns their name, or NULL.
+ */
+static const char *
+non_transactional_kind(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_IndexStmt:
+			return ((IndexStmt *) stmt)->concurrent ? "CREATE INDEX CONCURRENTLY" : NULL;
+		case T_DropStmt:
+			return ((DropStmt *) stmt)->concurrent ? "DROP INDEX CONCURRENTLY" : NULL;
+		case T_ReindexStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((ReindexStmt *) stmt)->params)
+				{
+					DefElem    *opt = (DefElem *) lfirst(lc);
+
+					if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
+						return "REINDEX CONCURRENTLY";
+				}
+				return NULL;
+			}
+		case T_AlterTableStmt:
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((AlterTableStmt *) stmt)->cmds)
+				{
+					AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+					if (cmd->subtype == AT_DetachPartition &&
+						((PartitionCmd *) cmd->def)->concurrent)
+						return "DETACH PARTITION CONCURRENTLY";
+				}
+				return NULL;
+			}
+		case T_VacuumStmt:
+			return ((VacuumStmt *) stmt)->is_vacuumcmd ? "VACUUM" : NULL;
+		case T_CreatedbStmt:
+			return "CREATE DATABASE";
+		case T_DropdbStmt:
+			return "DROP DATABASE";
+		case T_AlterSystemStmt:
+			return "ALTER SYSTEM";
+		case T_CreateTableSpaceStmt:
+			return "CREATE TABLESPACE";
+		case T_DropTableSpaceStmt:
+			return "DROP TABLESPACE";
+		default:
+			return NULL;
+	}
+}
+
+static char *
+shown_statement(const char *text)
+{
+	if (strlen(text) <= SHOWN_STATEMENT_LEN)
+		return pstrdup(text);
+	return psprintf("%.*s...", SHOWN_STATEMENT_LEN, text);
+}
+
+/*
+ * Split a migration's SQL into statements with the server's own parser.
+ * Syntax errors, transaction control, COPY from or to the client and
+ * statements that refuse a transaction block are refused here, before
+ * anything runs or is recorded.
+ */
+List *
+steward_parse_migration(const char *version, const char *argname, const char *sql)
+{
+	ParseContext pc = {version, argname};
+	ErrorContextCallback errcb;
+	List	   *raw;
+	List	   *result = NIL;
+	ListCell   *lc;
+	int			n = 0;
+
+	errcb.callback = parse_error_context;
+	errcb.arg = &pc;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+
+	foreach(lc, raw)
+	{
+		RawStmt    *rs = lfirst_node(RawStmt, lc);
+		StewardStatement *st = palloc(sizeof(StewardStatement));
+		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
+		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
+		const char *kind;
+
+		while (len > 0 && isspace((unsigned char) sql[loc]))
+			loc++, len--;
+		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
+			len--;
+
+		st->number = ++n;
+		st->text = pnstrdup(sql + loc, len);
+
+		if (IsA(rs->stmt, TransactionStmt))
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("%s of migration \"%s\" must not contain transaction control", argname, version),
+					 errdetail("Statement %d: %s", n, shown_statement(st->text)),
+					 errhint("A migration runs as one transaction; remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT.")));
+		if (IsA(rs->stmt, CopyStmt) && ((CopyStmt *) rs->stmt)->filename == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("%s of migration \"%s\" must not copy from or to the client", argname, version),
+					 errdetail("Statement %d: %s", n, shown_statement(st->text)),
+					 errhint("Load the data with INSERT ... SELECT, or with COPY before or after the migration.")));
+		kind = non_transactional_kind(rs->stmt);
+		if (kind != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("%s cannot run inside migrate_apply", kind),
+					 errdetail("Statement %d of %s of migration \"%s\": %s",
+							   n, argname, version, shown_statement(st->text)),
+					 errhint("%s cannot run inside a transaction block. Run it as a top-level statement of its own, outside migrate_apply.", kind)));
+
+		result = lappend(result, st);
+	}
+
+	if (result == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s of migration \"%s\" contains no SQL statement", argname, version)));
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ * Timeouts
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Per-call overrides (NULL: the GUC) into the attempt.
+ */
+void
+steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
+						 Interval *statement_timeout, bool retries_null,
+						 int32 retries)
+{
+	a->lock_timeout_ms = lock_timeout
+		? steward_interval_to_ms(lock_timeout, "lock_timeout", false)
+		: steward_lock_timeout_ms;
+	a->statement_timeout_ms = statement_timeout
+		? steward_interval_to_ms(statement_timeout, "statement_timeout", true)
+		: steward_statement_timeout_ms;
+	if (retries_null)
+		a->lock_retries = steward_lock_retries;
+	else if (retries < 0 || retries > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("lock_retries must be between 0 and 100")));
+	else
+		a->lock_retries = retries;
+}
+
+/*
+ * Sleep before retry number "retry" (1-based): the delay doubles per retry
+ * up to the cap; "equal jitter" keeps it between half and all of that.
+ */
+static int
+backoff_sleep(int retry)
+{
+	int64		delay = steward_lock_retry_delay_ms;
+	int64		ms;
+	TimestampTz end;
+
+	for (int i = 1; i < retry && delay < steward_lock_retry_max_delay_ms; i++)
+		delay *= 2;
+	delay = Min(delay, (int64) steward_lock_retry_max_delay_ms);
+	ms = delay / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay - delay / 2));
+
+	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	for (;;)
+	{
+		long		left;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	return (int) ms;
+}
+
+/* ----------------------------------------------------------------
+ * Running
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Run all statements once in a subtransaction.  On failure the
+ * subtransaction is rolled back, *edata_out holds the error and
+ * *failed_out the number of the failing statement (0: none).
+ */
+static bool
+run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile int current = 0;
+	volatile bool ok = false;
+
+	a->applied = 0;
+	attempt_running = true;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+
+	PG_TRY();
+	{
+		int			nestlevel = NewGUCNestLevel();
+		ListCell   *lc;
+
+		(void) set_config_option("lock_timeout", psprintf("%d", a->lock_timeout_ms),
+								 PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+
+		foreach(lc, a->statements)
+		{
+			StewardStatement *st = (StewardStatement *) lfirst(lc);
+			int			rc;
+
+			CHECK_FOR_INTERRUPTS();
+			current = st->number;
+			arm_statement_timer(a->statement_timeout_ms);
+			rc = SPI_execute(st->text, false, 0);
+			disarm_statement_timer();
+			if (rc < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("statement cannot run inside a migration: %s",
+								SPI_result_code_string(rc))));
+			a->applied++;
+		}
+		current = 0;
+
+		SPI_finish();
+		AtEOXact_GUC(false, nestlevel);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		disarm_statement_timer();
+		MemoryContextSwitchTo(oldcontext);
+		*edata_out = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		*failed_out = current;
+
+		/* our own timer cancelled the statement: say so */
+		if (stmt_timeout_fired && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			(*edata_out)->message =
+				psprintf("canceling statement due to the migration's statement_timeout (%d ms)",
+						 a->statement_timeout_ms);
+	}
+	PG_END_TRY();
+
+	attempt_running = false;
+	return ok;
+}
+
+static const char *
+attempt_noun(const StewardAttempt *a)
+{
+	return strcmp(a->op, "rollback") == 0
+		? psprintf("rollback of migration \"%s\"", a->version)
+		: psprintf("migration \"%s\"", a->version);
+}
+
+/*
+ * Run an attempt end to end (see the file header).  Returns normally on
+ * success; on failure records it and raises the statement's error.
+ */
+void
+steward_run_attempt(StewardAttempt *a)
+{
+	char		xid[32];
+	char		total[16];
+	char		applied[16];
+	char		retries[16];
+	char		stmtno[16];
+	char	   *recorder_error = NULL;
+	ErrorData  *edata = NULL;
+	int			failed = 0;
+	int			ntotal = list_length(a->statements);
+	bool		ok;
+
+	steward_refuse_nested();
+
+	snprintf(xid, sizeof(xid), UINT64_FORMAT,
+			 U64FromFullTransactionId(GetTopFullTransactionId()));
+	snprintf(total, sizeof(total), "%d", ntotal);
+
+	{
+		const char *args[] = {a->op, a->version, a->description, a->checksum,
+		a->up_sql, a->down_sql, total, xid, a->who};
+
+		if (!steward_record_autonomous(
+									   "SELECT steward.begin_attempt($1, $2, $3, $4, $5, $6, "
+									   "$7::integer, $8::xid8, $9::jsonb)",
+									   lengthof(args), args, &recorder_error))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("could not record the start of %s: %s",
+							attempt_noun(a), recorder_error),
+					 errdetail("Nothing was changed."),
+					 errhint("pg_steward records every attempt through a short-lived background worker; it needs a free slot in max_worker_processes.")));
+	}
+
+	a->retries = 0;
+	for (;;)
+	{
+		int			slept;
+
+		ok = run_once(a, &edata, &failed);
+		if (ok || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
+			a->retries >= a->lock_retries)
+			break;
+
+		a->retries++;
+		slept = backoff_sleep(a->retries);
+		ereport(NOTICE,
+				(errmsg("lock timeout at statement %d of %s; retried after %d ms (retry %d of %d)",
+						failed, attempt_noun(a), slept, a->retries, a->lock_retries)));
+		FreeErrorData(edata);
+		edata = NULL;
+	}
+
+	snprintf(applied, sizeof(applied), "%d", a->applied);
+	snprintf(retries, sizeof(retries), "%d", a->retries);
+
+	if (ok)
+	{
+		const char *args[] = {a->version, xid, applied, retries, a->who};
+
+		steward_exec_as_owner("SELECT steward.finish_attempt($1, $2::xid8, $3::integer, "
+							  "$4::integer, $5::jsonb)",
+							  lengthof(args), args);
+		return;
+	}
+
+	/* failure: record it in a transaction of its own, then raise it */
+	{
+		StewardStatement *st = failed > 0
+			? (StewardStatement *) list_nth(a->statements, failed - 1) : NULL;
+		const char *args[] = {a->version, xid, NULL,
+			unpack_sql_state(edata->sqlerrcode), edata->message, edata->detail,
+		st ? st->text : NULL, applied, retries, a->who};
+		const char *hint;
+
+		snprintf(stmtno, sizeof(stmtno), "%d", failed);
+		if (failed > 0)
+			args[2] = stmtno;
+
+		if (!steward_record_autonomous(
+									   "SELECT steward.fail_attempt($1, $2::xid8, $3::integer, "
+									   "$4, $5, $6, $7, $8::integer, $9::integer, $10::jsonb)",
+									   lengthof(args), args, &recorder_error))
+			ereport(WARNING,
+					(errmsg("could not record the failure of %s: %s",
+							attempt_noun(a), recorder_error),
+					 errdetail("The attempt will show as aborted.")));
+
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			hint = psprintf("Nothing was changed. The lock was still taken after %d retries; "
+							"pg_blocking_pids() shows who holds it. The attempt is recorded; see migrate_history('%s').",
+							a->retries, a->version);
+		else if (strcmp(a->op, "rollback") == 0)
+			hint = psprintf("Nothing was changed; the migration is still applied. "
+							"The attempt is recorded; see migrate_history('%s').", a->version);
+		else
+			hint = psprintf("Nothing was changed. The attempt is recorded; see migrate_history('%s').",
+							a->version);
+
+		if (st == NULL)
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s failed: %s", attempt_noun(a), edata->message),
+					 edata->detail ? errdetail("%s", edata->detail) : 0,
+					 errhint("%s", hint)));
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s failed at statement %d of %d: %s",
+						attempt_noun(a), failed, ntotal, edata->message),
+				 edata->detail
+				 ? errdetail("Statement %d: %s\n%s", failed, shown_statement(st->text), edata->detail)
+				 : errdetail("Statement %d: %s", failed, shown_statement(st->text)),
+				 errhint("%s", hint)));
+	}
+}

@@ -1,0 +1,74 @@
+/*-------------------------------------------------------------------------
+ *
+ * migrations.h
+ *	  The migrations area: parsing a migration into statements, running an
+ *	  attempt, the migration lock, and the state of a version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_MIGRATIONS_H
+#define STEWARD_MIGRATIONS_H
+
+#include "nodes/pg_list.h"
+
+/* One statement of a migration, numbered from 1. */
+typedef struct StewardStatement
+{
+	int			number;
+	char	   *text;
+} StewardStatement;
+
+/* One run of up_sql (op "apply") or down_sql (op "rollback"). */
+typedef struct StewardAttempt
+{
+	const char *op;
+	const char *version;
+	List	   *statements;		/* of StewardStatement */
+	const char *who;			/* steward_capture_who() */
+	int			lock_timeout_ms;
+	int			statement_timeout_ms;	/* 0: none */
+	int			lock_retries;
+
+	/* recorded by the start marker of an apply */
+	const char *description;
+	const char *checksum;
+	const char *up_sql;
+	const char *down_sql;
+
+	/* results */
+	int			applied;
+	int			retries;
+} StewardAttempt;
+
+/* The stored state of one version, as steward.migration_state shows it. */
+typedef struct StewardVersionState
+{
+	bool		exists;
+	char	   *status;
+	char	   *checksum;
+	char	   *kind;
+	bool		has_down_sql;
+	bool		changed_here;	/* row written by the current transaction */
+	char	   *newer_completed;	/* newest completed version above it */
+} StewardVersionState;
+
+/* engine.c */
+extern List *steward_parse_migration(const char *version, const char *argname,
+									 const char *sql);
+extern void steward_run_attempt(StewardAttempt *a);
+extern void steward_refuse_nested(void);
+extern void steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
+									 Interval *statement_timeout,
+									 bool retries_null, int32 retries);
+
+/* lock.c */
+extern void steward_migration_lock(const char *what);
+
+/* state.c */
+extern void steward_version_state(const char *version, StewardVersionState *st);
+extern void steward_refuse_changed_here(const char *version,
+										const StewardVersionState *st);
+extern void steward_refuse_unknown(const char *version,
+								   const StewardVersionState *st);
+
+#endif							/* STEWARD_MIGRATIONS_H */

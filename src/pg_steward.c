@@ -1,0 +1,101 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_steward.c
+ *	  Module entry point: the magic block, _PG_init and the GUCs shared by
+ *	  all areas.
+ *
+ * pg_steward lets a DBA change a production schema safely from psql and
+ * keeps an audit trail that nobody can rewrite unnoticed.  The source tree
+ * mirrors its four areas:
+ *
+ *	  src/migrations  versioned, checksummed migrations applied inside the
+ *					  database (migrate_apply, migrate_rollback, ...)
+ *	  src/review	  safety review of migration SQL
+ *	  src/jobs		  the background worker for long data work
+ *	  src/audit		  the tamper-evident ledger
+ *	  src/common	  hashing, SPI helpers, the recorder worker, argument
+ *					  checks shared by all areas
+ *
+ * The words "migration", "attempt", "recorder" and "owner" are defined in
+ * pg_steward.h.
+ *
+ * GUCs (all user-settable, so a DBA can set them per role or database):
+ *	  pg_steward.lock_timeout			lock_timeout for each migration statement
+ *	  pg_steward.statement_timeout		time limit for each migration statement
+ *	  pg_steward.lock_retries			retries of a migration after a lock timeout
+ *	  pg_steward.lock_retry_delay		first backoff delay (doubles per retry)
+ *	  pg_steward.lock_retry_max_delay	cap of the backoff delay
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "pg_steward.h"
+
+PG_MODULE_MAGIC;
+
+int			steward_lock_timeout_ms = 2000;
+int			steward_statement_timeout_ms = 15 * 60 * 1000;
+int			steward_lock_retries = 5;
+int			steward_lock_retry_delay_ms = 500;
+int			steward_lock_retry_max_delay_ms = 10000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("pg_steward.lock_timeout",
+							"lock_timeout applied to every statement of a migration.",
+							"A migration statement that waits longer than this for a lock "
+							"fails with a lock timeout and the migration is retried. "
+							"It cannot be disabled.",
+							&steward_lock_timeout_ms,
+							2000, 1, 24 * 60 * 60 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.statement_timeout",
+							"Time limit for every statement of a migration.",
+							"0 disables the limit.",
+							&steward_statement_timeout_ms,
+							15 * 60 * 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.lock_retries",
+							"How often a migration is retried after a lock timeout.",
+							NULL,
+							&steward_lock_retries,
+							5, 0, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.lock_retry_delay",
+							"Backoff before the first retry after a lock timeout.",
+							"The delay doubles with every retry, up to "
+							"pg_steward.lock_retry_max_delay, and is jittered.",
+							&steward_lock_retry_delay_ms,
+							500, 1, 60 * 60 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.lock_retry_max_delay",
+							"Upper bound of the backoff between lock-timeout retries.",
+							NULL,
+							&steward_lock_retry_max_delay_ms,
+							10000, 1, 60 * 60 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("pg_steward");
+#else
+	EmitWarningsOnPlaceholders("pg_steward");
+#endif
+}

@@ -1,0 +1,69 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_steward.h
+ *	  Declarations shared by the four areas of pg_steward (migrations,
+ *	  review, jobs, audit) and by the common layer under src/common.
+ *
+ * Words used throughout the code:
+ *	  migration  - a version string plus its up_sql (and optional down_sql),
+ *				   recorded as one row of steward.migrations.
+ *	  attempt    - one run of a migration's up_sql (apply) or down_sql
+ *				   (rollback); every attempt ends as one row of
+ *				   steward.migration_events.
+ *	  recorder   - a short-lived background worker that commits bookkeeping
+ *				   rows in its own transaction, so that they survive the
+ *				   rollback of the caller's transaction.
+ *	  owner      - the role owning the schema "steward"; bookkeeping SQL runs
+ *				   as this role with a pinned search_path.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_STEWARD_H
+#define PG_STEWARD_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+
+#define STEWARD_SCHEMA				"steward"
+#define STEWARD_MAX_VERSION_LEN		128
+#define STEWARD_MAX_DESCRIPTION_LEN 1024
+
+/* GUCs (src/pg_steward.c) */
+extern int	steward_lock_timeout_ms;
+extern int	steward_statement_timeout_ms;
+extern int	steward_lock_retries;
+extern int	steward_lock_retry_delay_ms;
+extern int	steward_lock_retry_max_delay_ms;
+
+/* common/checksum.c */
+extern char *steward_normalize_sql(const char *sql);
+extern char *steward_checksum(const char *sql);
+extern char *steward_sha256_hex(const char *data, size_t len);
+
+/* common/spi_util.c */
+extern Oid	steward_owner(void);
+extern void steward_exec_as_owner(const char *sql, int nargs,
+								  const char *const *args);
+extern char **steward_query_row_as_owner(const char *sql, int nargs,
+										 const char *const *args, int *ncols);
+extern char *steward_query_text_as_owner(const char *sql, int nargs,
+										 const char *const *args,
+										 bool *isnull);
+
+extern char *steward_capture_who(void);
+
+/* common/recorder.c */
+extern bool steward_record_autonomous(const char *sql, int nargs,
+									  const char *const *args,
+									  char **errmsg_out);
+extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
+
+/* common/guard.c */
+extern void steward_require_read_write(const char *what);
+extern char *steward_check_version(const char *fname, text *version);
+extern char *steward_optional_text(text *t, const char *argname, int maxlen);
+extern int	steward_interval_to_ms(Interval *iv, const char *argname,
+								   bool allow_zero);
+
+#endif							/* PG_STEWARD_H */
