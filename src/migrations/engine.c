@@ -103,13 +103,25 @@ typedef struct ParseContext
 {
 	const char *version;
 	const char *argname;
+	const char *sql;
 } ParseContext;
 
+/*
+ * A syntax error's position points into the migration's SQL, not into the
+ * caller's query: report it as an internal query, as PL/pgSQL does.
+ */
 static void
 parse_error_context(void *arg)
 {
 	ParseContext *pc = (ParseContext *) arg;
+	int			pos = geterrposition();
 
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(pc->sql);
+	}
 	errcontext("%s of migration \"%s\"", pc->argname, pc->version);
 }
 
@@ -187,7 +199,7 @@ shown_statement(const char *text)
 List *
 steward_parse_migration(const char *version, const char *argname, const char *sql)
 {
-	ParseContext pc = {version, argname};
+	ParseContext pc = {version, argname, sql};
 	ErrorContextCallback errcb;
 	List	   *raw;
 	List	   *result = NIL;
@@ -278,22 +290,26 @@ steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 }
 
 /*
- * Sleep before retry number "retry" (1-based): the delay doubles per retry
- * up to the cap; "equal jitter" keeps it between half and all of that.
+ * Backoff before retry number "retry" (1-based): the delay doubles per
+ * retry up to the cap; "equal jitter" keeps it between half and all of it.
  */
 static int
-backoff_sleep(int retry)
+backoff_ms(int retry)
 {
 	int64		delay = steward_lock_retry_delay_ms;
-	int64		ms;
-	TimestampTz end;
 
 	for (int i = 1; i < retry && delay < steward_lock_retry_max_delay_ms; i++)
 		delay *= 2;
 	delay = Min(delay, (int64) steward_lock_retry_max_delay_ms);
-	ms = delay / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay - delay / 2));
+	return (int) (delay / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay - delay / 2)));
+}
 
-	end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+/* Sleep, interruptibly. */
+static void
+sleep_ms(int ms)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
 	for (;;)
 	{
 		long		left;
@@ -306,7 +322,6 @@ backoff_sleep(int retry)
 						 left, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
-	return (int) ms;
 }
 
 /* ----------------------------------------------------------------
@@ -443,7 +458,7 @@ steward_run_attempt(StewardAttempt *a)
 	a->retries = 0;
 	for (;;)
 	{
-		int			slept;
+		int			delay;
 
 		ok = run_once(a, &edata, &failed);
 		if (ok || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
@@ -451,10 +466,11 @@ steward_run_attempt(StewardAttempt *a)
 			break;
 
 		a->retries++;
-		slept = backoff_sleep(a->retries);
+		delay = backoff_ms(a->retries);
 		ereport(NOTICE,
-				(errmsg("lock timeout at statement %d of %s; retried after %d ms (retry %d of %d)",
-						failed, attempt_noun(a), slept, a->retries, a->lock_retries)));
+				(errmsg("lock timeout at statement %d of %s; retry %d of %d in %d ms",
+						failed, attempt_noun(a), a->retries, a->lock_retries, delay)));
+		sleep_ms(delay);
 		FreeErrorData(edata);
 		edata = NULL;
 	}
