@@ -150,13 +150,9 @@ $$);
 \echo '=== 9. Roll back the newest migration, then apply it again'
 SELECT migrate_rollback('20260116_090000_family_and_email');
 SELECT to_regclass('patient_family') AS patient_family_exists;
-SELECT migrate_apply('20260116_090000_family_and_email', $$
-CREATE TABLE patient_family (
-    patient_id  bigint NOT NULL REFERENCES patient_core(id),
-    relative_id bigint NOT NULL REFERENCES patient_core(id),
-    relation    text NOT NULL
-);
-$$, down_sql => 'DROP TABLE patient_family', description => 'family relations');
+-- the stored SQL is all it takes to apply it again
+SELECT migrate_apply(version, up_sql, down_sql, description)
+  FROM migrate_status() WHERE version = '20260116_090000_family_and_email';
 
 \echo
 \echo '=== 10. Every attempt is on record, oldest first'
