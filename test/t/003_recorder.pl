@@ -1,0 +1,53 @@
+# The recorder (the short-lived background worker that commits attempt
+# records in their own transactions) connects as the caller's session user,
+# so an ordinary login role can deploy; and without a free worker slot a
+# migration is refused before anything changes.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('recorder');
+$node->init;
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\n");
+$node->start;
+$node->safe_psql('postgres', q{
+CREATE EXTENSION pg_steward;
+CREATE ROLE deployer LOGIN;
+GRANT CREATE ON SCHEMA public TO deployer;
+GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer),
+                          migrate_status() TO deployer;
+});
+
+# --- an ordinary login role deploys; its failures are recorded too -------
+my ($ret, $out, $err) = $node->psql('postgres',
+	"SELECT migrate_apply('rec_001', 'CREATE TABLE rec_one (id int)')",
+	extra_params => ['-U', 'deployer']);
+is($ret, 0, 'a non-superuser login role applies a migration');
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT migrate_apply('rec_002', 'CREATE TABLE rec_two (id int); SELECT 1/0')",
+	extra_params => ['-U', 'deployer']);
+like($err, qr/division by zero/, 'its failing migration reports the error');
+is($node->safe_psql('postgres', q{
+SELECT string_agg(version || ':' || status || ':' || session_user_name || ':' || current_user_name, ',' ORDER BY version)
+  FROM migrate_status()}),
+	'rec_001:completed:deployer:deployer,rec_002:failed:deployer:deployer',
+	'both attempts are recorded under the deployer');
+is($node->safe_psql('postgres', "SELECT tableowner FROM pg_tables WHERE tablename = 'rec_one'"),
+	'deployer', 'the migration ran as the deployer');
+
+# --- no free background worker slot: refused, nothing changed ------------
+$node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
+$node->restart;
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT migrate_apply('rec_003', 'CREATE TABLE rec_three (id int)')");
+like($err, qr/could not record the start of migration "rec_003": no background worker slot is free/,
+	'without a worker slot the migration is refused');
+like($err, qr/max_worker_processes/, 'the hint names max_worker_processes');
+is($node->safe_psql('postgres', "SELECT to_regclass('rec_three') IS NULL"), 't', 'nothing was created');
+is($node->safe_psql('postgres', "SELECT count(*) FROM migrate_status() WHERE version = 'rec_003'"),
+	'0', 'nothing was recorded');
+
+$node->stop;
+done_testing();
