@@ -15,6 +15,7 @@ OBJS = \
 	src/common/checksum.o \
 	src/common/guard.o \
 	src/common/recorder.o \
+	src/common/retry.o \
 	src/common/spi_util.o \
 	src/migrations/apply.o \
 	src/migrations/engine.o \

@@ -59,6 +59,13 @@ extern bool steward_record_autonomous(const char *sql, int nargs,
 									  char **errmsg_out);
 extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
 
+/* common/retry.c */
+extern void steward_arm_statement_timer(int ms);
+extern void steward_disarm_statement_timer(void);
+extern bool steward_statement_timer_fired(void);
+extern int	steward_backoff_ms(int retry);
+extern bool steward_sleep_ms(int ms, bool wake_on_latch);
+
 /* common/guard.c */
 extern void steward_require_read_write(const char *what);
 extern char *steward_check_version(const char *fname, text *version);

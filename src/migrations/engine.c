@@ -30,27 +30,18 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "commands/defrem.h"
-#include "common/pg_prng.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
-#include "storage/latch.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
-#include "utils/timeout.h"
-#include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "pg_steward.h"
 #include "migrations/migrations.h"
 
 #define SHOWN_STATEMENT_LEN 1000
-
-/* The per-statement timer (a USER_TIMEOUT, registered on first use). */
-static TimeoutId stmt_timeout_id = MAX_TIMEOUTS;
-static volatile sig_atomic_t stmt_timeout_fired = false;
 
 /* Set while a migration's statements run: no nested migrations. */
 static bool attempt_running = false;
@@ -65,33 +56,6 @@ steward_refuse_nested(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_steward's migration functions cannot be called from inside a migration")));
-}
-
-static void
-stmt_timeout_handler(void)
-{
-	stmt_timeout_fired = true;
-	InterruptPending = true;
-	QueryCancelPending = true;
-	SetLatch(MyLatch);
-}
-
-static void
-arm_statement_timer(int ms)
-{
-	stmt_timeout_fired = false;
-	if (ms <= 0)
-		return;
-	if (stmt_timeout_id == MAX_TIMEOUTS)
-		stmt_timeout_id = RegisterTimeout(USER_TIMEOUT, stmt_timeout_handler);
-	enable_timeout_after(stmt_timeout_id, ms);
-}
-
-static void
-disarm_statement_timer(void)
-{
-	if (stmt_timeout_id != MAX_TIMEOUTS)
-		disable_timeout(stmt_timeout_id, false);
 }
 
 /* ----------------------------------------------------------------
@@ -289,41 +253,6 @@ steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 		a->lock_retries = retries;
 }
 
-/*
- * Backoff before retry number "retry" (1-based): the delay doubles per
- * retry up to the cap; "equal jitter" keeps it between half and all of it.
- */
-static int
-backoff_ms(int retry)
-{
-	int64		delay = steward_lock_retry_delay_ms;
-
-	for (int i = 1; i < retry && delay < steward_lock_retry_max_delay_ms; i++)
-		delay *= 2;
-	delay = Min(delay, (int64) steward_lock_retry_max_delay_ms);
-	return (int) (delay / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay - delay / 2)));
-}
-
-/* Sleep, interruptibly. */
-static void
-sleep_ms(int ms)
-{
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
-
-	for (;;)
-	{
-		long		left;
-
-		CHECK_FOR_INTERRUPTS();
-		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
-		if (left <= 0)
-			break;
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-}
-
 /* ----------------------------------------------------------------
  * Running
  * ----------------------------------------------------------------
@@ -365,9 +294,9 @@ run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 
 			CHECK_FOR_INTERRUPTS();
 			current = st->number;
-			arm_statement_timer(a->statement_timeout_ms);
+			steward_arm_statement_timer(a->statement_timeout_ms);
 			rc = SPI_execute(st->text, false, 0);
-			disarm_statement_timer();
+			steward_disarm_statement_timer();
 			if (rc < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -386,7 +315,7 @@ run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 	}
 	PG_CATCH();
 	{
-		disarm_statement_timer();
+		steward_disarm_statement_timer();
 		MemoryContextSwitchTo(oldcontext);
 		*edata_out = CopyErrorData();
 		FlushErrorState();
@@ -396,7 +325,7 @@ run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 		*failed_out = current;
 
 		/* our own timer cancelled the statement: say so */
-		if (stmt_timeout_fired && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			(*edata_out)->message =
 				psprintf("canceling statement due to the migration's statement_timeout (%d ms)",
 						 a->statement_timeout_ms);
@@ -466,11 +395,11 @@ steward_run_attempt(StewardAttempt *a)
 			break;
 
 		a->retries++;
-		delay = backoff_ms(a->retries);
+		delay = steward_backoff_ms(a->retries);
 		ereport(NOTICE,
 				(errmsg("lock timeout at statement %d of %s; retry %d of %d in %d ms",
 						failed, attempt_noun(a), a->retries, a->lock_retries, delay)));
-		sleep_ms(delay);
+		(void) steward_sleep_ms(delay, false);
 		FreeErrorData(edata);
 		edata = NULL;
 	}

@@ -1,0 +1,106 @@
+/*-------------------------------------------------------------------------
+ *
+ * retry.c
+ *	  Timeouts and backoff shared by migrations and jobs.
+ *
+ * The statement timer: PostgreSQL's statement_timeout is armed once per
+ * top-level statement, so it cannot bound the statements pg_steward runs
+ * itself (a migration's statements, a job's batches).  pg_steward arms its
+ * own timeout (a USER_TIMEOUT) around each of them; when it fires, the
+ * statement is cancelled like a query cancel, and the caller reports it as
+ * a statement timeout (SQLSTATE 57014).
+ *
+ * Backoff: after a lock timeout, retry number n waits a delay that starts
+ * at pg_steward.lock_retry_delay and doubles per retry up to
+ * pg_steward.lock_retry_max_delay; "equal jitter" picks a time between half
+ * and all of that delay, so that retrying sessions spread out.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "storage/latch.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pg_steward.h"
+
+static TimeoutId stmt_timeout_id = MAX_TIMEOUTS;
+static volatile sig_atomic_t stmt_timeout_fired = false;
+
+static void
+stmt_timeout_handler(void)
+{
+	stmt_timeout_fired = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+/* Arm the statement timer (ms <= 0: no limit). */
+void
+steward_arm_statement_timer(int ms)
+{
+	stmt_timeout_fired = false;
+	if (ms <= 0)
+		return;
+	if (stmt_timeout_id == MAX_TIMEOUTS)
+		stmt_timeout_id = RegisterTimeout(USER_TIMEOUT, stmt_timeout_handler);
+	enable_timeout_after(stmt_timeout_id, ms);
+}
+
+void
+steward_disarm_statement_timer(void)
+{
+	if (stmt_timeout_id != MAX_TIMEOUTS)
+		disable_timeout(stmt_timeout_id, false);
+}
+
+/* Did the statement timer cancel the last statement? */
+bool
+steward_statement_timer_fired(void)
+{
+	return stmt_timeout_fired;
+}
+
+/* The jittered backoff before retry number "retry" (1-based), in ms. */
+int
+steward_backoff_ms(int retry)
+{
+	int64		delay = steward_lock_retry_delay_ms;
+
+	for (int i = 1; i < retry && delay < steward_lock_retry_max_delay_ms; i++)
+		delay *= 2;
+	delay = Min(delay, (int64) steward_lock_retry_max_delay_ms);
+	return (int) (delay / 2 + (int64) (pg_prng_double(&pg_global_prng_state) * (delay - delay / 2)));
+}
+
+/*
+ * Sleep for ms milliseconds, interruptibly.  With wake_on_latch, a set
+ * latch ends the sleep early (someone wants the sleeper's attention);
+ * returns true in that case.
+ */
+bool
+steward_sleep_ms(int ms, bool wake_on_latch)
+{
+	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+
+	for (;;)
+	{
+		long		left;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), end);
+		if (left <= 0)
+			return false;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if ((rc & WL_LATCH_SET) && wake_on_latch)
+			return true;
+	}
+}
