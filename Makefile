@@ -17,6 +17,14 @@ OBJS = \
 	src/common/recorder.o \
 	src/common/retry.o \
 	src/common/spi_util.o \
+	src/jobs/backfill.o \
+	src/jobs/control.o \
+	src/jobs/engine.o \
+	src/jobs/launcher.o \
+	src/jobs/shmem.o \
+	src/jobs/submit.o \
+	src/jobs/validate.o \
+	src/jobs/worker.o \
 	src/migrations/apply.o \
 	src/migrations/engine.o \
 	src/migrations/lock.o \

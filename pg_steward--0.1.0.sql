@@ -369,6 +369,50 @@ BEGIN
     RETURN m.status;
 END $$;
 
+------------------------------------------------------------------------------
+-- Jobs
+------------------------------------------------------------------------------
+
+-- One row per job: definition, state and progress (read it with job_status()).
+CREATE TABLE steward.jobs (
+    id                  bigserial PRIMARY KEY,
+    kind                text NOT NULL
+                        CHECK (kind IN ('backfill', 'copy_table', 'validate_constraint', 'statements')),
+    relation            regclass,
+    source              regclass,
+    args                jsonb NOT NULL DEFAULT '{}',
+    owner_role          oid NOT NULL,
+    owner_name          name NOT NULL,
+    login_role          oid NOT NULL,
+    search_path         text NOT NULL,
+    migration_version   text COLLATE "C",
+    state               text NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'running', 'paused', 'cancelling',
+                                         'cancelled', 'failed', 'succeeded')),
+    phase               text,
+    rows_done           bigint NOT NULL DEFAULT 0,
+    rows_estimate       bigint,
+    current_key         text,
+    upper_key           text,
+    batches             bigint NOT NULL DEFAULT 0,
+    batch_size          integer,
+    rate                double precision,
+    hold_reason         text,
+    attempts            integer NOT NULL DEFAULT 0,
+    last_error          text,
+    last_sqlstate       text,
+    worker_pid          integer,
+    created_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    started_at          timestamptz,
+    finished_at         timestamptz,
+    updated_at          timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+CREATE INDEX ON steward.jobs (state) WHERE state IN ('queued', 'running', 'paused', 'cancelling');
+COMMENT ON TABLE steward.jobs IS
+    'one row per background job: definition, state, progress (read it with job_status())';
+SELECT pg_catalog.pg_extension_config_dump('steward.jobs', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.jobs_id_seq', '');
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA steward FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA steward FROM PUBLIC;
@@ -492,3 +536,86 @@ REVOKE ALL ON FUNCTION @extschema@.migrate_repair(text, text, text, text, text) 
 REVOKE ALL ON FUNCTION @extschema@.migrate_baseline(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.migrate_status() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.migrate_history(text) FROM PUBLIC;
+
+-- Jobs API --------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.backfill(
+    relation regclass,
+    set_clause text,
+    where_clause text DEFAULT NULL,
+    batch_size integer DEFAULT 10000,
+    key_column name DEFAULT NULL,
+    pause interval DEFAULT '0',
+    target_batch_time interval DEFAULT '1s',
+    lock_timeout interval DEFAULT NULL,
+    statement_timeout interval DEFAULT NULL,
+    max_replication_lag interval DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_backfill'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) IS
+    'start a batched, resumable UPDATE of a table as a background job; returns the job id';
+
+CREATE FUNCTION @extschema@.validate_constraint(relation regclass, constraint_name name)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_validate_constraint'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.validate_constraint(regclass, name) IS
+    'validate a NOT VALID constraint in a background job; returns the job id';
+
+CREATE FUNCTION @extschema@.job_status(job_id bigint DEFAULT NULL)
+RETURNS TABLE (
+    id bigint, kind text, relation regclass, state text, phase text,
+    rows_done bigint, rows_estimate bigint, percent numeric, current_key text,
+    upper_key text, batches bigint, batch_size integer, rows_per_second numeric,
+    hold_reason text, attempts integer, last_error text, last_sqlstate text,
+    owner_name name, migration_version text, worker_pid integer,
+    created_at timestamptz, started_at timestamptz, finished_at timestamptz,
+    updated_at timestamptz, args jsonb)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT j.id, j.kind, j.relation, j.state, j.phase, j.rows_done, j.rows_estimate,
+           CASE WHEN j.state = 'succeeded' THEN 100
+                WHEN j.rows_estimate > 0
+                THEN least(99.9, round(100.0 * j.rows_done / j.rows_estimate, 1)) END,
+           j.current_key, j.upper_key, j.batches, j.batch_size,
+           round(j.rate::numeric, 1), j.hold_reason, j.attempts, j.last_error,
+           j.last_sqlstate, j.owner_name, j.migration_version, j.worker_pid,
+           j.created_at, j.started_at, j.finished_at, j.updated_at, j.args
+      FROM steward.jobs j
+     WHERE $1 IS NULL OR j.id = $1
+     ORDER BY j.id
+$$;
+COMMENT ON FUNCTION @extschema@.job_status(bigint) IS 'every job (or one) with its state and progress';
+
+CREATE FUNCTION @extschema@.job_wait(job_id bigint, timeout interval DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_job_wait'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.job_wait(bigint, interval) IS
+    'wait until a job ends, reporting progress as NOTICEs; returns its state';
+
+CREATE FUNCTION @extschema@.job_pause(job_id bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'steward_job_pause' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.job_pause(bigint) IS 'pause a job after its current batch';
+
+CREATE FUNCTION @extschema@.job_resume(job_id bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'steward_job_resume' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.job_resume(bigint) IS 'resume a paused job from its checkpoint';
+
+CREATE FUNCTION @extschema@.job_cancel(job_id bigint) RETURNS text
+AS 'MODULE_PATHNAME', 'steward_job_cancel' LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.job_cancel(bigint) IS 'cancel a job after its current batch';
+
+CREATE PROCEDURE @extschema@.job_run(job_id bigint)
+AS 'MODULE_PATHNAME', 'steward_job_run' LANGUAGE C;
+COMMENT ON PROCEDURE @extschema@.job_run(bigint) IS
+    'run a queued job in this session, batch by batch (for servers without the background worker)';
+
+REVOKE ALL ON FUNCTION @extschema@.backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.validate_constraint(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.job_status(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.job_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.job_pause(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.job_resume(bigint) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.job_cancel(bigint) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.job_run(bigint) FROM PUBLIC;

@@ -25,6 +25,12 @@
  *	  pg_steward.lock_retries			retries of a migration after a lock timeout
  *	  pg_steward.lock_retry_delay		first backoff delay (doubles per retry)
  *	  pg_steward.lock_retry_max_delay	cap of the backoff delay
+ *	  pg_steward.max_jobs				job workers running at once (reload)
+ *	  pg_steward.batch_statement_timeout time limit of one job batch
+ *	  pg_steward.max_replication_lag	jobs hold while a standby lags more
+ *
+ * With pg_steward in shared_preload_libraries, _PG_init also reserves the
+ * jobs area's shared memory and registers the launcher (src/jobs).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,9 +39,12 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "pg_steward.h"
+#include "jobs/jobs.h"
 
 PG_MODULE_MAGIC;
 
@@ -44,8 +53,33 @@ int			steward_statement_timeout_ms = 15 * 60 * 1000;
 int			steward_lock_retries = 5;
 int			steward_lock_retry_delay_ms = 500;
 int			steward_lock_retry_max_delay_ms = 10000;
+int			steward_max_jobs = 2;
+int			steward_batch_statement_timeout_ms = 60 * 1000;
+int			steward_max_replication_lag_ms = 30 * 1000;
 
 void		_PG_init(void);
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+
+static void
+steward_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	steward_jobs_shmem_request();
+}
+#endif
+
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static void
+steward_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	steward_jobs_shmem_startup();
+}
 
 void
 _PG_init(void)
@@ -93,9 +127,46 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_steward.max_jobs",
+							"How many background jobs run at once, in all databases.",
+							"Each running job uses one background worker (max_worker_processes).",
+							&steward_max_jobs,
+							2, 0, 64,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.batch_statement_timeout",
+							"Default time limit of one batch of a background job.",
+							"A batch that runs longer is cancelled and retried at half the size. 0 disables.",
+							&steward_batch_statement_timeout_ms,
+							60 * 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.max_replication_lag",
+							"Default replication lag above which background jobs hold.",
+							"Jobs pause between batches while a streaming standby lags more. 0 disables.",
+							&steward_max_replication_lag_ms,
+							30 * 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_steward");
 #else
 	EmitWarningsOnPlaceholders("pg_steward");
 #endif
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = steward_shmem_request;
+#else
+	steward_jobs_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = steward_shmem_startup;
+	steward_register_launcher();
 }

@@ -1,0 +1,275 @@
+/*-------------------------------------------------------------------------
+ *
+ * control.c
+ *	  job_wait, job_pause, job_resume, job_cancel and job_run.
+ *
+ * Control goes through the job row plus a latch: job_pause and job_cancel
+ * change the state and, once that commits, set the running worker's latch;
+ * the worker acts at its next batch boundary (so within one batch) and
+ * also wakes from a pause between batches or a health hold.  Only the
+ * job's owner role (or a member of it) and superusers may control a job.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "jobs/jobs.h"
+
+PG_FUNCTION_INFO_V1(steward_job_wait);
+PG_FUNCTION_INFO_V1(steward_job_pause);
+PG_FUNCTION_INFO_V1(steward_job_resume);
+PG_FUNCTION_INFO_V1(steward_job_cancel);
+PG_FUNCTION_INFO_V1(steward_job_run);
+
+#define WAIT_POLL_MS		200
+#define WAIT_NOTICE_MS		5000
+
+typedef struct JobRow
+{
+	char	   *state;
+	Oid			owner;
+	Oid			login_role;
+	int			worker_pid;
+	char	   *progress;		/* one line for NOTICEs */
+} JobRow;
+
+static bool
+read_job(int64 job_id, JobRow *jr)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job_id)};
+	char	  **row;
+
+	row = steward_query_row_as_owner(
+		"SELECT state, owner_role::text, login_role::text, coalesce(worker_pid, 0)::text, "
+		"       concat_ws(', ', coalesce(phase, kind), rows_done || ' rows' || "
+		"                 coalesce(' of ~' || rows_estimate, ''), batches || ' batches', "
+		"                 CASE WHEN rate > 0 THEN round(rate::numeric) || ' rows/s' END, "
+		"                 CASE WHEN hold_reason IS NOT NULL THEN 'holding: ' || hold_reason END) "
+		"  FROM steward.jobs WHERE id = $1::bigint",
+		1, args, NULL);
+	if (row == NULL)
+		return false;
+	jr->state = row[0];
+	jr->owner = (Oid) strtoul(row[1], NULL, 10);
+	jr->login_role = (Oid) strtoul(row[2], NULL, 10);
+	jr->worker_pid = atoi(row[3]);
+	jr->progress = row[4];
+	return true;
+}
+
+static void
+require_job(int64 job_id, JobRow *jr, bool control)
+{
+	if (!read_job(job_id, jr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job %lld does not exist", (long long) job_id)));
+	if (control && !has_privs_of_role(GetUserId(), jr->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for job %lld", (long long) job_id),
+				 errdetail("Only the role that submitted a job, its members and superusers may control it.")));
+}
+
+static bool
+is_final(const char *state)
+{
+	return strcmp(state, JOB_SUCCEEDED) == 0 || strcmp(state, JOB_FAILED) == 0 ||
+		strcmp(state, JOB_CANCELLED) == 0;
+}
+
+/* Change the state from one of the allowed ones; returns the new state. */
+static char *
+transition(int64 job_id, const char *to, const char *from_list)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job_id), to, from_list};
+	bool		isnull;
+
+	return steward_query_text_as_owner(
+		"UPDATE steward.jobs SET state = $2, updated_at = clock_timestamp(), "
+		"       finished_at = CASE WHEN $2 = 'cancelled' THEN clock_timestamp() END "
+		" WHERE id = $1::bigint AND state = ANY (string_to_array($3, ',')) "
+		"RETURNING state",
+		lengthof(args), args, &isnull);
+}
+
+/*
+ * job_wait(job_id, timeout) returns text
+ */
+Datum
+steward_job_wait(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	int			timeout_ms = -1;
+	JobRow		jr;
+	TimestampTz start = GetCurrentTimestamp();
+	TimestampTz last_notice = start;
+	char	   *last_progress = NULL;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("job_id must not be null")));
+	job_id = PG_GETARG_INT64(0);
+	if (!PG_ARGISNULL(1))
+		timeout_ms = steward_interval_to_ms(PG_GETARG_INTERVAL_P(1), "timeout", true);
+
+	require_job(job_id, &jr, false);
+	for (;;)
+	{
+		TimestampTz now;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!read_job(job_id, &jr))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job %lld does not exist", (long long) job_id)));
+		if (is_final(jr.state) || strcmp(jr.state, JOB_PAUSED) == 0)
+			break;
+		if (strcmp(jr.state, JOB_QUEUED) == 0 && !steward_jobs_preloaded())
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job %lld is queued, but pg_steward's background worker is not running",
+							(long long) job_id),
+					 errhint("Run it with CALL job_run(%lld), or add pg_steward to shared_preload_libraries.",
+							 (long long) job_id)));
+
+		now = GetCurrentTimestamp();
+		if (TimestampDifferenceExceeds(last_notice, now, WAIT_NOTICE_MS) &&
+			(last_progress == NULL || strcmp(last_progress, jr.progress) != 0))
+		{
+			ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));
+			last_notice = now;
+			last_progress = jr.progress;
+		}
+		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
+		{
+			ereport(NOTICE,
+					(errmsg("job %lld is still %s after the timeout", (long long) job_id, jr.state)));
+			break;
+		}
+		(void) steward_sleep_ms(WAIT_POLL_MS, false);
+	}
+	if (strcmp(jr.state, JOB_FAILED) == 0)
+		ereport(NOTICE, (errmsg("job %lld failed", (long long) job_id),
+						 errhint("SELECT last_error FROM job_status(%lld) tells why.", (long long) job_id)));
+	PG_RETURN_TEXT_P(cstring_to_text(jr.state));
+}
+
+/*
+ * job_pause(job_id): a queued or running job stops after its current batch.
+ */
+Datum
+steward_job_pause(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	JobRow		jr;
+	char	   *state;
+
+	steward_require_read_write("pause a job");
+	require_job(job_id, &jr, true);
+	state = transition(job_id, JOB_PAUSED, "queued,running");
+	if (state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot pause job %lld: it is %s", (long long) job_id, jr.state)));
+	steward_jobs_wake_at_commit(jr.worker_pid);
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
+/*
+ * job_resume(job_id): a paused job is queued again and resumes from its
+ * checkpoint.
+ */
+Datum
+steward_job_resume(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	JobRow		jr;
+	char	   *state;
+
+	steward_require_read_write("resume a job");
+	require_job(job_id, &jr, true);
+	state = transition(job_id, JOB_QUEUED, "paused");
+	if (state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot resume job %lld: it is %s", (long long) job_id, jr.state)));
+	if (steward_jobs_preloaded())
+		steward_jobs_request_at_commit(jr.login_role, job_id);
+	else
+		ereport(NOTICE,
+				(errmsg("job %lld is queued again", (long long) job_id),
+				 errhint("Run it with CALL job_run(%lld).", (long long) job_id)));
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
+/*
+ * job_cancel(job_id): a queued or paused job is cancelled at once; a
+ * running one after its current batch (it is "cancelling" until then).
+ */
+Datum
+steward_job_cancel(PG_FUNCTION_ARGS)
+{
+	int64		job_id = PG_GETARG_INT64(0);
+	JobRow		jr;
+	char	   *state;
+
+	steward_require_read_write("cancel a job");
+	require_job(job_id, &jr, true);
+	state = transition(job_id, JOB_CANCELLED, "queued,paused");
+	if (state == NULL)
+		state = transition(job_id, JOB_CANCELLING, "running");
+	if (state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot cancel job %lld: it is %s", (long long) job_id, jr.state)));
+	if (strcmp(state, JOB_CANCELLING) == 0)
+	{
+		steward_jobs_wake_at_commit(jr.worker_pid);
+		/* a crashed run has no worker: the next run finishes the cancel */
+		if (steward_jobs_preloaded())
+			steward_jobs_request_at_commit(jr.login_role, job_id);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
+/*
+ * CALL job_run(job_id): run a queued job in this session, batch by batch,
+ * each batch committed on its own.
+ */
+Datum
+steward_job_run(PG_FUNCTION_ARGS)
+{
+	int64		job_id;
+	JobRow		jr;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("job_id must not be null")));
+	job_id = PG_GETARG_INT64(0);
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		((CallContext *) fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("job_run cannot run inside a transaction block"),
+				 errhint("Each batch commits on its own: CALL job_run(%lld) outside BEGIN ... COMMIT.",
+						 (long long) job_id)));
+	steward_require_read_write("run a job");
+	require_job(job_id, &jr, true);
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect_ext failed");
+	steward_job_execute(job_id, false);
+	SPI_finish();
+
+	if (read_job(job_id, &jr))
+		ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));
+	PG_RETURN_VOID();
+}

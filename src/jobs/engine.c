@@ -1,0 +1,719 @@
+/*-------------------------------------------------------------------------
+ *
+ * engine.c
+ *	  Runs a job batch by batch: claiming, identity, timeouts, retries,
+ *	  adaptive batch size, health gate, pause and cancel, checkpoints.
+ *
+ * The same engine serves the job worker (in_worker) and job_run in a
+ * session.  Every batch is one transaction:
+ *	  1. read the job's state: paused or cancelling ends the run here;
+ *	  2. the health gate: while replication lag is above the job's limit,
+ *		 the job holds (hold_reason says why) instead of failing;
+ *	  3. the batch runs in a subtransaction, as the job's owner role under
+ *		 SECURITY_RESTRICTED_OPERATION, with the job's pinned search_path,
+ *		 lock_timeout and statement timer;
+ *	  4. the checkpoint (progress, last key) is written and the transaction
+ *		 commits: batch and checkpoint are durable together.
+ * A lock timeout retries the batch with backoff, pg_steward.lock_retries
+ * times; a statement timeout halves the batch and retries; any other error
+ * fails the job and is recorded.  The batch size adapts towards the
+ * job's target batch time.
+ *
+ * Two session-level advisory locks (pg_locks: locktype advisory, objsubid 3
+ * for the job, 4 for a table) make sure a job runs once, and that no two
+ * jobs write the same table at once.  They die with their process, so a
+ * crashed run leaves no lock behind.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/lmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "jobs/jobs.h"
+
+#define STEWARD_REL_LOCK_CLASS	0x53545752	/* "STWR" */
+#define HOLD_RECHECK_MS			1000
+
+static const StewardJobKind *const kinds[] = {
+	&steward_backfill_kind,
+	&steward_validate_kind,
+};
+
+const StewardJobKind *
+steward_job_kind(const char *name)
+{
+	for (int i = 0; i < lengthof(kinds); i++)
+		if (strcmp(kinds[i]->name, name) == 0)
+			return kinds[i];
+	elog(ERROR, "unknown job kind \"%s\"", name);
+	return NULL;				/* keep compiler quiet */
+}
+
+/* ----------------------------------------------------------------
+ * Locks
+ * ----------------------------------------------------------------
+ */
+
+static void
+job_locktag(LOCKTAG *tag, int64 id)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) (id >> 32), (uint32) id, 3);
+}
+
+static void
+rel_locktag(LOCKTAG *tag, Oid relid)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, STEWARD_REL_LOCK_CLASS, relid, 4);
+}
+
+static bool
+try_session_lock(LOCKTAG *tag)
+{
+	return LockAcquire(tag, ExclusiveLock, true, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+bool
+steward_job_try_lock(int64 job_id, bool session)
+{
+	LOCKTAG		tag;
+
+	job_locktag(&tag, job_id);
+	return LockAcquire(&tag, ExclusiveLock, session, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+void
+steward_job_unlock(int64 job_id)
+{
+	LOCKTAG		tag;
+
+	job_locktag(&tag, job_id);
+	LockRelease(&tag, ExclusiveLock, true);
+}
+
+static bool
+lock_relations(StewardJob *job)
+{
+	LOCKTAG		tag;
+
+	if (OidIsValid(job->relid))
+	{
+		rel_locktag(&tag, job->relid);
+		if (!try_session_lock(&tag))
+			return false;
+	}
+	if (OidIsValid(job->source))
+	{
+		rel_locktag(&tag, job->source);
+		if (!try_session_lock(&tag))
+		{
+			if (OidIsValid(job->relid))
+			{
+				rel_locktag(&tag, job->relid);
+				LockRelease(&tag, ExclusiveLock, true);
+			}
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+unlock_relations(StewardJob *job)
+{
+	LOCKTAG		tag;
+
+	if (OidIsValid(job->relid))
+	{
+		rel_locktag(&tag, job->relid);
+		LockRelease(&tag, ExclusiveLock, true);
+	}
+	if (OidIsValid(job->source))
+	{
+		rel_locktag(&tag, job->source);
+		LockRelease(&tag, ExclusiveLock, true);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Transactions: the worker drives them itself, job_run through SPI
+ * ----------------------------------------------------------------
+ */
+
+static void
+txn_begin(StewardJob *job)
+{
+	if (job->in_worker)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+	}
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+txn_commit(StewardJob *job)
+{
+	PopActiveSnapshot();
+	if (job->in_worker)
+		CommitTransactionCommand();
+	else
+		SPI_commit();
+}
+
+/* ----------------------------------------------------------------
+ * Arguments
+ * ----------------------------------------------------------------
+ */
+
+static JsonbValue *
+job_arg(StewardJob *job, const char *key, JsonbValue *buf)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&job->args->root, key, strlen(key), buf);
+
+	return (v == NULL || v->type == jbvNull) ? NULL : v;
+}
+
+const char *
+steward_job_arg_text(StewardJob *job, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = job_arg(job, key, &buf);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type == jbvString)
+		return pnstrdup(v->val.string.val, v->val.string.len);
+	if (v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvBool)
+		return v->val.boolean ? "true" : "false";
+	elog(ERROR, "job argument \"%s\" has an unexpected type", key);
+	return NULL;
+}
+
+int64
+steward_job_arg_int(StewardJob *job, const char *key, int64 dflt)
+{
+	const char *s = steward_job_arg_text(job, key);
+
+	return s ? strtoll(s, NULL, 10) : dflt;
+}
+
+/* ----------------------------------------------------------------
+ * The job row
+ * ----------------------------------------------------------------
+ */
+
+static char *
+i64(int64 v)
+{
+	return psprintf(INT64_FORMAT, v);
+}
+
+/* Load the job; returns its state, or NULL when there is no such job. */
+static char *
+load_job(StewardJob *job, int64 id)
+{
+	const char *args[] = {i64(id)};
+	char	  **row;
+	int			ncols;
+
+	row = steward_query_row_as_owner(
+		"SELECT kind, relation::oid::text, source::oid::text, owner_role::text, search_path, "
+		"       migration_version, args::text, state, rows_done::text, rows_estimate::text, "
+		"       current_key, upper_key, batches::text, batch_size::text, "
+		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text "
+		"  FROM steward.jobs WHERE id = $1::bigint",
+		1, args, &ncols);
+	if (row == NULL)
+		return NULL;
+
+	job->id = id;
+	job->kind = row[0];
+	job->relid = row[1] ? (Oid) strtoul(row[1], NULL, 10) : InvalidOid;
+	job->source = row[2] ? (Oid) strtoul(row[2], NULL, 10) : InvalidOid;
+	job->owner = (Oid) strtoul(row[3], NULL, 10);
+	job->search_path = row[4];
+	job->migration_version = row[5];
+	job->args = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(row[6])));
+	job->rows_done = strtoll(row[8], NULL, 10);
+	job->rows_estimate = row[9] ? strtoll(row[9], NULL, 10) : -1;
+	job->current_key = row[10];
+	job->upper_key = row[11];
+	job->batches = strtoll(row[12], NULL, 10);
+	job->batch_size = row[13] ? atoi(row[13]) : 0;
+	job->rate = strtod(row[14], NULL);
+	job->phase = row[15];
+	job->resumed = (strcmp(row[16], "true") == 0);
+
+	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
+	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
+														  steward_batch_statement_timeout_ms);
+	job->target_batch_ms = (int) steward_job_arg_int(job, "target_batch_ms", 0);
+	job->pause_ms = (int) steward_job_arg_int(job, "pause_ms", 0);
+	job->max_lag_ms = (int) steward_job_arg_int(job, "max_lag_ms", steward_max_replication_lag_ms);
+	job->min_batch = (int) steward_job_arg_int(job, "min_batch", 100);
+	job->max_batch = (int) steward_job_arg_int(job, "max_batch", 1000000);
+	if (job->batch_size <= 0)
+		job->batch_size = (int) steward_job_arg_int(job, "batch_size", 10000);
+	return row[7];
+}
+
+static char *
+job_state(int64 id)
+{
+	const char *args[] = {i64(id)};
+	bool		isnull;
+
+	return steward_query_text_as_owner("SELECT state FROM steward.jobs WHERE id = $1::bigint",
+									   1, args, &isnull);
+}
+
+static void
+save_progress(StewardJob *job)
+{
+	const char *args[] = {
+		i64(job->id), i64(job->rows_done),
+		job->rows_estimate >= 0 ? i64(job->rows_estimate) : NULL,
+		job->current_key, job->upper_key, i64(job->batches),
+		psprintf("%d", job->batch_size), psprintf("%.3f", job->rate), job->phase
+	};
+
+	steward_exec_as_owner(
+		"UPDATE steward.jobs SET rows_done = $2::bigint, rows_estimate = $3::bigint, "
+		"       current_key = $4, upper_key = $5, batches = $6::bigint, "
+		"       batch_size = $7::integer, rate = $8::float8, phase = $9, "
+		"       hold_reason = NULL, updated_at = clock_timestamp() "
+		" WHERE id = $1::bigint",
+		lengthof(args), args);
+}
+
+static void
+set_state(StewardJob *job, const char *state, ErrorData *edata)
+{
+	bool		ended = (strcmp(state, JOB_FAILED) == 0 || strcmp(state, JOB_SUCCEEDED) == 0 ||
+						 strcmp(state, JOB_CANCELLED) == 0);
+	const char *args[] = {
+		i64(job->id), state,
+		edata ? edata->message : NULL,
+		edata ? unpack_sql_state(edata->sqlerrcode) : NULL,
+		ended ? "true" : "false",
+		strcmp(state, JOB_RUNNING) == 0 ? psprintf("%d", MyProcPid) : NULL
+	};
+
+	steward_exec_as_owner(
+		"UPDATE steward.jobs SET state = $2, "
+		"       last_error = coalesce($3, CASE WHEN $2 = 'running' THEN last_error END), "
+		"       last_sqlstate = coalesce($4, CASE WHEN $2 = 'running' THEN last_sqlstate END), "
+		"       finished_at = CASE WHEN $5::boolean THEN clock_timestamp() END, "
+		"       worker_pid = $6::integer, hold_reason = NULL, "
+		"       started_at = coalesce(started_at, CASE WHEN $2 = 'running' THEN clock_timestamp() END), "
+		"       attempts = attempts + CASE WHEN $2 = 'running' THEN 1 ELSE 0 END, "
+		"       updated_at = clock_timestamp() "
+		" WHERE id = $1::bigint",
+		lengthof(args), args);
+}
+
+static void
+set_hold(StewardJob *job, const char *reason)
+{
+	const char *args[] = {i64(job->id), reason};
+
+	steward_exec_as_owner("UPDATE steward.jobs SET hold_reason = $2, updated_at = clock_timestamp() "
+						  " WHERE id = $1::bigint", 2, args);
+}
+
+void
+steward_job_set_phase(StewardJob *job, const char *phase)
+{
+	job->phase = MemoryContextStrdup(GetMemoryChunkContext(job), phase);
+}
+
+/* ----------------------------------------------------------------
+ * Health
+ * ----------------------------------------------------------------
+ */
+
+/* Replication lag above the job's limit, as a reason to hold, or NULL. */
+static char *
+health_hold_reason(StewardJob *job)
+{
+	char	   *lag;
+	bool		isnull;
+
+	if (job->max_lag_ms <= 0)
+		return NULL;
+	lag = steward_query_text_as_owner(
+		"SELECT max(greatest(write_lag, flush_lag, replay_lag))::text "
+		"  FROM pg_catalog.pg_stat_replication "
+		" HAVING max(greatest(write_lag, flush_lag, replay_lag)) > $1::interval",
+		1, (const char *[]) {psprintf("%d ms", job->max_lag_ms)}, &isnull);
+	if (isnull)
+		return NULL;
+	return psprintf("replication lag %s is above %d ms", lag, job->max_lag_ms);
+}
+
+/* ----------------------------------------------------------------
+ * One batch
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Run fn (start, batch, finish or cleanup of the kind) in a subtransaction
+ * as the job's owner.  On error the subtransaction is rolled back and the
+ * error returned in *edata_out.
+ */
+typedef enum
+{
+	STEP_START_AND_BATCH,
+	STEP_BATCH,
+	STEP_FINISH,
+	STEP_CLEANUP
+} JobStep;
+
+static bool
+run_step(StewardJob *job, const StewardJobKind *k, JobStep step,
+		 int64 *rows, StewardBatchResult *result, ErrorData **edata_out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+
+	PG_TRY();
+	{
+		Oid			save_userid;
+		int			save_sec;
+		int			nestlevel;
+
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+							   SECURITY_RESTRICTED_OPERATION);
+		nestlevel = NewGUCNestLevel();
+		(void) set_config_option("search_path", job->search_path,
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		(void) set_config_option("lock_timeout", psprintf("%d", job->lock_timeout_ms),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+
+		steward_arm_statement_timer(job->statement_timeout_ms);
+		switch (step)
+		{
+			case STEP_START_AND_BATCH:
+				if (k->start)
+					k->start(job);
+				/* FALLTHROUGH */
+			case STEP_BATCH:
+				*result = k->batch(job, rows);
+				break;
+			case STEP_FINISH:
+				if (k->finish)
+					k->finish(job);
+				break;
+			case STEP_CLEANUP:
+				if (k->cleanup)
+					k->cleanup(job);
+				break;
+		}
+		steward_disarm_statement_timer();
+
+		SPI_finish();
+		AtEOXact_GUC(false, nestlevel);
+		SetUserIdAndSecContext(save_userid, save_sec);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		steward_disarm_statement_timer();
+		MemoryContextSwitchTo(oldcontext);
+		*edata_out = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			(*edata_out)->message =
+				psprintf("canceling statement due to the job's statement_timeout (%d ms)",
+						 job->statement_timeout_ms);
+	}
+	PG_END_TRY();
+
+	return ok;
+}
+
+/* Aim the next batch at the target batch time. */
+static void
+adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
+{
+	double		factor;
+	int64		size;
+
+	if (rows > 0 && elapsed_ms > 0)
+	{
+		double		r = rows * 1000.0 / elapsed_ms;
+
+		job->rate = job->rate > 0 ? 0.7 * job->rate + 0.3 * r : r;
+	}
+	if (job->target_batch_ms <= 0 || elapsed_ms <= 0)
+		return;
+	factor = job->target_batch_ms / elapsed_ms;
+	factor = Max(0.5, Min(2.0, factor));
+	size = (int64) (job->batch_size * factor);
+	job->batch_size = (int) Max((int64) job->min_batch, Min((int64) job->max_batch, size));
+}
+
+/* ----------------------------------------------------------------
+ * Running a job
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Run a job until it ends, pauses or is cancelled.  In a worker, a job that
+ * is not runnable, or is being run elsewhere, is left alone quietly; in a
+ * session (job_run) that is an error.
+ */
+void
+steward_job_execute(int64 job_id, bool in_worker)
+{
+	MemoryContext jobcxt;
+	MemoryContext batchcxt;
+	MemoryContext callercxt = CurrentMemoryContext;
+	StewardJob *job;
+	const StewardJobKind *k;
+	char	   *state;
+	volatile bool first = true;
+	volatile int lock_retries = 0;
+	volatile bool locked_job = false;
+	volatile bool locked_rels = false;
+
+	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward job", ALLOCSET_DEFAULT_SIZES);
+	batchcxt = AllocSetContextCreate(jobcxt, "pg_steward batch", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(jobcxt);
+	job = palloc0(sizeof(StewardJob));
+	job->in_worker = in_worker;
+
+	PG_TRY();
+	{
+		/* --- claim --- */
+		txn_begin(job);
+		MemoryContextSwitchTo(jobcxt);
+		state = load_job(job, job_id);
+		if (state == NULL && in_worker)
+		{
+			txn_commit(job);
+			goto done;
+		}
+		if (state == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("job %lld does not exist", (long long) job_id)));
+		k = steward_job_kind(job->kind);
+
+		if (strcmp(state, JOB_QUEUED) != 0 && strcmp(state, JOB_RUNNING) != 0 &&
+			strcmp(state, JOB_CANCELLING) != 0)
+		{
+			if (!in_worker)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("job %lld is %s", (long long) job_id, state),
+						 strcmp(state, JOB_PAUSED) == 0
+						 ? errhint("Resume it with job_resume(%lld) first.", (long long) job_id) : 0));
+			txn_commit(job);
+			goto done;
+		}
+		if (!steward_job_try_lock(job_id, true))
+		{
+			if (!in_worker)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("job %lld is already running in another process", (long long) job_id)));
+			txn_commit(job);
+			goto done;
+		}
+		locked_job = true;
+
+		/* never two jobs on the same table: wait (worker) or refuse (session) */
+		while (!lock_relations(job))
+		{
+			if (!in_worker)
+				ereport(ERROR,
+						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+						 errmsg("another job is writing table %s", get_rel_name(job->relid)),
+						 errhint("Wait for it with job_wait(), then run this job.")));
+			set_hold(job, "waiting for another job on the same table");
+			txn_commit(job);
+			(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
+			txn_begin(job);
+			MemoryContextSwitchTo(jobcxt);
+			state = job_state(job_id);
+			if (strcmp(state, JOB_QUEUED) != 0 && strcmp(state, JOB_RUNNING) != 0)
+			{
+				txn_commit(job);
+				goto done;
+			}
+		}
+		locked_rels = true;
+
+		if (OidIsValid(job->relid) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
+		{
+			ErrorData	e = {0};
+
+			e.message = psprintf("table with OID %u no longer exists", job->relid);
+			e.sqlerrcode = ERRCODE_UNDEFINED_TABLE;
+			set_state(job, JOB_FAILED, &e);
+			txn_commit(job);
+			goto done;
+		}
+
+		if (strcmp(state, JOB_CANCELLING) == 0)
+		{
+			ErrorData  *edata = NULL;
+			int64		rows = 0;
+			StewardBatchResult res;
+
+			if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
+				ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
+			set_state(job, JOB_CANCELLED, NULL);
+			txn_commit(job);
+			goto done;
+		}
+		set_state(job, JOB_RUNNING, NULL);
+		if (in_worker)
+			pgstat_report_activity(STATE_RUNNING, psprintf("pg_steward job %lld: %s", (long long) job_id, job->kind));
+		txn_commit(job);
+
+		/* --- batches --- */
+		for (;;)
+		{
+			ErrorData  *edata = NULL;
+			int64		rows = 0;
+			StewardBatchResult res = BATCH_MORE;
+			TimestampTz t0;
+			char	   *hold;
+			bool		ok;
+
+			CHECK_FOR_INTERRUPTS();
+			MemoryContextReset(batchcxt);
+			txn_begin(job);
+			MemoryContextSwitchTo(batchcxt);
+
+			state = job_state(job_id);
+			if (strcmp(state, JOB_PAUSED) == 0)
+			{
+				steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id = $1::bigint",
+									  1, (const char *[]) {i64(job_id)});
+				txn_commit(job);
+				break;
+			}
+			if (strcmp(state, JOB_CANCELLING) == 0)
+			{
+				if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
+					ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
+				set_state(job, JOB_CANCELLED, NULL);
+				txn_commit(job);
+				break;
+			}
+			hold = health_hold_reason(job);
+			if (hold != NULL)
+			{
+				set_hold(job, hold);
+				txn_commit(job);
+				(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
+				continue;
+			}
+
+			t0 = GetCurrentTimestamp();
+			ok = run_step(job, k, first ? STEP_START_AND_BATCH : STEP_BATCH, &rows, &res, &edata);
+			if (!ok)
+			{
+				txn_commit(job);
+				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && lock_retries < steward_lock_retries)
+				{
+					lock_retries++;
+					(void) steward_sleep_ms(steward_backoff_ms(lock_retries), true);
+					continue;
+				}
+				if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && steward_statement_timer_fired() &&
+					job->batch_size > job->min_batch)
+				{
+					job->batch_size = Max(job->min_batch, job->batch_size / 2);
+					continue;
+				}
+				/* anything else fails the job */
+				txn_begin(job);
+				MemoryContextSwitchTo(batchcxt);
+				{
+					ErrorData  *cleanup_error = NULL;
+
+					if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &cleanup_error))
+						ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id,
+												 cleanup_error->message)));
+				}
+				set_state(job, JOB_FAILED, edata);
+				txn_commit(job);
+				if (!in_worker)
+					ereport(WARNING,
+							(errmsg("job %lld failed: %s", (long long) job_id, edata->message)));
+				break;
+			}
+			first = false;
+			lock_retries = 0;
+			job->rows_done += rows;
+			job->batches++;
+			adapt_batch_size(job, (double) (GetCurrentTimestamp() - t0) / 1000.0, rows);
+
+			if (res == BATCH_DONE)
+			{
+				ok = run_step(job, k, STEP_FINISH, &rows, &res, &edata);
+				save_progress(job);
+				set_state(job, ok ? JOB_SUCCEEDED : JOB_FAILED, ok ? NULL : edata);
+				txn_commit(job);
+				if (!ok && !in_worker)
+					ereport(WARNING,
+							(errmsg("job %lld failed: %s", (long long) job_id, edata->message)));
+				break;
+			}
+			save_progress(job);
+			txn_commit(job);
+
+			if (job->pause_ms > 0)
+				(void) steward_sleep_ms(job->pause_ms, true);
+		}
+done:
+		;
+	}
+	PG_FINALLY();
+	{
+		if (locked_rels)
+			unlock_relations(job);
+		if (locked_job)
+			steward_job_unlock(job_id);
+		MemoryContextSwitchTo(callercxt);
+		MemoryContextDelete(jobcxt);
+	}
+	PG_END_TRY();
+
+	if (in_worker)
+		pgstat_report_activity(STATE_IDLE, NULL);
+}

@@ -1,0 +1,154 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs.h
+ *	  The jobs area: long data work run inside PostgreSQL in batches.
+ *
+ * Words:
+ *	  job		 a row of steward.jobs: kind, arguments, owner role, state,
+ *				 progress.  It is the definition and its whole history.
+ *	  batch		 one transaction of a job's work; it also writes the job's
+ *				 checkpoint, so a job resumes after its last committed batch.
+ *	  launcher	 the static background worker started with the server when
+ *				 pg_steward is in shared_preload_libraries; it starts job
+ *				 workers as requests arrive, up to pg_steward.max_jobs.
+ *	  job worker a dynamic background worker that runs one job; it connects
+ *				 as the submitter's login role and runs the job's SQL as the
+ *				 job's owner role, with search_path pinned.
+ *	  dispatcher a dynamic background worker the launcher starts once per
+ *				 database at server start: it requests a job worker for every
+ *				 job that was queued or running when the server stopped.
+ *	  request	 (database, login role, job id) in shared memory: "start a
+ *				 job worker for this job".  Submitting backends add requests
+ *				 when their transaction commits.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_JOBS_H
+#define STEWARD_JOBS_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/pg_list.h"
+#include "storage/latch.h"
+#include "storage/lock.h"
+#include "utils/jsonb.h"
+
+/* GUCs (src/pg_steward.c) */
+extern int	steward_max_jobs;
+extern int	steward_batch_statement_timeout_ms;
+extern int	steward_max_replication_lag_ms;
+
+/* Job states */
+#define JOB_QUEUED		"queued"
+#define JOB_RUNNING		"running"
+#define JOB_PAUSED		"paused"
+#define JOB_CANCELLING	"cancelling"
+#define JOB_CANCELLED	"cancelled"
+#define JOB_FAILED		"failed"
+#define JOB_SUCCEEDED	"succeeded"
+
+/* One job being run, by a job worker or by job_run in a session. */
+typedef struct StewardJob
+{
+	int64		id;
+	char	   *kind;
+	Oid			relid;			/* table it writes (InvalidOid: none) */
+	Oid			source;			/* copy_table's source */
+	Oid			owner;			/* runs as this role */
+	char	   *search_path;	/* pinned search_path */
+	char	   *migration_version;	/* statements job of a migration */
+	Jsonb	   *args;
+	bool		in_worker;		/* false: job_run in a session */
+	bool		resumed;		/* it had run before (crash, pause) */
+
+	/* progress, loaded from and written back to the row */
+	int64		rows_done;
+	int64		rows_estimate;
+	char	   *current_key;	/* checkpoint: last key done */
+	char	   *upper_key;		/* frozen upper bound */
+	int64		batches;
+	int			batch_size;
+	double		rate;
+	char	   *phase;
+
+	/* settings from args */
+	int			lock_timeout_ms;
+	int			statement_timeout_ms;
+	int			target_batch_ms;
+	int			pause_ms;
+	int			max_lag_ms;
+	int			min_batch;
+	int			max_batch;
+
+	void	   *kind_state;		/* per-kind data, lives for the whole run */
+} StewardJob;
+
+/* What a batch function reports */
+typedef enum StewardBatchResult
+{
+	BATCH_MORE,
+	BATCH_DONE
+} StewardBatchResult;
+
+/*
+ * A job kind.  Every callback runs inside a (sub)transaction set up by the
+ * engine, as the job's owner with search_path pinned, except cleanup which
+ * runs as the steward owner.
+ */
+typedef struct StewardJobKind
+{
+	const char *name;
+	void		(*start) (StewardJob *job);		/* each run, first batch txn */
+	StewardBatchResult (*batch) (StewardJob *job, int64 *rows);
+	void		(*finish) (StewardJob *job);	/* after the last batch */
+	void		(*cleanup) (StewardJob *job);	/* after cancel or failure */
+	bool		non_transactional;	/* needs a top-level worker */
+} StewardJobKind;
+
+/* shmem.c */
+extern void steward_jobs_shmem_request(void);
+extern void steward_jobs_shmem_startup(void);
+extern bool steward_jobs_preloaded(void);
+extern void steward_jobs_request_at_commit(Oid roleid, int64 job_id);
+extern void steward_jobs_wake_at_commit(int pid);
+extern bool steward_jobs_pop_request(Oid *dbid, Oid *roleid, int64 *job_id);
+extern void steward_jobs_push_request(Oid dbid, Oid roleid, int64 job_id);
+extern int	steward_jobs_reserve_slot(Oid dbid, Oid roleid, int64 job_id);
+extern void steward_jobs_release_slot(int slot);
+extern void steward_jobs_set_slot_pid(int slot, int pid, bool clean_exit);
+extern bool steward_jobs_get_slot(int slot, Oid *dbid, Oid *roleid, int64 *job_id,
+								  int *pid, bool *clean_exit);
+extern int	steward_jobs_nslots(void);
+extern void steward_jobs_set_launcher(void);
+extern Latch *steward_jobs_launcher_latch(void);
+
+/* launcher.c */
+extern void steward_register_launcher(void);
+extern PGDLLEXPORT void steward_launcher_main(Datum arg);
+
+/* worker.c */
+extern PGDLLEXPORT void steward_job_worker_main(Datum arg);
+extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
+
+/* engine.c */
+extern void steward_job_execute(int64 job_id, bool in_worker);
+extern bool steward_job_try_lock(int64 job_id, bool session);
+extern void steward_job_unlock(int64 job_id);
+extern const StewardJobKind *steward_job_kind(const char *name);
+extern const char *steward_job_arg_text(StewardJob *job, const char *key);
+extern int64 steward_job_arg_int(StewardJob *job, const char *key, int64 dflt);
+extern void steward_job_set_phase(StewardJob *job, const char *phase);
+
+/* submit.c */
+extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
+								const char *args_json, const char *migration_version);
+extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
+
+/* backfill.c, copy.c, validate.c, statements.c */
+extern const StewardJobKind steward_backfill_kind;
+extern const StewardJobKind steward_copy_kind;
+extern const StewardJobKind steward_validate_kind;
+extern const StewardJobKind steward_statements_kind;
+
+#endif							/* STEWARD_JOBS_H */

@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * submit.c
+ *	  Submitting jobs: the row in steward.jobs, the owner and login roles,
+ *	  the pinned search_path, and the request to the launcher at commit.
+ *
+ * The owner role is the submitter's current_user: the job's SQL runs with
+ * its privileges.  The login role is the submitter's session_user: the job
+ * worker connects as it (PostgreSQL 15 lets a background worker connect
+ * only as a role that can log in).  The search_path is the submitter's
+ * effective one, captured now, with pg_catalog first.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "catalog/index.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_index.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#include "pg_steward.h"
+#include "jobs/jobs.h"
+
+/*
+ * The key a job walks: the named column, or the single-column primary key.
+ * It must be NOT NULL and carry a unique index of its own.
+ */
+char *
+steward_key_column(Oid relid, const char *requested, Oid *keytype)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	ListCell   *lc;
+	AttrNumber	found = InvalidAttrNumber;
+	AttrNumber	wanted = InvalidAttrNumber;
+	char	   *name;
+
+	if (requested)
+	{
+		wanted = get_attnum(relid, requested);
+		if (wanted == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of relation \"%s\" does not exist",
+							requested, RelationGetRelationName(rel))));
+	}
+
+	foreach(lc, indexes)
+	{
+		HeapTuple	tup = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index idx;
+
+		if (!HeapTupleIsValid(tup))
+			continue;
+		idx = (Form_pg_index) GETSTRUCT(tup);
+		if (idx->indisunique && idx->indisvalid && idx->indnkeyatts == 1 &&
+			idx->indkey.values[0] != 0 &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL) &&
+			heap_attisnull(tup, Anum_pg_index_indexprs, NULL))
+		{
+			AttrNumber	att = idx->indkey.values[0];
+
+			if ((requested && att == wanted) || (!requested && idx->indisprimary))
+				found = att;
+		}
+		ReleaseSysCache(tup);
+		if (found != InvalidAttrNumber)
+			break;
+	}
+
+	if (found == InvalidAttrNumber)
+	{
+		char	   *relname = pstrdup(RelationGetRelationName(rel));
+
+		relation_close(rel, AccessShareLock);
+		if (requested)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("column \"%s\" of relation \"%s\" has no unique index of its own", requested, relname),
+					 errhint("A job walks the table in key order; the key needs a single-column unique index.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("relation \"%s\" has no single-column primary key", relname),
+				 errhint("Pass key_column => a NOT NULL column with a unique index.")));
+	}
+	if (!TupleDescAttr(RelationGetDescr(rel), found - 1)->attnotnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("key column \"%s\" must be NOT NULL",
+						NameStr(TupleDescAttr(RelationGetDescr(rel), found - 1)->attname))));
+
+	*keytype = TupleDescAttr(RelationGetDescr(rel), found - 1)->atttypid;
+	name = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel), found - 1)->attname));
+	relation_close(rel, AccessShareLock);
+	return name;
+}
+
+/*
+ * Insert the job and ask the launcher for a worker once this transaction
+ * commits.  Returns the job id.
+ */
+int64
+steward_job_submit(const char *kind, Oid relid, Oid source,
+				   const char *args_json, const char *migration_version)
+{
+	char	   *search_path;
+	char	   *id;
+	bool		isnull;
+	int64		job_id;
+
+	/* the submitter's effective search_path, pg_catalog first */
+	search_path = steward_query_text_as_caller(
+		"SELECT pg_catalog.concat_ws(', ', 'pg_catalog', "
+		"       pg_catalog.string_agg(pg_catalog.quote_ident(s), ', ')) "
+		"  FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s "
+		" WHERE s <> 'pg_catalog'",
+		0, NULL, &isnull);
+
+	{
+		const char *args[] = {
+			kind,
+			OidIsValid(relid) ? psprintf("%u", relid) : NULL,
+			OidIsValid(source) ? psprintf("%u", source) : NULL,
+			args_json,
+			psprintf("%u", GetUserId()),
+			GetUserNameFromId(GetUserId(), false),
+			psprintf("%u", GetSessionUserId()),
+			search_path,
+			migration_version
+		};
+
+		id = steward_query_text_as_owner(
+			"INSERT INTO steward.jobs (kind, relation, source, args, owner_role, owner_name, "
+			"                          login_role, search_path, migration_version) "
+			"VALUES ($1, $2::oid::regclass, $3::oid::regclass, $4::jsonb, $5::oid, $6, "
+			"        $7::oid, $8, $9) RETURNING id::text",
+			lengthof(args), args, &isnull);
+	}
+	job_id = strtoll(id, NULL, 10);
+
+	if (steward_jobs_preloaded())
+		steward_jobs_request_at_commit(GetSessionUserId(), job_id);
+	else
+		ereport(NOTICE,
+				(errmsg("job %lld is queued, but pg_steward's background worker is not running", (long long) job_id),
+				 errhint("Run it in this session with CALL job_run(%lld), or add pg_steward to shared_preload_libraries.",
+						 (long long) job_id)));
+	return job_id;
+}

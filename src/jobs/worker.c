@@ -1,0 +1,100 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  The job worker and the dispatcher (see jobs.h for the words).
+ *
+ * A job worker receives (database, login role, job id, slot) from the
+ * launcher in bgw_extra, connects, and runs the job through the engine.
+ * It marks its slot clean_exit when the job ended, paused, was cancelled
+ * or turned out not to be runnable; a worker that dies without that mark
+ * makes the launcher request the job again.
+ *
+ * The dispatcher runs once per database when the launcher starts (server
+ * start, crash recovery, promotion): it requests a job worker for every
+ * job that is queued, running (its run was interrupted) or cancelling.
+ * It connects without a user, as autovacuum does, and only reads.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+
+#include "pg_steward.h"
+#include "jobs/jobs.h"
+#include "jobs/launcher.h"
+
+void
+steward_job_worker_main(Datum arg)
+{
+	StewardWorkerExtra extra;
+
+	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.roleid, 0);
+	steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
+	SetConfigOption("application_name", psprintf("pg_steward job %lld", (long long) extra.job_id),
+					PGC_USERSET, PGC_S_SESSION);
+
+	steward_job_execute(extra.job_id, true);
+
+	steward_jobs_set_slot_pid(extra.slot, MyProcPid, true);
+	proc_exit(0);
+}
+
+void
+steward_dispatcher_main(Datum arg)
+{
+	StewardWorkerExtra extra;
+	int			rc;
+
+	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(extra.dbid, InvalidOid, 0);
+	SetConfigOption("application_name", "pg_steward dispatcher", PGC_USERSET, PGC_S_SESSION);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	rc = SPI_execute("SELECT pg_catalog.to_regclass('steward.jobs') IS NOT NULL "
+					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_steward')",
+					 true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+	{
+		rc = SPI_execute("SELECT id::text, login_role::text FROM steward.jobs "
+						 " WHERE state IN ('queued', 'running', 'cancelling') ORDER BY id",
+						 true, 0);
+		if (rc == SPI_OK_SELECT)
+		{
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				int64		job_id = strtoll(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), NULL, 10);
+				Oid			role = (Oid) strtoul(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), NULL, 10);
+
+				CHECK_FOR_INTERRUPTS();
+				steward_jobs_push_request(MyDatabaseId, role, job_id);
+			}
+		}
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	proc_exit(0);
+}
