@@ -23,8 +23,9 @@ SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'bool
                     'migrate_apply runs migration SQL with the caller''s privileges');
 SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pg_steward'$$,
               ARRAY['steward.migrations', 'steward.migration_events',
-                    'steward.migration_events_id_seq', 'steward.installed_rank_seq'],
-              'pg_dump keeps the history');
+                    'steward.migration_events_id_seq', 'steward.installed_rank_seq',
+                    'steward.jobs', 'steward.jobs_id_seq'],
+              'pg_dump keeps the history and the jobs');
 
 -- GUCs ---------------------------------------------------------------------
 SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_settings WHERE name LIKE 'pg\_steward.%'$$,
