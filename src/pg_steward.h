@@ -51,8 +51,6 @@ extern char *steward_query_text_as_owner(const char *sql, int nargs,
 										 const char *const *args,
 										 bool *isnull);
 
-extern char *steward_query_text_as_caller(const char *sql, int nargs,
-										  const char *const *args, bool *isnull);
 extern char *steward_capture_who(void);
 
 /* common/recorder.c */

@@ -181,16 +181,3 @@ steward_capture_who(void)
 	return row[0];
 }
 
-/*
- * First column of the first row, run as the current user (search_path
- * pinned); for reading the caller's own session state.
- */
-char *
-steward_query_text_as_caller(const char *sql, int nargs,
-							 const char *const *args, bool *isnull)
-{
-	char	  **row = exec_pinned(false, sql, nargs, args, NULL);
-
-	*isnull = (row == NULL || row[0] == NULL);
-	return *isnull ? NULL : row[0];
-}

@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -35,6 +36,7 @@ PG_FUNCTION_INFO_V1(steward_job_run);
 
 typedef struct JobRow
 {
+	bool		changed_here;	/* written by the current transaction */
 	char	   *state;
 	Oid			owner;
 	Oid			login_role;
@@ -53,7 +55,8 @@ read_job(int64 job_id, JobRow *jr)
 		"       concat_ws(', ', coalesce(phase, kind), rows_done || ' rows' || "
 		"                 coalesce(' of ~' || rows_estimate, ''), batches || ' batches', "
 		"                 CASE WHEN rate > 0 THEN round(rate::numeric) || ' rows/s' END, "
-		"                 CASE WHEN hold_reason IS NOT NULL THEN 'holding: ' || hold_reason END) "
+		"                 CASE WHEN hold_reason IS NOT NULL THEN 'holding: ' || hold_reason END), "
+		"       xmin::text "
 		"  FROM steward.jobs WHERE id = $1::bigint",
 		1, args, NULL);
 	if (row == NULL)
@@ -63,6 +66,7 @@ read_job(int64 job_id, JobRow *jr)
 	jr->login_role = (Oid) strtoul(row[2], NULL, 10);
 	jr->worker_pid = atoi(row[3]);
 	jr->progress = row[4];
+	jr->changed_here = TransactionIdIsCurrentTransactionId((TransactionId) strtoul(row[5], NULL, 10));
 	return true;
 }
 
@@ -122,6 +126,12 @@ steward_job_wait(PG_FUNCTION_ARGS)
 		timeout_ms = steward_interval_to_ms(PG_GETARG_INTERVAL_P(1), "timeout", true);
 
 	require_job(job_id, &jr, false);
+	if (jr.changed_here && !is_final(jr.state))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("job %lld cannot start before this transaction commits", (long long) job_id),
+				 errdetail("It was submitted or changed in this transaction, and a worker cannot see it yet."),
+				 errhint("COMMIT, then call job_wait(%lld).", (long long) job_id)));
 	for (;;)
 	{
 		TimestampTz now;

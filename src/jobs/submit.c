@@ -17,6 +17,8 @@
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_index.h"
 #include "miscadmin.h"
@@ -115,13 +117,24 @@ steward_job_submit(const char *kind, Oid relid, Oid source,
 	bool		isnull;
 	int64		job_id;
 
-	/* the submitter's effective search_path, pg_catalog first */
-	search_path = steward_query_text_as_caller(
-		"SELECT pg_catalog.concat_ws(', ', 'pg_catalog', "
-		"       pg_catalog.string_agg(pg_catalog.quote_ident(s), ', ')) "
-		"  FROM pg_catalog.unnest(pg_catalog.current_schemas(false)) s "
-		" WHERE s <> 'pg_catalog'",
-		0, NULL, &isnull);
+	/* the submitter's effective search_path, pg_catalog first, no pg_temp */
+	{
+		StringInfoData sp;
+		List	   *path = fetch_search_path(false);
+		ListCell   *lc;
+
+		initStringInfo(&sp);
+		appendStringInfoString(&sp, "pg_catalog");
+		foreach(lc, path)
+		{
+			Oid			nsp = lfirst_oid(lc);
+
+			if (nsp == PG_CATALOG_NAMESPACE || isAnyTempNamespace(nsp))
+				continue;
+			appendStringInfo(&sp, ", %s", quote_identifier(get_namespace_name(nsp)));
+		}
+		search_path = sp.data;
+	}
 
 	{
 		const char *args[] = {
