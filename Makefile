@@ -22,6 +22,7 @@ OBJS = \
 	src/jobs/engine.o \
 	src/jobs/launcher.o \
 	src/jobs/shmem.o \
+	src/jobs/statements.o \
 	src/jobs/submit.o \
 	src/jobs/validate.o \
 	src/jobs/worker.o \

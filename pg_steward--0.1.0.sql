@@ -60,8 +60,9 @@ CREATE TABLE steward.migrations (
     error_message       text,
     error_statement     integer,
     attempt_xid         xid8,
+    job_id              bigint,
     installed_rank      bigint,
-    CHECK ((status = 'in_progress') = (attempt_xid IS NOT NULL))
+    CHECK (attempt_xid IS NULL OR status = 'in_progress')
 );
 COMMENT ON TABLE steward.migrations IS
     'one row per migration version: definition and latest attempt (read it with migrate_status())';
@@ -149,7 +150,7 @@ SELECT m.version, m.kind, m.description,
        CASE WHEN a.aborted THEN steward.abort_message(m.last_op)
             ELSE m.error_message END                    AS error_message,
        CASE WHEN a.aborted THEN NULL ELSE m.error_statement END AS error_statement,
-       m.installed_rank, m.up_sql, m.down_sql, m.attempt_xid,
+       m.installed_rank, m.up_sql, m.down_sql, m.attempt_xid, m.job_id,
        a.aborted
   FROM steward.migrations m,
        LATERAL (SELECT m.status = 'in_progress'
@@ -241,7 +242,7 @@ BEGIN
                client_addr = EXCLUDED.client_addr, backend_pid = EXCLUDED.backend_pid,
                started_at = EXCLUDED.started_at, finished_at = NULL, duration = NULL,
                error_sqlstate = NULL, error_message = NULL, error_statement = NULL,
-               attempt_xid = EXCLUDED.attempt_xid
+               attempt_xid = EXCLUDED.attempt_xid, job_id = NULL
          WHERE t.status IN ('failed', 'rolled_back') AND t.kind = 'migration';
     ELSE
         UPDATE steward.migrations AS t
@@ -313,6 +314,74 @@ BEGIN
     PERFORM steward.append_event(m, CASE m.last_op WHEN 'rollback' THEN 'rollback_fail' ELSE 'fail' END,
                                  who, error_detail => p_detail,
                                  error_statement_text => p_statement_text);
+END $$;
+
+-- Run in the caller's transaction when the transactional part of a
+-- migration succeeded and its non-transactional statements were handed to
+-- a job: the migration stays in_progress, now carried by the job.
+CREATE FUNCTION steward.handoff_attempt(p_version text, p_xid xid8, p_applied integer,
+                                        p_retries integer, p_job_id bigint)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE steward.migrations AS t
+       SET statements_applied = p_applied, lock_retries = p_retries,
+           attempt_xid = NULL, job_id = p_job_id
+     WHERE t.version = p_version AND t.attempt_xid = p_xid;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no attempt of migration "%" is in progress in this transaction', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- Run in the caller's transaction when a migration whose job failed is
+-- applied again with the same SQL: a new job resumes at the failed statement.
+CREATE FUNCTION steward.resume_job_attempt(p_version text, p_job_id bigint, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE steward.migrations AS t
+       SET status = 'in_progress', job_id = p_job_id, attempts = t.attempts + 1,
+           session_user_name = who->>'session_user', current_user_name = who->>'current_user',
+           application_name = who->>'application_name',
+           client_addr = (who->>'client_addr')::inet, backend_pid = (who->>'backend_pid')::integer,
+           started_at = clock_timestamp(), finished_at = NULL, duration = NULL,
+           error_sqlstate = NULL, error_message = NULL, error_statement = NULL
+     WHERE t.version = p_version AND t.status = 'failed' AND t.job_id IS NOT NULL;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migration "%" cannot be resumed', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- Run by the job that carried a migration's non-transactional statements,
+-- when it ends: completed, or failed with the failing statement.
+CREATE FUNCTION steward.finish_job_attempt(p_version text, p_job_id bigint, p_ok boolean,
+                                           p_applied integer, p_statement integer,
+                                           p_sqlstate text, p_message text,
+                                           p_statement_text text)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    m steward.migrations;
+BEGIN
+    UPDATE steward.migrations AS t
+       SET status = CASE WHEN p_ok THEN 'completed' ELSE 'failed' END,
+           statements_applied = t.statements_applied + p_applied,
+           finished_at = clock_timestamp(), duration = clock_timestamp() - t.started_at,
+           error_sqlstate = p_sqlstate, error_message = p_message,
+           error_statement = p_statement,
+           installed_rank = CASE WHEN p_ok THEN nextval('steward.installed_rank_seq')
+                                 ELSE t.installed_rank END
+     WHERE t.version = p_version AND t.job_id = p_job_id AND t.status = 'in_progress'
+    RETURNING t.* INTO m;
+    IF FOUND THEN
+        PERFORM steward.append_event(m, CASE WHEN p_ok THEN 'apply' ELSE 'fail' END,
+            jsonb_build_object('session_user', m.session_user_name,
+                               'current_user', m.current_user_name,
+                               'application_name', m.application_name,
+                               'client_addr', m.client_addr,
+                               'backend_pid', m.backend_pid),
+            error_statement_text => p_statement_text,
+            details => jsonb_build_object('job_id', p_job_id));
+    END IF;
 END $$;
 
 -- migrate_repair's bookkeeping (the C side has checked the arguments).
@@ -480,14 +549,14 @@ RETURNS TABLE (
     finished_at timestamptz, duration interval, session_user_name name,
     current_user_name name, application_name text, client_addr inet,
     backend_pid integer, error_sqlstate text, error_message text,
-    error_statement integer, installed_rank bigint, up_sql text, down_sql text)
+    error_statement integer, installed_rank bigint, job_id bigint, up_sql text, down_sql text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT s.version, s.kind, s.description, s.status, s.checksum,
            s.statements_applied, s.statements_total, s.attempts, s.lock_retries,
            s.last_op, s.started_at, s.finished_at, s.duration,
            s.session_user_name, s.current_user_name, s.application_name,
            s.client_addr, s.backend_pid, s.error_sqlstate, s.error_message,
-           s.error_statement, s.installed_rank, s.up_sql, s.down_sql
+           s.error_statement, s.installed_rank, s.job_id, s.up_sql, s.down_sql
       FROM steward.migration_state s
      ORDER BY s.version
 $$;
@@ -594,6 +663,12 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.job_wait(bigint, interval) IS
     'wait until a job ends, reporting progress as NOTICEs; returns its state';
 
+CREATE PROCEDURE @extschema@.job_await(job_id bigint, timeout interval DEFAULT NULL,
+                                       INOUT state text DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'steward_job_wait_proc' LANGUAGE C;
+COMMENT ON PROCEDURE @extschema@.job_await(bigint, interval, text) IS
+    'wait until a job ends without holding a snapshot (use it for jobs running CONCURRENTLY statements)';
+
 CREATE FUNCTION @extschema@.job_pause(job_id bigint) RETURNS text
 AS 'MODULE_PATHNAME', 'steward_job_pause' LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.job_pause(bigint) IS 'pause a job after its current batch';
@@ -615,6 +690,7 @@ REVOKE ALL ON FUNCTION @extschema@.backfill(regclass, text, text, integer, name,
 REVOKE ALL ON FUNCTION @extschema@.validate_constraint(regclass, name) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_status(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_wait(bigint, interval) FROM PUBLIC;
+REVOKE ALL ON PROCEDURE @extschema@.job_await(bigint, interval, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_pause(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_resume(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_cancel(bigint) FROM PUBLIC;

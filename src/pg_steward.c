@@ -28,6 +28,7 @@
  *	  pg_steward.max_jobs				job workers running at once (reload)
  *	  pg_steward.batch_statement_timeout time limit of one job batch
  *	  pg_steward.max_replication_lag	jobs hold while a standby lags more
+ *	  pg_steward.concurrent_lock_timeout lock_timeout of CONCURRENTLY statements
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * jobs area's shared memory and registers the launcher (src/jobs).
@@ -56,6 +57,7 @@ int			steward_lock_retry_max_delay_ms = 10000;
 int			steward_max_jobs = 2;
 int			steward_batch_statement_timeout_ms = 60 * 1000;
 int			steward_max_replication_lag_ms = 30 * 1000;
+int			steward_concurrent_lock_timeout_ms = 30 * 60 * 1000;
 
 void		_PG_init(void);
 
@@ -148,6 +150,15 @@ _PG_init(void)
 							"Jobs pause between batches while a streaming standby lags more. 0 disables.",
 							&steward_max_replication_lag_ms,
 							30 * 1000, 0, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.concurrent_lock_timeout",
+							"lock_timeout of the statements a migration hands to a job.",
+							"CREATE INDEX CONCURRENTLY and its kin wait for every older transaction; "
+							"those waits block no reader or writer, so they get a longer limit.",
+							&steward_concurrent_lock_timeout_ms,
+							30 * 60 * 1000, 1, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 

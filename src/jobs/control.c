@@ -13,19 +13,25 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
+#include "funcapi.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "postmaster/bgworker.h"
 #include "nodes/parsenodes.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
 
 PG_FUNCTION_INFO_V1(steward_job_wait);
+PG_FUNCTION_INFO_V1(steward_job_wait_proc);
 PG_FUNCTION_INFO_V1(steward_job_pause);
 PG_FUNCTION_INFO_V1(steward_job_resume);
 PG_FUNCTION_INFO_V1(steward_job_cancel);
@@ -37,6 +43,7 @@ PG_FUNCTION_INFO_V1(steward_job_run);
 typedef struct JobRow
 {
 	bool		changed_here;	/* written by the current transaction */
+	char	   *kind;
 	char	   *state;
 	Oid			owner;
 	Oid			login_role;
@@ -56,7 +63,7 @@ read_job(int64 job_id, JobRow *jr)
 		"                 coalesce(' of ~' || rows_estimate, ''), batches || ' batches', "
 		"                 CASE WHEN rate > 0 THEN round(rate::numeric) || ' rows/s' END, "
 		"                 CASE WHEN hold_reason IS NOT NULL THEN 'holding: ' || hold_reason END), "
-		"       xmin::text "
+		"       xmin::text, kind "
 		"  FROM steward.jobs WHERE id = $1::bigint",
 		1, args, NULL);
 	if (row == NULL)
@@ -67,6 +74,7 @@ read_job(int64 job_id, JobRow *jr)
 	jr->worker_pid = atoi(row[3]);
 	jr->progress = row[4];
 	jr->changed_here = TransactionIdIsCurrentTransactionId((TransactionId) strtoul(row[5], NULL, 10));
+	jr->kind = row[6];
 	return true;
 }
 
@@ -107,23 +115,18 @@ transition(int64 job_id, const char *to, const char *from_list)
 }
 
 /*
- * job_wait(job_id, timeout) returns text
+ * The waiting loop of job_wait and job_await.  As a procedure (CALL
+ * job_await), every poll is a
+ * transaction of its own and no snapshot is held between polls, so the
+ * waiter never holds back a CREATE INDEX CONCURRENTLY run by the job.
  */
-Datum
-steward_job_wait(PG_FUNCTION_ARGS)
+static char *
+wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 {
-	int64		job_id;
-	int			timeout_ms = -1;
 	JobRow		jr;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
 	char	   *last_progress = NULL;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("job_id must not be null")));
-	job_id = PG_GETARG_INT64(0);
-	if (!PG_ARGISNULL(1))
-		timeout_ms = steward_interval_to_ms(PG_GETARG_INTERVAL_P(1), "timeout", true);
 
 	require_job(job_id, &jr, false);
 	if (jr.changed_here && !is_final(jr.state))
@@ -132,6 +135,14 @@ steward_job_wait(PG_FUNCTION_ARGS)
 				 errmsg("job %lld cannot start before this transaction commits", (long long) job_id),
 				 errdetail("It was submitted or changed in this transaction, and a worker cannot see it yet."),
 				 errhint("COMMIT, then call job_wait(%lld).", (long long) job_id)));
+	if (!in_procedure && strcmp(jr.kind, "statements") == 0 && !is_final(jr.state))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("SELECT job_wait(%lld) would hold up the job it waits for", (long long) job_id),
+				 errdetail("Job %lld runs statements such as CREATE INDEX CONCURRENTLY, which wait until every older snapshot is gone, including this query's.",
+						   (long long) job_id),
+				 errhint("Wait with CALL job_await(%lld), which holds no snapshot while it waits.", (long long) job_id)));
+
 	for (;;)
 	{
 		TimestampTz now;
@@ -157,7 +168,7 @@ steward_job_wait(PG_FUNCTION_ARGS)
 		{
 			ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));
 			last_notice = now;
-			last_progress = jr.progress;
+			last_progress = MemoryContextStrdup(TopMemoryContext, jr.progress);
 		}
 		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
 		{
@@ -165,12 +176,69 @@ steward_job_wait(PG_FUNCTION_ARGS)
 					(errmsg("job %lld is still %s after the timeout", (long long) job_id, jr.state)));
 			break;
 		}
+		if (in_procedure)
+		{
+			SPI_commit();
+			InvalidateCatalogSnapshot();
+		}
 		(void) steward_sleep_ms(WAIT_POLL_MS, false);
 	}
+	if (last_progress)
+		pfree(last_progress);
 	if (strcmp(jr.state, JOB_FAILED) == 0)
 		ereport(NOTICE, (errmsg("job %lld failed", (long long) job_id),
 						 errhint("SELECT last_error FROM job_status(%lld) tells why.", (long long) job_id)));
-	PG_RETURN_TEXT_P(cstring_to_text(jr.state));
+	return MemoryContextStrdup(TopTransactionContext, jr.state);
+}
+
+static int
+timeout_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errmsg("job_id must not be null")));
+	return PG_ARGISNULL(1) ? -1 : steward_interval_to_ms(PG_GETARG_INTERVAL_P(1), "timeout", true);
+}
+
+/*
+ * SELECT job_wait(job_id, timeout) returns text
+ */
+Datum
+steward_job_wait(PG_FUNCTION_ARGS)
+{
+	int			timeout_ms = timeout_arg(fcinfo);
+
+	PG_RETURN_TEXT_P(cstring_to_text(wait_for_job(PG_GETARG_INT64(0), timeout_ms, false)));
+}
+
+/*
+ * CALL job_await(job_id, timeout, INOUT state)
+ */
+Datum
+steward_job_wait_proc(PG_FUNCTION_ARGS)
+{
+	int			timeout_ms = timeout_arg(fcinfo);
+	int64		job_id = PG_GETARG_INT64(0);
+	TupleDesc	tupdesc;
+	Datum		values[1];
+	bool		nulls[1] = {false};
+	char	   *state;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		((CallContext *) fcinfo->context)->atomic)
+		state = wait_for_job(job_id, timeout_ms, false);
+	else
+	{
+		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect_ext failed");
+		state = wait_for_job(job_id, timeout_ms, true);
+		SPI_finish();
+	}
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = BlessTupleDesc(tupdesc);
+	values[0] = CStringGetTextDatum(state);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
 /*
@@ -235,7 +303,18 @@ steward_job_cancel(PG_FUNCTION_ARGS)
 	steward_require_read_write("cancel a job");
 	require_job(job_id, &jr, true);
 	state = transition(job_id, JOB_CANCELLED, "queued,paused");
-	if (state == NULL)
+	if (state != NULL)
+	{
+		/* a migration carried by the job fails with it */
+		const char *args[] = {psprintf(INT64_FORMAT, job_id)};
+
+		steward_exec_as_owner(
+			"SELECT steward.finish_job_attempt(migration_version, id, false, 0, NULL, '57014', "
+			"                                  'cancelled with job_cancel()', NULL) "
+			"  FROM steward.jobs WHERE id = $1::bigint AND migration_version IS NOT NULL",
+			1, args);
+	}
+	else
 		state = transition(job_id, JOB_CANCELLING, "running");
 	if (state == NULL)
 		ereport(ERROR,
@@ -274,10 +353,28 @@ steward_job_run(PG_FUNCTION_ARGS)
 	steward_require_read_write("run a job");
 	require_job(job_id, &jr, true);
 
-	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect_ext failed");
-	steward_job_execute(job_id, false);
-	SPI_finish();
+	if (strcmp(jr.kind, "statements") == 0)
+	{
+		/* top-level statements need a process of their own: start one, wait */
+		BackgroundWorkerHandle *handle;
+
+		if (!steward_job_start_worker(jr.login_role, job_id, -1, &handle))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background worker for job %lld", (long long) job_id),
+					 errhint("Free a slot in max_worker_processes.")));
+		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
+			ereport(FATAL,
+					(errcode(ERRCODE_ADMIN_SHUTDOWN),
+					 errmsg("postmaster exited while job %lld was running", (long long) job_id)));
+	}
+	else
+	{
+		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect_ext failed");
+		steward_job_execute(job_id, false);
+		SPI_finish();
+	}
 
 	if (read_job(job_id, &jr))
 		ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));

@@ -48,10 +48,12 @@
 
 #define STEWARD_REL_LOCK_CLASS	0x53545752	/* "STWR" */
 #define HOLD_RECHECK_MS			1000
+#define STEWARD_JOB_MAX_ATTEMPTS 10
 
 static const StewardJobKind *const kinds[] = {
 	&steward_backfill_kind,
 	&steward_validate_kind,
+	&steward_statements_kind,
 };
 
 const StewardJobKind *
@@ -237,7 +239,7 @@ load_job(StewardJob *job, int64 id)
 		"SELECT kind, relation::oid::text, source::oid::text, owner_role::text, search_path, "
 		"       migration_version, args::text, state, rows_done::text, rows_estimate::text, "
 		"       current_key, upper_key, batches::text, batch_size::text, "
-		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text "
+		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text "
 		"  FROM steward.jobs WHERE id = $1::bigint",
 		1, args, &ncols);
 	if (row == NULL)
@@ -260,6 +262,7 @@ load_job(StewardJob *job, int64 id)
 	job->rate = strtod(row[14], NULL);
 	job->phase = row[15];
 	job->resumed = (strcmp(row[16], "true") == 0);
+	job->attempts = atoi(row[17]);
 
 	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
 	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
@@ -274,8 +277,8 @@ load_job(StewardJob *job, int64 id)
 	return row[7];
 }
 
-static char *
-job_state(int64 id)
+char *
+steward_job_state(int64 id)
 {
 	const char *args[] = {i64(id)};
 	bool		isnull;
@@ -284,8 +287,8 @@ job_state(int64 id)
 									   1, args, &isnull);
 }
 
-static void
-save_progress(StewardJob *job)
+void
+steward_job_save_progress(StewardJob *job)
 {
 	const char *args[] = {
 		i64(job->id), i64(job->rows_done),
@@ -303,8 +306,8 @@ save_progress(StewardJob *job)
 		lengthof(args), args);
 }
 
-static void
-set_state(StewardJob *job, const char *state, ErrorData *edata)
+void
+steward_job_set_state(StewardJob *job, const char *state, ErrorData *edata)
 {
 	bool		ended = (strcmp(state, JOB_FAILED) == 0 || strcmp(state, JOB_SUCCEEDED) == 0 ||
 						 strcmp(state, JOB_CANCELLED) == 0);
@@ -566,7 +569,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 			(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
 			txn_begin(job);
 			MemoryContextSwitchTo(jobcxt);
-			state = job_state(job_id);
+			state = steward_job_state(job_id);
 			if (strcmp(state, JOB_QUEUED) != 0 && strcmp(state, JOB_RUNNING) != 0)
 			{
 				txn_commit(job);
@@ -581,7 +584,20 @@ steward_job_execute(int64 job_id, bool in_worker)
 
 			e.message = psprintf("table with OID %u no longer exists", job->relid);
 			e.sqlerrcode = ERRCODE_UNDEFINED_TABLE;
-			set_state(job, JOB_FAILED, &e);
+			steward_job_set_state(job, JOB_FAILED, &e);
+			txn_commit(job);
+			goto done;
+		}
+
+		/* a run that keeps dying (and taking the server with it) is given up */
+		if (strcmp(state, JOB_RUNNING) == 0 && job->attempts >= STEWARD_JOB_MAX_ATTEMPTS)
+		{
+			ErrorData	e = {0};
+
+			e.message = psprintf("gave up after %d interrupted runs; the server log tells what stopped them",
+								 job->attempts);
+			e.sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+			steward_job_set_state(job, JOB_FAILED, &e);
 			txn_commit(job);
 			goto done;
 		}
@@ -594,14 +610,24 @@ steward_job_execute(int64 job_id, bool in_worker)
 
 			if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
 				ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
-			set_state(job, JOB_CANCELLED, NULL);
+			steward_job_set_state(job, JOB_CANCELLED, NULL);
 			txn_commit(job);
 			goto done;
 		}
-		set_state(job, JOB_RUNNING, NULL);
+		if (k->execute != NULL && !in_worker)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("a %s job needs a background worker of its own", job->kind)));
+		steward_job_set_state(job, JOB_RUNNING, NULL);
 		if (in_worker)
 			pgstat_report_activity(STATE_RUNNING, psprintf("pg_steward job %lld: %s", (long long) job_id, job->kind));
 		txn_commit(job);
+
+		if (k->execute != NULL)
+		{
+			k->execute(job);
+			goto done;
+		}
 
 		/* --- batches --- */
 		for (;;)
@@ -618,7 +644,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 			txn_begin(job);
 			MemoryContextSwitchTo(batchcxt);
 
-			state = job_state(job_id);
+			state = steward_job_state(job_id);
 			if (strcmp(state, JOB_PAUSED) == 0)
 			{
 				steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id = $1::bigint",
@@ -630,7 +656,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 			{
 				if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
 					ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
-				set_state(job, JOB_CANCELLED, NULL);
+				steward_job_set_state(job, JOB_CANCELLED, NULL);
 				txn_commit(job);
 				break;
 			}
@@ -670,7 +696,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 						ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id,
 												 cleanup_error->message)));
 				}
-				set_state(job, JOB_FAILED, edata);
+				steward_job_set_state(job, JOB_FAILED, edata);
 				txn_commit(job);
 				if (!in_worker)
 					ereport(WARNING,
@@ -686,15 +712,15 @@ steward_job_execute(int64 job_id, bool in_worker)
 			if (res == BATCH_DONE)
 			{
 				ok = run_step(job, k, STEP_FINISH, &rows, &res, &edata);
-				save_progress(job);
-				set_state(job, ok ? JOB_SUCCEEDED : JOB_FAILED, ok ? NULL : edata);
+				steward_job_save_progress(job);
+				steward_job_set_state(job, ok ? JOB_SUCCEEDED : JOB_FAILED, ok ? NULL : edata);
 				txn_commit(job);
 				if (!ok && !in_worker)
 					ereport(WARNING,
 							(errmsg("job %lld failed: %s", (long long) job_id, edata->message)));
 				break;
 			}
-			save_progress(job);
+			steward_job_save_progress(job);
 			txn_commit(job);
 
 			if (job->pause_ms > 0)

@@ -30,6 +30,7 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/pg_list.h"
+#include "postmaster/bgworker.h"
 #include "storage/latch.h"
 #include "storage/lock.h"
 #include "utils/jsonb.h"
@@ -38,6 +39,7 @@
 extern int	steward_max_jobs;
 extern int	steward_batch_statement_timeout_ms;
 extern int	steward_max_replication_lag_ms;
+extern int	steward_concurrent_lock_timeout_ms;
 
 /* Job states */
 #define JOB_QUEUED		"queued"
@@ -61,6 +63,7 @@ typedef struct StewardJob
 	Jsonb	   *args;
 	bool		in_worker;		/* false: job_run in a session */
 	bool		resumed;		/* it had run before (crash, pause) */
+	int			attempts;		/* runs started so far */
 
 	/* progress, loaded from and written back to the row */
 	int64		rows_done;
@@ -103,6 +106,8 @@ typedef struct StewardJobKind
 	StewardBatchResult (*batch) (StewardJob *job, int64 *rows);
 	void		(*finish) (StewardJob *job);	/* after the last batch */
 	void		(*cleanup) (StewardJob *job);	/* after cancel or failure */
+	void		(*execute) (StewardJob *job);	/* instead of batches: runs its
+												 * own transactions (worker only) */
 	bool		non_transactional;	/* needs a top-level worker */
 } StewardJobKind;
 
@@ -139,11 +144,20 @@ extern const StewardJobKind *steward_job_kind(const char *name);
 extern const char *steward_job_arg_text(StewardJob *job, const char *key);
 extern int64 steward_job_arg_int(StewardJob *job, const char *key, int64 dflt);
 extern void steward_job_set_phase(StewardJob *job, const char *phase);
+extern char *steward_job_state(int64 job_id);
+extern void steward_job_set_state(StewardJob *job, const char *state, ErrorData *edata);
+extern void steward_job_save_progress(StewardJob *job);
+extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
+									 BackgroundWorkerHandle **handle);
 
 /* submit.c */
 extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
 								const char *args_json, const char *migration_version);
 extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
+
+/* statements.c */
+extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
+extern void steward_statements_execute(int64 job_id, int slot);
 
 /* backfill.c, copy.c, validate.c, statements.c */
 extern const StewardJobKind steward_backfill_kind;

@@ -97,6 +97,22 @@ start_worker(const char *function, const char *type, StewardWorkerExtra *extra,
 	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
+/*
+ * Start a job worker for a job of this database, notifying this backend
+ * (CALL job_run for jobs that need a process of their own; slot -1).
+ */
+bool
+steward_job_start_worker(Oid roleid, int64 job_id, int slot, BackgroundWorkerHandle **handle)
+{
+	StewardWorkerExtra extra;
+
+	extra.dbid = MyDatabaseId;
+	extra.roleid = roleid;
+	extra.job_id = job_id;
+	extra.slot = slot;
+	return start_worker("steward_job_worker_main", "pg_steward job", &extra, handle);
+}
+
 /* Every database that accepts connections. */
 static List *
 database_list(void)

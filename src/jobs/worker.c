@@ -4,7 +4,7 @@
  *	  The job worker and the dispatcher (see jobs.h for the words).
  *
  * A job worker receives (database, login role, job id, slot) from the
- * launcher in bgw_extra, connects, and runs the job through the engine.
+ * launcher in bgw_extra (or from CALL job_run, with slot -1), connects, and runs the job through the engine.
  * It marks its slot clean_exit when the job ended, paused, was cancelled
  * or turned out not to be runnable; a worker that dies without that mark
  * makes the launcher request the job again.
@@ -42,13 +42,15 @@ steward_job_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.roleid, 0);
-	steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
+	if (extra.slot >= 0)
+		steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
 	SetConfigOption("application_name", psprintf("pg_steward job %lld", (long long) extra.job_id),
 					PGC_USERSET, PGC_S_SESSION);
 
 	steward_job_execute(extra.job_id, true);
 
-	steward_jobs_set_slot_pid(extra.slot, MyProcPid, true);
+	if (extra.slot >= 0)
+		steward_jobs_set_slot_pid(extra.slot, MyProcPid, true);
 	proc_exit(0);
 }
 

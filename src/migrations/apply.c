@@ -11,7 +11,12 @@
  * text in the "C" collation; a version older than the newest completed
  * one is refused unless out_of_order is true.
  *
- * Returns 'applied' or 'unchanged'.
+ * Statements that refuse a transaction block (CREATE INDEX CONCURRENTLY
+ * and kin) are run by a job after the transactional part has committed;
+ * the migration is in_progress until the job ends.  If one of them fails,
+ * applying the same SQL again resumes at that statement.
+ *
+ * Returns 'applied', 'unchanged' or 'in_progress' (a job carries it on).
  *
  *-------------------------------------------------------------------------
  */
@@ -64,9 +69,9 @@ migrate_apply(PG_FUNCTION_ARGS)
 	a.op = "apply";
 	a.version = version;
 	a.up_sql = up_sql;
-	a.statements = steward_parse_migration(version, "up_sql", up_sql);
+	a.statements = steward_parse_migration(version, "up_sql", up_sql, true);
 	if (a.down_sql)
-		(void) steward_parse_migration(version, "down_sql", a.down_sql);
+		(void) steward_parse_migration(version, "down_sql", a.down_sql, false);
 	a.checksum = steward_checksum(up_sql);
 
 	steward_migration_lock("apply a migration");
@@ -95,6 +100,24 @@ migrate_apply(PG_FUNCTION_ARGS)
 						 "or accept the new SQL with migrate_repair('%s', reason => '...', up_sql => ...).",
 						 version)));
 	}
+	if (st.exists && st.tx_part_applied)
+	{
+		if (st.checksum == NULL || strcmp(st.checksum, a.checksum) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the transactional part of migration \"%s\" is already applied", version),
+					 errdetail("Its statement %d, run by a job after the transactional part, failed. Applied:  %s\nSupplied: %s",
+							   st.error_statement, st.checksum ? st.checksum : "(none)", a.checksum),
+					 errhint("Apply the same SQL again to resume at statement %d, or fix forward with a new version.",
+							 st.error_statement)));
+		steward_refuse_changed_here(version, &st);
+		steward_resume_deferred(&a, st.error_statement);
+		ereport(NOTICE,
+				(errmsg("migration \"%s\": resuming at statement %d in job %lld once this transaction commits",
+						version, st.error_statement, (long long) a.job_id),
+				 errhint("CALL job_await(%lld) waits for it.", (long long) a.job_id)));
+		PG_RETURN_TEXT_P(cstring_to_text("in_progress"));
+	}
 	if (st.exists && strcmp(st.status, "in_progress") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -112,6 +135,15 @@ migrate_apply(PG_FUNCTION_ARGS)
 	a.who = steward_capture_who();
 	steward_run_attempt(&a);
 
+	if (a.job_id > 0)
+	{
+		ereport(NOTICE,
+				(errmsg("migration \"%s\": %d statement%s applied; the statements that refuse a transaction block run in job %lld once this transaction commits",
+						version, a.applied, a.applied == 1 ? "" : "s", (long long) a.job_id),
+				 errhint("CALL job_await(%lld) waits for it; migrate_status() shows the migration in_progress until then.",
+						 (long long) a.job_id)));
+		PG_RETURN_TEXT_P(cstring_to_text("in_progress"));
+	}
 	ereport(NOTICE,
 			(errmsg("migration \"%s\" applied: %d statement%s%s",
 					version, a.applied, a.applied == 1 ? "" : "s",

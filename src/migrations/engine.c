@@ -39,6 +39,7 @@
 #include "utils/memutils.h"
 
 #include "pg_steward.h"
+#include "jobs/jobs.h"
 #include "migrations/migrations.h"
 
 #define SHOWN_STATEMENT_LEN 1000
@@ -91,11 +92,13 @@ parse_error_context(void *arg)
 
 /*
  * Statements that cannot run inside a transaction block, and so not inside
- * SELECT migrate_apply(...).  Returns their name, or NULL.
+ * SELECT migrate_apply(...).  Returns their name, or NULL.  *deferrable is
+ * set for those a job runs after the transactional part of a migration.
  */
 static const char *
-non_transactional_kind(Node *stmt)
+non_transactional_kind(Node *stmt, bool *deferrable)
 {
+	*deferrable = true;
 	switch (nodeTag(stmt))
 	{
 		case T_IndexStmt:
@@ -131,6 +134,12 @@ non_transactional_kind(Node *stmt)
 			}
 		case T_VacuumStmt:
 			return ((VacuumStmt *) stmt)->is_vacuumcmd ? "VACUUM" : NULL;
+		default:
+			break;
+	}
+	*deferrable = false;
+	switch (nodeTag(stmt))
+	{
 		case T_CreatedbStmt:
 			return "CREATE DATABASE";
 		case T_DropdbStmt:
@@ -161,7 +170,8 @@ shown_statement(const char *text)
  * anything runs or is recorded.
  */
 List *
-steward_parse_migration(const char *version, const char *argname, const char *sql)
+steward_parse_migration(const char *version, const char *argname, const char *sql,
+						bool allow_deferred)
 {
 	ParseContext pc = {version, argname, sql};
 	ErrorContextCallback errcb;
@@ -184,6 +194,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
 		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
 		const char *kind;
+		bool		deferrable;
 
 		while (len > 0 && isspace((unsigned char) sql[loc]))
 			loc++, len--;
@@ -192,6 +203,8 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 
 		st->number = ++n;
 		st->text = pnstrdup(sql + loc, len);
+		st->deferred = false;
+		st->kind = NULL;
 
 		if (IsA(rs->stmt, TransactionStmt))
 			ereport(ERROR,
@@ -205,8 +218,20 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 					 errmsg("%s of migration \"%s\" must not copy from or to the client", argname, version),
 					 errdetail("Statement %d: %s", n, shown_statement(st->text)),
 					 errhint("Load the data with INSERT ... SELECT, or with COPY before or after the migration.")));
-		kind = non_transactional_kind(rs->stmt);
-		if (kind != NULL)
+		kind = non_transactional_kind(rs->stmt, &deferrable);
+		if (kind != NULL && deferrable && allow_deferred)
+		{
+			st->deferred = true;
+			st->kind = kind;
+		}
+		else if (kind != NULL && deferrable)
+			ereport(ERROR,
+					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+					 errmsg("%s cannot run inside %s", kind, argname),
+					 errdetail("Statement %d of %s of migration \"%s\": %s",
+							   n, argname, version, shown_statement(st->text)),
+					 errhint("Only up_sql may contain statements that refuse a transaction block; pg_steward runs them in a background job.")));
+		else if (kind != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 					 errmsg("%s cannot run inside migrate_apply", kind),
@@ -293,6 +318,8 @@ run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 			int			rc;
 
 			CHECK_FOR_INTERRUPTS();
+			if (st->deferred)
+				continue;		/* run by a job after this transaction */
 			current = st->number;
 			steward_arm_statement_timer(a->statement_timeout_ms);
 			rc = SPI_execute(st->text, false, 0);
@@ -409,11 +436,32 @@ steward_run_attempt(StewardAttempt *a)
 
 	if (ok)
 	{
-		const char *args[] = {a->version, xid, applied, retries, a->who};
+		List	   *deferred = NIL;
+		ListCell   *lc;
 
-		steward_exec_as_owner("SELECT steward.finish_attempt($1, $2::xid8, $3::integer, "
-							  "$4::integer, $5::jsonb)",
-							  lengthof(args), args);
+		foreach(lc, a->statements)
+			if (((StewardStatement *) lfirst(lc))->deferred)
+				deferred = lappend(deferred, lfirst(lc));
+
+		a->job_id = 0;
+		if (deferred == NIL)
+		{
+			const char *args[] = {a->version, xid, applied, retries, a->who};
+
+			steward_exec_as_owner("SELECT steward.finish_attempt($1, $2::xid8, $3::integer, "
+								  "$4::integer, $5::jsonb)",
+								  lengthof(args), args);
+		}
+		else
+		{
+			const char *args[5] = {a->version, xid, applied, retries, NULL};
+
+			a->job_id = steward_statements_job_submit(a->version, deferred, ntotal);
+			args[4] = psprintf(INT64_FORMAT, a->job_id);
+			steward_exec_as_owner("SELECT steward.handoff_attempt($1, $2::xid8, $3::integer, "
+								  "$4::integer, $5::bigint)",
+								  lengthof(args), args);
+		}
 		return;
 	}
 
@@ -465,4 +513,33 @@ steward_run_attempt(StewardAttempt *a)
 				 : errdetail("Statement %d: %s", failed, shown_statement(st->text)),
 				 errhint("%s", hint)));
 	}
+}
+
+/*
+ * Resume a migration whose job failed: a new job runs its deferred
+ * statements from the failed one on; the transactional part is applied
+ * already.  Runs in the caller's transaction.
+ */
+void
+steward_resume_deferred(StewardAttempt *a, int from_statement)
+{
+	List	   *deferred = NIL;
+	ListCell   *lc;
+	const char *args[3];
+
+	foreach(lc, a->statements)
+	{
+		StewardStatement *st = (StewardStatement *) lfirst(lc);
+
+		if (st->deferred && st->number >= from_statement)
+			deferred = lappend(deferred, st);
+	}
+	if (deferred == NIL)
+		elog(ERROR, "migration \"%s\" has no statement left to resume", a->version);
+
+	a->job_id = steward_statements_job_submit(a->version, deferred, list_length(a->statements));
+	args[0] = a->version;
+	args[1] = psprintf(INT64_FORMAT, a->job_id);
+	args[2] = steward_capture_who();
+	steward_exec_as_owner("SELECT steward.resume_job_attempt($1, $2::bigint, $3::jsonb)", 3, args);
 }

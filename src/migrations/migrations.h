@@ -16,6 +16,8 @@ typedef struct StewardStatement
 {
 	int			number;
 	char	   *text;
+	bool		deferred;		/* refuses a transaction block: run by a job */
+	const char *kind;			/* for deferred ones, e.g. "VACUUM" */
 } StewardStatement;
 
 /* One run of up_sql (op "apply") or down_sql (op "rollback"). */
@@ -38,6 +40,7 @@ typedef struct StewardAttempt
 	/* results */
 	int			applied;
 	int			retries;
+	int64		job_id;			/* the job running the deferred statements */
 } StewardAttempt;
 
 /* The stored state of one version, as steward.migration_state shows it. */
@@ -50,13 +53,17 @@ typedef struct StewardVersionState
 	bool		has_down_sql;
 	bool		changed_here;	/* row written by the current transaction */
 	char	   *newer_completed;	/* newest completed version above it */
+	bool		tx_part_applied;	/* failed in its job: the transactional
+									 * part is in the schema */
+	int			error_statement;	/* of the latest failure, 0: none */
 } StewardVersionState;
 
 /* engine.c */
 extern List *steward_parse_migration(const char *version, const char *argname,
-									 const char *sql);
+									 const char *sql, bool allow_deferred);
 extern void steward_run_attempt(StewardAttempt *a);
 extern void steward_refuse_nested(void);
+extern void steward_resume_deferred(StewardAttempt *a, int from_statement);
 extern void steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 									 Interval *statement_timeout,
 									 bool retries_null, int32 retries);

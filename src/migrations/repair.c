@@ -72,11 +72,11 @@ migrate_repair(PG_FUNCTION_ARGS)
 				 errhint("A repair sets status to 'completed' or 'rolled_back'.")));
 	if (up_sql)
 	{
-		(void) steward_parse_migration(version, "up_sql", up_sql);
+		(void) steward_parse_migration(version, "up_sql", up_sql, true);
 		checksum = steward_checksum(up_sql);
 	}
 	if (down_sql)
-		(void) steward_parse_migration(version, "down_sql", down_sql);
+		(void) steward_parse_migration(version, "down_sql", down_sql, false);
 
 	steward_require_read_write("repair a migration");
 	steward_migration_lock("repair a migration");

@@ -83,7 +83,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 
 	a.op = "rollback";
 	a.version = version;
-	a.statements = steward_parse_migration(version, "down_sql", down_sql);
+	a.statements = steward_parse_migration(version, "down_sql", down_sql, false);
 	a.who = steward_capture_who();
 	steward_run_attempt(&a);
 

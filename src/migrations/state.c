@@ -28,7 +28,9 @@ steward_version_state(const char *version, StewardVersionState *st)
 		"SELECT s.status, s.checksum, s.kind, (s.down_sql IS NOT NULL)::text, "
 		"       m.xmin::text, "
 		"       (SELECT max(n.version) FROM steward.migration_state n "
-		"         WHERE n.status = 'completed' AND n.version > q.v) "
+		"         WHERE n.status = 'completed' AND n.version > q.v), "
+		"       (s.status = 'failed' AND m.job_id IS NOT NULL AND m.last_op = 'apply')::text, "
+		"       s.error_statement::text "
 		"  FROM (SELECT $1::text COLLATE \"C\" AS v) q "
 		"  LEFT JOIN steward.migration_state s ON s.version = q.v "
 		"  LEFT JOIN steward.migrations m ON m.version = q.v",
@@ -44,6 +46,8 @@ steward_version_state(const char *version, StewardVersionState *st)
 	st->changed_here = (row[4] != NULL &&
 						TransactionIdIsCurrentTransactionId((TransactionId) strtoul(row[4], NULL, 10)));
 	st->newer_completed = row[5];
+	st->tx_part_applied = (row[6] != NULL && strcmp(row[6], "true") == 0);
+	st->error_statement = row[7] ? atoi(row[7]) : 0;
 }
 
 void
