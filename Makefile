@@ -38,7 +38,7 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress (sql/, expected/)
-REGRESS      = migrations_basic migrations_errors migrations_repair
+REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)

@@ -41,11 +41,51 @@
 
 PG_FUNCTION_INFO_V1(steward_backfill);
 
+typedef struct FragmentContext
+{
+	const char *argname;
+	const char *fragment;
+	int			prefix_len;
+} FragmentContext;
+
+/* A syntax error in a fragment points into the fragment, not our wrapper. */
+static void
+fragment_error_context(void *arg)
+{
+	FragmentContext *fc = (FragmentContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(Max(1, pos - fc->prefix_len));
+		internalerrquery(fc->fragment);
+	}
+	errcontext("%s", fc->argname);
+}
+
+/* Parse prefix || fragment with the server's parser. */
+static List *
+parse_fragment(const char *argname, const char *prefix, const char *fragment)
+{
+	FragmentContext fc = {argname, fragment, (int) strlen(prefix)};
+	ErrorContextCallback errcb;
+	List	   *raw;
+
+	errcb.callback = fragment_error_context;
+	errcb.arg = &fc;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(psprintf("%s%s\n", prefix, fragment), RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+	return raw;
+}
+
 /* Parse "UPDATE t SET <set_clause>" and insist on nothing but a SET list. */
 static void
 check_set_clause(const char *set_clause)
 {
-	List	   *raw = raw_parser(psprintf("UPDATE steward_check SET %s\n", set_clause), RAW_PARSE_DEFAULT);
+	List	   *raw = parse_fragment("set_clause", "UPDATE steward_check SET ", set_clause);
 	UpdateStmt *u;
 
 	if (list_length(raw) != 1 || !IsA(linitial_node(RawStmt, raw)->stmt, UpdateStmt))
@@ -64,7 +104,7 @@ check_set_clause(const char *set_clause)
 static void
 check_where_clause(const char *where_clause)
 {
-	List	   *raw = raw_parser(psprintf("SELECT 1 WHERE %s\n", where_clause), RAW_PARSE_DEFAULT);
+	List	   *raw = parse_fragment("where_clause", "SELECT 1 WHERE ", where_clause);
 	SelectStmt *s;
 
 	if (list_length(raw) != 1 || !IsA(linitial_node(RawStmt, raw)->stmt, SelectStmt))

@@ -118,6 +118,11 @@ migrate_apply(PG_FUNCTION_ARGS)
 				 errhint("CALL job_await(%lld) waits for it.", (long long) a.job_id)));
 		PG_RETURN_TEXT_P(cstring_to_text("in_progress"));
 	}
+	if (st.exists && strcmp(st.status, "in_progress") == 0 && st.job_id > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" is in progress in job %lld", version, (long long) st.job_id),
+				 errhint("CALL job_await(%lld) waits for it.", (long long) st.job_id)));
 	if (st.exists && strcmp(st.status, "in_progress") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

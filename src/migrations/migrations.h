@@ -56,6 +56,7 @@ typedef struct StewardVersionState
 	bool		tx_part_applied;	/* failed in its job: the transactional
 									 * part is in the schema */
 	int			error_statement;	/* of the latest failure, 0: none */
+	int64		job_id;			/* job carrying it on, 0: none */
 } StewardVersionState;
 
 /* engine.c */

@@ -30,7 +30,7 @@ steward_version_state(const char *version, StewardVersionState *st)
 		"       (SELECT max(n.version) FROM steward.migration_state n "
 		"         WHERE n.status = 'completed' AND n.version > q.v), "
 		"       (s.status = 'failed' AND m.job_id IS NOT NULL AND m.last_op = 'apply')::text, "
-		"       s.error_statement::text "
+		"       s.error_statement::text, m.job_id::text "
 		"  FROM (SELECT $1::text COLLATE \"C\" AS v) q "
 		"  LEFT JOIN steward.migration_state s ON s.version = q.v "
 		"  LEFT JOIN steward.migrations m ON m.version = q.v",
@@ -48,6 +48,7 @@ steward_version_state(const char *version, StewardVersionState *st)
 	st->newer_completed = row[5];
 	st->tx_part_applied = (row[6] != NULL && strcmp(row[6], "true") == 0);
 	st->error_statement = row[7] ? atoi(row[7]) : 0;
+	st->job_id = row[8] ? strtoll(row[8], NULL, 10) : 0;
 }
 
 void
