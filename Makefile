@@ -42,7 +42,7 @@ REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_mi
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)
-ISOLATION      = concurrent_apply
+ISOLATION      = concurrent_apply jobs_control
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=pg_steward
 
 # TAP (PostgreSQL::Test::Cluster): crashes, restarts
