@@ -19,6 +19,7 @@ OBJS = \
 	src/common/spi_util.o \
 	src/jobs/backfill.o \
 	src/jobs/control.o \
+	src/jobs/copy.o \
 	src/jobs/engine.o \
 	src/jobs/launcher.o \
 	src/jobs/shmem.o \

@@ -482,6 +482,40 @@ COMMENT ON TABLE steward.jobs IS
 SELECT pg_catalog.pg_extension_config_dump('steward.jobs', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.jobs_id_seq', '');
 
+-- Writes to the source of a running copy_table job, captured by a trigger so
+-- that the job replays them into the target: no write made during the copy
+-- is lost.  One row per changed key (an UPDATE that changes the key logs both).
+CREATE TABLE steward.copy_changes (
+    id          bigserial PRIMARY KEY,
+    job_id      bigint NOT NULL,
+    key         text NOT NULL
+);
+CREATE INDEX ON steward.copy_changes (job_id, id);
+SELECT pg_catalog.pg_extension_config_dump('steward.copy_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.copy_changes_id_seq', '');
+
+-- The capture trigger: AFTER INSERT OR UPDATE OR DELETE FOR EACH ROW on the
+-- source, arguments (job id, key column).  SECURITY DEFINER so that any
+-- role writing the source can log its change; it writes nothing else.
+CREATE FUNCTION steward.capture_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    new_key text;
+    old_key text;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        new_key := to_jsonb(NEW) ->> TG_ARGV[1];
+        INSERT INTO steward.copy_changes (job_id, key) VALUES (TG_ARGV[0]::bigint, new_key);
+    END IF;
+    IF TG_OP <> 'INSERT' THEN
+        old_key := to_jsonb(OLD) ->> TG_ARGV[1];
+        IF old_key IS DISTINCT FROM new_key THEN
+            INSERT INTO steward.copy_changes (job_id, key) VALUES (TG_ARGV[0]::bigint, old_key);
+        END IF;
+    END IF;
+    RETURN NULL;
+END $$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA steward FROM PUBLIC;
 REVOKE ALL ON ALL SEQUENCES IN SCHEMA steward FROM PUBLIC;
@@ -625,6 +659,22 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) IS
     'start a batched, resumable UPDATE of a table as a background job; returns the job id';
 
+CREATE FUNCTION @extschema@.copy_table(
+    source regclass,
+    target regclass,
+    batch_size integer DEFAULT 10000,
+    swap boolean DEFAULT false,
+    key_column name DEFAULT NULL,
+    pause interval DEFAULT '0',
+    target_batch_time interval DEFAULT '1s',
+    lock_timeout interval DEFAULT NULL,
+    max_replication_lag interval DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_copy_table'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION @extschema@.copy_table(regclass, regclass, integer, boolean, name, interval, interval, interval, interval) IS
+    'copy a table into another in batches while writes continue, verify, optionally swap names; returns the job id';
+
 CREATE FUNCTION @extschema@.validate_constraint(relation regclass, constraint_name name)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_validate_constraint'
@@ -688,6 +738,7 @@ COMMENT ON PROCEDURE @extschema@.job_run(bigint) IS
 
 REVOKE ALL ON FUNCTION @extschema@.backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.validate_constraint(regclass, name) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.copy_table(regclass, regclass, integer, boolean, name, interval, interval, interval, interval) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_status(bigint) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.job_wait(bigint, interval) FROM PUBLIC;
 REVOKE ALL ON PROCEDURE @extschema@.job_await(bigint, interval, text) FROM PUBLIC;

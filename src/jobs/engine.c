@@ -54,6 +54,7 @@ static const StewardJobKind *const kinds[] = {
 	&steward_backfill_kind,
 	&steward_validate_kind,
 	&steward_statements_kind,
+	&steward_copy_kind,
 };
 
 const StewardJobKind *
