@@ -24,7 +24,8 @@ SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'bool
 SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pg_steward'$$,
               ARRAY['steward.migrations', 'steward.migration_events',
                     'steward.migration_events_id_seq', 'steward.installed_rank_seq',
-                    'steward.jobs', 'steward.jobs_id_seq'],
+                    'steward.jobs', 'steward.jobs_id_seq',
+                    'steward.copy_changes', 'steward.copy_changes_id_seq'],
               'pg_dump keeps the history and the jobs');
 
 -- GUCs ---------------------------------------------------------------------
