@@ -59,3 +59,6 @@ ifeq ($(PGXS),)
 $(error pg_config not found: install postgresql-server-dev-15 (scripts/test.sh does) or set PG_CONFIG)
 endif
 include $(PGXS)
+
+# every object depends on the headers (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)

@@ -465,6 +465,7 @@ CREATE TABLE steward.jobs (
     upper_key           text,
     batches             bigint NOT NULL DEFAULT 0,
     batch_size          integer,
+    max_batch_ms        double precision,
     rate                double precision,
     hold_reason         text,
     attempts            integer NOT NULL DEFAULT 0,
@@ -686,7 +687,7 @@ CREATE FUNCTION @extschema@.job_status(job_id bigint DEFAULT NULL)
 RETURNS TABLE (
     id bigint, kind text, relation regclass, state text, phase text,
     rows_done bigint, rows_estimate bigint, percent numeric, current_key text,
-    upper_key text, batches bigint, batch_size integer, rows_per_second numeric,
+    upper_key text, batches bigint, batch_size integer, max_batch_ms numeric, rows_per_second numeric,
     hold_reason text, attempts integer, last_error text, last_sqlstate text,
     owner_name name, migration_version text, worker_pid integer,
     created_at timestamptz, started_at timestamptz, finished_at timestamptz,
@@ -697,7 +698,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
                 WHEN j.rows_estimate > 0
                 THEN least(99.9, round(100.0 * j.rows_done / j.rows_estimate, 1)) END,
            j.current_key, j.upper_key, j.batches, j.batch_size,
-           round(j.rate::numeric, 1), j.hold_reason, j.attempts, j.last_error,
+           round(j.max_batch_ms::numeric, 1), round(j.rate::numeric, 1), j.hold_reason, j.attempts, j.last_error,
            j.last_sqlstate, j.owner_name, j.migration_version, j.worker_pid,
            j.created_at, j.started_at, j.finished_at, j.updated_at, j.args
       FROM steward.jobs j

@@ -27,6 +27,11 @@ INSERT INTO patients (id, first_name, last_name, birth_date, phone, email, stree
     (1, 'Amina',  'Okafor',  '1984-03-12', '+49 30 1234567', 'amina@example.org', 'Invalidenstr. 1', 'Berlin',  '10115'),
     (2, 'Jonas',  'Weber',   '1990-11-02', NULL,             'jonas@example.org', 'Marienplatz 8',   'München', '80331'),
     (3, 'Marta',  'Kowalska','1975-06-30', '+49 40 7654321', NULL,                NULL,              NULL,      NULL);
+-- and 20000 more, so that the background jobs below have work to do
+INSERT INTO patients (id, first_name, last_name, birth_date, phone, email, city)
+SELECT g, 'First' || g, 'Last' || g, date '1940-01-01' + (g * 7) % 25000,
+       '+49 30 ' || (1000000 + g), 'p' || g || '@example.org', 'Hamburg'
+  FROM generate_series(4, 20003) g;
 
 SELECT migrate_baseline('20260101_000000_legacy_patients',
                         'flat legacy patients table, deployed before pg_steward');
@@ -93,7 +98,7 @@ $$,
     down_sql => 'DROP VIEW v_patients_legacy',
     description => 'compatibility view for the legacy application');
 
-SELECT id, first_name, last_name, phone, email, city FROM v_patients_legacy ORDER BY id;
+SELECT id, first_name, last_name, phone, email, city FROM v_patients_legacy WHERE id <= 3 ORDER BY id;
 
 \echo
 \echo '=== 5. Where does the schema stand?'
@@ -155,7 +160,46 @@ SELECT migrate_apply(version, up_sql, down_sql, description)
   FROM migrate_status() WHERE version = '20260116_090000_family_and_email';
 
 \echo
-\echo '=== 10. Every attempt is on record, oldest first'
+\echo '=== 10. A migration with CREATE INDEX CONCURRENTLY: a background job builds the index'
+SELECT migrate_apply('20260120_090000_birth_year', $$
+ALTER TABLE patient_core ADD COLUMN birth_year smallint;
+CREATE INDEX CONCURRENTLY patient_core_birth_year_idx ON patient_core (birth_year);
+$$, down_sql => 'DROP INDEX patient_core_birth_year_idx; ALTER TABLE patient_core DROP COLUMN birth_year',
+    description => 'birth year for the age statistics');
+SELECT version, status, statements_applied || '/' || statements_total AS statements, job_id
+  FROM migrate_status() WHERE version = '20260120_090000_birth_year';
+SELECT job_id AS index_job FROM migrate_status() WHERE version = '20260120_090000_birth_year' \gset
+-- CALL job_await holds no snapshot, so the concurrent build never waits for it
+CALL job_await(:index_job);
+SELECT version, status, statements_applied || '/' || statements_total AS statements
+  FROM migrate_status() WHERE version = '20260120_090000_birth_year';
+SELECT indexrelid::regclass AS index, indisvalid AS valid
+  FROM pg_index WHERE indrelid = 'patient_core'::regclass ORDER BY 1;
+
+\echo
+\echo '=== 11. Backfill the new column from the legacy data, in batches, as a background job'
+SELECT backfill('patient_core',
+                $$birth_year = (SELECT extract(year FROM p.birth_date) FROM patients p WHERE p.id = patient_core.id)$$,
+                batch_size => 2500, target_batch_time => '200ms') AS backfill_job \gset
+SELECT job_wait(:backfill_job);
+SELECT id, kind, relation, state, rows_done, batches, max_batch_ms || ' ms' AS longest_batch,
+       rows_per_second
+  FROM job_status(:backfill_job);
+SELECT count(*) FILTER (WHERE birth_year IS NULL) AS still_missing, count(*) AS patients
+  FROM patient_core;
+
+\echo
+\echo '=== 12. A constraint added NOT VALID, validated later by a job without blocking writes'
+SELECT migrate_apply('20260121_090000_birth_year_check', $$
+ALTER TABLE patient_core ADD CONSTRAINT patient_core_birth_year_plausible
+    CHECK (birth_year BETWEEN 1900 AND 2100) NOT VALID;
+$$, description => 'plausible birth years (validated by a job)');
+SELECT validate_constraint('patient_core', 'patient_core_birth_year_plausible') AS check_job \gset
+SELECT job_wait(:check_job);
+SELECT conname, convalidated FROM pg_constraint WHERE conname = 'patient_core_birth_year_plausible';
+
+\echo
+\echo '=== 13. Every attempt is on record, oldest first'
 SELECT id, to_char(at, 'HH24:MI:SS') AS at, version, event,
        coalesce(statements_applied || '/' || statements_total, '') AS statements,
        coalesce(error_sqlstate || ' at statement ' || error_statement || ': ' || error_message, '') AS error,
@@ -163,7 +207,7 @@ SELECT id, to_char(at, 'HH24:MI:SS') AS at, version, event,
   FROM migrate_history();
 
 \echo
-\echo '=== 11. The final state'
+\echo '=== 14. The final state'
 SELECT version, kind, status, attempts, to_char(duration, 'SS.MS') || ' s' AS took,
        left(checksum, 22) || '...' AS checksum
   FROM migrate_status();

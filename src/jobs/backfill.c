@@ -6,7 +6,9 @@
  *			   max_replication_lag)
  *
  * A backfill is a batched UPDATE ... SET set_clause [WHERE where_clause]
- * that walks the table in key order (keyset pagination, never OFFSET).
+ * that walks the table in key order (keyset pagination, never OFFSET): each
+ * batch finds the key that ends its batch_size keys, then updates that key
+ * range with a plain range predicate.
  * The upper bound is the largest key when the job first starts; it is
  * frozen in the job row, so the job ends on a busy table whose new rows
  * are not its business.  Each batch updates the rows with keys in
@@ -29,6 +31,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
+#include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -236,6 +239,11 @@ backfill_start(StewardJob *job)
 		job->upper_key = MemoryContextStrdup(GetMemoryChunkContext(job), job->upper_key);
 }
 
+/*
+ * One batch: find the key that ends the next batch_size keys (an index
+ * scan over the key), then UPDATE the key range (checkpoint, that key]
+ * with a plain range predicate, which the key index serves directly.
+ */
 static StewardBatchResult
 backfill_batch(StewardJob *job, int64 *rows)
 {
@@ -256,29 +264,37 @@ backfill_batch(StewardJob *job, int64 *rows)
 		return BATCH_DONE;		/* the table was empty at start */
 	}
 
-	sql = psprintf("WITH b AS (SELECT %s AS steward_k FROM %s "
-				   "            WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s "
-				   "            ORDER BY %s LIMIT $3), "
-				   "     u AS (UPDATE %s SET %s\n"
-				   "            WHERE %s IN (SELECT steward_k FROM b)%s%s%s RETURNING 1) "
-				   "SELECT max(steward_k)::text, count(*), (SELECT count(*) FROM u) FROM b",
-				   key, rel, keytype, key, keytype, key, keytype, key,
-				   rel, steward_job_arg_text(job, "set_clause"),
-				   key, where ? " AND (" : "", where ? where : "", where ? "\n)" : "");
-
 	values[0] = job->current_key ? CStringGetTextDatum(job->current_key) : (Datum) 0;
 	nulls[0] = job->current_key ? ' ' : 'n';
 	values[1] = CStringGetTextDatum(job->upper_key);
 	values[2] = Int32GetDatum(job->batch_size);
 
+	/* the end of this batch: the batch_size-th key after the checkpoint */
+	sql = psprintf("SELECT max(k)::text, count(*) FROM "
+				   "  (SELECT %s AS k FROM %s "
+				   "    WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s "
+				   "    ORDER BY %s LIMIT $3) s",
+				   key, rel, keytype, key, keytype, key, keytype, key);
 	rc = SPI_execute_with_args(sql, 3, types, values, nulls, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "backfill batch of job %lld returned no summary", (long long) job->id);
-
+		elog(ERROR, "backfill batch of job %lld found no key range", (long long) job->id);
 	last = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	*rows = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
 	if (last == NULL)
 		return BATCH_DONE;
+
+	values[1] = CStringGetTextDatum(last);
+	sql = psprintf("UPDATE %s SET %s\n"
+				   " WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s%s%s%s",
+				   rel, steward_job_arg_text(job, "set_clause"),
+				   keytype, key, keytype, key, keytype,
+				   where ? " AND (" : "", where ? where : "", where ? "\n)" : "");
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, sql);
+	rc = SPI_execute_with_args(sql, 2, types, values, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "backfill batch of job %lld did not update", (long long) job->id);
+
 	job->current_key = MemoryContextStrdup(GetMemoryChunkContext(job), last);
 	return (*rows < job->batch_size) ? BATCH_DONE : BATCH_MORE;
 }

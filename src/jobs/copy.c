@@ -33,6 +33,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "parser/parse_type.h"
+#include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -260,6 +261,7 @@ exec3(const char *sql, const char *from, const char *to, int limit, TupleDesc *d
 	values[1] = to ? CStringGetTextDatum(to) : (Datum) 0;
 	nulls[1] = to ? ' ' : 'n';
 	values[2] = Int32GetDatum(limit);
+	pgstat_report_activity(STATE_RUNNING, sql);
 	rc = SPI_execute_with_args(sql, 3, types, values, nulls, false, 0);
 	if (rc < 0 || SPI_processed != 1)
 		elog(ERROR, "copy step returned no summary");

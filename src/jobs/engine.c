@@ -240,7 +240,8 @@ load_job(StewardJob *job, int64 id)
 		"SELECT kind, relation::oid::text, source::oid::text, owner_role::text, search_path, "
 		"       migration_version, args::text, state, rows_done::text, rows_estimate::text, "
 		"       current_key, upper_key, batches::text, batch_size::text, "
-		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text "
+		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text, "
+		"       coalesce(max_batch_ms, 0)::text "
 		"  FROM steward.jobs WHERE id = $1::bigint",
 		1, args, &ncols);
 	if (row == NULL)
@@ -264,6 +265,7 @@ load_job(StewardJob *job, int64 id)
 	job->phase = row[15];
 	job->resumed = (strcmp(row[16], "true") == 0);
 	job->attempts = atoi(row[17]);
+	job->max_batch_ms = strtod(row[18], NULL);
 
 	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
 	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
@@ -295,13 +297,14 @@ steward_job_save_progress(StewardJob *job)
 		i64(job->id), i64(job->rows_done),
 		job->rows_estimate >= 0 ? i64(job->rows_estimate) : NULL,
 		job->current_key, job->upper_key, i64(job->batches),
-		psprintf("%d", job->batch_size), psprintf("%.3f", job->rate), job->phase
+		psprintf("%d", job->batch_size), psprintf("%.3f", job->rate), job->phase,
+		psprintf("%.3f", job->max_batch_ms)
 	};
 
 	steward_exec_as_owner(
 		"UPDATE steward.jobs SET rows_done = $2::bigint, rows_estimate = $3::bigint, "
 		"       current_key = $4, upper_key = $5, batches = $6::bigint, "
-		"       batch_size = $7::integer, rate = $8::float8, phase = $9, "
+		"       batch_size = $7::integer, rate = $8::float8, phase = $9, max_batch_ms = $10::float8, "
 		"       hold_reason = NULL, updated_at = clock_timestamp() "
 		" WHERE id = $1::bigint",
 		lengthof(args), args);
@@ -473,6 +476,7 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
 	double		factor;
 	int64		size;
 
+	job->max_batch_ms = Max(job->max_batch_ms, elapsed_ms);
 	if (rows > 0 && elapsed_ms > 0)
 	{
 		double		r = rows * 1000.0 / elapsed_ms;
@@ -481,7 +485,8 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
 	}
 	if (job->target_batch_ms <= 0 || elapsed_ms <= 0)
 		return;
-	factor = job->target_batch_ms / elapsed_ms;
+	/* aim a little below the target, so that batches stay under it */
+	factor = 0.85 * job->target_batch_ms / elapsed_ms;
 	factor = Max(0.5, Min(2.0, factor));
 	size = (int64) (job->batch_size * factor);
 	job->batch_size = (int) Max((int64) job->min_batch, Min((int64) job->max_batch, size));

@@ -73,6 +73,7 @@ typedef struct StewardJob
 	int64		batches;
 	int			batch_size;
 	double		rate;
+	double		max_batch_ms;	/* longest batch so far */
 	char	   *phase;
 
 	/* settings from args */
