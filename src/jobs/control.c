@@ -309,10 +309,16 @@ steward_job_cancel(PG_FUNCTION_ARGS)
 		const char *args[] = {psprintf(INT64_FORMAT, job_id)};
 
 		steward_exec_as_owner(
-			"SELECT steward.finish_job_attempt(migration_version, id, false, 0, NULL, '57014', "
-			"                                  'cancelled with job_cancel()', NULL) "
+			"SELECT steward.finish_job_attempt(migration_version, id, false, "
+			"           coalesce(current_key::int, 0), "
+			"           (args->'statements'->coalesce(current_key::int, 0)->>'number')::int, "
+			"           '57014', 'cancelled with job_cancel()', "
+			"           args->'statements'->coalesce(current_key::int, 0)->>'text') "
 			"  FROM steward.jobs WHERE id = $1::bigint AND migration_version IS NOT NULL",
 			1, args);
+		/* a copy stops capturing writes and forgets its log */
+		if (strcmp(jr.kind, "copy_table") == 0)
+			steward_copy_forget(job_id);
 	}
 	else
 		state = transition(job_id, JOB_CANCELLING, "running");

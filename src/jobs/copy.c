@@ -55,6 +55,16 @@ qualified_rel(Oid relid)
 									  get_rel_name(relid));
 }
 
+static bool
+owns_relation(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
+}
+
 static void
 require_priv(Oid relid, AclMode mode, const char *what)
 {
@@ -141,6 +151,18 @@ steward_copy_table(PG_FUNCTION_ARGS)
 				 errmsg("target \"%s\" is not a table", get_rel_name(target))));
 	require_priv(source, ACL_SELECT, "SELECT on the source");
 	require_priv(source, ACL_TRIGGER, "TRIGGER on the source (its writes are captured by a trigger)");
+	if (pg_class_aclcheck(source, GetUserId(), ACL_UPDATE) != ACLCHECK_OK &&
+		pg_class_aclcheck(source, GetUserId(), ACL_DELETE) != ACLCHECK_OK &&
+		pg_class_aclcheck(source, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied for table %s", get_rel_name(source)),
+				 errdetail("copy_table runs as its submitter, who needs UPDATE, DELETE or TRUNCATE on the source to lock it in SHARE mode for the final step.")));
+	if (swap && (!owns_relation(source) || !owns_relation(target)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("swap => true requires owning both tables"),
+				 errdetail("The swap renames %s and %s.", get_rel_name(source), get_rel_name(target))));
 	require_priv(target, ACL_INSERT, "INSERT on the target");
 	require_priv(target, ACL_DELETE, "DELETE on the target");
 	require_priv(target, ACL_SELECT, "SELECT on the target");
@@ -483,18 +505,31 @@ copy_table_batch(StewardJob *job, int64 *rows)
 	return BATCH_DONE;
 }
 
-/* cancelled or failed: stop capturing, forget the log */
+/*
+ * A copy that ends without success (cancelled, failed): drop the capture
+ * trigger from the source and forget the job's change log.
+ */
+void
+steward_copy_forget(int64 job_id)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job_id)};
+	bool		isnull;
+	char	   *source;
+
+	source = steward_query_text_as_owner("SELECT source::oid::text FROM steward.jobs WHERE id = $1::bigint",
+										 1, args, &isnull);
+	if (!isnull && get_rel_name((Oid) strtoul(source, NULL, 10)) != NULL)
+		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+									   quote_identifier(psprintf("steward_copy_%lld", (long long) job_id)),
+									   qualified_rel((Oid) strtoul(source, NULL, 10))),
+							  0, NULL);
+	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id = $1::bigint", 1, args);
+}
+
 static void
 copy_cleanup(StewardJob *job)
 {
-	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
-
-	if (get_rel_name(job->source) != NULL)
-		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)),
-									   qualified_rel(job->source)),
-							  0, NULL);
-	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id = $1::bigint", 1, args);
+	steward_copy_forget(job->id);
 }
 
 const StewardJobKind steward_copy_kind = {

@@ -228,7 +228,11 @@ i64(int64 v)
 	return psprintf(INT64_FORMAT, v);
 }
 
-/* Load the job; returns its state, or NULL when there is no such job. */
+/*
+ * Load the job and lock its row until the claiming transaction ends, so a
+ * job_pause or job_cancel issued meanwhile is not overwritten; returns its
+ * state, or NULL when there is no such job.
+ */
 static char *
 load_job(StewardJob *job, int64 id)
 {
@@ -242,7 +246,7 @@ load_job(StewardJob *job, int64 id)
 		"       current_key, upper_key, batches::text, batch_size::text, "
 		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text, "
 		"       coalesce(max_batch_ms, 0)::text "
-		"  FROM steward.jobs WHERE id = $1::bigint",
+		"  FROM steward.jobs WHERE id = $1::bigint FOR UPDATE",
 		1, args, &ncols);
 	if (row == NULL)
 		return NULL;
@@ -485,9 +489,12 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
 	}
 	if (job->target_batch_ms <= 0 || elapsed_ms <= 0)
 		return;
-	/* aim a little below the target, so that batches stay under it */
-	factor = 0.85 * job->target_batch_ms / elapsed_ms;
-	factor = Max(0.5, Min(2.0, factor));
+	/*
+	 * Aim below the target and grow slowly, so that batches stay under it on
+	 * a noisy machine; shrink fast.
+	 */
+	factor = 0.75 * job->target_batch_ms / elapsed_ms;
+	factor = Max(0.5, Min(1.25, factor));
 	size = (int64) (job->batch_size * factor);
 	job->batch_size = (int) Max((int64) job->min_batch, Min((int64) job->max_batch, size));
 }

@@ -156,6 +156,9 @@ extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
 								const char *args_json, const char *migration_version);
 extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
 
+/* copy.c */
+extern void steward_copy_forget(int64 job_id);
+
 /* statements.c */
 extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
 extern void steward_statements_execute(int64 job_id, int slot);

@@ -492,15 +492,32 @@ statements_execute(StewardJob *job)
 	CommitTransactionCommand();
 }
 
-/* A cancelled queued or paused job: the migration it carries fails. */
+/*
+ * A job cancelled between runs: the migration it carries fails at the
+ * statement the job would have run next, so applying it again resumes there.
+ */
 static void
 statements_cleanup(StewardJob *job)
 {
 	ErrorData	e = {0};
+	Stmt		next = {0};
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+	char	  **row;
+	int			ncols;
 
+	row = steward_query_row_as_owner(
+		"SELECT args->'statements'->coalesce(current_key::int, 0)->>'number', "
+		"       args->'statements'->coalesce(current_key::int, 0)->>'text', "
+		"       coalesce(current_key::int, 0)::text "
+		"  FROM steward.jobs WHERE id = $1::bigint", 1, args, &ncols);
 	e.sqlerrcode = ERRCODE_QUERY_CANCELED;
 	e.message = "cancelled with job_cancel()";
-	finish_migration(job, false, 0, NULL, &e);
+	if (row && row[0])
+	{
+		next.number = atoi(row[0]);
+		next.text = row[1];
+	}
+	finish_migration(job, false, row && row[2] ? atoi(row[2]) : 0, row && row[0] ? &next : NULL, &e);
 }
 
 const StewardJobKind steward_statements_kind = {

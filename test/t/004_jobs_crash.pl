@@ -83,5 +83,20 @@ $node->safe_psql('postgres', "SELECT job_resume($job)");
 wait_finished($job);
 is($node->safe_psql('postgres', 'SELECT count(*) FROM visits WHERE n <> 2'), '0', 'resumed after the restart, every row once more');
 
+# --- several databases with the extension, one launcher -------------------
+$node->safe_psql('postgres', 'CREATE DATABASE ward_b');
+$node->safe_psql('ward_b', q{
+CREATE EXTENSION pg_steward;
+CREATE TABLE beds (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO beds (id) SELECT generate_series(1, 20000);
+});
+my $job_a = start_backfill('visits2');
+my $job_b = $node->safe_psql('ward_b', q{SELECT backfill('beds', 'n = n + 1', batch_size => 2000, target_batch_time => '0')});
+$node->poll_query_until('ward_b', "SELECT state = 'succeeded' FROM job_status($job_b)")
+  or die 'the job in the second database did not succeed';
+wait_finished($job_a);
+is($node->safe_psql('ward_b', 'SELECT count(*) FROM beds WHERE n <> 1'), '0', 'a job in a second database ran');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM visits2 WHERE n <> 2'), '0', 'and the one in the first database too');
+
 $node->stop;
 done_testing();

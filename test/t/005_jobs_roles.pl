@@ -95,5 +95,21 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM patients WHERE n <> 2'), '
 ($ret, $out, $err) = as_role('app', "CALL job_run($job)");
 like($err, qr/job $job is succeeded/, 'a finished job does not run again');
 
+# a queued copy that is cancelled stops capturing writes at once
+$node->safe_psql('postgres', q{
+CREATE TABLE patients_copy (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+});
+my $copy = $node->safe_psql('postgres', q{SELECT copy_table('patients', 'patients_copy')});
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_trigger WHERE tgname = 'steward_copy_$copy'"), '1',
+	'a submitted copy captures writes from the start');
+$node->safe_psql('postgres', 'UPDATE patients SET n = n + 1 WHERE id <= 10');
+is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $copy"), '10',
+	'every changed key is logged');
+is($node->safe_psql('postgres', "SELECT job_cancel($copy)"), 'cancelled', 'the queued copy is cancelled');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_trigger WHERE tgname = 'steward_copy_$copy'"), '0',
+	'its capture trigger is gone');
+is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $copy"), '0',
+	'and its change log');
+
 $node->stop;
 done_testing();
