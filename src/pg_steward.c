@@ -29,6 +29,8 @@
  *	  pg_steward.batch_statement_timeout time limit of one job batch
  *	  pg_steward.max_replication_lag	jobs hold while a standby lags more
  *	  pg_steward.concurrent_lock_timeout lock_timeout of CONCURRENTLY statements
+ *	  pg_steward.max_replication_lag_bytes jobs hold while a standby's replay is
+ *									  further behind
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * jobs area's shared memory and registers the launcher (src/jobs).
@@ -58,6 +60,7 @@ int			steward_max_jobs = 2;
 int			steward_batch_statement_timeout_ms = 60 * 1000;
 int			steward_max_replication_lag_ms = 30 * 1000;
 int			steward_concurrent_lock_timeout_ms = 30 * 60 * 1000;
+int			steward_max_replication_lag_kb = 1024 * 1024;
 
 void		_PG_init(void);
 
@@ -151,6 +154,14 @@ _PG_init(void)
 							&steward_max_replication_lag_ms,
 							30 * 1000, 0, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.max_replication_lag_bytes",
+							"Replay distance of a standby above which background jobs hold.",
+							"Catches a standby whose replay stalled, which shows no growing lag time. 0 disables.",
+							&steward_max_replication_lag_kb,
+							1024 * 1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_steward.concurrent_lock_timeout",

@@ -360,23 +360,37 @@ steward_job_set_phase(StewardJob *job, const char *phase)
  * ----------------------------------------------------------------
  */
 
-/* Replication lag above the job's limit, as a reason to hold, or NULL. */
+/*
+ * A reason to hold, or NULL: a streaming standby lags more than the job's
+ * time limit (pg_stat_replication's lag columns), or its replay is more
+ * than pg_steward.max_replication_lag_bytes behind (a standby whose replay
+ * stalled shows no growing lag time, only a growing distance).
+ */
 static char *
 health_hold_reason(StewardJob *job)
 {
-	char	   *lag;
+	char	   *reason;
 	bool		isnull;
+	const char *args[2];
 
-	if (job->max_lag_ms <= 0)
+	if (job->max_lag_ms <= 0 && steward_max_replication_lag_kb <= 0)
 		return NULL;
-	lag = steward_query_text_as_owner(
-		"SELECT max(greatest(write_lag, flush_lag, replay_lag))::text "
-		"  FROM pg_catalog.pg_stat_replication "
-		" HAVING max(greatest(write_lag, flush_lag, replay_lag)) > $1::interval",
-		1, (const char *[]) {psprintf("%d ms", job->max_lag_ms)}, &isnull);
-	if (isnull)
-		return NULL;
-	return psprintf("replication lag %s is above %d ms", lag, job->max_lag_ms);
+	args[0] = job->max_lag_ms > 0 ? psprintf("%d ms", job->max_lag_ms) : NULL;
+	args[1] = steward_max_replication_lag_kb > 0
+		? psprintf(INT64_FORMAT, (int64) steward_max_replication_lag_kb * 1024) : NULL;
+	reason = steward_query_text_as_owner(
+		"SELECT CASE "
+		"  WHEN max(greatest(write_lag, flush_lag, replay_lag)) > $1::interval "
+		"  THEN 'replication lag ' || max(greatest(write_lag, flush_lag, replay_lag)) "
+		"       || ' is above ' || $1 "
+		"  WHEN max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn)) > $2::numeric "
+		"  THEN 'a standby''s replay is ' "
+		"       || pg_catalog.pg_size_pretty(max(pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), replay_lsn))) "
+		"       || ' behind, above ' || pg_catalog.pg_size_pretty($2::numeric) "
+		"  END "
+		"  FROM pg_catalog.pg_stat_replication",
+		2, args, &isnull);
+	return isnull ? NULL : reason;
 }
 
 /* ----------------------------------------------------------------

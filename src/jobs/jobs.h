@@ -40,6 +40,7 @@ extern int	steward_max_jobs;
 extern int	steward_batch_statement_timeout_ms;
 extern int	steward_max_replication_lag_ms;
 extern int	steward_concurrent_lock_timeout_ms;
+extern int	steward_max_replication_lag_kb;
 
 /* Job states */
 #define JOB_QUEUED		"queued"

@@ -34,7 +34,8 @@ SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_sett
                     'pg_steward.lock_retries=5', 'pg_steward.lock_retry_delay=500ms',
                     'pg_steward.lock_retry_max_delay=10000ms', 'pg_steward.max_jobs=2',
                     'pg_steward.batch_statement_timeout=60000ms', 'pg_steward.max_replication_lag=30000ms',
-                    'pg_steward.concurrent_lock_timeout=1800000ms'],
+                    'pg_steward.concurrent_lock_timeout=1800000ms',
+                    'pg_steward.max_replication_lag_bytes=1048576kB'],
               'GUCs and their defaults');
 SELECT throws_ok($$SET pg_steward.lock_timeout = 0$$, '22023', NULL, 'lock_timeout cannot be disabled');
 SELECT throws_ok($$SET pg_steward.no_such_setting = 1$$, '42602', NULL, 'the pg_steward prefix is reserved');
