@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 
 #define STEWARD_SCHEMA				"steward"
 #define STEWARD_MAX_VERSION_LEN		128
@@ -65,6 +66,8 @@ extern void steward_disarm_statement_timer(void);
 extern bool steward_statement_timer_fired(void);
 extern int	steward_backoff_ms(int retry);
 extern bool steward_sleep_ms(int ms, bool wake_on_latch);
+extern bool steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
+								int timeout_ms, ErrorData **edata_out);
 
 /* common/guard.c */
 extern void steward_require_read_write(const char *what);
@@ -72,5 +75,8 @@ extern char *steward_check_version(const char *fname, text *version);
 extern char *steward_optional_text(text *t, const char *argname, int maxlen);
 extern int	steward_interval_to_ms(Interval *iv, const char *argname,
 								   bool allow_zero);
+extern int	steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *argname,
+									int dflt, bool allow_zero);
+extern bool steward_owns_relation(Oid relid);
 
 #endif							/* PG_STEWARD_H */

@@ -17,7 +17,12 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "datatype/timestamp.h"
+#include "catalog/pg_class.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 
 #include "pg_steward.h"
 
@@ -147,4 +152,28 @@ steward_interval_to_ms(Interval *iv, const char *argname, bool allow_zero)
 				 errmsg("%s must be at least 1 millisecond", argname),
 				 errhint("Waiting for a lock without a time limit is never allowed.")));
 	return (int) ms;
+}
+
+/*
+ * An optional interval argument of a C function, in milliseconds (NULL:
+ * dflt).
+ */
+int
+steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *argname,
+						int dflt, bool allow_zero)
+{
+	if (PG_ARGISNULL(n))
+		return dflt;
+	return steward_interval_to_ms(PG_GETARG_INTERVAL_P(n), argname, allow_zero);
+}
+
+/* Does the current user own the table? */
+bool
+steward_owns_relation(Oid relid)
+{
+#if PG_VERSION_NUM >= 160000
+	return object_ownercheck(RelationRelationId, relid, GetUserId());
+#else
+	return pg_class_ownercheck(relid, GetUserId());
+#endif
 }

@@ -10,6 +10,11 @@
  * statement is cancelled like a query cancel, and the caller reports it as
  * a statement timeout (SQLSTATE 57014).
  *
+ * Steps in a subtransaction: a migration's statements and a job's batch
+ * both run in a subtransaction that is rolled back on error, handing the
+ * error back; a cancel caused by the statement timer is reported as a
+ * statement timeout of the migration or job.
+ *
  * Backoff: after a lock timeout, retry number n waits a delay that starts
  * at pg_steward.lock_retry_delay and doubles per retry up to
  * pg_steward.lock_retry_max_delay; "equal jitter" picks a time between half
@@ -19,9 +24,12 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
 #include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
@@ -103,4 +111,46 @@ steward_sleep_ms(int ms, bool wake_on_latch)
 		if ((rc & WL_LATCH_SET) && wake_on_latch)
 			return true;
 	}
+}
+
+/*
+ * Run fn(arg) in a subtransaction.  On error the subtransaction is rolled
+ * back and the error returned in *edata_out; a cancel by the statement
+ * timer reads "canceling statement due to the <owner>'s statement_timeout".
+ */
+bool
+steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
+					int timeout_ms, ErrorData **edata_out)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+
+	PG_TRY();
+	{
+		fn(arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		ok = true;
+	}
+	PG_CATCH();
+	{
+		steward_disarm_statement_timer();
+		MemoryContextSwitchTo(oldcontext);
+		*edata_out = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			(*edata_out)->message =
+				psprintf("canceling statement due to the %s's statement_timeout (%d ms)",
+						 owner, timeout_ms);
+	}
+	PG_END_TRY();
+	return ok;
 }

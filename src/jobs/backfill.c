@@ -123,14 +123,6 @@ check_where_clause(const char *where_clause)
 				 errmsg("where_clause must be a single boolean expression")));
 }
 
-static int
-interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *name, int dflt, bool allow_zero)
-{
-	if (PG_ARGISNULL(n))
-		return dflt;
-	return steward_interval_to_ms(PG_GETARG_INTERVAL_P(n), name, allow_zero);
-}
-
 Datum
 steward_backfill(PG_FUNCTION_ARGS)
 {
@@ -188,11 +180,11 @@ steward_backfill(PG_FUNCTION_ARGS)
 	appendStringInfo(&args, ", \"batch_size\": %d, \"pause_ms\": %d, \"target_batch_ms\": %d, "
 					 "\"lock_timeout_ms\": %d, \"statement_timeout_ms\": %d, \"max_lag_ms\": %d}",
 					 batch_size,
-					 interval_arg_ms(fcinfo, 5, "pause", 0, true),
-					 interval_arg_ms(fcinfo, 6, "target_batch_time", 1000, true),
-					 interval_arg_ms(fcinfo, 7, "lock_timeout", steward_lock_timeout_ms, false),
-					 interval_arg_ms(fcinfo, 8, "statement_timeout", steward_batch_statement_timeout_ms, true),
-					 interval_arg_ms(fcinfo, 9, "max_replication_lag", steward_max_replication_lag_ms, true));
+					 steward_interval_arg_ms(fcinfo, 5, "pause", 0, true),
+					 steward_interval_arg_ms(fcinfo, 6, "target_batch_time", 1000, true),
+					 steward_interval_arg_ms(fcinfo, 7, "lock_timeout", steward_lock_timeout_ms, false),
+					 steward_interval_arg_ms(fcinfo, 8, "statement_timeout", steward_batch_statement_timeout_ms, true),
+					 steward_interval_arg_ms(fcinfo, 9, "max_replication_lag", steward_max_replication_lag_ms, true));
 
 	job_id = steward_job_submit("backfill", relid, InvalidOid, args.data, NULL);
 	PG_RETURN_INT64(job_id);

@@ -55,16 +55,6 @@ qualified_rel(Oid relid)
 									  get_rel_name(relid));
 }
 
-static bool
-owns_relation(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
-
 static void
 require_priv(Oid relid, AclMode mode, const char *what)
 {
@@ -99,14 +89,6 @@ column_list(Oid source, Oid target)
 	}
 	relation_close(rel, AccessShareLock);
 	return cols.data;
-}
-
-static int
-interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *name, int dflt, bool allow_zero)
-{
-	if (PG_ARGISNULL(n))
-		return dflt;
-	return steward_interval_to_ms(PG_GETARG_INTERVAL_P(n), name, allow_zero);
 }
 
 Datum
@@ -158,7 +140,7 @@ steward_copy_table(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied for table %s", get_rel_name(source)),
 				 errdetail("copy_table runs as its submitter, who needs UPDATE, DELETE or TRUNCATE on the source to lock it in SHARE mode for the final step.")));
-	if (swap && (!owns_relation(source) || !owns_relation(target)))
+	if (swap && (!steward_owns_relation(source) || !steward_owns_relation(target)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("swap => true requires owning both tables"),
@@ -200,11 +182,11 @@ steward_copy_table(PG_FUNCTION_ARGS)
 	appendStringInfo(&args, ", \"swap\": %s, \"batch_size\": %d, \"pause_ms\": %d, \"target_batch_ms\": %d, "
 					 "\"lock_timeout_ms\": %d, \"statement_timeout_ms\": %d, \"max_lag_ms\": %d}",
 					 swap ? "true" : "false", batch_size,
-					 interval_arg_ms(fcinfo, 5, "pause", 0, true),
-					 interval_arg_ms(fcinfo, 6, "target_batch_time", 1000, true),
-					 interval_arg_ms(fcinfo, 7, "lock_timeout", steward_lock_timeout_ms, false),
+					 steward_interval_arg_ms(fcinfo, 5, "pause", 0, true),
+					 steward_interval_arg_ms(fcinfo, 6, "target_batch_time", 1000, true),
+					 steward_interval_arg_ms(fcinfo, 7, "lock_timeout", steward_lock_timeout_ms, false),
 					 steward_batch_statement_timeout_ms,
-					 interval_arg_ms(fcinfo, 8, "max_replication_lag", steward_max_replication_lag_ms, true));
+					 steward_interval_arg_ms(fcinfo, 8, "max_replication_lag", steward_max_replication_lag_ms, true));
 
 	job_id = steward_job_submit("copy_table", target, source, args.data, NULL);
 

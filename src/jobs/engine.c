@@ -411,80 +411,69 @@ typedef enum
 	STEP_CLEANUP
 } JobStep;
 
+typedef struct JobStepCall
+{
+	StewardJob *job;
+	const StewardJobKind *k;
+	JobStep		step;
+	int64	   *rows;
+	StewardBatchResult *result;
+} JobStepCall;
+
+/* The body of run_step, inside its subtransaction, as the job's owner. */
+static void
+job_step(void *arg)
+{
+	JobStepCall *c = (JobStepCall *) arg;
+	StewardJob *job = c->job;
+	Oid			save_userid;
+	int			save_sec;
+	int			nestlevel;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", job->search_path,
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("lock_timeout", psprintf("%d", job->lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	steward_arm_statement_timer(job->statement_timeout_ms);
+	switch (c->step)
+	{
+		case STEP_START_AND_BATCH:
+			if (c->k->start)
+				c->k->start(job);
+			/* FALLTHROUGH */
+		case STEP_BATCH:
+			*c->result = c->k->batch(job, c->rows);
+			break;
+		case STEP_FINISH:
+			if (c->k->finish)
+				c->k->finish(job);
+			break;
+		case STEP_CLEANUP:
+			if (c->k->cleanup)
+				c->k->cleanup(job);
+			break;
+	}
+	steward_disarm_statement_timer();
+
+	SPI_finish();
+	AtEOXact_GUC(false, nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+}
+
 static bool
 run_step(StewardJob *job, const StewardJobKind *k, JobStep step,
 		 int64 *rows, StewardBatchResult *result, ErrorData **edata_out)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool ok = false;
+	JobStepCall c = {job, k, step, rows, result};
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-
-	PG_TRY();
-	{
-		Oid			save_userid;
-		int			save_sec;
-		int			nestlevel;
-
-		GetUserIdAndSecContext(&save_userid, &save_sec);
-		SetUserIdAndSecContext(job->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		nestlevel = NewGUCNestLevel();
-		(void) set_config_option("search_path", job->search_path,
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		(void) set_config_option("lock_timeout", psprintf("%d", job->lock_timeout_ms),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-
-		steward_arm_statement_timer(job->statement_timeout_ms);
-		switch (step)
-		{
-			case STEP_START_AND_BATCH:
-				if (k->start)
-					k->start(job);
-				/* FALLTHROUGH */
-			case STEP_BATCH:
-				*result = k->batch(job, rows);
-				break;
-			case STEP_FINISH:
-				if (k->finish)
-					k->finish(job);
-				break;
-			case STEP_CLEANUP:
-				if (k->cleanup)
-					k->cleanup(job);
-				break;
-		}
-		steward_disarm_statement_timer();
-
-		SPI_finish();
-		AtEOXact_GUC(false, nestlevel);
-		SetUserIdAndSecContext(save_userid, save_sec);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		ok = true;
-	}
-	PG_CATCH();
-	{
-		steward_disarm_statement_timer();
-		MemoryContextSwitchTo(oldcontext);
-		*edata_out = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			(*edata_out)->message =
-				psprintf("canceling statement due to the job's statement_timeout (%d ms)",
-						 job->statement_timeout_ms);
-	}
-	PG_END_TRY();
-
-	return ok;
+	return steward_run_subxact(job_step, &c, "job", job->statement_timeout_ms, edata_out);
 }
 
 /* Aim the next batch at the target batch time. */

@@ -25,16 +25,6 @@
 
 PG_FUNCTION_INFO_V1(steward_validate_constraint);
 
-static bool
-owns_relation(Oid relid)
-{
-#if PG_VERSION_NUM >= 160000
-	return object_ownercheck(RelationRelationId, relid, GetUserId());
-#else
-	return pg_class_ownercheck(relid, GetUserId());
-#endif
-}
-
 Datum
 steward_validate_constraint(PG_FUNCTION_ARGS)
 {
@@ -59,7 +49,7 @@ steward_validate_constraint(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("constraint \"%s\" of relation \"%s\" does not exist",
 						conname, get_rel_name(relid))));
-	if (!owns_relation(relid))
+	if (!steward_owns_relation(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid))));

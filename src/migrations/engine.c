@@ -283,6 +283,52 @@ steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
  * ----------------------------------------------------------------
  */
 
+typedef struct RunOnce
+{
+	StewardAttempt *a;
+	int			current;		/* statement running, 0: none */
+} RunOnce;
+
+/* The body of run_once, inside its subtransaction. */
+static void
+run_statements(void *arg)
+{
+	RunOnce    *r = (RunOnce *) arg;
+	StewardAttempt *a = r->a;
+	int			nestlevel = NewGUCNestLevel();
+	ListCell   *lc;
+
+	(void) set_config_option("lock_timeout", psprintf("%d", a->lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	foreach(lc, a->statements)
+	{
+		StewardStatement *st = (StewardStatement *) lfirst(lc);
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (st->deferred)
+			continue;			/* run by a job after this transaction */
+		r->current = st->number;
+		steward_arm_statement_timer(a->statement_timeout_ms);
+		rc = SPI_execute(st->text, false, 0);
+		steward_disarm_statement_timer();
+		if (rc < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("statement cannot run inside a migration: %s",
+							SPI_result_code_string(rc))));
+		a->applied++;
+	}
+	r->current = 0;
+
+	SPI_finish();
+	AtEOXact_GUC(false, nestlevel);
+}
+
 /*
  * Run all statements once in a subtransaction.  On failure the
  * subtransaction is rolled back, *edata_out holds the error and
@@ -291,75 +337,14 @@ steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 static bool
 run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile int current = 0;
-	volatile bool ok = false;
+	RunOnce		r = {a, 0};
+	bool		ok;
 
 	a->applied = 0;
 	attempt_running = true;
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-
-	PG_TRY();
-	{
-		int			nestlevel = NewGUCNestLevel();
-		ListCell   *lc;
-
-		(void) set_config_option("lock_timeout", psprintf("%d", a->lock_timeout_ms),
-								 PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_SAVE, true, 0, false);
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-
-		foreach(lc, a->statements)
-		{
-			StewardStatement *st = (StewardStatement *) lfirst(lc);
-			int			rc;
-
-			CHECK_FOR_INTERRUPTS();
-			if (st->deferred)
-				continue;		/* run by a job after this transaction */
-			current = st->number;
-			steward_arm_statement_timer(a->statement_timeout_ms);
-			rc = SPI_execute(st->text, false, 0);
-			steward_disarm_statement_timer();
-			if (rc < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-						 errmsg("statement cannot run inside a migration: %s",
-								SPI_result_code_string(rc))));
-			a->applied++;
-		}
-		current = 0;
-
-		SPI_finish();
-		AtEOXact_GUC(false, nestlevel);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		ok = true;
-	}
-	PG_CATCH();
-	{
-		steward_disarm_statement_timer();
-		MemoryContextSwitchTo(oldcontext);
-		*edata_out = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		*failed_out = current;
-
-		/* our own timer cancelled the statement: say so */
-		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			(*edata_out)->message =
-				psprintf("canceling statement due to the migration's statement_timeout (%d ms)",
-						 a->statement_timeout_ms);
-	}
-	PG_END_TRY();
-
+	ok = steward_run_subxact(run_statements, &r, "migration", a->statement_timeout_ms, edata_out);
 	attempt_running = false;
+	*failed_out = ok ? 0 : r.current;
 	return ok;
 }
 
