@@ -520,7 +520,11 @@ steward_resume_deferred(StewardAttempt *a, int from_statement)
 			deferred = lappend(deferred, st);
 	}
 	if (deferred == NIL)
-		elog(ERROR, "migration \"%s\" has no statement left to resume", a->version);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" has no statement left to resume", a->version),
+				 errhint("If its statements were completed by hand, record that with migrate_repair('%s', reason => '...', status => 'completed').",
+						 a->version)));
 
 	a->job_id = steward_statements_job_submit(a->version, deferred, list_length(a->statements));
 	args[0] = a->version;
