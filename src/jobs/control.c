@@ -99,7 +99,10 @@ is_final(const char *state)
 		strcmp(state, JOB_CANCELLED) == 0;
 }
 
-/* Change the state from one of the allowed ones; returns the new state. */
+/*
+ * Change the state from one of the allowed ones; returns the new state, or
+ * NULL when the job is in none of them.
+ */
 static char *
 transition(int64 job_id, const char *to, const char *from_list)
 {
@@ -112,6 +115,16 @@ transition(int64 job_id, const char *to, const char *from_list)
 		" WHERE id = $1::bigint AND state = ANY (string_to_array($3, ',')) "
 		"RETURNING state",
 		lengthof(args), args, &isnull);
+}
+
+/* A transition that found the job in no allowed state is refused. */
+static void
+refuse_if_null(const char *state, const char *verb, int64 job_id, const JobRow *jr)
+{
+	if (state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s job %lld: it is %s", verb, (long long) job_id, jr->state)));
 }
 
 /*
@@ -254,10 +267,7 @@ steward_job_pause(PG_FUNCTION_ARGS)
 	steward_require_read_write("pause a job");
 	require_job(job_id, &jr, true);
 	state = transition(job_id, JOB_PAUSED, "queued,running");
-	if (state == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot pause job %lld: it is %s", (long long) job_id, jr.state)));
+	refuse_if_null(state, "pause", job_id, &jr);
 	steward_jobs_wake_at_commit(jr.worker_pid);
 	PG_RETURN_TEXT_P(cstring_to_text(state));
 }
@@ -276,10 +286,7 @@ steward_job_resume(PG_FUNCTION_ARGS)
 	steward_require_read_write("resume a job");
 	require_job(job_id, &jr, true);
 	state = transition(job_id, JOB_QUEUED, "paused");
-	if (state == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot resume job %lld: it is %s", (long long) job_id, jr.state)));
+	refuse_if_null(state, "resume", job_id, &jr);
 	if (steward_jobs_preloaded())
 		steward_jobs_request_at_commit(jr.login_role, job_id);
 	else
@@ -304,28 +311,10 @@ steward_job_cancel(PG_FUNCTION_ARGS)
 	require_job(job_id, &jr, true);
 	state = transition(job_id, JOB_CANCELLED, "queued,paused");
 	if (state != NULL)
-	{
-		/* a migration carried by the job fails with it */
-		const char *args[] = {psprintf(INT64_FORMAT, job_id)};
-
-		steward_exec_as_owner(
-			"SELECT steward.finish_job_attempt(migration_version, id, false, "
-			"           coalesce(current_key::int, 0), "
-			"           (args->'statements'->coalesce(current_key::int, 0)->>'number')::int, "
-			"           '57014', 'cancelled with job_cancel()', "
-			"           args->'statements'->coalesce(current_key::int, 0)->>'text') "
-			"  FROM steward.jobs WHERE id = $1::bigint AND migration_version IS NOT NULL",
-			1, args);
-		/* a copy stops capturing writes and forgets its log */
-		if (strcmp(jr.kind, "copy_table") == 0)
-			steward_copy_forget(job_id);
-	}
+		steward_job_cleanup(job_id);	/* what a cancelled run would clean up */
 	else
 		state = transition(job_id, JOB_CANCELLING, "running");
-	if (state == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot cancel job %lld: it is %s", (long long) job_id, jr.state)));
+	refuse_if_null(state, "cancel", job_id, &jr);
 	if (strcmp(state, JOB_CANCELLING) == 0)
 	{
 		steward_jobs_wake_at_commit(jr.worker_pid);

@@ -491,27 +491,17 @@ copy_table_batch(StewardJob *job, int64 *rows)
  * A copy that ends without success (cancelled, failed): drop the capture
  * trigger from the source and forget the job's change log.
  */
-void
-steward_copy_forget(int64 job_id)
-{
-	const char *args[] = {psprintf(INT64_FORMAT, job_id)};
-	bool		isnull;
-	char	   *source;
-
-	source = steward_query_text_as_owner("SELECT source::oid::text FROM steward.jobs WHERE id = $1::bigint",
-										 1, args, &isnull);
-	if (!isnull && get_rel_name((Oid) strtoul(source, NULL, 10)) != NULL)
-		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-									   quote_identifier(psprintf("steward_copy_%lld", (long long) job_id)),
-									   qualified_rel((Oid) strtoul(source, NULL, 10))),
-							  0, NULL);
-	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id = $1::bigint", 1, args);
-}
-
 static void
 copy_cleanup(StewardJob *job)
 {
-	steward_copy_forget(job->id);
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+
+	if (get_rel_name(job->source) != NULL)
+		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)),
+									   qualified_rel(job->source)),
+							  0, NULL);
+	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id = $1::bigint", 1, args);
 }
 
 const StewardJobKind steward_copy_kind = {

@@ -476,6 +476,27 @@ run_step(StewardJob *job, const StewardJobKind *k, JobStep step,
 	return steward_run_subxact(job_step, &c, "job", job->statement_timeout_ms, edata_out);
 }
 
+/*
+ * Run a job's cleanup outside a run: job_cancel of a queued or paused job.
+ * The cleanup is the kind's own, run as the job's owner, exactly as when a
+ * running job is cancelled; an error in it is raised.
+ */
+void
+steward_job_cleanup(int64 job_id)
+{
+	StewardJob *job = palloc0(sizeof(StewardJob));
+	const StewardJobKind *k;
+	ErrorData  *edata = NULL;
+	int64		rows = 0;
+	StewardBatchResult res;
+
+	if (load_job(job, job_id) == NULL)
+		return;
+	k = steward_job_kind(job->kind);
+	if (k->cleanup != NULL && !run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
+		ReThrowError(edata);
+}
+
 /* Aim the next batch at the target batch time. */
 static void
 adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)

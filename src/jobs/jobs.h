@@ -140,6 +140,7 @@ extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
 
 /* engine.c */
 extern void steward_job_execute(int64 job_id, bool in_worker);
+extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
 extern void steward_job_unlock(int64 job_id);
 extern const StewardJobKind *steward_job_kind(const char *name);
@@ -156,9 +157,6 @@ extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
 extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
 								const char *args_json, const char *migration_version);
 extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
-
-/* copy.c */
-extern void steward_copy_forget(int64 job_id);
 
 /* statements.c */
 extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
