@@ -12,6 +12,13 @@ PGFILEDESC   = "pg_steward - safe schema migrations and a tamper-evident audit l
 
 OBJS = \
 	src/pg_steward.o \
+	src/audit/append.o \
+	src/audit/format.o \
+	src/audit/manage.o \
+	src/audit/seal.o \
+	src/audit/sealer.o \
+	src/audit/snapshot.o \
+	src/audit/verify.o \
 	src/common/checksum.o \
 	src/common/guard.o \
 	src/common/recorder.o \

@@ -31,6 +31,7 @@
  *	  pg_steward.concurrent_lock_timeout lock_timeout of CONCURRENTLY statements
  *	  pg_steward.max_replication_lag_bytes jobs hold while a standby's replay is
  *									  further behind
+ *	  pg_steward.audit_seal_interval	how often the sealer seals the ledger
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * jobs area's shared memory and registers the launcher (src/jobs).
@@ -48,6 +49,7 @@
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
+#include "audit/audit.h"
 
 PG_MODULE_MAGIC;
 
@@ -73,6 +75,7 @@ steward_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	steward_jobs_shmem_request();
+	steward_audit_shmem_request();
 }
 #endif
 
@@ -84,6 +87,7 @@ steward_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	steward_jobs_shmem_startup();
+	steward_audit_shmem_startup();
 }
 
 void
@@ -173,6 +177,15 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pg_steward.audit_seal_interval",
+							"How often the sealer seals new audit events into a block.",
+							"Bounds how long a committed event stays unsealed. 0 stops the "
+							"sealer's sealing (audit_seal() still seals).",
+							&steward_audit_seal_interval_ms,
+							1000, 0, 24 * 60 * 60 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_steward");
 #else
@@ -187,6 +200,7 @@ _PG_init(void)
 	shmem_request_hook = steward_shmem_request;
 #else
 	steward_jobs_shmem_request();
+	steward_audit_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = steward_shmem_startup;

@@ -40,6 +40,7 @@ extern int	steward_lock_retry_max_delay_ms;
 /* common/checksum.c */
 extern char *steward_normalize_sql(const char *sql);
 extern char *steward_checksum(const char *sql);
+extern void steward_sha256(const void *data, size_t len, uint8 *out);
 extern char *steward_sha256_hex(const char *data, size_t len);
 
 /* common/spi_util.c */

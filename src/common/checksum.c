@@ -84,13 +84,13 @@ steward_normalize_sql(const char *sql)
 /*
  * Lower-case hex SHA-256 of a byte string.
  */
-char *
-steward_sha256_hex(const char *data, size_t len)
+/*
+ * SHA-256 of len bytes into out (PG_SHA256_DIGEST_LENGTH bytes).
+ */
+void
+steward_sha256(const void *data, size_t len, uint8 *out)
 {
 	pg_cryptohash_ctx *ctx;
-	uint8		digest[PG_SHA256_DIGEST_LENGTH];
-	char	   *hex;
-	static const char hexdigits[] = "0123456789abcdef";
 
 	ctx = pg_cryptohash_create(PG_SHA256);
 	if (ctx == NULL)
@@ -99,7 +99,7 @@ steward_sha256_hex(const char *data, size_t len)
 				 errmsg("out of memory")));
 	if (pg_cryptohash_init(ctx) < 0 ||
 		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
 	{
 		const char *reason = pg_cryptohash_error(ctx);
 
@@ -107,6 +107,16 @@ steward_sha256_hex(const char *data, size_t len)
 		elog(ERROR, "could not compute SHA-256 hash: %s", reason);
 	}
 	pg_cryptohash_free(ctx);
+}
+
+char *
+steward_sha256_hex(const char *data, size_t len)
+{
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex;
+	static const char hexdigits[] = "0123456789abcdef";
+
+	steward_sha256(data, len, digest);
 
 	hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
 	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)

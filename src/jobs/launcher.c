@@ -10,7 +10,8 @@
  * then it turns requests into job workers, never more than
  * pg_steward.max_jobs at once, and watches them: a worker that died
  * without finishing its run gets its job requested again, at most
- * MAX_UNCLEAN_EXITS times in a row per job.
+ * MAX_UNCLEAN_EXITS times in a row per job.  A request with job id 0 asks
+ * for the audit sealer of a database (src/audit/sealer.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +38,7 @@
 #include "pg_steward.h"
 #include "jobs/jobs.h"
 #include "jobs/launcher.h"
+#include "audit/audit.h"
 
 #define LAUNCHER_NAPTIME_MS 5000
 #define MAX_UNCLEAN_EXITS	3
@@ -227,7 +229,18 @@ start_job_workers(void)
 	while (steward_jobs_pop_request(&dbid, &roleid, &job_id))
 	{
 		StewardWorkerExtra extra;
-		int			slot = steward_jobs_reserve_slot(dbid, roleid, job_id);
+		int			slot;
+
+		if (job_id == 0)
+		{
+			if (!steward_audit_start_sealer_worker(dbid))
+			{
+				steward_jobs_push_request(dbid, roleid, job_id);
+				return;			/* max_worker_processes reached */
+			}
+			continue;
+		}
+		slot = steward_jobs_reserve_slot(dbid, roleid, job_id);
 
 		if (slot == -2)
 			continue;			/* already running */

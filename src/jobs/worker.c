@@ -12,7 +12,8 @@
  * The dispatcher runs once per database when the launcher starts (server
  * start, crash recovery, promotion): it requests a job worker for every
  * job that is queued, running (its run was interrupted) or cancelling.
- * It connects without a user, as autovacuum does, and only reads.
+ * It connects without a user, as autovacuum does, and only reads.  Where
+ * the ledger is installed it also requests the database's audit sealer.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +32,7 @@
 #include "pg_steward.h"
 #include "jobs/jobs.h"
 #include "jobs/launcher.h"
+#include "audit/audit.h"
 
 void
 steward_job_worker_main(Datum arg)
@@ -93,6 +95,7 @@ steward_dispatcher_main(Datum arg)
 				steward_jobs_push_request(MyDatabaseId, role, job_id);
 			}
 		}
+		steward_audit_request_sealer();
 	}
 
 	SPI_finish();

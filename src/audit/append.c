@@ -1,0 +1,460 @@
+/*-------------------------------------------------------------------------
+ *
+ * append.c
+ *	  Writing events: audit_append(), the row-change trigger that
+ *	  audit_table() attaches, the internal append used by pg_steward's own
+ *	  bookkeeping, and the trigger that keeps the ledger append-only.
+ *
+ * Appending is one INSERT through a saved plan, run as the owner of schema
+ * steward (so callers need EXECUTE on audit_append and nothing on the
+ * ledger), with no lock and no read of other events: writers never wait
+ * for each other.  Chaining happens later, when the event is sealed
+ * (seal.c).  Each event gets a random salt and the commitment
+ * H(0x02 || salt || payload); the chain covers the commitment only.
+ *
+ * The ledger tables refuse UPDATE, DELETE and TRUNCATE, for their owner
+ * too, unless pg_steward's own redaction or retention code has opened the
+ * bypass for the statement it runs.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/xid8.h"
+
+#include "pg_steward.h"
+#include "audit/audit.h"
+
+#define INSERT_EVENT_SQL \
+	"INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, " \
+	"  resource_type, resource_id, actor, session_user_name, current_user_name, " \
+	"  client_addr, application_name, commitment, salt, payload) " \
+	"VALUES (pg_catalog.nextval('steward.audit_events_id_seq'::pg_catalog.regclass), " \
+	"  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
+#define INSERT_EVENT_NARGS 14
+
+static SPIPlanPtr insert_plan = NULL;
+static bool sealer_requested = false;
+static int	bypass_depth = 0;
+
+/* Client address of this session as text, NULL for Unix sockets. */
+static const char *
+session_client_addr(void)
+{
+	static bool done = false;
+	static char *cached = NULL;
+
+	if (!done)
+	{
+		int			rc;
+
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute("SELECT pg_catalog.host(pg_catalog.inet_client_addr())", true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+			if (v)
+				cached = MemoryContextStrdup(TopMemoryContext, v);
+		}
+		SPI_finish();
+		done = true;
+	}
+	return cached;
+}
+
+static void
+check_field(const char *value, const char *argname, bool required)
+{
+	if (value == NULL)
+	{
+		if (required)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not be null", argname)));
+		return;
+	}
+	if (value[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname),
+				 errhint("Pass NULL when there is no value.")));
+	if (strlen(value) > AUDIT_MAX_FIELD_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is longer than %d bytes", argname, AUDIT_MAX_FIELD_LEN),
+				 errhint("Put long values into the payload.")));
+}
+
+static Datum
+text_datum_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+/*
+ * Append one event; returns its id.  The caller has validated the fields.
+ */
+int64
+steward_audit_insert(const AuditInput *in)
+{
+	Datum		values[INSERT_EVENT_NARGS];
+	char		nulls[INSERT_EVENT_NARGS];
+	uint8		salt[AUDIT_SALT_LEN];
+	uint8		commitment[AUDIT_HASH_LEN];
+	const char *session_name;
+	const char *current_name;
+	const char *addr;
+	const char *appname;
+	Oid			save_userid;
+	int			save_sec_context;
+	int64		id;
+	bool		isnull;
+	int			rc;
+
+	steward_require_read_write("audit_append");
+
+	session_name = in->session_user_name ? in->session_user_name :
+		GetUserNameFromId(GetSessionUserId(), false);
+	current_name = in->current_user_name ? in->current_user_name :
+		GetUserNameFromId(GetUserId(), false);
+	addr = in->client_addr ? in->client_addr : session_client_addr();
+	appname = in->application_name ? in->application_name :
+		(application_name && application_name[0] ? application_name : NULL);
+
+	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	nulls[0] = ' ';
+	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	nulls[1] = ' ';
+	values[2] = text_datum_or_null(in->event_type, &nulls[2]);
+	values[3] = text_datum_or_null(in->action, &nulls[3]);
+	values[4] = text_datum_or_null(in->resource_type, &nulls[4]);
+	values[5] = text_datum_or_null(in->resource_id, &nulls[5]);
+	values[6] = text_datum_or_null(in->actor, &nulls[6]);
+	values[7] = text_datum_or_null(session_name, &nulls[7]);
+	values[8] = text_datum_or_null(current_name, &nulls[8]);
+	nulls[9] = addr ? ' ' : 'n';
+	values[9] = addr ? DirectFunctionCall1(inet_in, CStringGetDatum(addr)) : (Datum) 0;
+	values[10] = text_datum_or_null(appname, &nulls[10]);
+
+	if (in->payload_null)
+	{
+		nulls[11] = nulls[12] = nulls[13] = 'n';
+		values[11] = values[12] = values[13] = (Datum) 0;
+	}
+	else
+	{
+		Jsonb	   *jb = DatumGetJsonbP(in->payload);
+		char	   *txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+		char	   *utf8 = pg_server_to_any(txt, strlen(txt), PG_UTF8);
+		bytea	   *b;
+
+		if (!pg_strong_random(salt, AUDIT_SALT_LEN))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random salt")));
+		steward_audit_commitment(salt, utf8, strlen(utf8), commitment);
+
+		b = palloc(VARHDRSZ + AUDIT_HASH_LEN);
+		SET_VARSIZE(b, VARHDRSZ + AUDIT_HASH_LEN);
+		memcpy(VARDATA(b), commitment, AUDIT_HASH_LEN);
+		values[11] = PointerGetDatum(b);
+		b = palloc(VARHDRSZ + AUDIT_SALT_LEN);
+		SET_VARSIZE(b, VARHDRSZ + AUDIT_SALT_LEN);
+		memcpy(VARDATA(b), salt, AUDIT_SALT_LEN);
+		values[12] = PointerGetDatum(b);
+		values[13] = JsonbPGetDatum(jb);
+		nulls[11] = nulls[12] = nulls[13] = ' ';
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(steward_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (insert_plan == NULL)
+	{
+		Oid			types[INSERT_EVENT_NARGS] = {
+			XID8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+			TEXTOID, TEXTOID, TEXTOID, INETOID, TEXTOID, BYTEAOID, BYTEAOID,
+		JSONBOID};
+		SPIPlanPtr	plan = SPI_prepare(INSERT_EVENT_SQL, INSERT_EVENT_NARGS, types);
+
+		if (plan == NULL)
+			elog(ERROR, "could not prepare the audit insert: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "could not keep the audit insert plan");
+		insert_plan = plan;
+	}
+	rc = SPI_execute_plan(insert_plan, values, nulls, false, 1);
+	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
+		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	if (!sealer_requested)
+	{
+		sealer_requested = true;
+		steward_audit_request_sealer();
+	}
+	return id;
+}
+
+static char *
+opt_text(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static bool
+reserved_type(const char *t)
+{
+	return strcmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
+		strcmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
+		strcmp(t, AUDIT_TYPE_REDACTION) == 0 ||
+		strcmp(t, AUDIT_TYPE_RETENTION) == 0;
+}
+
+PG_FUNCTION_INFO_V1(audit_append);
+
+/*
+ * audit_append(action text, resource_type text, resource_id text,
+ *				payload jsonb, actor text, event_type text) returns bigint
+ */
+Datum
+audit_append(PG_FUNCTION_ARGS)
+{
+	AuditInput	in = {0};
+
+	in.action = opt_text(fcinfo, 0);
+	in.resource_type = opt_text(fcinfo, 1);
+	in.resource_id = opt_text(fcinfo, 2);
+	in.payload_null = PG_ARGISNULL(3);
+	in.payload = in.payload_null ? (Datum) 0 : PG_GETARG_DATUM(3);
+	in.actor = opt_text(fcinfo, 4);
+	in.event_type = PG_ARGISNULL(5) ? AUDIT_TYPE_APPLICATION : opt_text(fcinfo, 5);
+
+	check_field(in.action, "action", true);
+	check_field(in.resource_type, "resource_type", false);
+	check_field(in.resource_id, "resource_id", false);
+	check_field(in.actor, "actor", false);
+	check_field(in.event_type, "event_type", true);
+	if (reserved_type(in.event_type))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("event type \"%s\" is reserved for pg_steward", in.event_type),
+				 errdetail("ROW_CHANGE, SCHEMA_MIGRATION, REDACTION and RETENTION events are appended by pg_steward itself.")));
+
+	PG_RETURN_INT64(steward_audit_insert(&in));
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_append_internal);
+
+/*
+ * steward.audit_append_internal(event_type, action, resource_type,
+ *		resource_id, payload, actor, session_user_name, current_user_name,
+ *		application_name, client_addr) returns bigint
+ *
+ * For pg_steward's own events (SCHEMA_MIGRATION from the migration
+ * history's trigger), which name the session that made the change.
+ */
+Datum
+steward_audit_append_internal(PG_FUNCTION_ARGS)
+{
+	AuditInput	in = {0};
+
+	in.event_type = opt_text(fcinfo, 0);
+	in.action = opt_text(fcinfo, 1);
+	in.resource_type = opt_text(fcinfo, 2);
+	in.resource_id = opt_text(fcinfo, 3);
+	in.payload_null = PG_ARGISNULL(4);
+	in.payload = in.payload_null ? (Datum) 0 : PG_GETARG_DATUM(4);
+	in.actor = opt_text(fcinfo, 5);
+	in.session_user_name = opt_text(fcinfo, 6);
+	in.current_user_name = opt_text(fcinfo, 7);
+	in.application_name = opt_text(fcinfo, 8);
+	in.client_addr = opt_text(fcinfo, 9);
+	if (in.event_type == NULL || in.action == NULL)
+		elog(ERROR, "internal audit event without type or action");
+	PG_RETURN_INT64(steward_audit_insert(&in));
+}
+
+/* a row as JSON text, or "null" */
+static char *
+row_json(HeapTuple tuple, TupleDesc desc)
+{
+	Datum		d;
+
+	if (tuple == NULL)
+		return "null";
+	d = heap_copy_tuple_as_datum(tuple, desc);
+	return TextDatumGetCString(DirectFunctionCall1(row_to_json, d));
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_row_change);
+
+/*
+ * The trigger audit_table() attaches: AFTER INSERT, UPDATE or DELETE FOR
+ * EACH ROW, and AFTER TRUNCATE FOR EACH STATEMENT.  Its arguments are the
+ * key columns; resource_id is the key value (a JSON array for several
+ * columns), the payload {"old": row, "new": row}.
+ */
+Datum
+steward_audit_row_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	TupleDesc	desc;
+	HeapTuple	oldtup = NULL;
+	HeapTuple	newtup = NULL;
+	HeapTuple	keytup;
+	AuditInput	in = {0};
+	StringInfoData buf;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_row_change() may only be called as a trigger")));
+
+	rel = td->tg_relation;
+	desc = RelationGetDescr(rel);
+	in.event_type = AUDIT_TYPE_ROW_CHANGE;
+	in.resource_type = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												  RelationGetRelationName(rel));
+
+	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	{
+		in.action = "TRUNCATE";
+		in.payload_null = true;
+		(void) steward_audit_insert(&in);
+		return PointerGetDatum(NULL);
+	}
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		in.action = "INSERT";
+		newtup = td->tg_trigtuple;
+	}
+	else if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		in.action = "UPDATE";
+		oldtup = td->tg_trigtuple;
+		newtup = td->tg_newtuple;
+	}
+	else
+	{
+		in.action = "DELETE";
+		oldtup = td->tg_trigtuple;
+	}
+
+	keytup = newtup ? newtup : oldtup;
+	if (td->tg_trigger->tgnargs == 1)
+	{
+		int			att = SPI_fnumber(desc, td->tg_trigger->tgargs[0]);
+
+		if (att > 0)
+			in.resource_id = SPI_getvalue(keytup, desc, att);
+	}
+	else if (td->tg_trigger->tgnargs > 1)
+	{
+		initStringInfo(&buf);
+		appendStringInfoChar(&buf, '[');
+		for (int i = 0; i < td->tg_trigger->tgnargs; i++)
+		{
+			int			att = SPI_fnumber(desc, td->tg_trigger->tgargs[i]);
+			char	   *v = att > 0 ? SPI_getvalue(keytup, desc, att) : NULL;
+
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			if (v == NULL)
+				appendStringInfoString(&buf, "null");
+			else
+				escape_json(&buf, v);
+		}
+		appendStringInfoChar(&buf, ']');
+		in.resource_id = buf.data;
+	}
+	if (in.resource_id && strlen(in.resource_id) > AUDIT_MAX_FIELD_LEN)
+		in.resource_id = NULL;	/* the rows in the payload still name it */
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"old\": %s, \"new\": %s}",
+					 row_json(oldtup, desc), row_json(newtup, desc));
+	in.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	in.payload_null = false;
+
+	(void) steward_audit_insert(&in);
+	return PointerGetDatum(NULL);
+}
+
+void
+steward_audit_bypass_begin(void)
+{
+	bypass_depth++;
+}
+
+void
+steward_audit_bypass_end(void)
+{
+	if (bypass_depth > 0)
+		bypass_depth--;
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_refuse);
+
+/*
+ * BEFORE UPDATE OR DELETE (per row) and BEFORE TRUNCATE trigger of the
+ * ledger tables.
+ */
+Datum
+steward_audit_refuse(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	const char *op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.audit_refuse() may only be called as a trigger")));
+
+	if (bypass_depth > 0)
+	{
+		if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+			return PointerGetDatum(td->tg_newtuple);
+		if (TRIGGER_FIRED_FOR_ROW(td->tg_event))
+			return PointerGetDatum(td->tg_trigtuple);
+		return PointerGetDatum(NULL);
+	}
+
+	op = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "UPDATE" :
+		TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "DELETE" : "TRUNCATE";
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("the audit ledger is append-only: %s on %s is not allowed", op,
+					RelationGetRelationName(td->tg_relation)),
+			 errhint("Erase a payload with audit_redact(); drop expired partitions with audit_drop_expired().")));
+	PG_RETURN_NULL();
+}

@@ -1,0 +1,125 @@
+/*-------------------------------------------------------------------------
+ *
+ * audit.h
+ *	  The audit area: a tamper-evident ledger of events.
+ *
+ * Words used in src/audit:
+ *	  event      - one row of steward.audit_events, appended by audit_append,
+ *				   by an audited table's trigger, or by pg_steward itself
+ *				   (SCHEMA_MIGRATION, REDACTION, RETENTION).  Its xid is the
+ *				   top-level transaction that appended it.
+ *	  commitment - SHA-256 over a per-event random salt and the payload.  The
+ *				   chain covers the commitment, never the payload, so a
+ *				   payload can be erased (redaction) and the chain still
+ *				   verifies.
+ *	  event bytes- the canonical, versioned, length-prefixed encoding of an
+ *				   event's fields (audit_event_bytes(id) returns it).
+ *	  leaf       - SHA-256(0x00 || event bytes).
+ *	  block      - one row of steward.audit_blocks: the events that became
+ *				   visible between the previous block's snapshot and this
+ *				   block's snapshot, in (xid, id) order; it stores their
+ *				   entries, the Merkle root over their leaves and a hash
+ *				   that chains it to the previous block.
+ *	  entry      - 56 bytes per event in a block: id, xid, event time
+ *				   (three big-endian int64) and its leaf.
+ *	  position   - an event's place in the whole chain, counting from 1.
+ *	  seal       - writing the next block (audit_seal(), or the sealer).
+ *	  sealer     - a background worker per database that seals every
+ *				   pg_steward.audit_seal_interval.
+ *	  digest     - a small JSON document naming the head block, its hash and
+ *				   position, meant to be stored outside the database.
+ *	  epoch      - the record retention leaves when it drops a partition.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_AUDIT_H
+#define STEWARD_AUDIT_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+#define AUDIT_HASH_LEN			32
+#define AUDIT_SALT_LEN			16
+#define AUDIT_ENTRY_LEN			(3 * 8 + AUDIT_HASH_LEN)
+#define AUDIT_FORMAT_VERSION	1
+#define AUDIT_MAX_FIELD_LEN		1024
+
+/* payload states, as audit_event_check reports them */
+#define AUDIT_PAYLOAD_OK		0	/* payload matches its commitment, or none */
+#define AUDIT_PAYLOAD_REDACTED	1	/* payload erased, commitment kept */
+#define AUDIT_PAYLOAD_MISMATCH	2	/* payload does not match its commitment */
+
+/* the event columns, in the order of the event bytes */
+#define AUDIT_EVENT_COLUMNS \
+	"e.id, e.xid, e.event_time, e.event_type, e.action, e.resource_type, " \
+	"e.resource_id, e.actor, e.session_user_name, e.current_user_name, " \
+	"e.client_addr, e.application_name, e.commitment"
+
+/* event types appended by pg_steward itself; audit_append refuses them */
+#define AUDIT_TYPE_APPLICATION	"APPLICATION"
+#define AUDIT_TYPE_ROW_CHANGE	"ROW_CHANGE"
+#define AUDIT_TYPE_MIGRATION	"SCHEMA_MIGRATION"
+#define AUDIT_TYPE_REDACTION	"REDACTION"
+#define AUDIT_TYPE_RETENTION	"RETENTION"
+
+typedef struct AuditInput
+{
+	const char *event_type;
+	const char *action;
+	const char *resource_type;	/* NULL: SQL NULL */
+	const char *resource_id;
+	const char *actor;
+	Datum		payload;		/* jsonb, or 0 */
+	bool		payload_null;
+	/* identity overrides (NULL: taken from the session) */
+	const char *session_user_name;
+	const char *current_user_name;
+	const char *application_name;
+	const char *client_addr;
+} AuditInput;
+
+/* format.c */
+extern void steward_audit_commitment(const uint8 *salt, const char *payload,
+									 size_t len, uint8 *out);
+extern void steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out);
+extern void steward_audit_block_hash(int64 block_id, int64 first_position,
+									 int64 count, TimestampTz sealed_at,
+									 const uint8 *root, const uint8 *prev,
+									 uint8 *out);
+extern void steward_audit_put_int64(uint8 *p, int64 v);
+extern int64 steward_audit_get_int64(const uint8 *p);
+extern char *steward_audit_hex(const uint8 *bytes, int len);
+extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);
+extern int64 steward_audit_unix_micros(TimestampTz t);
+extern TimestampTz steward_audit_from_unix_micros(int64 us);
+
+/* append.c */
+extern int64 steward_audit_insert(const AuditInput *in);
+extern void steward_audit_bypass_begin(void);
+extern void steward_audit_bypass_end(void);
+
+/* seal.c */
+extern int64 steward_audit_seal_now(bool quiet);
+
+/* snapshot.c: pg_snapshot text, parsed to test membership */
+typedef struct AuditSnapshot
+{
+	uint64		xmin;
+	uint64		xmax;
+	int			nxip;
+	uint64	   *xip;			/* sorted */
+} AuditSnapshot;
+extern void steward_audit_parse_snapshot(const char *text, AuditSnapshot *snap);
+extern bool steward_audit_visible(const AuditSnapshot *snap, uint64 xid);
+
+/* sealer.c */
+extern int	steward_audit_seal_interval_ms;
+extern void steward_audit_shmem_request(void);
+extern void steward_audit_shmem_startup(void);
+extern void steward_audit_request_sealer(void);
+extern bool steward_audit_start_sealer_worker(Oid dbid);
+extern PGDLLEXPORT void steward_sealer_main(Datum arg);
+
+#endif							/* STEWARD_AUDIT_H */

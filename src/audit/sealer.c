@@ -1,0 +1,273 @@
+/*-------------------------------------------------------------------------
+ *
+ * sealer.c
+ *	  The sealer: one background worker per database that uses the ledger,
+ *	  sealing every pg_steward.audit_seal_interval (default 1s) and keeping
+ *	  the next partitions of steward.audit_events created.
+ *
+ * Exists only when pg_steward is preloaded.  A sealer is requested from the
+ * launcher by the dispatcher at server start, by CREATE EXTENSION, and by
+ * the first audit_append of a backend; a small registry in shared memory
+ * (database, pid) keeps it to one per database, and a requested sealer
+ * that finds one already running, or finds no ledger, exits quietly.  A
+ * sealer that fails is restarted by the postmaster after a few seconds.
+ *
+ * The sealer connects without a login role, as the dispatcher does, and
+ * seals as the owner of schema steward (seal.c); it runs no user SQL.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "pg_steward.h"
+#include "audit/audit.h"
+#include "jobs/jobs.h"
+#include "jobs/launcher.h"
+
+#define MAX_SEALERS					64
+#define SEALER_RESTART_SECS			5
+#define PARTITION_CHECK_INTERVAL_MS	(10 * 60 * 1000)
+
+typedef struct SealerEntry
+{
+	Oid			dbid;
+	int			pid;
+} SealerEntry;
+
+typedef struct SealerRegistry
+{
+	slock_t		mutex;
+	SealerEntry sealers[MAX_SEALERS];
+} SealerRegistry;
+
+int			steward_audit_seal_interval_ms = 1000;
+
+static SealerRegistry *registry = NULL;
+
+void
+steward_audit_shmem_request(void)
+{
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SealerRegistry)));
+}
+
+void
+steward_audit_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	registry = ShmemInitStruct("pg_steward sealers", sizeof(SealerRegistry), &found);
+	if (!found)
+	{
+		memset(registry, 0, sizeof(SealerRegistry));
+		SpinLockInit(&registry->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static bool
+sealer_running(Oid dbid)
+{
+	bool		running = false;
+
+	SpinLockAcquire(&registry->mutex);
+	for (int i = 0; i < MAX_SEALERS; i++)
+		if (registry->sealers[i].dbid == dbid && registry->sealers[i].pid != 0)
+			running = true;
+	SpinLockRelease(&registry->mutex);
+	return running;
+}
+
+/*
+ * Ask the launcher for a sealer in this database, unless one runs.  Does
+ * nothing when pg_steward is not preloaded (audit_seal() then seals).
+ */
+void
+steward_audit_request_sealer(void)
+{
+	Latch	   *latch;
+
+	if (registry == NULL || sealer_running(MyDatabaseId))
+		return;
+	steward_jobs_push_request(MyDatabaseId, InvalidOid, 0);
+	latch = steward_jobs_launcher_latch();
+	if (latch)
+		SetLatch(latch);
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_start_sealer);
+
+/*
+ * steward.audit_start_sealer() returns void: request a sealer once the
+ * calling transaction commits (CREATE EXTENSION runs it).
+ */
+Datum
+steward_audit_start_sealer(PG_FUNCTION_ARGS)
+{
+	if (registry != NULL && !sealer_running(MyDatabaseId))
+		steward_jobs_request_at_commit(InvalidOid, 0);
+	PG_RETURN_VOID();
+}
+
+/* register this process as the database's sealer; false if one exists */
+static bool
+register_self(void)
+{
+	int			free_slot = -1;
+	bool		ok = true;
+
+	SpinLockAcquire(&registry->mutex);
+	for (int i = 0; i < MAX_SEALERS; i++)
+	{
+		if (registry->sealers[i].pid == 0)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+		}
+		else if (registry->sealers[i].dbid == MyDatabaseId)
+			ok = false;
+	}
+	if (ok && free_slot >= 0)
+	{
+		registry->sealers[free_slot].dbid = MyDatabaseId;
+		registry->sealers[free_slot].pid = MyProcPid;
+	}
+	SpinLockRelease(&registry->mutex);
+	if (ok && free_slot < 0)
+	{
+		ereport(WARNING,
+				(errmsg("pg_steward runs sealers in at most %d databases", MAX_SEALERS),
+				 errhint("Seal the ledger of this database with audit_seal() from cron.")));
+		return false;
+	}
+	return ok;
+}
+
+static void
+unregister_self(int code, Datum arg)
+{
+	SpinLockAcquire(&registry->mutex);
+	for (int i = 0; i < MAX_SEALERS; i++)
+		if (registry->sealers[i].pid == MyProcPid)
+			registry->sealers[i].pid = 0;
+	SpinLockRelease(&registry->mutex);
+}
+
+/* Is the ledger installed in this database?  (inside a transaction) */
+static bool
+ledger_present(void)
+{
+	bool		present = false;
+	int			rc;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT pg_catalog.to_regclass('steward.audit_blocks') IS NOT NULL "
+					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_steward')",
+					 true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		present = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	return present;
+}
+
+static void
+ensure_partitions(void)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	steward_exec_as_owner("SELECT steward.audit_ensure_partitions()", 0, NULL);
+	PopActiveSnapshot();
+}
+
+void
+steward_sealer_main(Datum arg)
+{
+	StewardWorkerExtra extra;
+	TimestampTz next_partition_check = 0;
+
+	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnectionByOid(extra.dbid, InvalidOid, 0);
+	if (registry == NULL || !register_self())
+		proc_exit(0);
+	on_shmem_exit(unregister_self, (Datum) 0);
+	SetConfigOption("application_name", "pg_steward sealer", PGC_USERSET, PGC_S_SESSION);
+
+	while (!ShutdownRequestPending)
+	{
+		int			wait_ms;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		wait_ms = steward_audit_seal_interval_ms > 0 ? steward_audit_seal_interval_ms : 10000;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (!ledger_present())
+		{
+			CommitTransactionCommand();
+			proc_exit(0);
+		}
+		pgstat_report_activity(STATE_RUNNING, "sealing the audit ledger");
+		if (steward_audit_seal_interval_ms > 0)
+			(void) steward_audit_seal_now(true);
+		if (GetCurrentTimestamp() >= next_partition_check)
+		{
+			ensure_partitions();
+			next_partition_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+															   PARTITION_CHECK_INTERVAL_MS);
+		}
+		CommitTransactionCommand();
+		pgstat_report_activity(STATE_IDLE, NULL);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 wait_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+	proc_exit(0);
+}
+
+/* the launcher starts a requested sealer (restarted by the postmaster) */
+bool
+steward_audit_start_sealer_worker(Oid dbid)
+{
+	BackgroundWorker worker;
+	StewardWorkerExtra extra = {0};
+
+	extra.dbid = dbid;
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = SEALER_RESTART_SECS;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_steward");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "steward_sealer_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward sealer for database %u", dbid);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_steward sealer");
+	memcpy(worker.bgw_extra, &extra, sizeof(extra));
+	return RegisterDynamicBackgroundWorker(&worker, NULL);
+}

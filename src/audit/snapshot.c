@@ -1,0 +1,88 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot.c
+ *	  Which events a block holds, decided from snapshots.
+ *
+ * Every block stores the snapshot (pg_snapshot, 64-bit xids) its sealer
+ * took.  An event belongs to the first block whose snapshot shows its xid
+ * as completed: visible(xid, S) = xid < xmin, or xid < xmax and xid not in
+ * xip.  Snapshots only grow, so the events of block k are those visible in
+ * S(k) and not in S(k-1), whatever order their transactions committed in;
+ * an event of a transaction still running at a seal lands in a later block.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <stdlib.h>
+
+#include "pg_steward.h"
+#include "audit/audit.h"
+
+static uint64
+parse_xid(const char **p, const char *text)
+{
+	char	   *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(*p, &end, 10);
+	if (end == *p || errno != 0)
+		elog(ERROR, "malformed ledger snapshot \"%s\"", text);
+	*p = end;
+	return (uint64) v;
+}
+
+/* "xmin:xmax:xip,xip,..." (pg_snapshot's text form) */
+void
+steward_audit_parse_snapshot(const char *text, AuditSnapshot *snap)
+{
+	const char *p = text;
+	int			cap = 8;
+
+	snap->xmin = parse_xid(&p, text);
+	if (*p++ != ':')
+		elog(ERROR, "malformed ledger snapshot \"%s\"", text);
+	snap->xmax = parse_xid(&p, text);
+	if (*p++ != ':')
+		elog(ERROR, "malformed ledger snapshot \"%s\"", text);
+	snap->nxip = 0;
+	snap->xip = palloc(sizeof(uint64) * cap);
+	while (*p)
+	{
+		if (snap->nxip == cap)
+		{
+			cap *= 2;
+			snap->xip = repalloc(snap->xip, sizeof(uint64) * cap);
+		}
+		snap->xip[snap->nxip++] = parse_xid(&p, text);
+		if (*p == ',')
+			p++;
+		else if (*p)
+			elog(ERROR, "malformed ledger snapshot \"%s\"", text);
+	}
+}
+
+bool
+steward_audit_visible(const AuditSnapshot *snap, uint64 xid)
+{
+	int			lo = 0;
+	int			hi = snap->nxip - 1;
+
+	if (xid < snap->xmin)
+		return true;
+	if (xid >= snap->xmax)
+		return false;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (snap->xip[mid] == xid)
+			return false;
+		if (snap->xip[mid] < xid)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return true;
+}

@@ -1,0 +1,767 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  verify_audit_chain(): recompute the ledger and name the first event
+ *	  where it no longer matches what was sealed.
+ *
+ * Blocks are read in order and checked as a chain: numbering, position,
+ * link to the previous block's hash, the header hash, and the Merkle root
+ * over the block's entries.  The events the blocks cover are then read,
+ * in chunks of blocks, with one query per chunk; that query computes every
+ * event's leaf and payload check in SQL (steward.audit_event_check is
+ * parallel safe, so a large chunk is hashed by parallel workers), and each
+ * event is matched by id against the sealed entries:
+ *	  - an entry whose leaf differs: the event was changed (or reordered:
+ *		its id, xid or time moved);
+ *	  - an entry with no event: the event was deleted, unless retention
+ *		dropped its partition (an epoch covers its time);
+ *	  - an event with no entry among events the blocks cover: forged;
+ *	  - a payload that does not match its commitment: the payload changed;
+ *		an erased payload is "redacted" only if a REDACTION event names it.
+ * Problems are ranked by chain position and the first one is reported.
+ * A trusted digest must name a block that still exists with the same hash
+ * (catches a regenerated chain and a cut tail); a "since" digest lets a
+ * run start after an already verified block.
+ *
+ * Only reads, so it runs on a hot standby; all reads use the statement's
+ * snapshot.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "audit/audit.h"
+
+#define CHUNK_EVENTS	1000000
+#define BLOCK_FETCH		64
+
+#define CHUNK_EVENTS_SQL \
+	"SELECT e.id, e.event_time, e.xid::text, " \
+	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", e.salt, e.payload) " \
+	"  FROM steward.audit_events e " \
+	" WHERE e.xid < $1::pg_catalog.xid8 " \
+	"   AND pg_catalog.pg_visible_in_snapshot(e.xid, $2::pg_catalog.pg_snapshot) " \
+	"   AND ($3::pg_catalog.pg_snapshot IS NULL " \
+	"        OR (e.xid >= $4::pg_catalog.xid8 " \
+	"            AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, $3::pg_catalog.pg_snapshot)))"
+
+typedef struct Block
+{
+	int64		block_id;
+	char	   *snap_text;
+	AuditSnapshot snap;
+	int64		first_position;
+	int64		count;
+	uint8	   *entries;		/* count * AUDIT_ENTRY_LEN */
+} Block;
+
+typedef struct EntryRef
+{
+	int64		id;
+	int32		block;			/* index into the chunk's blocks */
+	int32		idx;			/* entry within the block */
+} EntryRef;
+
+typedef struct Problem
+{
+	bool		found;
+	int64		position;
+	bool		has_event;
+	int64		event_id;
+	bool		has_at;
+	TimestampTz at;
+	int64		block_id;
+	char	   *text;
+} Problem;
+
+typedef struct Epoch
+{
+	int64		from_us;
+	int64		to_us;
+} Epoch;
+
+typedef struct Redacted
+{
+	int64		id;
+	int64		position;
+	int64		time_us;
+	int64		block_id;
+} Redacted;
+
+typedef struct Verify
+{
+	Problem		problem;
+	int64		events_checked;
+	int64		blocks_checked;
+	int64		events_redacted;
+	int64		events_pruned;
+	int64		events_unsealed;
+	/* chain state */
+	int64		next_block;
+	int64		next_position;
+	uint8		prev_hash[AUDIT_HASH_LEN];
+	char	   *lower_snap;		/* snapshot before the chunk (NULL: none) */
+	AuditSnapshot lower;
+	/* the chunk */
+	Block	   *blocks;
+	int			nblocks;
+	int			maxblocks;
+	int64		chunk_events;
+	int			nepochs;
+	Epoch	   *epochs;
+	List	   *redacted;
+} Verify;
+
+static void
+problem(Verify *v, int64 position, int64 block_id, bool has_event, int64 event_id,
+		bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(8, 9);
+
+static void
+problem(Verify *v, int64 position, int64 block_id, bool has_event, int64 event_id,
+		bool has_at, int64 time_us, const char *fmt,...)
+{
+	va_list		ap;
+	char		buf[512];
+
+	if (v->problem.found && v->problem.position <= position)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	v->problem.found = true;
+	v->problem.position = position;
+	v->problem.block_id = block_id;
+	v->problem.has_event = has_event;
+	v->problem.event_id = event_id;
+	v->problem.has_at = has_at;
+	v->problem.at = has_at ? steward_audit_from_unix_micros(time_us) : 0;
+	v->problem.text = pstrdup(buf);
+}
+
+static inline int64
+entry_id(const uint8 *e)
+{
+	return steward_audit_get_int64(e);
+}
+
+static inline uint64
+entry_xid(const uint8 *e)
+{
+	return (uint64) steward_audit_get_int64(e + 8);
+}
+
+static inline int64
+entry_time(const uint8 *e)
+{
+	return steward_audit_get_int64(e + 16);
+}
+
+static int
+cmp_ref(const void *a, const void *b)
+{
+	int64		x = ((const EntryRef *) a)->id;
+	int64		y = ((const EntryRef *) b)->id;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+static bool
+pruned(Verify *v, int64 time_us)
+{
+	for (int i = 0; i < v->nepochs; i++)
+		if (time_us >= v->epochs[i].from_us && time_us < v->epochs[i].to_us)
+			return true;
+	return false;
+}
+
+static bytea *
+getbytea(HeapTuple t, TupleDesc d, int col, bool *isnull)
+{
+	Datum		x = SPI_getbinval(t, d, col, isnull);
+
+	return *isnull ? NULL : DatumGetByteaPP(x);
+}
+
+/* Check one block's header and entries, and add it to the chunk. */
+static void
+check_block(Verify *v, HeapTuple t, TupleDesc d)
+{
+	bool		isnull;
+	Block	   *b;
+	bytea	   *root = getbytea(t, d, 5, &isnull);
+	bytea	   *prev = getbytea(t, d, 6, &isnull);
+	bytea	   *hash = getbytea(t, d, 7, &isnull);
+	bytea	   *entries = getbytea(t, d, 9, &isnull);
+	TimestampTz sealed_at = DatumGetTimestampTz(SPI_getbinval(t, d, 8, &isnull));
+	int64		first_event = 0;
+	int64		first_time = 0;
+	bool		has_first;
+	uint8		calc[AUDIT_HASH_LEN];
+
+	if (v->nblocks == v->maxblocks)
+	{
+		v->maxblocks *= 2;
+		v->blocks = repalloc(v->blocks, sizeof(Block) * v->maxblocks);
+	}
+	b = &v->blocks[v->nblocks];
+	b->block_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+	b->snap_text = SPI_getvalue(t, d, 2);
+	steward_audit_parse_snapshot(b->snap_text, &b->snap);
+	b->first_position = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+	b->count = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+
+	if (entries == NULL || b->count < 0 ||
+		VARSIZE_ANY_EXHDR(entries) != (Size) b->count * AUDIT_ENTRY_LEN)
+	{
+		problem(v, v->next_position, b->block_id, false, 0, false, 0,
+				"block %lld: its entries do not match its event count",
+				(long long) b->block_id);
+		b->count = 0;
+		b->entries = NULL;
+	}
+	else
+	{
+		b->entries = palloc(VARSIZE_ANY_EXHDR(entries) + 1);
+		memcpy(b->entries, VARDATA_ANY(entries), VARSIZE_ANY_EXHDR(entries));
+	}
+	has_first = b->count > 0;
+	if (has_first)
+	{
+		first_event = entry_id(b->entries);
+		first_time = entry_time(b->entries);
+	}
+
+	if (b->block_id != v->next_block)
+		problem(v, v->next_position, v->next_block, false, 0, false, 0,
+				"block %lld is missing: the next block is %lld",
+				(long long) v->next_block, (long long) b->block_id);
+	if (b->first_position != v->next_position)
+		problem(v, v->next_position, b->block_id, has_first, first_event, has_first, first_time,
+				"block %lld starts at position %lld, expected %lld",
+				(long long) b->block_id, (long long) b->first_position,
+				(long long) v->next_position);
+	if (prev == NULL || VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN ||
+		memcmp(VARDATA_ANY(prev), v->prev_hash, AUDIT_HASH_LEN) != 0)
+		problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
+				"block %lld does not link to the hash of block %lld",
+				(long long) b->block_id, (long long) (b->block_id - 1));
+
+	if (b->entries != NULL)
+	{
+		uint8	   *leaves = palloc(AUDIT_HASH_LEN * Max(b->count, 1));
+
+		for (int64 i = 0; i < b->count; i++)
+			memcpy(leaves + i * AUDIT_HASH_LEN, b->entries + i * AUDIT_ENTRY_LEN + 24, AUDIT_HASH_LEN);
+		steward_audit_merkle_root(leaves, b->count, calc);
+		pfree(leaves);
+		if (root == NULL || VARSIZE_ANY_EXHDR(root) != AUDIT_HASH_LEN ||
+			memcmp(VARDATA_ANY(root), calc, AUDIT_HASH_LEN) != 0)
+			problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
+					"block %lld: its entries do not match its Merkle root",
+					(long long) b->block_id);
+	}
+	if (root != NULL && VARSIZE_ANY_EXHDR(root) == AUDIT_HASH_LEN)
+	{
+		steward_audit_block_hash(b->block_id, b->first_position, b->count, sealed_at,
+								 (uint8 *) VARDATA_ANY(root),
+								 (prev && VARSIZE_ANY_EXHDR(prev) == AUDIT_HASH_LEN) ?
+								 (uint8 *) VARDATA_ANY(prev) : v->prev_hash, calc);
+		if (hash == NULL || VARSIZE_ANY_EXHDR(hash) != AUDIT_HASH_LEN ||
+			memcmp(VARDATA_ANY(hash), calc, AUDIT_HASH_LEN) != 0)
+			problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
+					"block %lld: its hash does not match its header",
+					(long long) b->block_id);
+	}
+
+	/* continue the chain from what is stored, to find later problems too */
+	if (hash != NULL && VARSIZE_ANY_EXHDR(hash) == AUDIT_HASH_LEN)
+		memcpy(v->prev_hash, VARDATA_ANY(hash), AUDIT_HASH_LEN);
+	v->next_block = b->block_id + 1;
+	v->next_position = b->first_position + b->count;
+	v->blocks_checked++;
+	v->chunk_events += b->count;
+	v->nblocks++;
+}
+
+/* where an event with this xid and id would sit in the chunk's chain */
+static int64
+would_be_position(Verify *v, uint64 xid, int64 id)
+{
+	for (int k = 0; k < v->nblocks; k++)
+	{
+		Block	   *b = &v->blocks[k];
+		int64		lo = 0;
+		int64		hi = b->count;
+
+		if (!steward_audit_visible(&b->snap, xid))
+			continue;
+		while (lo < hi)
+		{
+			int64		mid = (lo + hi) / 2;
+			const uint8 *e = b->entries + mid * AUDIT_ENTRY_LEN;
+
+			if (entry_xid(e) < xid || (entry_xid(e) == xid && entry_id(e) < id))
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return b->first_position + lo;
+	}
+	return v->next_position;
+}
+
+/* Read the events the chunk's blocks cover and match them to entries. */
+static void
+check_chunk_events(Verify *v)
+{
+	Block	   *last = &v->blocks[v->nblocks - 1];
+	EntryRef   *refs;
+	bool	   *seen;
+	int64		n = 0;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		args[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Portal		portal;
+
+	refs = palloc(sizeof(EntryRef) * Max(v->chunk_events, 1));
+	for (int k = 0; k < v->nblocks; k++)
+		for (int64 i = 0; i < v->blocks[k].count; i++)
+		{
+			refs[n].id = entry_id(v->blocks[k].entries + i * AUDIT_ENTRY_LEN);
+			refs[n].block = k;
+			refs[n].idx = (int32) i;
+			n++;
+		}
+	qsort(refs, n, sizeof(EntryRef), cmp_ref);
+	seen = palloc0(sizeof(bool) * Max(n, 1));
+	for (int64 i = 1; i < n; i++)
+		if (refs[i].id == refs[i - 1].id)
+		{
+			Block	   *b = &v->blocks[refs[i].block];
+
+			problem(v, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
+					"event %lld is sealed twice", (long long) refs[i].id);
+		}
+
+	args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, last->snap.xmax));
+	args[1] = CStringGetTextDatum(last->snap_text);
+	if (v->lower_snap)
+	{
+		args[2] = CStringGetTextDatum(v->lower_snap);
+		args[3] = CStringGetTextDatum(psprintf(UINT64_FORMAT, v->lower.xmin));
+	}
+	else
+	{
+		nulls[2] = nulls[3] = 'n';
+		args[2] = args[3] = (Datum) 0;
+	}
+
+	portal = SPI_cursor_open_with_args(NULL, CHUNK_EVENTS_SQL, 4, types, args, nulls, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[r];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+			int64		time_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull)));
+			uint64		xid = strtou64(SPI_getvalue(t, d, 3), NULL, 10);
+			bytea	   *check = getbytea(t, d, 4, &isnull);
+			const uint8 *c = (const uint8 *) VARDATA_ANY(check);
+			EntryRef	key;
+			EntryRef   *ref;
+			Block	   *b;
+			const uint8 *e;
+			int64		pos;
+
+			CHECK_FOR_INTERRUPTS();
+			v->events_checked++;
+			key.id = id;
+			ref = bsearch(&key, refs, n, sizeof(EntryRef), cmp_ref);
+			if (ref == NULL)
+			{
+				problem(v, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
+						"event %lld is not in the chain: it was inserted after sealing",
+						(long long) id);
+				continue;
+			}
+			seen[ref - refs] = true;
+			b = &v->blocks[ref->block];
+			e = b->entries + (int64) ref->idx * AUDIT_ENTRY_LEN;
+			pos = b->first_position + ref->idx;
+			if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
+			{
+				if (entry_xid(e) != xid || entry_time(e) != time_us)
+					problem(v, pos, b->block_id, true, id, true, time_us,
+							"event %lld was moved: its xid or time differs from what was sealed",
+							(long long) id);
+				else
+					problem(v, pos, b->block_id, true, id, true, time_us,
+							"event %lld was changed after sealing", (long long) id);
+			}
+			if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_MISMATCH)
+				problem(v, pos, b->block_id, true, id, true, time_us,
+						"the payload of event %lld does not match its commitment", (long long) id);
+			else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_REDACTED)
+			{
+				Redacted   *rd = palloc(sizeof(Redacted));
+
+				rd->id = id;
+				rd->position = pos;
+				rd->time_us = time_us;
+				rd->block_id = b->block_id;
+				v->redacted = lappend(v->redacted, rd);
+				v->events_redacted++;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+
+	for (int64 i = 0; i < n; i++)
+	{
+		Block	   *b;
+		const uint8 *e;
+
+		if (seen[i])
+			continue;
+		b = &v->blocks[refs[i].block];
+		e = b->entries + (int64) refs[i].idx * AUDIT_ENTRY_LEN;
+		if (pruned(v, entry_time(e)))
+		{
+			v->events_pruned++;
+			continue;
+		}
+		problem(v, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, entry_time(e),
+				"event %lld is missing: it was deleted after sealing", (long long) refs[i].id);
+	}
+	pfree(refs);
+	pfree(seen);
+
+	/* the chunk's last snapshot bounds the next chunk */
+	v->lower_snap = last->snap_text;
+	v->lower = last->snap;
+	for (int k = 0; k < v->nblocks - 1; k++)
+		if (v->blocks[k].entries)
+			pfree(v->blocks[k].entries);
+	v->nblocks = 0;
+	v->chunk_events = 0;
+}
+
+static void
+load_epochs(Verify *v)
+{
+	int			rc;
+
+	rc = SPI_execute("SELECT range_from, range_to FROM steward.audit_epochs", true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the retention epochs");
+	v->nepochs = (int) SPI_processed;
+	v->epochs = palloc(sizeof(Epoch) * Max(v->nepochs, 1));
+	for (int i = 0; i < v->nepochs; i++)
+	{
+		bool		isnull;
+
+		v->epochs[i].from_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
+		v->epochs[i].to_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
+	}
+
+	/* every epoch must be backed by a RETENTION event in the ledger */
+	rc = SPI_execute("SELECT ep.epoch_id FROM steward.audit_epochs ep "
+					 " WHERE NOT EXISTS (SELECT 1 FROM steward.audit_events e "
+					 "   WHERE e.id = ep.retention_event AND e.event_type = 'RETENTION' "
+					 "     AND e.resource_id = ep.partition_name) "
+					 " ORDER BY ep.epoch_id LIMIT 1", true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+		int64		ep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+		problem(v, 0, 0, false, 0, false, 0,
+				"retention epoch %lld has no RETENTION event in the ledger", (long long) ep);
+	}
+}
+
+static void
+check_redactions(Verify *v)
+{
+	ListCell   *lc;
+	int			rc;
+	Oid			types[1] = {TEXTOID};
+
+	foreach(lc, v->redacted)
+	{
+		Redacted   *rd = (Redacted *) lfirst(lc);
+		Datum		arg = CStringGetTextDatum(psprintf(INT64_FORMAT, rd->id));
+
+		CHECK_FOR_INTERRUPTS();
+		rc = SPI_execute_with_args("SELECT 1 FROM steward.audit_events "
+								   " WHERE event_type = 'REDACTION' AND resource_id = $1 LIMIT 1",
+								   1, types, &arg, NULL, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed == 0)
+			problem(v, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
+					"the payload of event %lld was erased without a redaction record",
+					(long long) rd->id);
+	}
+}
+
+typedef struct Digest
+{
+	int64		block;
+	int64		position;
+	uint8		hash[AUDIT_HASH_LEN];
+} Digest;
+
+static void
+parse_digest(Jsonb *jb, const char *argname, Digest *dg)
+{
+	char	   *txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	Oid			types[1] = {TEXTOID};
+	Datum		arg = CStringGetTextDatum(txt);
+	int			rc;
+	char	   *block;
+	char	   *position;
+	char	   *hash;
+
+	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash' "
+							   "  FROM (SELECT $1::pg_catalog.jsonb AS d) s "
+							   " WHERE pg_catalog.jsonb_typeof(d) = 'object'",
+							   1, types, &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the digest");
+	block = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+	position = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
+	hash = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3) : NULL;
+	if (block == NULL || position == NULL || hash == NULL ||
+		!steward_audit_unhex(hash, dg->hash, AUDIT_HASH_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is not a pg_steward ledger digest", argname),
+				 errhint("Pass a document returned by audit_digest().")));
+	dg->block = strtoi64(block, NULL, 10);
+	dg->position = strtoi64(position, NULL, 10);
+}
+
+/* does the stored block match the digest?  returns false if not */
+static bool
+digest_matches(const Digest *dg, bool *exists)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		arg = Int64GetDatum(dg->block);
+	bool		isnull;
+	bytea	   *h;
+	int64		last;
+	int			rc;
+
+	if (dg->block == 0)
+	{
+		*exists = true;
+		return dg->position == 0;
+	}
+	rc = SPI_execute_with_args("SELECT block_hash, first_position + event_count - 1 "
+							   "  FROM steward.audit_blocks WHERE block_id = $1",
+							   1, types, &arg, NULL, true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read block %lld", (long long) dg->block);
+	*exists = SPI_processed == 1;
+	if (!*exists)
+		return false;
+	h = getbytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	return h != NULL && VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_LEN &&
+		memcmp(VARDATA_ANY(h), dg->hash, AUDIT_HASH_LEN) == 0 && last == dg->position;
+}
+
+PG_FUNCTION_INFO_V1(verify_audit_chain);
+
+/*
+ * verify_audit_chain(trusted_digest jsonb, since jsonb) returns one row:
+ * (is_valid, events_checked, blocks_checked, events_redacted,
+ *	events_pruned, events_unsealed, first_bad_event, first_bad_at,
+ *	first_bad_block, first_bad_position, problem, head_digest)
+ */
+Datum
+verify_audit_chain(PG_FUNCTION_ARGS)
+{
+	Verify		v = {0};
+	Digest		trusted;
+	Digest		since;
+	bool		have_trusted = !PG_ARGISNULL(0);
+	bool		have_since = !PG_ARGISNULL(1);
+	TupleDesc	tupdesc;
+	Datum		values[12];
+	bool		nulls[12] = {0};
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+	Portal		portal;
+	Oid			types[1] = {INT8OID};
+	Datum		arg;
+	int			rc;
+	char	   *head_digest;
+	bool		exists;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "verify_audit_chain must return a row");
+	tupdesc = BlessTupleDesc(tupdesc);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(steward_owner(),
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	/* hashing dominates: let the planner give it to parallel workers */
+	(void) set_config_option("parallel_setup_cost", "100",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("parallel_tuple_cost", "0.001",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+
+	if (have_trusted)
+		parse_digest(PG_GETARG_JSONB_P(0), "trusted_digest", &trusted);
+	if (have_since)
+		parse_digest(PG_GETARG_JSONB_P(1), "since", &since);
+
+	v.next_block = 1;
+	v.next_position = 1;
+	v.maxblocks = 16;
+	v.blocks = palloc(sizeof(Block) * v.maxblocks);
+	load_epochs(&v);
+
+	if (have_since && since.block > 0)
+	{
+		if (!digest_matches(&since, &exists))
+			problem(&v, since.position, since.block, false, 0, false, 0,
+					exists ? "block %lld does not match the since digest: the chain was rewritten"
+					: "block %lld named by the since digest is missing",
+					(long long) since.block);
+		else
+		{
+			arg = Int64GetDatum(since.block);
+			rc = SPI_execute_with_args("SELECT snapshot::text FROM steward.audit_blocks WHERE block_id = $1",
+									   1, types, &arg, NULL, true, 1);
+			if (rc != SPI_OK_SELECT || SPI_processed != 1)
+				elog(ERROR, "could not read block %lld", (long long) since.block);
+			v.lower_snap = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			steward_audit_parse_snapshot(v.lower_snap, &v.lower);
+			v.next_block = since.block + 1;
+			v.next_position = since.position + 1;
+			memcpy(v.prev_hash, since.hash, AUDIT_HASH_LEN);
+		}
+	}
+
+	arg = Int64GetDatum(v.next_block - 1);
+	portal = SPI_cursor_open_with_args(NULL,
+									   "SELECT block_id, snapshot::text, first_position, event_count, "
+									   "       merkle_root, prev_hash, block_hash, sealed_at, entries "
+									   "  FROM steward.audit_blocks WHERE block_id > $1 ORDER BY block_id",
+									   1, types, &arg, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, BLOCK_FETCH);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			check_block(&v, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+			if (v.chunk_events >= CHUNK_EVENTS)
+			{
+				SPITupleTable *keep = SPI_tuptable;
+
+				check_chunk_events(&v);
+				SPI_tuptable = keep;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	if (v.nblocks > 0)
+		check_chunk_events(&v);
+	if (v.redacted != NIL)
+		check_redactions(&v);
+
+	/* events not yet sealed (the sealer's next block will take them) */
+	{
+		Oid			t2[2] = {TEXTOID, TEXTOID};
+		Datum		a2[2];
+		char		n2[2] = {' ', ' '};
+		bool		isnull;
+
+		a2[0] = v.lower_snap ? CStringGetTextDatum(v.lower_snap) : (Datum) 0;
+		a2[1] = v.lower_snap ? CStringGetTextDatum(psprintf(UINT64_FORMAT, v.lower.xmin)) : (Datum) 0;
+		if (!v.lower_snap)
+			n2[0] = n2[1] = 'n';
+		rc = SPI_execute_with_args("SELECT count(*) FROM steward.audit_events e "
+								   " WHERE $1::pg_catalog.pg_snapshot IS NULL "
+								   "    OR (e.xid >= $2::pg_catalog.xid8 "
+								   "        AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, $1::pg_catalog.pg_snapshot))",
+								   2, t2, a2, n2, true, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not count unsealed events");
+		v.events_unsealed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	if (have_trusted && !digest_matches(&trusted, &exists))
+	{
+		if (!exists)
+			problem(&v, v.next_position, trusted.block, false, 0, false, 0,
+					"the ledger is truncated: block %lld named by the trusted digest is missing "
+					"(the chain ends at block %lld, position %lld)",
+					(long long) trusted.block, (long long) (v.next_block - 1),
+					(long long) (v.next_position - 1));
+		else
+			problem(&v, trusted.position, trusted.block, false, 0, false, 0,
+					"block %lld does not match the trusted digest: the chain was rewritten",
+					(long long) trusted.block);
+	}
+
+	/* the head, as a digest to keep for the next run's "since" */
+	rc = SPI_execute("SELECT steward.audit_head_digest()::text", true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not build the head digest");
+	head_digest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+	values[0] = BoolGetDatum(!v.problem.found);
+	values[1] = Int64GetDatum(v.events_checked);
+	values[2] = Int64GetDatum(v.blocks_checked);
+	values[3] = Int64GetDatum(v.events_redacted);
+	values[4] = Int64GetDatum(v.events_pruned);
+	values[5] = Int64GetDatum(v.events_unsealed);
+	nulls[6] = !(v.problem.found && v.problem.has_event);
+	values[6] = Int64GetDatum(v.problem.event_id);
+	nulls[7] = !(v.problem.found && v.problem.has_at);
+	values[7] = TimestampTzGetDatum(v.problem.at);
+	nulls[8] = !v.problem.found;
+	values[8] = Int64GetDatum(v.problem.block_id);
+	nulls[9] = !v.problem.found;
+	values[9] = Int64GetDatum(v.problem.position);
+	nulls[10] = !v.problem.found;
+	values[10] = v.problem.found ? CStringGetTextDatum(v.problem.text) : (Datum) 0;
+	values[11] = DirectFunctionCall1(jsonb_in, CStringGetDatum(head_digest));
+
+	SPI_finish();
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
