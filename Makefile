@@ -46,11 +46,11 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress (sql/, expected/)
-REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations
+REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)
-ISOLATION      = concurrent_apply jobs_control
+ISOLATION      = concurrent_apply jobs_control audit_concurrent
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=pg_steward
 
 # TAP (PostgreSQL::Test::Cluster): crashes, restarts

@@ -678,8 +678,18 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       LEFT JOIN LATERAL (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) h ON true
 $$;
 
--- Yearly partitions from this year through the next two; a year whose
--- events already sit in the default partition keeps them there.
+-- The range partitions of steward.audit_events and their bounds.
+CREATE VIEW steward.audit_partitions AS
+    SELECT c.relname::text AS partition_name,
+           (regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz AS range_from,
+           (regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS range_to
+      FROM pg_catalog.pg_inherits i JOIN pg_catalog.pg_class c ON c.oid = i.inhrelid
+     WHERE i.inhparent = 'steward.audit_events'::regclass
+       AND pg_catalog.pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT';
+
+-- Yearly partitions from this year through the next two; a year that
+-- overlaps an existing partition, or whose events already sit in the
+-- default partition, is left alone.
 CREATE FUNCTION steward.audit_ensure_partitions() RETURNS integer
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -689,18 +699,15 @@ DECLARE
     part text;
     made integer := 0;
 BEGIN
-    FOR y IN extract(year FROM now())::integer .. extract(year FROM now())::integer + 2 LOOP
+    FOR y IN extract(year FROM now() AT TIME ZONE 'UTC')::integer
+             .. extract(year FROM now() AT TIME ZONE 'UTC')::integer + 2 LOOP
         part := format('audit_events_%s', y);
-        CONTINUE WHEN to_regclass(format('steward.%I', part)) IS NOT NULL;
         lo := make_timestamptz(y, 1, 1, 0, 0, 0, 'UTC');
         hi := make_timestamptz(y + 1, 1, 1, 0, 0, 0, 'UTC');
+        CONTINUE WHEN EXISTS (SELECT 1 FROM steward.audit_partitions p
+                               WHERE p.range_from < hi AND p.range_to > lo);
         CONTINUE WHEN EXISTS (SELECT 1 FROM steward.audit_events_default
                                WHERE event_time >= lo AND event_time < hi);
-        CONTINUE WHEN EXISTS (
-            SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-             WHERE i.inhparent = 'steward.audit_events'::regclass
-               AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
-               AND (pg_get_expr(c.relpartbound, c.oid) LIKE '%' || y || '-%'));
         EXECUTE format('CREATE TABLE steward.%I PARTITION OF steward.audit_events '
                        'FOR VALUES FROM (%L) TO (%L)', part, lo, hi);
         EXECUTE format('CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON steward.%I '
@@ -763,13 +770,8 @@ DECLARE
     head jsonb;
 BEGIN
     FOR p IN
-        SELECT c.relname::text AS name,
-               (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz AS lo,
-               (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS hi
-          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-         WHERE i.inhparent = 'steward.audit_events'::regclass
-           AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'
-         ORDER BY 2
+        SELECT a.partition_name AS name, a.range_from AS lo, a.range_to AS hi
+          FROM steward.audit_partitions a ORDER BY a.range_from
     LOOP
         CONTINUE WHEN p.hi > now();
         EXECUTE format(

@@ -51,7 +51,6 @@
 #define INSERT_EVENT_NARGS 14
 
 static SPIPlanPtr insert_plan = NULL;
-static bool sealer_requested = false;
 static int	bypass_depth = 0;
 
 /* Client address of this session as text, NULL for Unix sockets. */
@@ -215,11 +214,7 @@ steward_audit_insert(const AuditInput *in)
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	if (!sealer_requested)
-	{
-		sealer_requested = true;
-		steward_audit_request_sealer();
-	}
+	steward_audit_request_sealer();
 	return id;
 }
 
@@ -453,8 +448,10 @@ steward_audit_refuse(PG_FUNCTION_ARGS)
 		TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "DELETE" : "TRUNCATE";
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("the audit ledger is append-only: %s on %s is not allowed", op,
-					RelationGetRelationName(td->tg_relation)),
+			 errmsg("the audit ledger is append-only: %s is not allowed", op),
+			 errdetail("Refused on table %s.",
+					   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(td->tg_relation)),
+												  RelationGetRelationName(td->tg_relation))),
 			 errhint("Erase a payload with audit_redact(); drop expired partitions with audit_drop_expired().")));
 	PG_RETURN_NULL();
 }

@@ -102,6 +102,7 @@ extern void steward_audit_bypass_end(void);
 
 /* seal.c */
 extern int64 steward_audit_seal_now(bool quiet);
+extern bool steward_audit_pending(void);
 
 /* snapshot.c: pg_snapshot text, parsed to test membership */
 typedef struct AuditSnapshot

@@ -246,6 +246,33 @@ steward_audit_seal_now(bool quiet)
 	return n;
 }
 
+/*
+ * Are there events the last block does not cover (committed or not)?
+ * Inside a transaction.
+ */
+bool
+steward_audit_pending(void)
+{
+	bool		pending = false;
+	int			rc;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute("SELECT EXISTS (SELECT 1 FROM steward.audit_events e, "
+					 "  (SELECT snapshot FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) b "
+					 "  WHERE e.xid >= pg_catalog.pg_snapshot_xmin(b.snapshot) "
+					 "    AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, b.snapshot)) "
+					 "    OR (EXISTS (SELECT 1 FROM steward.audit_events) "
+					 "        AND NOT EXISTS (SELECT 1 FROM steward.audit_blocks))",
+					 true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		pending = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
+	SPI_finish();
+	PopActiveSnapshot();
+	return pending;
+}
+
 PG_FUNCTION_INFO_V1(audit_seal);
 
 /*

@@ -7,10 +7,13 @@
  *
  * Exists only when pg_steward is preloaded.  A sealer is requested from the
  * launcher by the dispatcher at server start, by CREATE EXTENSION, and by
- * the first audit_append of a backend; a small registry in shared memory
- * (database, pid) keeps it to one per database, and a requested sealer
- * that finds one already running, or finds no ledger, exits quietly.  A
- * sealer that fails is restarted by the postmaster after a few seconds.
+ * audit_append when none runs for its database; a small registry in shared
+ * memory (database, pid, time of the request) keeps it to one per database,
+ * and a requested sealer that finds one already running, or finds no
+ * ledger, exits quietly.  A sealer with nothing to seal for IDLE_CYCLES
+ * cycles exits too, so that DROP DATABASE and CREATE DATABASE ... TEMPLATE
+ * are not held up by it; the next append requests a new one.  A sealer
+ * that fails is restarted by the postmaster after a few seconds.
  *
  * The sealer connects without a login role, as the dispatcher does, and
  * seals as the owner of schema steward (seal.c); it runs no user SQL.
@@ -43,11 +46,15 @@
 #define MAX_SEALERS					64
 #define SEALER_RESTART_SECS			5
 #define PARTITION_CHECK_INTERVAL_MS	(10 * 60 * 1000)
+#define REQUEST_RETRY_MS			10000
+#define IDLE_CYCLES					3
 
+/* dbid InvalidOid: free; pid 0: requested at requested_at, not started */
 typedef struct SealerEntry
 {
 	Oid			dbid;
 	int			pid;
+	TimestampTz requested_at;
 } SealerEntry;
 
 typedef struct SealerRegistry
@@ -81,29 +88,63 @@ steward_audit_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
-static bool
-sealer_running(Oid dbid)
+static SealerEntry *
+find_entry(Oid dbid)
 {
-	bool		running = false;
-
-	SpinLockAcquire(&registry->mutex);
 	for (int i = 0; i < MAX_SEALERS; i++)
-		if (registry->sealers[i].dbid == dbid && registry->sealers[i].pid != 0)
-			running = true;
-	SpinLockRelease(&registry->mutex);
-	return running;
+		if (registry->sealers[i].dbid == dbid)
+			return &registry->sealers[i];
+	return NULL;
+}
+
+/* Is a sealer running for dbid, or requested recently?  (under the lock) */
+static bool
+sealer_wanted(Oid dbid, TimestampTz now)
+{
+	SealerEntry *e = find_entry(dbid);
+
+	return e != NULL &&
+		(e->pid != 0 || !TimestampDifferenceExceeds(e->requested_at, now, REQUEST_RETRY_MS));
 }
 
 /*
- * Ask the launcher for a sealer in this database, unless one runs.  Does
- * nothing when pg_steward is not preloaded (audit_seal() then seals).
+ * Ask the launcher for a sealer in this database, unless one runs or was
+ * just requested.  Does nothing when pg_steward is not preloaded (then
+ * audit_seal() seals).  Cheap enough for every audit_append: an unlocked
+ * look first, the lock only when a request may be needed.
  */
 void
 steward_audit_request_sealer(void)
 {
 	Latch	   *latch;
+	SealerEntry *e;
+	TimestampTz now;
+	bool		request = false;
 
-	if (registry == NULL || sealer_running(MyDatabaseId))
+	if (registry == NULL)
+		return;
+	e = find_entry(MyDatabaseId);
+	if (e != NULL && e->pid != 0)
+		return;
+
+	now = GetCurrentTimestamp();
+	SpinLockAcquire(&registry->mutex);
+	if (!sealer_wanted(MyDatabaseId, now))
+	{
+		e = find_entry(MyDatabaseId);
+		if (e == NULL)
+			e = find_entry(InvalidOid);
+		if (e != NULL)
+		{
+			e->dbid = MyDatabaseId;
+			e->pid = 0;
+			e->requested_at = now;
+			request = true;
+		}
+	}
+	SpinLockRelease(&registry->mutex);
+
+	if (!request)
 		return;
 	steward_jobs_push_request(MyDatabaseId, InvalidOid, 0);
 	latch = steward_jobs_launcher_latch();
@@ -120,7 +161,7 @@ PG_FUNCTION_INFO_V1(steward_audit_start_sealer);
 Datum
 steward_audit_start_sealer(PG_FUNCTION_ARGS)
 {
-	if (registry != NULL && !sealer_running(MyDatabaseId))
+	if (registry != NULL)
 		steward_jobs_request_at_commit(InvalidOid, 0);
 	PG_RETURN_VOID();
 }
@@ -129,30 +170,28 @@ steward_audit_start_sealer(PG_FUNCTION_ARGS)
 static bool
 register_self(void)
 {
-	int			free_slot = -1;
+	SealerEntry *e;
 	bool		ok = true;
 
 	SpinLockAcquire(&registry->mutex);
-	for (int i = 0; i < MAX_SEALERS; i++)
+	e = find_entry(MyDatabaseId);
+	if (e != NULL && e->pid != 0 && e->pid != MyProcPid)
+		ok = false;
+	else
 	{
-		if (registry->sealers[i].pid == 0)
+		if (e == NULL)
+			e = find_entry(InvalidOid);
+		if (e != NULL)
 		{
-			if (free_slot < 0)
-				free_slot = i;
+			e->dbid = MyDatabaseId;
+			e->pid = MyProcPid;
 		}
-		else if (registry->sealers[i].dbid == MyDatabaseId)
-			ok = false;
-	}
-	if (ok && free_slot >= 0)
-	{
-		registry->sealers[free_slot].dbid = MyDatabaseId;
-		registry->sealers[free_slot].pid = MyProcPid;
 	}
 	SpinLockRelease(&registry->mutex);
-	if (ok && free_slot < 0)
+	if (ok && e == NULL)
 	{
 		ereport(WARNING,
-				(errmsg("pg_steward runs sealers in at most %d databases", MAX_SEALERS),
+				(errmsg("pg_steward runs sealers in at most %d databases at once", MAX_SEALERS),
 				 errhint("Seal the ledger of this database with audit_seal() from cron.")));
 		return false;
 	}
@@ -165,7 +204,10 @@ unregister_self(int code, Datum arg)
 	SpinLockAcquire(&registry->mutex);
 	for (int i = 0; i < MAX_SEALERS; i++)
 		if (registry->sealers[i].pid == MyProcPid)
+		{
+			registry->sealers[i].dbid = InvalidOid;
 			registry->sealers[i].pid = 0;
+		}
 	SpinLockRelease(&registry->mutex);
 }
 
@@ -202,6 +244,7 @@ steward_sealer_main(Datum arg)
 {
 	StewardWorkerExtra extra;
 	TimestampTz next_partition_check = 0;
+	int			idle = 0;
 
 	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -233,8 +276,10 @@ steward_sealer_main(Datum arg)
 			proc_exit(0);
 		}
 		pgstat_report_activity(STATE_RUNNING, "sealing the audit ledger");
-		if (steward_audit_seal_interval_ms > 0)
-			(void) steward_audit_seal_now(true);
+		if (steward_audit_seal_interval_ms > 0 && steward_audit_seal_now(true) > 0)
+			idle = 0;
+		else if (!steward_audit_pending())
+			idle++;
 		if (GetCurrentTimestamp() >= next_partition_check)
 		{
 			ensure_partitions();
@@ -243,11 +288,26 @@ steward_sealer_main(Datum arg)
 		}
 		CommitTransactionCommand();
 		pgstat_report_activity(STATE_IDLE, NULL);
+		if (idle >= IDLE_CYCLES)
+			break;
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
+	}
+
+	/* an event that committed while this sealer decided to stop */
+	unregister_self(0, (Datum) 0);
+	if (!ShutdownRequestPending)
+	{
+		bool		pending;
+
+		StartTransactionCommand();
+		pending = steward_audit_pending();
+		CommitTransactionCommand();
+		if (pending)
+			steward_audit_request_sealer();
 	}
 	proc_exit(0);
 }

@@ -21,12 +21,15 @@ SELECT has_function('migrate_history', ARRAY['text']);
 SELECT is_definer('migrate_status', 'migrate_status reads the tables for its caller');
 SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer'],
                     'migrate_apply runs migration SQL with the caller''s privileges');
-SELECT set_eq($$SELECT unnest(extconfig)::regclass::text FROM pg_extension WHERE extname = 'pg_steward'$$,
+SELECT set_eq($$SELECT c::regclass::text FROM pg_extension, unnest(extconfig) c
+                 WHERE extname = 'pg_steward' AND c::regclass::text !~ '^steward\.audit_events_[0-9]{4}$'$$,
               ARRAY['steward.migrations', 'steward.migration_events',
                     'steward.migration_events_id_seq', 'steward.installed_rank_seq',
                     'steward.jobs', 'steward.jobs_id_seq',
-                    'steward.copy_changes', 'steward.copy_changes_id_seq'],
-              'pg_dump keeps the history and the jobs');
+                    'steward.copy_changes', 'steward.copy_changes_id_seq',
+                    'steward.audit_events_default', 'steward.audit_events_id_seq',
+                    'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention'],
+              'pg_dump keeps the history, the jobs and the ledger');
 
 -- GUCs ---------------------------------------------------------------------
 SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_settings WHERE name LIKE 'pg\_steward.%'$$,
@@ -35,7 +38,8 @@ SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_sett
                     'pg_steward.lock_retry_max_delay=10000ms', 'pg_steward.max_jobs=2',
                     'pg_steward.batch_statement_timeout=60000ms', 'pg_steward.max_replication_lag=30000ms',
                     'pg_steward.concurrent_lock_timeout=1800000ms',
-                    'pg_steward.max_replication_lag_bytes=1048576kB'],
+                    'pg_steward.max_replication_lag_bytes=1048576kB',
+                    'pg_steward.audit_seal_interval=1000ms'],
               'GUCs and their defaults');
 SELECT throws_ok($$SET pg_steward.lock_timeout = 0$$, '22023', NULL, 'lock_timeout cannot be disabled');
 SELECT throws_ok($$SET pg_steward.no_such_setting = 1$$, '42602', NULL, 'the pg_steward prefix is reserved');

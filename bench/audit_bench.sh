@@ -1,0 +1,400 @@
+#!/usr/bin/env bash
+# bench/audit_bench.sh: the audit ledger against its baselines, measured in
+# one run on one throwaway cluster.
+#
+#   writing   pgbench, one statement per transaction, at 1, 8 and 32 clients:
+#             plain INSERT      into plain_events, a table with the ledger's
+#                               columns, partitions, primary key and xid index,
+#                               the same row (salt, sha256 commitment, payload)
+#             audit_append()    the same event through the ledger, with the
+#                               sealer sealing every second (its real cost)
+#             DIY chain         plain_events' row into diy_events, whose BEFORE
+#                               INSERT trigger (PL/pgSQL, pgcrypto) takes an
+#                               advisory lock, reads the last row's hash and
+#                               chains the new row to it
+#             Every client count runs the three methods twice, in the order
+#             plain, audit, DIY and then DIY, audit, plain, so that neither
+#             position favours one; the report gives the mean of the two runs.
+#             Every run starts after VACUUM and CHECKPOINT.  After the runs,
+#             audit_seal() and verify_audit_chain() must find every event
+#             written by the concurrent clients sealed and the chain valid.
+#   verifying EVENTS events (default 1000000) in a database of their own:
+#             verify_audit_chain() against a PL/pgSQL loop that walks the same
+#             number of diy_events rows in id order and recomputes each row's
+#             pgcrypto digest; each is timed twice and the faster run counts.
+#
+# Wall-clock seconds and pgbench's own tps; the machine is shared, so read
+# the ratios, not the absolute figures.  DURATION (default 20) sets the
+# seconds of each pgbench run, CLIENTS (default "1 8 32") the client counts,
+# EVENTS the size of the verification ledger; the report goes to
+# bench/results/audit.md and to standard output.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
+cd "$ROOT"
+# shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
+
+DURATION="${DURATION:-20}"
+CLIENTS="${CLIENTS:-1 8 32}"
+EVENTS="${EVENTS:-1000000}"
+BATCHES=10
+WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-audit-bench}"
+PORT="${PGSTEWARD_PORT:-54331}"
+REPORT="$ROOT/bench/results/audit.md"
+steward_cluster_paths "$WORKDIR"
+
+cleanup() { steward_cluster_stop "$STEWARD_DATA" fast || true; }
+trap cleanup EXIT
+
+LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+steward_bootstrap
+steward_reset_workdir "$WORKDIR"
+steward_prepare_source "$WORKDIR"
+steward_build "$WORKDIR/src" || die "build failed"
+steward_install "$WORKDIR/src" || die "install failed"
+steward_cluster_start "$WORKDIR" "$PORT" || die "cluster did not start"
+
+psql_db() { # psql_db DB ARGS...
+	local db=$1
+	shift
+	PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-h "$STEWARD_SOCK" -p "$PORT" -U postgres -d "$db" "$@"
+}
+psql_q() { psql_db postgres "$@"; }
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+ratio() { echo "$1 / $2" | bc -l | xargs printf '%.2f'; }
+mean() { echo "($1 + $2) / 2" | bc -l | xargs printf '%.0f'; }
+command -v bc >/dev/null || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q bc >/dev/null
+
+# The tables of the baselines: the ledger's columns, its primary key, its xid
+# index and the same partitions (copied from steward.audit_events' bounds).
+# DIY adds prev_hash and row_hash, and its trigger assigns the id.
+ZERO_HASH="'\\x$(printf '0%.0s' $(seq 64))'::bytea"
+# The bytes a DIY row's hash covers after prev_hash (R: NEW or the row).
+diy_fields() {
+	local r=$1
+	echo "convert_to(concat_ws('|', $r.id, $r.xid, $r.event_time, $r.event_type, $r.action,
+	              $r.resource_type, $r.resource_id, $r.actor, $r.session_user_name,
+	              $r.current_user_name, $r.client_addr, $r.application_name), 'UTF8')
+	   || coalesce($r.commitment, '') || coalesce($r.salt, '')
+	   || coalesce(convert_to($r.payload::text, 'UTF8'), '')"
+}
+baseline_schema() { # baseline_schema DB
+	psql_db "$1" <<SQL
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE TABLE plain_events (
+    id bigint NOT NULL, xid xid8 NOT NULL, event_time timestamptz NOT NULL,
+    event_type text NOT NULL, action text NOT NULL, resource_type text, resource_id text,
+    actor text, session_user_name text NOT NULL, current_user_name text NOT NULL,
+    client_addr inet, application_name text, commitment bytea, salt bytea, payload jsonb,
+    PRIMARY KEY (id, event_time)
+) PARTITION BY RANGE (event_time);
+CREATE SEQUENCE plain_events_id_seq OWNED BY plain_events.id;
+ALTER TABLE plain_events ALTER COLUMN id SET DEFAULT nextval('plain_events_id_seq');
+CREATE INDEX ON plain_events (xid);
+
+CREATE TABLE diy_events (LIKE plain_events INCLUDING INDEXES, prev_hash bytea, row_hash bytea)
+    PARTITION BY RANGE (event_time);
+CREATE SEQUENCE diy_events_id_seq OWNED BY diy_events.id;
+
+DO \$\$
+DECLARE
+    b text;
+BEGIN
+    FOR b IN
+        SELECT pg_get_expr(c.relpartbound, c.oid)
+          FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+         WHERE i.inhparent = 'steward.audit_events'::regclass
+    LOOP
+        EXECUTE format('CREATE TABLE %I PARTITION OF plain_events %s',
+                       'plain_events_' || md5(b), b);
+        EXECUTE format('CREATE TABLE %I PARTITION OF diy_events %s',
+                       'diy_events_' || md5(b), b);
+    END LOOP;
+END \$\$;
+
+-- The do-it-yourself chain: one writer at a time (the advisory lock is held
+-- until commit), the id taken under the lock so id order is chain order.
+CREATE FUNCTION diy_chain() RETURNS trigger LANGUAGE plpgsql AS \$\$
+DECLARE
+    prev bytea;
+BEGIN
+    PERFORM pg_advisory_xact_lock(42);
+    SELECT row_hash INTO prev FROM diy_events ORDER BY id DESC LIMIT 1;
+    NEW.id := nextval('diy_events_id_seq');
+    NEW.prev_hash := coalesce(prev, $ZERO_HASH);
+    NEW.row_hash := digest(NEW.prev_hash || $(diy_fields NEW), 'sha256');
+    RETURN NEW;
+END \$\$;
+CREATE TRIGGER diy_chain BEFORE INSERT ON diy_events FOR EACH ROW EXECUTE FUNCTION diy_chain();
+
+-- Its verifier: every row in id order, the link and the digest recomputed.
+CREATE FUNCTION diy_verify(OUT is_valid boolean, OUT rows_checked bigint, OUT first_bad bigint)
+LANGUAGE plpgsql AS \$\$
+DECLARE
+    r record;
+    prev bytea := $ZERO_HASH;
+BEGIN
+    is_valid := true;
+    rows_checked := 0;
+    FOR r IN SELECT * FROM diy_events ORDER BY id LOOP
+        IF r.prev_hash IS DISTINCT FROM prev
+           OR r.row_hash IS DISTINCT FROM digest(prev || $(diy_fields r), 'sha256') THEN
+            is_valid := false;
+            first_bad := r.id;
+            RETURN;
+        END IF;
+        prev := r.row_hash;
+        rows_checked := rows_checked + 1;
+    END LOOP;
+END \$\$;
+SQL
+}
+
+# The event all three methods write: a patient id and a small JSON payload.
+PAYLOAD="jsonb_build_object('patient', :id::int, 'field', 'dosage', 'old', '5mg', 'new', '10mg')"
+row_insert() { # row_insert TABLE: the statement that writes the event as a plain row
+	cat <<SQL
+\set id random(1, 1000000)
+INSERT INTO $1 (xid, event_time, event_type, action, resource_type, resource_id, actor,
+                session_user_name, current_user_name, client_addr, application_name,
+                commitment, salt, payload)
+SELECT pg_current_xact_id(), clock_timestamp(), 'APPLICATION', 'UPDATE', 'patient', :id::text,
+       NULL, session_user, current_user, inet_client_addr(), current_setting('application_name'),
+       sha256('\\x02'::bytea || s || convert_to(p::text, 'UTF8')), s, p
+  FROM (SELECT gen_random_bytes(16) AS s, $PAYLOAD AS p) x
+RETURNING id;
+SQL
+}
+
+section "preparing the ledger and the baseline tables"
+psql_q -c "CREATE EXTENSION pg_steward"
+baseline_schema postgres
+row_insert plain_events >"$WORKDIR/plain.sql"
+row_insert diy_events >"$WORKDIR/diy.sql"
+cat >"$WORKDIR/audit.sql" <<SQL
+\set id random(1, 1000000)
+SELECT audit_append('UPDATE', 'patient', :id::text, $PAYLOAD);
+SQL
+SEAL_INTERVAL=$(psql_q -c "SHOW pg_steward.audit_seal_interval")
+PARTITIONS=$(psql_q -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_events'::regclass")
+
+sealer_pid() { psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer' AND datname = 'postgres'"; }
+cpu_ticks() { # user + system clock ticks of process $1 (0 when gone)
+	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+for _ in $(seq 50); do
+	SEALER=$(sealer_pid)
+	[ -n "$SEALER" ] && break
+	sleep 0.2
+done
+[ -n "$SEALER" ] || die "no sealer runs for database postgres"
+note "sealer pid $SEALER, pg_steward.audit_seal_interval = $SEAL_INTERVAL"
+TICKS=$(getconf CLK_TCK)
+
+declare -A TPS SEALER_CPU
+run() { # run METHOD CLIENTS ROUND
+	local m=$1 c=$2 r=$3 log="$WORKDIR/pgbench-$1-$2-$3.log" j=2 t0 t1
+	[ "$c" -lt 2 ] && j=1
+	psql_q -c "VACUUM ANALYZE plain_events, diy_events, steward.audit_events" -c "CHECKPOINT"
+	t0=$(cpu_ticks "$SEALER")
+	if ! "$PG_BIN/pgbench" -n -h "$STEWARD_SOCK" -p "$PORT" -U postgres -M prepared \
+		-c "$c" -j "$j" -T "$DURATION" -f "$WORKDIR/$m.sql" postgres >"$log" 2>&1; then
+		cat "$log" >&2
+		die "pgbench $m at $c clients failed"
+	fi
+	t1=$(cpu_ticks "$SEALER")
+	TPS[$m,$c,$r]=$(grep -oE 'tps = [0-9.]+' "$log" | head -1 | awk '{printf "%.0f", $3}')
+	[ "$m" = audit ] && SEALER_CPU[$c,$r]=$(echo "100 * ($t1 - $t0) / $TICKS / $DURATION" | bc -l | xargs printf '%.0f')
+	note "$m, $c clients, round $r: ${TPS[$m,$c,$r]} tps"
+}
+
+for c in $CLIENTS; do
+	section "writing events, $c clients, ${DURATION}s per run"
+	for m in plain audit diy; do run "$m" "$c" 1; done
+	for m in diy audit plain; do run "$m" "$c" 2; done
+done
+[ "$(sealer_pid)" = "$SEALER" ] || warn "the sealer was restarted during the runs"
+
+section "sealing and verifying what the concurrent writers appended"
+SEALED_LAST=$(psql_q -c "SELECT audit_seal()")
+read -r W_VALID W_CHECKED W_BLOCKS W_UNSEALED W_PROBLEM <<<"$(psql_q -F ' ' -c \
+	"SELECT is_valid, events_checked, blocks_checked, events_unsealed, coalesce(problem, '-') FROM verify_audit_chain()")"
+W_EVENTS=$(psql_q -c "SELECT count(*) FROM steward.audit_events")
+read -r D_VALID D_CHECKED <<<"$(psql_q -F ' ' -c "SELECT is_valid, rows_checked FROM diy_verify()")"
+D_ROWS=$(psql_q -c "SELECT count(*) FROM diy_events")
+P_ROWS=$(psql_q -c "SELECT count(*) FROM plain_events")
+note "ledger: valid $W_VALID, $W_CHECKED of $W_EVENTS events checked in $W_BLOCKS blocks, $W_UNSEALED unsealed"
+note "DIY chain: valid $D_VALID, $D_CHECKED of $D_ROWS rows"
+[ "$W_VALID" = t ] || warn "verify_audit_chain() after the pgbench runs: $W_PROBLEM"
+
+section "verification: $EVENTS events in database verify (${BATCHES} transactions each)"
+psql_q -c "CREATE DATABASE verify"
+psql_db verify -c "CREATE EXTENSION pg_steward"
+baseline_schema verify
+PER=$((EVENTS / BATCHES))
+t0=$(now)
+for _ in $(seq "$BATCHES"); do
+	psql_db verify -c "SELECT count(audit_append('UPDATE', 'patient', g::text,
+	    jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg')))
+	  FROM generate_series(1, $PER) g" >/dev/null
+done
+t1=$(now)
+T_FILL_AUDIT=$(secs "$t0" "$t1")
+t0=$(now)
+psql_db verify -c "SELECT audit_seal()" >/dev/null
+t1=$(now)
+T_SEAL=$(secs "$t0" "$t1")
+V_BLOCKS=$(psql_db verify -c "SELECT count(*) FROM steward.audit_blocks")
+t0=$(now)
+for _ in $(seq "$BATCHES"); do
+	psql_db verify -c "INSERT INTO diy_events (xid, event_time, event_type, action, resource_type,
+	    resource_id, actor, session_user_name, current_user_name, client_addr, application_name,
+	    commitment, salt, payload)
+	  SELECT pg_current_xact_id(), clock_timestamp(), 'APPLICATION', 'UPDATE', 'patient', g::text,
+	         NULL, session_user, current_user, inet_client_addr(), current_setting('application_name'),
+	         sha256('\\x02'::bytea || s || convert_to(p::text, 'UTF8')), s, p
+	    FROM generate_series(1, $PER) g,
+	         LATERAL (SELECT gen_random_bytes(16) AS s,
+	                  jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg') AS p) x"
+done
+t1=$(now)
+T_FILL_DIY=$(secs "$t0" "$t1")
+psql_db verify -c "VACUUM ANALYZE diy_events, steward.audit_events, steward.audit_blocks" -c "CHECKPOINT"
+
+declare -A VT
+for r in 1 2; do
+	t0=$(now)
+	read -r V_VALID V_CHECKED V_UNSEALED V_PROBLEM <<<"$(psql_db verify -F ' ' -c \
+		"SELECT is_valid, events_checked, events_unsealed, coalesce(problem, '-') FROM verify_audit_chain()")"
+	t1=$(now)
+	VT[steward,$r]=$(secs "$t0" "$t1")
+	t0=$(now)
+	read -r DV_VALID DV_CHECKED <<<"$(psql_db verify -F ' ' -c "SELECT is_valid, rows_checked FROM diy_verify()")"
+	t1=$(now)
+	VT[diy,$r]=$(secs "$t0" "$t1")
+	note "run $r: verify_audit_chain() ${VT[steward,$r]} s (valid $V_VALID, $V_CHECKED events); diy_verify() ${VT[diy,$r]} s (valid $DV_VALID, $DV_CHECKED rows)"
+done
+[ "$V_VALID" = t ] || warn "verify_audit_chain() over $EVENTS events: $V_PROBLEM"
+best() { echo "if ($1 < $2) $1 else $2" | bc -l | xargs printf '%.2f'; }
+T_VERIFY=$(best "${VT[steward,1]}" "${VT[steward,2]}")
+T_DIYVERIFY=$(best "${VT[diy,1]}" "${VT[diy,2]}")
+VERIFY_RATIO=$(ratio "$T_DIYVERIFY" "$T_VERIFY")
+rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
+
+# Does the chunk query of verify_audit_chain() get parallel workers?  One
+# more, untimed, run with auto_explain logging the plans of its queries.
+MAX_PAR=$(psql_db verify -c "SHOW max_parallel_workers_per_gather")
+psql_db verify >"$WORKDIR/verify-plans.log" 2>&1 <<SQL || true
+LOAD 'auto_explain';
+SET auto_explain.log_min_duration = 0;
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_level = notice;
+SET client_min_messages = notice;
+SELECT is_valid FROM verify_audit_chain();
+SQL
+CHUNK_PLAN=$(awk '/Query Text:/ {keep = /audit_event_check/} keep && /->|Scan|Gather|Append/' \
+	"$WORKDIR/verify-plans.log" | head -1 | sed -E 's/^[[:space:]>-]+//; s/  .*//')
+if grep -A30 'audit_event_check' "$WORKDIR/verify-plans.log" | grep -q 'Gather'; then
+	PARALLEL="its plan has a Gather node: $(grep -A30 'audit_event_check' "$WORKDIR/verify-plans.log" | grep -m1 -oE 'Workers Planned: [0-9]+' || echo 'workers planned')"
+else
+	PARALLEL="its plan has no Gather node: no parallel workers (top node: ${CHUNK_PLAN:-not logged})"
+fi
+
+section "writing the report"
+CORES=$(nproc)
+tps_cell() { echo "${TPS[$1,$2,1]} / ${TPS[$1,$2,2]}"; }
+{
+	cat <<EOF2
+# Audit ledger benchmark
+
+\`bench/audit_bench.sh\`, $(date -u +%Y-%m-%d), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'),
+$CORES cores (load average $LOAD_AT_START at the start), default settings of a throwaway
+cluster (fsync off), pg_steward.audit_seal_interval = $SEAL_INTERVAL with the sealer running
+throughout. The machine is shared: read the ratios, not the absolute figures.
+
+## Writing events: pgbench, one statement per transaction
+
+\`pgbench -n -M prepared -T $DURATION -j 2\` (\`-j 1\` at one client). Every transaction writes
+one event: action \`UPDATE\`, resource \`patient\`/random id, payload
+\`{"patient": <id>, "field": "dosage", "old": "5mg", "new": "10mg"}\`.
+
+- **plain INSERT**: \`INSERT … SELECT … RETURNING id\` into \`plain_events\`, a table with the
+  ledger's columns, its primary key \`(id, event_time)\`, its xid index and the same $PARTITIONS
+  partitions (yearly ranges and the default); the statement computes what \`audit_append\`
+  does: \`pg_current_xact_id()\`, \`clock_timestamp()\`, session and current user, client
+  address, application name, a 16-byte \`gen_random_bytes\` salt and the 32-byte commitment
+  \`sha256('\\x02' || salt || payload)\`.
+- **audit_append**: \`SELECT audit_append('UPDATE', 'patient', :id::text, <payload>)\`.
+- **DIY chain**: the plain INSERT into \`diy_events\` (the same table plus \`prev_hash\`,
+  \`row_hash\`), whose PL/pgSQL BEFORE INSERT trigger takes \`pg_advisory_xact_lock(42)\`,
+  reads the last row's hash (\`ORDER BY id DESC LIMIT 1\`), takes the id under the lock and
+  sets \`row_hash = digest(prev_hash || <every column> , 'sha256')\` (pgcrypto).
+
+Each client count ran the three methods twice, in the order plain, audit_append, DIY and then
+DIY, audit_append, plain, each run after \`VACUUM ANALYZE\` and \`CHECKPOINT\`; tps is the mean
+of the two runs (both runs below). The tables keep growing from run to run.
+
+| method | $(for c in $CLIENTS; do printf '%s client%s | ' "$c" "$([ "$c" = 1 ] || echo s)"; done | sed 's/ | $//') |
+|---|$(for _ in $CLIENTS; do printf -- '---:|'; done)
+EOF2
+	for m in plain audit diy; do
+		case $m in plain) label="plain INSERT (tps)" ;; audit) label="\`audit_append\` (tps)" ;; diy) label="DIY chain (tps)" ;; esac
+		printf '| %s |' "$label"
+		for c in $CLIENTS; do printf ' %s |' "$(mean "${TPS[$m,$c,1]}" "${TPS[$m,$c,2]}")"; done
+		echo
+	done
+	printf '| **audit_append / plain** |'
+	for c in $CLIENTS; do printf ' **%s** |' "$(ratio "$(mean "${TPS[audit,$c,1]}" "${TPS[audit,$c,2]}")" "$(mean "${TPS[plain,$c,1]}" "${TPS[plain,$c,2]}")")"; done
+	echo
+	printf '| DIY / plain |'
+	for c in $CLIENTS; do printf ' %s |' "$(ratio "$(mean "${TPS[diy,$c,1]}" "${TPS[diy,$c,2]}")" "$(mean "${TPS[plain,$c,1]}" "${TPS[plain,$c,2]}")")"; done
+	echo
+	printf '| audit_append / DIY |'
+	for c in $CLIENTS; do printf ' %s |' "$(ratio "$(mean "${TPS[audit,$c,1]}" "${TPS[audit,$c,2]}")" "$(mean "${TPS[diy,$c,1]}" "${TPS[diy,$c,2]}")")"; done
+	echo
+	cat <<EOF2
+
+Both runs (tps, first / second):
+
+| method | $(for c in $CLIENTS; do printf '%s client%s | ' "$c" "$([ "$c" = 1 ] || echo s)"; done | sed 's/ | $//') |
+|---|$(for _ in $CLIENTS; do printf -- '---:|'; done)
+| plain INSERT |$(for c in $CLIENTS; do printf ' %s |' "$(tps_cell plain "$c")"; done)
+| \`audit_append\` |$(for c in $CLIENTS; do printf ' %s |' "$(tps_cell audit "$c")"; done)
+| DIY chain |$(for c in $CLIENTS; do printf ' %s |' "$(tps_cell diy "$c")"; done)
+| sealer CPU during the audit_append runs (% of one core) |$(for c in $CLIENTS; do printf ' %s / %s |' "${SEALER_CPU[$c,1]}" "${SEALER_CPU[$c,2]}"; done)
+
+After the runs, \`audit_seal()\` sealed the last $SEALED_LAST events and \`verify_audit_chain()\`
+returned **is_valid = $W_VALID** with **$W_CHECKED events checked** in $W_BLOCKS blocks
+($W_EVENTS events in the ledger, $W_UNSEALED unsealed; problem: $W_PROBLEM). The DIY chain
+written by the same concurrent clients: \`diy_verify()\` valid = $D_VALID, $D_CHECKED of
+$D_ROWS rows checked. plain_events holds $P_ROWS rows.
+
+## Verifying $EVENTS events
+
+A database of its own: $BATCHES transactions of \`SELECT audit_append(…) FROM
+generate_series(1, $PER)\` appended $EVENTS events in $T_FILL_AUDIT s; \`audit_seal()\` then
+sealed what the sealer had not ($T_SEAL s; $V_BLOCKS blocks in all). \`diy_events\` got the same
+number of rows through its trigger in $BATCHES \`INSERT … SELECT\` statements ($T_FILL_DIY s).
+After \`VACUUM ANALYZE\` and \`CHECKPOINT\`, each check ran twice (alternating); the faster
+run counts.
+
+| method | rows | seconds (runs) | rows per second | speed vs PL/pgSQL |
+|---|---:|---:|---:|---:|
+| PL/pgSQL loop over \`diy_events\` in id order, pgcrypto \`digest\` per row | $DV_CHECKED | $T_DIYVERIFY (${VT[diy,1]}, ${VT[diy,2]}) | $(rate "$DV_CHECKED" "$T_DIYVERIFY") | 1.00 |
+| \`SELECT * FROM verify_audit_chain()\` | $V_CHECKED | $T_VERIFY (${VT[steward,1]}, ${VT[steward,2]}) | $(rate "$V_CHECKED" "$T_VERIFY") | **$VERIFY_RATIO** |
+
+\`verify_audit_chain()\`: is_valid = $V_VALID, $V_UNSEALED unsealed; \`diy_verify()\`: is_valid =
+$DV_VALID. verify_audit_chain() recomputes two SHA-256 per event (the leaf and the payload's
+commitment), the Merkle root of every block and the chain of block hashes; the loop
+recomputes one digest per row. max_parallel_workers_per_gather = $MAX_PAR; in a run with
+auto_explain on, verify_audit_chain()'s query over the events (the one calling
+\`steward.audit_event_check\`): $PARALLEL.
+EOF2
+} >"$REPORT"
+
+section "report ($REPORT)"
+cat "$REPORT"

@@ -1,0 +1,256 @@
+-- pgTAP: the audit ledger's API, privileges, sealing, verification and
+-- every kind of tampering.  Runs without a wrapping transaction, because a
+-- seal only sees committed events.  Tampering happens as superuser with the
+-- append-only protection lifted (session_replication_role = replica), inside
+-- pg_temp.tampered(), which verifies and then rolls the tampering back, so
+-- each case starts from the same intact ledger.
+\set ON_ERROR_STOP 1
+\pset format unaligned
+\pset tuples_only true
+SET client_min_messages = warning;
+
+SELECT plan(75);
+
+-- objects and privileges -----------------------------------------------------
+SELECT has_table('steward', 'audit_events', 'events table');
+SELECT has_table('steward', 'audit_blocks', 'blocks table');
+SELECT has_table('steward', 'audit_epochs', 'retention epochs table');
+SELECT has_table('steward', 'audit_retention', 'retention policies table');
+SELECT is((SELECT relkind::text FROM pg_class WHERE oid = 'steward.audit_events'::regclass), 'p',
+          'events are partitioned');
+SELECT ok((SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_events'::regclass) >= 4,
+          'yearly partitions ahead plus a default partition exist');
+SELECT has_function('audit_append', ARRAY['text', 'text', 'text', 'jsonb', 'text', 'text']);
+SELECT has_function('verify_audit_chain', ARRAY['jsonb', 'jsonb']);
+SELECT is((SELECT count(*)::int FROM pg_proc p
+            WHERE p.proname IN ('audit_append', 'audit_seal', 'verify_audit_chain', 'audit_digest',
+                                'audit_event_bytes', 'audit_redact', 'audit_table', 'unaudit_table',
+                                'audit_set_retention', 'audit_drop_expired')
+              AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
+          'no audit function is executable by PUBLIC');
+SELECT is((SELECT count(*)::int FROM pg_class c
+            WHERE c.relnamespace = 'steward'::regnamespace AND c.relname LIKE 'audit%'
+              AND c.relkind IN ('r', 'p')
+              AND (has_table_privilege('public', c.oid, 'INSERT')
+                   OR has_table_privilege('public', c.oid, 'SELECT'))), 0,
+          'PUBLIC can neither read nor write the ledger tables');
+
+-- an application role that may only append
+CREATE ROLE audit_app LOGIN;
+GRANT EXECUTE ON FUNCTION audit_append(text, text, text, jsonb, text, text) TO audit_app;
+
+-- writing --------------------------------------------------------------------
+SET application_name = 'ward-app';
+SET ROLE audit_app;
+SELECT ok(audit_append('READ', 'patient', '17', '{"field": "allergies"}', 'nurse.berg') > 0,
+          'an ordinary role appends through audit_append');
+SELECT throws_ok($$SELECT * FROM steward.audit_events$$, '42501', NULL,
+                 'the same role cannot read the ledger table');
+SELECT throws_ok($$SELECT verify_audit_chain()$$, '42501', NULL, 'nor verify without a grant');
+RESET ROLE;
+SELECT is(
+    (SELECT row(event_type, action, resource_type, resource_id, actor, session_user_name,
+                current_user_name, application_name, payload::text, length(salt), length(commitment))::text
+       FROM steward.audit_events WHERE actor = 'nurse.berg'),
+    row('APPLICATION', 'READ', 'patient', '17', 'nurse.berg', session_user::text,
+        'audit_app', 'ward-app', '{"field": "allergies"}', 16, 32)::text,
+    'the event records type, resource, actor, session and current user, application, salt and commitment');
+RESET application_name;
+
+SELECT throws_ok($$SELECT audit_append(NULL)$$, '22004', 'action must not be null', 'action is required');
+SELECT throws_ok($$SELECT audit_append('')$$, '22023', 'action must not be empty', 'empty action refused');
+SELECT throws_ok($$SELECT audit_append('X', resource_id => '')$$, '22023', NULL, 'empty resource_id refused');
+SELECT throws_ok($$SELECT audit_append(repeat('x', 2000))$$, '22001', NULL, 'oversized action refused');
+SELECT throws_ok($$SELECT audit_append('X', event_type => 'SCHEMA_MIGRATION')$$, '22023',
+                 'event type "SCHEMA_MIGRATION" is reserved for pg_steward', 'reserved event types refused');
+SELECT throws_ok($$SELECT audit_append('X', payload => '{bad')$$, '22P02', NULL, 'malformed payload refused');
+
+-- events in one transaction share its xid
+BEGIN;
+SELECT audit_append('ORDER', 'medication', 'm' || g, jsonb_build_object('dose', g)) FROM generate_series(1, 3) g;
+SELECT is((SELECT count(DISTINCT xid)::int FROM steward.audit_events WHERE resource_id IN ('m1', 'm2', 'm3')), 1,
+          'events of one transaction carry its xid');
+SELECT throws_ok($$SELECT audit_seal()$$, '25001', NULL, 'a transaction that wrote cannot seal');
+COMMIT;
+
+SELECT audit_append('WRITE', 'note', 'n' || g, jsonb_build_object('text', 'note ' || g, 'n', g)) FROM generate_series(1, 10) g;
+
+-- append-only ----------------------------------------------------------------
+SELECT throws_ok($$UPDATE steward.audit_events SET actor = 'x'$$, '42501', NULL, 'UPDATE refused to the owner');
+SELECT throws_ok($$DELETE FROM steward.audit_events$$, '42501', NULL, 'DELETE refused to the owner');
+SELECT throws_ok($$TRUNCATE steward.audit_events$$, '42501', NULL, 'TRUNCATE refused to the owner');
+SELECT throws_ok(format('TRUNCATE steward.audit_events_%s', extract(year FROM now())), '42501', NULL,
+                 'TRUNCATE of a partition refused');
+
+-- sealing and verifying --------------------------------------------------------
+SELECT ok(audit_seal() >= 0, 'audit_seal seals what is committed');
+SELECT throws_ok($$DELETE FROM steward.audit_blocks$$, '42501', NULL, 'blocks cannot be deleted');
+SELECT is((SELECT events_unsealed FROM verify_audit_chain()), 0::bigint, 'nothing committed stays unsealed');
+SELECT is((SELECT is_valid FROM verify_audit_chain()), true, 'the intact ledger verifies');
+SELECT is((SELECT count(*) FROM verify_audit_chain() WHERE NOT is_valid), 0::bigint,
+          'WHERE NOT is_valid returns nothing on an intact ledger');
+SELECT is((SELECT events_checked FROM verify_audit_chain()),
+          (SELECT count(*) FROM steward.audit_events), 'every event is checked');
+SELECT is(audit_seal(), 0::bigint, 'a second seal finds nothing new');
+SELECT is(
+    (SELECT sha256('\x00'::bytea || audit_event_bytes(e.id))
+       FROM steward.audit_events e WHERE e.resource_id = 'n5'),
+    (SELECT substring(b.entries FROM (p.n * 56) + 25 FOR 32)
+       FROM steward.audit_events e
+       JOIN steward.audit_blocks b ON pg_visible_in_snapshot(e.xid, b.snapshot)
+       CROSS JOIN LATERAL (SELECT n FROM generate_series(0, b.event_count::int - 1) n
+                            WHERE substring(b.entries FROM n * 56 + 1 FOR 8) = int8send(e.id)) p
+      WHERE e.resource_id = 'n5' ORDER BY b.block_id LIMIT 1),
+    'sha256(0x00 || audit_event_bytes(id)) is the sealed leaf');
+SELECT is(substring(audit_event_bytes(1) FROM 1 FOR 4), '\x50534501'::bytea, 'event bytes start with PSE and format 1');
+SELECT throws_ok($$SELECT audit_event_bytes(-1)$$, '42704', NULL, 'unknown event');
+
+-- tampering -------------------------------------------------------------------
+CREATE FUNCTION pg_temp.tampered(tamper text, digest jsonb DEFAULT NULL,
+                                 OUT is_valid boolean, OUT first_bad_event bigint,
+                                 OUT first_bad_position bigint, OUT problem text)
+LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        SET LOCAL session_replication_role = replica;
+        EXECUTE tamper;
+        SELECT v.is_valid, v.first_bad_event, v.first_bad_position, v.problem
+          INTO is_valid, first_bad_event, first_bad_position, problem
+          FROM verify_audit_chain(trusted_digest => digest) v;
+        RAISE EXCEPTION 'undo the tampering';
+    EXCEPTION WHEN raise_exception THEN
+        NULL;
+    END;
+END $$;
+CREATE FUNCTION pg_temp.ev(rid text) RETURNS bigint LANGUAGE sql AS
+    $$SELECT id FROM steward.audit_events WHERE resource_id = rid$$;
+
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('UPDATE steward.audit_events SET resource_id = %L WHERE id = %s', 'n99', pg_temp.ev('n4'))) t),
+          row(false, pg_temp.ev('n4'), format('event %s was changed after sealing', pg_temp.ev('n4')))::text,
+          'a changed field names the event');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('UPDATE steward.audit_events SET event_time = event_time - interval ''1 hour'' WHERE id = %s', pg_temp.ev('n3'))) t),
+          row(false, pg_temp.ev('n3'), format('event %s was moved: its xid or time differs from what was sealed', pg_temp.ev('n3')))::text,
+          'a back-dated event names the event');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('UPDATE steward.audit_events SET payload = %L WHERE id = %s', '{"n": 6, "text": "forged"}', pg_temp.ev('n6'))) t),
+          row(false, pg_temp.ev('n6'), format('the payload of event %s does not match its commitment', pg_temp.ev('n6')))::text,
+          'a changed payload names the event');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('DELETE FROM steward.audit_events WHERE id = %s', pg_temp.ev('n7'))) t),
+          row(false, pg_temp.ev('n7'), format('event %s is missing: it was deleted after sealing', pg_temp.ev('n7')))::text,
+          'a deleted event is named');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format(
+               'INSERT INTO steward.audit_events SELECT 900000, xid, event_time, event_type, action, resource_type, '
+               '''forged'', actor, session_user_name, current_user_name, client_addr, application_name, commitment, salt, payload '
+               '  FROM steward.audit_events WHERE id = %s', pg_temp.ev('n8'))) t),
+          row(false, 900000::bigint, 'event 900000 is not in the chain: it was inserted after sealing')::text,
+          'a forged event inserted into the sealed past is named');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event)::text
+             FROM pg_temp.tampered(format('UPDATE steward.audit_events SET id = CASE id WHEN %1$s THEN %2$s ELSE %1$s END WHERE id IN (%1$s, %2$s)',
+                                          pg_temp.ev('n2'), pg_temp.ev('n9'))) t),
+          row(false, pg_temp.ev('n2'))::text,
+          'two events swapped (reordered): the first position of the swap is named');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('UPDATE steward.audit_events SET payload = NULL, salt = NULL WHERE id = %s', pg_temp.ev('n5'))) t),
+          row(false, pg_temp.ev('n5'), format('the payload of event %s was erased without a redaction record', pg_temp.ev('n5')))::text,
+          'a payload erased behind pg_steward''s back is not a redaction');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format('DELETE FROM steward.audit_events WHERE id >= %s', pg_temp.ev('n8'))) t),
+          row(false, pg_temp.ev('n8'), format('event %s is missing: it was deleted after sealing', pg_temp.ev('n8')))::text,
+          'a truncated tail of events names its first event');
+SELECT is((SELECT t.first_bad_event FROM pg_temp.tampered(
+             'UPDATE steward.audit_blocks SET merkle_root = sha256(''x'') WHERE block_id = (SELECT max(block_id) FROM steward.audit_blocks)') t),
+          (SELECT id FROM steward.audit_events e JOIN steward.audit_blocks b ON b.block_id = (SELECT max(block_id) FROM steward.audit_blocks)
+            WHERE substring(b.entries FROM 1 FOR 8) = int8send(e.id)),
+          'a changed Merkle root names the block''s first event');
+
+-- digests: a cut tail (events and blocks) and a regenerated chain
+SELECT audit_append('LATE', 'note', 'late1');
+SELECT audit_seal();
+SELECT audit_digest() AS digest \gset
+SELECT is((SELECT is_valid FROM verify_audit_chain(trusted_digest => :'digest')), true,
+          'the ledger extends the trusted digest');
+SELECT is((SELECT row(t.is_valid, t.first_bad_position)::text FROM pg_temp.tampered(
+             format('DELETE FROM steward.audit_events WHERE id >= %s; DELETE FROM steward.audit_blocks WHERE block_id = %s',
+                    pg_temp.ev('late1'), (:'digest'::jsonb->>'block')), :'digest') t),
+          row(false, (:'digest'::jsonb->>'position')::bigint)::text,
+          'cutting the tail with its block is caught by the trusted digest, at the cut position');
+SELECT is((SELECT is_valid FROM pg_temp.tampered(
+             format('DELETE FROM steward.audit_events WHERE id >= %s; DELETE FROM steward.audit_blocks WHERE block_id = %s',
+                    pg_temp.ev('late1'), (:'digest'::jsonb->>'block'))) t),
+          true, 'without a digest a cut tail with its block looks intact (forward integrity)');
+SELECT is((SELECT t.problem FROM pg_temp.tampered(
+             format('UPDATE steward.audit_blocks SET block_hash = sha256(block_hash) WHERE block_id = %s', (:'digest'::jsonb->>'block')), :'digest') t),
+          format('block %s: its hash does not match its header', :'digest'::jsonb->>'block'),
+          'a rewritten head block is caught');
+SELECT throws_ok($$SELECT * FROM verify_audit_chain(trusted_digest => '{"block": 1}')$$, '22023', NULL,
+                 'a malformed digest is refused');
+SELECT is((SELECT events_checked FROM verify_audit_chain(since => :'digest')), 0::bigint,
+          'since a digest, verification starts after it');
+
+-- redaction --------------------------------------------------------------------
+SELECT ok(audit_redact(pg_temp.ev('n5'), 'GDPR Art. 17 request 2026-114') > pg_temp.ev('n5'),
+          'audit_redact returns the REDACTION event');
+SELECT is((SELECT row(payload IS NULL, salt IS NULL, commitment IS NOT NULL)::text
+             FROM steward.audit_events WHERE id = pg_temp.ev('n5')), '(t,t,t)',
+          'payload and salt are erased, the commitment stays');
+SELECT is((SELECT payload->>'reason' FROM steward.audit_events
+            WHERE event_type = 'REDACTION' AND resource_id = pg_temp.ev('n5')::text),
+          'GDPR Art. 17 request 2026-114', 'the redaction is itself an event with its reason');
+SELECT ok(audit_seal() >= 0, 'seal after redaction');
+SELECT is((SELECT row(is_valid, events_redacted)::text FROM verify_audit_chain()), '(t,1)',
+          'the chain still verifies and reports the event as redacted');
+SELECT throws_ok(format('SELECT audit_redact(%s, %L)', pg_temp.ev('n5'), 'again'), '55000', NULL,
+                 'an event is redacted once');
+SELECT throws_ok($$SELECT audit_redact(1, '')$$, '22023', NULL, 'a reason is required');
+SELECT throws_ok($$SELECT audit_redact(-5, 'x')$$, '42704', NULL, 'unknown event');
+SELECT is((SELECT is_valid FROM verify_audit_chain(since => :'digest')), true, 'verification since a digest');
+
+-- row-change auditing ----------------------------------------------------------
+CREATE TABLE ward (id int PRIMARY KEY, bed text);
+SELECT is(audit_table('ward'), true, 'audit_table attaches auditing');
+SELECT is(audit_table('ward'), false, 'attaching twice is a no-op');
+INSERT INTO ward VALUES (1, 'A1');
+UPDATE ward SET bed = 'B2' WHERE id = 1;
+DELETE FROM ward;
+SELECT is(
+    (SELECT string_agg(concat_ws(' ', action, resource_type, resource_id, payload->'old'->>'bed', payload->'new'->>'bed'), '; ' ORDER BY id)
+       FROM steward.audit_events WHERE event_type = 'ROW_CHANGE'),
+    'INSERT public.ward 1 A1; UPDATE public.ward 1 A1 B2; DELETE public.ward 1 B2',
+    'INSERT, UPDATE and DELETE are written with the previous and current row');
+SELECT is(unaudit_table('ward'), true, 'unaudit_table detaches it');
+INSERT INTO ward VALUES (2, 'C3');
+SELECT is((SELECT count(*)::int FROM steward.audit_events WHERE event_type = 'ROW_CHANGE'), 3,
+          'no event after unaudit_table');
+SELECT throws_ok($$SELECT audit_table('steward.audit_blocks')$$, '22023', NULL, 'the ledger cannot audit itself');
+SELECT throws_ok($$SELECT audit_table('pg_class')$$, '42501', NULL, 'only the table owner');
+
+-- migrations are SCHEMA_MIGRATION events ----------------------------------------
+SELECT migrate_apply('20260101_audit_test', 'CREATE TABLE audit_mig_t (id int)');
+SELECT is((SELECT action || ' ' || resource_id FROM steward.audit_events
+            WHERE event_type = 'SCHEMA_MIGRATION' ORDER BY id DESC LIMIT 1),
+          'APPLY 20260101_audit_test', 'migrate_apply appends a SCHEMA_MIGRATION event');
+
+-- retention -------------------------------------------------------------------
+CREATE TABLE steward.audit_events_2010 PARTITION OF steward.audit_events
+    FOR VALUES FROM ('2010-01-01 00:00+00') TO ('2011-01-01 00:00+00');
+INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
+SELECT nextval('steward.audit_events_id_seq'), pg_current_xact_id(), '2010-06-01 00:00+00', 'APPLICATION', 'OLD', 'x', 'x'
+  FROM generate_series(1, 5);
+SELECT ok(audit_seal() >= 5, 'old events sealed');
+SELECT is((SELECT detail FROM audit_drop_expired(dry_run => true) WHERE partition_name = 'audit_events_2010'),
+          'kept: an event type in it has no retention policy', 'no policy: kept');
+SELECT audit_set_retention('*', '10 years');
+SELECT is((SELECT row(dropped, events)::text FROM audit_drop_expired() WHERE partition_name = 'audit_events_2010'),
+          '(t,5)', 'an expired partition is dropped');
+SELECT is((SELECT row(events_dropped, range_from)::text FROM steward.audit_epochs),
+          row(5::bigint, '2010-01-01 00:00+00'::timestamptz)::text, 'an epoch records what was dropped');
+SELECT ok(audit_seal() >= 1, 'the RETENTION event is sealed');
+SELECT is((SELECT row(is_valid, events_pruned)::text FROM verify_audit_chain()), '(t,5)',
+          'the rest of the ledger still verifies; dropped events count as pruned');
+SELECT throws_ok($$SELECT audit_set_retention('*', '-1 day')$$, '22023', NULL, 'negative retention refused');
+
+SELECT * FROM finish();
