@@ -165,7 +165,10 @@ CREATE FUNCTION steward.append_event(m steward.migrations, ev text, who jsonb,
                                      error_detail text DEFAULT NULL,
                                      error_statement_text text DEFAULT NULL,
                                      details jsonb DEFAULT NULL)
-RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    e steward.migration_events;
+BEGIN
     INSERT INTO steward.migration_events
         (version, event, checksum, previous_checksum, statements_total,
          statements_applied, lock_retries, started_at, duration,
@@ -178,7 +181,10 @@ RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
             (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
             m.error_sqlstate, m.error_message, error_detail,
             m.error_statement, error_statement_text, reason, details)
-$$;
+    RETURNING * INTO e;
+    -- every migration event is also an event of the audit ledger
+    PERFORM steward.audit_migration_event(e);
+END $$;
 
 -- Writes down every attempt whose transaction aborted (see
 -- steward.migration_state) and appends an 'abort' event for each.
@@ -732,27 +738,24 @@ BEGIN
     END LOOP;
 END $$;
 
--- Every migration event is also a SCHEMA_MIGRATION event of the ledger.
-CREATE FUNCTION steward.audit_migration_event() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-    PERFORM steward.audit_append_internal(
-        'SCHEMA_MIGRATION', upper(NEW.event), 'migration', NEW.version,
+-- Every migration event is also a SCHEMA_MIGRATION event of the ledger
+-- (called by steward.append_event, not by a trigger, so that restoring the
+-- history's data with pg_restore appends nothing).
+CREATE FUNCTION steward.audit_migration_event(e steward.migration_events) RETURNS bigint
+LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    SELECT steward.audit_append_internal(
+        'SCHEMA_MIGRATION', upper(e.event), 'migration', e.version,
         jsonb_strip_nulls(jsonb_build_object(
-            'event', NEW.event, 'checksum', NEW.checksum,
-            'previous_checksum', NEW.previous_checksum,
-            'statements_total', NEW.statements_total,
-            'statements_applied', NEW.statements_applied,
-            'error_sqlstate', NEW.error_sqlstate, 'error_message', NEW.error_message,
-            'reason', NEW.reason, 'migration_event', NEW.id)),
-        NULL, coalesce(NEW.session_user_name, session_user::text),
-        coalesce(NEW.current_user_name, current_user::text),
-        NEW.application_name, host(NEW.client_addr));
-    RETURN NULL;
-END $$;
-CREATE TRIGGER migration_events_audit
-    AFTER INSERT ON steward.migration_events
-    FOR EACH ROW EXECUTE FUNCTION steward.audit_migration_event();
+            'event', e.event, 'checksum', e.checksum,
+            'previous_checksum', e.previous_checksum,
+            'statements_total', e.statements_total,
+            'statements_applied', e.statements_applied,
+            'error_sqlstate', e.error_sqlstate, 'error_message', e.error_message,
+            'reason', e.reason, 'migration_event', e.id)),
+        NULL, coalesce(e.session_user_name, session_user::text),
+        coalesce(e.current_user_name, current_user::text),
+        e.application_name, host(e.client_addr))
+$$;
 
 -- Retention: drop the partitions whose every event has outlived its type's
 -- policy, after recording an epoch and appending a RETENTION event.
@@ -764,6 +767,7 @@ DECLARE
     p record;
     keep_max interval;
     untyped boolean;
+    own boolean;
     unsealed bigint;
     s record;
     ev bigint;
@@ -785,6 +789,13 @@ BEGIN
         IF events = 0 THEN
             keep_max := (SELECT r.keep FROM steward.audit_retention r WHERE r.event_type = '*');
             untyped := keep_max IS NULL;
+        END IF;
+        -- pg_steward's own records (redactions, earlier epochs, policies)
+        -- stay as long as the longest policy
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM steward.%I WHERE event_type IN '
+                       '(''REDACTION'', ''RETENTION'', ''LEDGER''))', p.name) INTO own;
+        IF own THEN
+            keep_max := greatest(keep_max, (SELECT max(r.keep) FROM steward.audit_retention r));
         END IF;
         dropped := false;
         IF untyped THEN
@@ -1143,6 +1154,10 @@ BEGIN
     END IF;
     IF keep IS NULL THEN
         DELETE FROM steward.audit_retention r WHERE r.event_type = audit_set_retention.event_type;
+        PERFORM steward.audit_append_internal('LEDGER', 'REMOVE_RETENTION', 'retention_policy',
+            audit_set_retention.event_type, NULL, NULL,
+            session_user::text, session_user::text, current_setting('application_name'),
+            host(inet_client_addr()));
         RETURN;
     END IF;
     IF keep <= interval '0' THEN
@@ -1151,6 +1166,10 @@ BEGIN
     INSERT INTO steward.audit_retention AS r (event_type, keep)
     VALUES (audit_set_retention.event_type, keep)
     ON CONFLICT ON CONSTRAINT audit_retention_pkey DO UPDATE SET keep = EXCLUDED.keep, set_at = now();
+    PERFORM steward.audit_append_internal('LEDGER', 'SET_RETENTION', 'retention_policy',
+        audit_set_retention.event_type, jsonb_build_object('keep', keep), NULL,
+        session_user::text, session_user::text, current_setting('application_name'),
+        host(inet_client_addr()));
 END $$;
 COMMENT ON FUNCTION @extschema@.audit_set_retention(text, interval) IS
     'keep events of a type (''*'': every type) at least this long; NULL removes the policy';

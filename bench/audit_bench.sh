@@ -38,6 +38,7 @@ cd "$ROOT"
 DURATION="${DURATION:-20}"
 CLIENTS="${CLIENTS:-1 8 32}"
 EVENTS="${EVENTS:-1000000}"
+SEED=10000
 BATCHES=10
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-audit-bench}"
 PORT="${PGSTEWARD_PORT:-54331}"
@@ -170,6 +171,25 @@ RETURNING id;
 SQL
 }
 
+# fill_events N / fill_rows TABLE N: N events in one statement, through
+# audit_append() or as rows of TABLE (plain_events or diy_events).
+fill_events() {
+	echo "SELECT count(audit_append('UPDATE', 'patient', g::text,
+	        jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg')))
+	  FROM generate_series(1, $1) g"
+}
+fill_rows() {
+	printf '%s\n' "INSERT INTO $1 (xid, event_time, event_type, action, resource_type, resource_id, actor,
+	                      session_user_name, current_user_name, client_addr, application_name,
+	                      commitment, salt, payload)
+	SELECT pg_current_xact_id(), clock_timestamp(), 'APPLICATION', 'UPDATE', 'patient', g::text,
+	       NULL, session_user, current_user, inet_client_addr(), current_setting('application_name'),
+	       sha256('\\x02'::bytea || s || convert_to(p::text, 'UTF8')), s, p
+	  FROM generate_series(1, $2) g,
+	       LATERAL (SELECT gen_random_bytes(16) AS s,
+	                jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg') AS p) x"
+}
+
 section "preparing the ledger and the baseline tables"
 psql_q -c "CREATE EXTENSION pg_steward"
 baseline_schema postgres
@@ -179,36 +199,82 @@ cat >"$WORKDIR/audit.sql" <<SQL
 \set id random(1, 1000000)
 SELECT audit_append('UPDATE', 'patient', :id::text, $PAYLOAD);
 SQL
+# Every table starts with SEED events, analyzed, so that no method runs
+# its first round against an empty table's statistics.
+psql_q -c "$(fill_events "$SEED")" -c "$(fill_rows plain_events "$SEED")" -c "$(fill_rows diy_events "$SEED")" >/dev/null
 SEAL_INTERVAL=$(psql_q -c "SHOW pg_steward.audit_seal_interval")
 PARTITIONS=$(psql_q -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_events'::regclass")
 
-sealer_pid() { psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer' AND datname = 'postgres'"; }
-cpu_ticks() { # user + system clock ticks of process $1 (0 when gone)
-	awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0
+sealer_pid() { psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer' AND datname = 'postgres' LIMIT 1"; }
+cpu_ticks() { # user + system clock ticks of process $1 (empty when it is gone)
+	if [ -n "$1" ]; then awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || true; fi
 }
-for _ in $(seq 50); do
-	SEALER=$(sealer_pid)
-	[ -n "$SEALER" ] && break
-	sleep 0.2
-done
-[ -n "$SEALER" ] || die "no sealer runs for database postgres"
-note "sealer pid $SEALER, pg_steward.audit_seal_interval = $SEAL_INTERVAL"
 TICKS=$(getconf CLK_TCK)
+
+# The server log's count of crashed backends, and waiting for the server to
+# be back after one (it reinitializes and replays the WAL).
+crashes_in_log() { grep -c 'was terminated by signal' "$STEWARD_LOG" || true; }
+wait_ready() {
+	for _ in $(seq 120); do
+		psql_q -c "SELECT 1" >/dev/null 2>&1 && return 0
+		sleep 0.5
+	done
+	die "the server did not come back after a crash; see $STEWARD_LOG"
+}
+# verify_ledger DB: SELECT * FROM verify_audit_chain() in DB, timed.  Sets
+# VROW (is_valid events_checked blocks_checked events_unsealed problem; empty
+# when every attempt crashed) and VSECS (of the last attempt).  A server
+# crash is recorded in CRASHED and the call retried, up to 5 attempts.
+CRASHED=()
+verify_ledger() {
+	local db=$1 before t0 t1
+	VROW=
+	for _ in 1 2 3 4 5; do
+		before=$(crashes_in_log)
+		t0=$(now)
+		if VROW=$(psql_db "$db" -F ' ' -c "SELECT is_valid, events_checked, blocks_checked, events_unsealed,
+		                                          coalesce(problem, '-') FROM verify_audit_chain()" 2>"$WORKDIR/verify.err"); then
+			t1=$(now)
+			VSECS=$(secs "$t0" "$t1")
+			return 0
+		fi
+		t1=$(now)
+		VSECS=$(secs "$t0" "$t1")
+		VROW=
+		[ "$(crashes_in_log)" -gt "$before" ] || { cat "$WORKDIR/verify.err" >&2; die "verify_audit_chain() failed in database $db"; }
+		CRASHED+=("$db after $VSECS s: $(grep 'was terminated by signal' "$STEWARD_LOG" | tail -1 | sed -E 's/^.*LOG: +//')")
+		warn "verify_audit_chain() crashed the server (database $db, after $VSECS s); retrying"
+		wait_ready
+	done
+	return 0
+}
 
 declare -A TPS SEALER_CPU
 run() { # run METHOD CLIENTS ROUND
-	local m=$1 c=$2 r=$3 log="$WORKDIR/pgbench-$1-$2-$3.log" j=2 t0 t1
+	local m=$1 c=$2 r=$3 log="$WORKDIR/pgbench-$1-$2-$3.log" j=2 pid sealer t0 t1
 	[ "$c" -lt 2 ] && j=1
 	psql_q -c "VACUUM ANALYZE plain_events, diy_events, steward.audit_events" -c "CHECKPOINT"
-	t0=$(cpu_ticks "$SEALER")
-	if ! "$PG_BIN/pgbench" -n -h "$STEWARD_SOCK" -p "$PORT" -U postgres -M prepared \
-		-c "$c" -j "$j" -T "$DURATION" -f "$WORKDIR/$m.sql" postgres >"$log" 2>&1; then
+	"$PG_BIN/pgbench" -n -h "$STEWARD_SOCK" -p "$PORT" -U postgres -M prepared \
+		-c "$c" -j "$j" -T "$DURATION" -f "$WORKDIR/$m.sql" postgres >"$log" 2>&1 &
+	pid=$!
+	# the sealer's CPU time from the first second of the run to its end
+	# (a sealer exits when idle and the first append starts one again)
+	sleep 1
+	sealer=$(sealer_pid)
+	t0=$(cpu_ticks "$sealer")
+	if ! wait "$pid"; then
 		cat "$log" >&2
 		die "pgbench $m at $c clients failed"
 	fi
-	t1=$(cpu_ticks "$SEALER")
+	t1=$(cpu_ticks "$sealer")
 	TPS[$m,$c,$r]=$(grep -oE 'tps = [0-9.]+' "$log" | head -1 | awk '{printf "%.0f", $3}')
-	[ "$m" = audit ] && SEALER_CPU[$c,$r]=$(echo "100 * ($t1 - $t0) / $TICKS / $DURATION" | bc -l | xargs printf '%.0f')
+	if [ "$m" = audit ]; then
+		if [ -n "$t0" ] && [ -n "$t1" ]; then
+			SEALER_CPU[$c,$r]=$(echo "100 * ($t1 - $t0) / $TICKS / ($DURATION - 1)" | bc -l | xargs printf '%.0f')
+		else
+			SEALER_CPU[$c,$r]="?"
+		fi
+	fi
 	note "$m, $c clients, round $r: ${TPS[$m,$c,$r]} tps"
 }
 
@@ -217,12 +283,11 @@ for c in $CLIENTS; do
 	for m in plain audit diy; do run "$m" "$c" 1; done
 	for m in diy audit plain; do run "$m" "$c" 2; done
 done
-[ "$(sealer_pid)" = "$SEALER" ] || warn "the sealer was restarted during the runs"
 
 section "sealing and verifying what the concurrent writers appended"
 SEALED_LAST=$(psql_q -c "SELECT audit_seal()")
-read -r W_VALID W_CHECKED W_BLOCKS W_UNSEALED W_PROBLEM <<<"$(psql_q -F ' ' -c \
-	"SELECT is_valid, events_checked, blocks_checked, events_unsealed, coalesce(problem, '-') FROM verify_audit_chain()")"
+verify_ledger postgres
+read -r W_VALID W_CHECKED W_BLOCKS W_UNSEALED W_PROBLEM <<<"${VROW:-crashed - - - -}"
 W_EVENTS=$(psql_q -c "SELECT count(*) FROM steward.audit_events")
 read -r D_VALID D_CHECKED <<<"$(psql_q -F ' ' -c "SELECT is_valid, rows_checked FROM diy_verify()")"
 D_ROWS=$(psql_q -c "SELECT count(*) FROM diy_events")
@@ -237,11 +302,7 @@ psql_db verify -c "CREATE EXTENSION pg_steward"
 baseline_schema verify
 PER=$((EVENTS / BATCHES))
 t0=$(now)
-for _ in $(seq "$BATCHES"); do
-	psql_db verify -c "SELECT count(audit_append('UPDATE', 'patient', g::text,
-	    jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg')))
-	  FROM generate_series(1, $PER) g" >/dev/null
-done
+for _ in $(seq "$BATCHES"); do psql_db verify -c "$(fill_events "$PER")" >/dev/null; done
 t1=$(now)
 T_FILL_AUDIT=$(secs "$t0" "$t1")
 t0=$(now)
@@ -250,28 +311,16 @@ t1=$(now)
 T_SEAL=$(secs "$t0" "$t1")
 V_BLOCKS=$(psql_db verify -c "SELECT count(*) FROM steward.audit_blocks")
 t0=$(now)
-for _ in $(seq "$BATCHES"); do
-	psql_db verify -c "INSERT INTO diy_events (xid, event_time, event_type, action, resource_type,
-	    resource_id, actor, session_user_name, current_user_name, client_addr, application_name,
-	    commitment, salt, payload)
-	  SELECT pg_current_xact_id(), clock_timestamp(), 'APPLICATION', 'UPDATE', 'patient', g::text,
-	         NULL, session_user, current_user, inet_client_addr(), current_setting('application_name'),
-	         sha256('\\x02'::bytea || s || convert_to(p::text, 'UTF8')), s, p
-	    FROM generate_series(1, $PER) g,
-	         LATERAL (SELECT gen_random_bytes(16) AS s,
-	                  jsonb_build_object('patient', g, 'field', 'dosage', 'old', '5mg', 'new', '10mg') AS p) x"
-done
+for _ in $(seq "$BATCHES"); do psql_db verify -c "$(fill_rows diy_events "$PER")" >/dev/null; done
 t1=$(now)
 T_FILL_DIY=$(secs "$t0" "$t1")
 psql_db verify -c "VACUUM ANALYZE diy_events, steward.audit_events, steward.audit_blocks" -c "CHECKPOINT"
 
 declare -A VT
 for r in 1 2; do
-	t0=$(now)
-	read -r V_VALID V_CHECKED V_UNSEALED V_PROBLEM <<<"$(psql_db verify -F ' ' -c \
-		"SELECT is_valid, events_checked, events_unsealed, coalesce(problem, '-') FROM verify_audit_chain()")"
-	t1=$(now)
-	VT[steward,$r]=$(secs "$t0" "$t1")
+	verify_ledger verify
+	read -r V_VALID V_CHECKED _ V_UNSEALED V_PROBLEM <<<"${VROW:-crashed - - - -}"
+	VT[steward,$r]=$VSECS
 	t0=$(now)
 	read -r DV_VALID DV_CHECKED <<<"$(psql_db verify -F ' ' -c "SELECT is_valid, rows_checked FROM diy_verify()")"
 	t1=$(now)
@@ -283,7 +332,7 @@ best() { echo "if ($1 < $2) $1 else $2" | bc -l | xargs printf '%.2f'; }
 T_VERIFY=$(best "${VT[steward,1]}" "${VT[steward,2]}")
 T_DIYVERIFY=$(best "${VT[diy,1]}" "${VT[diy,2]}")
 VERIFY_RATIO=$(ratio "$T_DIYVERIFY" "$T_VERIFY")
-rate() { echo "$1 / $2" | bc -l | xargs printf '%.0f'; }
+rate() { [[ $1 =~ ^[0-9]+$ ]] && echo "$1 / $2" | bc -l | xargs printf '%.0f' || echo -; }
 
 # Does the chunk query of verify_audit_chain() get parallel workers?  One
 # more, untimed, run with auto_explain logging the plans of its queries.
@@ -296,12 +345,15 @@ SET auto_explain.log_level = notice;
 SET client_min_messages = notice;
 SELECT is_valid FROM verify_audit_chain();
 SQL
-CHUNK_PLAN=$(awk '/Query Text:/ {keep = /audit_event_check/} keep && /->|Scan|Gather|Append/' \
-	"$WORKDIR/verify-plans.log" | head -1 | sed -E 's/^[[:space:]>-]+//; s/  .*//')
-if grep -A30 'audit_event_check' "$WORKDIR/verify-plans.log" | grep -q 'Gather'; then
-	PARALLEL="its plan has a Gather node: $(grep -A30 'audit_event_check' "$WORKDIR/verify-plans.log" | grep -m1 -oE 'Workers Planned: [0-9]+' || echo 'workers planned')"
+wait_ready
+CHUNK_PLAN=$(grep -A1 '^Query Text: SELECT e.id, e.event_time.*audit_event_check' "$WORKDIR/verify-plans.log" |
+	tail -1 | sed -E 's/  .*//')
+CHUNK_MS=$(grep -B1 '^Query Text: SELECT e.id, e.event_time.*audit_event_check' "$WORKDIR/verify-plans.log" |
+	grep -oE 'duration: [0-9.]+ ms' | awk '{s += $2} END {printf "%.0f", s}')
+if grep -A40 '^Query Text: SELECT e.id, e.event_time.*audit_event_check' "$WORKDIR/verify-plans.log" | grep -q 'Gather'; then
+	PARALLEL="a Gather node, $(grep -A40 'audit_event_check' "$WORKDIR/verify-plans.log" | grep -m1 -oE 'Workers Planned: [0-9]+' || echo 'workers planned')"
 else
-	PARALLEL="its plan has no Gather node: no parallel workers (top node: ${CHUNK_PLAN:-not logged})"
+	PARALLEL="no Gather node: no parallel workers (its plan: ${CHUNK_PLAN:-not logged} over sequential scans of the partitions)"
 fi
 
 section "writing the report"
@@ -313,8 +365,20 @@ tps_cell() { echo "${TPS[$1,$2,1]} / ${TPS[$1,$2,2]}"; }
 
 \`bench/audit_bench.sh\`, $(date -u +%Y-%m-%d), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'),
 $CORES cores (load average $LOAD_AT_START at the start), default settings of a throwaway
-cluster (fsync off), pg_steward.audit_seal_interval = $SEAL_INTERVAL with the sealer running
-throughout. The machine is shared: read the ratios, not the absolute figures.
+cluster (fsync off), pg_steward.audit_seal_interval = $SEAL_INTERVAL: the sealer seals every
+second while events arrive (it stops when idle; the next append starts it again). The machine is shared: read the ratios, not the absolute figures.
+EOF2
+	if [ "${#CRASHED[@]}" -gt 0 ]; then
+		cat <<EOF2
+
+**verify_audit_chain() crashed the server ${#CRASHED[@]} time(s) in this run**; each time the
+server reinitialized and the call was retried (up to 5 attempts), so a figure below that
+follows a crash comes from a run with cold shared buffers:
+
+EOF2
+		for x in "${CRASHED[@]}"; do echo "- $x"; done
+	fi
+	cat <<EOF2
 
 ## Writing events: pgbench, one statement per transaction
 
@@ -392,7 +456,7 @@ $DV_VALID. verify_audit_chain() recomputes two SHA-256 per event (the leaf and t
 commitment), the Merkle root of every block and the chain of block hashes; the loop
 recomputes one digest per row. max_parallel_workers_per_gather = $MAX_PAR; in a run with
 auto_explain on, verify_audit_chain()'s query over the events (the one calling
-\`steward.audit_event_check\`): $PARALLEL.
+\`steward.audit_event_check\`, ${CHUNK_MS:-?} ms in that run) had $PARALLEL.
 EOF2
 } >"$REPORT"
 

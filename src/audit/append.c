@@ -227,10 +227,29 @@ opt_text(FunctionCallInfo fcinfo, int n)
 static bool
 reserved_type(const char *t)
 {
-	return strcmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
-		strcmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
-		strcmp(t, AUDIT_TYPE_REDACTION) == 0 ||
-		strcmp(t, AUDIT_TYPE_RETENTION) == 0;
+	return pg_strcasecmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
+		pg_strcasecmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
+		pg_strcasecmp(t, AUDIT_TYPE_REDACTION) == 0 ||
+		pg_strcasecmp(t, AUDIT_TYPE_RETENTION) == 0 ||
+		pg_strcasecmp(t, AUDIT_TYPE_LEDGER) == 0;
+}
+
+/*
+ * An event about the ledger itself (what is audited, for how long), by the
+ * current session.
+ */
+int64
+steward_audit_ledger_event(const char *action, const char *resource_type,
+						   const char *resource_id)
+{
+	AuditInput	in = {0};
+
+	in.event_type = AUDIT_TYPE_LEDGER;
+	in.action = action;
+	in.resource_type = resource_type;
+	in.resource_id = resource_id;
+	in.payload_null = true;
+	return steward_audit_insert(&in);
 }
 
 PG_FUNCTION_INFO_V1(audit_append);
@@ -261,7 +280,7 @@ audit_append(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("event type \"%s\" is reserved for pg_steward", in.event_type),
-				 errdetail("ROW_CHANGE, SCHEMA_MIGRATION, REDACTION and RETENTION events are appended by pg_steward itself.")));
+				 errdetail("ROW_CHANGE, SCHEMA_MIGRATION, REDACTION, RETENTION and LEDGER events are appended by pg_steward itself.")));
 
 	PG_RETURN_INT64(steward_audit_insert(&in));
 }

@@ -63,6 +63,7 @@
 #define AUDIT_TYPE_MIGRATION	"SCHEMA_MIGRATION"
 #define AUDIT_TYPE_REDACTION	"REDACTION"
 #define AUDIT_TYPE_RETENTION	"RETENTION"
+#define AUDIT_TYPE_LEDGER		"LEDGER"	/* audit_table, unaudit_table, retention policies */
 
 typedef struct AuditInput
 {
@@ -97,6 +98,8 @@ extern TimestampTz steward_audit_from_unix_micros(int64 us);
 
 /* append.c */
 extern int64 steward_audit_insert(const AuditInput *in);
+extern int64 steward_audit_ledger_event(const char *action, const char *resource_type,
+										 const char *resource_id);
 extern void steward_audit_bypass_begin(void);
 extern void steward_audit_bypass_end(void);
 

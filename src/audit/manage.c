@@ -41,6 +41,10 @@ check_table(Oid relid, const char *fname)
 {
 	char		relkind = get_rel_relkind(relid);
 
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("%s: relation with OID %u does not exist", fname, relid)));
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -84,14 +88,15 @@ key_arguments(Oid relid)
 	return (row && row[0]) ? row[0] : "";
 }
 
+/* does the table carry the trigger of this name? */
 static bool
-has_audit_trigger(Oid relid)
+has_trigger(Oid relid, const char *name)
 {
 	const char *args[2];
 	bool		isnull;
 
 	args[0] = psprintf("%u", relid);
-	args[1] = ROW_TRIGGER_NAME;
+	args[1] = name;
 	(void) steward_query_text_as_owner(
 		"SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::pg_catalog.oid "
 		"   AND tgname = $2 AND NOT tgisinternal",
@@ -118,10 +123,12 @@ audit_table(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	steward_require_read_write("audit_table");
 	check_table(relid, "audit_table");
-	if (has_audit_trigger(relid))
+	if (has_trigger(relid, ROW_TRIGGER_NAME) && has_trigger(relid, TRUNC_TRIGGER_NAME))
 		PG_RETURN_BOOL(false);
 
 	name = qualified_name(relid);
+	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
+	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
 	steward_exec_as_owner(psprintf("CREATE TRIGGER " ROW_TRIGGER_NAME
 								   " AFTER INSERT OR UPDATE OR DELETE ON %s"
 								   " FOR EACH ROW EXECUTE FUNCTION steward.audit_row_change(%s)",
@@ -130,6 +137,7 @@ audit_table(PG_FUNCTION_ARGS)
 								   " AFTER TRUNCATE ON %s"
 								   " FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_row_change()",
 								   name), 0, NULL);
+	(void) steward_audit_ledger_event("AUDIT_TABLE", "table", name);
 	PG_RETURN_BOOL(true);
 }
 
@@ -152,11 +160,12 @@ unaudit_table(PG_FUNCTION_ARGS)
 	relid = PG_GETARG_OID(0);
 	steward_require_read_write("unaudit_table");
 	check_table(relid, "unaudit_table");
-	if (!has_audit_trigger(relid))
+	if (!has_trigger(relid, ROW_TRIGGER_NAME) && !has_trigger(relid, TRUNC_TRIGGER_NAME))
 		PG_RETURN_BOOL(false);
 	name = qualified_name(relid);
-	steward_exec_as_owner(psprintf("DROP TRIGGER " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
+	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
 	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
+	(void) steward_audit_ledger_event("UNAUDIT_TABLE", "table", name);
 	PG_RETURN_BOOL(true);
 }
 

@@ -482,11 +482,21 @@ load_epochs(Verify *v)
 		v->epochs[i].to_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
 	}
 
-	/* every epoch must be backed by a RETENTION event in the ledger */
+	/*
+	 * Every epoch must be backed by its RETENTION event, which the chain
+	 * protects: same partition, same range, same count.  A RETENTION event
+	 * that a later epoch dropped in turn is covered by that epoch.
+	 */
 	rc = SPI_execute("SELECT ep.epoch_id FROM steward.audit_epochs ep "
 					 " WHERE NOT EXISTS (SELECT 1 FROM steward.audit_events e "
 					 "   WHERE e.id = ep.retention_event AND e.event_type = 'RETENTION' "
-					 "     AND e.resource_id = ep.partition_name) "
+					 "     AND e.resource_id = ep.partition_name "
+					 "     AND (e.payload->>'range_from')::timestamptz = ep.range_from "
+					 "     AND (e.payload->>'range_to')::timestamptz = ep.range_to "
+					 "     AND (e.payload->>'events_dropped')::bigint = ep.events_dropped) "
+					 "   AND NOT EXISTS (SELECT 1 FROM steward.audit_epochs later "
+					 "   WHERE later.epoch_id > ep.epoch_id "
+					 "     AND ep.created_at >= later.range_from AND ep.created_at < later.range_to) "
 					 " ORDER BY ep.epoch_id LIMIT 1", true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1)
 	{
@@ -494,7 +504,7 @@ load_epochs(Verify *v)
 		int64		ep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 		problem(v, 0, 0, false, 0, false, 0,
-				"retention epoch %lld has no RETENTION event in the ledger", (long long) ep);
+				"retention epoch %lld does not match a RETENTION event of the ledger", (long long) ep);
 	}
 }
 
@@ -539,9 +549,13 @@ parse_digest(Jsonb *jb, const char *argname, Digest *dg)
 	char	   *position;
 	char	   *hash;
 
-	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash' "
+	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash', "
+							   "       coalesce(d->>'database' = pg_catalog.current_database(), true) "
+							   "   AND coalesce(d->>'system_identifier' = "
+							   "         (SELECT system_identifier::text FROM pg_catalog.pg_control_system()), true) "
 							   "  FROM (SELECT $1::pg_catalog.jsonb AS d) s "
-							   " WHERE pg_catalog.jsonb_typeof(d) = 'object'",
+							   " WHERE pg_catalog.jsonb_typeof(d) = 'object' "
+							   "   AND d->>'block' ~ '^[0-9]{1,18}$' AND d->>'position' ~ '^[0-9]{1,18}$'",
 							   1, types, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the digest");
@@ -554,6 +568,11 @@ parse_digest(Jsonb *jb, const char *argname, Digest *dg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not a pg_steward ledger digest", argname),
 				 errhint("Pass a document returned by audit_digest().")));
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4), "t") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s belongs to another database", argname),
+				 errdetail("Its database name or system identifier differs from this database's.")));
 	dg->block = strtoi64(block, NULL, 10);
 	dg->position = strtoi64(position, NULL, 10);
 }
@@ -615,7 +634,9 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	Datum		arg;
 	int			rc;
 	char	   *head_digest;
+	char	   *problem_text = NULL;
 	bool		exists;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "verify_audit_chain must return a row");
@@ -739,7 +760,15 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	rc = SPI_execute("SELECT steward.audit_head_digest()::text", true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not build the head digest");
-	head_digest = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	head_digest = MemoryContextStrdup(callercxt,
+									  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	if (v.problem.found)
+		problem_text = MemoryContextStrdup(callercxt, v.problem.text);
+
+	/* everything SPI allocated goes away here */
+	SPI_finish();
+	AtEOXact_GUC(true, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	values[0] = BoolGetDatum(!v.problem.found);
 	values[1] = Int64GetDatum(v.events_checked);
@@ -756,12 +785,8 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	nulls[9] = !v.problem.found;
 	values[9] = Int64GetDatum(v.problem.position);
 	nulls[10] = !v.problem.found;
-	values[10] = v.problem.found ? CStringGetTextDatum(v.problem.text) : (Datum) 0;
+	values[10] = problem_text ? CStringGetTextDatum(problem_text) : (Datum) 0;
 	values[11] = DirectFunctionCall1(jsonb_in, CStringGetDatum(head_digest));
-
-	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

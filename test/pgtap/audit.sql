@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(75);
+SELECT plan(80);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -63,6 +63,8 @@ SELECT throws_ok($$SELECT audit_append('X', resource_id => '')$$, '22023', NULL,
 SELECT throws_ok($$SELECT audit_append(repeat('x', 2000))$$, '22001', NULL, 'oversized action refused');
 SELECT throws_ok($$SELECT audit_append('X', event_type => 'SCHEMA_MIGRATION')$$, '22023',
                  'event type "SCHEMA_MIGRATION" is reserved for pg_steward', 'reserved event types refused');
+SELECT throws_ok($$SELECT audit_append('X', event_type => 'row_change')$$, '22023', NULL,
+                 'reserved event types are refused in any letter case');
 SELECT throws_ok($$SELECT audit_append('X', payload => '{bad')$$, '22P02', NULL, 'malformed payload refused');
 
 -- events in one transaction share its xid
@@ -188,6 +190,12 @@ SELECT is((SELECT t.problem FROM pg_temp.tampered(
           'a rewritten head block is caught');
 SELECT throws_ok($$SELECT * FROM verify_audit_chain(trusted_digest => '{"block": 1}')$$, '22023', NULL,
                  'a malformed digest is refused');
+SELECT throws_ok(format('SELECT * FROM verify_audit_chain(trusted_digest => %L)',
+                        jsonb_set(:'digest'::jsonb, '{block}', '"zz"')), '22023', NULL,
+                 'a digest with a non-numeric block is refused');
+SELECT throws_ok(format('SELECT * FROM verify_audit_chain(trusted_digest => %L)',
+                        jsonb_set(:'digest'::jsonb, '{database}', '"another_db"')), '22023',
+                 'trusted_digest belongs to another database', 'a digest of another database is refused');
 SELECT is((SELECT events_checked FROM verify_audit_chain(since => :'digest')), 0::bigint,
           'since a digest, verification starts after it');
 
@@ -213,6 +221,9 @@ SELECT is((SELECT is_valid FROM verify_audit_chain(since => :'digest')), true, '
 CREATE TABLE ward (id int PRIMARY KEY, bed text);
 SELECT is(audit_table('ward'), true, 'audit_table attaches auditing');
 SELECT is(audit_table('ward'), false, 'attaching twice is a no-op');
+SELECT is((SELECT action || ' ' || resource_id FROM steward.audit_events
+            WHERE event_type = 'LEDGER' ORDER BY id DESC LIMIT 1),
+          'AUDIT_TABLE public.ward', 'attaching auditing is itself a LEDGER event');
 INSERT INTO ward VALUES (1, 'A1');
 UPDATE ward SET bed = 'B2' WHERE id = 1;
 DELETE FROM ward;
@@ -252,5 +263,10 @@ SELECT ok(audit_seal() >= 1, 'the RETENTION event is sealed');
 SELECT is((SELECT row(is_valid, events_pruned)::text FROM verify_audit_chain()), '(t,5)',
           'the rest of the ledger still verifies; dropped events count as pruned');
 SELECT throws_ok($$SELECT audit_set_retention('*', '-1 day')$$, '22023', NULL, 'negative retention refused');
+SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
+             'UPDATE steward.audit_epochs SET range_to = range_to + interval ''100 years'';'
+             'DELETE FROM steward.audit_events WHERE resource_id = ''n1''') t),
+          row(false, 'retention epoch 1 does not match a RETENTION event of the ledger')::text,
+          'widening an epoch to hide a deletion is caught');
 
 SELECT * FROM finish();
