@@ -211,3 +211,49 @@ SELECT id, to_char(at, 'HH24:MI:SS') AS at, version, event,
 SELECT version, kind, status, attempts, to_char(duration, 'SS.MS') || ' s' AS took,
        left(checksum, 22) || '...' AS checksum
   FROM migrate_status();
+
+\echo
+\echo '=== 15. The audit ledger: every migration above is already on it'
+SELECT event_type, action, count(*) AS events
+  FROM steward.audit_events GROUP BY 1, 2 ORDER BY 1, 2;
+
+\echo
+\echo '=== 16. Audit the patient table, and let the application write its own events'
+SELECT audit_table('patient_core');
+-- the ward application connects as one role; actor is its own user
+SELECT audit_append('READ', 'patient', '2', '{"fields": ["birth_date", "allergies"]}',
+                    actor => 'dr.berg') AS event_id;
+UPDATE patient_core SET last_name = 'Weber-Schmidt' WHERE id = 2;
+SELECT audit_append('PRINT', 'discharge_letter', '2', '{"pages": 2}', actor => 'nurse.kim') AS event_id;
+SELECT id, event_type, action, resource_type, resource_id, actor, payload
+  FROM steward.audit_events WHERE resource_id = '2' ORDER BY id;
+
+\echo
+\echo '=== 17. Seal, verify, and keep the digest outside the database'
+SELECT audit_seal() >= 0 AS sealed;   -- the sealer worker also seals every second
+SELECT is_valid, events_checked, blocks_checked, events_unsealed FROM verify_audit_chain();
+SELECT audit_digest() AS digest \gset
+\echo digest to store outside the database (e.g. WORM storage): :digest
+
+\echo
+\echo '=== 18. Someone edits the ledger: refused, and if forced, found'
+-- the table owner cannot change an event ...
+UPDATE steward.audit_events SET actor = 'nobody' WHERE action = 'PRINT';
+-- ... a superuser can lift the protection, but verification names the event
+BEGIN;
+SET LOCAL session_replication_role = replica;
+UPDATE steward.audit_events SET payload = '{"pages": 20}' WHERE action = 'PRINT';
+SELECT first_bad_event, to_char(first_bad_at, 'HH24:MI:SS') AS at, first_bad_position, problem
+  FROM verify_audit_chain() WHERE NOT is_valid;
+ROLLBACK;
+SELECT is_valid FROM verify_audit_chain(trusted_digest => :'digest');
+
+\echo
+\echo '=== 19. GDPR: Jonas Weber asks to be erased; his payloads go, the chain stays'
+SELECT id, audit_redact(id, 'GDPR Art. 17 request 2026-114') AS redaction_event
+  FROM steward.audit_events
+ WHERE resource_id = '2' AND payload IS NOT NULL AND event_type IN ('APPLICATION', 'ROW_CHANGE')
+ ORDER BY id;
+SELECT id, action, payload FROM steward.audit_events WHERE resource_id = '2' ORDER BY id;
+SELECT audit_seal() >= 0 AS sealed;
+SELECT is_valid, events_checked, events_redacted FROM verify_audit_chain(trusted_digest => :'digest');

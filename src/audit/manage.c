@@ -104,6 +104,16 @@ has_trigger(Oid relid, const char *name)
 	return !isnull;
 }
 
+/* drop what is left of the audit triggers (one may have been dropped by hand) */
+static void
+drop_triggers(Oid relid, const char *name)
+{
+	if (has_trigger(relid, ROW_TRIGGER_NAME))
+		steward_exec_as_owner(psprintf("DROP TRIGGER " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
+	if (has_trigger(relid, TRUNC_TRIGGER_NAME))
+		steward_exec_as_owner(psprintf("DROP TRIGGER " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
+}
+
 PG_FUNCTION_INFO_V1(audit_table);
 
 /*
@@ -127,8 +137,7 @@ audit_table(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 
 	name = qualified_name(relid);
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
+	drop_triggers(relid, name);
 	steward_exec_as_owner(psprintf("CREATE TRIGGER " ROW_TRIGGER_NAME
 								   " AFTER INSERT OR UPDATE OR DELETE ON %s"
 								   " FOR EACH ROW EXECUTE FUNCTION steward.audit_row_change(%s)",
@@ -163,8 +172,7 @@ unaudit_table(PG_FUNCTION_ARGS)
 	if (!has_trigger(relid, ROW_TRIGGER_NAME) && !has_trigger(relid, TRUNC_TRIGGER_NAME))
 		PG_RETURN_BOOL(false);
 	name = qualified_name(relid);
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " ROW_TRIGGER_NAME " ON %s", name), 0, NULL);
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
+	drop_triggers(relid, name);
 	(void) steward_audit_ledger_event("UNAUDIT_TABLE", "table", name);
 	PG_RETURN_BOOL(true);
 }
