@@ -23,6 +23,7 @@ OBJS = \
 	src/common/guard.o \
 	src/common/recorder.o \
 	src/common/retry.o \
+	src/common/sha256.o \
 	src/common/spi_util.o \
 	src/jobs/backfill.o \
 	src/jobs/control.o \

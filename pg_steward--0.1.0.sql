@@ -649,6 +649,11 @@ CREATE FUNCTION steward.audit_event_check(
 RETURNS bytea LANGUAGE c IMMUTABLE PARALLEL SAFE COST 1000
 AS 'MODULE_PATHNAME', 'steward_audit_event_check';
 
+-- SHA-256 as the ledger computes it (portable => true: without the CPU's
+-- SHA extensions); the test suite compares it with sha256().
+CREATE FUNCTION steward.sha256_check(data bytea, portable boolean) RETURNS bytea
+LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'steward_sha256_check';
+
 CREATE FUNCTION steward.audit_append_internal(
     event_type text, action text, resource_type text, resource_id text,
     payload jsonb, actor text, session_user_name text, current_user_name text,

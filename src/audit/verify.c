@@ -40,15 +40,16 @@
 #include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
 
-#define CHUNK_EVENTS	1000000
+#define CHUNK_EVENTS	250000	/* materialized per query: about 25 MB */
 #define BLOCK_FETCH		64
 
 #define CHUNK_EVENTS_SQL \
-	"SELECT e.id, e.event_time, e.xid::text, " \
+	"SELECT e.id, e.event_time, e.xid, " \
 	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", e.salt, e.payload) " \
 	"  FROM steward.audit_events e " \
 	" WHERE e.xid < $1::pg_catalog.xid8 " \
@@ -333,7 +334,6 @@ check_chunk_events(Verify *v)
 	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		args[4];
 	char		nulls[4] = {' ', ' ', ' ', ' '};
-	Portal		portal;
 
 	refs = palloc(sizeof(EntryRef) * Max(v->chunk_events, 1));
 	for (int k = 0; k < v->nblocks; k++)
@@ -368,71 +368,69 @@ check_chunk_events(Verify *v)
 		args[2] = args[3] = (Datum) 0;
 	}
 
-	portal = SPI_cursor_open_with_args(NULL, CHUNK_EVENTS_SQL, 4, types, args, nulls, true, 0);
-	for (;;)
+	/*
+	 * One query, read to the end (not a cursor): only then may the planner
+	 * hand the hashing to parallel workers.
+	 */
+	if (SPI_execute_with_args(CHUNK_EVENTS_SQL, 4, types, args, nulls, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the events of blocks up to %lld", (long long) last->block_id);
+	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		SPI_cursor_fetch(portal, true, 10000);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
+		HeapTuple	t = SPI_tuptable->vals[r];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		int64		time_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull)));
+		uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 3, &isnull)));
+		bytea	   *check = getbytea(t, d, 4, &isnull);
+		const uint8 *c = (const uint8 *) VARDATA_ANY(check);
+		EntryRef	key;
+		EntryRef   *ref;
+		Block	   *b;
+		const uint8 *e;
+		int64		pos;
+
+		CHECK_FOR_INTERRUPTS();
+		v->events_checked++;
+		key.id = id;
+		ref = bsearch(&key, refs, n, sizeof(EntryRef), cmp_ref);
+		if (ref == NULL)
 		{
-			HeapTuple	t = SPI_tuptable->vals[r];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			bool		isnull;
-			int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-			int64		time_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull)));
-			uint64		xid = strtou64(SPI_getvalue(t, d, 3), NULL, 10);
-			bytea	   *check = getbytea(t, d, 4, &isnull);
-			const uint8 *c = (const uint8 *) VARDATA_ANY(check);
-			EntryRef	key;
-			EntryRef   *ref;
-			Block	   *b;
-			const uint8 *e;
-			int64		pos;
-
-			CHECK_FOR_INTERRUPTS();
-			v->events_checked++;
-			key.id = id;
-			ref = bsearch(&key, refs, n, sizeof(EntryRef), cmp_ref);
-			if (ref == NULL)
-			{
-				problem(v, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
-						"event %lld is not in the chain: it was inserted after sealing",
-						(long long) id);
-				continue;
-			}
-			seen[ref - refs] = true;
-			b = &v->blocks[ref->block];
-			e = b->entries + (int64) ref->idx * AUDIT_ENTRY_LEN;
-			pos = b->first_position + ref->idx;
-			if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
-			{
-				if (entry_xid(e) != xid || entry_time(e) != time_us)
-					problem(v, pos, b->block_id, true, id, true, time_us,
-							"event %lld was moved: its xid or time differs from what was sealed",
-							(long long) id);
-				else
-					problem(v, pos, b->block_id, true, id, true, time_us,
-							"event %lld was changed after sealing", (long long) id);
-			}
-			if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_MISMATCH)
-				problem(v, pos, b->block_id, true, id, true, time_us,
-						"the payload of event %lld does not match its commitment", (long long) id);
-			else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_REDACTED)
-			{
-				Redacted   *rd = palloc(sizeof(Redacted));
-
-				rd->id = id;
-				rd->position = pos;
-				rd->time_us = time_us;
-				rd->block_id = b->block_id;
-				v->redacted = lappend(v->redacted, rd);
-				v->events_redacted++;
-			}
+			problem(v, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
+					"event %lld is not in the chain: it was inserted after sealing",
+					(long long) id);
+			continue;
 		}
-		SPI_freetuptable(SPI_tuptable);
+		seen[ref - refs] = true;
+		b = &v->blocks[ref->block];
+		e = b->entries + (int64) ref->idx * AUDIT_ENTRY_LEN;
+		pos = b->first_position + ref->idx;
+		if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
+		{
+			if (entry_xid(e) != xid || entry_time(e) != time_us)
+				problem(v, pos, b->block_id, true, id, true, time_us,
+						"event %lld was moved: its xid or time differs from what was sealed",
+						(long long) id);
+			else
+				problem(v, pos, b->block_id, true, id, true, time_us,
+						"event %lld was changed after sealing", (long long) id);
+		}
+		if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_MISMATCH)
+			problem(v, pos, b->block_id, true, id, true, time_us,
+					"the payload of event %lld does not match its commitment", (long long) id);
+		else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_REDACTED)
+		{
+			Redacted   *rd = palloc(sizeof(Redacted));
+
+			rd->id = id;
+			rd->position = pos;
+			rd->time_us = time_us;
+			rd->block_id = b->block_id;
+			v->redacted = lappend(v->redacted, rd);
+			v->events_redacted++;
+		}
 	}
-	SPI_cursor_close(portal);
+	SPI_freetuptable(SPI_tuptable);
 
 	for (int64 i = 0; i < n; i++)
 	{
@@ -698,22 +696,23 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 									   1, types, &arg, NULL, true, 0);
 	for (;;)
 	{
+		SPITupleTable *fetched;
+		uint64		nfetched;
+
 		SPI_cursor_fetch(portal, true, BLOCK_FETCH);
-		if (SPI_processed == 0)
+		/* the chunk's own query below replaces SPI_tuptable and SPI_processed */
+		fetched = SPI_tuptable;
+		nfetched = SPI_processed;
+		if (nfetched == 0)
 			break;
-		for (uint64 r = 0; r < SPI_processed; r++)
+		for (uint64 r = 0; r < nfetched; r++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			check_block(&v, SPI_tuptable->vals[r], SPI_tuptable->tupdesc);
+			check_block(&v, fetched->vals[r], fetched->tupdesc);
 			if (v.chunk_events >= CHUNK_EVENTS)
-			{
-				SPITupleTable *keep = SPI_tuptable;
-
 				check_chunk_events(&v);
-				SPI_tuptable = keep;
-			}
 		}
-		SPI_freetuptable(SPI_tuptable);
+		SPI_freetuptable(fetched);
 	}
 	SPI_cursor_close(portal);
 	if (v.nblocks > 0)

@@ -14,13 +14,12 @@
  * invalidates checksums stored under v1: a stored checksum is always
  * recomputed with the version it names.
  *
- * Hashing uses PostgreSQL's own pg_cryptohash (OpenSSL-backed on Debian).
+ * Hashing is steward_sha256() (sha256.c).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
@@ -84,31 +83,6 @@ steward_normalize_sql(const char *sql)
 /*
  * Lower-case hex SHA-256 of a byte string.
  */
-/*
- * SHA-256 of len bytes into out (PG_SHA256_DIGEST_LENGTH bytes).
- */
-void
-steward_sha256(const void *data, size_t len, uint8 *out)
-{
-	pg_cryptohash_ctx *ctx;
-
-	ctx = pg_cryptohash_create(PG_SHA256);
-	if (ctx == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	if (pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, (const uint8 *) data, len) < 0 ||
-		pg_cryptohash_final(ctx, out, PG_SHA256_DIGEST_LENGTH) < 0)
-	{
-		const char *reason = pg_cryptohash_error(ctx);
-
-		pg_cryptohash_free(ctx);
-		elog(ERROR, "could not compute SHA-256 hash: %s", reason);
-	}
-	pg_cryptohash_free(ctx);
-}
-
 char *
 steward_sha256_hex(const char *data, size_t len)
 {

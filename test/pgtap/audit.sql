@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(80);
+SELECT plan(83);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -104,6 +104,22 @@ SELECT is(
                             WHERE substring(b.entries FROM n * 56 + 1 FOR 8) = int8send(e.id)) p
       WHERE e.resource_id = 'n5' ORDER BY b.block_id LIMIT 1),
     'sha256(0x00 || audit_event_bytes(id)) is the sealed leaf');
+SELECT is((SELECT count(*)::int FROM (
+              SELECT decode(string_agg(lpad(to_hex((random() * 255)::int), 2, '0'), ''), 'hex') AS d
+                FROM generate_series(1, 300) n, generate_series(1, n) i GROUP BY n
+              UNION ALL SELECT ''::bytea) m
+            WHERE steward.sha256_check(d, false) = sha256(d) AND steward.sha256_check(d, true) = sha256(d)), 301,
+          'the ledger''s SHA-256 (CPU extensions and portable) equals sha256() for 0 to 300 bytes');
+SELECT is((SELECT count(*)::int FROM steward.audit_events
+            WHERE payload IS NOT NULL
+              AND commitment <> sha256('\x02'::bytea || salt || convert_to(payload::text, 'UTF8'))), 0,
+          'commitment = sha256(0x02 || salt || payload text), as documented');
+SELECT is((SELECT count(*)::int FROM steward.audit_blocks
+            WHERE block_hash <> sha256('\x03'::bytea || 'PSB'::bytea || '\x01'::bytea || int8send(block_id)
+                                       || int8send(first_position) || int8send(event_count)
+                                       || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
+                                       || merkle_root || prev_hash)), 0,
+          'block hash = sha256(0x03 || PSB 1 || header || root || previous hash), as documented');
 SELECT is(substring(audit_event_bytes(1) FROM 1 FOR 4), '\x50534501'::bytea, 'event bytes start with PSE and format 1');
 SELECT throws_ok($$SELECT audit_event_bytes(-1)$$, '42704', NULL, 'unknown event');
 

@@ -1,0 +1,246 @@
+/*-------------------------------------------------------------------------
+ *
+ * sha256.c
+ *	  SHA-256 (FIPS 180-4) for the audit ledger's hashes.
+ *
+ * The ledger hashes a few short messages per event, millions of times when
+ * it verifies.  Through pg_cryptohash each hash pays for an OpenSSL context
+ * set-up (a provider lookup under locks) that costs more than hashing the
+ * message itself, so the ledger hashes here: with the CPU's SHA extensions
+ * (x86-64 SHA-NI) when it has them, else in portable C.  The pgTAP suite
+ * checks both against PostgreSQL's own sha256() (steward.sha256_check).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/builtins.h"
+
+#include "pg_steward.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_SHA_NI_CODE 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+static const uint32 K[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+	0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+	0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+	0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+	0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+	0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+	0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2
+};
+
+static const uint32 H0[8] = {
+	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19
+};
+
+typedef void (*blocks_fn) (uint32 *state, const uint8 *data, size_t nblocks);
+
+#define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
+
+static void
+blocks_portable(uint32 *state, const uint8 *data, size_t nblocks)
+{
+	for (; nblocks > 0; nblocks--, data += 64)
+	{
+		uint32		w[64];
+		uint32		a = state[0],
+					b = state[1],
+					c = state[2],
+					d = state[3],
+					e = state[4],
+					f = state[5],
+					g = state[6],
+					h = state[7];
+
+		for (int t = 0; t < 16; t++)
+			w[t] = (uint32) data[t * 4] << 24 | (uint32) data[t * 4 + 1] << 16 |
+				(uint32) data[t * 4 + 2] << 8 | (uint32) data[t * 4 + 3];
+		for (int t = 16; t < 64; t++)
+		{
+			uint32		s0 = ROTR(w[t - 15], 7) ^ ROTR(w[t - 15], 18) ^ (w[t - 15] >> 3);
+			uint32		s1 = ROTR(w[t - 2], 17) ^ ROTR(w[t - 2], 19) ^ (w[t - 2] >> 10);
+
+			w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+		}
+		for (int t = 0; t < 64; t++)
+		{
+			uint32		S1 = ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25);
+			uint32		ch = (e & f) ^ (~e & g);
+			uint32		t1 = h + S1 + ch + K[t] + w[t];
+			uint32		S0 = ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22);
+			uint32		maj = (a & b) ^ (a & c) ^ (b & c);
+			uint32		t2 = S0 + maj;
+
+			h = g;
+			g = f;
+			f = e;
+			e = d + t1;
+			d = c;
+			c = b;
+			b = a;
+			a = t1 + t2;
+		}
+		state[0] += a;
+		state[1] += b;
+		state[2] += c;
+		state[3] += d;
+		state[4] += e;
+		state[5] += f;
+		state[6] += g;
+		state[7] += h;
+	}
+}
+
+#ifdef HAVE_SHA_NI_CODE
+/*
+ * The same compression with the SHA extensions: the state is kept as the
+ * two vectors ABEF and CDGH that sha256rnds2 works on; every group of four
+ * rounds adds four message words plus constants, and the message schedule
+ * comes from sha256msg1/sha256msg2.
+ */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void
+blocks_sha_ni(uint32 *state, const uint8 *data, size_t nblocks)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i		tmp = _mm_loadu_si128((const __m128i *) &state[0]);
+	__m128i		st1 = _mm_loadu_si128((const __m128i *) &state[4]);
+	__m128i		st0;
+
+	tmp = _mm_shuffle_epi32(tmp, 0xB1); /* CDAB */
+	st1 = _mm_shuffle_epi32(st1, 0x1B); /* EFGH */
+	st0 = _mm_alignr_epi8(tmp, st1, 8); /* ABEF */
+	st1 = _mm_blend_epi16(st1, tmp, 0xF0);	/* CDGH */
+
+	for (; nblocks > 0; nblocks--, data += 64)
+	{
+		__m128i		save0 = st0;
+		__m128i		save1 = st1;
+		__m128i		w[16];
+
+		for (int g = 0; g < 16; g++)
+		{
+			__m128i		msg;
+
+			if (g < 4)
+				w[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (data + g * 16)), bswap);
+			else
+			{
+				__m128i		x = _mm_sha256msg1_epu32(w[g - 4], w[g - 3]);
+
+				x = _mm_add_epi32(x, _mm_alignr_epi8(w[g - 1], w[g - 2], 4));
+				w[g] = _mm_sha256msg2_epu32(x, w[g - 1]);
+			}
+			msg = _mm_add_epi32(w[g], _mm_loadu_si128((const __m128i *) &K[g * 4]));
+			st1 = _mm_sha256rnds2_epu32(st1, st0, msg);
+			msg = _mm_shuffle_epi32(msg, 0x0E);
+			st0 = _mm_sha256rnds2_epu32(st0, st1, msg);
+		}
+		st0 = _mm_add_epi32(st0, save0);
+		st1 = _mm_add_epi32(st1, save1);
+	}
+
+	tmp = _mm_shuffle_epi32(st0, 0x1B); /* FEBA */
+	st1 = _mm_shuffle_epi32(st1, 0xB1); /* DCHG */
+	st0 = _mm_blend_epi16(tmp, st1, 0xF0);	/* DCBA */
+	st1 = _mm_alignr_epi8(st1, tmp, 8); /* HGFE */
+	_mm_storeu_si128((__m128i *) &state[0], st0);
+	_mm_storeu_si128((__m128i *) &state[4], st1);
+}
+
+static bool
+cpu_has_sha_ni(void)
+{
+	unsigned int a,
+				b,
+				c,
+				d;
+
+	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSE4_1) || !(c & bit_SSSE3))
+		return false;
+	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		return false;
+	return (b & (1u << 29)) != 0;
+}
+#endif
+
+static blocks_fn
+choose_blocks(bool portable)
+{
+#ifdef HAVE_SHA_NI_CODE
+	if (!portable && cpu_has_sha_ni())
+		return blocks_sha_ni;
+#endif
+	return blocks_portable;
+}
+
+static void
+sha256_with(blocks_fn blocks, const void *data, size_t len, uint8 *out)
+{
+	uint32		state[8];
+	const uint8 *p = (const uint8 *) data;
+	size_t		full = len / 64;
+	size_t		rest = len % 64;
+	uint8		tail[128];
+	size_t		tail_len;
+	uint64		bits = (uint64) len * 8;
+
+	memcpy(state, H0, sizeof(state));
+	if (full > 0)
+		blocks(state, p, full);
+
+	memset(tail, 0, sizeof(tail));
+	memcpy(tail, p + full * 64, rest);
+	tail[rest] = 0x80;
+	tail_len = (rest < 56) ? 64 : 128;
+	for (int i = 0; i < 8; i++)
+		tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
+	blocks(state, tail, tail_len / 64);
+
+	for (int i = 0; i < 8; i++)
+	{
+		out[i * 4] = (uint8) (state[i] >> 24);
+		out[i * 4 + 1] = (uint8) (state[i] >> 16);
+		out[i * 4 + 2] = (uint8) (state[i] >> 8);
+		out[i * 4 + 3] = (uint8) state[i];
+	}
+}
+
+/*
+ * SHA-256 of len bytes into out (32 bytes).
+ */
+void
+steward_sha256(const void *data, size_t len, uint8 *out)
+{
+	static blocks_fn blocks = NULL;
+
+	if (blocks == NULL)
+		blocks = choose_blocks(false);
+	sha256_with(blocks, data, len, out);
+}
+
+PG_FUNCTION_INFO_V1(steward_sha256_check);
+
+/*
+ * steward.sha256_check(data bytea, portable boolean) returns bytea: the
+ * hash as the ledger computes it (portable: without CPU extensions), for
+ * the test suite to compare with sha256().
+ */
+Datum
+steward_sha256_check(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	bytea	   *result = palloc(VARHDRSZ + 32);
+
+	SET_VARSIZE(result, VARHDRSZ + 32);
+	sha256_with(choose_blocks(PG_GETARG_BOOL(1)), VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in),
+				(uint8 *) VARDATA(result));
+	PG_RETURN_BYTEA_P(result);
+}
