@@ -44,7 +44,16 @@ extern void steward_sha256(const void *data, size_t len, uint8 *out);
 extern char *steward_sha256_hex(const char *data, size_t len);
 
 /* common/spi_util.c */
+typedef struct StewardOwnerScope
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			save_nestlevel;
+} StewardOwnerScope;
+
 extern Oid	steward_owner(void);
+extern void steward_owner_scope_begin(StewardOwnerScope *scope, bool as_owner);
+extern void steward_owner_scope_end(StewardOwnerScope *scope);
 extern void steward_exec_as_owner(const char *sql, int nargs,
 								  const char *const *args);
 extern char **steward_query_row_as_owner(const char *sql, int nargs,

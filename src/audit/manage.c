@@ -63,6 +63,22 @@ check_table(Oid relid, const char *fname)
 				 errmsg("must be owner of table %s", get_rel_name(relid))));
 }
 
+/* the relation argument of audit_table/unaudit_table, checked */
+static Oid
+table_arg(FunctionCallInfo fcinfo, const char *fname)
+{
+	Oid			relid;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation must not be null")));
+	relid = PG_GETARG_OID(0);
+	steward_require_read_write(fname);
+	check_table(relid, fname);
+	return relid;
+}
+
 static char *
 qualified_name(Oid relid)
 {
@@ -123,16 +139,9 @@ PG_FUNCTION_INFO_V1(audit_table);
 Datum
 audit_table(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
+	Oid			relid = table_arg(fcinfo, "audit_table");
 	char	   *name;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	relid = PG_GETARG_OID(0);
-	steward_require_read_write("audit_table");
-	check_table(relid, "audit_table");
 	if (has_trigger(relid, ROW_TRIGGER_NAME) && has_trigger(relid, TRUNC_TRIGGER_NAME))
 		PG_RETURN_BOOL(false);
 
@@ -159,16 +168,9 @@ PG_FUNCTION_INFO_V1(unaudit_table);
 Datum
 unaudit_table(PG_FUNCTION_ARGS)
 {
-	Oid			relid;
+	Oid			relid = table_arg(fcinfo, "unaudit_table");
 	char	   *name;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	relid = PG_GETARG_OID(0);
-	steward_require_read_write("unaudit_table");
-	check_table(relid, "unaudit_table");
 	if (!has_trigger(relid, ROW_TRIGGER_NAME) && !has_trigger(relid, TRUNC_TRIGGER_NAME))
 		PG_RETURN_BOOL(false);
 	name = qualified_name(relid);

@@ -94,9 +94,7 @@ to_bytea(const void *data, size_t len)
 int64
 steward_audit_seal_now(bool quiet)
 {
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	StewardOwnerScope scope;
 	LOCKTAG		tag;
 	Snapshot	snap;
 	int64		block_id = 1;
@@ -116,13 +114,7 @@ steward_audit_seal_now(bool quiet)
 
 	check_can_seal();
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(steward_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	steward_owner_scope_begin(&scope, true);
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, SEAL_LOCK_CLASS, 0, SEAL_LOCK_SUBID);
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
@@ -241,8 +233,7 @@ steward_audit_seal_now(bool quiet)
 	SPI_finish();
 	PopActiveSnapshot();
 	UnregisterSnapshot(snap);
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	steward_owner_scope_end(&scope);
 	return n;
 }
 

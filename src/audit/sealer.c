@@ -256,6 +256,9 @@ steward_sealer_main(Datum arg)
 		proc_exit(0);
 	on_shmem_exit(unregister_self, (Datum) 0);
 	SetConfigOption("application_name", "pg_steward sealer", PGC_USERSET, PGC_S_SESSION);
+	/* a seal needs READ COMMITTED and writes, whatever the server defaults are */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	while (!ShutdownRequestPending)
 	{

@@ -624,9 +624,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[12];
 	bool		nulls[12] = {0};
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	StewardOwnerScope scope;
 	Portal		portal;
 	Oid			types[1] = {INT8OID};
 	Datum		arg;
@@ -640,12 +638,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 		elog(ERROR, "verify_audit_chain must return a row");
 	tupdesc = BlessTupleDesc(tupdesc);
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(steward_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	steward_owner_scope_begin(&scope, true);
 	/* hashing dominates: let the planner give it to parallel workers */
 	(void) set_config_option("parallel_setup_cost", "100",
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
@@ -766,8 +759,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 
 	/* everything SPI allocated goes away here */
 	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	steward_owner_scope_end(&scope);
 
 	values[0] = BoolGetDatum(!v.problem.found);
 	values[1] = Int64GetDatum(v.events_checked);

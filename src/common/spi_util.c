@@ -59,6 +59,32 @@ steward_owner(void)
 }
 
 /*
+ * Enter a scope that runs as the steward owner (as_owner) or as the current
+ * user, with search_path pinned to pg_catalog; leave it with
+ * steward_owner_scope_end.  An error in between needs no cleanup: the
+ * (sub)transaction abort restores the user id and the GUC nest level.
+ */
+void
+steward_owner_scope_begin(StewardOwnerScope *scope, bool as_owner)
+{
+	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
+	if (as_owner)
+		SetUserIdAndSecContext(steward_owner(),
+							   scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	scope->save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+void
+steward_owner_scope_end(StewardOwnerScope *scope)
+{
+	AtEOXact_GUC(true, scope->save_nestlevel);
+	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
+}
+
+/*
  * Run one SQL statement (as the steward owner when as_owner is set, else
  * as the current user) with search_path pinned and text parameters ($1..$n,
  * NULL pointers are SQL NULLs).  Returns the first row's columns as
@@ -70,9 +96,7 @@ exec_pinned(bool as_owner, const char *sql, int nargs,
 			const char *const *args, int *ncols_out)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	StewardOwnerScope scope;
 	Oid			argtypes[STEWARD_MAX_ARGS];
 	Datum		values[STEWARD_MAX_ARGS];
 	char		nulls[STEWARD_MAX_ARGS];
@@ -89,14 +113,7 @@ exec_pinned(bool as_owner, const char *sql, int nargs,
 		nulls[i] = args[i] ? ' ' : 'n';
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	if (as_owner)
-		SetUserIdAndSecContext(steward_owner(),
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	steward_owner_scope_begin(&scope, as_owner);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -122,8 +139,7 @@ exec_pinned(bool as_owner, const char *sql, int nargs,
 	}
 
 	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	steward_owner_scope_end(&scope);
 
 	return row;
 }
