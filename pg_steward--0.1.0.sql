@@ -824,7 +824,18 @@ BEGIN
                     jsonb_build_object('partition', p.name, 'range_from', p.lo, 'range_to', p.hi,
                                        'events_dropped', events, 'dropped_root', encode(s.root, 'hex'),
                                        'head_block', s.head_block, 'head_hash', encode(s.head_hash, 'hex'),
-                                       'policy', keep_max),
+                                       'policy', keep_max,
+                                       -- every epoch so far, this one included: the newest
+                                       -- RETENTION event vouches for all rows of audit_epochs
+                                       'epochs', (SELECT coalesce(jsonb_agg(x ORDER BY x->>'range_from'), '[]')
+                                                    FROM (SELECT jsonb_build_object('partition', ep.partition_name,
+                                                                 'range_from', ep.range_from, 'range_to', ep.range_to,
+                                                                 'events_dropped', ep.events_dropped) AS x
+                                                            FROM steward.audit_epochs ep
+                                                          UNION ALL
+                                                          SELECT jsonb_build_object('partition', p.name,
+                                                                 'range_from', p.lo, 'range_to', p.hi,
+                                                                 'events_dropped', events)) l)),
                     NULL, session_user::text, current_user::text,
                     current_setting('application_name'), host(inet_client_addr()));
                 INSERT INTO steward.audit_epochs (partition_name, range_from, range_to, events_dropped,

@@ -292,8 +292,9 @@ PG_FUNCTION_INFO_V1(steward_audit_append_internal);
  *		resource_id, payload, actor, session_user_name, current_user_name,
  *		application_name, client_addr) returns bigint
  *
- * For pg_steward's own events (SCHEMA_MIGRATION from the migration
- * history's trigger), which name the session that made the change.
+ * For pg_steward's own events appended from SQL (SCHEMA_MIGRATION from
+ * steward.append_event, RETENTION and LEDGER from the retention functions),
+ * which name the session that made the change.
  */
 Datum
 steward_audit_append_internal(PG_FUNCTION_ARGS)

@@ -6,7 +6,8 @@
  * Words used in src/audit:
  *	  event      - one row of steward.audit_events, appended by audit_append,
  *				   by an audited table's trigger, or by pg_steward itself
- *				   (SCHEMA_MIGRATION, REDACTION, RETENTION).  Its xid is the
+ *				   (SCHEMA_MIGRATION, REDACTION, RETENTION, and LEDGER for
+ *				   changes of what is audited and for how long).  Its xid is the
  *				   top-level transaction that appended it.
  *	  commitment - SHA-256 over a per-event random salt and the payload.  The
  *				   chain covers the commitment, never the payload, so a
@@ -28,7 +29,8 @@
  *				   pg_steward.audit_seal_interval.
  *	  digest     - a small JSON document naming the head block, its hash and
  *				   position, meant to be stored outside the database.
- *	  epoch      - the record retention leaves when it drops a partition.
+ *	  epoch      - the record retention leaves when it drops a partition;
+ *				   the newest RETENTION event lists every epoch.
  *
  *-------------------------------------------------------------------------
  */

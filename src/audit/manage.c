@@ -228,7 +228,8 @@ audit_redact(PG_FUNCTION_ARGS)
 						"audit event %lld is already redacted" :
 						"audit event %lld has no payload to erase",
 						(long long) event_id)));
-	if (strcmp(row[2], AUDIT_TYPE_REDACTION) == 0 || strcmp(row[2], AUDIT_TYPE_RETENTION) == 0)
+	if (strcmp(row[2], AUDIT_TYPE_REDACTION) == 0 || strcmp(row[2], AUDIT_TYPE_RETENTION) == 0 ||
+		strcmp(row[2], AUDIT_TYPE_LEDGER) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s events cannot be redacted", row[2])));

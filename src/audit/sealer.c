@@ -121,7 +121,7 @@ steward_audit_request_sealer(void)
 	TimestampTz now;
 	bool		request = false;
 
-	if (registry == NULL)
+	if (registry == NULL || steward_audit_seal_interval_ms == 0)
 		return;
 	e = find_entry(MyDatabaseId);
 	if (e != NULL && e->pid != 0)
@@ -145,7 +145,18 @@ steward_audit_request_sealer(void)
 	SpinLockRelease(&registry->mutex);
 
 	if (!request)
+	{
+		static bool warned = false;
+
+		if (e == NULL && !warned)
+		{
+			warned = true;
+			ereport(WARNING,
+					(errmsg("pg_steward runs sealers in at most %d databases at once", MAX_SEALERS),
+					 errhint("Seal the ledger of this database with audit_seal() from cron.")));
+		}
 		return;
+	}
 	steward_jobs_push_request(MyDatabaseId, InvalidOid, 0);
 	latch = steward_jobs_launcher_latch();
 	if (latch)
@@ -279,7 +290,9 @@ steward_sealer_main(Datum arg)
 			proc_exit(0);
 		}
 		pgstat_report_activity(STATE_RUNNING, "sealing the audit ledger");
-		if (steward_audit_seal_interval_ms > 0 && steward_audit_seal_now(true) > 0)
+		if (steward_audit_seal_interval_ms == 0)
+			idle = IDLE_CYCLES;	/* sealing is off: do not stay connected */
+		else if (steward_audit_seal_now(true) > 0)
 			idle = 0;
 		else if (!steward_audit_pending())
 			idle++;

@@ -481,29 +481,25 @@ load_epochs(Verify *v)
 	}
 
 	/*
-	 * Every epoch must be backed by its RETENTION event, which the chain
-	 * protects: same partition, same range, same count.  A RETENTION event
-	 * that a later epoch dropped in turn is covered by that epoch.
+	 * The epochs must be exactly those the newest RETENTION event lists:
+	 * that event is chained, so a widened, added or removed epoch shows.
+	 * (Each RETENTION event lists every epoch up to its own, so dropping
+	 * older RETENTION events with their partition loses nothing.)
 	 */
-	rc = SPI_execute("SELECT ep.epoch_id FROM steward.audit_epochs ep "
-					 " WHERE NOT EXISTS (SELECT 1 FROM steward.audit_events e "
-					 "   WHERE e.id = ep.retention_event AND e.event_type = 'RETENTION' "
-					 "     AND e.resource_id = ep.partition_name "
-					 "     AND (e.payload->>'range_from')::timestamptz = ep.range_from "
-					 "     AND (e.payload->>'range_to')::timestamptz = ep.range_to "
-					 "     AND (e.payload->>'events_dropped')::bigint = ep.events_dropped) "
-					 "   AND NOT EXISTS (SELECT 1 FROM steward.audit_epochs later "
-					 "   WHERE later.epoch_id > ep.epoch_id "
-					 "     AND ep.created_at >= later.range_from AND ep.created_at < later.range_to) "
-					 " ORDER BY ep.epoch_id LIMIT 1", true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		bool		isnull;
-		int64		ep = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-
+	rc = SPI_execute("WITH newest AS (SELECT payload FROM steward.audit_events "
+					 "                 WHERE event_type = 'RETENTION' ORDER BY id DESC LIMIT 1), "
+					 "listed AS (SELECT x->>'partition' AS p, (x->>'range_from')::timestamptz AS f, "
+					 "                  (x->>'range_to')::timestamptz AS t, (x->>'events_dropped')::bigint AS n "
+					 "             FROM newest, jsonb_array_elements(newest.payload->'epochs') x), "
+					 "stored AS (SELECT partition_name, range_from, range_to, events_dropped FROM steward.audit_epochs) "
+					 "SELECT EXISTS (SELECT * FROM listed EXCEPT SELECT * FROM stored) "
+					 "    OR EXISTS (SELECT * FROM stored EXCEPT SELECT * FROM listed)",
+					 true, 1);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not compare the retention epochs");
+	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
 		problem(v, 0, 0, false, 0, false, 0,
-				"retention epoch %lld does not match a RETENTION event of the ledger", (long long) ep);
-	}
+				"the retention epochs do not match the newest RETENTION event of the ledger");
 }
 
 static void

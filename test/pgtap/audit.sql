@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(83);
+SELECT plan(85);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -253,7 +253,11 @@ INSERT INTO ward VALUES (2, 'C3');
 SELECT is((SELECT count(*)::int FROM steward.audit_events WHERE event_type = 'ROW_CHANGE'), 3,
           'no event after unaudit_table');
 SELECT throws_ok($$SELECT audit_table('steward.audit_blocks')$$, '22023', NULL, 'the ledger cannot audit itself');
-SELECT throws_ok($$SELECT audit_table('pg_class')$$, '42501', NULL, 'only the table owner');
+SELECT throws_ok($$SELECT audit_table('pg_class')$$, '42501', NULL, 'system catalogs are refused');
+GRANT EXECUTE ON FUNCTION audit_table(regclass) TO audit_app;
+SET ROLE audit_app;
+SELECT throws_ok($$SELECT audit_table('ward')$$, '42501', 'must be owner of table ward', 'only the table owner');
+RESET ROLE;
 
 -- migrations are SCHEMA_MIGRATION events ----------------------------------------
 SELECT migrate_apply('20260101_audit_test', 'CREATE TABLE audit_mig_t (id int)');
@@ -282,7 +286,11 @@ SELECT throws_ok($$SELECT audit_set_retention('*', '-1 day')$$, '22023', NULL, '
 SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
              'UPDATE steward.audit_epochs SET range_to = range_to + interval ''100 years'';'
              'DELETE FROM steward.audit_events WHERE resource_id = ''n1''') t),
-          row(false, 'retention epoch 1 does not match a RETENTION event of the ledger')::text,
+          row(false, 'the retention epochs do not match the newest RETENTION event of the ledger')::text,
           'widening an epoch to hide a deletion is caught');
+SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
+             'DELETE FROM steward.audit_epochs') t),
+          row(false, 'the retention epochs do not match the newest RETENTION event of the ledger')::text,
+          'removing an epoch is caught');
 
 SELECT * FROM finish();
