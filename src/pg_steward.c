@@ -19,7 +19,8 @@
  * The words "migration", "attempt", "recorder" and "owner" are defined in
  * pg_steward.h.
  *
- * GUCs (all user-settable, so a DBA can set them per role or database):
+ * GUCs (user-settable, so a DBA can set them per role or database, except
+ * those marked "reload", which are read from the server configuration):
  *	  pg_steward.lock_timeout			lock_timeout for each migration statement
  *	  pg_steward.statement_timeout		time limit for each migration statement
  *	  pg_steward.lock_retries			retries of a migration after a lock timeout
@@ -30,11 +31,12 @@
  *	  pg_steward.max_replication_lag	jobs hold while a standby lags more
  *	  pg_steward.concurrent_lock_timeout lock_timeout of CONCURRENTLY statements
  *	  pg_steward.max_replication_lag_bytes jobs hold while a standby's replay is
- *									  further behind
- *	  pg_steward.audit_seal_interval	how often the sealer seals the ledger
+ *									  further behind (reload)
+ *	  pg_steward.audit_seal_interval	how often the sealer seals the ledger (reload)
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
- * jobs area's shared memory and registers the launcher (src/jobs).
+ * shared memory of the jobs area and of the sealers and registers the
+ * launcher (src/jobs), which also starts the sealers (src/audit).
  *
  *-------------------------------------------------------------------------
  */

@@ -543,10 +543,12 @@ parse_digest(Jsonb *jb, const char *argname, Digest *dg)
 	char	   *position;
 	char	   *hash;
 
-	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash', "
-							   "       coalesce(d->>'database' = pg_catalog.current_database(), true) "
-							   "   AND coalesce(d->>'system_identifier' = "
-							   "         (SELECT system_identifier::text FROM pg_catalog.pg_control_system()), true) "
+	/*
+	 * Only block, position and hash are checked: the database name and the
+	 * system identifier are for people, since a renamed database or a
+	 * pg_upgrade'd cluster still holds the same ledger.
+	 */
+	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash' "
 							   "  FROM (SELECT $1::pg_catalog.jsonb AS d) s "
 							   " WHERE pg_catalog.jsonb_typeof(d) = 'object' "
 							   "   AND d->>'block' ~ '^[0-9]{1,18}$' AND d->>'position' ~ '^[0-9]{1,18}$'",
@@ -562,11 +564,6 @@ parse_digest(Jsonb *jb, const char *argname, Digest *dg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not a pg_steward ledger digest", argname),
 				 errhint("Pass a document returned by audit_digest().")));
-	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4), "t") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s belongs to another database", argname),
-				 errdetail("Its database name or system identifier differs from this database's.")));
 	dg->block = strtoi64(block, NULL, 10);
 	dg->position = strtoi64(position, NULL, 10);
 }
