@@ -52,6 +52,25 @@
 
 static SPIPlanPtr insert_plan = NULL;
 static int	bypass_depth = 0;
+static bool appended_in_xact = false;
+
+/*
+ * After a transaction that appended commits, make sure a sealer runs.  At
+ * commit, not at the append: a sealer that is just stopping checks for
+ * unsealed events after it has left the registry, so either it sees this
+ * transaction's events or this check sees it gone.
+ */
+static void
+audit_xact_callback(XactEvent event, void *arg)
+{
+	if (!appended_in_xact)
+		return;
+	if (event == XACT_EVENT_COMMIT)
+		steward_audit_request_sealer();
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		appended_in_xact = false;
+}
 
 /* Client address of this session as text, NULL for Unix sockets. */
 static const char *
@@ -214,7 +233,17 @@ steward_audit_insert(const AuditInput *in)
 
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
-	steward_audit_request_sealer();
+	if (!appended_in_xact)
+	{
+		static bool registered = false;
+
+		if (!registered)
+		{
+			RegisterXactCallback(audit_xact_callback, NULL);
+			registered = true;
+		}
+		appended_in_xact = true;
+	}
 	return id;
 }
 

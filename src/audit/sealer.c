@@ -6,8 +6,9 @@
  *	  the next partitions of steward.audit_events created.
  *
  * Exists only when pg_steward is preloaded.  A sealer is requested from the
- * launcher by the dispatcher at server start, by CREATE EXTENSION, and by
- * audit_append when none runs for its database; a small registry in shared
+ * launcher by the dispatcher at server start, by CREATE EXTENSION, and at
+ * the commit of a transaction that appended, when none runs for its
+ * database; a small registry in shared
  * memory (database, pid, time of the request) keeps it to one per database,
  * and a requested sealer that finds one already running, or finds no
  * ledger, exits quietly.  A sealer with nothing to seal for IDLE_CYCLES
@@ -110,8 +111,8 @@ sealer_wanted(Oid dbid, TimestampTz now)
 /*
  * Ask the launcher for a sealer in this database, unless one runs or was
  * just requested.  Does nothing when pg_steward is not preloaded (then
- * audit_seal() seals).  Cheap enough for every audit_append: an unlocked
- * look first, the lock only when a request may be needed.
+ * audit_seal() seals).  Cheap enough for every appending transaction: an
+ * unlocked look first, the lock only when a request may be needed.
  */
 void
 steward_audit_request_sealer(void)

@@ -42,6 +42,16 @@ is(verify(), 'true|1|0|', 'the sealer sealed the event by itself');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer'}) <= 1,
 	1, 'at most one sealer per database');
 
+# an idle sealer leaves (so DROP DATABASE is not held up); the next
+# committed append starts a new one
+$node->poll_query_until('postgres',
+	q{SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer'})
+  or die 'the idle sealer did not exit';
+pass('an idle sealer exits');
+$node->safe_psql('postgres', q{SELECT audit_append('LOGIN', 'user', 'u2')});
+wait_sealed();
+is(verify(), 'true|2|0|', 'the next append started a sealer, which sealed it');
+
 # --- concurrent writers ----------------------------------------------------
 $node->pgbench(
 	'--no-vacuum --client=8 --jobs=2 --transactions=150',
