@@ -33,6 +33,7 @@
  *	  pg_steward.max_replication_lag_bytes jobs hold while a standby's replay is
  *									  further behind (reload)
  *	  pg_steward.audit_seal_interval	how often the sealer seals the ledger (reload)
+ *	  pg_steward.audit_block_max_events	largest block a seal writes (superuser)
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * shared memory of the jobs area and of the sealers and registers the
@@ -186,6 +187,15 @@ _PG_init(void)
 							&steward_audit_seal_interval_ms,
 							1000, 0, 24 * 60 * 60 * 1000,
 							PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.audit_block_max_events",
+							"Most events a seal puts into one block.",
+							"A larger backlog is sealed as several blocks, cut between transactions; "
+							"the events of one transaction always share a block.",
+							&steward_audit_block_max_events,
+							1000000, 1, 10000000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

@@ -106,6 +106,7 @@ extern void steward_audit_bypass_begin(void);
 extern void steward_audit_bypass_end(void);
 
 /* seal.c */
+extern int	steward_audit_block_max_events;
 extern int64 steward_audit_seal_now(bool quiet);
 extern bool steward_audit_pending(void);
 

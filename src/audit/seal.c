@@ -16,6 +16,10 @@
  * A seal must run in a READ COMMITTED transaction that has not written
  * anything: its own uncommitted events would otherwise look visible.
  *
+ * A block holds at most pg_steward.audit_block_max_events events (more
+ * only when one transaction appended more): a larger backlog becomes
+ * several blocks, cut at xid boundaries (cut_snapshot).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -88,9 +92,78 @@ to_bytea(const void *data, size_t len)
 }
 
 /*
+ * The snapshot of a block cut at xid "cut": what the previous snapshot
+ * showed, plus what cur showed below cut.  Visible(S') = Visible(prev) or
+ * (Visible(cur) and xid < cut); as a pg_snapshot: xmax' = max(prev.xmax,
+ * cut), xip' = (cur.xip below cut) + (prev.xip from cut on).
+ */
+static char *
+cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
+{
+	uint64		xmax = prev ? Max(prev->xmax, cut) : cut;
+	uint64	   *xip = palloc(sizeof(uint64) * (cur->nxip + (prev ? prev->nxip : 0) + 1));
+	int			nxip = 0;
+	uint64		xmin;
+	StringInfoData buf;
+
+	for (int i = 0; i < cur->nxip; i++)
+		if (cur->xip[i] < cut)
+			xip[nxip++] = cur->xip[i];
+	if (prev)
+		for (int i = 0; i < prev->nxip; i++)
+			if (prev->xip[i] >= cut && prev->xip[i] < xmax)
+				xip[nxip++] = prev->xip[i];
+	/* both parts are sorted and the first is below cut, the second not */
+	xmin = nxip > 0 ? xip[0] : xmax;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, UINT64_FORMAT ":" UINT64_FORMAT ":", xmin, xmax);
+	for (int i = 0; i < nxip; i++)
+		appendStringInfo(&buf, "%s" UINT64_FORMAT, i ? "," : "", xip[i]);
+	return buf.data;
+}
+
+/* Write one block; prev_hash becomes its hash. */
+static void
+write_block(int64 block_id, const char *snap_text, int64 first_position, int64 n,
+			const uint8 *leaves, const char *entries, int entries_len, uint8 *prev_hash)
+{
+	uint8		root[AUDIT_HASH_LEN];
+	uint8		hash[AUDIT_HASH_LEN];
+	TimestampTz sealed_at = GetCurrentTimestamp();
+	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, INT8OID, BYTEAOID,
+	BYTEAOID, BYTEAOID, TIMESTAMPTZOID, BYTEAOID};
+	Datum		vals[9];
+	int			rc;
+
+	steward_audit_merkle_root(leaves, n, root);
+	steward_audit_block_hash(block_id, first_position, n, sealed_at, root,
+							 prev_hash, hash);
+	vals[0] = Int64GetDatum(block_id);
+	vals[1] = CStringGetTextDatum(snap_text);
+	vals[2] = Int64GetDatum(first_position);
+	vals[3] = Int64GetDatum(n);
+	vals[4] = PointerGetDatum(to_bytea(root, AUDIT_HASH_LEN));
+	vals[5] = PointerGetDatum(to_bytea(prev_hash, AUDIT_HASH_LEN));
+	vals[6] = PointerGetDatum(to_bytea(hash, AUDIT_HASH_LEN));
+	vals[7] = TimestampTzGetDatum(sealed_at);
+	vals[8] = PointerGetDatum(to_bytea(entries, entries_len));
+	rc = SPI_execute_with_args("INSERT INTO steward.audit_blocks (block_id, snapshot, "
+							   "  first_position, event_count, merkle_root, prev_hash, "
+							   "  block_hash, sealed_at, entries) "
+							   "VALUES ($1, $2::pg_catalog.pg_snapshot, $3, $4, $5, $6, $7, $8, $9)",
+							   9, types, vals, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not write block %lld: %s", (long long) block_id,
+			 SPI_result_code_string(rc));
+	memcpy(prev_hash, hash, AUDIT_HASH_LEN);
+}
+
+/*
  * Seal what became visible since the last block.  Returns the number of
  * events sealed (0: nothing new, no block written).
  */
+int			steward_audit_block_max_events = 1000000;
+
 int64
 steward_audit_seal_now(bool quiet)
 {
@@ -157,77 +230,81 @@ steward_audit_seal_now(bool quiet)
 	cur_snap_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	steward_audit_parse_snapshot(cur_snap_text, &cur);
 
-	args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, prev_snap_text ? prev.xmax : 0));
-	args[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, cur.xmax));
-	args[2] = CStringGetTextDatum(xip_array(&prev));
-	args[3] = CStringGetTextDatum(cur_snap_text);
-
+	/*
+	 * One block per pg_steward.audit_block_max_events events at most: a
+	 * backlog (after the sealer was down) is cut into several blocks at xid
+	 * boundaries, each with the snapshot that ends at its cut.
+	 */
 	initStringInfo(&entries);
 	initStringInfo(&leaves);
-	portal = SPI_cursor_open_with_args(NULL, SEAL_EVENTS_SQL, 4, argtypes, args,
-									   NULL, true, 0);
 	for (;;)
 	{
-		SPI_cursor_fetch(portal, true, SEAL_FETCH);
-		if (SPI_processed == 0)
-			break;
-		for (uint64 i = 0; i < SPI_processed; i++)
+		uint64		cut = 0;	/* first xid left for the next block; 0: none */
+		uint64		last_xid = 0;
+		int64		nblock = 0;
+		char	   *block_snap_text;
+
+		args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, prev_snap_text ? prev.xmax : 0));
+		args[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, cur.xmax));
+		args[2] = CStringGetTextDatum(xip_array(&prev));
+		args[3] = CStringGetTextDatum(cur_snap_text);
+		resetStringInfo(&entries);
+		resetStringInfo(&leaves);
+
+		portal = SPI_cursor_open_with_args(NULL, SEAL_EVENTS_SQL, 4, argtypes, args,
+										   NULL, true, 0);
+		while (cut == 0)
 		{
-			HeapTuple	t = SPI_tuptable->vals[i];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			bool		isnull;
-			uint8		e[AUDIT_ENTRY_LEN];
-			bytea	   *check;
-			char	   *xid = SPI_getvalue(t, d, 2);
+			SPI_cursor_fetch(portal, true, SEAL_FETCH);
+			if (SPI_processed == 0)
+				break;
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				HeapTuple	t = SPI_tuptable->vals[i];
+				TupleDesc	d = SPI_tuptable->tupdesc;
+				bool		isnull;
+				uint8		e[AUDIT_ENTRY_LEN];
+				bytea	   *check;
+				uint64		xid = strtou64(SPI_getvalue(t, d, 2), NULL, 10);
 
-			CHECK_FOR_INTERRUPTS();
-			steward_audit_put_int64(e, DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)));
-			steward_audit_put_int64(e + 8, (int64) strtou64(xid, NULL, 10));
-			steward_audit_put_int64(e + 16,
-									steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull))));
-			check = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
-			memcpy(e + 24, VARDATA_ANY(check), AUDIT_HASH_LEN);
-			appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);
-			appendBinaryStringInfo(&leaves, (char *) e + 24, AUDIT_HASH_LEN);
-			n++;
+				CHECK_FOR_INTERRUPTS();
+				if (nblock >= steward_audit_block_max_events && xid != last_xid)
+				{
+					cut = xid;
+					break;
+				}
+				last_xid = xid;
+				steward_audit_put_int64(e, DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)));
+				steward_audit_put_int64(e + 8, (int64) xid);
+				steward_audit_put_int64(e + 16,
+										steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull))));
+				check = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
+				memcpy(e + 24, VARDATA_ANY(check), AUDIT_HASH_LEN);
+				appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);
+				appendBinaryStringInfo(&leaves, (char *) e + 24, AUDIT_HASH_LEN);
+				nblock++;
+			}
+			SPI_freetuptable(SPI_tuptable);
 		}
-		SPI_freetuptable(SPI_tuptable);
-	}
-	SPI_cursor_close(portal);
+		SPI_cursor_close(portal);
 
-	if (n > 0)
-	{
-		uint8		root[AUDIT_HASH_LEN];
-		uint8		hash[AUDIT_HASH_LEN];
-		TimestampTz sealed_at = GetCurrentTimestamp();
-		Oid			types[9] = {INT8OID, TEXTOID, INT8OID, INT8OID, BYTEAOID,
-		BYTEAOID, BYTEAOID, TIMESTAMPTZOID, BYTEAOID};
-		Datum		vals[9];
-
-		steward_audit_merkle_root((uint8 *) leaves.data, n, root);
-		steward_audit_block_hash(block_id, first_position, n, sealed_at, root,
-								 prev_hash, hash);
-		vals[0] = Int64GetDatum(block_id);
-		vals[1] = CStringGetTextDatum(cur_snap_text);
-		vals[2] = Int64GetDatum(first_position);
-		vals[3] = Int64GetDatum(n);
-		vals[4] = PointerGetDatum(to_bytea(root, AUDIT_HASH_LEN));
-		vals[5] = PointerGetDatum(to_bytea(prev_hash, AUDIT_HASH_LEN));
-		vals[6] = PointerGetDatum(to_bytea(hash, AUDIT_HASH_LEN));
-		vals[7] = TimestampTzGetDatum(sealed_at);
-		vals[8] = PointerGetDatum(to_bytea(entries.data, entries.len));
-		rc = SPI_execute_with_args("INSERT INTO steward.audit_blocks (block_id, snapshot, "
-								   "  first_position, event_count, merkle_root, prev_hash, "
-								   "  block_hash, sealed_at, entries) "
-								   "VALUES ($1, $2::pg_catalog.pg_snapshot, $3, $4, $5, $6, $7, $8, $9)",
-								   9, types, vals, NULL, false, 0);
-		if (rc != SPI_OK_INSERT)
-			elog(ERROR, "could not write block %lld: %s", (long long) block_id,
-				 SPI_result_code_string(rc));
+		if (nblock == 0)
+			break;
+		block_snap_text = cut ? cut_snapshot(prev_snap_text ? &prev : NULL, &cur, cut) : cur_snap_text;
+		write_block(block_id, block_snap_text, first_position, nblock,
+					(uint8 *) leaves.data, entries.data, entries.len, prev_hash);
 		if (!quiet)
 			ereport(DEBUG1,
 					(errmsg_internal("sealed %lld audit events into block %lld",
-									 (long long) n, (long long) block_id)));
+									 (long long) nblock, (long long) block_id)));
+		n += nblock;
+		if (cut == 0)
+			break;
+		/* the next block starts where this one was cut */
+		prev_snap_text = block_snap_text;
+		steward_audit_parse_snapshot(prev_snap_text, &prev);
+		block_id++;
+		first_position += nblock;
 	}
 
 	SPI_finish();

@@ -39,7 +39,7 @@ SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_sett
                     'pg_steward.batch_statement_timeout=60000ms', 'pg_steward.max_replication_lag=30000ms',
                     'pg_steward.concurrent_lock_timeout=1800000ms',
                     'pg_steward.max_replication_lag_bytes=1048576kB',
-                    'pg_steward.audit_seal_interval=1000ms'],
+                    'pg_steward.audit_seal_interval=1000ms', 'pg_steward.audit_block_max_events=1000000'],
               'GUCs and their defaults');
 SELECT throws_ok($$SET pg_steward.lock_timeout = 0$$, '22023', NULL, 'lock_timeout cannot be disabled');
 SELECT throws_ok($$SET pg_steward.no_such_setting = 1$$, '42602', NULL, 'the pg_steward prefix is reserved');

@@ -131,6 +131,29 @@ SELECT count(*) = 1 FROM pg_stat_activity
 
 $node->safe_psql('postgres', q{ALTER SYSTEM SET pg_steward.audit_seal_interval = 0; SELECT pg_reload_conf();});
 seal_blocked_then_killed('backend', q{query = 'SELECT audit_seal();'});
+
+# --- a backlog becomes several blocks, cut between transactions -------------
+# (sealing is still off: nothing but the audit_seal below seals)
+my $blocks_before = $node->safe_psql('postgres', 'SELECT count(*) FROM steward.audit_blocks');
+# a transaction that appended first and commits after the cut blocks
+my $held = $node->background_psql('postgres');
+$held->query_safe(q{BEGIN; SELECT audit_append('HELD', 'chart', 'held');});
+$node->safe_psql('postgres', qq{SELECT audit_append('BACKLOG', 'chart', 'single $_')}) for 1 .. 7;
+$node->safe_psql('postgres',
+	q{SELECT audit_append('BACKLOG', 'chart', 'batch ' || g) FROM generate_series(1, 5) g});
+is($node->safe_psql('postgres', 'SET pg_steward.audit_block_max_events = 3; SELECT audit_seal()'), '12',
+	'audit_seal seals the whole backlog');
+is($node->safe_psql('postgres', qq{
+SELECT string_agg(event_count::text, ',' ORDER BY block_id) FROM steward.audit_blocks WHERE block_id > $blocks_before}),
+	'3,3,6', 'cut every 3 events, but never inside a transaction: the last block holds the 7th single and the batch of 5');
+$held->query_safe('COMMIT');
+$held->quit;
+is($node->safe_psql('postgres', 'SELECT audit_seal()'), '1',
+	'the transaction still running during the cut seals afterwards, once');
+wait_sealed();
+my $now_all = $node->safe_psql('postgres', 'SELECT count(*) FROM steward.audit_events');
+is(verify(), "true|$now_all|0|", 'the cut blocks verify');
+
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_steward.audit_seal_interval; SELECT pg_reload_conf();});
 seal_blocked_then_killed('sealer', q{backend_type = 'pg_steward sealer'});
 
