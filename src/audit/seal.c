@@ -43,6 +43,8 @@
 #define SEAL_LOCK_SUBID		5
 #define SEAL_FETCH			10000
 
+int			steward_audit_block_max_events = 1000000;
+
 #define SEAL_EVENTS_SQL \
 	"SELECT e.id, e.xid::text, e.event_time, " \
 	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", NULL, NULL) " \
@@ -162,8 +164,6 @@ write_block(int64 block_id, const char *snap_text, int64 first_position, int64 n
  * Seal what became visible since the last block.  Returns the number of
  * events sealed (0: nothing new, no block written).
  */
-int			steward_audit_block_max_events = 1000000;
-
 int64
 steward_audit_seal_now(bool quiet)
 {
