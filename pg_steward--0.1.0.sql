@@ -1219,3 +1219,33 @@ REVOKE ALL ON FUNCTION @extschema@.audit_drop_expired(boolean) FROM PUBLIC;
 
 -- the sealer of this database starts once CREATE EXTENSION commits
 SELECT steward.audit_start_sealer();
+
+-- One row for monitoring: how far sealing is, and whether a sealer runs.
+CREATE FUNCTION @extschema@.audit_status(
+    OUT head_block bigint,
+    OUT head_position bigint,
+    OUT last_sealed_at timestamptz,
+    OUT events_unsealed bigint,
+    OUT oldest_unsealed_at timestamptz,
+    OUT sealer_pid integer,
+    OUT default_partition_events bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    WITH head AS (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1),
+         unsealed AS (
+             SELECT count(*) AS n, min(e.event_time) AS oldest
+               FROM steward.audit_events e
+              WHERE NOT EXISTS (SELECT 1 FROM head)
+                 OR (e.xid >= (SELECT pg_snapshot_xmin(snapshot) FROM head)
+                     AND NOT pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM head))))
+    SELECT (SELECT coalesce(max(block_id), 0) FROM head),
+           (SELECT coalesce(max(first_position + event_count - 1), 0) FROM head),
+           (SELECT max(sealed_at) FROM head),
+           u.n, u.oldest,
+           (SELECT pid FROM pg_stat_activity
+             WHERE backend_type = 'pg_steward sealer' AND datname = current_database() LIMIT 1),
+           (SELECT count(*) FROM steward.audit_events_default)
+      FROM unsealed u
+$$;
+COMMENT ON FUNCTION @extschema@.audit_status() IS
+    'how far sealing is: head block, last seal, unsealed events, the sealer''s pid';
+REVOKE ALL ON FUNCTION @extschema@.audit_status() FROM PUBLIC;

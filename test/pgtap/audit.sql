@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(85);
+SELECT plan(87);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -25,7 +25,7 @@ SELECT has_function('verify_audit_chain', ARRAY['jsonb', 'jsonb']);
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.proname IN ('audit_append', 'audit_seal', 'verify_audit_chain', 'audit_digest',
                                 'audit_event_bytes', 'audit_redact', 'audit_table', 'unaudit_table',
-                                'audit_set_retention', 'audit_drop_expired')
+                                'audit_set_retention', 'audit_drop_expired', 'audit_status')
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
           'no audit function is executable by PUBLIC');
 SELECT is((SELECT count(*)::int FROM pg_class c
@@ -94,6 +94,14 @@ SELECT is((SELECT count(*) FROM verify_audit_chain() WHERE NOT is_valid), 0::big
 SELECT is((SELECT events_checked FROM verify_audit_chain()),
           (SELECT count(*) FROM steward.audit_events), 'every event is checked');
 SELECT is(audit_seal(), 0::bigint, 'a second seal finds nothing new');
+SELECT is((SELECT row(head_block = (SELECT max(block_id) FROM steward.audit_blocks),
+                      head_position = (SELECT count(*) FROM steward.audit_events),
+                      events_unsealed, default_partition_events)::text FROM audit_status()),
+          '(t,t,0,0)', 'audit_status shows the head and nothing unsealed');
+BEGIN;
+SELECT audit_append('PENDING');
+SELECT is((SELECT events_unsealed FROM audit_status()), 1::bigint, 'audit_status counts unsealed events');
+ROLLBACK;
 SELECT is(
     (SELECT sha256('\x00'::bytea || audit_event_bytes(e.id))
        FROM steward.audit_events e WHERE e.resource_id = 'n5'),
