@@ -171,7 +171,7 @@ is(verify($standby), "true|$all|0|", 'verify_audit_chain runs on the standby and
 is($standby->safe_psql('postgres', q{SELECT audit_digest()->>'hash'}),
 	$node->safe_psql('postgres', q{SELECT audit_digest()->>'hash'}), 'the standby reports the same head digest');
 is($standby->safe_psql('postgres', q{SELECT events_unsealed || '|' || (sealer_pid IS NULL) FROM audit_status()}),
-	'0|t', 'audit_status works on the standby');
+	'0|true', 'audit_status works on the standby');
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type LIKE 'pg_steward%'}),
 	'0', 'no sealer runs on the standby');
 my ($ret, $out, $err) = $standby->psql('postgres', q{SELECT audit_append('X')});
