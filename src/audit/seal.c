@@ -35,6 +35,7 @@
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
+#include "utils/xid8.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
@@ -46,7 +47,7 @@
 int			steward_audit_block_max_events = 1000000;
 
 #define SEAL_EVENTS_SQL \
-	"SELECT e.id, e.xid::text, e.event_time, " \
+	"SELECT e.id, e.xid, e.event_time, " \
 	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", NULL, NULL) " \
 	"  FROM steward.audit_events e " \
 	" WHERE ((e.xid >= $1::pg_catalog.xid8 AND e.xid < $2::pg_catalog.xid8) " \
@@ -265,7 +266,7 @@ steward_audit_seal_now(bool quiet)
 				bool		isnull;
 				uint8		e[AUDIT_ENTRY_LEN];
 				bytea	   *check;
-				uint64		xid = strtou64(SPI_getvalue(t, d, 2), NULL, 10);
+				uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 2, &isnull)));
 
 				CHECK_FOR_INTERRUPTS();
 				if (nblock >= steward_audit_block_max_events && xid != last_xid)
