@@ -689,7 +689,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
       LEFT JOIN LATERAL (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) h ON true
 $$;
 
--- The range partitions of steward.audit_events and their bounds.
+-- The range partitions of steward.audit_events and their bounds (read
+-- back from pg_get_expr's text: callers pin datestyle and timezone).
 CREATE VIEW steward.audit_partitions AS
     SELECT c.relname::text AS partition_name,
            (regexp_match(pg_catalog.pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz AS range_from,
@@ -702,7 +703,8 @@ CREATE VIEW steward.audit_partitions AS
 -- overlaps an existing partition, or whose events already sit in the
 -- default partition, is left alone.
 CREATE FUNCTION steward.audit_ensure_partitions() RETURNS integer
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET datestyle = 'ISO, YMD' SET timezone = 'UTC' AS $$
 DECLARE
     y integer;
     lo timestamptz;
@@ -767,7 +769,8 @@ $$;
 CREATE FUNCTION steward.audit_drop_expired(dry_run boolean)
 RETURNS TABLE (partition_name text, range_from timestamptz, range_to timestamptz,
                events bigint, dropped boolean, detail text)
-LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET datestyle = 'ISO, YMD' SET timezone = 'UTC' AS $$
 DECLARE
     p record;
     keep_max interval;

@@ -65,9 +65,11 @@ audit_xact_callback(XactEvent event, void *arg)
 {
 	if (!appended_in_xact)
 		return;
-	if (event == XACT_EVENT_COMMIT)
+	/* a prepared transaction commits elsewhere; the sealer waits for it */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
 		steward_audit_request_sealer();
 	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 		appended_in_xact = false;
 }
@@ -150,6 +152,19 @@ steward_audit_insert(const AuditInput *in)
 	int			rc;
 
 	steward_require_read_write("audit_append");
+
+	/*
+	 * The event bytes are UTF-8: a text that has none (invalid bytes in a
+	 * SQL_ASCII database) is refused now, not when it is sealed.
+	 */
+	{
+		const char *texts[] = {in->event_type, in->action, in->resource_type,
+		in->resource_id, in->actor};
+
+		for (int i = 0; i < lengthof(texts); i++)
+			if (texts[i])
+				(void) pg_server_to_any(texts[i], strlen(texts[i]), PG_UTF8);
+	}
 
 	session_name = in->session_user_name ? in->session_user_name :
 		GetUserNameFromId(GetSessionUserId(), false);
@@ -298,7 +313,7 @@ audit_append(PG_FUNCTION_ARGS)
 	in.payload_null = PG_ARGISNULL(3);
 	in.payload = in.payload_null ? (Datum) 0 : PG_GETARG_DATUM(3);
 	in.actor = opt_text(fcinfo, 4);
-	in.event_type = PG_ARGISNULL(5) ? AUDIT_TYPE_APPLICATION : opt_text(fcinfo, 5);
+	in.event_type = opt_text(fcinfo, 5);	/* omitted: 'APPLICATION' (SQL default) */
 
 	check_field(in.action, "action", true);
 	check_field(in.resource_type, "resource_type", false);

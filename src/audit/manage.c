@@ -304,13 +304,16 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			bool		isnull;
-			bytea	   *entries = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull));
+			Datum		raw = SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3, &isnull);
+			bytea	   *entries = DatumGetByteaPP(raw);
 			const uint8 *e = (const uint8 *) VARDATA_ANY(entries);
 			int64		count = VARSIZE_ANY_EXHDR(entries) / AUDIT_ENTRY_LEN;
 			MemoryContext old;
 
 			CHECK_FOR_INTERRUPTS();
 			head_block = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+			if (head_hash != NULL)
+				pfree(head_hash);
 			old = MemoryContextSwitchTo(TopTransactionContext);
 			head_hash = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
 			MemoryContextSwitchTo(old);
@@ -324,6 +327,8 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 					n++;
 				}
 			}
+			if ((Pointer) entries != DatumGetPointer(raw))
+				pfree(entries);
 		}
 		SPI_freetuptable(SPI_tuptable);
 	}

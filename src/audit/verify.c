@@ -50,7 +50,9 @@
 
 #define CHUNK_EVENTS_SQL \
 	"SELECT e.id, e.event_time, e.xid, " \
-	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", e.salt, e.payload) " \
+	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", e.salt, e.payload), " \
+	"       CASE WHEN e.event_type IN ('REDACTION', 'RETENTION') THEN e.event_type END, " \
+	"       CASE WHEN e.event_type = 'REDACTION' THEN e.resource_id END " \
 	"  FROM steward.audit_events e " \
 	" WHERE e.xid < $1::pg_catalog.xid8 " \
 	"   AND pg_catalog.pg_visible_in_snapshot(e.xid, $2::pg_catalog.pg_snapshot) " \
@@ -89,8 +91,11 @@ typedef struct Problem
 
 typedef struct Epoch
 {
+	int64		epoch_id;
 	int64		from_us;
 	int64		to_us;
+	int64		dropped;		/* events_dropped as recorded */
+	int64		pruned;			/* sealed entries found gone in its range */
 } Epoch;
 
 typedef struct Redacted
@@ -123,6 +128,13 @@ typedef struct Verify
 	int			nepochs;
 	Epoch	   *epochs;
 	List	   *redacted;
+	/* evidence from sealed, verified events of this run */
+	int64	   *redaction_targets;	/* ids named by REDACTION events */
+	int			ntargets;
+	int			maxtargets;
+	int64		newest_retention_id;	/* 0: none seen */
+	int64		newest_retention_pos;
+	char	   *since_snap;		/* the since block's snapshot (NULL: full run) */
 } Verify;
 
 static void
@@ -178,12 +190,16 @@ cmp_ref(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* is this sealed entry's time in a dropped range?  counts it for the epoch */
 static bool
 pruned(Verify *v, int64 time_us)
 {
 	for (int i = 0; i < v->nepochs; i++)
 		if (time_us >= v->epochs[i].from_us && time_us < v->epochs[i].to_us)
+		{
+			v->epochs[i].pruned++;
 			return true;
+		}
 	return false;
 }
 
@@ -237,6 +253,9 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 		b->entries = palloc(VARSIZE_ANY_EXHDR(entries) + 1);
 		memcpy(b->entries, VARDATA_ANY(entries), VARSIZE_ANY_EXHDR(entries));
 	}
+	/* the detoasted copy is not needed any more */
+	if (entries != NULL && (Pointer) entries != DatumGetPointer(SPI_getbinval(t, d, 9, &isnull)))
+		pfree(entries);
 	has_first = b->count > 0;
 	if (has_first)
 	{
@@ -405,7 +424,31 @@ check_chunk_events(Verify *v)
 		b = &v->blocks[ref->block];
 		e = b->entries + (int64) ref->idx * AUDIT_ENTRY_LEN;
 		pos = b->first_position + ref->idx;
-		if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
+		if (memcmp(c, e + 24, AUDIT_HASH_LEN) == 0 && c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_OK)
+		{
+			/* an intact REDACTION or RETENTION event is evidence */
+			char	   *type = SPI_getvalue(t, d, 5);
+
+			if (type && strcmp(type, AUDIT_TYPE_REDACTION) == 0)
+			{
+				char	   *target = SPI_getvalue(t, d, 6);
+
+				if (v->ntargets == v->maxtargets)
+				{
+					v->maxtargets = Max(16, v->maxtargets * 2);
+					v->redaction_targets = v->redaction_targets ?
+						repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
+						palloc(sizeof(int64) * v->maxtargets);
+				}
+				v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+			}
+			else if (type && strcmp(type, AUDIT_TYPE_RETENTION) == 0 && pos > v->newest_retention_pos)
+			{
+				v->newest_retention_pos = pos;
+				v->newest_retention_id = id;
+			}
+		}
+		else if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
 		{
 			if (entry_xid(e) != xid || entry_time(e) != time_us)
 				problem(v, pos, b->block_id, true, id, true, time_us,
@@ -455,9 +498,16 @@ check_chunk_events(Verify *v)
 	/* the chunk's last snapshot bounds the next chunk */
 	v->lower_snap = last->snap_text;
 	v->lower = last->snap;
-	for (int k = 0; k < v->nblocks - 1; k++)
+	for (int k = 0; k < v->nblocks; k++)
+	{
 		if (v->blocks[k].entries)
 			pfree(v->blocks[k].entries);
+		if (k < v->nblocks - 1)
+		{
+			pfree(v->blocks[k].snap_text);
+			pfree(v->blocks[k].snap.xip);
+		}
+	}
 	v->nblocks = 0;
 	v->chunk_events = 0;
 }
@@ -467,58 +517,136 @@ load_epochs(Verify *v)
 {
 	int			rc;
 
-	rc = SPI_execute("SELECT range_from, range_to FROM steward.audit_epochs", true, 0);
+	rc = SPI_execute("SELECT epoch_id, range_from, range_to, events_dropped FROM steward.audit_epochs",
+					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the retention epochs");
 	v->nepochs = (int) SPI_processed;
-	v->epochs = palloc(sizeof(Epoch) * Max(v->nepochs, 1));
+	v->epochs = palloc0(sizeof(Epoch) * Max(v->nepochs, 1));
 	for (int i = 0; i < v->nepochs; i++)
 	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
 
-		v->epochs[i].from_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)));
-		v->epochs[i].to_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)));
+		v->epochs[i].epoch_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		v->epochs[i].from_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull)));
+		v->epochs[i].to_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull)));
+		v->epochs[i].dropped = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
 	}
+}
 
-	/*
-	 * The epochs must be exactly those the newest RETENTION event lists:
-	 * that event is chained, so a widened, added or removed epoch shows.
-	 * (Each RETENTION event lists every epoch up to its own, so dropping
-	 * older RETENTION events with their partition loses nothing.)
-	 */
-	rc = SPI_execute("WITH newest AS (SELECT payload FROM steward.audit_events "
-					 "                 WHERE event_type = 'RETENTION' ORDER BY id DESC LIMIT 1), "
-					 "listed AS (SELECT x->>'partition' AS p, (x->>'range_from')::timestamptz AS f, "
-					 "                  (x->>'range_to')::timestamptz AS t, (x->>'events_dropped')::bigint AS n "
-					 "             FROM newest, jsonb_array_elements(newest.payload->'epochs') x), "
-					 "stored AS (SELECT partition_name, range_from, range_to, events_dropped FROM steward.audit_epochs) "
-					 "SELECT EXISTS (SELECT * FROM listed EXCEPT SELECT * FROM stored) "
-					 "    OR EXISTS (SELECT * FROM stored EXCEPT SELECT * FROM listed)",
-					 true, 1);
+/*
+ * The epochs must be exactly those the newest RETENTION event lists.  Only
+ * a sealed RETENTION event counts: the newest one this run verified, or in
+ * a run "since" a digest, the newest one that digest's block covered.  Each
+ * RETENTION event lists every epoch up to its own, so dropping older ones
+ * with their partition loses nothing.  In a full run, the sealed entries
+ * found gone in each epoch's range must also number what it dropped.
+ */
+static void
+check_epochs(Verify *v)
+{
+	int64		newest = v->newest_retention_id;
+	Oid			types[1] = {INT8OID};
+	Datum		arg;
+	int			rc;
+
+	if (newest == 0 && v->since_snap != NULL)
+	{
+		Oid			t1[1] = {TEXTOID};
+		Datum		a1 = CStringGetTextDatum(v->since_snap);
+
+		rc = SPI_execute_with_args("SELECT id FROM steward.audit_events "
+								   " WHERE event_type = 'RETENTION' "
+								   "   AND pg_catalog.pg_visible_in_snapshot(xid, $1::pg_catalog.pg_snapshot) "
+								   " ORDER BY id DESC LIMIT 1", 1, t1, &a1, NULL, true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			bool		isnull;
+
+			newest = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+	}
+	arg = Int64GetDatum(newest);
+	rc = SPI_execute_with_args("WITH newest AS (SELECT payload FROM steward.audit_events WHERE id = $1), "
+							   "listed AS (SELECT x->>'partition' AS p, (x->>'range_from')::timestamptz AS f, "
+							   "                  (x->>'range_to')::timestamptz AS t, (x->>'events_dropped')::bigint AS n "
+							   "             FROM newest, jsonb_array_elements(newest.payload->'epochs') x), "
+							   "stored AS (SELECT partition_name, range_from, range_to, events_dropped FROM steward.audit_epochs) "
+							   "SELECT EXISTS (SELECT * FROM listed EXCEPT SELECT * FROM stored) "
+							   "    OR EXISTS (SELECT * FROM stored EXCEPT SELECT * FROM listed)",
+							   1, types, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compare the retention epochs");
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
 		problem(v, 0, 0, false, 0, false, 0,
 				"the retention epochs do not match the newest RETENTION event of the ledger");
+
+	if (v->since_snap == NULL)
+		for (int i = 0; i < v->nepochs; i++)
+			if (v->epochs[i].pruned != v->epochs[i].dropped)
+				problem(v, 0, 0, false, 0, false, 0,
+						"retention epoch %lld dropped %lld events, but %lld sealed events of its range are gone",
+						(long long) v->epochs[i].epoch_id, (long long) v->epochs[i].dropped,
+						(long long) v->epochs[i].pruned);
 }
 
+static int
+cmp_int64(const void *a, const void *b)
+{
+	int64		x = *(const int64 *) a;
+	int64		y = *(const int64 *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Every erased payload must be named by a sealed REDACTION event: one this
+ * run verified, or in a run "since" a digest, one that digest's block
+ * covered.
+ */
 static void
 check_redactions(Verify *v)
 {
 	ListCell   *lc;
-	int			rc;
-	Oid			types[1] = {TEXTOID};
+
+	if (v->since_snap != NULL)
+	{
+		Oid			t1[1] = {TEXTOID};
+		Datum		a1 = CStringGetTextDatum(v->since_snap);
+		int			rc;
+
+		rc = SPI_execute_with_args("SELECT resource_id FROM steward.audit_events "
+								   " WHERE event_type = 'REDACTION' "
+								   "   AND pg_catalog.pg_visible_in_snapshot(xid, $1::pg_catalog.pg_snapshot)",
+								   1, t1, &a1, NULL, true, 0);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "could not read the earlier redactions");
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			char	   *target = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			if (v->ntargets == v->maxtargets)
+			{
+				v->maxtargets = Max(16, v->maxtargets * 2);
+				v->redaction_targets = v->redaction_targets ?
+					repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
+					palloc(sizeof(int64) * v->maxtargets);
+			}
+			v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+		}
+	}
+	if (v->ntargets > 0)
+		qsort(v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64);
 
 	foreach(lc, v->redacted)
 	{
 		Redacted   *rd = (Redacted *) lfirst(lc);
-		Datum		arg = CStringGetTextDatum(psprintf(INT64_FORMAT, rd->id));
 
 		CHECK_FOR_INTERRUPTS();
-		rc = SPI_execute_with_args("SELECT 1 FROM steward.audit_events "
-								   " WHERE event_type = 'REDACTION' AND resource_id = $1 LIMIT 1",
-								   1, types, &arg, NULL, true, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed == 0)
+		if (v->ntargets == 0 ||
+			bsearch(&rd->id, v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64) == NULL)
 			problem(v, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
 					"the payload of event %lld was erased without a redaction record",
 					(long long) rd->id);
@@ -667,6 +795,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 			if (rc != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "could not read block %lld", (long long) since.block);
 			v.lower_snap = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			v.since_snap = v.lower_snap;
 			steward_audit_parse_snapshot(v.lower_snap, &v.lower);
 			v.next_block = since.block + 1;
 			v.next_position = since.position + 1;
@@ -705,6 +834,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 		check_chunk_events(&v);
 	if (v.redacted != NIL)
 		check_redactions(&v);
+	check_epochs(&v);
 
 	/* events not yet sealed (the sealer's next block will take them) */
 	{

@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(87);
+SELECT plan(89);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -184,6 +184,15 @@ SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
           row(false, pg_temp.ev('n5'), format('the payload of event %s was erased without a redaction record', pg_temp.ev('n5')))::text,
           'a payload erased behind pg_steward''s back is not a redaction');
 SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
+             FROM pg_temp.tampered(format(
+               'UPDATE steward.audit_events SET payload = NULL, salt = NULL WHERE id = %1$s;'
+               'INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, resource_type, resource_id, '
+               '  session_user_name, current_user_name) '
+               'VALUES (900001, ''9223372036854775000'', now(), ''REDACTION'', ''REDACT'', ''audit_event'', %1$L, ''x'', ''x'')',
+               pg_temp.ev('n5'))) t),
+          row(false, pg_temp.ev('n5'), format('the payload of event %s was erased without a redaction record', pg_temp.ev('n5')))::text,
+          'a REDACTION record that was never sealed does not excuse an erased payload');
+SELECT is((SELECT row(t.is_valid, t.first_bad_event, t.problem)::text
              FROM pg_temp.tampered(format('DELETE FROM steward.audit_events WHERE id >= %s', pg_temp.ev('n8'))) t),
           row(false, pg_temp.ev('n8'), format('event %s is missing: it was deleted after sealing', pg_temp.ev('n8')))::text,
           'a truncated tail of events names its first event');
@@ -283,8 +292,12 @@ SELECT ok(audit_seal() >= 5, 'old events sealed');
 SELECT is((SELECT detail FROM audit_drop_expired(dry_run => true) WHERE partition_name = 'audit_events_2010'),
           'kept: an event type in it has no retention policy', 'no policy: kept');
 SELECT audit_set_retention('*', '10 years');
+SET DateStyle = 'Postgres, DMY';
+SET TimeZone = 'Asia/Kolkata';
 SELECT is((SELECT row(dropped, events)::text FROM audit_drop_expired() WHERE partition_name = 'audit_events_2010'),
-          '(t,5)', 'an expired partition is dropped');
+          '(t,5)', 'an expired partition is dropped (whatever the session''s DateStyle and TimeZone)');
+RESET DateStyle;
+RESET TimeZone;
 SELECT is((SELECT row(events_dropped, range_from)::text FROM steward.audit_epochs),
           row(5::bigint, '2010-01-01 00:00+00'::timestamptz)::text, 'an epoch records what was dropped');
 SELECT ok(audit_seal() >= 1, 'the RETENTION event is sealed');
@@ -296,6 +309,17 @@ SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
              'DELETE FROM steward.audit_events WHERE resource_id = ''n1''') t),
           row(false, 'the retention epochs do not match the newest RETENTION event of the ledger')::text,
           'widening an epoch to hide a deletion is caught');
+SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
+             'INSERT INTO steward.audit_epochs (partition_name, range_from, range_to, events_dropped, dropped_root, '
+             '  head_block, head_hash, retention_event) '
+             'SELECT ''audit_events_x'', now() - interval ''1 day'', now() + interval ''1 day'', 1, ''\x00'', 0, ''\x00'', 0;'
+             'INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, resource_type, resource_id, '
+             '  session_user_name, current_user_name, payload) '
+             'SELECT 900002, ''9223372036854775000'', now(), ''RETENTION'', ''DROP_PARTITION'', ''partition'', ''audit_events_x'', '
+             '  ''x'', ''x'', jsonb_build_object(''epochs'', (SELECT jsonb_agg(jsonb_build_object(''partition'', partition_name, '
+             '  ''range_from'', range_from, ''range_to'', range_to, ''events_dropped'', events_dropped)) FROM steward.audit_epochs))') t),
+          row(false, 'the retention epochs do not match the newest RETENTION event of the ledger')::text,
+          'an epoch vouched for by a RETENTION event that was never sealed is caught');
 SELECT is((SELECT row(t.is_valid, t.problem)::text FROM pg_temp.tampered(
              'DELETE FROM steward.audit_epochs') t),
           row(false, 'the retention epochs do not match the newest RETENTION event of the ledger')::text,
