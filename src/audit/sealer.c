@@ -271,6 +271,13 @@ steward_sealer_main(Datum arg)
 	/* a seal needs READ COMMITTED and writes, whatever the server defaults are */
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	/*
+	 * Never hold up DDL (DROP EXTENSION, ALTER TABLE on the ledger): give up
+	 * a lock wait after a second, and be the one a deadlock check picks, by
+	 * checking first.  The postmaster restarts a sealer that failed.
+	 */
+	SetConfigOption("lock_timeout", "1s", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("deadlock_timeout", "10ms", PGC_SUSET, PGC_S_OVERRIDE);
 
 	while (!ShutdownRequestPending)
 	{
