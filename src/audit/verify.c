@@ -315,6 +315,20 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	v->nblocks++;
 }
 
+/* an event id named by a sealed REDACTION event (its resource_id) */
+static void
+add_redaction_target(Verify *v, const char *target)
+{
+	if (v->ntargets == v->maxtargets)
+	{
+		v->maxtargets = Max(16, v->maxtargets * 2);
+		v->redaction_targets = v->redaction_targets ?
+			repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
+			palloc(sizeof(int64) * v->maxtargets);
+	}
+	v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+}
+
 /* where an event with this xid and id would sit in the chunk's chain */
 static int64
 would_be_position(Verify *v, uint64 xid, int64 id)
@@ -431,16 +445,7 @@ check_chunk_events(Verify *v)
 
 			if (type && strcmp(type, AUDIT_TYPE_REDACTION) == 0)
 			{
-				char	   *target = SPI_getvalue(t, d, 6);
-
-				if (v->ntargets == v->maxtargets)
-				{
-					v->maxtargets = Max(16, v->maxtargets * 2);
-					v->redaction_targets = v->redaction_targets ?
-						repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
-						palloc(sizeof(int64) * v->maxtargets);
-				}
-				v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+				add_redaction_target(v, SPI_getvalue(t, d, 6));
 			}
 			else if (type && strcmp(type, AUDIT_TYPE_RETENTION) == 0 && pos > v->newest_retention_pos)
 			{
@@ -625,16 +630,7 @@ check_redactions(Verify *v)
 			elog(ERROR, "could not read the earlier redactions");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			char	   *target = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-			if (v->ntargets == v->maxtargets)
-			{
-				v->maxtargets = Max(16, v->maxtargets * 2);
-				v->redaction_targets = v->redaction_targets ?
-					repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
-					palloc(sizeof(int64) * v->maxtargets);
-			}
-			v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+			add_redaction_target(v, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 		}
 	}
 	if (v->ntargets > 0)
