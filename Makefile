@@ -40,18 +40,26 @@ OBJS = \
 	src/migrations/lock.o \
 	src/migrations/repair.o \
 	src/migrations/rollback.o \
-	src/migrations/state.o
+	src/migrations/state.o \
+	src/review/catalog.o \
+	src/review/checks.o \
+	src/review/guard.o \
+	src/review/lint.o \
+	src/review/lint_api.o \
+	src/review/plan.o \
+	src/review/rules.o \
+	src/review/silence.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress (sql/, expected/)
-REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit
+REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit review review_corpus
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)
-ISOLATION      = concurrent_apply jobs_control audit_concurrent
+ISOLATION      = concurrent_apply jobs_control audit_concurrent review_nowait
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=pg_steward
 
 # TAP (PostgreSQL::Test::Cluster): crashes, restarts

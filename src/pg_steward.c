@@ -34,6 +34,9 @@
  *									  further behind (reload)
  *	  pg_steward.audit_seal_interval	how often the sealer seals the ledger (reload)
  *	  pg_steward.audit_block_max_events	largest block a seal writes (superuser)
+ *	  pg_steward.large_table_threshold	size from which a scan or rewrite is an
+ *									  error finding and the guard refuses a
+ *									  rewrite (superuser)
  *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * shared memory of the jobs area and of the sealers and registers the
@@ -53,6 +56,7 @@
 #include "pg_steward.h"
 #include "jobs/jobs.h"
 #include "audit/audit.h"
+#include "review/review.h"
 
 PG_MODULE_MAGIC;
 
@@ -66,6 +70,7 @@ int			steward_batch_statement_timeout_ms = 60 * 1000;
 int			steward_max_replication_lag_ms = 30 * 1000;
 int			steward_concurrent_lock_timeout_ms = 30 * 60 * 1000;
 int			steward_max_replication_lag_kb = 1024 * 1024;
+int			steward_large_table_kb = 100 * 1024;
 
 void		_PG_init(void);
 
@@ -197,6 +202,19 @@ _PG_init(void)
 							1000000, 1, 10000000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("pg_steward.large_table_threshold",
+							"Table size from which a scan, rewrite or index build under a "
+							"blocking lock is an error.",
+							"migrate_lint grades such findings info on an empty table, warning "
+							"below this size and error from it; while a migration runs, a "
+							"rewrite of a table this large is refused unless allow_unsafe is set.",
+							&steward_large_table_kb,
+							100 * 1024, 0, INT_MAX,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	steward_guard_install();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_steward");

@@ -118,9 +118,9 @@ steward_sleep_ms(int ms, bool wake_on_latch)
  * back and the error returned in *edata_out; a cancel by the statement
  * timer reads "canceling statement due to the <owner>'s statement_timeout".
  */
-bool
-steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
-					int timeout_ms, ErrorData **edata_out)
+static bool
+run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
+			int timeout_ms, ErrorData **edata_out, bool keep)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -132,7 +132,10 @@ steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
 	PG_TRY();
 	{
 		fn(arg);
-		ReleaseCurrentSubTransaction();
+		if (keep)
+			ReleaseCurrentSubTransaction();
+		else
+			RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
 		ok = true;
@@ -153,4 +156,19 @@ steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
 	}
 	PG_END_TRY();
 	return ok;
+}
+
+bool
+steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
+					int timeout_ms, ErrorData **edata_out)
+{
+	return run_subxact(fn, arg, owner, timeout_ms, edata_out, true);
+}
+
+/* The same, but the subtransaction is rolled back even when fn succeeds. */
+bool
+steward_run_subxact_rollback(void (*fn) (void *arg), void *arg, const char *owner,
+							 int timeout_ms, ErrorData **edata_out)
+{
+	return run_subxact(fn, arg, owner, timeout_ms, edata_out, false);
 }

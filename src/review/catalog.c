@@ -1,0 +1,501 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *	  Facts the lint takes from the server instead of guessing: a
+ *	  relation's real size, whether it is new in this transaction, the
+ *	  volatility of an expression, whether a type change rewrites, which
+ *	  CHECK constraints and indexes exist.
+ *
+ * Nothing here waits for a lock: sizes are read under a conditional
+ * ACCESS SHARE lock, or from pg_class when that lock is not free, and
+ * everything else from the catalog under its own snapshot.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_expr.h"
+#include "parser/parse_node.h"
+#include "parser/parse_type.h"
+#include "storage/bufmgr.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "pg_steward.h"
+#include "review/review.h"
+
+typedef struct SizeArg
+{
+	Oid			relid;
+	int64		bytes;
+} SizeArg;
+
+static void
+size_body(void *arg)
+{
+	SizeArg    *sa = (SizeArg *) arg;
+	Relation	rel = RelationIdGetRelation(sa->relid);
+
+	if (RelationIsValid(rel))
+	{
+		if (RELKIND_HAS_STORAGE(rel->rd_rel->relkind))
+			sa->bytes = (int64) RelationGetNumberOfBlocks(rel) * BLCKSZ;
+		RelationClose(rel);
+	}
+}
+
+/*
+ * Bytes of one relation with storage (main fork), without waiting.  When
+ * another transaction holds a lock that conflicts with ACCESS SHARE (it
+ * is altering the table right now), the file is measured without a lock;
+ * should that fail, pg_class.relpages is the answer.
+ */
+static int64
+storage_bytes(Oid relid, int32 relpages)
+{
+	SizeArg		sa = {relid, (int64) Max(relpages, 0) * BLCKSZ};
+	ErrorData  *edata = NULL;
+
+	if (ConditionalLockRelationOid(relid, AccessShareLock))
+	{
+		size_body(&sa);
+		UnlockRelationOid(relid, AccessShareLock);
+	}
+	else if (!steward_run_subxact(size_body, &sa, "lint", 0, &edata))
+		FreeErrorData(edata);
+	return sa.bytes;
+}
+
+/*
+ * The size of a table as a rewrite or scan sees it: its heap and TOAST,
+ * summed over all partitions of a partitioned table.
+ */
+int64
+steward_relation_bytes(Oid relid)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	int64		bytes = 0;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return 0;
+	cls = (Form_pg_class) GETSTRUCT(tup);
+
+	if (cls->relkind == RELKIND_PARTITIONED_TABLE ||
+		cls->relkind == RELKIND_PARTITIONED_INDEX)
+	{
+		List	   *parts = find_all_inheritors(relid, NoLock, NULL);
+		ListCell   *lc;
+
+		ReleaseSysCache(tup);
+		foreach(lc, parts)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (lfirst_oid(lc) != relid)
+				bytes += steward_relation_bytes(lfirst_oid(lc));
+		}
+		return bytes;
+	}
+
+	if (RELKIND_HAS_STORAGE(cls->relkind))
+		bytes = storage_bytes(relid, cls->relpages);
+	if (OidIsValid(cls->reltoastrelid))
+	{
+		Oid			toast = cls->reltoastrelid;
+		HeapTuple	ttup = SearchSysCache1(RELOID, ObjectIdGetDatum(toast));
+
+		if (HeapTupleIsValid(ttup))
+		{
+			bytes += storage_bytes(toast, ((Form_pg_class) GETSTRUCT(ttup))->relpages);
+			ReleaseSysCache(ttup);
+		}
+	}
+	ReleaseSysCache(tup);
+	return bytes;
+}
+
+/* Created in the current transaction (nobody else can be using it). */
+bool
+steward_relation_is_new(Oid relid)
+{
+	Relation	rel = RelationIdGetRelation(relid);
+	bool		result = false;
+
+	if (RelationIsValid(rel))
+	{
+		result = rel->rd_createSubid != InvalidSubTransactionId;
+		RelationClose(rel);
+	}
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ * Expressions, inside a subtransaction: a raw expression may name a
+ * function or type the migration has not created yet.
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VolatileArg
+{
+	Node	   *raw;
+	bool		is_volatile;
+} VolatileArg;
+
+static void
+volatile_body(void *arg)
+{
+	VolatileArg *va = (VolatileArg *) arg;
+	ParseState *pstate = make_parsestate(NULL);
+	Node	   *expr;
+
+	expr = transformExpr(pstate, copyObject(va->raw), EXPR_KIND_COLUMN_DEFAULT);
+	va->is_volatile = contain_volatile_functions(expr);
+	free_parsestate(pstate);
+}
+
+/*
+ * Whether a column default (raw, as parsed) is volatile, from the
+ * functions it really calls.  *known is false when it cannot be analysed
+ * yet; the caller then assumes the worst.
+ */
+bool
+steward_expr_is_volatile(Node *raw_expr, bool *known)
+{
+	VolatileArg va = {raw_expr, false};
+	ErrorData  *edata = NULL;
+
+	*known = steward_run_subxact(volatile_body, &va, "lint", 0, &edata);
+	if (!*known)
+	{
+		FreeErrorData(edata);
+		return true;
+	}
+	return va.is_volatile;
+}
+
+/*
+ * Whether PostgreSQL needs to rewrite the table to apply this coercion of
+ * column attnum, following the rule of ALTER TABLE: only a chain of
+ * binary relabelings, unconstrained domains and (with TimeZone UTC) the
+ * timestamp <-> timestamptz conversion leaves the stored data as it is.
+ */
+static bool
+coercion_rewrites(Node *expr, AttrNumber attnum)
+{
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (expr == NULL)
+			return true;
+		if (IsA(expr, Var))
+			return ((Var *) expr)->varattno != attnum;
+		if (IsA(expr, RelabelType))
+		{
+			expr = (Node *) ((RelabelType *) expr)->arg;
+			continue;
+		}
+		if (IsA(expr, CoerceToDomain))
+		{
+			CoerceToDomain *d = (CoerceToDomain *) expr;
+
+			if (DomainHasConstraints(d->resulttype))
+				return true;
+			expr = (Node *) d->arg;
+			continue;
+		}
+		if (IsA(expr, FuncExpr))
+		{
+			FuncExpr   *f = (FuncExpr *) expr;
+
+			if ((f->funcid == F_TIMESTAMP_TIMESTAMPTZ ||
+				 f->funcid == F_TIMESTAMPTZ_TIMESTAMP) &&
+				!TimestampTimestampTzRequiresRewrite())
+			{
+				expr = linitial(f->args);
+				continue;
+			}
+		}
+		return true;
+	}
+}
+
+typedef struct TypeChangeArg
+{
+	Oid			relid;
+	AttrNumber	attnum;
+	TypeName   *newtype;
+	int			result;
+} TypeChangeArg;
+
+static void
+type_change_body(void *arg)
+{
+	TypeChangeArg *tc = (TypeChangeArg *) arg;
+	Oid			oldtype,
+				newtype,
+				oldcoll;
+	int32		oldtypmod,
+				newtypmod;
+	Node	   *expr;
+
+	get_atttypetypmodcoll(tc->relid, tc->attnum, &oldtype, &oldtypmod, &oldcoll);
+	typenameTypeIdAndMod(NULL, tc->newtype, &newtype, &newtypmod);
+	expr = (Node *) makeVar(1, tc->attnum, oldtype, oldtypmod, oldcoll, 0);
+	expr = coerce_to_target_type(NULL, expr, oldtype, newtype, newtypmod,
+								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	if (expr == NULL)
+	{
+		tc->result = 2;			/* needs USING: a rewrite */
+		return;
+	}
+	expr = (Node *) expression_planner((Expr *) expr);
+	tc->result = coercion_rewrites(expr, tc->attnum) ? 1 : 0;
+}
+
+/*
+ * Whether ALTER COLUMN ... TYPE rewrites the table: 0 no, 1 yes, 2 yes
+ * (no implicit cast: the change needs USING), 3 unknown (the type does
+ * not exist yet).  A USING expression other than the bare column
+ * rewrites.
+ */
+int
+steward_type_change_rewrites(Oid relid, AttrNumber attnum, TypeName *newtype,
+							 Node *using_expr)
+{
+	TypeChangeArg tc = {relid, attnum, newtype, 3};
+	ErrorData  *edata = NULL;
+
+	if (using_expr != NULL)
+	{
+		if (IsA(using_expr, ColumnRef))
+		{
+			ColumnRef  *cr = (ColumnRef *) using_expr;
+			Node	   *last = llast(cr->fields);
+
+			if (!IsA(last, String) ||
+				get_attnum(relid, strVal(last)) != attnum)
+				return 1;
+		}
+		else
+			return 1;
+	}
+	if (!steward_run_subxact(type_change_body, &tc, "lint", 0, &edata))
+	{
+		FreeErrorData(edata);
+		return 3;
+	}
+	return tc.result;
+}
+
+/* ----------------------------------------------------------------
+ * Constraints and indexes
+ * ----------------------------------------------------------------
+ */
+
+/* Calls fn for every CHECK constraint of relid; stops when it returns true. */
+static bool
+for_each_check(Oid relid, bool (*fn) (Form_pg_constraint con, HeapTuple tup, void *arg),
+			   void *arg)
+{
+	Relation	conrel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(conrel, ConstraintRelidTypidNameIndexId, true,
+							  NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+
+		CHECK_FOR_INTERRUPTS();
+		if (con->contype == CONSTRAINT_CHECK)
+			found = fn(con, tup, arg);
+	}
+	systable_endscan(scan);
+	table_close(conrel, AccessShareLock);
+	return found;
+}
+
+static List *
+constraint_attnums(HeapTuple tup, AttrNumber attnum_col)
+{
+	bool		isnull;
+	Datum		d = SysCacheGetAttr(CONSTROID, tup, attnum_col, &isnull);
+	ArrayType  *arr;
+	int16	   *vals;
+	int			n;
+	List	   *result = NIL;
+
+	if (isnull)
+		return NIL;
+	arr = DatumGetArrayTypeP(d);
+	n = ARR_DIMS(arr)[0];
+	vals = (int16 *) ARR_DATA_PTR(arr);
+	for (int i = 0; i < n; i++)
+		result = lappend_int(result, vals[i]);
+	return result;
+}
+
+static bool
+uses_column(Form_pg_constraint con, HeapTuple tup, void *arg)
+{
+	return list_member_int(constraint_attnums(tup, Anum_pg_constraint_conkey),
+						   *(AttrNumber *) arg);
+}
+
+/* Does a CHECK constraint of relid use this column? */
+bool
+steward_column_in_check(Oid relid, AttrNumber attnum)
+{
+	return for_each_check(relid, uses_column, &attnum);
+}
+
+/* Is expr "col IS NOT NULL" (possibly ANDed with more) for this column? */
+static bool
+proves_not_null(Node *expr, AttrNumber attnum)
+{
+	if (IsA(expr, NullTest))
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		return nt->nulltesttype == IS_NOT_NULL && !nt->argisrow &&
+			IsA(nt->arg, Var) && ((Var *) nt->arg)->varattno == attnum;
+	}
+	if (is_andclause(expr))
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) expr)->args)
+			if (proves_not_null(lfirst(lc), attnum))
+				return true;
+	}
+	return false;
+}
+
+static bool
+valid_not_null_check(Form_pg_constraint con, HeapTuple tup, void *arg)
+{
+	bool		isnull;
+	Datum		bin;
+
+	if (!con->convalidated)
+		return false;
+	bin = SysCacheGetAttr(CONSTROID, tup, Anum_pg_constraint_conbin, &isnull);
+	if (isnull)
+		return false;
+	return proves_not_null(stringToNode(TextDatumGetCString(bin)),
+						   *(AttrNumber *) arg);
+}
+
+/*
+ * A validated CHECK (col IS NOT NULL): SET NOT NULL then needs no scan
+ * (PostgreSQL 12 and later).
+ */
+bool
+steward_column_proven_not_null(Oid relid, AttrNumber attnum)
+{
+	return for_each_check(relid, valid_not_null_check, &attnum);
+}
+
+static bool
+is_valid(Form_pg_constraint con, HeapTuple tup, void *arg)
+{
+	return con->convalidated;
+}
+
+/* Any validated CHECK on relid (ATTACH PARTITION may then skip its scan). */
+bool
+steward_has_valid_check(Oid relid)
+{
+	return for_each_check(relid, is_valid, NULL);
+}
+
+typedef struct DomainArg
+{
+	TypeName   *tn;
+	bool		constrained;
+} DomainArg;
+
+static void
+domain_body(void *arg)
+{
+	DomainArg  *da = (DomainArg *) arg;
+	Oid			typid = typenameTypeId(NULL, da->tn);
+
+	da->constrained = get_typtype(typid) == TYPTYPE_DOMAIN &&
+		DomainHasConstraints(typid);
+}
+
+/* Is the type a domain with CHECK or NOT NULL constraints? */
+bool
+steward_domain_has_constraints(TypeName *tn)
+{
+	DomainArg	da = {tn, false};
+	ErrorData  *edata = NULL;
+
+	if (!steward_run_subxact(domain_body, &da, "lint", 0, &edata))
+	{
+		FreeErrorData(edata);
+		return false;
+	}
+	return da.constrained;
+}
+
+/*
+ * Does a valid index of relid start with exactly these columns, in any
+ * order among its leading keys?
+ */
+bool
+steward_index_covers(Oid relid, List *attnums)
+{
+	Relation	indrel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	int			n = list_length(attnums);
+
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
+		bool		all = ind->indisvalid && ind->indnkeyatts >= n;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; all && i < n; i++)
+			all = list_member_int(attnums, ind->indkey.values[i]);
+		found = all;
+	}
+	systable_endscan(scan);
+	table_close(indrel, AccessShareLock);
+	return found;
+}

@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * checks.c
+ *	  The pre- and post-checks of migrate_apply.
+ *
+ * A check is one SELECT query that returns the offending rows: it holds
+ * when it returns none.  Pre-checks run before the migration's first
+ * statement, post-checks after its last, both inside the migration's
+ * transaction; a failing check names its first rows and the migration
+ * changes nothing.  Checks run with the caller's privileges.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "parser/parser.h"
+#include "utils/builtins.h"
+
+#include "pg_steward.h"
+#include "review/review.h"
+
+#define CHECK_ROWS_SHOWN 10
+#define CHECK_ROWS_COUNTED 1000
+
+/*
+ * The checks of a text[] argument, each verified to be exactly one query.
+ * Bad checks are refused before anything runs.
+ */
+List *
+steward_parse_checks(ArrayType *checks, const char *argname)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (checks == NULL)
+		return NIL;
+	if (ARR_NDIM(checks) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", argname)));
+	deconstruct_array(checks, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *sql;
+		List	   *raw;
+		Node	   *stmt;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s[%d] must not be null", argname, i + 1)));
+		sql = TextDatumGetCString(elems[i]);
+		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+		stmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw)->stmt : NULL;
+		if (stmt == NULL || !IsA(stmt, SelectStmt) ||
+			((SelectStmt *) stmt)->intoClause != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s[%d] must be one SELECT query", argname, i + 1),
+					 errdetail("A check returns the offending rows; it holds when it returns none."),
+					 errhint("For example: SELECT id FROM bills WHERE patient_id IS NOT NULL")));
+		result = lappend(result, sql);
+	}
+	return result;
+}
+
+static char *
+row_text(HeapTuple tup, TupleDesc desc)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int c = 1; c <= desc->natts; c++)
+	{
+		char	   *v = SPI_getvalue(tup, desc, c);
+
+		if (TupleDescAttr(desc, c - 1)->attisdropped)
+			continue;
+		appendStringInfo(&buf, "%s%s=%s", c > 1 ? ", " : "",
+						 NameStr(TupleDescAttr(desc, c - 1)->attname), v ? v : "NULL");
+	}
+	return buf.data;
+}
+
+/* Run checks (inside the migration's SPI connection); raise on the first failing one. */
+void
+steward_run_checks(List *checks, const char *what)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, checks)
+	{
+		const char *sql = (const char *) lfirst(lc);
+		StringInfoData rows;
+		uint64		found;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		n++;
+		rc = SPI_execute(sql, false, CHECK_ROWS_COUNTED + 1);
+		if (rc != SPI_OK_SELECT)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s %d is not a query: %s", what, n, SPI_result_code_string(rc))));
+		found = SPI_processed;
+		if (found == 0)
+			continue;
+
+		initStringInfo(&rows);
+		for (uint64 i = 0; i < found && i < CHECK_ROWS_SHOWN; i++)
+			appendStringInfo(&rows, "\n  %s", row_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc));
+		if (found > CHECK_ROWS_SHOWN)
+			appendStringInfoString(&rows, "\n  ...");
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("%s %d found %s offending row%s", what, n,
+						found > CHECK_ROWS_COUNTED ? psprintf("more than %d", CHECK_ROWS_COUNTED)
+						: psprintf(UINT64_FORMAT, found),
+						found == 1 ? "" : "s"),
+				 errdetail("Check: %s\nFirst rows:%s", sql, rows.data)));
+	}
+}

@@ -1,0 +1,1539 @@
+/*-------------------------------------------------------------------------
+ *
+ * lint.c
+ *	  The lint: walks the statements of a migration as the server's own
+ *	  parser splits them and turns each risky one into findings (see
+ *	  review.h for the words).
+ *
+ * The walk keeps what a migration has done so far, so that later
+ * statements are judged in context: the relations and indexes it created
+ * (nothing on a new relation is a finding but hygiene), the tables it
+ * locked for writes (a VALIDATE after them scans under that lock), the
+ * first ACCESS EXCLUSIVE lock on an existing table (held while the rest
+ * runs), the tables it altered (several ALTERs on one table) and the
+ * foreign keys it added (checked for an index at the end).
+ *
+ * Lock modes come from the server: AlterTableGetLockLevel() for ALTER
+ * TABLE subcommands, and for other statements the mode the server's code
+ * for that statement takes.  Sizes, volatility, binary coercibility and
+ * existing constraints come from the catalog (catalog.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "commands/defrem.h"
+#include "commands/tablecmds.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parser.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "catalog/pg_attribute.h"
+#include "access/htup_details.h"
+
+#include "pg_steward.h"
+#include "review/review.h"
+
+/* A relation a statement names, as the lint sees it. */
+typedef struct LintRel
+{
+	bool		known;			/* exists, or created by this migration */
+	bool		is_new;
+	Oid			relid;			/* InvalidOid when created by this migration */
+	char	   *name;
+	char	   *key;			/* identifies it across statements */
+	int64		size;			/* bytes, -1: not measured yet */
+} LintRel;
+
+typedef struct LintIndex
+{
+	char	   *relkey;
+	List	   *columns;		/* char * */
+} LintIndex;
+
+typedef struct LintFk
+{
+	int			statement;
+	const char *text;
+	LintRel		rel;
+	List	   *columns;		/* char * */
+} LintFk;
+
+typedef struct LintState
+{
+	List	   *findings;
+	bool		runtime;
+	bool		has_ddl;
+	int			current;
+	const char *current_text;
+	List	   *created;		/* char *: "name" or "schema.name" */
+	List	   *indexes;		/* LintIndex */
+	List	   *fks;			/* LintFk */
+	List	   *strong;			/* keys locked SHARE ROW EXCLUSIVE or more */
+	List	   *altered;		/* keys of existing tables altered */
+	int			ael_statement;
+	char	   *ael_relation;
+	LintFinding *after_ael;
+} LintState;
+
+/* ----------------------------------------------------------------
+ * Relations
+ * ----------------------------------------------------------------
+ */
+
+static char *
+rv_name(RangeVar *rv)
+{
+	return rv->schemaname
+		? psprintf("%s.%s", rv->schemaname, rv->relname)
+		: pstrdup(rv->relname);
+}
+
+static bool
+created_here(LintState *s, RangeVar *rv)
+{
+	ListCell   *lc;
+
+	foreach(lc, s->created)
+	{
+		const char *c = (const char *) lfirst(lc);
+		const char *dot = strrchr(c, '.');
+		const char *bare = dot ? dot + 1 : c;
+
+		if (strcmp(bare, rv->relname) != 0)
+			continue;
+		if (rv->schemaname == NULL || dot == NULL ||
+			(strncmp(c, rv->schemaname, dot - c) == 0 &&
+			 strlen(rv->schemaname) == (size_t) (dot - c)))
+			return true;
+	}
+	return false;
+}
+
+static void
+note_created(LintState *s, RangeVar *rv)
+{
+	s->created = lappend(s->created, rv_name(rv));
+}
+
+static char *
+relation_display(Oid relid)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+	char	   *rel = get_rel_name(relid);
+
+	if (nsp == NULL || rel == NULL)
+		return psprintf("%u", relid);
+	return quote_qualified_identifier(nsp, rel);
+}
+
+static bool
+lint_rel(LintState *s, RangeVar *rv, LintRel *r)
+{
+	memset(r, 0, sizeof(LintRel));
+	r->size = -1;
+	if (rv == NULL)
+		return false;
+	if (created_here(s, rv))
+	{
+		r->known = r->is_new = true;
+		r->name = rv_name(rv);
+		r->key = psprintf("new:%s", rv->relname);
+		r->size = 0;
+		return true;
+	}
+	r->relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(r->relid))
+		return false;
+	r->known = true;
+	r->is_new = steward_relation_is_new(r->relid);
+	r->name = relation_display(r->relid);
+	r->key = psprintf("oid:%u", r->relid);
+	return true;
+}
+
+static bool
+existing(LintRel *r)
+{
+	return r->known && !r->is_new;
+}
+
+static int64
+rel_size(LintRel *r)
+{
+	if (r->size < 0)
+		r->size = OidIsValid(r->relid) ? steward_relation_bytes(r->relid) : 0;
+	return r->size;
+}
+
+/* ----------------------------------------------------------------
+ * Findings
+ * ----------------------------------------------------------------
+ */
+
+static LintFinding *
+emit(LintState *s, const char *rule_id, LintRel *r, LOCKMODE lockmode,
+	 const char *detail)
+{
+	const LintRule *rule = steward_lint_rule(rule_id);
+	LintFinding *f = palloc0(sizeof(LintFinding));
+	int64		size = r ? rel_size(r) : -1;
+
+	if (rule == NULL)
+		elog(ERROR, "unknown lint rule \"%s\"", rule_id);
+
+	f->seq = list_length(s->findings);
+	f->statement = s->current;
+	f->statement_text = s->current_text;
+	f->rule = rule;
+	f->lockmode = lockmode;
+	f->relation = r ? pstrdup(r->name) : NULL;
+	f->table_size = size;
+	f->message = detail ? psprintf("%s (%s)", rule->why, detail) : pstrdup(rule->why);
+	f->instead = pstrdup(rule->instead);
+
+	switch (rule->grading)
+	{
+		case GRADE_SIZE:
+			if (size == 0)
+				f->severity = LINT_INFO;
+			else if (size >= (int64) steward_large_table_kb * 1024)
+				f->severity = LINT_ERROR;
+			else
+				f->severity = rule->severity;
+			break;
+		case GRADE_EMPTY:
+			f->severity = size == 0 ? LINT_WARNING : LINT_ERROR;
+			break;
+		case GRADE_NONE:
+			f->severity = rule->severity;
+			break;
+	}
+	s->findings = lappend(s->findings, f);
+	return f;
+}
+
+/* A pre-check the DBA can run for a data-dependent change. */
+static void
+emit_data_dependent(LintState *s, LintRel *r, LOCKMODE mode, const char *precheck)
+{
+	LintFinding *f;
+
+	if (!existing(r) || rel_size(r) == 0)
+		return;
+	f = emit(s, "data-dependent", r, mode, NULL);
+	f->instead = psprintf("pre-check: %s", precheck);
+}
+
+static void
+note_lock(LintState *s, LintRel *r, LOCKMODE mode)
+{
+	if (!existing(r))
+		return;
+	if (mode >= ShareRowExclusiveLock && !list_member(s->strong, makeString(r->key)))
+		s->strong = lappend(s->strong, makeString(r->key));
+	if (mode == AccessExclusiveLock && s->ael_statement == 0 && !s->runtime)
+	{
+		s->ael_statement = s->current;
+		s->ael_relation = pstrdup(r->name);
+	}
+}
+
+static bool
+strong_locked(LintState *s, LintRel *r)
+{
+	return list_member(s->strong, makeString(r->key));
+}
+
+/* ----------------------------------------------------------------
+ * Column definitions: hygiene, indexes and foreign keys
+ * ----------------------------------------------------------------
+ */
+
+static const char *
+type_last_name(TypeName *tn)
+{
+	return tn && tn->names ? strVal(llast(tn->names)) : "";
+}
+
+static bool
+is_serial(TypeName *tn)
+{
+	const char *t = type_last_name(tn);
+
+	return tn && list_length(tn->names) == 1 &&
+		(strcmp(t, "serial") == 0 || strcmp(t, "serial4") == 0 ||
+		 strcmp(t, "bigserial") == 0 || strcmp(t, "serial8") == 0 ||
+		 strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0);
+}
+
+static void
+hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
+{
+	const char *t = type_last_name(cd->typeName);
+	char	   *what = psprintf("column %s", quote_identifier(cd->colname));
+	int			before = list_length(s->findings);
+	ListCell   *lc;
+
+	if (cd->typeName == NULL || s->runtime)
+		return;
+	if (strcmp(t, "varchar") == 0 && cd->typeName->typmods != NIL)
+		emit(s, "prefer-text-field", NULL, NoLock, what);
+	else if (strcmp(t, "bpchar") == 0)
+		emit(s, "ban-char-field", NULL, NoLock, what);
+	else if (strcmp(t, "timestamp") == 0)
+		emit(s, "prefer-timestamptz", NULL, NoLock, what);
+	else if (strcmp(t, "json") == 0)
+		emit(s, "prefer-jsonb", NULL, NoLock, what);
+	if (is_serial(cd->typeName))
+		emit(s, "prefer-identity", NULL, NoLock, what);
+	if (primary_key &&
+		(strcmp(t, "int4") == 0 || strcmp(t, "int2") == 0 ||
+		 strcmp(t, "serial") == 0 || strcmp(t, "serial4") == 0 ||
+		 strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0 ||
+		 strcmp(t, "integer") == 0 || strcmp(t, "smallint") == 0))
+		emit(s, "prefer-bigint-over-int", NULL, NoLock, what);
+	for_each_from(lc, s->findings, before)
+		((LintFinding *) lfirst(lc))->relation = pstrdup(table);
+}
+
+static List *
+string_names(List *strings)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, strings)
+		result = lappend(result, strVal(lfirst(lc)));
+	return result;
+}
+
+static void
+note_index(LintState *s, LintRel *r, List *columns)
+{
+	LintIndex  *ix = palloc(sizeof(LintIndex));
+
+	ix->relkey = r->key;
+	ix->columns = columns;
+	s->indexes = lappend(s->indexes, ix);
+}
+
+static void
+note_fk(LintState *s, LintRel *r, List *columns)
+{
+	LintFk	   *fk = palloc(sizeof(LintFk));
+
+	if (s->runtime)
+		return;
+	fk->statement = s->current;
+	fk->text = s->current_text;
+	fk->rel = *r;
+	fk->columns = columns;
+	s->fks = lappend(s->fks, fk);
+}
+
+/* Indexes and foreign keys of CREATE TABLE, inline or as table constraints. */
+static void
+lint_create_table(LintState *s, CreateStmt *stmt)
+{
+	LintRel		r;
+	List	   *pk_columns = NIL;
+	ListCell   *lc;
+
+	note_created(s, stmt->relation);
+	(void) lint_rel(s, stmt->relation, &r);
+
+	/* table-level constraints first: a PRIMARY KEY (a, b) names its columns */
+	foreach(lc, stmt->tableElts)
+	{
+		Constraint *c = (Constraint *) lfirst(lc);
+
+		if (!IsA(c, Constraint))
+			continue;
+		if (c->contype == CONSTR_PRIMARY || c->contype == CONSTR_UNIQUE)
+		{
+			if (c->contype == CONSTR_PRIMARY)
+				pk_columns = string_names(c->keys);
+			note_index(s, &r, string_names(c->keys));
+		}
+		else if (c->contype == CONSTR_FOREIGN)
+			note_fk(s, &r, string_names(c->fk_attrs));
+	}
+	foreach(lc, stmt->tableElts)
+	{
+		ColumnDef  *cd = (ColumnDef *) lfirst(lc);
+		bool		pk = false;
+		ListCell   *cc;
+
+		if (!IsA(cd, ColumnDef))
+			continue;
+		foreach(cc, cd->constraints)
+		{
+			Constraint *c = (Constraint *) lfirst(cc);
+
+			if (c->contype == CONSTR_PRIMARY || c->contype == CONSTR_UNIQUE)
+			{
+				pk |= c->contype == CONSTR_PRIMARY;
+				note_index(s, &r, list_make1(cd->colname));
+			}
+			else if (c->contype == CONSTR_FOREIGN)
+				note_fk(s, &r, list_make1(cd->colname));
+		}
+		if (list_length(pk_columns) == 1 && strcmp(linitial(pk_columns), cd->colname) == 0)
+			pk = true;
+		hygiene_column(s, r.name, cd, pk);
+	}
+}
+
+/* ----------------------------------------------------------------
+ * ALTER TABLE
+ * ----------------------------------------------------------------
+ */
+
+static char *
+columns_text(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+		appendStringInfo(&buf, "%s%s", buf.len ? ", " : "", quote_identifier(lfirst(lc)));
+	return buf.data;
+}
+
+static char *
+array_literal(List *names)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	foreach(lc, names)
+	{
+		const char *n = (const char *) lfirst(lc);
+
+		if (buf.len > 1)
+			appendStringInfoChar(&buf, ',');
+		appendStringInfoChar(&buf, '"');
+		for (const char *p = n; *p; p++)
+		{
+			if (*p == '"' || *p == '\\')
+				appendStringInfoChar(&buf, '\\');
+			appendStringInfoChar(&buf, *p);
+		}
+		appendStringInfoChar(&buf, '"');
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+static void
+lint_add_column(LintState *s, LintRel *r, ColumnDef *cd, LOCKMODE mode)
+{
+	Node	   *defexpr = cd->raw_default;
+	bool		notnull = false;
+	bool		filled = is_serial(cd->typeName);
+	ListCell   *lc;
+
+	hygiene_column(s, r->name, cd, false);
+	if (!existing(r))
+	{
+		foreach(lc, cd->constraints)
+		{
+			Constraint *c = (Constraint *) lfirst(lc);
+
+			if (c->contype == CONSTR_PRIMARY || c->contype == CONSTR_UNIQUE)
+				note_index(s, r, list_make1(cd->colname));
+			else if (c->contype == CONSTR_FOREIGN)
+				note_fk(s, r, list_make1(cd->colname));
+		}
+		return;
+	}
+
+	if (filled)
+		emit(s, "add-column-serial-identity", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
+	foreach(lc, cd->constraints)
+	{
+		Constraint *c = (Constraint *) lfirst(lc);
+
+		switch (c->contype)
+		{
+			case CONSTR_DEFAULT:
+				defexpr = c->raw_expr;
+				break;
+			case CONSTR_IDENTITY:
+				filled = true;
+				emit(s, "add-column-serial-identity", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
+				break;
+			case CONSTR_GENERATED:
+				filled = true;
+				emit(s, "add-column-stored-generated", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
+				break;
+			case CONSTR_NOTNULL:
+				notnull = true;
+				break;
+			case CONSTR_PRIMARY:
+				notnull = true;
+				note_index(s, r, list_make1(cd->colname));
+				emit(s, "primary-key-builds-index", r, mode, NULL);
+				break;
+			case CONSTR_UNIQUE:
+				note_index(s, r, list_make1(cd->colname));
+				emit(s, "unique-constraint-builds-index", r, mode, NULL);
+				break;
+			case CONSTR_FOREIGN:
+				note_fk(s, r, list_make1(cd->colname));
+				emit(s, "fk-missing-not-valid", r, ShareRowExclusiveLock,
+					 psprintf("references %s", rv_name(c->pktable)));
+				break;
+			case CONSTR_CHECK:
+				emit(s, "check-missing-not-valid", r, mode, NULL);
+				break;
+			default:
+				break;
+		}
+	}
+	if (defexpr != NULL)
+	{
+		bool		known;
+
+		if (steward_expr_is_volatile(defexpr, &known))
+		{
+			filled = true;
+			emit(s, "add-column-volatile-default", r, mode,
+				 known ? psprintf("column %s", quote_identifier(cd->colname))
+				 : psprintf("column %s: the default refers to objects that do not exist yet, so it is assumed volatile",
+							quote_identifier(cd->colname)));
+		}
+	}
+	if (notnull && defexpr == NULL && !filled)
+		emit(s, "add-required-column", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
+	if (cd->typeName && steward_domain_has_constraints(cd->typeName))
+		emit(s, "add-column-constrained-domain", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
+}
+
+static void
+lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
+{
+	char	   *name = c->conname ? psprintf("constraint %s", quote_identifier(c->conname)) : NULL;
+
+	switch (c->contype)
+	{
+		case CONSTR_CHECK:
+			if (existing(r) && !c->skip_validation)
+			{
+				emit(s, "check-missing-not-valid", r, mode, name);
+				emit_data_dependent(s, r, mode,
+									psprintf("SELECT count(*) FROM %s WHERE NOT (<the CHECK expression>)", r->name));
+			}
+			break;
+		case CONSTR_FOREIGN:
+			{
+				LintRel		parent;
+				List	   *cols = string_names(c->fk_attrs);
+				bool		parent_known = lint_rel(s, c->pktable, &parent);
+
+				note_fk(s, r, cols);
+				if (parent_known)
+					note_lock(s, &parent, ShareRowExclusiveLock);
+				if (!existing(r) || c->skip_validation)
+					break;
+				emit(s, "fk-missing-not-valid", r, mode,
+					 psprintf("references %s, which is locked too", parent_known ? parent.name : rv_name(c->pktable)));
+				if (parent_known && existing(&parent))
+					emit_data_dependent(s, r, mode,
+										psprintf("SELECT * FROM migrate_check_fk(%s, %s, %s)",
+												 quote_literal_cstr(r->name),
+												 quote_literal_cstr(array_literal(cols)),
+												 quote_literal_cstr(parent.name)));
+				else
+					emit_data_dependent(s, r, mode,
+										psprintf("SELECT %s FROM %s WHERE (%s) IS NOT NULL: every such row needs a parent",
+												 columns_text(cols), r->name, columns_text(cols)));
+				break;
+			}
+		case CONSTR_PRIMARY:
+		case CONSTR_UNIQUE:
+			note_index(s, r, string_names(c->keys));
+			if (!existing(r) || c->indexname != NULL)
+				break;
+			emit(s, c->contype == CONSTR_PRIMARY ? "primary-key-builds-index"
+				 : "unique-constraint-builds-index", r, mode, name);
+			emit_data_dependent(s, r, mode,
+								psprintf("SELECT %s, count(*) FROM %s GROUP BY %s HAVING count(*) > 1",
+										 columns_text(string_names(c->keys)), r->name,
+										 columns_text(string_names(c->keys))));
+			break;
+		case CONSTR_EXCLUSION:
+			if (existing(r))
+				emit(s, "exclusion-constraint", r, mode, name);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mode)
+{
+	ColumnDef  *cd = (ColumnDef *) cmd->def;
+	AttrNumber	attnum;
+	char	   *col = psprintf("column %s", quote_identifier(cmd->name));
+
+	if (!existing(r))
+		return;
+	attnum = get_attnum(r->relid, cmd->name);
+	if (attnum == InvalidAttrNumber)
+		return;					/* added by this migration */
+	switch (steward_type_change_rewrites(r->relid, attnum, cd->typeName, cd->raw_default))
+	{
+		case 0:
+			break;
+		case 2:
+			emit(s, "change-column-type", r, mode,
+				 psprintf("%s: no implicit cast to the new type, so it needs USING", col));
+			break;
+		case 3:
+			emit(s, "change-column-type", r, mode,
+				 psprintf("%s: the new type does not exist yet, so a rewrite is assumed", col));
+			break;
+		default:
+			emit(s, "change-column-type", r, mode, col);
+			break;
+	}
+	if (steward_column_in_check(r->relid, attnum))
+		emit(s, "type-change-with-checks", r, mode, col);
+}
+
+static void
+lint_set_not_null(LintState *s, LintRel *r, const char *colname, LOCKMODE mode)
+{
+	HeapTuple	tup;
+	bool		already;
+	AttrNumber	attnum;
+
+	if (!existing(r))
+		return;
+	tup = SearchSysCacheAttName(r->relid, colname);
+	if (!HeapTupleIsValid(tup))
+		return;
+	already = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+	attnum = ((Form_pg_attribute) GETSTRUCT(tup))->attnum;
+	ReleaseSysCache(tup);
+	if (already || steward_column_proven_not_null(r->relid, attnum))
+		return;
+	emit(s, "set-not-null", r, mode, psprintf("column %s", quote_identifier(colname)));
+	emit_data_dependent(s, r, mode,
+						psprintf("SELECT count(*) FROM %s WHERE %s IS NULL",
+								 r->name, quote_identifier(colname)));
+}
+
+static void
+lint_alter_table(LintState *s, AlterTableStmt *stmt)
+{
+	LintRel		r;
+	LOCKMODE	overall;
+	ListCell   *lc;
+
+	if (!lint_rel(s, stmt->relation, &r))
+		return;
+	overall = AlterTableGetLockLevel(stmt->cmds);
+	if (existing(&r) && !s->runtime)
+	{
+		if (list_member(s->altered, makeString(r.key)))
+			emit(s, "combine-alters", &r, overall, NULL);
+		else
+			s->altered = lappend(s->altered, makeString(r.key));
+	}
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+		LOCKMODE	mode = AlterTableGetLockLevel(list_make1(cmd));
+
+		CHECK_FOR_INTERRUPTS();
+		switch (cmd->subtype)
+		{
+			case AT_AddColumn:
+				lint_add_column(s, &r, (ColumnDef *) cmd->def, mode);
+				break;
+			case AT_AlterColumnType:
+				lint_alter_column_type(s, &r, cmd, mode);
+				break;
+			case AT_SetNotNull:
+				lint_set_not_null(s, &r, cmd->name, mode);
+				break;
+			case AT_DropNotNull:
+				if (existing(&r))
+					emit(s, "drop-not-null", &r, mode, psprintf("column %s", quote_identifier(cmd->name)));
+				break;
+			case AT_AddConstraint:
+				lint_add_constraint(s, &r, (Constraint *) cmd->def, mode);
+				break;
+			case AT_ValidateConstraint:
+				if (existing(&r) && strong_locked(s, &r))
+					emit(s, "validate-in-locking-tx", &r, mode,
+						 psprintf("constraint %s", quote_identifier(cmd->name)));
+				if (existing(&r))
+					emit_data_dependent(s, &r, mode,
+										psprintf("the rows of %s that violate constraint %s",
+												 r.name, quote_identifier(cmd->name)));
+				break;
+			case AT_DropColumn:
+				if (existing(&r))
+					emit(s, "drop-column", &r, mode, psprintf("column %s", quote_identifier(cmd->name)));
+				break;
+			case AT_DropConstraint:
+				if (existing(&r))
+					emit(s, "drop-constraint", &r, mode, psprintf("constraint %s", quote_identifier(cmd->name)));
+				break;
+			case AT_SetLogged:
+			case AT_SetUnLogged:
+			case AT_SetTableSpace:
+			case AT_SetAccessMethod:
+				if (existing(&r))
+					emit(s, "rewrite-table-option", &r, mode, NULL);
+				break;
+			case AT_EnableTrig:
+			case AT_EnableAlwaysTrig:
+			case AT_EnableReplicaTrig:
+			case AT_DisableTrig:
+			case AT_EnableTrigAll:
+			case AT_DisableTrigAll:
+			case AT_EnableTrigUser:
+			case AT_DisableTrigUser:
+				if (existing(&r))
+					emit(s, "trigger-lock", &r, mode, NULL);
+				break;
+			case AT_EnableRowSecurity:
+			case AT_DisableRowSecurity:
+			case AT_ForceRowSecurity:
+			case AT_NoForceRowSecurity:
+				if (existing(&r))
+					emit(s, "rls-policy-lock", &r, mode, NULL);
+				break;
+			case AT_AttachPartition:
+				if (stmt->objtype == OBJECT_TABLE)
+				{
+					LintRel		part;
+
+					if (lint_rel(s, ((PartitionCmd *) cmd->def)->name, &part) && existing(&part))
+					{
+						LintFinding *f = emit(s, "attach-partition-scan", &part, AccessExclusiveLock,
+											  psprintf("attached to %s", r.name));
+
+						if (steward_has_valid_check(part.relid))
+						{
+							f->severity = LINT_INFO;
+							f->message = psprintf("%s; it has a validated CHECK, which skips the scan if it implies the bound",
+												  f->message);
+						}
+						note_lock(s, &part, AccessExclusiveLock);
+					}
+				}
+				break;
+			case AT_DetachPartition:
+				if (((PartitionCmd *) cmd->def)->concurrent)
+					emit(s, "concurrently-in-tx", NULL, ShareUpdateExclusiveLock,
+						 "pg_steward runs it in a background job after the transactional part commits")->severity = LINT_INFO;
+				else if (existing(&r))
+					emit(s, "detach-not-concurrent", &r, mode, NULL);
+				break;
+			default:
+				break;
+		}
+	}
+	note_lock(s, &r, overall);
+}
+
+/* ----------------------------------------------------------------
+ * Other statements
+ * ----------------------------------------------------------------
+ */
+
+static LintFinding *
+emit_deferred(LintState *s, const char *what)
+{
+	LintFinding *f = emit(s, "concurrently-in-tx", NULL, ShareUpdateExclusiveLock,
+						  psprintf("%s: pg_steward runs it in a background job after the transactional part commits", what));
+
+	f->severity = LINT_INFO;
+	f->instead = pstrdup("nothing to change; job_status() shows the job");
+	return f;
+}
+
+static void
+emit_refused(LintState *s, const char *what)
+{
+	emit(s, "concurrently-in-tx", NULL, NoLock, what);
+}
+
+static void
+lint_index(LintState *s, IndexStmt *stmt)
+{
+	LintRel		r;
+	List	   *cols = NIL;
+	bool		all_columns = true;
+	ListCell   *lc;
+
+	foreach(lc, stmt->indexParams)
+	{
+		IndexElem  *e = (IndexElem *) lfirst(lc);
+
+		if (e->name)
+			cols = lappend(cols, e->name);
+		else
+			all_columns = false;
+	}
+	if (!lint_rel(s, stmt->relation, &r))
+		return;
+	if (all_columns || cols != NIL)
+		note_index(s, &r, cols);
+	if (stmt->concurrent)
+		emit_deferred(s, "CREATE INDEX CONCURRENTLY");
+	if (!existing(&r))
+		return;
+	if (!stmt->concurrent)
+		emit(s, "index-not-concurrent", &r, ShareLock, NULL);
+	if (stmt->unique && all_columns)
+		emit_data_dependent(s, &r, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock,
+							psprintf("SELECT %s, count(*) FROM %s GROUP BY %s HAVING count(*) > 1",
+									 columns_text(cols), r.name, columns_text(cols)));
+	if (!stmt->concurrent)
+		note_lock(s, &r, ShareLock);
+}
+
+static void
+lint_drop(LintState *s, DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	switch (stmt->removeType)
+	{
+		case OBJECT_SCHEMA:
+			foreach(lc, stmt->objects)
+				emit(s, "drop-schema", NULL, AccessExclusiveLock,
+					 psprintf("schema %s%s", quote_identifier(strVal(lfirst(lc))),
+							  stmt->behavior == DROP_CASCADE ? " with CASCADE" : ""));
+			return;
+		case OBJECT_INDEX:
+			if (stmt->concurrent)
+			{
+				emit_deferred(s, "DROP INDEX CONCURRENTLY");
+				return;
+			}
+			/* FALLTHROUGH */
+		case OBJECT_TABLE:
+			foreach(lc, stmt->objects)
+			{
+				LintRel		r;
+
+				if (!lint_rel(s, makeRangeVarFromNameList((List *) lfirst(lc)), &r) || !existing(&r))
+					continue;
+				if (stmt->removeType == OBJECT_TABLE)
+					emit(s, "drop-table", &r, AccessExclusiveLock,
+						 stmt->behavior == DROP_CASCADE ? "with CASCADE, dependent views and foreign keys go too" : NULL);
+				else
+				{
+					Oid			table = IndexGetRelation(r.relid, true);
+					LintRel		t = r;
+
+					if (OidIsValid(table))
+					{
+						t.relid = table;
+						t.name = relation_display(table);
+						t.key = psprintf("oid:%u", table);
+						t.size = -1;
+					}
+					emit(s, "drop-index-not-concurrent", &t, AccessExclusiveLock,
+						 psprintf("index %s", r.name));
+					r = t;
+				}
+				note_lock(s, &r, AccessExclusiveLock);
+			}
+			return;
+		case OBJECT_TRIGGER:
+		case OBJECT_POLICY:
+			foreach(lc, stmt->objects)
+			{
+				List	   *names = (List *) lfirst(lc);
+				LintRel		r;
+
+				if (list_length(names) < 2 ||
+					!lint_rel(s, makeRangeVarFromNameList(list_truncate(list_copy(names), list_length(names) - 1)), &r) ||
+					!existing(&r))
+					continue;
+				emit(s, stmt->removeType == OBJECT_TRIGGER ? "drop-trigger" : "rls-policy-lock",
+					 &r, AccessExclusiveLock, NULL);
+				note_lock(s, &r, AccessExclusiveLock);
+			}
+			return;
+		default:
+			return;
+	}
+}
+
+static void
+lint_rename(LintState *s, RenameStmt *stmt)
+{
+	LintRel		r;
+
+	switch (stmt->renameType)
+	{
+		case OBJECT_TABLE:
+			if (!lint_rel(s, stmt->relation, &r))
+				return;
+			if (r.is_new)
+			{
+				s->created = lappend(s->created, pstrdup(stmt->newname));
+				return;
+			}
+			emit(s, "rename-table", &r, AccessExclusiveLock,
+				 psprintf("to %s", quote_identifier(stmt->newname)));
+			note_lock(s, &r, AccessExclusiveLock);
+			return;
+		case OBJECT_COLUMN:
+			if (!lint_rel(s, stmt->relation, &r) || !existing(&r))
+				return;
+			emit(s, "rename-column", &r, AccessExclusiveLock,
+				 psprintf("column %s to %s", quote_identifier(stmt->subname),
+						  quote_identifier(stmt->newname)));
+			note_lock(s, &r, AccessExclusiveLock);
+			return;
+		case OBJECT_SCHEMA:
+			emit(s, "rename-schema", NULL, NoLock,
+				 psprintf("schema %s to %s", quote_identifier(stmt->subname),
+						  quote_identifier(stmt->newname)));
+			return;
+		default:
+			return;
+	}
+}
+
+static void
+lint_vacuum(LintState *s, VacuumStmt *stmt)
+{
+	bool		full = false;
+	ListCell   *lc;
+
+	if (!stmt->is_vacuumcmd)
+		return;
+	foreach(lc, stmt->options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "full") == 0)
+			full = defGetBoolean(opt);
+	}
+	emit_deferred(s, full ? "VACUUM FULL" : "VACUUM");
+	if (!full)
+		return;
+	if (stmt->rels == NIL)
+		emit(s, "full-rewrite-maintenance", NULL, AccessExclusiveLock, "every table of the database")->severity = LINT_ERROR;
+	foreach(lc, stmt->rels)
+	{
+		LintRel		r;
+
+		if (lint_rel(s, ((VacuumRelation *) lfirst(lc))->relation, &r) && existing(&r))
+			emit(s, "full-rewrite-maintenance", &r, AccessExclusiveLock, "VACUUM FULL");
+	}
+}
+
+static void
+lint_reindex(LintState *s, ReindexStmt *stmt)
+{
+	ListCell   *lc;
+	LintRel		r;
+
+	foreach(lc, stmt->params)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "concurrently") == 0 && defGetBoolean(opt))
+		{
+			emit_deferred(s, "REINDEX CONCURRENTLY");
+			return;
+		}
+	}
+	if (stmt->kind != REINDEX_OBJECT_TABLE && stmt->kind != REINDEX_OBJECT_INDEX)
+	{
+		emit_refused(s, "REINDEX SCHEMA, SYSTEM and DATABASE");
+		return;
+	}
+	if (!lint_rel(s, stmt->relation, &r) || !existing(&r))
+		return;
+	if (stmt->kind == REINDEX_OBJECT_INDEX)
+	{
+		Oid			table = IndexGetRelation(r.relid, true);
+
+		emit(s, "reindex-not-concurrent", &r, AccessExclusiveLock,
+			 OidIsValid(table) ? psprintf("SHARE on %s", relation_display(table)) : NULL);
+	}
+	else
+		emit(s, "reindex-not-concurrent", &r, ShareLock, NULL);
+	note_lock(s, &r, stmt->kind == REINDEX_OBJECT_INDEX ? AccessExclusiveLock : ShareLock);
+}
+
+/* Does SET lock_timeout turn the timeout off for the migration? */
+static bool
+disables_lock_timeout(VariableSetStmt *stmt)
+{
+	A_Const    *con;
+	int			ms;
+
+	if (stmt->name == NULL || pg_strcasecmp(stmt->name, "lock_timeout") != 0)
+		return stmt->kind == VAR_RESET_ALL;
+	if (stmt->kind == VAR_SET_DEFAULT || stmt->kind == VAR_RESET)
+		return true;
+	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1)
+		return false;
+	con = (A_Const *) linitial(stmt->args);
+	if (!IsA(con, A_Const) || con->isnull)
+		return false;
+	if (IsA(&con->val, Integer))
+		return intVal(&con->val) == 0;
+	if (IsA(&con->val, String) || IsA(&con->val, Float))
+	{
+		const char *v = IsA(&con->val, String) ? strVal(&con->val) : castNode(Float, &con->val)->fval;
+
+		return parse_int(v, &ms, GUC_UNIT_MS, NULL) && ms == 0;
+	}
+	return false;
+}
+
+static void
+lint_rels(LintState *s, List *rvs, const char *rule, LOCKMODE mode, const char *detail)
+{
+	ListCell   *lc;
+
+	foreach(lc, rvs)
+	{
+		LintRel		r;
+
+		if (lint_rel(s, (RangeVar *) lfirst(lc), &r) && existing(&r))
+		{
+			emit(s, rule, &r, mode, detail);
+			note_lock(s, &r, mode);
+		}
+	}
+}
+
+static void
+lint_statement(LintState *s, Node *stmt)
+{
+	LintRel		r;
+
+	switch (nodeTag(stmt))
+	{
+		case T_CreateStmt:
+			lint_create_table(s, (CreateStmt *) stmt);
+			break;
+		case T_CreateTableAsStmt:
+			note_created(s, ((CreateTableAsStmt *) stmt)->into->rel);
+			break;
+		case T_ViewStmt:
+			note_created(s, ((ViewStmt *) stmt)->view);
+			break;
+		case T_AlterTableStmt:
+			lint_alter_table(s, (AlterTableStmt *) stmt);
+			break;
+		case T_IndexStmt:
+			lint_index(s, (IndexStmt *) stmt);
+			break;
+		case T_DropStmt:
+			lint_drop(s, (DropStmt *) stmt);
+			break;
+		case T_RenameStmt:
+			lint_rename(s, (RenameStmt *) stmt);
+			break;
+		case T_TruncateStmt:
+			{
+				ListCell   *lc;
+
+				/* emptying an empty table loses nothing */
+				foreach(lc, ((TruncateStmt *) stmt)->relations)
+				{
+					if (lint_rel(s, (RangeVar *) lfirst(lc), &r) && existing(&r) && rel_size(&r) > 0)
+						emit(s, "truncate", &r, AccessExclusiveLock,
+							 ((TruncateStmt *) stmt)->behavior == DROP_CASCADE
+							 ? "with CASCADE the tables that reference it are emptied too" : NULL);
+					if (existing(&r))
+						note_lock(s, &r, AccessExclusiveLock);
+				}
+				break;
+			}
+		case T_CreateTrigStmt:
+			if (lint_rel(s, ((CreateTrigStmt *) stmt)->relation, &r) && existing(&r))
+			{
+				emit(s, "trigger-lock", &r, ShareRowExclusiveLock, NULL);
+				note_lock(s, &r, ShareRowExclusiveLock);
+			}
+			break;
+		case T_CreatePolicyStmt:
+			lint_rels(s, list_make1(((CreatePolicyStmt *) stmt)->table), "rls-policy-lock",
+					  AccessExclusiveLock, NULL);
+			break;
+		case T_AlterPolicyStmt:
+			lint_rels(s, list_make1(((AlterPolicyStmt *) stmt)->table), "rls-policy-lock",
+					  AccessExclusiveLock, NULL);
+			break;
+		case T_LockStmt:
+			{
+				LockStmt   *ls = (LockStmt *) stmt;
+				int			before = list_length(s->findings);
+				ListCell   *lc;
+
+				lint_rels(s, ls->relations, "lock-table", ls->mode,
+						  psprintf("in %s mode", GetLockmodeName(DEFAULT_LOCKMETHOD, ls->mode)));
+				for_each_from(lc, s->findings, before)
+					if (ls->mode < ShareLock)
+					((LintFinding *) lfirst(lc))->severity = LINT_INFO;
+				break;
+			}
+		case T_RefreshMatViewStmt:
+			{
+				RefreshMatViewStmt *rm = (RefreshMatViewStmt *) stmt;
+
+				if (!rm->concurrent)
+					lint_rels(s, list_make1(rm->relation), "refresh-matview-not-concurrent",
+							  AccessExclusiveLock, NULL);
+				break;
+			}
+		case T_ClusterStmt:
+			if (((ClusterStmt *) stmt)->relation == NULL)
+				emit_refused(s, "CLUSTER without a table");
+			else
+				lint_rels(s, list_make1(((ClusterStmt *) stmt)->relation),
+						  "full-rewrite-maintenance", AccessExclusiveLock, "CLUSTER");
+			break;
+		case T_VacuumStmt:
+			lint_vacuum(s, (VacuumStmt *) stmt);
+			break;
+		case T_ReindexStmt:
+			lint_reindex(s, (ReindexStmt *) stmt);
+			break;
+		case T_UpdateStmt:
+		case T_DeleteStmt:
+			{
+				RangeVar   *rv = IsA(stmt, UpdateStmt) ? ((UpdateStmt *) stmt)->relation
+				: ((DeleteStmt *) stmt)->relation;
+
+				if (s->has_ddl && lint_rel(s, rv, &r) && existing(&r))
+					emit(s, "backfill-in-ddl-tx", &r, RowExclusiveLock,
+						 IsA(stmt, UpdateStmt) ? "UPDATE" : "DELETE");
+				break;
+			}
+		case T_VariableSetStmt:
+			if (disables_lock_timeout((VariableSetStmt *) stmt))
+				emit(s, "lock-timeout-disabled", NULL, NoLock, NULL);
+			break;
+		case T_TransactionStmt:
+			emit(s, "transaction-control", NULL, NoLock, NULL);
+			break;
+		case T_CopyStmt:
+			if (((CopyStmt *) stmt)->filename == NULL)
+				emit(s, "copy-from-client", NULL, NoLock, NULL);
+			break;
+		case T_DoStmt:
+			emit(s, "unseen-dynamic-sql", NULL, NoLock, "DO block");
+			break;
+		case T_CallStmt:
+			emit(s, "unseen-dynamic-sql", NULL, NoLock, "CALL");
+			break;
+		case T_CreateEnumStmt:
+			if (!s->runtime)
+				emit(s, "enum-type", NULL, NoLock, NULL);
+			break;
+		case T_AlterEnumStmt:
+			if (((AlterEnumStmt *) stmt)->oldVal != NULL)
+				emit(s, "rename-enum-value", NULL, NoLock,
+					 psprintf("%s to %s", quote_literal_cstr(((AlterEnumStmt *) stmt)->oldVal),
+							  quote_literal_cstr(((AlterEnumStmt *) stmt)->newVal)));
+			break;
+		case T_DropdbStmt:
+			emit(s, "drop-database", NULL, NoLock, NULL);
+			emit_refused(s, "DROP DATABASE");
+			break;
+		case T_CreatedbStmt:
+			emit_refused(s, "CREATE DATABASE");
+			break;
+		case T_AlterSystemStmt:
+			emit_refused(s, "ALTER SYSTEM");
+			break;
+		case T_CreateTableSpaceStmt:
+			emit_refused(s, "CREATE TABLESPACE");
+			break;
+		case T_DropTableSpaceStmt:
+			emit_refused(s, "DROP TABLESPACE");
+			break;
+		default:
+			break;
+	}
+}
+
+/* Statements that change no schema object. */
+static bool
+is_data_or_setting(Node *stmt)
+{
+	switch (nodeTag(stmt))
+	{
+		case T_SelectStmt:
+		case T_InsertStmt:
+		case T_UpdateStmt:
+		case T_DeleteStmt:
+		case T_VariableSetStmt:
+		case T_VariableShowStmt:
+		case T_ExplainStmt:
+		case T_NotifyStmt:
+		case T_DoStmt:
+		case T_CallStmt:
+			return true;
+		default:
+			return false;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Whole migrations
+ * ----------------------------------------------------------------
+ */
+
+static bool
+index_created_for(LintState *s, LintFk *fk)
+{
+	ListCell   *lc;
+	int			n = list_length(fk->columns);
+
+	foreach(lc, s->indexes)
+	{
+		LintIndex  *ix = (LintIndex *) lfirst(lc);
+		bool		all = strcmp(ix->relkey, fk->rel.key) == 0 &&
+			list_length(ix->columns) >= n;
+
+		for (int i = 0; all && i < n; i++)
+		{
+			ListCell   *fc;
+			bool		found = false;
+
+			foreach(fc, fk->columns)
+				found |= strcmp((char *) list_nth(ix->columns, i), lfirst(fc)) == 0;
+			all = found;
+		}
+		if (all)
+			return true;
+	}
+	return false;
+}
+
+static void
+check_fk_indexes(LintState *s)
+{
+	ListCell   *lc;
+
+	foreach(lc, s->fks)
+	{
+		LintFk	   *fk = (LintFk *) lfirst(lc);
+		List	   *attnums = NIL;
+		ListCell   *cc;
+		bool		in_catalog = OidIsValid(fk->rel.relid);
+
+		CHECK_FOR_INTERRUPTS();
+		if (index_created_for(s, fk))
+			continue;
+		foreach(cc, fk->columns)
+		{
+			AttrNumber	a = in_catalog ? get_attnum(fk->rel.relid, lfirst(cc)) : InvalidAttrNumber;
+
+			in_catalog &= a != InvalidAttrNumber;
+			attnums = lappend_int(attnums, a);
+		}
+		if (in_catalog && steward_index_covers(fk->rel.relid, attnums))
+			continue;
+		s->current = fk->statement;
+		s->current_text = fk->text;
+		emit(s, "fk-without-index", NULL, NoLock,
+			 psprintf("%s (%s)", fk->rel.name, columns_text(fk->columns)))->relation = pstrdup(fk->rel.name);
+		llast_node(LintFinding, s->findings)->instead =
+			psprintf("CREATE INDEX%s ON %s (%s)", existing(&fk->rel) ? " CONCURRENTLY" : "",
+					 fk->rel.name, columns_text(fk->columns));
+	}
+}
+
+/* Apply the silences of each statement; report those that silence nothing. */
+static void
+apply_silences(LintState *s, List *statements)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, statements)
+	{
+		const char *text = (const char *) lfirst(lc);
+		List	   *silences = steward_lint_silences(text);
+		ListCell   *sc;
+
+		n++;
+		foreach(sc, silences)
+		{
+			LintSilence *sil = (LintSilence *) lfirst(sc);
+			ListCell   *fc;
+
+			if (sil->reason == NULL)
+				continue;
+			foreach(fc, s->findings)
+			{
+				LintFinding *f = (LintFinding *) lfirst(fc);
+
+				if (f->statement == n && f->silenced == NULL &&
+					strcmp(f->rule->id, sil->rule) == 0)
+				{
+					f->silenced = sil->reason;
+					sil->used = true;
+				}
+			}
+		}
+		foreach(sc, silences)
+		{
+			LintSilence *sil = (LintSilence *) lfirst(sc);
+
+			if (sil->used)
+				continue;
+			s->current = n;
+			s->current_text = text;
+			if (sil->reason == NULL)
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("no reason given for %s", sil->rule));
+			else if (steward_lint_rule(sil->rule) == NULL)
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("there is no rule %s", sil->rule));
+			else
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("%s does not fire on this statement", sil->rule));
+		}
+	}
+}
+
+static int
+finding_cmp(const ListCell *a, const ListCell *b)
+{
+	const LintFinding *fa = lfirst(a);
+	const LintFinding *fb = lfirst(b);
+
+	if (fa->statement != fb->statement)
+		return fa->statement - fb->statement;
+	return fa->seq - fb->seq;
+}
+
+/* A syntax error points into the migration's SQL, not the caller's query. */
+static void
+lint_error_context(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("SQL given to migrate_lint");
+}
+
+/*
+ * Lint a migration's SQL.  Syntax errors are raised as the parser raises
+ * them; everything else becomes findings, ordered by statement.
+ */
+List *
+steward_lint_sql(const char *sql)
+{
+	LintState	s = {0};
+	List	   *raw;
+	List	   *texts = NIL;
+	ListCell   *lc;
+	ErrorContextCallback errcb;
+
+	errcb.callback = lint_error_context;
+	errcb.arg = (void *) sql;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+
+	if (raw == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("sql contains no SQL statement")));
+
+	foreach(lc, raw)
+		if (!is_data_or_setting(lfirst_node(RawStmt, lc)->stmt))
+			s.has_ddl = true;
+
+	foreach(lc, raw)
+	{
+		RawStmt    *rs = lfirst_node(RawStmt, lc);
+		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
+		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
+		ListCell   *ic;
+
+		CHECK_FOR_INTERRUPTS();
+		while (len > 0 && isspace((unsigned char) sql[loc]))
+			loc++, len--;
+		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
+			len--;
+		s.current++;
+		s.current_text = pnstrdup(sql + loc, len);
+		texts = lappend(texts, (char *) s.current_text);
+
+		if (s.ael_statement > 0 && s.after_ael == NULL &&
+			!IsA(rs->stmt, VariableSetStmt))
+		{
+			s.after_ael = emit(&s, "work-after-ael", NULL, AccessExclusiveLock,
+							   psprintf("taken at statement %d on %s", s.ael_statement, s.ael_relation));
+			s.after_ael->relation = pstrdup(s.ael_relation);
+		}
+		lint_statement(&s, rs->stmt);
+		foreach(ic, steward_long_identifiers(s.current_text))
+			emit(&s, "identifier-too-long", NULL, NoLock,
+				 psprintf("\"%.20s...\" is %d bytes", (char *) lfirst(ic),
+						  (int) strlen(lfirst(ic))));
+	}
+
+	check_fk_indexes(&s);
+
+	/* a strong lock held across later scans, rewrites or builds */
+	if (s.after_ael)
+	{
+		foreach(lc, s.findings)
+		{
+			LintFinding *f = (LintFinding *) lfirst(lc);
+
+			if (f->statement > s.ael_statement && strcmp(f->rule->effect, "none") != 0 &&
+				f->severity > LINT_INFO)
+				s.after_ael->severity = LINT_WARNING;
+		}
+	}
+
+	apply_silences(&s, texts);
+	list_sort(s.findings, finding_cmp);
+	return s.findings;
+}
+
+/*
+ * Lint one statement issued while a migration runs (the guard, for DDL
+ * from DO blocks and functions): judged by the catalog as it is now.
+ */
+List *
+steward_lint_runtime(Node *stmt, const char *text, int statement)
+{
+	LintState	s = {0};
+
+	s.runtime = true;
+	s.has_ddl = true;
+	s.current = statement;
+	s.current_text = text;
+	lint_statement(&s, stmt);
+	return s.findings;
+}
+
+int
+steward_lint_count(List *findings, LintSeverity severity, bool unsilenced_only)
+{
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, findings)
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		if (f->severity == severity && (!unsilenced_only || f->silenced == NULL))
+			n++;
+	}
+	return n;
+}
+
+static void
+json_key_text(StringInfo buf, const char *key, const char *val, bool comma)
+{
+	if (comma)
+		appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": ");
+	if (val)
+		escape_json(buf, val);
+	else
+		appendStringInfoString(buf, "null");
+}
+
+static void
+json_text_array(StringInfo buf, const char *key, List *items)
+{
+	ListCell   *lc;
+
+	appendStringInfoString(buf, ", ");
+	escape_json(buf, key);
+	appendStringInfoString(buf, ": [");
+	foreach(lc, items)
+	{
+		if (lc != list_head(items))
+			appendStringInfoString(buf, ", ");
+		escape_json(buf, (char *) lfirst(lc));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
+/*
+ * The review recorded with a migration: counts, the decision, every
+ * finding (without its long texts) and the checks it ran.
+ */
+char *
+steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
+						 List *post_checks)
+{
+	StringInfoData buf;
+	int			errors = steward_lint_count(findings, LINT_ERROR, true);
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"errors\": %d, \"warnings\": %d, \"infos\": %d, \"silenced\": %d, \"allow_unsafe\": %s",
+					 errors,
+					 steward_lint_count(findings, LINT_WARNING, true),
+					 steward_lint_count(findings, LINT_INFO, true),
+					 list_length(findings) - errors
+					 - steward_lint_count(findings, LINT_WARNING, true)
+					 - steward_lint_count(findings, LINT_INFO, true),
+					 allow_unsafe ? "true" : "false");
+	json_key_text(&buf, "decision",
+				  errors == 0 ? "clean" : allow_unsafe ? "allowed" : "refused", true);
+	appendStringInfoString(&buf, ", \"findings\": [");
+	foreach(lc, findings)
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		if (lc != list_head(findings))
+			appendStringInfoString(&buf, ", ");
+		appendStringInfo(&buf, "{\"statement\": %d", f->statement);
+		json_key_text(&buf, "rule", f->rule->id, true);
+		json_key_text(&buf, "severity", steward_lint_severity_name(f->severity), true);
+		json_key_text(&buf, "relation", f->relation, true);
+		json_key_text(&buf, "lock", f->lockmode != NoLock
+					  ? GetLockmodeName(DEFAULT_LOCKMETHOD, f->lockmode) : NULL, true);
+		if (f->table_size >= 0)
+			appendStringInfo(&buf, ", \"table_size\": " INT64_FORMAT, f->table_size);
+		json_key_text(&buf, "silenced", f->silenced, true);
+		appendStringInfoChar(&buf, '}');
+	}
+	appendStringInfoChar(&buf, ']');
+	json_text_array(&buf, "pre_checks", pre_checks);
+	json_text_array(&buf, "post_checks", post_checks);
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}

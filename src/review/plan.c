@@ -1,0 +1,922 @@
+/*-------------------------------------------------------------------------
+ *
+ * plan.c
+ *	  migrate_plan(sql, lock_timeout, statement_timeout): the dry run.
+ *
+ * The migration really runs, statement by statement, in a subtransaction
+ * that is always rolled back; the plan reports what happened:
+ *	  - objects created, altered and dropped (object_access_hook), with
+ *		counts by kind in the summary ("1 enum, 6 tables, 24 indexes,
+ *		15 foreign keys");
+ *	  - every lock taken on a relation that existed before (pg_locks of this
+ *		backend after each statement), and how long it is held: from the
+ *		start of the statement that took it to the end of the migration;
+ *	  - every rewrite: a relation whose relfilenode changed;
+ *	  - what the runtime guard found in DDL issued from DO blocks and
+ *		functions;
+ *	  - a failing statement, with its error (the plan stops there).
+ * Statements that refuse a transaction block are not run; they are listed
+ * as deferred, with the lock their job will take.
+ *
+ * A dry run takes the locks and does the work of the migration (on a
+ * large table a rewrite takes as long as the real one): run it on a copy
+ * of production, or in a quiet hour.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/objectaddress.h"
+#include "catalog/pg_attrdef.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_policy.h"
+#include "catalog/pg_proc.h"
+#include "catalog/pg_rewrite.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "access/transam.h"
+#include "miscadmin.h"
+#include "storage/lock.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+#include "pg_steward.h"
+#include "migrations/migrations.h"
+#include "review/review.h"
+
+#define SHOWN_LEN 200
+
+/* One row of the plan. */
+typedef struct PlanRow
+{
+	int			statement;		/* 0: none (summary) */
+	int			order;			/* within the statement */
+	const char *step;
+	char	   *kind;
+	char	   *object;
+	const char *lock_mode;
+	char	   *detail;
+	int64		usecs;			/* -1: no duration */
+} PlanRow;
+
+/* An object the hook saw created or altered, resolved after its statement. */
+typedef struct PlanObject
+{
+	Oid			classId;
+	Oid			objectId;
+	int32		subId;
+	int			statement;
+	bool		created;
+} PlanObject;
+
+typedef struct PlanLock
+{
+	Oid			relid;
+	char	   *mode;
+	char	   *name;
+	char	   *kind;
+	int			statement;
+	TimestampTz taken;
+	int			order;
+} PlanLock;
+
+typedef struct PlanFile
+{
+	Oid			relid;
+	Oid			relfilenode;
+	int32		relpages;
+} PlanFile;
+
+typedef struct PlanCapture
+{
+	MemoryContext cxt;
+	int			current;
+	List	   *rows;			/* PlanRow */
+	List	   *objects;		/* PlanObject, not yet resolved */
+	List	   *seen;			/* char *identity of objects reported */
+	List	   *created;		/* ObjectAddress * created in the plan */
+	List	   *locks;			/* PlanLock */
+	struct PlanFile *baseline;	/* relfilenodes before the migration */
+	int			nbaseline;
+	List	   *rewritten;		/* Oid */
+	List	   *rewrite_reasons;	/* relid, reason (ints) from the event trigger */
+	List	   *dropped_rels;	/* relid, then identity and kind: dropped relations */
+	List	   *counts_created; /* char *kind, one per object */
+	List	   *counts_altered;
+	List	   *counts_dropped;
+	int			nrewrites;
+	int			nlocks;
+	int			nstrong;
+} PlanCapture;
+
+static PlanCapture *capture = NULL;
+static object_access_hook_type prev_object_access = NULL;
+static bool hook_installed = false;
+
+PG_FUNCTION_INFO_V1(migrate_plan);
+
+static PlanRow *
+add_row(int statement, const char *step, const char *kind, const char *object,
+		const char *lock_mode, const char *detail, int64 usecs)
+{
+	MemoryContext old = MemoryContextSwitchTo(capture->cxt);
+	PlanRow    *r = palloc0(sizeof(PlanRow));
+
+	r->statement = statement;
+	r->order = list_length(capture->rows);
+	r->step = step;
+	r->kind = kind ? pstrdup(kind) : NULL;
+	r->object = object ? pstrdup(object) : NULL;
+	r->lock_mode = lock_mode ? pstrdup(lock_mode) : NULL;
+	r->detail = detail ? pstrdup(detail) : NULL;
+	r->usecs = usecs;
+	capture->rows = lappend(capture->rows, r);
+	MemoryContextSwitchTo(old);
+	return r;
+}
+
+/* ----------------------------------------------------------------
+ * Objects
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The kind a DBA would name an object by, or NULL for objects PostgreSQL
+ * makes on its own (row types, array types, TOAST, column defaults,
+ * internal triggers, view rules).
+ */
+static char *
+object_kind(Oid classId, Oid objectId, int32 subId)
+{
+	HeapTuple	tup;
+	char	   *kind = NULL;
+
+	switch (classId)
+	{
+		case RelationRelationId:
+			tup = SearchSysCache1(RELOID, ObjectIdGetDatum(objectId));
+			if (!HeapTupleIsValid(tup))
+				return NULL;
+			{
+				Form_pg_class c = (Form_pg_class) GETSTRUCT(tup);
+
+				if (c->relnamespace == PG_TOAST_NAMESPACE)
+					kind = NULL;
+				else if (subId != 0)
+					kind = "column";
+				else
+					switch (c->relkind)
+					{
+						case RELKIND_RELATION:
+							kind = "table";
+							break;
+						case RELKIND_PARTITIONED_TABLE:
+							kind = "partitioned table";
+							break;
+						case RELKIND_INDEX:
+						case RELKIND_PARTITIONED_INDEX:
+							kind = "index";
+							break;
+						case RELKIND_VIEW:
+							kind = "view";
+							break;
+						case RELKIND_MATVIEW:
+							kind = "materialized view";
+							break;
+						case RELKIND_SEQUENCE:
+							kind = "sequence";
+							break;
+						case RELKIND_FOREIGN_TABLE:
+							kind = "foreign table";
+							break;
+						case RELKIND_COMPOSITE_TYPE:
+							kind = "type";
+							break;
+						default:
+							kind = NULL;
+					}
+			}
+			ReleaseSysCache(tup);
+			return kind;
+		case TypeRelationId:
+			tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(objectId));
+			if (!HeapTupleIsValid(tup))
+				return NULL;
+			{
+				Form_pg_type t = (Form_pg_type) GETSTRUCT(tup);
+
+				if (t->typtype == TYPTYPE_ENUM)
+					kind = "enum";
+				else if (t->typtype == TYPTYPE_DOMAIN)
+					kind = "domain";
+				else if (t->typtype == TYPTYPE_RANGE)
+					kind = "type";
+				else if (t->typtype == TYPTYPE_BASE && !IsTrueArrayType(t))
+					kind = "type";
+				/* row types of relations, array and multirange types: implied */
+			}
+			ReleaseSysCache(tup);
+			return kind;
+		case ConstraintRelationId:
+			tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(objectId));
+			if (!HeapTupleIsValid(tup))
+				return NULL;
+			switch (((Form_pg_constraint) GETSTRUCT(tup))->contype)
+			{
+				case CONSTRAINT_PRIMARY:
+					kind = "primary key";
+					break;
+				case CONSTRAINT_UNIQUE:
+					kind = "unique constraint";
+					break;
+				case CONSTRAINT_FOREIGN:
+					kind = "foreign key";
+					break;
+				case CONSTRAINT_CHECK:
+					kind = "check constraint";
+					break;
+				case CONSTRAINT_EXCLUSION:
+					kind = "exclusion constraint";
+					break;
+				case CONSTRAINT_TRIGGER:
+					kind = "constraint trigger";
+					break;
+				default:
+					kind = NULL;	/* NOT NULL constraints (PostgreSQL 18) */
+			}
+			ReleaseSysCache(tup);
+			return kind;
+		case TriggerRelationId:
+			{
+				Relation	trigrel = table_open(TriggerRelationId, AccessShareLock);
+				HeapTuple	ttup = get_catalog_object_by_oid(trigrel, Anum_pg_trigger_oid, objectId);
+
+				if (HeapTupleIsValid(ttup) && !((Form_pg_trigger) GETSTRUCT(ttup))->tgisinternal)
+					kind = "trigger";
+				table_close(trigrel, AccessShareLock);
+				return kind;
+			}
+		case ProcedureRelationId:
+			tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(objectId));
+			if (!HeapTupleIsValid(tup))
+				return NULL;
+			kind = ((Form_pg_proc) GETSTRUCT(tup))->prokind == PROKIND_PROCEDURE
+				? "procedure" : "function";
+			ReleaseSysCache(tup);
+			return kind;
+		case NamespaceRelationId:
+			return "schema";
+		case PolicyRelationId:
+			return "policy";
+		case AttrDefaultRelationId:
+		case RewriteRelationId:
+			return NULL;
+		default:
+			{
+				ObjectAddress addr = {classId, objectId, subId};
+				char	   *desc = getObjectTypeDescription(&addr, true);
+
+				return desc;
+			}
+	}
+}
+
+static char *
+object_identity(Oid classId, Oid objectId, int32 subId)
+{
+	ObjectAddress addr = {classId, objectId, subId};
+	char	   *id = getObjectIdentity(&addr, true);
+
+	return id ? id : psprintf("%u/%u/%d", classId, objectId, subId);
+}
+
+static bool
+was_created(Oid classId, Oid objectId)
+{
+	ListCell   *lc;
+
+	foreach(lc, capture->created)
+	{
+		ObjectAddress *a = (ObjectAddress *) lfirst(lc);
+
+		if (a->classId == classId && a->objectId == objectId)
+			return true;
+	}
+	return false;
+}
+
+static void
+plan_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+				   int subId, void *arg)
+{
+	if (prev_object_access)
+		prev_object_access(access, classId, objectId, subId, arg);
+	if (capture == NULL)
+		return;
+
+	if (access == OAT_POST_CREATE || access == OAT_POST_ALTER)
+	{
+		MemoryContext old = MemoryContextSwitchTo(capture->cxt);
+		PlanObject *o = palloc(sizeof(PlanObject));
+
+		o->classId = classId;
+		o->objectId = objectId;
+		o->subId = subId;
+		o->statement = capture->current;
+		o->created = access == OAT_POST_CREATE;
+		capture->objects = lappend(capture->objects, o);
+		if (o->created && subId == 0)
+		{
+			ObjectAddress *a = palloc(sizeof(ObjectAddress));
+
+			a->classId = classId;
+			a->objectId = objectId;
+			a->objectSubId = 0;
+			capture->created = lappend(capture->created, a);
+		}
+		MemoryContextSwitchTo(old);
+	}
+	else if (access == OAT_DROP)
+	{
+		char	   *kind = object_kind(classId, objectId, subId);
+
+		if (kind != NULL && !was_created(classId, objectId))
+		{
+			MemoryContext old = MemoryContextSwitchTo(capture->cxt);
+
+			char	   *identity = object_identity(classId, objectId, subId);
+
+			add_row(capture->current, "dropped", kind, identity, NULL, NULL, -1);
+			if (classId == RelationRelationId && subId == 0)
+			{
+				capture->dropped_rels = lappend(capture->dropped_rels, makeInteger((int) objectId));
+				capture->dropped_rels = lappend(capture->dropped_rels, makeString(pstrdup(identity)));
+				capture->dropped_rels = lappend(capture->dropped_rels, makeString(pstrdup(kind)));
+			}
+			capture->counts_dropped = lappend(capture->counts_dropped, pstrdup(kind));
+			MemoryContextSwitchTo(old);
+		}
+	}
+}
+
+/* Turn the objects the hook saw during a statement into rows. */
+static void
+resolve_objects(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, capture->objects)
+	{
+		PlanObject *o = (PlanObject *) lfirst(lc);
+		char	   *kind;
+		char	   *identity;
+		char	   *key;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		/* an object created by this plan is only ever reported as created */
+		if (!o->created && was_created(o->classId, o->objectId))
+			continue;
+		if (o->subId != 0 && was_created(o->classId, o->objectId))
+			continue;
+		kind = object_kind(o->classId, o->objectId, o->subId);
+		if (kind == NULL)
+			continue;
+		identity = object_identity(o->classId, o->objectId, o->subId);
+		key = psprintf("%s %s %s", o->created ? "c" : "a", kind, identity);
+		if (list_member(capture->seen, makeString(key)))
+			continue;
+		old = MemoryContextSwitchTo(capture->cxt);
+		capture->seen = lappend(capture->seen, makeString(pstrdup(key)));
+		if (o->created)
+			capture->counts_created = lappend(capture->counts_created, pstrdup(kind));
+		else
+			capture->counts_altered = lappend(capture->counts_altered, pstrdup(kind));
+		MemoryContextSwitchTo(old);
+		add_row(o->statement, o->created ? "created" : "altered", kind, identity,
+				NULL, NULL, -1);
+	}
+	capture->objects = NIL;
+}
+
+/* ----------------------------------------------------------------
+ * Locks and rewrites
+ * ----------------------------------------------------------------
+ */
+
+static const char *
+lock_effect(const char *mode)
+{
+	if (strcmp(mode, "AccessExclusiveLock") == 0)
+		return "blocks reads and writes";
+	if (strcmp(mode, "ExclusiveLock") == 0 || strcmp(mode, "ShareRowExclusiveLock") == 0 ||
+		strcmp(mode, "ShareLock") == 0)
+		return "blocks writes";
+	if (strcmp(mode, "ShareUpdateExclusiveLock") == 0)
+		return "blocks schema changes and VACUUM";
+	return "blocks only ACCESS EXCLUSIVE";
+}
+
+static int
+lock_strength(const char *mode)
+{
+	for (int m = MaxLockMode; m > NoLock; m--)
+		if (strcmp(GetLockmodeName(DEFAULT_LOCKMETHOD, m), mode) == 0)
+			return m;
+	return 0;
+}
+
+static bool
+is_strong(const char *mode)
+{
+	return strcmp(mode, "AccessExclusiveLock") == 0 || strcmp(mode, "ExclusiveLock") == 0 ||
+		strcmp(mode, "ShareRowExclusiveLock") == 0 || strcmp(mode, "ShareLock") == 0;
+}
+
+static bool
+is_steward_relation(Oid relid)
+{
+	Oid			nsp = get_rel_namespace(relid);
+	char	   *name = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
+
+	return name != NULL && strcmp(name, STEWARD_SCHEMA) == 0;
+}
+
+/* Relation locks this backend holds now that were not seen before. */
+static void
+collect_locks(int statement, TimestampTz started)
+{
+	int			rc;
+
+	rc = SPI_execute("SELECT l.relation::oid, l.mode FROM pg_catalog.pg_locks l "
+					 "WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' "
+					 "AND l.relation >= 16384 ORDER BY 1, 2",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_locks: %s", SPI_result_code_string(rc));
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
+														   SPI_tuptable->tupdesc, 1, &isnull));
+		char	   *mode = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		ListCell   *lc;
+		bool		seen = false;
+		PlanLock   *pl;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		foreach(lc, capture->locks)
+		{
+			PlanLock   *l = (PlanLock *) lfirst(lc);
+
+			if (l->relid == relid && strcmp(l->mode, mode) == 0)
+				seen = true;
+		}
+		if (seen || was_created(RelationRelationId, relid) || is_steward_relation(relid))
+			continue;
+
+		old = MemoryContextSwitchTo(capture->cxt);
+		pl = palloc0(sizeof(PlanLock));
+		pl->relid = relid;
+		pl->mode = pstrdup(mode);
+		if (get_rel_name(relid) != NULL)
+		{
+			pl->name = object_identity(RelationRelationId, relid, 0);
+			pl->kind = object_kind(RelationRelationId, relid, 0);
+			pl->kind = pl->kind ? pstrdup(pl->kind) : pstrdup("relation");
+		}
+		else
+		{
+			/* dropped by this statement; or a transient heap of a rewrite */
+			for (int k = 0; k + 2 < list_length(capture->dropped_rels); k += 3)
+				if ((Oid) intVal(list_nth(capture->dropped_rels, k)) == relid)
+				{
+					pl->name = strVal(list_nth(capture->dropped_rels, k + 1));
+					pl->kind = strVal(list_nth(capture->dropped_rels, k + 2));
+				}
+		}
+		if (pl->name == NULL)
+		{
+			MemoryContextSwitchTo(old);
+			continue;
+		}
+		pl->statement = statement;
+		pl->taken = started;
+		capture->locks = lappend(capture->locks, pl);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+static const char *
+rewrite_reason(Oid relid)
+{
+	ListCell   *lc;
+
+	for (lc = list_head(capture->rewrite_reasons); lc != NULL;
+		 lc = lnext(capture->rewrite_reasons, lnext(capture->rewrite_reasons, lc)))
+	{
+		if ((Oid) lfirst_int(lc) == relid)
+		{
+			int			reason = lfirst_int(lnext(capture->rewrite_reasons, lc));
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			if (reason & AT_REWRITE_ALTER_PERSISTENCE)
+				appendStringInfoString(&buf, ", changes persistence");
+			if (reason & AT_REWRITE_DEFAULT_VAL)
+				appendStringInfoString(&buf, ", fills a default");
+			if (reason & AT_REWRITE_COLUMN_REWRITE)
+				appendStringInfoString(&buf, ", converts a column");
+			if (reason & AT_REWRITE_ACCESS_METHOD)
+				appendStringInfoString(&buf, ", changes access method");
+			return buf.data;
+		}
+	}
+	return "";
+}
+
+/* Relations this plan has locked whose relfilenode changed. */
+static void
+collect_rewrites(int statement)
+{
+	for (int i = 0; i < capture->nbaseline; i++)
+	{
+		Oid			relid = capture->baseline[i].relid;
+		Oid			before = capture->baseline[i].relfilenode;
+		int32		pages = capture->baseline[i].relpages;
+		HeapTuple	tup;
+		Oid			now;
+		ListCell   *lk;
+		bool		locked = false;
+
+		CHECK_FOR_INTERRUPTS();
+		if (list_member_oid(capture->rewritten, relid))
+			continue;
+		foreach(lk, capture->locks)
+			locked |= ((PlanLock *) lfirst(lk))->relid == relid;
+		if (!locked)
+			continue;
+		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+		if (!HeapTupleIsValid(tup))
+			continue;
+		now = ((Form_pg_class) GETSTRUCT(tup))->relfilenode;
+		ReleaseSysCache(tup);
+		if (now == before || now == InvalidOid)
+			continue;
+		{
+			MemoryContext old = MemoryContextSwitchTo(capture->cxt);
+			char	   *kind = object_kind(RelationRelationId, relid, 0);
+
+			capture->rewritten = lappend_oid(capture->rewritten, relid);
+			capture->nrewrites++;
+			MemoryContextSwitchTo(old);
+			add_row(statement, "rewrite", kind ? kind : "relation",
+					object_identity(RelationRelationId, relid, 0), NULL,
+					psprintf("relfilenode %u -> %u, about %s before%s", before, now,
+							 text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
+																				Int64GetDatum((int64) pages * BLCKSZ)))),
+							 rewrite_reason(relid)),
+					-1);
+		}
+	}
+}
+
+/* Called by the table_rewrite guard: remember why a relation is rewritten. */
+void
+steward_plan_note_rewrite(Oid relid, int reason)
+{
+	MemoryContext old;
+
+	if (capture == NULL)
+		return;
+	old = MemoryContextSwitchTo(capture->cxt);
+	capture->rewrite_reasons = lappend_int(capture->rewrite_reasons, (int) relid);
+	capture->rewrite_reasons = lappend_int(capture->rewrite_reasons, reason);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+take_baseline(void)
+{
+	int			rc;
+	MemoryContext old;
+
+	rc = SPI_execute("SELECT c.oid, c.relfilenode, c.relpages FROM pg_catalog.pg_class c "
+					 "WHERE c.relfilenode <> 0 AND c.oid >= 16384",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read pg_class: %s", SPI_result_code_string(rc));
+	old = MemoryContextSwitchTo(capture->cxt);
+	capture->baseline = palloc(sizeof(PlanFile) * Max(SPI_processed, 1));
+	capture->nbaseline = SPI_processed;
+	MemoryContextSwitchTo(old);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+
+		capture->baseline[i].relid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
+		capture->baseline[i].relfilenode = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		capture->baseline[i].relpages = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Running
+ * ----------------------------------------------------------------
+ */
+
+typedef struct PlanRun
+{
+	List	   *statements;		/* StewardStatement */
+	int			lock_timeout_ms;
+	int			statement_timeout_ms;
+	TimestampTz ended;
+} PlanRun;
+
+static char *
+shown(const char *text)
+{
+	return strlen(text) > SHOWN_LEN ? psprintf("%.*s...", SHOWN_LEN, text) : pstrdup(text);
+}
+
+static void
+plan_body(void *arg)
+{
+	PlanRun    *pr = (PlanRun *) arg;
+	int			nestlevel = NewGUCNestLevel();
+	ListCell   *lc;
+
+	(void) set_config_option("lock_timeout", psprintf("%d", pr->lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	take_baseline();
+	collect_locks(0, GetCurrentTimestamp());	/* held before: not the migration's */
+	steward_guard_begin(false, true, NIL);
+
+	foreach(lc, pr->statements)
+	{
+		StewardStatement *st = (StewardStatement *) lfirst(lc);
+		TimestampTz started;
+
+		CHECK_FOR_INTERRUPTS();
+		capture->current = st->number;
+		if (st->deferred)
+		{
+			add_row(st->number, "deferred", NULL, NULL, "ShareUpdateExclusiveLock",
+					psprintf("%s runs in a background job after the transactional part commits: %s",
+							 st->kind, shown(st->text)), -1);
+			continue;
+		}
+		started = GetCurrentTimestamp();
+		steward_execute_statement(st, pr->statement_timeout_ms, true);
+		pr->ended = GetCurrentTimestamp();
+		add_row(st->number, "statement", NULL, NULL, NULL, shown(st->text),
+				pr->ended - started);
+		resolve_objects();
+		collect_locks(st->number, started);
+		collect_rewrites(st->number);
+	}
+	SPI_finish();
+	AtEOXact_GUC(false, nestlevel);
+}
+
+static const char *
+plural(const char *kind, int n)
+{
+	if (n == 1)
+		return kind;
+	if (strcmp(kind, "index") == 0)
+		return "indexes";
+	if (strcmp(kind, "policy") == 0)
+		return "policies";
+	if (strcmp(kind, "partitioned index") == 0)
+		return "partitioned indexes";
+	return psprintf("%ss", kind);
+}
+
+/*
+ * "1 enum, 6 tables, 24 indexes": the usual kinds in a fixed order, then
+ * any other kind in the order first seen.
+ */
+static char *
+count_kinds(List *kinds)
+{
+	static const char *const order[] = {
+		"schema", "enum", "domain", "type", "table", "partitioned table",
+		"foreign table", "column", "view", "materialized view", "sequence",
+		"primary key", "unique constraint", "index", "foreign key",
+		"check constraint", "exclusion constraint", "trigger",
+		"constraint trigger", "function", "procedure", "policy"
+	};
+	StringInfoData buf;
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	for (int i = 0; i < lengthof(order); i++)
+		names = lappend(names, makeString((char *) order[i]));
+	foreach(lc, kinds)
+		if (!list_member(names, makeString(lfirst(lc))))
+			names = lappend(names, makeString(lfirst(lc)));
+
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		const char *k = strVal(lfirst(lc));
+		int			n = 0;
+		ListCell   *c2;
+
+		foreach(c2, kinds)
+			n += strcmp((const char *) lfirst(c2), k) == 0;
+		if (n > 0)
+			appendStringInfo(&buf, "%s%d %s", buf.len ? ", " : "", n, plural(k, n));
+	}
+	return buf.len ? buf.data : pstrdup("nothing");
+}
+
+static int
+row_cmp(const ListCell *a, const ListCell *b)
+{
+	const PlanRow *ra = lfirst(a);
+	const PlanRow *rb = lfirst(b);
+	int			sa = ra->statement == 0 ? INT_MAX : ra->statement;
+	int			sb = rb->statement == 0 ? INT_MAX : rb->statement;
+
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	/* the statement row first, then what it did, in order */
+	if ((strcmp(ra->step, "statement") == 0) != (strcmp(rb->step, "statement") == 0))
+		return strcmp(ra->step, "statement") == 0 ? -1 : 1;
+	return ra->order - rb->order;
+}
+
+static Interval *
+usecs_interval(int64 usecs)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = usecs;
+	return iv;
+}
+
+Datum
+migrate_plan(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	PlanCapture cap = {0};
+	PlanRun		pr = {0};
+	StewardAttempt timeouts = {0};
+	ErrorData  *edata = NULL;
+	TimestampTz started;
+	volatile bool ok = false;
+	ListCell   *lc;
+	char	   *sql;
+
+	steward_refuse_nested();
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("sql must not be null")));
+	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	steward_resolve_timeouts(&timeouts, PG_ARGISNULL(1) ? NULL : PG_GETARG_INTERVAL_P(1),
+							 PG_ARGISNULL(2) ? NULL : PG_GETARG_INTERVAL_P(2), true, 0);
+	steward_require_read_write("plan a migration");
+
+	InitMaterializedSRF(fcinfo, 0);
+	pr.statements = steward_parse_migration("(plan)", "sql", sql, true);
+	pr.lock_timeout_ms = timeouts.lock_timeout_ms;
+	pr.statement_timeout_ms = timeouts.statement_timeout_ms;
+
+	if (!hook_installed)
+	{
+		prev_object_access = object_access_hook;
+		object_access_hook = plan_object_access;
+		hook_installed = true;
+	}
+
+	cap.cxt = CurrentMemoryContext;
+	capture = &cap;
+	started = GetCurrentTimestamp();
+	pr.ended = started;
+
+	steward_mark_running(true);
+	PG_TRY();
+	{
+		ok = steward_run_subxact_rollback(plan_body, &pr, "migration", pr.statement_timeout_ms, &edata);
+	}
+	PG_FINALLY();
+	{
+		steward_mark_running(false);
+		steward_guard_end();
+		capture = NULL;
+	}
+	PG_END_TRY();
+	capture = &cap;
+
+	if (!ok)
+	{
+		int			failed_at = cap.current;
+
+		add_row(failed_at, "error", NULL, NULL, NULL,
+				psprintf("%s: %s%s%s", unpack_sql_state(edata->sqlerrcode), edata->message,
+						 edata->detail ? "\n" : "", edata->detail ? edata->detail : ""),
+				-1);
+	}
+
+	/* locks: how long each is held, from its statement to the end */
+	foreach(lc, cap.locks)
+	{
+		PlanLock   *l = (PlanLock *) lfirst(lc);
+		ListCell   *other;
+		bool		weaker = false;
+
+		foreach(other, cap.locks)
+		{
+			PlanLock   *o = (PlanLock *) lfirst(other);
+
+			weaker |= o != l && o->relid == l->relid && o->statement == l->statement &&
+				lock_strength(o->mode) > lock_strength(l->mode);
+		}
+		if (weaker || l->statement == 0)
+			continue;
+
+		cap.nlocks++;
+		if (is_strong(l->mode))
+			cap.nstrong++;
+		add_row(l->statement, "lock", l->kind, l->name, l->mode,
+				psprintf("%s; held until the migration commits", lock_effect(l->mode)),
+				pr.ended - l->taken);
+	}
+	foreach(lc, steward_guard_collected())
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		add_row(f->statement, "guard", NULL, f->relation,
+				f->lockmode != NoLock ? GetLockmodeName(DEFAULT_LOCKMETHOD, f->lockmode) : NULL,
+				psprintf("%s %s: %s; instead: %s", steward_lint_severity_name(f->severity),
+						 f->rule->id, f->message, f->instead),
+				-1);
+	}
+	{
+		StringInfoData sum;
+
+		initStringInfo(&sum);
+		appendStringInfo(&sum, "created %s", count_kinds(cap.counts_created));
+		if (cap.counts_altered)
+			appendStringInfo(&sum, "; altered %s", count_kinds(cap.counts_altered));
+		if (cap.counts_dropped)
+			appendStringInfo(&sum, "; dropped %s", count_kinds(cap.counts_dropped));
+		appendStringInfo(&sum, "; %d lock%s on existing relations (%d blocking writes or reads); %d rewrite%s",
+						 cap.nlocks, cap.nlocks == 1 ? "" : "s", cap.nstrong,
+						 cap.nrewrites, cap.nrewrites == 1 ? "" : "s");
+		if (!ok)
+			appendStringInfo(&sum, "; FAILED at statement %d", cap.current);
+		appendStringInfoString(&sum, "; rolled back");
+		add_row(0, "summary", NULL, NULL, NULL, sum.data, pr.ended - started);
+	}
+	capture = NULL;
+
+	list_sort(cap.rows, row_cmp);
+	foreach(lc, cap.rows)
+	{
+		PlanRow    *r = (PlanRow *) lfirst(lc);
+		Datum		values[7];
+		bool		nulls[7] = {0};
+
+		values[0] = Int32GetDatum(r->statement);
+		nulls[0] = r->statement == 0;
+		values[1] = CStringGetTextDatum(r->step);
+		nulls[2] = r->kind == NULL;
+		values[2] = r->kind ? CStringGetTextDatum(r->kind) : (Datum) 0;
+		nulls[3] = r->object == NULL;
+		values[3] = r->object ? CStringGetTextDatum(r->object) : (Datum) 0;
+		nulls[4] = r->lock_mode == NULL;
+		values[4] = r->lock_mode ? CStringGetTextDatum(r->lock_mode) : (Datum) 0;
+		nulls[5] = r->detail == NULL;
+		values[5] = r->detail ? CStringGetTextDatum(r->detail) : (Datum) 0;
+		nulls[6] = r->usecs < 0;
+		values[6] = r->usecs >= 0 ? IntervalPGetDatum(usecs_interval(r->usecs)) : (Datum) 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

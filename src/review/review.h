@@ -1,0 +1,128 @@
+/*-------------------------------------------------------------------------
+ *
+ * review.h
+ *	  The review area: lint of migration SQL, the dry run, the runtime
+ *	  guards and the pre- and post-checks of a migration.
+ *
+ * Words used in this area:
+ *	  rule     - one kind of risk the lint knows, named by a stable id such
+ *				 as "set-not-null" (rules.c lists them all).
+ *	  finding  - one rule firing on one statement of a migration, with the
+ *				 lock it takes, the relation, its size and what to do instead.
+ *	  graded   - a rule whose cost grows with the table (a scan, a rewrite,
+ *				 an index build): info on an empty table, warning below
+ *				 pg_steward.large_table_threshold, error at or above it.
+ *	  new      - a relation created earlier in the same migration (or in
+ *				 the current transaction): nothing on it is a finding but
+ *				 hygiene, since nobody else can be using it yet.
+ *	  silence  - a comment "steward:allow <rule> <reason>" in or just before
+ *				 a statement; it turns that rule's finding into a recorded,
+ *				 non-blocking one.
+ *	  guard    - the runtime check that sees what the lint cannot: DDL run
+ *				 from DO blocks, functions and dynamic SQL, and table
+ *				 rewrites (guard.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_REVIEW_H
+#define STEWARD_REVIEW_H
+
+#include "nodes/parsenodes.h"
+#include "storage/lockdefs.h"
+#include "utils/array.h"
+
+typedef enum LintSeverity
+{
+	LINT_INFO = 0,
+	LINT_WARNING,
+	LINT_ERROR
+} LintSeverity;
+
+typedef enum LintGrading
+{
+	GRADE_NONE,					/* fixed severity */
+	GRADE_SIZE,					/* info empty, warning small, error large */
+	GRADE_EMPTY					/* warning on an empty table, else error */
+} LintGrading;
+
+typedef struct LintRule
+{
+	const char *id;
+	LintSeverity severity;		/* for GRADE_SIZE: the small-table one */
+	LintGrading grading;
+	const char *effect;			/* "rewrite", "scan", "index build", "none" */
+	const char *why;
+	const char *instead;
+} LintRule;
+
+typedef struct LintFinding
+{
+	int			statement;
+	const char *statement_text;
+	const LintRule *rule;
+	LintSeverity severity;
+	LOCKMODE	lockmode;		/* NoLock: none or unknown */
+	char	   *relation;		/* NULL: none */
+	int64		table_size;		/* bytes, -1: not applicable */
+	char	   *message;
+	char	   *instead;
+	char	   *silenced;		/* reason, NULL: not silenced */
+	int			seq;			/* order of emission, for a stable sort */
+} LintFinding;
+
+/* rules.c */
+extern const LintRule *steward_lint_rule(const char *id);
+extern const char *steward_lint_severity_name(LintSeverity s);
+extern int	steward_lint_rule_count(void);
+extern const LintRule *steward_lint_rule_at(int i);
+
+/* lint.c */
+extern List *steward_lint_sql(const char *sql);
+extern List *steward_lint_runtime(Node *stmt, const char *text, int statement);
+extern int	steward_lint_count(List *findings, LintSeverity severity,
+							   bool unsilenced_only);
+extern char *steward_lint_review_json(List *findings, bool allow_unsafe,
+									  List *pre_checks, List *post_checks);
+
+/* catalog.c: facts the lint takes from the catalog */
+extern int64 steward_relation_bytes(Oid relid);
+extern bool steward_relation_is_new(Oid relid);
+extern bool steward_expr_is_volatile(Node *raw_expr, bool *known);
+extern int	steward_type_change_rewrites(Oid relid, AttrNumber attnum,
+										 TypeName *newtype, Node *using_expr);
+extern bool steward_column_proven_not_null(Oid relid, AttrNumber attnum);
+extern bool steward_column_in_check(Oid relid, AttrNumber attnum);
+extern bool steward_has_valid_check(Oid relid);
+extern bool steward_domain_has_constraints(TypeName *tn);
+extern bool steward_index_covers(Oid relid, List *attnums);
+
+/* silence.c */
+typedef struct LintSilence
+{
+	char	   *rule;
+	char	   *reason;			/* NULL: none given */
+	bool		used;
+} LintSilence;
+
+extern List *steward_lint_silences(const char *text);
+extern List *steward_long_identifiers(const char *text);
+
+/* guard.c */
+extern void steward_guard_install(void);
+extern void steward_guard_begin(bool allow_unsafe, bool record_only,
+								List *accepted);
+extern void steward_guard_statement(const char *text, int number);
+extern void steward_guard_end(void);
+extern List *steward_guard_collected(void);
+
+/* checks.c */
+extern List *steward_parse_checks(ArrayType *checks, const char *argname);
+extern void steward_run_checks(List *checks, const char *what);
+
+/* plan.c */
+extern void steward_plan_note_rewrite(Oid relid, int reason);
+
+/* GUC (src/pg_steward.c) */
+extern int	steward_large_table_kb;
+
+#endif							/* STEWARD_REVIEW_H */
