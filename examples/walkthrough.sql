@@ -257,3 +257,135 @@ SELECT id, audit_redact(id, 'GDPR Art. 17 request 2026-114') AS redaction_event
 SELECT id, action, payload FROM steward.audit_events WHERE resource_id = '2' ORDER BY id;
 SELECT audit_seal() >= 0 AS sealed;
 SELECT is_valid, events_checked, events_redacted FROM verify_audit_chain(trusted_digest => :'digest');
+
+\echo
+\echo '=== 20. The clinical application tables the patient module will hook into'
+SELECT migrate_apply('20260201_000000_clinic_app', $$
+CREATE SCHEMA clinic;
+CREATE TABLE clinic.users (id text PRIMARY KEY, name text NOT NULL);
+CREATE TABLE clinic.surgical_cases (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "patientId" text, procedure text);
+CREATE TABLE clinic.medical_records (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "patientId" text, note text);
+CREATE TABLE clinic.bills (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "patientId" text, amount numeric(12,2));
+CREATE TABLE clinic.patient_consent_instances (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "patientId" text, consent text);
+CREATE TABLE clinic.insurance_policies (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "patientId" text, insurer text);
+$$, description => 'clinical tables of the application');
+INSERT INTO clinic.users VALUES ('u-1', 'Dr. Braun');
+INSERT INTO clinic.surgical_cases (procedure) SELECT 'case ' || g FROM generate_series(1, 5000) g;
+INSERT INTO clinic.bills ("patientId", amount) VALUES ('P-0042', 120.00);  -- a legacy id
+
+-- The migration of seed 004, as Prisma generated it: 1 enum, 6 tables,
+-- 24 indexes, 15 foreign keys.
+CREATE TEMP TABLE patient_module AS SELECT $sql$
+CREATE TYPE clinic."PatientStatus" AS ENUM ('ACTIVE', 'INACTIVE', 'DECEASED', 'MERGED', 'ARCHIVED');
+CREATE TABLE clinic.patients (
+    id text PRIMARY KEY, mrn text NOT NULL, "firstName" text NOT NULL, "lastName" text NOT NULL,
+    "dateOfBirth" date NOT NULL, status clinic."PatientStatus" NOT NULL DEFAULT 'ACTIVE',
+    "createdBy" text, "updatedBy" text, "restrictedBy" text, "deceasedBy" text,
+    "archivedBy" text, "mergedBy" text,
+    "createdAt" timestamptz NOT NULL DEFAULT now(), "updatedAt" timestamptz NOT NULL);
+CREATE TABLE clinic.patient_contacts (id text PRIMARY KEY, "patientId" text NOT NULL, kind text NOT NULL,
+    value text NOT NULL, "isPrimary" boolean NOT NULL DEFAULT false);
+CREATE TABLE clinic.patient_documents (id text PRIMARY KEY, "patientId" text NOT NULL, "documentType" text NOT NULL,
+    "storageKey" text NOT NULL, "uploadedAt" timestamptz NOT NULL DEFAULT now());
+CREATE TABLE clinic.patient_allergies (id text PRIMARY KEY, "patientId" text NOT NULL, allergen text NOT NULL,
+    severity text NOT NULL);
+CREATE TABLE clinic.patient_risk_flags (id text PRIMARY KEY, "patientId" text NOT NULL, "flagType" text NOT NULL,
+    "isActive" boolean NOT NULL DEFAULT true);
+CREATE TABLE clinic.patient_merge_history (id text PRIMARY KEY, "sourcePatientId" text NOT NULL,
+    "targetPatientId" text NOT NULL, "mergedAt" timestamptz NOT NULL DEFAULT now());
+CREATE UNIQUE INDEX "patients_mrn_key" ON clinic.patients (mrn);
+CREATE INDEX "patients_lastName_firstName_idx" ON clinic.patients ("lastName", "firstName");
+CREATE INDEX "patients_dateOfBirth_idx" ON clinic.patients ("dateOfBirth");
+CREATE INDEX "patients_status_idx" ON clinic.patients (status);
+CREATE INDEX "patient_contacts_patientId_idx" ON clinic.patient_contacts ("patientId");
+CREATE INDEX "patient_contacts_patientId_isPrimary_idx" ON clinic.patient_contacts ("patientId", "isPrimary");
+CREATE INDEX "patient_contacts_value_idx" ON clinic.patient_contacts (value);
+CREATE INDEX "patient_documents_patientId_idx" ON clinic.patient_documents ("patientId");
+CREATE INDEX "patient_documents_patientId_documentType_idx" ON clinic.patient_documents ("patientId", "documentType");
+CREATE INDEX "patient_documents_uploadedAt_idx" ON clinic.patient_documents ("uploadedAt");
+CREATE INDEX "patient_allergies_patientId_idx" ON clinic.patient_allergies ("patientId");
+CREATE INDEX "patient_allergies_allergen_idx" ON clinic.patient_allergies (allergen);
+CREATE INDEX "patient_allergies_severity_idx" ON clinic.patient_allergies (severity);
+CREATE INDEX "patient_risk_flags_patientId_idx" ON clinic.patient_risk_flags ("patientId");
+CREATE INDEX "patient_risk_flags_flagType_isActive_idx" ON clinic.patient_risk_flags ("flagType", "isActive");
+CREATE INDEX "patient_merge_history_sourcePatientId_idx" ON clinic.patient_merge_history ("sourcePatientId");
+CREATE INDEX "patient_merge_history_targetPatientId_idx" ON clinic.patient_merge_history ("targetPatientId");
+CREATE INDEX "patient_merge_history_mergedAt_idx" ON clinic.patient_merge_history ("mergedAt");
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_createdBy_fkey" FOREIGN KEY ("createdBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_updatedBy_fkey" FOREIGN KEY ("updatedBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_restrictedBy_fkey" FOREIGN KEY ("restrictedBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_deceasedBy_fkey" FOREIGN KEY ("deceasedBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_archivedBy_fkey" FOREIGN KEY ("archivedBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patients ADD CONSTRAINT "patients_mergedBy_fkey" FOREIGN KEY ("mergedBy") REFERENCES clinic.users(id) ON DELETE SET NULL;
+ALTER TABLE clinic.patient_contacts ADD CONSTRAINT "patient_contacts_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE CASCADE;
+ALTER TABLE clinic.patient_documents ADD CONSTRAINT "patient_documents_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE CASCADE;
+ALTER TABLE clinic.patient_allergies ADD CONSTRAINT "patient_allergies_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE CASCADE;
+ALTER TABLE clinic.patient_risk_flags ADD CONSTRAINT "patient_risk_flags_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE CASCADE;
+ALTER TABLE clinic.surgical_cases ADD CONSTRAINT "surgical_cases_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+ALTER TABLE clinic.medical_records ADD CONSTRAINT "medical_records_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+ALTER TABLE clinic.bills ADD CONSTRAINT "bills_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+ALTER TABLE clinic.patient_consent_instances ADD CONSTRAINT "patient_consent_instances_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+ALTER TABLE clinic.insurance_policies ADD CONSTRAINT "insurance_policies_patientId_fkey" FOREIGN KEY ("patientId") REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+$sql$ AS sql;
+
+\echo
+\echo '=== 21. Review the patient module before it runs: the lint, from the parser and the catalog'
+-- Findings on the new tables are only hygiene; the five existing tables are
+-- where the risk is.  surgical_cases is larger than the demo's threshold.
+SET pg_steward.large_table_threshold = '128kB';
+SELECT statement, rule, severity, lock_mode, relation, effect
+  FROM migrate_lint((SELECT sql FROM patient_module))
+ WHERE severity <> 'info' ORDER BY statement, rule;
+
+\echo
+\echo '=== 22. The dry run: what the migration really does, then rolled back'
+SELECT detail AS summary FROM migrate_plan((SELECT sql FROM patient_module)) WHERE step = 'summary';
+SELECT statement, object, lock_mode, detail
+  FROM migrate_plan((SELECT sql FROM patient_module))
+ WHERE step = 'lock' AND lock_mode IN ('ShareRowExclusiveLock', 'AccessExclusiveLock')
+ ORDER BY statement;
+
+\echo
+\echo '=== 23. Applying: refused while the lint finds errors, then the pre-checks of seed 004'
+SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_module));
+-- surgical_cases gets its foreign key validated later, without blocking writes:
+UPDATE patient_module SET sql = replace(sql,
+    $$REFERENCES clinic.patients(id) ON DELETE RESTRICT;
+ALTER TABLE clinic.medical_records$$,
+    $$REFERENCES clinic.patients(id) ON DELETE RESTRICT NOT VALID;
+ALTER TABLE clinic.medical_records$$);
+-- Seed 004's pre-checks: no patientId may exist yet, and ids must be UUIDs
+SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_module),
+    pre_checks => ARRAY[
+      $$SELECT t, "patientId" FROM (
+          SELECT 'surgical_cases' AS t, "patientId" FROM clinic.surgical_cases UNION ALL
+          SELECT 'medical_records', "patientId" FROM clinic.medical_records UNION ALL
+          SELECT 'bills', "patientId" FROM clinic.bills UNION ALL
+          SELECT 'patient_consent_instances', "patientId" FROM clinic.patient_consent_instances UNION ALL
+          SELECT 'insurance_policies', "patientId" FROM clinic.insurance_policies) ids
+        WHERE "patientId" IS NOT NULL$$],
+    post_checks => ARRAY[
+      $$SELECT 'missing: ' || t FROM unnest(ARRAY['patients', 'patient_contacts', 'patient_documents',
+            'patient_allergies', 'patient_risk_flags', 'patient_merge_history']) t
+         WHERE to_regclass('clinic.' || quote_ident(t)) IS NULL$$]);
+-- the legacy bill is resolved the way seed 004 suggests (its option A) ...
+UPDATE clinic.bills SET "patientId" = NULL WHERE "patientId" = 'P-0042';
+-- ... and the migration goes through, its review recorded with it
+SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_module),
+    pre_checks => ARRAY[
+      $$SELECT t, "patientId" FROM (
+          SELECT 'surgical_cases' AS t, "patientId" FROM clinic.surgical_cases UNION ALL
+          SELECT 'bills', "patientId" FROM clinic.bills) ids
+        WHERE "patientId" IS NOT NULL$$]);
+SELECT version, status, review->>'decision' AS decision, review->>'warnings' AS warnings
+  FROM migrate_status() WHERE version LIKE '20260203%';
+SELECT * FROM migrate_check_fk('clinic.surgical_cases', '{patientId}', 'clinic.patients');
+SELECT validate_constraint('clinic.surgical_cases', 'surgical_cases_patientId_fkey') AS validation_job \gset
+SELECT job_wait(:validation_job) AS validation;
+
+\echo
+\echo '=== 24. After the deploy: the validation suite, and drift made outside migrate_apply'
+SELECT check_name, severity, object FROM migrate_validate() WHERE severity <> 'ok' ORDER BY 1, 3;
+CREATE INDEX bills_amount_idx ON clinic.bills (amount);   -- a hotfix nobody put in a migration
+SELECT check_name, severity, object, detail FROM migrate_validate() WHERE check_name = 'schema-drift';
+RESET pg_steward.large_table_threshold;

@@ -31,6 +31,7 @@ $$CREATE TABLE patient_contacts (
     value      text NOT NULL
 );
 INSERT INTO patient_contacts SELECT id, 'phone', phone FROM patients WHERE phone IS NOT NULL;
+-- steward:allow drop-column the phone numbers were copied to patient_contacts just above
 ALTER TABLE patients DROP COLUMN phone;$$,
     down_sql => $$ALTER TABLE patients ADD COLUMN phone text;
 UPDATE patients p SET phone = c.value FROM patient_contacts c WHERE c.patient_id = p.id AND c.kind = 'phone';

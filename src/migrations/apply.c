@@ -2,7 +2,8 @@
  *
  * apply.c
  *	  migrate_apply(version, up_sql, down_sql, description, out_of_order,
- *					lock_timeout, statement_timeout, lock_retries)
+ *					lock_timeout, statement_timeout, lock_retries,
+ *					allow_unsafe, pre_checks, post_checks)
  *
  * Applies a versioned migration atomically.  Re-applying a completed
  * version with the same checksum does nothing and says so; a different
@@ -15,6 +16,12 @@
  * and kin) are run by a job after the transactional part has committed;
  * the migration is in_progress until the job ends.  If one of them fails,
  * applying the same SQL again resumes at that statement.
+ *
+ * Before it runs, the migration is linted (src/review): error findings
+ * refuse it unless allow_unsafe is true, and the findings and that decision
+ * are recorded with the attempt.  While it runs, the runtime guards watch
+ * indirect DDL and table rewrites.  pre_checks and post_checks are queries
+ * that must return no row before the first and after the last statement.
  *
  * Returns 'applied', 'unchanged' or 'in_progress' (a job carries it on).
  *
@@ -29,11 +36,60 @@
 
 #include "pg_steward.h"
 #include "migrations/migrations.h"
+#include "review/review.h"
 
 #define ARG_TEXT_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 #define ARG_INTERVAL_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_INTERVAL_P(n))
 
 PG_FUNCTION_INFO_V1(migrate_apply);
+
+/*
+ * Lint the migration against the catalog as it is now and decide: error
+ * findings (not silenced) refuse it unless allow_unsafe.
+ */
+static void
+review_migration(StewardAttempt *a)
+{
+	List	   *findings = steward_lint_sql(a->up_sql);
+	int			errors = steward_lint_count(findings, LINT_ERROR, true);
+	StringInfoData detail;
+	ListCell   *lc;
+
+	a->review = steward_lint_review_json(findings, a->allow_unsafe,
+										 a->pre_checks, a->post_checks);
+	foreach(lc, findings)
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		if (f->silenced && strcmp(f->rule->effect, "rewrite") == 0)
+			a->accepted_rewrites = lappend_int(a->accepted_rewrites, f->statement);
+	}
+	if (errors == 0)
+		return;
+
+	initStringInfo(&detail);
+	foreach(lc, findings)
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		if (f->severity != LINT_ERROR || f->silenced)
+			continue;
+		appendStringInfo(&detail, "%sstatement %d: %s%s%s: %s",
+						 detail.len ? "\n" : "", f->statement, f->rule->id,
+						 f->relation ? " on " : "", f->relation ? f->relation : "",
+						 f->message);
+	}
+	if (a->allow_unsafe)
+	{
+		ereport(NOTICE,
+				(errmsg("migration \"%s\": applying despite %d unsafe finding%s (allow_unsafe)",
+						a->version, errors, errors == 1 ? "" : "s"),
+				 errdetail("%s", detail.data)));
+		return;
+	}
+	a->refusal = psprintf("the review found %d unsafe finding%s", errors, errors == 1 ? "" : "s");
+	a->refusal_detail = detail.data;
+}
 
 Datum
 migrate_apply(PG_FUNCTION_ARGS)
@@ -73,6 +129,12 @@ migrate_apply(PG_FUNCTION_ARGS)
 	if (a.down_sql)
 		(void) steward_parse_migration(version, "down_sql", a.down_sql, false);
 	a.checksum = steward_checksum(up_sql);
+	a.allow_unsafe = PG_ARGISNULL(8) ? false : PG_GETARG_BOOL(8);
+	a.pre_checks = steward_parse_checks(PG_ARGISNULL(9) ? NULL : PG_GETARG_ARRAYTYPE_P(9),
+										"pre_checks");
+	a.post_checks = steward_parse_checks(PG_ARGISNULL(10) ? NULL : PG_GETARG_ARRAYTYPE_P(10),
+										 "post_checks");
+	a.guarded = true;
 
 	steward_migration_lock("apply a migration");
 	steward_version_state(version, &st);
@@ -137,6 +199,7 @@ migrate_apply(PG_FUNCTION_ARGS)
 				 errdetail("Versions are applied in ascending text order (collation \"C\")."),
 				 errhint("If applying it after newer versions is intended, pass out_of_order => true.")));
 
+	review_migration(&a);
 	a.who = steward_capture_who();
 	steward_run_attempt(&a);
 

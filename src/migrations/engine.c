@@ -41,6 +41,7 @@
 #include "pg_steward.h"
 #include "jobs/jobs.h"
 #include "migrations/migrations.h"
+#include "review/review.h"
 
 #define SHOWN_STATEMENT_LEN 1000
 
@@ -57,6 +58,13 @@ steward_refuse_nested(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("pg_steward's migration functions cannot be called from inside a migration")));
+}
+
+/* Set while migrate_plan runs a migration's statements. */
+void
+steward_mark_running(bool running)
+{
+	attempt_running = running;
 }
 
 /* ----------------------------------------------------------------
@@ -289,6 +297,29 @@ typedef struct RunOnce
 	int			current;		/* statement running, 0: none */
 } RunOnce;
 
+/*
+ * Run one statement of a migration through SPI (connected by the caller)
+ * under its statement timer, with the runtime guards watching it when
+ * guarded.  migrate_plan runs statements the same way.
+ */
+void
+steward_execute_statement(StewardStatement *st, int timeout_ms, bool guarded)
+{
+	int			rc;
+
+	if (guarded)
+		steward_guard_statement(st->text, st->number);
+	steward_arm_statement_timer(timeout_ms);
+	rc = SPI_execute(st->text, false, 0);
+	steward_disarm_statement_timer();
+	steward_guard_end();
+	if (rc < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("statement cannot run inside a migration: %s",
+						SPI_result_code_string(rc))));
+}
+
 /* The body of run_once, inside its subtransaction. */
 static void
 run_statements(void *arg)
@@ -304,26 +335,23 @@ run_statements(void *arg)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
+	steward_run_checks(a->pre_checks, "pre-check");
+	if (a->guarded)
+		steward_guard_begin(a->allow_unsafe, false, a->accepted_rewrites);
+
 	foreach(lc, a->statements)
 	{
 		StewardStatement *st = (StewardStatement *) lfirst(lc);
-		int			rc;
 
 		CHECK_FOR_INTERRUPTS();
 		if (st->deferred)
 			continue;			/* run by a job after this transaction */
 		r->current = st->number;
-		steward_arm_statement_timer(a->statement_timeout_ms);
-		rc = SPI_execute(st->text, false, 0);
-		steward_disarm_statement_timer();
-		if (rc < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("statement cannot run inside a migration: %s",
-							SPI_result_code_string(rc))));
+		steward_execute_statement(st, a->statement_timeout_ms, a->guarded);
 		a->applied++;
 	}
 	r->current = 0;
+	steward_run_checks(a->post_checks, "post-check");
 
 	SPI_finish();
 	AtEOXact_GUC(false, nestlevel);
@@ -344,6 +372,7 @@ run_once(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
 	attempt_running = true;
 	ok = steward_run_subxact(run_statements, &r, "migration", a->statement_timeout_ms, edata_out);
 	attempt_running = false;
+	steward_guard_end();
 	*failed_out = ok ? 0 : r.current;
 	return ok;
 }
@@ -382,11 +411,11 @@ steward_run_attempt(StewardAttempt *a)
 
 	{
 		const char *args[] = {a->op, a->version, a->description, a->checksum,
-		a->up_sql, a->down_sql, total, xid, a->who};
+		a->up_sql, a->down_sql, total, xid, a->who, a->review};
 
 		if (!steward_record_autonomous(
 									   "SELECT steward.begin_attempt($1, $2, $3, $4, $5, $6, "
-									   "$7::integer, $8::xid8, $9::jsonb)",
+									   "$7::integer, $8::xid8, $9::jsonb, $10::jsonb)",
 									   lengthof(args), args, &recorder_error))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -401,6 +430,18 @@ steward_run_attempt(StewardAttempt *a)
 	{
 		int			delay;
 
+		if (a->refusal)
+		{
+			/* the lint found errors and allow_unsafe is off: run nothing */
+			edata = palloc0(sizeof(ErrorData));
+			edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+			edata->message = pstrdup(a->refusal);
+			edata->detail = a->refusal_detail ? pstrdup(a->refusal_detail) : NULL;
+			ok = false;
+			failed = 0;
+			a->applied = 0;
+			break;
+		}
 		ok = run_once(a, &edata, &failed);
 		if (ok || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
 			a->retries >= a->lock_retries)
@@ -472,6 +513,15 @@ steward_run_attempt(StewardAttempt *a)
 							attempt_noun(a), recorder_error),
 					 errdetail("The attempt will show as aborted.")));
 
+		if (a->refusal)
+			ereport(ERROR,
+					(errcode(edata->sqlerrcode),
+					 errmsg("%s was not applied: %s", attempt_noun(a), edata->message),
+					 edata->detail ? errdetail("%s", edata->detail) : 0,
+					 errhint("Nothing was changed; the refusal is recorded, see migrate_history('%s'). "
+							 "Change the migration as each finding suggests, silence a finding you accept with a comment "
+							 "\"-- steward:allow <rule> <reason>\" in front of its statement, "
+							 "or pass allow_unsafe => true.", a->version)));
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 			hint = psprintf("Nothing was changed. The lock was still taken after %d retries; "
 							"pg_blocking_pids() shows who holds it. The attempt is recorded; see migrate_history('%s').",

@@ -37,6 +37,16 @@ typedef struct StewardAttempt
 	const char *up_sql;
 	const char *down_sql;
 
+	/* review (apply only, src/review) */
+	bool		guarded;		/* arm the runtime guards */
+	bool		allow_unsafe;
+	const char *review;			/* jsonb recorded with the attempt */
+	const char *refusal;		/* error findings refuse the attempt: why */
+	const char *refusal_detail;
+	List	   *accepted_rewrites;	/* statements whose rewrite was silenced */
+	List	   *pre_checks;		/* char *: queries that must return no row */
+	List	   *post_checks;
+
 	/* results */
 	int			applied;
 	int			retries;
@@ -63,7 +73,10 @@ typedef struct StewardVersionState
 extern List *steward_parse_migration(const char *version, const char *argname,
 									 const char *sql, bool allow_deferred);
 extern void steward_run_attempt(StewardAttempt *a);
+extern void steward_execute_statement(StewardStatement *st, int timeout_ms,
+									  bool guarded);
 extern void steward_refuse_nested(void);
+extern void steward_mark_running(bool running);
 extern void steward_resume_deferred(StewardAttempt *a, int from_statement);
 extern void steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 									 Interval *statement_timeout,

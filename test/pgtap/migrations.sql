@@ -12,14 +12,14 @@ SELECT has_schema('steward');
 SELECT has_table('steward', 'migrations', 'migrations table');
 SELECT has_table('steward', 'migration_events', 'history table');
 SELECT col_is_pk('steward', 'migrations', 'version', 'one row per version');
-SELECT has_function('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer']);
+SELECT has_function('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]']);
 SELECT has_function('migrate_rollback', ARRAY['text', 'boolean', 'interval', 'interval', 'integer']);
 SELECT has_function('migrate_repair', ARRAY['text', 'text', 'text', 'text', 'text']);
 SELECT has_function('migrate_baseline', ARRAY['text', 'text']);
 SELECT has_function('migrate_status', '{}'::name[]);
 SELECT has_function('migrate_history', ARRAY['text']);
 SELECT is_definer('migrate_status', 'migrate_status reads the tables for its caller');
-SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer'],
+SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]'],
                     'migrate_apply runs migration SQL with the caller''s privileges');
 SELECT set_eq($$SELECT c::regclass::text FROM pg_extension, unnest(extconfig) c
                  WHERE extname = 'pg_steward' AND c::regclass::text !~ '^steward\.audit_events_[0-9]{4}$'$$,
@@ -28,7 +28,8 @@ SELECT set_eq($$SELECT c::regclass::text FROM pg_extension, unnest(extconfig) c
                     'steward.jobs', 'steward.jobs_id_seq',
                     'steward.copy_changes', 'steward.copy_changes_id_seq',
                     'steward.audit_events_default', 'steward.audit_events_id_seq',
-                    'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention'],
+                    'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention',
+                    'steward.schema_snapshots', 'steward.schema_snapshots_id_seq'],
               'pg_dump keeps the history, the jobs and the ledger');
 
 -- GUCs ---------------------------------------------------------------------
@@ -39,7 +40,8 @@ SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_sett
                     'pg_steward.batch_statement_timeout=60000ms', 'pg_steward.max_replication_lag=30000ms',
                     'pg_steward.concurrent_lock_timeout=1800000ms',
                     'pg_steward.max_replication_lag_bytes=1048576kB',
-                    'pg_steward.audit_seal_interval=1000ms', 'pg_steward.audit_block_max_events=1000000'],
+                    'pg_steward.audit_seal_interval=1000ms', 'pg_steward.audit_block_max_events=1000000',
+                    'pg_steward.large_table_threshold=102400kB'],
               'GUCs and their defaults');
 SELECT throws_ok($$SET pg_steward.lock_timeout = 0$$, '22023', NULL, 'lock_timeout cannot be disabled');
 SELECT throws_ok($$SET pg_steward.no_such_setting = 1$$, '42602', NULL, 'the pg_steward prefix is reserved');

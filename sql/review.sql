@@ -1,0 +1,74 @@
+-- The review as a DBA sees it in psql: lint findings, a refused migration,
+-- an accepted one, a failing pre-check, the dry run and the FK check.
+SET client_min_messages = notice;
+SET pg_steward.large_table_threshold = '64kB';
+
+CREATE TABLE ward (id bigint PRIMARY KEY, name text NOT NULL);
+INSERT INTO ward SELECT g, 'ward ' || g FROM generate_series(1, 20) g;
+CREATE TABLE admission (id bigint PRIMARY KEY, ward_id bigint, patient text, note varchar(200));
+INSERT INTO admission SELECT g, g % 25, 'patient ' || g, 'n' FROM generate_series(1, 5000) g;
+
+-- the lint: one row per finding, graded by the real size of each table
+SELECT statement, rule, severity, lock_mode, relation, effect, silenced
+  FROM migrate_lint($$
+ALTER TABLE admission ADD COLUMN admitted_at timestamptz DEFAULT now();
+ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid();
+ALTER TABLE admission ALTER COLUMN note TYPE varchar(400);
+ALTER TABLE admission ALTER COLUMN note TYPE varchar(100);
+-- steward:allow set-not-null checked: no NULL patient since release 4.2
+ALTER TABLE admission ALTER COLUMN patient SET NOT NULL;
+ALTER TABLE admission ADD CONSTRAINT admission_ward_fk FOREIGN KEY (ward_id) REFERENCES ward (id) NOT VALID;
+ALTER TABLE admission VALIDATE CONSTRAINT admission_ward_fk;
+CREATE TABLE transfer (id bigint PRIMARY KEY, admission_id bigint REFERENCES admission, at timestamp);
+CREATE INDEX CONCURRENTLY ON admission (patient);
+$$)
+ ORDER BY statement, rule;
+
+-- the safe alternative and the pre-check come with each finding
+SELECT rule, safe_alternative FROM migrate_lint(
+    'ALTER TABLE admission ADD FOREIGN KEY (ward_id) REFERENCES ward (id)')
+ ORDER BY rule;
+
+-- bad input
+SELECT * FROM migrate_lint(NULL);
+SELECT * FROM migrate_lint('ALTER TABLE admission ADD COLUMN');
+SELECT * FROM migrate_lint('');
+SELECT statement, rule, message FROM migrate_lint(E'-- steward:allow no-such-rule because\nSELECT 1;\n-- steward:allow drop-table\nDROP TABLE ward');
+
+-- migrate_apply refuses error findings, and records the refusal
+SELECT migrate_apply('20260301_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()');
+SELECT event, error_message, review->>'decision' AS decision,
+       review->'findings'->0->>'rule' AS rule
+  FROM migrate_history('20260301_token');
+-- ... unless the DBA accepts the risk
+SELECT migrate_apply('20260301_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()',
+                     allow_unsafe => true);
+SELECT version, status, review->>'decision' AS decision, review->>'allow_unsafe' AS allow_unsafe
+  FROM migrate_status();
+
+-- a pre-check names the offending rows, and nothing is changed
+SELECT migrate_apply('20260302_ward_fk',
+    'ALTER TABLE admission ADD CONSTRAINT admission_ward_fk FOREIGN KEY (ward_id) REFERENCES ward (id) NOT VALID',
+    pre_checks => ARRAY['SELECT ward_id, count(*) FROM admission a WHERE NOT EXISTS (SELECT 1 FROM ward w WHERE w.id = a.ward_id) GROUP BY ward_id ORDER BY ward_id']);
+SELECT * FROM migrate_check_fk('admission', '{ward_id}', 'ward');
+
+-- the dry run: what really happens, then rolled back
+SELECT statement, step, object_kind, object, lock_mode
+  FROM migrate_plan($$
+CREATE TYPE triage AS ENUM ('red', 'yellow', 'green');
+CREATE TABLE triage_log (id bigint PRIMARY KEY, admission_id bigint NOT NULL REFERENCES admission, level triage NOT NULL);
+CREATE INDEX ON triage_log (admission_id);
+ALTER TABLE admission ALTER COLUMN ward_id TYPE integer;
+$$)
+ WHERE step <> 'statement' AND (step <> 'lock' OR lock_mode <> 'AccessShareLock')
+ ORDER BY statement NULLS LAST, step, object;
+SELECT detail FROM migrate_plan($$
+CREATE TYPE triage AS ENUM ('red', 'yellow', 'green');
+CREATE TABLE triage_log (id bigint PRIMARY KEY, admission_id bigint NOT NULL REFERENCES admission, level triage NOT NULL);
+CREATE INDEX ON triage_log (admission_id);
+ALTER TABLE admission ALTER COLUMN ward_id TYPE integer;
+$$) WHERE step = 'summary';
+SELECT to_regtype('triage') IS NULL AS rolled_back;
+
+DROP TABLE admission, ward;
+RESET pg_steward.large_table_threshold;
