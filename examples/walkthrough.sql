@@ -338,8 +338,10 @@ SELECT statement, rule, severity, lock_mode, relation, effect
  WHERE severity <> 'info' ORDER BY statement, rule;
 
 \echo
-\echo '=== 22. The dry run: what the migration really does, then rolled back'
-SELECT detail AS summary FROM migrate_plan((SELECT sql FROM patient_module)) WHERE step = 'summary';
+\echo '=== 22. The dry run: the migration really runs, is rolled back, and reports what it did'
+-- it stops at the first statement that fails: a bill still carries a legacy patient id
+SELECT statement, step, detail FROM migrate_plan((SELECT sql FROM patient_module))
+ WHERE step IN ('error', 'summary');
 SELECT statement, object, lock_mode, detail
   FROM migrate_plan((SELECT sql FROM patient_module))
  WHERE step = 'lock' AND lock_mode IN ('ShareRowExclusiveLock', 'AccessExclusiveLock')
@@ -354,7 +356,7 @@ UPDATE patient_module SET sql = replace(sql,
 ALTER TABLE clinic.medical_records$$,
     $$REFERENCES clinic.patients(id) ON DELETE RESTRICT NOT VALID;
 ALTER TABLE clinic.medical_records$$);
--- Seed 004's pre-checks: no patientId may exist yet, and ids must be UUIDs
+-- Seed 004's pre-check: no patientId may exist yet in the five tables
 SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_module),
     pre_checks => ARRAY[
       $$SELECT t, "patientId" FROM (
@@ -370,6 +372,8 @@ SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_
          WHERE to_regclass('clinic.' || quote_ident(t)) IS NULL$$]);
 -- the legacy bill is resolved the way seed 004 suggests (its option A) ...
 UPDATE clinic.bills SET "patientId" = NULL WHERE "patientId" = 'P-0042';
+-- ... the dry run now gives seed 004's summary: 1 enum, 6 tables, 24 indexes, 15 foreign keys ...
+SELECT detail AS summary FROM migrate_plan((SELECT sql FROM patient_module)) WHERE step = 'summary';
 -- ... and the migration goes through, its review recorded with it
 SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_module),
     pre_checks => ARRAY[
@@ -377,8 +381,8 @@ SELECT migrate_apply('20260203_000000_patient_module', (SELECT sql FROM patient_
           SELECT 'surgical_cases' AS t, "patientId" FROM clinic.surgical_cases UNION ALL
           SELECT 'bills', "patientId" FROM clinic.bills) ids
         WHERE "patientId" IS NOT NULL$$]);
-SELECT version, status, review->>'decision' AS decision, review->>'warnings' AS warnings
-  FROM migrate_status() WHERE version LIKE '20260203%';
+SELECT event, error_message, review->>'decision' AS decision
+  FROM migrate_history('20260203_000000_patient_module');
 SELECT * FROM migrate_check_fk('clinic.surgical_cases', '{patientId}', 'clinic.patients');
 SELECT validate_constraint('clinic.surgical_cases', 'surgical_cases_patientId_fkey') AS validation_job \gset
 SELECT job_wait(:validation_job) AS validation;
