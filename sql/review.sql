@@ -36,21 +36,26 @@ SELECT * FROM migrate_lint('');
 SELECT statement, rule, message FROM migrate_lint(E'-- steward:allow no-such-rule because\nSELECT 1;\n-- steward:allow drop-table\nDROP TABLE ward');
 
 -- migrate_apply refuses error findings, and records the refusal
-SELECT migrate_apply('20260301_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()');
+SELECT migrate_apply('zz_review_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()');
 SELECT event, error_message, review->>'decision' AS decision,
        review->'findings'->0->>'rule' AS rule
-  FROM migrate_history('20260301_token');
+  FROM migrate_history('zz_review_token');
 -- ... unless the DBA accepts the risk
-SELECT migrate_apply('20260301_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()',
+SELECT migrate_apply('zz_review_token', 'ALTER TABLE admission ADD COLUMN token uuid DEFAULT gen_random_uuid()',
                      allow_unsafe => true);
 SELECT version, status, review->>'decision' AS decision, review->>'allow_unsafe' AS allow_unsafe
-  FROM migrate_status();
+  FROM migrate_status() WHERE version LIKE 'zz_review%';
 
 -- a pre-check names the offending rows, and nothing is changed
-SELECT migrate_apply('20260302_ward_fk',
+SELECT migrate_apply('zz_review_ward_fk',
     'ALTER TABLE admission ADD CONSTRAINT admission_ward_fk FOREIGN KEY (ward_id) REFERENCES ward (id) NOT VALID',
     pre_checks => ARRAY['SELECT ward_id, count(*) FROM admission a WHERE NOT EXISTS (SELECT 1 FROM ward w WHERE w.id = a.ward_id) GROUP BY ward_id ORDER BY ward_id']);
 SELECT * FROM migrate_check_fk('admission', '{ward_id}', 'ward');
+-- a check only reads, and its syntax errors point into the check
+SELECT migrate_apply('zz_review_bad_check', 'SELECT 1',
+    pre_checks => ARRAY['WITH d AS (DELETE FROM ward RETURNING id) SELECT id FROM d']);
+SELECT migrate_apply('zz_review_bad_check', 'SELECT 1', post_checks => ARRAY['SELEC 1']);
+SELECT count(*) AS wards_still_there FROM ward;
 
 -- the dry run: what really happens, then rolled back
 SELECT statement, step, object_kind, object, lock_mode

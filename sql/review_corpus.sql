@@ -803,6 +803,53 @@ $sql$COMMENT ON TABLE corpus.bills IS '-- steward:allow drop-table not a comment
 INSERT INTO corpus.corpus_cases VALUES (178, 'PG18 syntax ADD CONSTRAINT ... NOT NULL col NOT VALID: a syntax error on PG15',
 $sql$ALTER TABLE corpus.patients ADD CONSTRAINT patients_born_not_null NOT NULL born NOT VALID;$sql$,
 '{error:42601}');
+-- Cases added after a review of the lint: names, partitions, deferred
+-- statements, index shapes, collations and silence comments.
+INSERT INTO corpus.corpus_cases VALUES (179, 'a table of the same name created in another schema does not hide the existing one',
+$sql$CREATE SCHEMA corpus_archive;
+CREATE TABLE corpus_archive.patients (id bigint);
+ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz;$sql$,
+'{3:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (180, 'a quoted name with a dot is not a qualified name',
+$sql$CREATE TABLE "corpus.patients" (id bigint);
+ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz;$sql$,
+'{2:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (181, 'CREATE TABLE IF NOT EXISTS of an existing table creates nothing',
+$sql$CREATE TABLE IF NOT EXISTS corpus.patients (id bigint);
+ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz;$sql$,
+'{2:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (182, 'a renamed existing table is still the existing table',
+$sql$ALTER TABLE corpus.patients RENAME TO patients_old;
+ALTER TABLE corpus.patients_old ALTER COLUMN born TYPE timestamptz;$sql$,
+'{1:rename-table:warning,2:work-after-ael:warning,2:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (183, 'CREATE INDEX CONCURRENTLY on a partitioned table fails (PG 15)',
+$sql$CREATE INDEX CONCURRENTLY vitals_pulse_idx ON corpus.vitals (pulse);$sql$,
+'{1:concurrently-in-tx:error}');
+INSERT INTO corpus.corpus_cases VALUES (184, 'DETACH PARTITION CONCURRENTLY fails while a default partition exists (PG 14+)',
+$sql$ALTER TABLE corpus.vitals DETACH PARTITION corpus.vitals_2025 CONCURRENTLY;$sql$,
+'{1:concurrently-in-tx:error}');
+INSERT INTO corpus.corpus_cases VALUES (185, 'USING INDEX of an index that a deferred CONCURRENTLY statement builds after commit',
+$sql$CREATE UNIQUE INDEX CONCURRENTLY patients_mrn_uidx ON corpus.patients (mrn);
+ALTER TABLE corpus.patients ADD CONSTRAINT patients_mrn_key UNIQUE USING INDEX patients_mrn_uidx;$sql$,
+'{1:concurrently-in-tx:info,1:data-dependent:info,2:concurrently-in-tx:error}');
+INSERT INTO corpus.corpus_cases VALUES (186, 'a partial index does not serve a foreign key',
+$sql$CREATE INDEX bills_patient_open_idx ON corpus.bills (patient_id) WHERE status = 'open';
+ALTER TABLE corpus.bills ADD CONSTRAINT bills_patient_fk FOREIGN KEY (patient_id) REFERENCES corpus.patients (id) NOT VALID;$sql$,
+'{1:index-not-concurrent:warning,2:fk-without-index:warning}');
+INSERT INTO corpus.corpus_cases VALUES (187, 'an expression keeps its place among the index columns',
+$sql$CREATE INDEX bills_status_lower_idx ON corpus.bills ((lower(status)), patient_id);
+ALTER TABLE corpus.bills ADD CONSTRAINT bills_patient_fk FOREIGN KEY (patient_id) REFERENCES corpus.patients (id) NOT VALID;$sql$,
+'{1:index-not-concurrent:warning,2:fk-without-index:warning}');
+INSERT INTO corpus.corpus_cases VALUES (188, 'a new collation keeps the data but rebuilds the indexes on the column',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN surgeon TYPE text COLLATE "C";$sql$,
+'{1:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (189, 'a silence comment after LIKE''x\'' (a keyword ending in E is not an E'''' string)',
+$sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE date USING CASE WHEN name LIKE'x\' THEN NULL ELSE born END -- steward:allow change-column-type reviewed in ticket 7
+;$sql$,
+'{1:change-column-type:error:silenced}');
+INSERT INTO corpus.corpus_cases VALUES (190, 'a silence comment after the last statement''s semicolon',
+$sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz; -- steward:allow change-column-type reviewed in ticket 8$sql$,
+'{1:change-column-type:error:silenced}');
 
 -- Every rule of the specification, to check the corpus covers them all.
 CREATE TABLE corpus.spec_rules (rule text PRIMARY KEY);

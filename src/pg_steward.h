@@ -78,6 +78,8 @@ extern int	steward_backoff_ms(int retry);
 extern bool steward_sleep_ms(int ms, bool wake_on_latch);
 extern bool steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
 								int timeout_ms, ErrorData **edata_out);
+extern bool steward_try_lookup(void (*fn) (void *arg), void *arg, const char *owner,
+							   int timeout_ms, ErrorData **edata_out);
 extern bool steward_run_subxact_rollback(void (*fn) (void *arg), void *arg,
 										 const char *owner, int timeout_ms,
 										 ErrorData **edata_out);

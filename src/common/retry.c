@@ -120,7 +120,7 @@ steward_sleep_ms(int ms, bool wake_on_latch)
  */
 static bool
 run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
-			int timeout_ms, ErrorData **edata_out, bool keep)
+			int timeout_ms, ErrorData **edata_out, bool keep, bool lookup)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -142,13 +142,19 @@ run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
 	}
 	PG_CATCH();
 	{
-		steward_disarm_statement_timer();
+		if (!lookup)
+			steward_disarm_statement_timer();
 		MemoryContextSwitchTo(oldcontext);
 		*edata_out = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		/* a lookup must not swallow a cancel or a timeout meant for its caller */
+		if (lookup && ((*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+					   (*edata_out)->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+					   (*edata_out)->sqlerrcode == ERRCODE_OUT_OF_MEMORY))
+			ReThrowError(*edata_out);
 		if (steward_statement_timer_fired() && (*edata_out)->sqlerrcode == ERRCODE_QUERY_CANCELED)
 			(*edata_out)->message =
 				psprintf("canceling statement due to the %s's statement_timeout (%d ms)",
@@ -162,7 +168,7 @@ bool
 steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
 					int timeout_ms, ErrorData **edata_out)
 {
-	return run_subxact(fn, arg, owner, timeout_ms, edata_out, true);
+	return run_subxact(fn, arg, owner, timeout_ms, edata_out, true, false);
 }
 
 /* The same, but the subtransaction is rolled back even when fn succeeds. */
@@ -170,5 +176,18 @@ bool
 steward_run_subxact_rollback(void (*fn) (void *arg), void *arg, const char *owner,
 							 int timeout_ms, ErrorData **edata_out)
 {
-	return run_subxact(fn, arg, owner, timeout_ms, edata_out, false);
+	return run_subxact(fn, arg, owner, timeout_ms, edata_out, false, false);
+}
+
+/*
+ * A catalog lookup that may fail (a name the migration has not created
+ * yet): false on an error, which is swallowed, except a cancel, a lock
+ * timeout or out of memory, which are re-thrown.  It leaves the caller's
+ * statement timer alone.
+ */
+bool
+steward_try_lookup(void (*fn) (void *arg), void *arg, const char *owner,
+				   int timeout_ms, ErrorData **edata_out)
+{
+	return run_subxact(fn, arg, owner, timeout_ms, edata_out, true, true);
 }

@@ -533,6 +533,8 @@ steward_run_attempt(StewardAttempt *a)
 			hint = psprintf("Nothing was changed. The attempt is recorded; see migrate_history('%s').",
 							a->version);
 
+		if (edata->hint)
+			hint = psprintf("%s\n%s", edata->hint, hint);
 		if (st == NULL)
 			ereport(ERROR,
 					(errcode(edata->sqlerrcode),

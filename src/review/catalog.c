@@ -83,14 +83,16 @@ storage_bytes(Oid relid, int32 relpages)
 		size_body(&sa);
 		UnlockRelationOid(relid, AccessShareLock);
 	}
-	else if (!steward_run_subxact(size_body, &sa, "lint", 0, &edata))
+	else if (!steward_try_lookup(size_body, &sa, "lint", 0, &edata))
 		FreeErrorData(edata);
 	return sa.bytes;
 }
 
+static int64 own_bytes(Oid relid);
+
 /*
  * The size of a table as a rewrite or scan sees it: its heap and TOAST,
- * summed over all partitions of a partitioned table.
+ * summed over its partitions or inheritance children.
  */
 int64
 steward_relation_bytes(Oid relid)
@@ -104,21 +106,36 @@ steward_relation_bytes(Oid relid)
 		return 0;
 	cls = (Form_pg_class) GETSTRUCT(tup);
 
-	if (cls->relkind == RELKIND_PARTITIONED_TABLE ||
-		cls->relkind == RELKIND_PARTITIONED_INDEX)
+	if (cls->relhassubclass)
 	{
-		List	   *parts = find_all_inheritors(relid, NoLock, NULL);
+		/* every member of the tree, each counted once (its own storage) */
+		List	   *members = find_all_inheritors(relid, NoLock, NULL);
 		ListCell   *lc;
 
 		ReleaseSysCache(tup);
-		foreach(lc, parts)
+		foreach(lc, members)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (lfirst_oid(lc) != relid)
-				bytes += steward_relation_bytes(lfirst_oid(lc));
+			bytes += own_bytes(lfirst_oid(lc));
 		}
 		return bytes;
 	}
+	ReleaseSysCache(tup);
+	return own_bytes(relid);
+}
+
+/* One relation's heap and TOAST, without its inheritance children. */
+static int64
+own_bytes(Oid relid)
+{
+	HeapTuple	tup;
+	Form_pg_class cls;
+	int64		bytes = 0;
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		return 0;
+	cls = (Form_pg_class) GETSTRUCT(tup);
 
 	if (RELKIND_HAS_STORAGE(cls->relkind))
 		bytes = storage_bytes(relid, cls->relpages);
@@ -187,7 +204,7 @@ steward_expr_is_volatile(Node *raw_expr, bool *known)
 	VolatileArg va = {raw_expr, false};
 	ErrorData  *edata = NULL;
 
-	*known = steward_run_subxact(volatile_body, &va, "lint", 0, &edata);
+	*known = steward_try_lookup(volatile_body, &va, "lint", 0, &edata);
 	if (!*known)
 	{
 		FreeErrorData(edata);
@@ -302,7 +319,7 @@ steward_type_change_rewrites(Oid relid, AttrNumber attnum, TypeName *newtype,
 		else
 			return 1;
 	}
-	if (!steward_run_subxact(type_change_body, &tc, "lint", 0, &edata))
+	if (!steward_try_lookup(type_change_body, &tc, "lint", 0, &edata))
 	{
 		FreeErrorData(edata);
 		return 3;
@@ -460,7 +477,7 @@ steward_domain_has_constraints(TypeName *tn)
 	DomainArg	da = {tn, false};
 	ErrorData  *edata = NULL;
 
-	if (!steward_run_subxact(domain_body, &da, "lint", 0, &edata))
+	if (!steward_try_lookup(domain_body, &da, "lint", 0, &edata))
 	{
 		FreeErrorData(edata);
 		return false;
@@ -488,12 +505,39 @@ steward_index_covers(Oid relid, List *attnums)
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
-		bool		all = ind->indisvalid && ind->indnkeyatts >= n;
+		bool		all = ind->indisvalid && ind->indnkeyatts >= n &&
+			heap_attisnull(tup, Anum_pg_index_indpred, NULL);
 
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; all && i < n; i++)
 			all = list_member_int(attnums, ind->indkey.values[i]);
 		found = all;
+	}
+	systable_endscan(scan);
+	table_close(indrel, AccessShareLock);
+	return found;
+}
+
+/* Is the column a key of some index of relid? */
+bool
+steward_column_indexed(Oid relid, AttrNumber attnum)
+{
+	Relation	indrel = table_open(IndexRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int i = 0; i < ind->indnkeyatts; i++)
+			found |= ind->indkey.values[i] == attnum;
 	}
 	systable_endscan(scan);
 	table_close(indrel, AccessShareLock);

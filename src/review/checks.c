@@ -7,23 +7,59 @@
  * when it returns none.  Pre-checks run before the migration's first
  * statement, post-checks after its last, both inside the migration's
  * transaction; a failing check names its first rows and the migration
- * changes nothing.  Checks run with the caller's privileges.
+ * changes nothing.  Checks run with the caller's privileges, read-only (a
+ * data-modifying WITH is refused), seeing what the migration did so far.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/parser.h"
 #include "utils/builtins.h"
+#include "utils/snapmgr.h"
 
 #include "pg_steward.h"
 #include "review/review.h"
 
 #define CHECK_ROWS_SHOWN 10
 #define CHECK_ROWS_COUNTED 1000
+
+/* A syntax error points into the check, not into the caller's query. */
+static void
+check_error_context(void *arg)
+{
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery((const char *) arg);
+	}
+	errcontext("a check given to migrate_apply");
+}
+
+/* A WITH of INSERT, UPDATE or DELETE: a check must only read. */
+static bool
+modifies_data(SelectStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->withClause == NULL)
+		return false;
+	foreach(lc, stmt->withClause->ctes)
+	{
+		CommonTableExpr *cte = lfirst_node(CommonTableExpr, lc);
+
+		if (!IsA(cte->ctequery, SelectStmt) || modifies_data((SelectStmt *) cte->ctequery))
+			return true;
+	}
+	return false;
+}
 
 /*
  * The checks of a text[] argument, each verified to be exactly one query.
@@ -36,6 +72,7 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 	bool	   *nulls;
 	int			n;
 	List	   *result = NIL;
+	ErrorContextCallback errcb = {NULL, check_error_context, NULL};
 
 	if (checks == NULL)
 		return NIL;
@@ -55,10 +92,14 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s[%d] must not be null", argname, i + 1)));
 		sql = TextDatumGetCString(elems[i]);
+		errcb.arg = sql;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
 		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+		error_context_stack = errcb.previous;
 		stmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw)->stmt : NULL;
 		if (stmt == NULL || !IsA(stmt, SelectStmt) ||
-			((SelectStmt *) stmt)->intoClause != NULL)
+			((SelectStmt *) stmt)->intoClause != NULL || modifies_data((SelectStmt *) stmt))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("%s[%d] must be one SELECT query", argname, i + 1),
@@ -103,7 +144,11 @@ steward_run_checks(List *checks, const char *what)
 
 		CHECK_FOR_INTERRUPTS();
 		n++;
-		rc = SPI_execute(sql, false, CHECK_ROWS_COUNTED + 1);
+		/* read-only, but seeing everything the migration did so far */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		rc = SPI_execute(sql, true, CHECK_ROWS_COUNTED + 1);
+		PopActiveSnapshot();
 		if (rc != SPI_OK_SELECT)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

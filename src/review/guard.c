@@ -28,6 +28,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/partition.h"
 #include "commands/event_trigger.h"
 #include "fmgr.h"
 #include "tcop/utility.h"
@@ -101,9 +102,12 @@ guard_nested(PlannedStmt *pstmt, const char *query)
 
 		char	   *why = f->message;
 
-		f->message = psprintf("issued from inside statement %d: %s", guard.number, why);
-		collect(f);
-		f->message = why;
+		if (guard.record_only)
+		{
+			f->message = psprintf("issued from inside statement %d: %s", guard.number, why);
+			collect(f);
+			f->message = why;
+		}
 		if (f->severity != LINT_ERROR || guard.allow_unsafe || guard.record_only)
 			continue;
 		ereport(ERROR,
@@ -209,6 +213,13 @@ steward_guard_table_rewrite(PG_FUNCTION_ARGS)
 	if (guard.allow_unsafe || guard.record_only || steward_relation_is_new(relid) ||
 		list_member_int(guard.accepted, guard.number))
 		PG_RETURN_VOID();
+
+	/*
+	 * A partitioned table is rewritten one partition at a time, all under
+	 * the same statement's locks: judge the whole tree.
+	 */
+	if (get_rel_relispartition(relid))
+		relid = llast_oid(get_partition_ancestors(relid));
 	size = steward_relation_bytes(relid);
 	if (size < (int64) steward_large_table_kb * 1024)
 		PG_RETURN_VOID();
@@ -216,7 +227,9 @@ steward_guard_table_rewrite(PG_FUNCTION_ARGS)
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("statement %d of the migration would rewrite table %s (%s)",
-					guard.number, get_rel_name(relid),
+					guard.number,
+					quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+											   get_rel_name(relid)),
 					text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
 																	   Int64GetDatum(size))))),
 			 errdetail("A rewrite holds ACCESS EXCLUSIVE on the table, blocking its readers and writers, until the migration commits. pg_steward.large_table_threshold is %d kB.",

@@ -24,6 +24,9 @@
 
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
@@ -52,6 +55,14 @@ typedef struct LintRel
 	int64		size;			/* bytes, -1: not measured yet */
 } LintRel;
 
+/* A name this migration gave a relation: created (relid invalid) or renamed. */
+typedef struct LintName
+{
+	char	   *schema;
+	char	   *name;
+	Oid			relid;
+} LintName;
+
 typedef struct LintIndex
 {
 	char	   *relkey;
@@ -73,11 +84,12 @@ typedef struct LintState
 	bool		has_ddl;
 	int			current;
 	const char *current_text;
-	List	   *created;		/* char *: "name" or "schema.name" */
+	List	   *names;			/* LintName: relations created or renamed */
 	List	   *indexes;		/* LintIndex */
 	List	   *fks;			/* LintFk */
 	List	   *strong;			/* keys locked SHARE ROW EXCLUSIVE or more */
 	List	   *altered;		/* keys of existing tables altered */
+	List	   *deferred_indexes;	/* names of indexes built by deferred statements */
 	int			ael_statement;
 	char	   *ael_relation;
 	LintFinding *after_ael;
@@ -92,35 +104,88 @@ static char *
 rv_name(RangeVar *rv)
 {
 	return rv->schemaname
-		? psprintf("%s.%s", rv->schemaname, rv->relname)
-		: pstrdup(rv->relname);
+		? quote_qualified_identifier(rv->schemaname, rv->relname)
+		: pstrdup(quote_identifier(rv->relname));
 }
 
+/*
+ * The schemas an unqualified name is looked up in, in order (without the
+ * implicit pg_catalog and pg_temp), as names: a schema created by this
+ * migration is on the path by name before it exists.
+ */
+static List *
+path_schemas(void)
+{
+	List	   *oids = fetch_search_path(false);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, oids)
+	{
+		char	   *n = get_namespace_name(lfirst_oid(lc));
+
+		if (n)
+			result = lappend(result, n);
+	}
+	return result;
+}
+
+/* The schema an unqualified CREATE puts its relation in. */
+static char *
+creation_schema(RangeVar *rv)
+{
+	List	   *path;
+
+	if (rv->schemaname)
+		return rv->schemaname;
+	path = path_schemas();
+	return path ? (char *) linitial(path) : "public";
+}
+
+/* Did this migration rename the relation to another name? */
 static bool
-created_here(LintState *s, RangeVar *rv)
+renamed_away(LintState *s, Oid relid)
 {
 	ListCell   *lc;
 
-	foreach(lc, s->created)
-	{
-		const char *c = (const char *) lfirst(lc);
-		const char *dot = strrchr(c, '.');
-		const char *bare = dot ? dot + 1 : c;
-
-		if (strcmp(bare, rv->relname) != 0)
-			continue;
-		if (rv->schemaname == NULL || dot == NULL ||
-			(strncmp(c, rv->schemaname, dot - c) == 0 &&
-			 strlen(rv->schemaname) == (size_t) (dot - c)))
+	foreach(lc, s->names)
+		if (((LintName *) lfirst(lc))->relid == relid)
 			return true;
-	}
 	return false;
+}
+
+static LintName *
+find_name(LintState *s, const char *schema, const char *name)
+{
+	ListCell   *lc;
+
+	/* the newest entry wins: a name can be dropped and created again */
+	for (int i = list_length(s->names) - 1; i >= 0; i--)
+	{
+		LintName   *n = (LintName *) list_nth(s->names, i);
+
+		if (strcmp(n->schema, schema) == 0 && strcmp(n->name, name) == 0)
+			return n;
+	}
+	(void) lc;
+	return NULL;
+}
+
+static void
+note_name(LintState *s, const char *schema, const char *name, Oid relid)
+{
+	LintName   *n = palloc(sizeof(LintName));
+
+	n->schema = pstrdup(schema);
+	n->name = pstrdup(name);
+	n->relid = relid;
+	s->names = lappend(s->names, n);
 }
 
 static void
 note_created(LintState *s, RangeVar *rv)
 {
-	s->created = lappend(s->created, rv_name(rv));
+	note_name(s, creation_schema(rv), rv->relname, InvalidOid);
 }
 
 static char *
@@ -134,29 +199,82 @@ relation_display(Oid relid)
 	return quote_qualified_identifier(nsp, rel);
 }
 
+static void
+rel_from_oid(LintState *s, Oid relid, LintRel *r)
+{
+	r->known = true;
+	r->relid = relid;
+	r->is_new = steward_relation_is_new(relid);
+	r->name = relation_display(relid);
+	r->key = psprintf("oid:%u", relid);
+}
+
+static void
+rel_from_name(LintName *n, LintRel *r)
+{
+	r->known = r->is_new = true;
+	r->name = quote_qualified_identifier(n->schema, n->name);
+	r->key = psprintf("new:%s", r->name);
+	r->size = 0;
+}
+
+/*
+ * Resolve a relation the way the statement will when it runs: names this
+ * migration created or renamed come first in their schema, the catalog
+ * otherwise, following search_path for unqualified names.
+ */
 static bool
 lint_rel(LintState *s, RangeVar *rv, LintRel *r)
 {
+	LintName   *n;
+	ListCell   *lc;
+
 	memset(r, 0, sizeof(LintRel));
 	r->size = -1;
 	if (rv == NULL)
 		return false;
-	if (created_here(s, rv))
+
+	if (rv->schemaname)
 	{
-		r->known = r->is_new = true;
-		r->name = rv_name(rv);
-		r->key = psprintf("new:%s", rv->relname);
-		r->size = 0;
+		Oid			relid;
+
+		if ((n = find_name(s, rv->schemaname, rv->relname)) != NULL)
+		{
+			if (OidIsValid(n->relid))
+				rel_from_oid(s, n->relid, r);
+			else
+				rel_from_name(n, r);
+			return true;
+		}
+		relid = RangeVarGetRelid(rv, NoLock, true);
+		if (!OidIsValid(relid))
+			return false;
+		rel_from_oid(s, relid, r);
 		return true;
 	}
-	r->relid = RangeVarGetRelid(rv, NoLock, true);
-	if (!OidIsValid(r->relid))
-		return false;
-	r->known = true;
-	r->is_new = steward_relation_is_new(r->relid);
-	r->name = relation_display(r->relid);
-	r->key = psprintf("oid:%u", r->relid);
-	return true;
+
+	foreach(lc, path_schemas())
+	{
+		const char *schema = (const char *) lfirst(lc);
+		Oid			nsp = get_namespace_oid(schema, true);
+		Oid			relid;
+
+		if ((n = find_name(s, schema, rv->relname)) != NULL)
+		{
+			if (OidIsValid(n->relid))
+				rel_from_oid(s, n->relid, r);
+			else
+				rel_from_name(n, r);
+			return true;
+		}
+		relid = OidIsValid(nsp) ? get_relname_relid(rv->relname, nsp) : InvalidOid;
+		if (OidIsValid(relid) && !renamed_away(s, relid))
+		{
+			rel_from_oid(s, relid, r);
+			return true;
+		}
+	}
+	return false;
 }
 
 static bool
@@ -251,6 +369,9 @@ strong_locked(LintState *s, LintRel *r)
 {
 	return list_member(s->strong, makeString(r->key));
 }
+
+static LintFinding *emit_deferred(LintState *s, const char *what);
+static void emit_refused(LintState *s, const char *what);
 
 /* ----------------------------------------------------------------
  * Column definitions: hygiene, indexes and foreign keys
@@ -347,6 +468,8 @@ lint_create_table(LintState *s, CreateStmt *stmt)
 	List	   *pk_columns = NIL;
 	ListCell   *lc;
 
+	if (stmt->if_not_exists && lint_rel(s, stmt->relation, &r) && existing(&r))
+		return;					/* nothing happens */
 	note_created(s, stmt->relation);
 	(void) lint_rel(s, stmt->relation, &r);
 
@@ -564,6 +687,19 @@ lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 		case CONSTR_PRIMARY:
 		case CONSTR_UNIQUE:
 			note_index(s, r, string_names(c->keys));
+			if (c->indexname != NULL)
+			{
+				ListCell   *lc;
+
+				foreach(lc, s->deferred_indexes)
+					if (strcmp((char *) lfirst(lc), c->indexname) == 0)
+					{
+						emit_refused(s, psprintf("index %s is built by a CONCURRENTLY statement, which runs only after this migration's transaction commits",
+												 quote_identifier(c->indexname)));
+						llast_node(LintFinding, s->findings)->instead =
+							pstrdup("ADD CONSTRAINT ... USING INDEX in a later migration, once the index is built");
+					}
+			}
 			if (!existing(r) || c->indexname != NULL)
 				break;
 			emit(s, c->contype == CONSTR_PRIMARY ? "primary-key-builds-index"
@@ -597,6 +733,9 @@ lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mo
 	switch (steward_type_change_rewrites(r->relid, attnum, cd->typeName, cd->raw_default))
 	{
 		case 0:
+			if (cd->collClause && steward_column_indexed(r->relid, attnum))
+				emit(s, "change-column-type", r, mode,
+					 psprintf("%s: the data stays, but a new collation rebuilds the indexes on the column", col));
 			break;
 		case 2:
 			emit(s, "change-column-type", r, mode,
@@ -733,8 +872,8 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 
 						if (steward_has_valid_check(part.relid))
 						{
-							f->severity = LINT_INFO;
-							f->message = psprintf("%s; it has a validated CHECK, which skips the scan if it implies the bound",
+							f->severity = Min(f->severity, LINT_WARNING);
+							f->message = psprintf("%s; it has a validated CHECK, which skips the scan only if it implies the bound",
 												  f->message);
 						}
 						note_lock(s, &part, AccessExclusiveLock);
@@ -742,9 +881,11 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 				}
 				break;
 			case AT_DetachPartition:
-				if (((PartitionCmd *) cmd->def)->concurrent)
-					emit(s, "concurrently-in-tx", NULL, ShareUpdateExclusiveLock,
-						 "pg_steward runs it in a background job after the transactional part commits")->severity = LINT_INFO;
+				if (((PartitionCmd *) cmd->def)->concurrent &&
+					OidIsValid(r.relid) && OidIsValid(get_default_partition_oid(r.relid)))
+					emit_refused(s, "DETACH PARTITION CONCURRENTLY of a table with a default partition");
+				else if (((PartitionCmd *) cmd->def)->concurrent)
+					emit_deferred(s, "DETACH PARTITION CONCURRENTLY");
 				else if (existing(&r))
 					emit(s, "detach-not-concurrent", &r, mode, NULL);
 				break;
@@ -789,21 +930,36 @@ lint_index(LintState *s, IndexStmt *stmt)
 	{
 		IndexElem  *e = (IndexElem *) lfirst(lc);
 
-		if (e->name)
-			cols = lappend(cols, e->name);
-		else
-			all_columns = false;
+		/* an expression keeps its place, so later columns are not leading */
+		cols = lappend(cols, e->name ? e->name : "");
+		all_columns &= e->name != NULL;
 	}
 	if (!lint_rel(s, stmt->relation, &r))
 		return;
-	if (all_columns || cols != NIL)
+	if (stmt->whereClause == NULL)
 		note_index(s, &r, cols);
 	if (stmt->concurrent)
+	{
+		if (OidIsValid(r.relid) && get_rel_relkind(r.relid) == RELKIND_PARTITIONED_TABLE)
+		{
+			emit_refused(s, "CREATE INDEX CONCURRENTLY on a partitioned table");
+			llast_node(LintFinding, s->findings)->instead =
+				pstrdup("CREATE INDEX ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION");
+			return;
+		}
 		emit_deferred(s, "CREATE INDEX CONCURRENTLY");
+		if (stmt->idxname)
+			s->deferred_indexes = lappend(s->deferred_indexes, stmt->idxname);
+	}
 	if (!existing(&r))
 		return;
 	if (!stmt->concurrent)
-		emit(s, "index-not-concurrent", &r, ShareLock, NULL);
+	{
+		LintFinding *f = emit(s, "index-not-concurrent", &r, ShareLock, NULL);
+
+		if (get_rel_relkind(r.relid) == RELKIND_PARTITIONED_TABLE)
+			f->instead = pstrdup("CREATE INDEX ON ONLY the parent (instant), CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION");
+	}
 	if (stmt->unique && all_columns)
 		emit_data_dependent(s, &r, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock,
 							psprintf("SELECT %s, count(*) FROM %s GROUP BY %s HAVING count(*) > 1",
@@ -892,11 +1048,16 @@ lint_rename(LintState *s, RenameStmt *stmt)
 		case OBJECT_TABLE:
 			if (!lint_rel(s, stmt->relation, &r))
 				return;
-			if (r.is_new)
 			{
-				s->created = lappend(s->created, pstrdup(stmt->newname));
-				return;
+				/* the relation keeps its schema under its new name */
+				char	   *schema = OidIsValid(r.relid)
+				? get_namespace_name(get_rel_namespace(r.relid))
+				: creation_schema(stmt->relation);
+
+				note_name(s, schema, stmt->newname, r.is_new ? InvalidOid : r.relid);
 			}
+			if (r.is_new)
+				return;
 			emit(s, "rename-table", &r, AccessExclusiveLock,
 				 psprintf("to %s", quote_identifier(stmt->newname)));
 			note_lock(s, &r, AccessExclusiveLock);
@@ -1391,7 +1552,10 @@ steward_lint_sql(const char *sql)
 			len--;
 		s.current++;
 		s.current_text = pnstrdup(sql + loc, len);
-		texts = lappend(texts, (char *) s.current_text);
+		/* comments after the last statement's ';' belong to it */
+		texts = lappend(texts, lnext(raw, lc) ? (char *) s.current_text
+						: psprintf("%s%s", s.current_text,
+								   rs->stmt_len > 0 ? sql + rs->stmt_location + rs->stmt_len : ""));
 
 		if (s.ael_statement > 0 && s.after_ael == NULL &&
 			!IsA(rs->stmt, VariableSetStmt))

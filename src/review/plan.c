@@ -34,6 +34,10 @@
 #include "catalog/objectaddress.h"
 #include "catalog/pg_attrdef.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_event_trigger.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_statistic_ext.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_policy.h"
@@ -103,6 +107,14 @@ typedef struct PlanFile
 	int32		relpages;
 } PlanFile;
 
+/* What the table_rewrite event said before a rewrite. */
+typedef struct PlanRewrite
+{
+	Oid			relid;
+	int			reason;
+	int64		bytes;			/* measured before the rewrite */
+} PlanRewrite;
+
 typedef struct PlanCapture
 {
 	MemoryContext cxt;
@@ -115,7 +127,7 @@ typedef struct PlanCapture
 	struct PlanFile *baseline;	/* relfilenodes before the migration */
 	int			nbaseline;
 	List	   *rewritten;		/* Oid */
-	List	   *rewrite_reasons;	/* relid, reason (ints) from the event trigger */
+	List	   *rewrite_notes;	/* PlanRewrite, from the table_rewrite event */
 	List	   *dropped_rels;	/* relid, then identity and kind: dropped relations */
 	List	   *counts_created; /* char *kind, one per object */
 	List	   *counts_altered;
@@ -284,16 +296,17 @@ object_kind(Oid classId, Oid objectId, int32 subId)
 			return "schema";
 		case PolicyRelationId:
 			return "policy";
-		case AttrDefaultRelationId:
-		case RewriteRelationId:
-			return NULL;
+		case StatisticExtRelationId:
+			return "statistics";
+		case ExtensionRelationId:
+			return "extension";
+		case CollationRelationId:
+			return "collation";
+		case EventTriggerRelationId:
+			return "event trigger";
 		default:
-			{
-				ObjectAddress addr = {classId, objectId, subId};
-				char	   *desc = getObjectTypeDescription(&addr, true);
-
-				return desc;
-			}
+			/* defaults, rules, inheritance and other implied entries */
+			return NULL;
 	}
 }
 
@@ -525,32 +538,34 @@ collect_locks(int statement, TimestampTz started)
 	}
 }
 
-static const char *
-rewrite_reason(Oid relid)
+static PlanRewrite *
+rewrite_note(Oid relid)
 {
 	ListCell   *lc;
 
-	for (lc = list_head(capture->rewrite_reasons); lc != NULL;
-		 lc = lnext(capture->rewrite_reasons, lnext(capture->rewrite_reasons, lc)))
-	{
-		if ((Oid) lfirst_int(lc) == relid)
-		{
-			int			reason = lfirst_int(lnext(capture->rewrite_reasons, lc));
-			StringInfoData buf;
+	foreach(lc, capture->rewrite_notes)
+		if (((PlanRewrite *) lfirst(lc))->relid == relid)
+			return (PlanRewrite *) lfirst(lc);
+	return NULL;
+}
 
-			initStringInfo(&buf);
-			if (reason & AT_REWRITE_ALTER_PERSISTENCE)
-				appendStringInfoString(&buf, ", changes persistence");
-			if (reason & AT_REWRITE_DEFAULT_VAL)
-				appendStringInfoString(&buf, ", fills a default");
-			if (reason & AT_REWRITE_COLUMN_REWRITE)
-				appendStringInfoString(&buf, ", converts a column");
-			if (reason & AT_REWRITE_ACCESS_METHOD)
-				appendStringInfoString(&buf, ", changes access method");
-			return buf.data;
-		}
-	}
-	return "";
+static const char *
+rewrite_reason(PlanRewrite *note)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	if (note == NULL)
+		return "";
+	if (note->reason & AT_REWRITE_ALTER_PERSISTENCE)
+		appendStringInfoString(&buf, ", changes persistence");
+	if (note->reason & AT_REWRITE_DEFAULT_VAL)
+		appendStringInfoString(&buf, ", fills a default");
+	if (note->reason & AT_REWRITE_COLUMN_REWRITE)
+		appendStringInfoString(&buf, ", converts a column");
+	if (note->reason & AT_REWRITE_ACCESS_METHOD)
+		appendStringInfoString(&buf, ", changes access method");
+	return buf.data;
 }
 
 /* Relations this plan has locked whose relfilenode changed. */
@@ -584,16 +599,20 @@ collect_rewrites(int statement)
 		{
 			MemoryContext old = MemoryContextSwitchTo(capture->cxt);
 			char	   *kind = object_kind(RelationRelationId, relid, 0);
+			PlanRewrite *note = rewrite_note(relid);
+			int64		bytes = note ? note->bytes : (int64) pages * BLCKSZ;
 
 			capture->rewritten = lappend_oid(capture->rewritten, relid);
 			capture->nrewrites++;
 			MemoryContextSwitchTo(old);
+
 			add_row(statement, "rewrite", kind ? kind : "relation",
 					object_identity(RelationRelationId, relid, 0), NULL,
-					psprintf("relfilenode %u -> %u, about %s before%s", before, now,
+					psprintf("relfilenode %u -> %u, %s%s before%s", before, now,
+							 note ? "" : "about ",
 							 text_to_cstring(DatumGetTextPP(DirectFunctionCall1(pg_size_pretty,
-																				Int64GetDatum((int64) pages * BLCKSZ)))),
-							 rewrite_reason(relid)),
+																				Int64GetDatum(bytes)))),
+							 rewrite_reason(note)),
 					-1);
 		}
 	}
@@ -608,8 +627,14 @@ steward_plan_note_rewrite(Oid relid, int reason)
 	if (capture == NULL)
 		return;
 	old = MemoryContextSwitchTo(capture->cxt);
-	capture->rewrite_reasons = lappend_int(capture->rewrite_reasons, (int) relid);
-	capture->rewrite_reasons = lappend_int(capture->rewrite_reasons, reason);
+	{
+		PlanRewrite *note = palloc(sizeof(PlanRewrite));
+
+		note->relid = relid;
+		note->reason = reason;
+		note->bytes = steward_relation_bytes(relid);
+		capture->rewrite_notes = lappend(capture->rewrite_notes, note);
+	}
 	MemoryContextSwitchTo(old);
 }
 
@@ -634,6 +659,7 @@ take_baseline(void)
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 
+		CHECK_FOR_INTERRUPTS();
 		capture->baseline[i].relid = DatumGetObjectId(SPI_getbinval(t, d, 1, &isnull));
 		capture->baseline[i].relfilenode = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		capture->baseline[i].relpages = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
@@ -710,8 +736,8 @@ plural(const char *kind, int n)
 		return "indexes";
 	if (strcmp(kind, "policy") == 0)
 		return "policies";
-	if (strcmp(kind, "partitioned index") == 0)
-		return "partitioned indexes";
+	if (kind[strlen(kind) - 1] == 's')
+		return kind;			/* statistics */
 	return psprintf("%ss", kind);
 }
 
@@ -779,6 +805,10 @@ usecs_interval(int64 usecs)
 	return iv;
 }
 
+static void report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata,
+						TimestampTz started);
+static void emit_rows(ReturnSetInfo *rsinfo, PlanCapture *c);
+
 Datum
 migrate_plan(PG_FUNCTION_ARGS)
 {
@@ -789,7 +819,6 @@ migrate_plan(PG_FUNCTION_ARGS)
 	ErrorData  *edata = NULL;
 	TimestampTz started;
 	volatile bool ok = false;
-	ListCell   *lc;
 	char	   *sql;
 
 	steward_refuse_nested();
@@ -823,6 +852,9 @@ migrate_plan(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		ok = steward_run_subxact_rollback(plan_body, &pr, "migration", pr.statement_timeout_ms, &edata);
+		steward_mark_running(false);
+		steward_guard_end();
+		report_plan(&cap, &pr, ok, edata, started);
 	}
 	PG_FINALLY();
 	{
@@ -831,11 +863,20 @@ migrate_plan(PG_FUNCTION_ARGS)
 		capture = NULL;
 	}
 	PG_END_TRY();
-	capture = &cap;
+	capture = NULL;
+	emit_rows(rsinfo, &cap);
+	return (Datum) 0;
+}
+
+/* The rows after the run: the error, the locks, the guard, the summary. */
+static void
+report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata, TimestampTz started)
+{
+	ListCell   *lc;
 
 	if (!ok)
 	{
-		int			failed_at = cap.current;
+		int			failed_at = c->current;
 
 		add_row(failed_at, "error", NULL, NULL, NULL,
 				psprintf("%s: %s%s%s", unpack_sql_state(edata->sqlerrcode), edata->message,
@@ -844,13 +885,14 @@ migrate_plan(PG_FUNCTION_ARGS)
 	}
 
 	/* locks: how long each is held, from its statement to the end */
-	foreach(lc, cap.locks)
+	foreach(lc, c->locks)
 	{
 		PlanLock   *l = (PlanLock *) lfirst(lc);
 		ListCell   *other;
 		bool		weaker = false;
 
-		foreach(other, cap.locks)
+		CHECK_FOR_INTERRUPTS();
+		foreach(other, c->locks)
 		{
 			PlanLock   *o = (PlanLock *) lfirst(other);
 
@@ -860,12 +902,12 @@ migrate_plan(PG_FUNCTION_ARGS)
 		if (weaker || l->statement == 0)
 			continue;
 
-		cap.nlocks++;
+		c->nlocks++;
 		if (is_strong(l->mode))
-			cap.nstrong++;
+			c->nstrong++;
 		add_row(l->statement, "lock", l->kind, l->name, l->mode,
 				psprintf("%s; held until the migration commits", lock_effect(l->mode)),
-				pr.ended - l->taken);
+				pr->ended - l->taken);
 	}
 	foreach(lc, steward_guard_collected())
 	{
@@ -881,23 +923,28 @@ migrate_plan(PG_FUNCTION_ARGS)
 		StringInfoData sum;
 
 		initStringInfo(&sum);
-		appendStringInfo(&sum, "created %s", count_kinds(cap.counts_created));
-		if (cap.counts_altered)
-			appendStringInfo(&sum, "; altered %s", count_kinds(cap.counts_altered));
-		if (cap.counts_dropped)
-			appendStringInfo(&sum, "; dropped %s", count_kinds(cap.counts_dropped));
+		appendStringInfo(&sum, "created %s", count_kinds(c->counts_created));
+		if (c->counts_altered)
+			appendStringInfo(&sum, "; altered %s", count_kinds(c->counts_altered));
+		if (c->counts_dropped)
+			appendStringInfo(&sum, "; dropped %s", count_kinds(c->counts_dropped));
 		appendStringInfo(&sum, "; %d lock%s on existing relations (%d blocking writes or reads); %d rewrite%s",
-						 cap.nlocks, cap.nlocks == 1 ? "" : "s", cap.nstrong,
-						 cap.nrewrites, cap.nrewrites == 1 ? "" : "s");
+						 c->nlocks, c->nlocks == 1 ? "" : "s", c->nstrong,
+						 c->nrewrites, c->nrewrites == 1 ? "" : "s");
 		if (!ok)
-			appendStringInfo(&sum, "; FAILED at statement %d", cap.current);
+			appendStringInfo(&sum, "; FAILED at statement %d", c->current);
 		appendStringInfoString(&sum, "; rolled back");
-		add_row(0, "summary", NULL, NULL, NULL, sum.data, pr.ended - started);
+		add_row(0, "summary", NULL, NULL, NULL, sum.data, pr->ended - started);
 	}
-	capture = NULL;
+}
 
-	list_sort(cap.rows, row_cmp);
-	foreach(lc, cap.rows)
+static void
+emit_rows(ReturnSetInfo *rsinfo, PlanCapture *c)
+{
+	ListCell   *lc;
+
+	list_sort(c->rows, row_cmp);
+	foreach(lc, c->rows)
 	{
 		PlanRow    *r = (PlanRow *) lfirst(lc);
 		Datum		values[7];
@@ -918,5 +965,4 @@ migrate_plan(PG_FUNCTION_ARGS)
 		values[6] = r->usecs >= 0 ? IntervalPGetDatum(usecs_interval(r->usecs)) : (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	return (Datum) 0;
 }

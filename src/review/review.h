@@ -95,6 +95,7 @@ extern bool steward_column_in_check(Oid relid, AttrNumber attnum);
 extern bool steward_has_valid_check(Oid relid);
 extern bool steward_domain_has_constraints(TypeName *tn);
 extern bool steward_index_covers(Oid relid, List *attnums);
+extern bool steward_column_indexed(Oid relid, AttrNumber attnum);
 
 /* silence.c */
 typedef struct LintSilence

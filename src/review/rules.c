@@ -137,7 +137,7 @@ static const LintRule rules[] = {
 	{"drop-schema", LINT_ERROR, GRADE_NONE, "none",
 		"DROP SCHEMA removes every object in it (with CASCADE) or fails",
 	"drop the objects one by one in reviewed migrations"},
-	{"truncate", LINT_ERROR, GRADE_EMPTY, "none",
+	{"truncate", LINT_ERROR, GRADE_NONE, "none",
 		"TRUNCATE removes every row under ACCESS EXCLUSIVE (and with CASCADE the rows of referencing tables too)",
 	"delete in batches with a reviewed condition, or move the table aside"},
 	{"drop-database", LINT_ERROR, GRADE_NONE, "none",

@@ -96,7 +96,9 @@ scan_text(const char *text, Scan *sc)
 		}
 		else if (*p == '\'')
 		{
-			bool		escapes = p > text && (p[-1] == 'E' || p[-1] == 'e');
+			/* E'...' only when the E stands alone (not the end of LIKE) */
+			bool		escapes = p > text && (p[-1] == 'E' || p[-1] == 'e') &&
+				(p - 1 == text || !ident_char(p[-2]));
 
 			p++;
 			while (*p)
@@ -171,9 +173,12 @@ steward_lint_silences(const char *text)
 	scan_text(text, &sc);
 	foreach(lc, sc.comments)
 	{
-		const char *c = (const char *) lfirst(lc);
+		const char *orig = (const char *) lfirst(lc);
+		char	   *lower = asc_tolower(orig, strlen(orig));
+		const char *c = lower;
 		const char *m;
 
+		/* the marker in any letter case; the reason as written */
 		while ((m = strstr(c, SILENCE_MARK)) != NULL)
 		{
 			LintSilence *s = palloc0(sizeof(LintSilence));
@@ -199,7 +204,7 @@ steward_lint_silences(const char *text)
 				while (end > p && isspace((unsigned char) end[-1]))
 					end--;
 				if (end > p)
-					s->reason = pnstrdup(p, end - p);
+					s->reason = pnstrdup(orig + (p - lower), end - p);
 			}
 			result = lappend(result, s);
 			c = next ? next : p + strlen(p);

@@ -126,7 +126,7 @@ SELECT is((SELECT severity FROM migrate_lint('INSERT INTO later_big SELECT g, g 
 -- (one attempt only: the rolled-back rows stay in the file, so a second
 -- lint would see a large table)
 SELECT matches(pg_temp.error_of($$SELECT migrate_apply('r_007', 'INSERT INTO later_big SELECT g, g FROM generate_series(1, 20000) g; ALTER TABLE later_big ALTER COLUMN n TYPE bigint')$$),
-               '^55000: migration "r_007" failed at statement 2 of 2: statement 2 of the migration would rewrite table later_big',
+               '^55000: migration "r_007" failed at statement 2 of 2: statement 2 of the migration would rewrite table public.later_big',
                'the table_rewrite guard refuses the rewrite of the table the migration filled, naming the statement');
 SELECT is((pg_temp.last_event('r_007')).review->>'decision', 'clean', 'although the review had found no error');
 SELECT is((SELECT count(*)::int FROM later_big), 0, 'nothing changed');

@@ -1,0 +1,59 @@
+# The reference stays complete: every function the extension creates in the
+# public schema has a "### name" entry in docs/reference.md, every GUC is in
+# its GUC table, and every lint rule has a "### rule" entry in
+# docs/review.md.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+sub slurp_doc
+{
+	my ($path) = @_;
+	open(my $fh, '<', $path) or die "cannot read $path: $!";
+	local $/;
+	my $text = <$fh>;
+	close($fh);
+	return $text;
+}
+
+my $reference = slurp_doc('docs/reference.md');
+my $review = slurp_doc('docs/review.md');
+
+my $node = PostgreSQL::Test::Cluster->new('docs');
+$node->init;
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
+
+my @functions = split /\n/, $node->safe_psql('postgres', q{
+SELECT DISTINCT p.proname
+  FROM pg_proc p
+  JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_steward'
+ WHERE p.pronamespace = 'public'::regnamespace
+ ORDER BY 1});
+cmp_ok(scalar(@functions), '>=', 30, 'the extension creates its public functions');
+for my $f (@functions)
+{
+	like($reference, qr/^### \Q$f\E\b/m, "docs/reference.md has an entry for $f()");
+}
+
+my @gucs = split /\n/, $node->safe_psql('postgres',
+	q{LOAD 'pg_steward'; SELECT name FROM pg_settings WHERE name LIKE 'pg\_steward.%' ORDER BY 1});
+cmp_ok(scalar(@gucs), '>=', 13, 'the GUCs are defined');
+for my $g (@gucs)
+{
+	like($reference, qr/\Q$g\E/, "docs/reference.md documents $g");
+}
+
+my @rules = split /\n/, $node->safe_psql('postgres',
+	'SELECT rule FROM migrate_lint_rules() ORDER BY 1');
+cmp_ok(scalar(@rules), '>=', 55, 'the lint knows its rules');
+for my $r (@rules)
+{
+	like($review, qr/^### \Q$r\E\b/m, "docs/review.md has an entry for rule $r");
+}
+
+$node->stop;
+done_testing();
