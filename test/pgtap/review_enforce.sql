@@ -6,7 +6,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(58);
+SELECT plan(61);
 
 SET pg_steward.large_table_threshold = '64kB';
 CREATE TABLE big (id bigint PRIMARY KEY, n integer, v varchar(20), name text);
@@ -19,7 +19,7 @@ CREATE FUNCTION pg_temp.sqlstate_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;
     RETURN NULL;
-EXCEPTION WHEN OTHERS THEN
+EXCEPTION WHEN OTHERS OR query_canceled THEN
     RETURN SQLSTATE;
 END $$;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
@@ -180,6 +180,20 @@ SELECT set_eq($$SELECT statement || ' ' || object FROM p WHERE step = 'rewrite'$
 SELECT is((SELECT detail FROM migrate_plan('ALTER TABLE small ADD CONSTRAINT fk2 FOREIGN KEY (big_id) REFERENCES big (id)') WHERE step = 'error'),
           E'23503: insert or update on table "small" violates foreign key constraint "fk2"\nKey (big_id)=(99998) is not present in table "big".',
           'a failing statement ends the plan with its error');
+
+CREATE TABLE part_parent (id bigint, at date) PARTITION BY RANGE (at);
+CREATE TABLE part_2026 PARTITION OF part_parent FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT is((SELECT detail FROM migrate_plan($$CREATE TABLE part_2027 PARTITION OF part_parent FOR VALUES FROM ('2027-01-01') TO ('2028-01-01')$$)
+            WHERE step = 'summary'),
+          'created 1 table; 1 lock on existing relations (1 blocking writes or reads); 0 rewrites; rolled back',
+          'partition DDL can be dry-run');
+
+-- a failed catalog lookup inside the guard leaves the statement timer armed
+CREATE TABLE loose (id bigint);
+SELECT is(pg_temp.sqlstate_of($q$SELECT migrate_apply('r_011', $m$DO $d$BEGIN ALTER TABLE loose ADD COLUMN id2 bigserial; PERFORM pg_sleep(30); END$d$$m$,
+                                                   statement_timeout => '1s', allow_unsafe => true)$q$),
+          '57014', 'the statement_timeout still cancels a statement whose nested DDL the guard linted');
+SELECT hasnt_column('loose', 'id2', 'and nothing is left');
 
 -- Privileges -------------------------------------------------------------------
 SELECT ok(NOT has_function_privilege('public', 'migrate_lint(text)', 'EXECUTE'), 'migrate_lint is not granted to PUBLIC');
