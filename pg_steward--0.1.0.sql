@@ -1,11 +1,12 @@
--- pg_steward 0.1.0: install script.
+-- pg_steward 0.1.0: install script of the first release.
 --
 -- Public functions are created in the schema CREATE EXTENSION targets
 -- (@extschema@, public by default).  Everything internal lives in schema
 -- "steward".  Sections follow the four areas: migrations, review, jobs,
--- audit (review, jobs and audit add their objects in later versions).
+-- audit.  This file never changes; later versions add upgrade scripts
+-- (pg_steward--0.1.0--0.2.0.sql, ...), which CREATE EXTENSION runs after it.
 
-\echo Use "CREATE EXTENSION pg_steward" to load this file. \quit
+\echo Use "CREATE EXTENSION pg_steward VERSION '0.1.0'" to load this file. \quit
 
 CREATE SCHEMA steward;
 COMMENT ON SCHEMA steward IS 'pg_steward internals: migration history, jobs, audit ledger';
