@@ -132,6 +132,64 @@ text_datum_or_null(const char *s, char *null)
 }
 
 /*
+ * A ledger restored into another cluster (pg_dump, pg_restore) carries the
+ * transaction ids of the cluster it came from.  Sealing works by comparing
+ * transaction ids with the last block's snapshot, so an event appended
+ * with an id below that snapshot would never be sealed: refuse, and say
+ * how to move the cluster's transaction counter past the ledger.
+ */
+void
+steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
+{
+	bool		isnull;
+	char	   *newest;
+
+	/* past the newest event too: the unsealed tail came along */
+	newest = steward_query_text_as_owner("SELECT (max(xid::text::numeric) + 1)::text FROM steward.audit_events",
+										 0, NULL, &isnull);
+	if (newest && !isnull && strtou64(newest, NULL, 10) > ledger_xmax)
+		ledger_xmax = strtou64(newest, NULL, 10);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("this cluster's transaction IDs are behind the audit ledger"),
+			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
+					   " but this cluster is at transaction " UINT64_FORMAT
+					   ": the database was restored from another cluster.",
+					   ledger_xmax, current),
+			 errhint("Stop this cluster and run scripts/advance_xid.sh on its data directory with " UINT64_FORMAT
+					 " (pg_resetwal -e %u -x %u), then start it again; docs/operations.md describes the restore.",
+					 ledger_xmax, (uint32) (ledger_xmax >> 32), (uint32) ledger_xmax)));
+}
+
+/*
+ * Once per backend: is this cluster's transaction counter past the
+ * ledger's last block?  (It only grows, so one check suffices.)
+ */
+static void
+check_xid_ahead_of_ledger(void)
+{
+	static bool checked = false;
+	char	   *head;
+	bool		isnull;
+	uint64		head_xmax;
+	uint64		current;
+
+	if (checked)
+		return;
+	head = steward_query_text_as_owner(
+									   "SELECT pg_catalog.pg_snapshot_xmax(snapshot)::text FROM steward.audit_blocks "
+									   "ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
+	current = U64FromFullTransactionId(GetTopFullTransactionId());
+	if (head != NULL && !isnull)
+	{
+		head_xmax = strtou64(head, NULL, 10);
+		if (current < head_xmax)
+			steward_audit_refuse_xid_behind(head_xmax, current);
+	}
+	checked = true;
+}
+
+/*
  * Append one event; returns its id.  The caller has validated the fields.
  */
 int64
@@ -174,6 +232,7 @@ steward_audit_insert(const AuditInput *in)
 	appname = in->application_name ? in->application_name :
 		(application_name && application_name[0] ? application_name : NULL);
 
+	check_xid_ahead_of_ledger();
 	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	nulls[0] = ' ';
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());

@@ -99,6 +99,7 @@ extern int64 steward_audit_unix_micros(TimestampTz t);
 extern TimestampTz steward_audit_from_unix_micros(int64 us);
 
 /* append.c */
+extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 extern int64 steward_audit_insert(const AuditInput *in);
 extern int64 steward_audit_ledger_event(const char *action, const char *resource_type,
 										 const char *resource_id);

@@ -230,6 +230,8 @@ steward_audit_seal_now(bool quiet)
 		elog(ERROR, "could not read the current snapshot");
 	cur_snap_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	steward_audit_parse_snapshot(cur_snap_text, &cur);
+	if (prev_snap_text && cur.xmax < prev.xmax)
+		steward_audit_refuse_xid_behind(prev.xmax, cur.xmax);
 
 	/*
 	 * One block per pg_steward.audit_block_max_events events at most: a
