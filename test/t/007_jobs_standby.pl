@@ -1,6 +1,8 @@
 # The health gate: while a streaming standby falls behind, a job holds
 # between batches (and says why) instead of failing or piling up WAL; it
-# goes on once the standby has caught up.  The standby itself runs no job.
+# goes on once the standby has caught up.  The standby itself runs no job;
+# promoted after the primary died in the middle of a job, it resumes that
+# job from its last checkpoint and finishes it, every row updated once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -49,6 +51,24 @@ is($standby->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE 
 is($standby->safe_psql('postgres', "SELECT state FROM job_status($job)"), 'succeeded',
 	'job_status works on the standby');
 
+# --- failover in the middle of a job: the promoted standby finishes it -------
+my $job2 = $primary->safe_psql('postgres',
+	q{SELECT backfill('readings', 'v = v + 1', batch_size => 500, pause => '100ms', target_batch_time => '0')});
+$primary->poll_query_until('postgres', "SELECT rows_done >= 1000 FROM job_status($job2)")
+  or die 'the job did not start';
+$primary->wait_for_catchup($standby);
+$primary->stop('immediate');
+$standby->promote;
+$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'the standby did not leave recovery';
+my $done_at_failover = $standby->safe_psql('postgres', "SELECT rows_done FROM job_status($job2)");
+ok($done_at_failover > 0 && $done_at_failover < 20000,
+	"the job was part-way ($done_at_failover rows) when the primary went away");
+$standby->poll_query_until('postgres', "SELECT state = 'succeeded' FROM job_status($job2)")
+  or die 'the promoted standby did not finish the job';
+pass('the promoted standby resumes the job from its checkpoint and finishes it');
+is($standby->safe_psql('postgres', 'SELECT count(*) FROM readings WHERE v <> 2'), '0',
+	'every row updated exactly once across the failover');
+
 $standby->stop;
-$primary->stop;
 done_testing();

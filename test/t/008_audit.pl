@@ -3,7 +3,8 @@
 # verifies clean; a kill -9 of a backend and of the sealer in the middle of
 # a seal leaves no partial block and every event is sealed exactly once
 # after the restart; a streaming standby verifies the ledger (and sees
-# tampering done on the primary) while no sealer runs on it.
+# tampering done on the primary) while no sealer runs on it, and once
+# promoted it seals by itself.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -179,6 +180,7 @@ like($err, qr/read-only|recovery/, 'appending on the standby is refused');
 
 # tampering on the primary (superuser, protection lifted) shows on the standby
 my $victim = $node->safe_psql('postgres', q{SELECT id FROM steward.audit_events WHERE resource_id = 'late'});
+my $actor = $node->safe_psql('postgres', qq{SELECT quote_nullable(actor) FROM steward.audit_events WHERE id = $victim});
 $node->safe_psql('postgres', qq{
 SET session_replication_role = replica;
 UPDATE steward.audit_events SET actor = 'mallory' WHERE id = $victim;});
@@ -186,6 +188,21 @@ $node->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', 'SELECT first_bad_event FROM verify_audit_chain() WHERE NOT is_valid'),
 	$victim, 'the standby names the event changed on the primary');
 
-$standby->stop;
+# --- after a promotion the sealer works on the new primary ------------------
+$node->safe_psql('postgres', qq{
+SET session_replication_role = replica;
+UPDATE steward.audit_events SET actor = $actor WHERE id = $victim;});
+$node->wait_for_catchup($standby);
+is(verify($standby), "true|$all|0|", 'the change undone, the standby verifies clean again');
 $node->stop;
+$standby->promote;
+$standby->poll_query_until('postgres', 'SELECT NOT pg_is_in_recovery()')
+  or die 'the standby did not leave recovery';
+$standby->safe_psql('postgres', q{SELECT audit_append('AFTER_FAILOVER', 'chart', 'promoted')});
+$standby->poll_query_until('postgres',
+	'SELECT events_unsealed = 0 AND events_checked = (SELECT count(*) FROM steward.audit_events) FROM verify_audit_chain()')
+  or die 'nothing sealed the append on the promoted standby';
+is(verify($standby), 'true|' . ($all + 1) . '|0|', 'the promoted standby seals by itself, and the chain goes on');
+
+$standby->stop;
 done_testing();
