@@ -76,5 +76,22 @@ $(error pg_config not found: install postgresql-server-dev-15 (scripts/test.sh d
 endif
 include $(PGXS)
 
+# make dist: the release archive pg_steward-<version>.tar.gz (PGXN accepts
+# it as it is), built from the source files only.
+DIST_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/pg_steward.control)
+DIST_NAME     = pg_steward-$(DIST_VERSION)
+.PHONY: dist
+dist:
+	rm -f $(DIST_NAME).tar.gz
+	tmp=$$(mktemp -d) && \
+	tar -C $(srcdir) --transform 's,^\.,$(DIST_NAME),' \
+		--exclude=.git --exclude=./results --exclude=./tmp_check \
+		--exclude=./tmp_check_iso --exclude=./output_iso --exclude=./log \
+		--exclude=./regression.diffs --exclude=./regression.out \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='*.tar.gz' \
+		-czf $$tmp/$(DIST_NAME).tar.gz . && \
+	mv $$tmp/$(DIST_NAME).tar.gz . && rmdir $$tmp
+	@echo "wrote $(DIST_NAME).tar.gz"
+
 # every object depends on the headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
