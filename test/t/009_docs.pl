@@ -1,7 +1,7 @@
 # The reference stays complete: every function the extension creates in the
-# public schema has a "### name" entry in docs/reference.md, every GUC is in
-# its GUC table, and every lint rule has a "### rule" entry in
-# docs/review.md.
+# public schema has a "### name" entry in docs/reference.md, so has every
+# table and view of schema steward (partitions aside), every GUC is in its
+# GUC table, and every lint rule has a "### rule" entry in docs/review.md.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -45,6 +45,17 @@ cmp_ok(scalar(@gucs), '>=', 13, 'the GUCs are defined');
 for my $g (@gucs)
 {
 	like($reference, qr/\Q$g\E/, "docs/reference.md documents $g");
+}
+
+my @relations = split /\n/, $node->safe_psql('postgres', q{
+SELECT c.relname FROM pg_class c
+ WHERE c.relnamespace = 'steward'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm')
+   AND NOT c.relispartition
+ ORDER BY 1});
+cmp_ok(scalar(@relations), '>=', 10, 'the extension creates its tables and views');
+for my $r (@relations)
+{
+	like($reference, qr/^### .*\bsteward\.\Q$r\E\b/m, "docs/reference.md has an entry for table or view steward.$r");
 }
 
 my @rules = split /\n/, $node->safe_psql('postgres',
