@@ -6,12 +6,15 @@
  *	  review.h for the words).
  *
  * The walk keeps what a migration has done so far, so that later
- * statements are judged in context: the relations and indexes it created
- * (nothing on a new relation is a finding but hygiene), the tables it
- * locked for writes (a VALIDATE after them scans under that lock), the
- * first ACCESS EXCLUSIVE lock on an existing table (held while the rest
- * runs), the tables it altered (several ALTERs on one table) and the
- * foreign keys it added (checked for an index at the end).
+ * statements are judged in context: the names it gave relations (created
+ * ones, which are new, and renamed existing ones), resolved by schema and
+ * search_path as the statement itself will resolve them; the indexes it
+ * builds (those of deferred CONCURRENTLY statements exist only after the
+ * transaction); the tables it locked for writes (a VALIDATE after them
+ * scans under that lock); the first ACCESS EXCLUSIVE lock on an existing
+ * table (held while the rest runs); the tables it altered (several ALTERs
+ * on one table) and the foreign keys it added (checked for an index at the
+ * end).
  *
  * Lock modes come from the server: AlterTableGetLockLevel() for ALTER
  * TABLE subcommands, and for other statements the mode the server's code
