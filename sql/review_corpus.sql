@@ -847,6 +847,9 @@ INSERT INTO corpus.corpus_cases VALUES (189, 'a silence comment after LIKE''x\''
 $sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE date USING CASE WHEN name LIKE'x\' THEN NULL ELSE born END -- steward:allow change-column-type reviewed in ticket 7
 ;$sql$,
 '{1:change-column-type:error:silenced}');
+INSERT INTO corpus.corpus_cases VALUES (191, 'a CHECK dropped first is not verified again by the type change',
+$sql$ALTER TABLE corpus.surgical_cases DROP CONSTRAINT surgical_cases_duration_check, ALTER COLUMN duration_min TYPE bigint;$sql$,
+'{1:drop-constraint:warning,1:change-column-type:error}');
 INSERT INTO corpus.corpus_cases VALUES (190, 'a silence comment after the last statement''s semicolon',
 $sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz; -- steward:allow change-column-type reviewed in ticket 8$sql$,
 '{1:change-column-type:error:silenced}');

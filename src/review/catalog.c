@@ -380,18 +380,35 @@ constraint_attnums(HeapTuple tup, AttrNumber attnum_col)
 	return result;
 }
 
+typedef struct UsesColumnArg
+{
+	AttrNumber	attnum;
+	List	   *ignore;			/* constraint names dropped already */
+} UsesColumnArg;
+
 static bool
 uses_column(Form_pg_constraint con, HeapTuple tup, void *arg)
 {
+	UsesColumnArg *ua = (UsesColumnArg *) arg;
+	ListCell   *lc;
+
+	foreach(lc, ua->ignore)
+		if (strcmp(NameStr(con->conname), (char *) lfirst(lc)) == 0)
+			return false;
 	return list_member_int(constraint_attnums(tup, Anum_pg_constraint_conkey),
-						   *(AttrNumber *) arg);
+						   ua->attnum);
 }
 
-/* Does a CHECK constraint of relid use this column? */
+/*
+ * Does a CHECK constraint of relid use this column?  Constraints named in
+ * ignore (dropped earlier by the migration) do not count.
+ */
 bool
-steward_column_in_check(Oid relid, AttrNumber attnum)
+steward_column_in_check(Oid relid, AttrNumber attnum, List *ignore)
 {
-	return for_each_check(relid, uses_column, &attnum);
+	UsesColumnArg ua = {attnum, ignore};
+
+	return for_each_check(relid, uses_column, &ua);
 }
 
 /* Is expr "col IS NOT NULL" (possibly ANDed with more) for this column? */

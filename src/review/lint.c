@@ -93,6 +93,7 @@ typedef struct LintState
 	List	   *strong;			/* keys locked SHARE ROW EXCLUSIVE or more */
 	List	   *altered;		/* keys of existing tables altered */
 	List	   *deferred_indexes;	/* names of indexes built by deferred statements */
+	List	   *dropped;		/* "key constraint": constraints dropped so far */
 	int			ael_statement;
 	char	   *ael_relation;
 	LintFinding *after_ael;
@@ -721,6 +722,20 @@ lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 	}
 }
 
+/* Names of the constraints of r that the migration has dropped so far. */
+static List *
+dropped_constraints(LintState *s, LintRel *r)
+{
+	List	   *result = NIL;
+	char	   *prefix = psprintf("%s ", r->key);
+	ListCell   *lc;
+
+	foreach(lc, s->dropped)
+		if (strncmp(strVal(lfirst(lc)), prefix, strlen(prefix)) == 0)
+			result = lappend(result, strVal(lfirst(lc)) + strlen(prefix));
+	return result;
+}
+
 static void
 lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mode)
 {
@@ -752,7 +767,7 @@ lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mo
 			emit(s, "change-column-type", r, mode, col);
 			break;
 	}
-	if (steward_column_in_check(r->relid, attnum))
+	if (steward_column_in_check(r->relid, attnum, dropped_constraints(s, r)))
 		emit(s, "type-change-with-checks", r, mode, col);
 }
 
@@ -835,6 +850,7 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 					emit(s, "drop-column", &r, mode, psprintf("column %s", quote_identifier(cmd->name)));
 				break;
 			case AT_DropConstraint:
+				s->dropped = lappend(s->dropped, makeString(psprintf("%s %s", r.key, cmd->name)));
 				if (existing(&r))
 					emit(s, "drop-constraint", &r, mode, psprintf("constraint %s", quote_identifier(cmd->name)));
 				break;

@@ -91,7 +91,7 @@ extern bool steward_expr_is_volatile(Node *raw_expr, bool *known);
 extern int	steward_type_change_rewrites(Oid relid, AttrNumber attnum,
 										 TypeName *newtype, Node *using_expr);
 extern bool steward_column_proven_not_null(Oid relid, AttrNumber attnum);
-extern bool steward_column_in_check(Oid relid, AttrNumber attnum);
+extern bool steward_column_in_check(Oid relid, AttrNumber attnum, List *ignore);
 extern bool steward_has_valid_check(Oid relid);
 extern bool steward_domain_has_constraints(TypeName *tn);
 extern bool steward_index_covers(Oid relid, List *attnums);
