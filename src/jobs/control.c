@@ -358,10 +358,20 @@ steward_job_run(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 					 errmsg("could not start a background worker for job %lld", (long long) job_id),
 					 errhint("Free a slot in max_worker_processes.")));
+
+		/*
+		 * Wait holding no snapshot: CREATE INDEX CONCURRENTLY and its kin
+		 * wait for every older snapshot, this session's included.
+		 */
+		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect_ext failed");
+		SPI_commit();
+		InvalidateCatalogSnapshot();
 		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),
 					 errmsg("postmaster exited while job %lld was running", (long long) job_id)));
+		SPI_finish();
 	}
 	else
 	{

@@ -245,7 +245,8 @@ load_job(StewardJob *job, int64 id)
 		"       migration_version, args::text, state, rows_done::text, rows_estimate::text, "
 		"       current_key, upper_key, batches::text, batch_size::text, "
 		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text, "
-		"       coalesce(max_batch_ms, 0)::text "
+		"       coalesce(max_batch_ms, 0)::text, "
+		"       (pg_catalog.pg_get_userbyid(owner_role) = owner_name)::text, owner_name "
 		"  FROM steward.jobs WHERE id = $1::bigint FOR UPDATE",
 		1, args, &ncols);
 	if (row == NULL)
@@ -270,6 +271,10 @@ load_job(StewardJob *job, int64 id)
 	job->resumed = (strcmp(row[16], "true") == 0);
 	job->attempts = atoi(row[17]);
 	job->max_batch_ms = strtod(row[18], NULL);
+
+	/* see steward_job_execute: the submitter must still be this OID's role */
+	job->owner_ok = strcmp(row[19], "true") == 0;
+	job->owner_name = row[20];
 
 	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
 	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
@@ -621,6 +626,25 @@ steward_job_execute(int64 job_id, bool in_worker)
 
 			e.message = psprintf("table with OID %u no longer exists", job->relid);
 			e.sqlerrcode = ERRCODE_UNDEFINED_TABLE;
+			steward_job_set_state(job, JOB_FAILED, &e);
+			txn_commit(job);
+			goto done;
+		}
+
+		/*
+		 * A job runs as the role that submitted it, found by OID.  In a
+		 * database restored into another cluster that OID may name another
+		 * role, or none: then the job must not run at all.
+		 */
+		if (!job->owner_ok)
+		{
+			ErrorData	e = {0};
+
+			e.message = psprintf("job %lld was submitted by role \"%s\", which is not the role with OID %u here; "
+								 "the database was restored into another cluster, or the role was dropped. "
+								 "Submit the job again.",
+								 (long long) job_id, job->owner_name, job->owner);
+			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
 			steward_job_set_state(job, JOB_FAILED, &e);
 			txn_commit(job);
 			goto done;

@@ -75,6 +75,8 @@ typedef struct StewardJob
 	int			batch_size;
 	double		rate;
 	double		max_batch_ms;	/* longest batch so far */
+	bool		owner_ok;		/* owner_role is still the role named owner_name */
+	char	   *owner_name;
 	char	   *phase;
 
 	/* settings from args */

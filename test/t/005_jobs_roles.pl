@@ -95,6 +95,16 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM patients WHERE n <> 2'), '
 ($ret, $out, $err) = as_role('app', "CALL job_run($job)");
 like($err, qr/job $job is succeeded/, 'a finished job does not run again');
 
+# a migration's CREATE INDEX CONCURRENTLY, run by CALL job_run: the session
+# waits for the job's worker without holding a snapshot the build waits for
+$node->safe_psql('postgres', q{SELECT migrate_apply('jr_cic', 'CREATE INDEX CONCURRENTLY patients_n_idx ON patients (n)')});
+my $cic = $node->safe_psql('postgres', q{SELECT job_id FROM migrate_status() WHERE version = 'jr_cic'});
+($ret, $out, $err) = $node->psql('postgres', "SET statement_timeout = '60s'; CALL job_run($cic)");
+is($ret, 0, 'CALL job_run of a CREATE INDEX CONCURRENTLY job returns') or diag($err);
+is($node->safe_psql('postgres', "SELECT state FROM job_status($cic)") . ' '
+   . $node->safe_psql('postgres', q{SELECT status FROM migrate_status() WHERE version = 'jr_cic'}),
+	'succeeded completed', 'the index is built and the migration completed');
+
 # a queued copy that is cancelled stops capturing writes at once
 $node->safe_psql('postgres', q{
 CREATE TABLE patients_copy (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);

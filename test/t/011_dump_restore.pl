@@ -1,6 +1,7 @@
 # pg_dump and pg_restore keep what pg_steward holds: the migration history,
 # the jobs, the schema fingerprints and the whole audit ledger, which
 # verifies in the restored database against a digest taken before the dump.
+# A restored job whose submitter's OID names another role there never runs.
 #
 # The ledger seals by comparing transaction ids with the last block's
 # snapshot, and a restored ledger carries the source cluster's ids.  The
@@ -44,6 +45,19 @@ SELECT audit_append('READ', 'patient', '7', '{"screen": "chart"}', 'dr.jung');
 SELECT audit_append('PRINT', 'patient', '8', '{"pages": 2}', 'dr.jung');
 SELECT audit_seal();
 });
+# a job that has not ended when the dump is taken, submitted by a role
+# whose OID will differ in the target cluster
+$src->safe_psql('postgres', q{CREATE ROLE filler1; CREATE ROLE filler2; CREATE ROLE jobber;});
+$src->safe_psql('clinic', q{GRANT SELECT, UPDATE ON patients TO jobber; GRANT EXECUTE ON FUNCTION backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) TO jobber;});
+my $paused = $src->safe_psql('clinic', q{
+SET ROLE jobber;
+BEGIN;
+SELECT backfill('patients', $$note = 'checked'$$, 'note IS NULL', batch_size => 100) AS job \gset
+RESET ROLE;
+SELECT job_pause(:job);
+COMMIT;
+SELECT :job;});
+$paused = (split /\n/, $paused)[-1];
 $src->safe_psql('clinic', q{SELECT audit_redact(id, 'GDPR request 2026-7') FROM steward.audit_events
                              WHERE action = 'PRINT'});
 $src->safe_psql('clinic', 'SELECT audit_seal()');
@@ -81,12 +95,13 @@ my $dump = $src->basedir . '/clinic.dump';
 command_ok([ 'pg_dump', '-Fc', '-h', $src->host, '-p', $src->port, '-f', $dump, 'clinic' ],
 	'pg_dump of a database using pg_steward');
 my $source_xid = $src->safe_psql('clinic', 'SELECT pg_current_xact_id()');
+my $src_jobber_oid = $src->safe_psql('clinic', q{SELECT 'jobber'::regrole::oid});
 $src->stop;
 
 sub restore_into
 {
 	my ($node) = @_;
-	$node->safe_psql('postgres', 'CREATE DATABASE clinic');
+	$node->safe_psql('postgres', 'CREATE ROLE jobber; CREATE DATABASE clinic');
 	command_ok([ 'pg_restore', '--exit-on-error', '-h', $node->host, '-p', $node->port, '-d', 'clinic', $dump ],
 		'pg_restore into ' . $node->name);
 }
@@ -129,6 +144,18 @@ $dst->safe_psql('clinic', 'SELECT audit_seal()');
 is(verify($dst, $digest), 'true|' . ($sealed + 2) . '|0|1|', 'new events are sealed after the restored ones');
 is($dst->safe_psql('clinic', q{SELECT migrate_apply('20260104_index', 'CREATE INDEX patients_ward_idx ON patients (ward)')}),
 	'applied', 'migrations go on in the restored database');
+
+# the paused job names its submitter by an OID of the source cluster
+isnt($dst->safe_psql('clinic', q{SELECT 'jobber'::regrole::oid}), $src_jobber_oid,
+	'the submitting role has another OID in the target cluster');
+$dst->safe_psql('clinic', "SELECT job_resume($paused)");
+$dst->poll_query_until('clinic', "SELECT state IN ('failed', 'succeeded') FROM job_status($paused)")
+  or die 'the resumed job did not end';
+is($dst->safe_psql('clinic', "SELECT state FROM job_status($paused)"), 'failed',
+	'a restored job whose submitter OID names another role does not run');
+like($dst->safe_psql('clinic', "SELECT last_error FROM job_status($paused)"),
+	qr/submitted by role "jobber", which is not the role with OID/, 'and says why');
+is($dst->safe_psql('clinic', q{SELECT count(*) FROM patients WHERE note = 'checked'}), '0', 'it changed nothing');
 $dst->stop;
 
 # --- a restore without that step is caught, then repaired -------------------
