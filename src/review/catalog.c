@@ -88,69 +88,45 @@ storage_bytes(Oid relid, int32 relpages)
 	return sa.bytes;
 }
 
-static int64 own_bytes(Oid relid);
-
-/*
- * The size of a table as a rewrite or scan sees it: its heap and TOAST,
- * summed over its partitions or inheritance children.
- */
-int64
-steward_relation_bytes(Oid relid)
-{
-	HeapTuple	tup;
-	Form_pg_class cls;
-	int64		bytes = 0;
-
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		return 0;
-	cls = (Form_pg_class) GETSTRUCT(tup);
-
-	if (cls->relhassubclass)
-	{
-		/* every member of the tree, each counted once (its own storage) */
-		List	   *members = find_all_inheritors(relid, NoLock, NULL);
-		ListCell   *lc;
-
-		ReleaseSysCache(tup);
-		foreach(lc, members)
-		{
-			CHECK_FOR_INTERRUPTS();
-			bytes += own_bytes(lfirst_oid(lc));
-		}
-		return bytes;
-	}
-	ReleaseSysCache(tup);
-	return own_bytes(relid);
-}
-
 /* One relation's heap and TOAST, without its inheritance children. */
 static int64
 own_bytes(Oid relid)
 {
-	HeapTuple	tup;
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Form_pg_class cls;
 	int64		bytes = 0;
 
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		return 0;
 	cls = (Form_pg_class) GETSTRUCT(tup);
-
 	if (RELKIND_HAS_STORAGE(cls->relkind))
 		bytes = storage_bytes(relid, cls->relpages);
 	if (OidIsValid(cls->reltoastrelid))
-	{
-		Oid			toast = cls->reltoastrelid;
-		HeapTuple	ttup = SearchSysCache1(RELOID, ObjectIdGetDatum(toast));
-
-		if (HeapTupleIsValid(ttup))
-		{
-			bytes += storage_bytes(toast, ((Form_pg_class) GETSTRUCT(ttup))->relpages);
-			ReleaseSysCache(ttup);
-		}
-	}
+		bytes += own_bytes(cls->reltoastrelid);
 	ReleaseSysCache(tup);
+	return bytes;
+}
+
+/*
+ * The size of a table as a rewrite or scan sees it: its heap and TOAST,
+ * summed over its partitions or inheritance children (each member counted
+ * once, by its own storage).
+ */
+int64
+steward_relation_bytes(Oid relid)
+{
+	List	   *members;
+	ListCell   *lc;
+	int64		bytes = 0;
+
+	if (!has_subclass(relid))
+		return own_bytes(relid);
+	members = find_all_inheritors(relid, NoLock, NULL);
+	foreach(lc, members)
+	{
+		CHECK_FOR_INTERRUPTS();
+		bytes += own_bytes(lfirst_oid(lc));
+	}
 	return bytes;
 }
 
