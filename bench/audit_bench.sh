@@ -33,13 +33,19 @@
 # the ratios, not the absolute figures.  DURATION (default 20) sets the
 # seconds of each pgbench run, CLIENTS (default "1 8 32") the client counts,
 # EVENTS the size of the verification ledger; the report goes to
-# bench/results/audit.md and to standard output.
+# bench/results/audit.md and to standard output, the same figures to
+# bench/results/audit.tsv (one line per figure, for bench/run_all.sh).
+# BENCH_RESULTS_DIR puts both files in another directory; BENCH_BUILD=0
+# benchmarks the pg_steward already installed instead of building and
+# installing this tree first.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 cd "$ROOT"
 # shellcheck source-path=SCRIPTDIR source=../scripts/lib.sh
 . "$ROOT/scripts/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$ROOT/bench/lib.sh"
 
 DURATION="${DURATION:-20}"
 CLIENTS="${CLIENTS:-1 8 32}"
@@ -48,23 +54,17 @@ SEED=10000
 BATCHES=10
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-audit-bench}"
 PORT="${PGSTEWARD_PORT:-54331}"
-REPORT="$ROOT/bench/results/audit.md"
+BENCH_BUILD="${BENCH_BUILD:-1}"
+RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
+REPORT="$RESULTS_DIR/audit.md"
+TSV="$RESULTS_DIR/audit.tsv"
 steward_cluster_paths "$WORKDIR"
 
 cleanup() { steward_cluster_stop "$STEWARD_DATA" fast || true; }
 trap cleanup EXIT
 
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
-SOURCE="commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-[ -z "$(git -C "$ROOT" status --porcelain -- src sql Makefile 'pg_steward--*.sql' 2>/dev/null)" ] ||
-	SOURCE="$SOURCE plus local changes"
-
-steward_bootstrap
-steward_reset_workdir "$WORKDIR"
-steward_prepare_source "$WORKDIR"
-steward_build "$WORKDIR/src" || die "build failed"
-steward_install "$WORKDIR/src" || die "install failed"
-steward_cluster_start "$WORKDIR" "$PORT" || die "cluster did not start"
+bench_start
 
 psql_db() { # psql_db DB ARGS...
 	local db=$1
@@ -203,9 +203,7 @@ fill_rows() {
 section "preparing the ledger and the baseline tables"
 # Both databases get the extension at once: pg_steward is installed
 # machine-wide, and the scripts read now are the ones this build installed.
-SO="$("$PG_CONFIG" --pkglibdir)/pg_steward.so"
-SO_SUM=$(md5sum <"$SO")
-[ "$SO_SUM" = "$(md5sum <"$WORKDIR/src/pg_steward.so")" ] ||
+[ "$BENCH_BUILD" != 1 ] || [ "$SO_SUM" = "$(md5sum <"$WORKDIR/src/pg_steward.so")" ] ||
 	warn "the installed pg_steward.so is not the one just built (another install?)"
 psql_q -c "CREATE EXTENSION pg_steward" -c "CREATE DATABASE verify"
 psql_db verify -c "CREATE EXTENSION pg_steward"
@@ -230,6 +228,8 @@ SQL
 # its first round against an empty table's statistics.
 psql_q -c "$(fill_events "$SEED")" -c "$(fill_rows plain_events "$SEED")" -c "$(fill_rows diy_events "$SEED")" >/dev/null
 SEAL_INTERVAL=$(psql_q -c "SHOW pg_steward.audit_seal_interval")
+read -r S_FSYNC S_SYNC S_SHARED <<<"$(psql_q -F ' ' -c "SELECT current_setting('fsync'), current_setting('synchronous_commit'),
+                                                          current_setting('shared_buffers')")"
 PARTITIONS=$(psql_q -c "SELECT count(*) FROM pg_inherits WHERE inhparent = 'steward.audit_events'::regclass")
 
 sealer_pid() { psql_q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward sealer' AND datname = 'postgres' LIMIT 1"; }
@@ -403,8 +403,9 @@ fi
 
 SO_NOTE=
 if [ "$(md5sum <"$SO")" != "$SO_SUM" ]; then
-	SO_NOTE="**$SO was replaced by another install during this run**: sessions that
-started after that may have loaded the other build."
+	SO_NOTE="$SO was replaced by another install during this run; the server
+keeps the build it loaded at its start (shared_preload_libraries: every backend and worker
+inherits it)."
 	warn "$SO was replaced during the run"
 fi
 
@@ -417,7 +418,7 @@ tps_cell() { echo "${TPS[$1,$2,1]} / ${TPS[$1,$2,2]}"; }
 
 \`bench/audit_bench.sh\`, $(date -u +%Y-%m-%d), pg_steward at $SOURCE, PostgreSQL
 $("$PG_BIN/postgres" --version | awk '{print $3}'), $CORES cores (load average $LOAD_AT_START at the start), default settings of a throwaway
-cluster (fsync off), pg_steward.audit_seal_interval = $SEAL_INTERVAL: the sealer seals every
+cluster (fsync $S_FSYNC), pg_steward.audit_seal_interval = $SEAL_INTERVAL: the sealer seals every
 second while events arrive (it stops when idle; the next append starts it again).
 The machine is shared: read the ratios, not the absolute figures.${SO_NOTE:+ $SO_NOTE}
 EOF2
@@ -525,5 +526,41 @@ auto_explain on, verify_audit_chain()'s query over the events (the one calling
 EOF2
 } >"$REPORT"
 
-section "report ($REPORT)"
+# The same figures, one per line, tab-separated: section, method, param (the
+# client count, or the rows checked), value (the figure the report gives: the
+# better run), runs (every run, comma-separated), unit.
+{
+	printf 'section\tmethod\tparam\tvalue\truns\tunit\n'
+	for c in $CLIENTS; do
+		for m in bare plain audit diy; do
+			printf 'write\t%s\t%s\t%s\t%s,%s\ttps\n' "$m" "$c" "$(tps "$m" "$c")" "${TPS[$m,$c,1]}" "${TPS[$m,$c,2]}"
+		done
+		printf 'sealer_cpu\taudit\t%s\t-\t%s,%s\tpercent of one core\n' "$c" "${SEALER_CPU[$c,1]}" "${SEALER_CPU[$c,2]}"
+	done
+	printf 'verify\tsame_check\t%s\t%s\t%s\tseconds\n' "$SAME_CHECKED" "$T_SAMEVERIFY" "$T_SAMEVERIFY"
+	printf 'verify\tdiy_loop\t%s\t%s\t%s,%s\tseconds\n' "$DV_CHECKED" "$T_DIYVERIFY" "${VT[diy,1]}" "${VT[diy,2]}"
+	printf 'verify\tverify_audit_chain\t%s\t%s\t%s,%s\tseconds\n' "$V_CHECKED" "$T_VERIFY" "${VT[steward,1]}" "${VT[steward,2]}"
+	meta() { printf 'meta\t%s\t-\t%s\t-\t-\n' "$1" "$2"; }
+	meta duration "$DURATION"
+	meta clients "$CLIENTS"
+	meta events "$EVENTS"
+	meta seal_interval "$SEAL_INTERVAL"
+	meta fsync "$S_FSYNC"
+	meta synchronous_commit "$S_SYNC"
+	meta shared_buffers "$S_SHARED"
+	meta pg_version "$("$PG_BIN/postgres" --version | awk '{print $3}')"
+	meta source "$SOURCE"
+	meta so_loaded "$SO_LOADED"
+	meta load_at_start "$LOAD_AT_START"
+	meta write_chain_valid "$W_VALID"
+	meta write_events_checked "$W_CHECKED"
+	meta write_events "$W_EVENTS"
+	meta write_diy_valid "$D_VALID"
+	meta verify_valid "$V_VALID"
+	meta verify_diy_valid "$DV_VALID"
+	meta server_crashes "${#CRASHED[@]}"
+	meta so_replaced "$([ -n "$SO_NOTE" ] && echo yes || echo no)"
+} >"$TSV"
+
+section "report ($REPORT, $TSV)"
 cat "$REPORT"
