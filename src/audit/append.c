@@ -162,31 +162,38 @@ steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
 }
 
 /*
- * Once per backend: is this cluster's transaction counter past the
- * ledger's last block?  (It only grows, so one check suffices.)
+ * Would the sealer ever seal an event of this transaction?  Not if the last
+ * block's snapshot already counts its id as completed: in the cluster that
+ * sealed the block that cannot happen (a transaction running then is in the
+ * snapshot's in-progress list, a later one has a higher id), so it means
+ * the ledger came from another cluster.  Once this backend's transaction
+ * ids are past the snapshot they stay past it, and the check is not
+ * repeated.
  */
 static void
 check_xid_ahead_of_ledger(void)
 {
-	static bool checked = false;
+	static bool ahead = false;
 	char	   *head;
 	bool		isnull;
-	uint64		head_xmax;
 	uint64		current;
+	AuditSnapshot snap;
 
-	if (checked)
+	if (ahead)
 		return;
 	head = steward_query_text_as_owner(
-									   "SELECT pg_catalog.pg_snapshot_xmax(snapshot)::text FROM steward.audit_blocks "
+									   "SELECT snapshot::text FROM steward.audit_blocks "
 									   "ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
 	current = U64FromFullTransactionId(GetTopFullTransactionId());
-	if (head != NULL && !isnull)
+	if (head == NULL || isnull)
 	{
-		head_xmax = strtou64(head, NULL, 10);
-		if (current < head_xmax)
-			steward_audit_refuse_xid_behind(head_xmax, current);
+		ahead = true;			/* nothing sealed yet */
+		return;
 	}
-	checked = true;
+	steward_audit_parse_snapshot(head, &snap);
+	if (steward_audit_visible(&snap, current))
+		steward_audit_refuse_xid_behind(snap.xmax, current);
+	ahead = current >= snap.xmax;
 }
 
 /*
