@@ -12,14 +12,14 @@
 -- Migrations: adoption from Prisma and Flyway (migrate_import)
 ------------------------------------------------------------------------------
 
--- migrate_import's bookkeeping.  p_rows are the rows of the other tool's
--- history table as migrate_import read them, with the caller's privileges
--- (one jsonb object per row, to_jsonb of the row).  Classifies them, records
+-- migrate_import's bookkeeping.  Reads the other tool's history table
+-- p_source itself (a real table: the rows cannot be made up by the caller;
+-- migrate_import has checked that its caller may read it).  Classifies them, records
 -- every successfully applied versioned migration as a completed baseline
 -- with the tool's checksum, and reports every row.  Takes the migration lock
 -- that migrate_baseline takes (advisory, classid 1398036292, objid 1,
 -- objsubid 2: pg_try_advisory_xact_lock(int4, int4) builds the same tag).
-CREATE FUNCTION steward.import_history(p_tool text, p_table text, p_rows jsonb)
+CREATE FUNCTION steward.import_history(p_tool text, p_source regclass)
 RETURNS TABLE (o_version text, o_description text, o_checksum text, o_status text,
                o_imported boolean, o_note text)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -32,16 +32,19 @@ DECLARE
     v_last text;
     v_prev text;
     v_unsorted text;
+    p_table text;
+    p_rows jsonb;
 BEGIN
     IF p_tool IS NULL OR p_tool NOT IN ('prisma', 'flyway') THEN
         RAISE EXCEPTION 'unknown tool "%"', p_tool USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF p_table IS NULL THEN
-        RAISE EXCEPTION 'table must not be null' USING ERRCODE = 'null_value_not_allowed';
+    IF p_source IS NULL THEN
+        RAISE EXCEPTION 'source must not be null' USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    IF p_rows IS NULL OR jsonb_typeof(p_rows) <> 'array' THEN
-        RAISE EXCEPTION 'rows must be a JSON array' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    SELECT format('%I.%I', n.nspname, c.relname) INTO p_table
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = p_source;
+    EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(t.*)), ''[]'') FROM %s AS t', p_table)
+       INTO p_rows;
     IF pg_is_in_recovery() THEN
         RAISE EXCEPTION 'cannot import migrations during recovery'
             USING ERRCODE = 'read_only_sql_transaction', HINT = 'Connect to the primary server.';
@@ -266,13 +269,13 @@ BEGIN
             USING HINT = 'pg_steward compares versions as text (collation "C"): give new versions names that sort after every imported one, or pass out_of_order => true to migrate_apply.';
     END IF;
 END $$;
-REVOKE ALL ON FUNCTION steward.import_history(text, text, jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION steward.import_history(text, text, jsonb) IS
+REVOKE ALL ON FUNCTION steward.import_history(text, regclass) FROM PUBLIC;
+COMMENT ON FUNCTION steward.import_history(text, regclass) IS
     'migrate_import''s bookkeeping: records the applied migrations of a Prisma or Flyway history as baselines';
 
--- Reads the history table as the caller (SECURITY INVOKER: a caller cannot
--- import from a table it cannot read), then hands the rows to
--- steward.import_history, which writes as the owner.
+-- Runs as the caller (SECURITY INVOKER): checks that the caller may read
+-- the history table, then has steward.import_history, which writes as the
+-- owner, read it and record the baselines.
 CREATE FUNCTION @extschema@.migrate_import(source regclass, tool text DEFAULT NULL)
 RETURNS TABLE (version text, description text, checksum text, status text,
                imported boolean, note text)
@@ -295,8 +298,6 @@ DECLARE
     v_table text;
     v_cols text[];
     v_missing text;
-    v_writer oid;
-    v_rows jsonb;
 BEGIN
     IF source IS NULL THEN
         RAISE EXCEPTION 'source must not be null' USING ERRCODE = 'null_value_not_allowed';
@@ -359,24 +360,22 @@ BEGIN
         END IF;
     END IF;
 
-    -- the bookkeeping needs these as well: say so before reading anything
-    SELECT p.oid INTO v_writer
-      FROM pg_proc p
-     WHERE p.pronamespace = 'steward'::regnamespace AND p.proname = 'import_history';
+    -- the caller must be allowed to call the bookkeeping ...
     IF NOT has_schema_privilege('steward', 'USAGE')
-       OR v_writer IS NULL OR NOT has_function_privilege(v_writer, 'EXECUTE') THEN
+       OR NOT has_function_privilege('steward.import_history(text, regclass)', 'EXECUTE') THEN
         RAISE EXCEPTION 'permission denied for steward.import_history, which records what migrate_import imports'
             USING ERRCODE = 'insufficient_privilege',
-                  HINT = 'Grant USAGE ON SCHEMA steward and EXECUTE ON FUNCTION steward.import_history(text, text, jsonb) along with EXECUTE on migrate_import.';
+                  HINT = 'Grant USAGE ON SCHEMA steward and EXECUTE ON FUNCTION steward.import_history(text, regclass) along with EXECUTE on migrate_import.';
     END IF;
-
-    -- read the history as the caller
-    EXECUTE format('SELECT coalesce(jsonb_agg(to_jsonb(t.*)), ''[]'') FROM %I.%I AS t', v_nsp, v_rel)
-       INTO v_rows;
+    -- ... and to read the history, which the bookkeeping reads as the owner
+    IF NOT has_table_privilege(source, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', v_rel
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
 
     RETURN QUERY
         SELECT h.o_version, h.o_description, h.o_checksum, h.o_status, h.o_imported, h.o_note
-          FROM steward.import_history(v_tool, v_table, v_rows) AS h;
+          FROM steward.import_history(v_tool, source) AS h;
 END $$;
 COMMENT ON FUNCTION @extschema@.migrate_import(regclass, text) IS
     'record the migrations a Prisma or Flyway history table shows as applied as completed baselines, without running them';

@@ -9,10 +9,12 @@
 #
 # Sealing compares the transaction ids of events with the last block's
 # snapshot; the restored ledger carries the source cluster's ids, so new
-# events must get higher ones.  This runs pg_resetwal -e/-x and creates
-# the transaction-status (pg_xact) segment that the new id needs, as
-# pg_upgrade does.  Only for a cluster that is stopped; run it as the
-# cluster's owner.  It never moves the counter backwards.
+# events must get higher ones.  Like pg_upgrade, this freezes every row of
+# every database (VACUUM FREEZE, starting the cluster on a private socket
+# for that), then runs pg_resetwal -e/-x and creates the transaction-status
+# (pg_xact) segment that the new id needs.  Only for a cluster that is
+# stopped; run it as the cluster's owner.  It never moves the counter
+# backwards.
 set -euo pipefail
 
 die() { echo "advance_xid: $*" >&2; exit 1; }
@@ -45,6 +47,20 @@ if [ "$wanted" -le "$current" ]; then
 	echo "advance_xid: the cluster is already at $current (>= $wanted); nothing to do"
 	exit 0
 fi
+
+# Every row must be frozen first, as pg_upgrade does before the same step:
+# an unfrozen row's transaction id would otherwise be compared with ids more
+# than 2^31 away (or in another epoch) and the row would vanish.  Start the
+# cluster on a private socket, VACUUM FREEZE every database, stop it.
+sockdir=$(mktemp -d)
+trap 'rm -rf "$sockdir"' EXIT
+"$bindir/pg_ctl" -D "$datadir" -w -l "$sockdir/freeze.log" \
+	-o "-c listen_addresses='' -c unix_socket_directories='$sockdir' -p 54999 -c shared_preload_libraries=''" start >/dev/null ||
+	die "could not start the cluster to freeze it (log: $sockdir/freeze.log)"
+frozen=1
+"$bindir/vacuumdb" -h "$sockdir" -p 54999 --all --freeze --quiet || frozen=0
+"$bindir/pg_ctl" -D "$datadir" -w -m fast stop >/dev/null
+[ "$frozen" = 1 ] || die "VACUUM FREEZE failed; the transaction counter was not moved"
 
 "$resetwal" -D "$datadir" -e "$epoch" -x "$xid"
 

@@ -88,6 +88,24 @@ SQL
 		echo "$name: failed"
 		exit "$rc"
 	fi
+	if [ "$result" = in_progress ]; then
+		# statements that refuse a transaction block (CREATE INDEX
+		# CONCURRENTLY ...) run in a job: wait for it, holding no snapshot,
+		# before the next migration, and stop unless it succeeded
+		echo "$name: in_progress (waiting for its job)"
+		rc=0
+		result="$("$psql_bin" "${psql_opts[@]}" -X -q -A -t -v ON_ERROR_STOP=1 -v version="$name" <<'SQL'
+SET client_min_messages = warning;
+SELECT job_id FROM migrate_status() WHERE version = :'version' \gset
+CALL job_await(:job_id);
+SQL
+		)" || rc=$?
+		if [ "$rc" -ne 0 ] || [ "$result" != succeeded ]; then
+			echo "$name: failed (job: ${result:-no result})"
+			exit "$(( rc > 0 ? rc : 3 ))"
+		fi
+		result=applied
+	fi
 	echo "$name: $result"
 	count=$((count + 1))
 done

@@ -353,20 +353,21 @@ steward_job_run(PG_FUNCTION_ARGS)
 		/* top-level statements need a process of their own: start one, wait */
 		BackgroundWorkerHandle *handle;
 
-		if (!steward_job_start_worker(jr.login_role, job_id, -1, &handle))
-			ereport(ERROR,
-					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-					 errmsg("could not start a background worker for job %lld", (long long) job_id),
-					 errhint("Free a slot in max_worker_processes.")));
-
 		/*
-		 * Wait holding no snapshot: CREATE INDEX CONCURRENTLY and its kin
-		 * wait for every older snapshot, this session's included.
+		 * Commit first, so the worker sees the job even if this transaction
+		 * submitted it, and wait holding no snapshot: CREATE INDEX
+		 * CONCURRENTLY and its kin wait for every older snapshot, this
+		 * session's included.
 		 */
 		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect_ext failed");
 		SPI_commit();
 		InvalidateCatalogSnapshot();
+		if (!steward_job_start_worker(jr.login_role, job_id, -1, &handle))
+			ereport(ERROR,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("could not start a background worker for job %lld", (long long) job_id),
+					 errhint("Free a slot in max_worker_processes.")));
 		if (WaitForBackgroundWorkerShutdown(handle) == BGWH_POSTMASTER_DIED)
 			ereport(FATAL,
 					(errcode(ERRCODE_ADMIN_SHUTDOWN),

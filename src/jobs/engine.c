@@ -246,7 +246,8 @@ load_job(StewardJob *job, int64 id)
 		"       current_key, upper_key, batches::text, batch_size::text, "
 		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text, "
 		"       coalesce(max_batch_ms, 0)::text, "
-		"       (pg_catalog.pg_get_userbyid(owner_role) = owner_name)::text, owner_name "
+		"       (args->>'system_identifier' IS NULL OR args->>'system_identifier' = "
+		"        (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))::text, owner_name "
 		"  FROM steward.jobs WHERE id = $1::bigint FOR UPDATE",
 		1, args, &ncols);
 	if (row == NULL)
@@ -272,7 +273,7 @@ load_job(StewardJob *job, int64 id)
 	job->attempts = atoi(row[17]);
 	job->max_batch_ms = strtod(row[18], NULL);
 
-	/* see steward_job_execute: the submitter must still be this OID's role */
+	/* see steward_job_execute: submitted in this cluster, so its OIDs hold */
 	job->owner_ok = strcmp(row[19], "true") == 0;
 	job->owner_name = row[20];
 
@@ -632,18 +633,18 @@ steward_job_execute(int64 job_id, bool in_worker)
 		}
 
 		/*
-		 * A job runs as the role that submitted it, found by OID.  In a
-		 * database restored into another cluster that OID may name another
-		 * role, or none: then the job must not run at all.
+		 * A job runs as the role that submitted it, found by OID.  A job
+		 * submitted in another cluster (the database was restored here)
+		 * names roles by OIDs that may belong to other roles here: it must
+		 * not run at all.
 		 */
 		if (!job->owner_ok)
 		{
 			ErrorData	e = {0};
 
-			e.message = psprintf("job %lld was submitted by role \"%s\", which is not the role with OID %u here; "
-								 "the database was restored into another cluster, or the role was dropped. "
-								 "Submit the job again.",
-								 (long long) job_id, job->owner_name, job->owner);
+			e.message = psprintf("job %lld was submitted by role \"%s\" in another cluster; "
+								 "role OIDs do not carry over a restore. Submit the job again.",
+								 (long long) job_id, job->owner_name);
 			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
 			steward_job_set_state(job, JOB_FAILED, &e);
 			txn_commit(job);

@@ -75,7 +75,7 @@ typedef struct StewardJob
 	int			batch_size;
 	double		rate;
 	double		max_batch_ms;	/* longest batch so far */
-	bool		owner_ok;		/* owner_role is still the role named owner_name */
+	bool		owner_ok;		/* submitted in this cluster: its role OIDs hold */
 	char	   *owner_name;
 	char	   *phase;
 

@@ -152,8 +152,10 @@ steward_job_submit(const char *kind, Oid relid, Oid source,
 		id = steward_query_text_as_owner(
 			"INSERT INTO steward.jobs (kind, relation, source, args, owner_role, owner_name, "
 			"                          login_role, search_path, migration_version) "
-			"VALUES ($1, $2::oid::regclass, $3::oid::regclass, $4::jsonb, $5::oid, $6, "
-			"        $7::oid, $8, $9) RETURNING id::text",
+			"VALUES ($1, $2::oid::regclass, $3::oid::regclass, "
+			"        $4::jsonb || jsonb_build_object('system_identifier', "
+			"            (SELECT system_identifier::text FROM pg_catalog.pg_control_system())), "
+			"        $5::oid, $6, $7::oid, $8, $9) RETURNING id::text",
 			lengthof(args), args, &isnull);
 	}
 	job_id = strtoll(id, NULL, 10);

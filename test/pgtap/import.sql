@@ -13,13 +13,13 @@ SELECT plan(46);
 SELECT has_function('migrate_import', ARRAY['regclass', 'text']);
 SELECT isnt_definer('migrate_import', ARRAY['regclass', 'text'],
                     'migrate_import reads the source table with the caller''s privileges');
-SELECT is_definer('steward', 'import_history', ARRAY['text', 'text', 'jsonb'],
+SELECT is_definer('steward', 'import_history', ARRAY['text', 'regclass'],
                   'its bookkeeping runs as the owner');
 SELECT is(array_to_string(p.proconfig, ','), 'search_path=pg_catalog, pg_temp',
           'the bookkeeping pins search_path')
-  FROM pg_proc p WHERE p.oid = 'steward.import_history(text, text, jsonb)'::regprocedure;
+  FROM pg_proc p WHERE p.oid = 'steward.import_history(text, regclass)'::regprocedure;
 SELECT ok(NOT has_function_privilege('public', 'migrate_import(regclass, text)', 'EXECUTE')
-          AND NOT has_function_privilege('public', 'steward.import_history(text, text, jsonb)', 'EXECUTE'),
+          AND NOT has_function_privilege('public', 'steward.import_history(text, regclass)', 'EXECUTE'),
           'nothing of migrate_import is granted to PUBLIC');
 
 -- A Prisma history, as `prisma migrate deploy` leaves it -------------------------
@@ -256,7 +256,7 @@ SELECT throws_ok($$SELECT * FROM migrate_import('imp_prisma_copy')$$, '42501',
                  'EXECUTE on migrate_import alone is not enough, and the error says what is missing');
 RESET ROLE;
 GRANT USAGE ON SCHEMA steward TO import_deployer;
-GRANT EXECUTE ON FUNCTION steward.import_history(text, text, jsonb) TO import_deployer;
+GRANT EXECUTE ON FUNCTION steward.import_history(text, regclass) TO import_deployer;
 SET ROLE import_deployer;
 SELECT throws_ok($$SELECT * FROM migrate_import('imp_prisma_copy')$$, '42501',
                  'permission denied for table imp_prisma_copy',
@@ -287,7 +287,7 @@ SELECT ok(EXISTS (SELECT 1 FROM pg_locks
 COMMIT;
 
 REVOKE ALL ON FUNCTION migrate_import(regclass, text) FROM import_deployer;
-REVOKE ALL ON FUNCTION steward.import_history(text, text, jsonb) FROM import_deployer;
+REVOKE ALL ON FUNCTION steward.import_history(text, regclass) FROM import_deployer;
 REVOKE ALL ON SCHEMA steward FROM import_deployer;
 REVOKE ALL ON imp_prisma_copy FROM import_deployer;
 DROP ROLE import_nobody;

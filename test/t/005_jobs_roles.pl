@@ -121,5 +121,19 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_trigger WHERE tgname = 
 is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $copy"), '0',
 	'and its change log');
 
+# a role renamed after submitting still owns its job (run without preload)
+$node->safe_psql('postgres', 'CREATE ROLE renamed_later LOGIN;
+CREATE TABLE wards (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0);
+INSERT INTO wards SELECT g FROM generate_series(1, 1000) g;
+GRANT UPDATE, SELECT ON wards TO renamed_later;
+GRANT EXECUTE ON FUNCTION backfill(regclass, text, text, integer, name, interval, interval, interval, interval, interval) TO renamed_later;');
+($ret, $out, $err) = as_role('renamed_later', q{SELECT backfill('wards', 'n = n + 1', batch_size => 500)});
+my $renamed_job = $out;
+$node->safe_psql('postgres', 'ALTER ROLE renamed_later RENAME TO renamed_now');
+$node->safe_psql('postgres', "CALL job_run($renamed_job)");
+is($node->safe_psql('postgres', "SELECT state || ' ' || owner_name FROM job_status($renamed_job)"),
+	'succeeded renamed_later', 'a job runs after its submitting role was renamed');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM wards WHERE n = 1'), '1000', 'and updates every row');
+
 $node->stop;
 done_testing();
