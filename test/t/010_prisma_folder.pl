@@ -246,5 +246,27 @@ SELECT string_agg(version || ':' || kind, ',' ORDER BY version) FROM migrate_sta
 	  . '20260104090000_add_visits:migration,20260106080000_add_wards:migration',
 	'baselines from Prisma, then pg_steward\'s own migrations');
 
+# --- a migration whose CREATE INDEX CONCURRENTLY runs in a job ----------------
+my $cic_dir = $node->basedir . '/cic_migrations';
+make_path("$cic_dir/20260201000000_wards_idx", "$cic_dir/20260202000000_wards_col");
+write_file("$cic_dir/20260201000000_wards_idx/migration.sql",
+	qq{CREATE INDEX CONCURRENTLY "wards_id_idx" ON "wards" ("id" DESC);
+});
+write_file("$cic_dir/20260202000000_wards_col/migration.sql",
+	qq{ALTER TABLE "wards" ADD COLUMN "floor" INTEGER;
+});
+($rc, $out, $err) = run_script(args => ['-h', $node->host, '-p', $node->port, '-d', 'adopted'], dir => $cic_dir);
+is($rc, 0, 'a folder with a CONCURRENTLY migration applies') or diag($err);
+is( $out,
+	"20260201000000_wards_idx: in_progress (waiting for its job)
+"
+	  . "20260201000000_wards_idx: applied
+"
+	  . "20260202000000_wards_col: applied
+",
+	'the script waits for the job before the next migration');
+is($node->safe_psql('adopted', q{SELECT status FROM migrate_status() WHERE version = '20260201000000_wards_idx'}),
+	'completed', 'the index migration is completed');
+
 $node->stop;
 done_testing();

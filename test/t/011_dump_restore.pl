@@ -181,4 +181,18 @@ $late->safe_psql('clinic', 'SELECT audit_seal()');
 is(verify($late, $digest), 'true|' . ($sealed + 1) . '|0|1|', 'after the step the ledger seals and verifies');
 $late->stop;
 
+# --- advance_xid.sh freezes first: a jump into another epoch loses nothing ---
+my $far = PostgreSQL::Test::Cluster->new('far');
+$far->init;
+$far->start;
+$far->safe_psql('postgres', 'CREATE DATABASE kept');
+$far->safe_psql('kept', 'CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g');
+$far->stop;
+command_ok([ 'scripts/advance_xid.sh', $far->data_dir, '4294967796' ],
+	'advance into the next epoch (2^32 + 500)');
+$far->start;
+is($far->safe_psql('kept', 'SELECT count(*) || ' . "'|'" . ' || (pg_current_xact_id()::text::bigint >= 4294967796) FROM t'),
+	'1000|true', 'every database and row is still there, and the counter is in the new epoch');
+$far->stop;
+
 done_testing();
