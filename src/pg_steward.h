@@ -25,6 +25,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "nodes/pg_list.h"
 
 #define STEWARD_SCHEMA				"steward"
 #define STEWARD_MAX_VERSION_LEN		128
@@ -93,5 +94,6 @@ extern int	steward_interval_to_ms(Interval *iv, const char *argname,
 extern int	steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *argname,
 									int dflt, bool allow_zero);
 extern bool steward_owns_relation(Oid relid);
+extern List *steward_parse_sql_arg(const char *sql, const char *what);
 
 #endif							/* PG_STEWARD_H */

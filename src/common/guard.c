@@ -6,7 +6,8 @@
  * Bad input gets a clear error before anything is changed: NULL or empty
  * required arguments, over-long values, versions with characters outside
  * a safe set, out-of-range timeouts, calls on a standby or in a read-only
- * transaction.
+ * transaction, and SQL given as an argument that does not parse (its
+ * syntax error points into that SQL).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,6 +21,7 @@
 #include "catalog/pg_class.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
@@ -176,4 +178,46 @@ steward_owns_relation(Oid relid)
 #else
 	return pg_class_ownercheck(relid, GetUserId());
 #endif
+}
+
+typedef struct SqlArgContext
+{
+	const char *sql;
+	const char *what;
+} SqlArgContext;
+
+/*
+ * A syntax error's position points into the SQL given as an argument, not
+ * into the caller's query: report it as an internal query, as PL/pgSQL does.
+ */
+static void
+sql_arg_error_context(void *arg)
+{
+	SqlArgContext *c = (SqlArgContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(c->sql);
+	}
+	errcontext("%s", c->what);
+}
+
+/* raw_parser() of SQL given as an argument; what names it in errors. */
+List *
+steward_parse_sql_arg(const char *sql, const char *what)
+{
+	SqlArgContext c = {sql, what};
+	ErrorContextCallback errcb;
+	List	   *raw;
+
+	errcb.callback = sql_arg_error_context;
+	errcb.arg = &c;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	error_context_stack = errcb.previous;
+	return raw;
 }

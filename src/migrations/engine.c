@@ -33,7 +33,6 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
-#include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -71,32 +70,6 @@ steward_mark_running(bool running)
  * Parsing
  * ----------------------------------------------------------------
  */
-
-typedef struct ParseContext
-{
-	const char *version;
-	const char *argname;
-	const char *sql;
-} ParseContext;
-
-/*
- * A syntax error's position points into the migration's SQL, not into the
- * caller's query: report it as an internal query, as PL/pgSQL does.
- */
-static void
-parse_error_context(void *arg)
-{
-	ParseContext *pc = (ParseContext *) arg;
-	int			pos = geterrposition();
-
-	if (pos > 0)
-	{
-		errposition(0);
-		internalerrposition(pos);
-		internalerrquery(pc->sql);
-	}
-	errcontext("%s of migration \"%s\"", pc->argname, pc->version);
-}
 
 /*
  * Statements that cannot run inside a transaction block, and so not inside
@@ -181,19 +154,12 @@ List *
 steward_parse_migration(const char *version, const char *argname, const char *sql,
 						bool allow_deferred)
 {
-	ParseContext pc = {version, argname, sql};
-	ErrorContextCallback errcb;
 	List	   *raw;
 	List	   *result = NIL;
 	ListCell   *lc;
 	int			n = 0;
 
-	errcb.callback = parse_error_context;
-	errcb.arg = &pc;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	error_context_stack = errcb.previous;
+	raw = steward_parse_sql_arg(sql, psprintf("%s of migration \"%s\"", argname, version));
 
 	foreach(lc, raw)
 	{

@@ -478,61 +478,69 @@ steward_domain_has_constraints(TypeName *tn)
 	return da.constrained;
 }
 
-/*
- * Does a valid index of relid start with exactly these columns, in any
- * order among its leading keys?
- */
-bool
-steward_index_covers(Oid relid, List *attnums)
+/* Calls fn for every index of relid; stops when it returns true. */
+static bool
+for_each_index(Oid relid, bool (*fn) (Form_pg_index ind, HeapTuple tup, void *arg),
+			   void *arg)
 {
 	Relation	indrel = table_open(IndexRelationId, AccessShareLock);
 	ScanKeyData key;
 	SysScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
-	int			n = list_length(attnums);
 
 	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(relid));
 	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
-		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
-		bool		all = ind->indisvalid && ind->indnkeyatts >= n &&
-			heap_attisnull(tup, Anum_pg_index_indpred, NULL);
-
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; all && i < n; i++)
-			all = list_member_int(attnums, ind->indkey.values[i]);
-		found = all;
+		found = fn((Form_pg_index) GETSTRUCT(tup), tup, arg);
 	}
 	systable_endscan(scan);
 	table_close(indrel, AccessShareLock);
 	return found;
 }
 
+static bool
+leads_with(Form_pg_index ind, HeapTuple tup, void *arg)
+{
+	List	   *attnums = (List *) arg;
+	int			n = list_length(attnums);
+
+	if (!ind->indisvalid || ind->indnkeyatts < n ||
+		!heap_attisnull(tup, Anum_pg_index_indpred, NULL))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (!list_member_int(attnums, ind->indkey.values[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Does a valid, non-partial index of relid start with exactly these
+ * columns, in any order among its leading keys?
+ */
+bool
+steward_index_covers(Oid relid, List *attnums)
+{
+	return for_each_index(relid, leads_with, attnums);
+}
+
+static bool
+has_key(Form_pg_index ind, HeapTuple tup, void *arg)
+{
+	AttrNumber	attnum = *(AttrNumber *) arg;
+
+	for (int i = 0; i < ind->indnkeyatts; i++)
+		if (ind->indkey.values[i] == attnum)
+			return true;
+	return false;
+}
+
 /* Is the column a key of some index of relid? */
 bool
 steward_column_indexed(Oid relid, AttrNumber attnum)
 {
-	Relation	indrel = table_open(IndexRelationId, AccessShareLock);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-
-	ScanKeyInit(&key, Anum_pg_index_indrelid, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(relid));
-	scan = systable_beginscan(indrel, IndexIndrelidIndexId, true, NULL, 1, &key);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		Form_pg_index ind = (Form_pg_index) GETSTRUCT(tup);
-
-		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < ind->indnkeyatts; i++)
-			found |= ind->indkey.values[i] == attnum;
-	}
-	systable_endscan(scan);
-	table_close(indrel, AccessShareLock);
-	return found;
+	return for_each_index(relid, has_key, &attnum);
 }

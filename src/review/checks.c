@@ -18,7 +18,6 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "parser/parser.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -27,21 +26,6 @@
 
 #define CHECK_ROWS_SHOWN 10
 #define CHECK_ROWS_COUNTED 1000
-
-/* A syntax error points into the check, not into the caller's query. */
-static void
-check_error_context(void *arg)
-{
-	int			pos = geterrposition();
-
-	if (pos > 0)
-	{
-		errposition(0);
-		internalerrposition(pos);
-		internalerrquery((const char *) arg);
-	}
-	errcontext("a check given to migrate_apply");
-}
 
 /* A WITH of INSERT, UPDATE or DELETE: a check must only read. */
 static bool
@@ -72,7 +56,6 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 	bool	   *nulls;
 	int			n;
 	List	   *result = NIL;
-	ErrorContextCallback errcb = {NULL, check_error_context, NULL};
 
 	if (checks == NULL)
 		return NIL;
@@ -92,11 +75,7 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s[%d] must not be null", argname, i + 1)));
 		sql = TextDatumGetCString(elems[i]);
-		errcb.arg = sql;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
-		raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-		error_context_stack = errcb.previous;
+		raw = steward_parse_sql_arg(sql, "a check given to migrate_apply");
 		stmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw)->stmt : NULL;
 		if (stmt == NULL || !IsA(stmt, SelectStmt) ||
 			((SelectStmt *) stmt)->intoClause != NULL || modifies_data((SelectStmt *) stmt))

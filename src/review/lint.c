@@ -34,7 +34,6 @@
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
-#include "parser/parser.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -1513,21 +1512,6 @@ finding_cmp(const ListCell *a, const ListCell *b)
 	return fa->seq - fb->seq;
 }
 
-/* A syntax error points into the migration's SQL, not the caller's query. */
-static void
-lint_error_context(void *arg)
-{
-	int			pos = geterrposition();
-
-	if (pos > 0)
-	{
-		errposition(0);
-		internalerrposition(pos);
-		internalerrquery((const char *) arg);
-	}
-	errcontext("SQL given to migrate_lint");
-}
-
 /*
  * Lint a migration's SQL.  Syntax errors are raised as the parser raises
  * them; everything else becomes findings, ordered by statement.
@@ -1539,14 +1523,8 @@ steward_lint_sql(const char *sql)
 	List	   *raw;
 	List	   *texts = NIL;
 	ListCell   *lc;
-	ErrorContextCallback errcb;
 
-	errcb.callback = lint_error_context;
-	errcb.arg = (void *) sql;
-	errcb.previous = error_context_stack;
-	error_context_stack = &errcb;
-	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
-	error_context_stack = errcb.previous;
+	raw = steward_parse_sql_arg(sql, "SQL given to migrate_lint");
 
 	if (raw == NIL)
 		ereport(ERROR,
