@@ -7,7 +7,7 @@
 
 EXTENSION    = pg_steward
 MODULE_big   = pg_steward
-DATA         = pg_steward--0.1.0.sql pg_steward--0.1.0--0.2.0.sql
+DATA         = pg_steward--0.1.0.sql pg_steward--0.1.0--0.2.0.sql pg_steward--0.2.0--0.3.0.sql
 PGFILEDESC   = "pg_steward - safe schema migrations and a tamper-evident audit ledger"
 
 OBJS = \

@@ -15,10 +15,12 @@
 set -euo pipefail
 
 STEWARD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-PG_BIN=/usr/lib/postgresql/15/bin
+# PGSTEWARD_PG_BIN points the scripts at another PostgreSQL 15 installation
+# (for example a copy of Debian's in another directory); default: Debian's.
+PG_BIN="${PGSTEWARD_PG_BIN:-/usr/lib/postgresql/15/bin}"
 PG_CONFIG="$PG_BIN/pg_config"
 # shellcheck disable=SC2034 # used by the scripts that source this file
-PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+PGXS_DIR="$(dirname "$PG_BIN")/lib/pgxs"
 
 # runuser lives in /usr/sbin, which a normal user's PATH may lack.
 export PATH="$PATH:/usr/sbin:/sbin"
@@ -213,6 +215,7 @@ steward_cluster_start() {
 
 # ---- throwaway cluster settings (scripts/lib.sh) ----
 shared_preload_libraries = 'pg_steward'
+search_path = '"\$user", public, steward'
 listen_addresses = ''
 unix_socket_directories = '$STEWARD_SOCK'
 port = $port

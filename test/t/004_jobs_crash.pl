@@ -11,6 +11,7 @@ my $node = PostgreSQL::Test::Cluster->new('jobs_crash');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_steward'
+search_path = 'public, steward'
 restart_after_crash = on
 max_worker_processes = 16
 });

@@ -9,7 +9,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('copy');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_steward;

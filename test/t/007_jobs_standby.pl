@@ -13,6 +13,7 @@ my $primary = PostgreSQL::Test::Cluster->new('primary');
 $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_steward'
+search_path = 'public, steward'
 pg_steward.max_replication_lag_bytes = '256kB'
 });
 $primary->start;
@@ -24,7 +25,7 @@ INSERT INTO readings SELECT g, 0, repeat('x', 200) FROM generate_series(1, 20000
 $primary->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'base', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\n");
+$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
 $standby->start;
 $primary->wait_for_catchup($standby);
 

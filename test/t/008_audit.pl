@@ -15,6 +15,7 @@ my $node = PostgreSQL::Test::Cluster->new('primary');
 $node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_steward'
+search_path = 'public, steward'
 pg_steward.audit_seal_interval = '200ms'
 restart_after_crash = on
 });
@@ -162,7 +163,7 @@ seal_blocked_then_killed('sealer', q{backend_type = 'pg_steward sealer'});
 $node->backup('base');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($node, 'base', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\n");
+$standby->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
 $standby->start;
 $node->safe_psql('postgres', q{SELECT audit_append('AFTER_BACKUP', 'chart', 'late')});
 wait_sealed();

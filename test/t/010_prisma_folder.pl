@@ -16,7 +16,7 @@ ok(-x $script, "$script is executable");
 
 my $node = PostgreSQL::Test::Cluster->new('prisma_folder');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
 

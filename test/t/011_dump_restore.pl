@@ -18,6 +18,7 @@ use Test::More;
 
 my $conf = qq{
 shared_preload_libraries = 'pg_steward'
+search_path = 'public, steward'
 pg_steward.audit_seal_interval = 0
 };
 

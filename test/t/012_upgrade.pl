@@ -10,7 +10,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my @released = ('0.1.0');
+my @released = ('0.1.0', '0.2.0');
 my ($default) = slurp_file('pg_steward.control') =~ /^default_version = '([^']+)'/m;
 ok(defined $default, "the control file names the default version ($default)");
 
@@ -18,6 +18,7 @@ my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_steward'
+search_path = 'public, steward'
 pg_steward.audit_seal_interval = 0
 });
 $node->start;

@@ -1,0 +1,97 @@
+-- pg_steward 0.2.0 -> 0.3.0: upgrade script.
+--
+-- A new installation of 0.3.0 runs pg_steward--0.1.0.sql, then
+-- pg_steward--0.1.0--0.2.0.sql, then this script, so a fresh database and an
+-- upgraded one are built by the same SQL.
+--
+-- 0.3.0 is a security release (docs/security.md):
+--   * the API moves from the schema CREATE EXTENSION targeted (public by
+--     default) into schema steward, where only the extension owner can
+--     create objects, so that no other role can shadow a pg_steward
+--     function with a better-matching overload (CVE-2018-1058);
+--   * everything else in this file closes a path by which a role could run
+--     its own code with another role's privileges, or change the ledger.
+
+\echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.3.0'" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- The API moves into schema steward
+------------------------------------------------------------------------------
+
+-- The internal half of audit_drop_expired has the API function's signature:
+-- rename it first, so that the API function can move next to it.
+ALTER FUNCTION steward.audit_drop_expired(boolean) RENAME TO drop_expired_partitions;
+
+DO $move$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT p.oid::pg_catalog.regprocedure AS sig, p.prokind
+          FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+         WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+           AND d.refclassid = 'pg_catalog.pg_extension'::pg_catalog.regclass
+           AND d.refobjid = (SELECT oid FROM pg_catalog.pg_extension
+                              WHERE extname OPERATOR(pg_catalog.=) 'pg_steward')
+           AND d.deptype OPERATOR(pg_catalog.=) 'e'
+           AND p.pronamespace OPERATOR(pg_catalog.<>) 'steward'::pg_catalog.regnamespace
+         ORDER BY 1
+    LOOP
+        EXECUTE pg_catalog.format('ALTER %s %s SET SCHEMA steward',
+                                  CASE r.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END,
+                                  r.sig);
+    END LOOP;
+END $move$;
+
+-- Its body named the API function's old schema.
+CREATE OR REPLACE FUNCTION steward.audit_drop_expired(dry_run boolean DEFAULT false)
+RETURNS TABLE (partition_name text, range_from timestamptz, range_to timestamptz,
+               events bigint, dropped boolean, detail text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF NOT dry_run AND pg_current_xact_id_if_assigned() IS NULL THEN
+        PERFORM steward.audit_seal();
+    END IF;
+    RETURN QUERY SELECT * FROM steward.drop_expired_partitions(dry_run);
+END $$;
+
+-- Every role may look names up in steward; what it may call is decided per
+-- function.  Internal functions were never meant for PUBLIC: take back the
+-- EXECUTE that CREATE FUNCTION grants by default on all of them, then give
+-- PUBLIC back the two functions that are meant for everybody.
+GRANT USAGE ON SCHEMA steward TO PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA steward FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION steward.migrate_checksum(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
+
+------------------------------------------------------------------------------
+-- Migrations
+------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------
+-- Review
+------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------
+-- Jobs
+------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------
+-- Audit
+------------------------------------------------------------------------------
+
+------------------------------------------------------------------------------
+-- Privileges of everything above: nothing in steward is executable by
+-- PUBLIC but the two functions meant for everybody (checked by the
+-- security suite).
+------------------------------------------------------------------------------
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
+REVOKE ALL ON ALL PROCEDURES IN SCHEMA steward FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION steward.migrate_checksum(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
