@@ -19,7 +19,8 @@ package StewardSecurity;
 
 use strict;
 use warnings;
-use Exporter 'import';
+use Exporter ();
+our @ISA = ('Exporter');
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
