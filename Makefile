@@ -37,6 +37,7 @@ OBJS = \
 	src/jobs/worker.o \
 	src/migrations/apply.o \
 	src/migrations/engine.o \
+	src/migrations/import.o \
 	src/migrations/lock.o \
 	src/migrations/repair.o \
 	src/migrations/rollback.o \

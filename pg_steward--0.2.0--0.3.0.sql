@@ -73,6 +73,267 @@ GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
 -- Migrations
 ------------------------------------------------------------------------------
 
+-- migrate_import is C now (src/migrations/import.c): it refuses a call from
+-- inside a migration, needs a read-write primary and takes the migration
+-- lock with migrate_apply's own code, and reads the history table as the
+-- caller.  The bookkeeping below gets what the caller read, as JSON, and
+-- evaluates nothing of the caller's.  The old bookkeeping read the table
+-- itself as the owner (a view's functions ran as the owner) and could be
+-- called on tables the caller cannot read: it is gone.
+DROP FUNCTION steward.import_history(text, regclass);
+
+-- NULL for a valid migration version, else why not (the rule of
+-- migrate_apply's version argument, src/common/guard.c).
+CREATE FUNCTION steward.version_problem(version text) RETURNS text
+AS 'MODULE_PATHNAME', 'steward_version_problem_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION steward.version_problem(text) IS
+    'NULL for a valid migration version, else what is wrong with it';
+
+-- migrate_import's bookkeeping, called by migrate_import as the owner with
+-- the migration lock held: p_table names the history table (for the
+-- record), p_columns are its column names and p_rows its rows (JSON arrays,
+-- as the caller read them), p_who the caller.  Classifies the rows, records
+-- every successfully applied versioned migration as a completed baseline
+-- with the tool's checksum, and reports every row.
+CREATE FUNCTION steward.import_history(p_tool text, p_table text, p_columns jsonb,
+                                       p_rows jsonb, who jsonb)
+RETURNS TABLE (o_version text, o_description text, o_checksum text, o_status text,
+               o_imported boolean, o_note text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_prisma constant text[] := ARRAY['id', 'checksum', 'finished_at', 'migration_name', 'logs',
+                                      'rolled_back_at', 'started_at', 'applied_steps_count'];
+    v_flyway constant text[] := ARRAY['installed_rank', 'version', 'description', 'type', 'script',
+                                      'checksum', 'installed_by', 'installed_on', 'execution_time',
+                                      'success'];
+    v_layouts constant text :=
+        'migrate_import reads Prisma''s _prisma_migrations (tool => ''prisma''; columns id, checksum, '
+        'finished_at, migration_name, logs, rolled_back_at, started_at, applied_steps_count) and '
+        'Flyway''s flyway_schema_history (tool => ''flyway''; columns installed_rank, version, '
+        'description, type, script, checksum, installed_by, installed_on, execution_time, success).';
+    v_cols text[];
+    v_tool text := p_tool;
+    v_missing text;
+    r record;
+    m steward.migrations;
+    v_desc text;
+    v_last text;
+    v_prev text;
+    v_unsorted text;
+BEGIN
+    SELECT coalesce(array_agg(c), '{}') INTO v_cols FROM jsonb_array_elements_text(p_columns) AS c;
+    IF v_tool IS NULL THEN
+        IF v_prisma <@ v_cols AND v_flyway <@ v_cols THEN
+            RAISE EXCEPTION 'cannot tell which migration tool wrote %', p_table
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Its columns match both supported layouts.',
+                      HINT = 'Pass tool => ''prisma'' or tool => ''flyway''.';
+        ELSIF v_prisma <@ v_cols THEN
+            v_tool := 'prisma';
+        ELSIF v_flyway <@ v_cols THEN
+            v_tool := 'flyway';
+        ELSE
+            RAISE EXCEPTION 'cannot tell which migration tool wrote %', p_table
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'Its columns match neither supported layout.',
+                      HINT = v_layouts;
+        END IF;
+    ELSE
+        SELECT string_agg(l.col, ', ' ORDER BY l.ord) INTO v_missing
+          FROM unnest(CASE v_tool WHEN 'prisma' THEN v_prisma ELSE v_flyway END)
+               WITH ORDINALITY AS l(col, ord)
+         WHERE l.col <> ALL (v_cols);
+        IF v_missing IS NOT NULL THEN
+            RAISE EXCEPTION '% does not have the layout of % history table', p_table,
+                            CASE v_tool WHEN 'prisma' THEN 'Prisma''s' ELSE 'Flyway''s' END
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('Missing columns: %s.', v_missing),
+                      HINT = v_layouts;
+        END IF;
+    END IF;
+
+    FOR r IN
+        WITH src AS (
+            SELECT x.e, x.n FROM jsonb_array_elements(p_rows) WITH ORDINALITY AS x(e, n)
+        ),
+        -- Prisma: _prisma_migrations, one row per attempt
+        p_src AS (
+            SELECT s.e->>'migration_name' AS version,
+                   s.e->>'checksum' AS raw_checksum,
+                   (s.e->>'started_at')::timestamptz AS started_at,
+                   (s.e->>'finished_at')::timestamptz AS finished_at,
+                   (s.e->>'rolled_back_at')::timestamptz AS rolled_back_at,
+                   CASE WHEN s.e->>'rolled_back_at' IS NOT NULL THEN 'rolled_back'
+                        WHEN s.e->>'finished_at' IS NULL THEN 'failed'
+                        ELSE 'applied' END AS status,
+                   s.e AS orig, s.n
+              FROM src s
+             WHERE v_tool = 'prisma'
+        ),
+        p_ord AS (
+            SELECT p.*, row_number() OVER (ORDER BY p.started_at, p.finished_at, p.n) AS ord
+              FROM p_src p
+        ),
+        -- the successful attempt that counts (the latest, should there be several)
+        p_won AS (
+            SELECT DISTINCT ON (p.version) p.version, p.ord
+              FROM p_ord p WHERE p.status = 'applied'
+             ORDER BY p.version, p.ord DESC
+        ),
+        prisma AS (
+            SELECT p.ord, p.version,
+                   coalesce(substring(p.version from '^[0-9]+_(.+)$'), p.version) AS description,
+                   'prisma:sha256:' || p.raw_checksum AS checksum,
+                   p.status,
+                   coalesce(p.status = 'applied' AND (w.ord IS NULL OR w.ord = p.ord), false) AS candidate,
+                   CASE p.status
+                       WHEN 'failed' THEN
+                           CASE WHEN w.ord IS NULL THEN 'failed: not finished (finished_at is null)'
+                                ELSE 'failed attempt (finished_at is null); the successful attempt counts' END
+                       WHEN 'rolled_back' THEN
+                           CASE WHEN w.ord IS NULL THEN 'rolled back (rolled_back_at is set)'
+                                ELSE 'rolled-back attempt (rolled_back_at is set); the successful attempt counts' END
+                       ELSE
+                           CASE WHEN w.ord IS NOT NULL AND w.ord <> p.ord
+                                THEN 'duplicate: a later successful row of this migration counts' END
+                   END AS note,
+                   p.started_at, p.finished_at, NULL::text AS applied_by, p.orig
+              FROM p_ord p LEFT JOIN p_won w ON w.version = p.version
+        ),
+        -- Flyway: flyway_schema_history, one row per installed_rank
+        f_src AS (
+            SELECT (s.e->>'installed_rank')::bigint AS rank,
+                   s.e->>'version' AS version,
+                   s.e->>'description' AS description,
+                   upper(s.e->>'type') AS type,
+                   s.e->>'checksum' AS raw_checksum,
+                   s.e->>'installed_by' AS installed_by,
+                   (s.e->>'installed_on')::timestamptz AS installed_on,
+                   coalesce((s.e->>'execution_time')::bigint, 0) AS exec_ms,
+                   coalesce((s.e->>'success')::boolean, false) AS success,
+                   s.e AS orig, s.n
+              FROM src s
+             WHERE v_tool = 'flyway'
+        ),
+        f_kind AS (
+            SELECT f.*,
+                   CASE WHEN f.version IS NULL THEN 'repeatable'
+                        WHEN f.type = 'SCHEMA' THEN 'schema'
+                        WHEN f.type LIKE 'UNDO\_%' THEN 'undo'
+                        WHEN f.type = 'DELETE' THEN 'delete'
+                        ELSE 'versioned' END AS kind
+              FROM f_src f
+        ),
+        -- the row that decides a version: its latest successful one
+        f_eff AS (
+            SELECT DISTINCT ON (f.version) f.version, f.rank, f.n, f.kind
+              FROM f_kind f
+             WHERE f.success AND f.kind IN ('versioned', 'undo', 'delete')
+             ORDER BY f.version, f.rank DESC, f.n DESC
+        ),
+        flyway AS (
+            SELECT row_number() OVER (ORDER BY f.rank, f.n) AS ord, f.version, f.description,
+                   'flyway:crc32:' || f.raw_checksum AS checksum,
+                   CASE WHEN NOT f.success THEN 'failed'
+                        WHEN f.type = 'BASELINE' OR f.type LIKE '%\_BASELINE' THEN 'baseline'
+                        ELSE 'applied' END AS status,
+                   coalesce(f.success AND f.kind = 'versioned' AND e.n = f.n, false) AS candidate,
+                   CASE
+                       WHEN f.kind = 'repeatable' THEN 'repeatable migration: not versioned'
+                       WHEN f.kind = 'schema' THEN 'schema creation marker: not a migration'
+                       WHEN NOT f.success THEN
+                           CASE WHEN e.kind = 'versioned'
+                                THEN 'failed attempt (success is false); the successful attempt counts'
+                                ELSE 'failed (success is false)' END
+                       WHEN f.kind = 'undo' THEN 'undo migration: not imported'
+                       WHEN f.kind = 'delete' THEN 'marked deleted by flyway repair: not imported'
+                       WHEN e.n = f.n THEN NULL
+                       WHEN e.kind = 'undo' THEN 'undone at installed_rank ' || e.rank
+                       WHEN e.kind = 'delete' THEN 'marked deleted at installed_rank ' || e.rank
+                       ELSE 'superseded by installed_rank ' || e.rank
+                   END AS note,
+                   f.installed_on - make_interval(secs => f.exec_ms / 1000.0) AS started_at,
+                   f.installed_on AS finished_at, f.installed_by AS applied_by, f.orig
+              FROM f_kind f LEFT JOIN f_eff e ON e.version = f.version
+        )
+        SELECT * FROM prisma
+        UNION ALL
+        SELECT * FROM flyway
+        ORDER BY 1
+    LOOP
+        o_version := r.version;
+        o_description := r.description;
+        o_checksum := r.checksum;
+        o_status := r.status;
+        o_imported := false;
+        o_note := r.note;
+        IF r.candidate THEN
+            -- migrate_apply's rule for a version (steward_check_version)
+            o_note := steward.version_problem(r.version);
+        END IF;
+        IF r.candidate AND o_note IS NULL THEN
+            SELECT * INTO m FROM steward.migrations t WHERE t.version = r.version;
+            IF FOUND THEN
+                o_note := CASE WHEN m.kind = 'baseline' THEN 'already recorded'
+                               ELSE format('already recorded as a migration (status %s); not overwritten',
+                                           m.status) END;
+            ELSE
+                v_desc := nullif(btrim(r.description, E' \t\r\n'), '');
+                IF octet_length(v_desc) > 1024 THEN     -- migrate_baseline's limit
+                    v_desc := left(v_desc, 1024);
+                    WHILE octet_length(v_desc) > 1024 LOOP
+                        v_desc := left(v_desc, -1);
+                    END LOOP;
+                END IF;
+                INSERT INTO steward.migrations
+                    (version, kind, description, checksum, status, last_op, attempts,
+                     session_user_name, current_user_name, application_name, client_addr,
+                     backend_pid, started_at, finished_at, duration, installed_rank)
+                VALUES (r.version, 'baseline', v_desc, r.checksum, 'completed', 'baseline', 0,
+                        who->>'session_user', who->>'current_user', who->>'application_name',
+                        (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
+                        coalesce(r.started_at, r.finished_at, clock_timestamp()),
+                        coalesce(r.finished_at, clock_timestamp()),
+                        coalesce(greatest(r.finished_at - r.started_at, interval '0'), interval '0'),
+                        nextval('steward.installed_rank_seq'))
+                RETURNING * INTO m;
+                PERFORM steward.append_event(m, 'baseline', who,
+                    reason => format('imported from %s table %s', v_tool, p_table),
+                    details => jsonb_build_object(
+                        'tool', v_tool, 'table', p_table,
+                        'applied_at', r.finished_at, 'applied_by', r.applied_by,
+                        'row', r.orig));
+                o_imported := true;
+                IF v_prev IS NOT NULL AND v_unsorted IS NULL
+                   AND r.version COLLATE "C" < v_prev COLLATE "C" THEN
+                    v_unsorted := format('"%s" sorts before "%s"', r.version, v_prev);
+                END IF;
+                v_prev := r.version;
+                v_last := r.version;
+            END IF;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+
+    IF v_last IS NOT NULL THEN
+        PERFORM steward.record_schema_snapshot(v_last);
+    END IF;
+    IF v_unsorted IS NOT NULL THEN
+        RAISE NOTICE 'the imported versions do not sort as text in the order % applied them: %',
+                     v_tool, v_unsorted
+            USING HINT = 'pg_steward compares versions as text (collation "C"): give new versions names that sort after every imported one, or pass out_of_order => true to migrate_apply.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION steward.import_history(text, text, jsonb, jsonb, jsonb) IS
+    'migrate_import''s bookkeeping: records the applied migrations of a Prisma or Flyway history as baselines';
+
+CREATE OR REPLACE FUNCTION steward.migrate_import(source regclass, tool text DEFAULT NULL)
+RETURNS TABLE (version text, description text, checksum text, status text,
+               imported boolean, note text)
+AS 'MODULE_PATHNAME', 'migrate_import'
+LANGUAGE C VOLATILE;
+
 ------------------------------------------------------------------------------
 -- Review
 ------------------------------------------------------------------------------

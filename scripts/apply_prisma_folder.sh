@@ -7,7 +7,7 @@
 # DIR/<timestamp>_<name>/migration.sql is applied, in lexical order of the
 # folder names, with
 #
-#   SELECT migrate_apply(version => '<timestamp>_<name>', up_sql => <the file>)
+#   SELECT steward.migrate_apply(version => '<timestamp>_<name>', up_sql => <the file>)
 #
 # through psql, one connection per migration. Connection settings come from
 # the psql options (-h, -p, -U, -d or a connection string) or from PGHOST,
@@ -21,7 +21,7 @@
 # skipped, and so are folders whose name does not start with digits and "_".
 #
 # To adopt a database that Prisma already migrated, import its history
-# first: SELECT * FROM migrate_import('_prisma_migrations'); the migrations
+# first: SELECT * FROM steward.migrate_import('_prisma_migrations'); the migrations
 # recorded there then answer "unchanged" (docs/migrations.md).
 set -euo pipefail
 
@@ -81,7 +81,7 @@ for name in "${folders[@]}"; do
 		-v version="$name" -v file="$file" <<'SQL'
 SET client_min_messages = warning;
 \set up_sql `cat -- :'file'`
-SELECT migrate_apply(version => :'version', up_sql => :'up_sql');
+SELECT steward.migrate_apply(version => :'version', up_sql => :'up_sql');
 SQL
 	)" || rc=$?
 	if [ "$rc" -ne 0 ]; then
@@ -96,8 +96,8 @@ SQL
 		rc=0
 		result="$("$psql_bin" "${psql_opts[@]}" -X -q -A -t -v ON_ERROR_STOP=1 -v version="$name" <<'SQL'
 SET client_min_messages = warning;
-SELECT job_id FROM migrate_status() WHERE version = :'version' \gset
-CALL job_await(:job_id);
+SELECT job_id FROM steward.migrate_status() WHERE version = :'version' \gset
+CALL steward.job_await(:job_id);
 SQL
 		)" || rc=$?
 		if [ "$rc" -ne 0 ] || [ "$result" != succeeded ]; then

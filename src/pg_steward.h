@@ -63,6 +63,8 @@ extern char *steward_query_text_as_owner(const char *sql, int nargs,
 										 const char *const *args,
 										 bool *isnull);
 
+extern void steward_return_query_as_owner(FunctionCallInfo fcinfo, const char *sql,
+										  int nargs, const char *const *args);
 extern char *steward_capture_who(void);
 
 /* common/recorder.c */
@@ -87,6 +89,7 @@ extern bool steward_run_subxact_rollback(void (*fn) (void *arg), void *arg,
 
 /* common/guard.c */
 extern void steward_require_read_write(const char *what);
+extern const char *steward_version_problem(const char *v, size_t len, size_t *position);
 extern char *steward_check_version(const char *fname, text *version);
 extern char *steward_optional_text(text *t, const char *argname, int maxlen);
 extern int	steward_interval_to_ms(Interval *iv, const char *argname,

@@ -46,15 +46,44 @@ steward_require_read_write(const char *what)
 }
 
 /*
- * A migration version: required, at most STEWARD_MAX_VERSION_LEN bytes of
- * letters, digits, '_', '.' and '-'.  Versions compare as text in the "C"
- * collation, so zero-padded numbers and timestamps sort as expected.
+ * A migration version: at least one and at most STEWARD_MAX_VERSION_LEN
+ * bytes of letters, digits, '_', '.' and '-'.  Versions compare as text in
+ * the "C" collation, so zero-padded numbers and timestamps sort as
+ * expected.  Returns NULL for a valid version, else what is wrong with it;
+ * *position is set to the 1-based position of an invalid character (0 when
+ * the problem is the length).  The one definition of a valid version:
+ * steward_check_version and steward.version_problem() (migrate_import) use
+ * it.
  */
+const char *
+steward_version_problem(const char *v, size_t len, size_t *position)
+{
+	*position = 0;
+	if (len == 0)
+		return "empty";
+	if (len > STEWARD_MAX_VERSION_LEN)
+		return psprintf("%zu characters, at most %d", len, STEWARD_MAX_VERSION_LEN);
+	for (size_t i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+		{
+			*position = i + 1;
+			return "only letters, digits, \"_\", \".\" and \"-\" are allowed";
+		}
+	}
+	return NULL;
+}
+
 char *
 steward_check_version(const char *argname, text *version)
 {
 	char	   *v;
 	size_t		len;
+	size_t		position;
+	const char *problem;
 
 	if (version == NULL)
 		ereport(ERROR,
@@ -63,29 +92,49 @@ steward_check_version(const char *argname, text *version)
 
 	v = text_to_cstring(version);
 	len = strlen(v);
+	problem = steward_version_problem(v, len, &position);
+	if (problem == NULL)
+		return v;
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", argname)));
-	if (len > STEWARD_MAX_VERSION_LEN)
+	if (position == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is too long", argname),
 				 errdetail("A version has at most %d characters; this one has %zu.",
 						   STEWARD_MAX_VERSION_LEN, len)));
-	for (size_t i = 0; i < len; i++)
-	{
-		unsigned char c = (unsigned char) v[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s contains an invalid character at position %zu", argname, position),
+			 errdetail("A version consists of letters, digits, \"_\", \".\" and \"-\"."),
+			 errhint("Timestamps such as 20260115_add_notifications sort as expected.")));
+	return NULL;				/* not reached */
+}
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s contains an invalid character at position %zu", argname, i + 1),
-					 errdetail("A version consists of letters, digits, \"_\", \".\" and \"-\"."),
-					 errhint("Timestamps such as 20260115_add_notifications sort as expected.")));
-	}
-	return v;
+PG_FUNCTION_INFO_V1(steward_version_problem_sql);
+
+/*
+ * steward.version_problem(version text): NULL for a valid version, else
+ * "not a valid pg_steward version: <why>" (migrate_import's note).
+ */
+Datum
+steward_version_problem_sql(PG_FUNCTION_ARGS)
+{
+	text	   *t;
+	char	   *v;
+	size_t		position;
+	const char *problem;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_TEXT_P(cstring_to_text("not a valid pg_steward version: empty"));
+	t = PG_GETARG_TEXT_PP(0);
+	v = text_to_cstring(t);
+	problem = steward_version_problem(v, strlen(v), &position);
+	if (problem == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(psprintf("not a valid pg_steward version: %s", problem)));
 }
 
 /*

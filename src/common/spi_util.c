@@ -24,6 +24,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -172,6 +173,60 @@ steward_query_text_as_owner(const char *sql, int nargs,
 
 	*isnull = (row == NULL || row[0] == NULL);
 	return *isnull ? NULL : row[0];
+}
+
+/*
+ * Every row of a query run as the steward owner, returned as the result of
+ * the set-returning function being called (materialize mode).  The query's
+ * columns must have the types of the function's result columns.
+ */
+void
+steward_return_query_as_owner(FunctionCallInfo fcinfo, const char *sql,
+							  int nargs, const char *const *args)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	StewardOwnerScope scope;
+	Oid			argtypes[STEWARD_MAX_ARGS];
+	Datum		values[STEWARD_MAX_ARGS];
+	char		nulls[STEWARD_MAX_ARGS];
+	int			rc;
+
+	if (nargs > STEWARD_MAX_ARGS)
+		elog(ERROR, "too many bookkeeping arguments: %d", nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		argtypes[i] = TEXTOID;
+		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
+		nulls[i] = args[i] ? ' ' : 'n';
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "bookkeeping query failed: %s", SPI_result_code_string(rc));
+	if (SPI_tuptable != NULL)
+	{
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		int			ncols = rsinfo->setDesc->natts;
+		Datum	   *rowvals = palloc(sizeof(Datum) * ncols);
+		bool	   *rownulls = palloc(sizeof(bool) * ncols);
+
+		if (desc->natts != ncols)
+			elog(ERROR, "bookkeeping query returned %d columns, expected %d",
+				 desc->natts, ncols);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int c = 0; c < ncols; c++)
+				rowvals[c] = SPI_getbinval(SPI_tuptable->vals[r], desc, c + 1, &rownulls[c]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, rowvals, rownulls);
+		}
+	}
+	SPI_finish();
+	steward_owner_scope_end(&scope);
 }
 
 /*

@@ -3,14 +3,16 @@
  * lock.c
  *	  The migration lock: one migration operation at a time per database.
  *
- * migrate_apply, migrate_rollback, migrate_repair and migrate_baseline
- * take a transaction-level advisory lock (pg_locks: locktype 'advisory',
- * classid STEWARD_LOCK_CLASS, objid STEWARD_LOCK_MIGRATIONS, objsubid 2)
- * and never wait for it: a second caller fails at once with the busy
- * session's pid.  Waiting would deadlock with CREATE INDEX CONCURRENTLY,
+ * migrate_apply, migrate_rollback, migrate_repair, migrate_baseline and
+ * migrate_import take a transaction-level advisory lock (pg_locks: locktype
+ * 'advisory', classid STEWARD_LOCK_CLASS, objid STEWARD_LOCK_MIGRATIONS,
+ * objsubid STEWARD_LOCK_SUBID) and never wait for it: a second caller
+ * fails at once with the busy session's pid.  Waiting would deadlock with CREATE INDEX CONCURRENTLY,
  * which waits for every open transaction, including a waiting deployer.
  * Being transaction-level, the lock cannot outlive its transaction, not
- * even after a crash.
+ * even after a crash.  SQL's pg_advisory_lock functions build only objsubid
+ * 1 (one bigint key) and 2 (two integer keys), so no other role can take
+ * this lock and block every migration.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,6 +26,7 @@
 
 #define STEWARD_LOCK_CLASS		0x53545744	/* "STWD" */
 #define STEWARD_LOCK_MIGRATIONS 1
+#define STEWARD_LOCK_SUBID		6	/* jobs use 3 and 4, the sealer 5 */
 
 void
 steward_migration_lock(const char *what)
@@ -33,26 +36,29 @@ steward_migration_lock(const char *what)
 	bool		isnull;
 	char		classid[16];
 	char		objid[16];
-	const char *args[2];
+	char		subid[16];
+	const char *args[3];
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, STEWARD_LOCK_CLASS,
-						 STEWARD_LOCK_MIGRATIONS, 2);
+						 STEWARD_LOCK_MIGRATIONS, STEWARD_LOCK_SUBID);
 	if (LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL)
 		return;
 
 	snprintf(classid, sizeof(classid), "%u", (unsigned) STEWARD_LOCK_CLASS);
 	snprintf(objid, sizeof(objid), "%u", (unsigned) STEWARD_LOCK_MIGRATIONS);
+	snprintf(subid, sizeof(subid), "%d", STEWARD_LOCK_SUBID);
 	args[0] = classid;
 	args[1] = objid;
+	args[2] = subid;
 	pid = steward_query_text_as_owner(
 		"SELECT l.pid::text FROM pg_catalog.pg_locks l "
 		" WHERE l.locktype = 'advisory' AND l.granted "
 		"   AND l.database = (SELECT oid FROM pg_catalog.pg_database "
 		"                      WHERE datname = pg_catalog.current_database()) "
-		"   AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = 2 "
+		"   AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = $3::integer "
 		"   AND l.pid <> pg_catalog.pg_backend_pid() "
 		" LIMIT 1",
-		2, args, &isnull);
+		lengthof(args), args, &isnull);
 
 	if (isnull)
 		ereport(ERROR,

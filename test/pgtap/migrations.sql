@@ -21,8 +21,10 @@ SELECT has_function('migrate_history', ARRAY['text']);
 SELECT is_definer('migrate_status', 'migrate_status reads the tables for its caller');
 SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]'],
                     'migrate_apply runs migration SQL with the caller''s privileges');
-SELECT set_eq($$SELECT c::regclass::text FROM pg_extension, unnest(extconfig) c
-                 WHERE extname = 'pg_steward' AND c::regclass::text !~ '^steward\.audit_events_[0-9]{4}$'$$,
+SELECT set_eq($$SELECT n.nspname || '.' || r.relname
+                  FROM pg_extension, unnest(extconfig) c
+                  JOIN pg_class r ON r.oid = c JOIN pg_namespace n ON n.oid = r.relnamespace
+                 WHERE extname = 'pg_steward' AND r.relname !~ '^audit_events_[0-9]{4}$'$$,
               ARRAY['steward.migrations', 'steward.migration_events',
                     'steward.migration_events_id_seq', 'steward.installed_rank_seq',
                     'steward.jobs', 'steward.jobs_id_seq',
@@ -83,7 +85,7 @@ CREATE FUNCTION t_evil.trap(text, text) RETURNS boolean LANGUAGE plpgsql AS
 $$BEGIN RAISE EXCEPTION 'trapped'; END$$;
 CREATE OPERATOR t_evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = t_evil.trap);
 CREATE TABLE t_evil.migrations (version text);
-SET search_path = t_evil, pg_catalog, public;
+SET search_path = t_evil, pg_catalog, public, steward;
 SELECT migrate_apply('t_002', 'CREATE TABLE public.t_two (id int)') AS t_002 \gset
 RESET search_path;
 SELECT is(:'t_002'::text, 'applied', 'a hostile search_path does not reach pg_steward''s own queries');

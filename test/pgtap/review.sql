@@ -238,7 +238,7 @@ SET IntervalStyle = 'sql_standard';
 SET TimeZone = 'Pacific/Chatham';
 SET extra_float_digits = -2;
 SET quote_all_identifiers = on;
-SELECT public.migrate_fingerprint() AS fp_other \gset
+SELECT steward.migrate_fingerprint() AS fp_other \gset
 RESET search_path;
 RESET DateStyle;
 RESET IntervalStyle;

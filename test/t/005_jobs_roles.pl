@@ -43,7 +43,7 @@ my ($ret, $out, $err) = as_role('app', q{SELECT job_wait(backfill('patients', 'n
 like($err, qr/job \d+ cannot start before this transaction commits/,
 	'job_wait in the submitting transaction refuses instead of waiting forever');
 ($ret, $out, $err) = as_role('app', q{
-SET search_path = app_fn, public;
+SET search_path = app_fn, public, steward;
 SELECT backfill('patients', 'n = bump(n)') AS job \gset
 SELECT job_wait(:job);
 });
@@ -79,7 +79,7 @@ like($err, qr/permission denied for job $job/, 'only the owner controls a job');
 $node->append_conf('postgresql.conf', "shared_preload_libraries = ''\n");
 $node->restart;
 $node->safe_psql('postgres', 'GRANT UPDATE ON patients TO app; GRANT EXECUTE ON PROCEDURE job_run(bigint) TO app');
-($ret, $out, $err) = as_role('app', q{SET search_path = app_fn, public; SELECT backfill('patients', 'n = bump(n)', batch_size => 300, target_batch_time => '0')});
+($ret, $out, $err) = as_role('app', q{SET search_path = app_fn, public, steward; SELECT backfill('patients', 'n = bump(n)', batch_size => 300, target_batch_time => '0')});
 like($err, qr/job \d+ is queued, but pg_steward's background worker is not running/, 'submission says it is queued');
 like($err, qr/CALL job_run\(\d+\)/, 'and how to run it');
 $job = $out;
