@@ -35,12 +35,26 @@ SELECT string_agg(c.oid::regclass || '.' || a.attname || ':' || format_type(a.at
  WHERE c.relnamespace = 'steward'::regnamespace AND c.relkind IN ('r', 'p', 'v')
    AND a.attnum > 0 AND NOT a.attisdropped};
 
+# every function's definition and privileges
+my $q_functions = q{
+SELECT string_agg(p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid))
+                  || ' ' || coalesce(p.proacl::text, 'default'), E'\n' ORDER BY 1)
+  FROM pg_proc p
+ WHERE p.pronamespace = 'steward'::regnamespace AND p.prokind <> 'a'};
+my $q_grants = q{
+SELECT (SELECT coalesce(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'steward') || E'\n'
+    || string_agg(c.relname || ' ' || coalesce(c.relacl::text, 'default'), E'\n' ORDER BY 1)
+  FROM pg_class c
+ WHERE c.relnamespace = 'steward'::regnamespace};
+
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
 $node->safe_psql('fresh', 'CREATE EXTENSION pg_steward');
 is($node->safe_psql('fresh', q{SELECT extversion FROM pg_extension WHERE extname = 'pg_steward'}),
 	$default, 'CREATE EXTENSION installs the default version');
 my $fresh_objects = $node->safe_psql('fresh', $q_objects);
 my $fresh_columns = $node->safe_psql('fresh', $q_columns);
+my $fresh_functions = $node->safe_psql('fresh', $q_functions);
+my $fresh_grants = $node->safe_psql('fresh', $q_grants);
 
 for my $from (@released)
 {
@@ -72,6 +86,10 @@ SELECT job_wait(:job);
 		'true|0', "$from: the ledger verifies against the digest taken before the update");
 	is($node->safe_psql($db, $q_objects), $fresh_objects, "$from: the same objects as a fresh install");
 	is($node->safe_psql($db, $q_columns), $fresh_columns, "$from: the same table columns as a fresh install");
+	is($node->safe_psql($db, $q_functions), $fresh_functions,
+		"$from: the same function definitions and function privileges as a fresh install");
+	is($node->safe_psql($db, $q_grants), $fresh_grants,
+		"$from: the same privileges on schema steward and its tables as a fresh install");
 
 	# and it goes on working
 	is($node->safe_psql($db, q{SELECT migrate_apply('20260103_beds_idx', 'CREATE INDEX wards_beds_idx ON wards (beds)')}),
