@@ -77,6 +77,15 @@ $(error pg_config not found: install postgresql-server-dev-15 (scripts/test.sh d
 endif
 include $(PGXS)
 
+# Supported: PostgreSQL 15, the only major version the test suites run on
+# (README.md).  Other versions may build (there are version guards) but
+# nothing has tested them: say so instead of looking supported.
+STEWARD_TESTED_MAJORS = 15
+PG_MAJOR := $(shell $(PG_CONFIG) --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+ifeq ($(filter $(PG_MAJOR),$(STEWARD_TESTED_MAJORS)),)
+$(warning pg_steward is tested on PostgreSQL $(STEWARD_TESTED_MAJORS) only; building for PostgreSQL $(PG_MAJOR), which no test has run on)
+endif
+
 # make dist: the release archive pg_steward-<version>.tar.gz (PGXN accepts
 # it as it is), built from the source files only.
 DIST_VERSION := $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(srcdir)/pg_steward.control)

@@ -32,7 +32,12 @@ for my $ext (sort keys %{ $meta->{provides} })
 	is($p->{version}, $default, "provides $ext: the default version");
 	ok(!defined $p->{docfile} || -f $p->{docfile}, "provides $ext: its docfile exists");
 }
-like($meta->{prereqs}{runtime}{requires}{PostgreSQL}, $semver, 'requires a PostgreSQL version');
+# a version, or a PGXN version range (clauses such as ">= 15.0.0" joined by ", ")
+my $range = $meta->{prereqs}{runtime}{requires}{PostgreSQL} // '';
+my @clauses = split /\s*,\s*/, $range;
+ok(@clauses && !grep({ my ($v) = /^(?:(?:==|!=|>=|<=|>|<)\s*)?(\S+)$/; !defined $v || $v !~ $semver } @clauses),
+	"requires a PostgreSQL version or version range ($range)");
+like($range, qr/< 16\.0\.0/, 'the range stops before PostgreSQL 16, which no test runs on');
 ok(!defined $meta->{release_status} || $meta->{release_status} =~ /^(stable|testing|unstable)$/, 'release_status');
 
 # make dist, in a copy of the tree
