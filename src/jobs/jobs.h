@@ -91,6 +91,22 @@ typedef struct StewardJob
 	void	   *kind_state;		/* per-kind data, lives for the whole run */
 } StewardJob;
 
+/*
+ * The key a backfill or a copy walks, as generated SQL uses it (key.c):
+ * nothing in it is resolved through a search_path.
+ */
+typedef struct StewardKey
+{
+	const char *name;			/* the key column, quoted */
+	const char *operand;		/* the column as the operators' operand */
+	Oid			type;			/* type of key parameters */
+	const char *gt;				/* OPERATOR(schema.>) of the key's btree family */
+	const char *le;				/* ... <= */
+	const char *eq;				/* ... = */
+	Oid			infunc;			/* input function of type */
+	Oid			ioparam;
+} StewardKey;
+
 /* What a batch function reports */
 typedef enum StewardBatchResult
 {
@@ -159,6 +175,19 @@ extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
 extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
 								const char *args_json, const char *migration_version);
 extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
+
+/* key.c */
+extern void steward_key_load(Oid relid, const char *column, StewardKey *key);
+extern char *steward_key_text(Datum value, Oid typid);
+extern Datum steward_key_datum(const StewardKey *key, const char *text);
+extern char *steward_key_range(const StewardKey *key, const char *from, const char *to);
+extern int	steward_key_execute(const StewardKey *key, const char *sql, const char *from,
+								const char *to, int64 n, bool report);
+extern int64 steward_key_count(const StewardKey *key, const char *rel, const char *from,
+							   const char *to);
+extern char *steward_key_max(const StewardKey *key, const char *rel);
+extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
+							  const char *to, int64 n, int64 *count);
 
 /* statements.c */
 extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);

@@ -101,6 +101,13 @@ steward_key_column(Oid relid, const char *requested, Oid *keytype)
 	*keytype = TupleDescAttr(RelationGetDescr(rel), found - 1)->atttypid;
 	name = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel), found - 1)->attname));
 	relation_close(rel, AccessShareLock);
+
+	/* batches compare keys with the type's default btree operators */
+	{
+		StewardKey	key;
+
+		steward_key_load(relid, name, &key);
+	}
 	return name;
 }
 
