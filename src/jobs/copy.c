@@ -47,6 +47,7 @@
 #include "jobs/jobs.h"
 
 PG_FUNCTION_INFO_V1(steward_copy_table);
+PG_FUNCTION_INFO_V1(steward_capture_change);
 
 #define VERIFY_RANGE_FACTOR 10	/* a verify range is this many batches */
 
@@ -204,6 +205,100 @@ steward_copy_table(PG_FUNCTION_ARGS)
 		(void) steward_query_text_as_owner(sql, 0, NULL, &isnull);
 	}
 	PG_RETURN_INT64(job_id);
+}
+
+/* ----------------------------------------------------------------
+ * The capture trigger
+ * ----------------------------------------------------------------
+ */
+
+/* Log one changed key of a copy's source, as the steward owner. */
+static void
+log_change(int64 job_id, const char *key)
+{
+	static SPIPlanPtr plan = NULL;
+	StewardOwnerScope scope;
+	Datum		values[2];
+
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO steward.copy_changes (job_id, key) VALUES ($1, $2)",
+									2, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the change log insert");
+		plan = p;
+	}
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(key);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not log a change for job %lld", (long long) job_id);
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+}
+
+static char *
+captured_key(HeapTuple tuple, TupleDesc desc, int attnum)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tuple, attnum, desc, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("key column \"%s\" of a table being copied must not be null",
+						NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+	return steward_key_text(value, TupleDescAttr(desc, attnum - 1)->atttypid);
+}
+
+/*
+ * steward.capture_change(job_id, key_column): AFTER INSERT OR UPDATE OR
+ * DELETE FOR EACH ROW on a copy's source.  It runs as the writer and reads
+ * nothing of the row but the key, with the key type's output function
+ * (see key.c), so nothing the table's owner controls (casts, functions,
+ * other columns) is evaluated; then it logs the key (both keys when an
+ * UPDATE changes it) as the steward owner, through one fixed INSERT.
+ */
+Datum
+steward_capture_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			attnum;
+	int64		job_id;
+	char	   *new_key = NULL;
+	char	   *old_key = NULL;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || td->tg_trigger->tgnargs != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.capture_change() must be an AFTER ... FOR EACH ROW trigger with a job id and a key column")));
+	job_id = pg_strtoint64(td->tg_trigger->tgargs[0]);
+	desc = RelationGetDescr(td->tg_relation);
+	attnum = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("key column \"%s\" of job %lld is not a column of table \"%s\"",
+						td->tg_trigger->tgargs[1], (long long) job_id,
+						RelationGetRelationName(td->tg_relation))));
+
+	if (!TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		new_key = captured_key(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple,
+							   desc, attnum);
+	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		old_key = captured_key(td->tg_trigtuple, desc, attnum);
+
+	if (new_key)
+		log_change(job_id, new_key);
+	if (old_key && (new_key == NULL || strcmp(old_key, new_key) != 0))
+		log_change(job_id, old_key);
+	return PointerGetDatum(NULL);
 }
 
 /* ----------------------------------------------------------------
