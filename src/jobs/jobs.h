@@ -75,6 +75,7 @@ typedef struct StewardJob
 	int			batch_size;
 	double		rate;
 	double		max_batch_ms;	/* longest batch so far */
+	Oid			login_role;		/* a job worker connects as this role */
 	bool		owner_ok;		/* submitted in this cluster: its role OIDs hold */
 	char	   *owner_name;
 	char	   *phase;
@@ -157,7 +158,7 @@ extern PGDLLEXPORT void steward_job_worker_main(Datum arg);
 extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
 
 /* engine.c */
-extern void steward_job_execute(int64 job_id, bool in_worker);
+extern void steward_job_execute(int64 job_id, bool in_worker, bool login_refused);
 extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
 extern void steward_job_unlock(int64 job_id);
@@ -170,6 +171,8 @@ extern void steward_job_set_state(StewardJob *job, const char *state, ErrorData 
 extern void steward_job_save_progress(StewardJob *job);
 extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
 									 BackgroundWorkerHandle **handle);
+extern char *steward_login_refusal(Oid dbid, Oid roleid, int64 job_id);
+extern char *steward_job_refusal(StewardJob *job);
 
 /* submit.c */
 extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,

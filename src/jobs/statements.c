@@ -385,6 +385,7 @@ statements_execute(StewardJob *job)
 	{
 		Stmt	   *st = &stmts[next];
 		char	   *state;
+		char	   *refusal;
 		char	   *index_name;
 		Oid			relid;
 		ErrorData  *edata = NULL;
@@ -411,6 +412,19 @@ statements_execute(StewardJob *job)
 			}
 			else
 				steward_job_set_state(job, JOB_PAUSED, NULL);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			return;
+		}
+		refusal = steward_job_refusal(job);
+		if (refusal != NULL)
+		{
+			ErrorData	e = {0};
+
+			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			e.message = refusal;
+			finish_migration(job, false, applied, st, &e);
+			steward_job_set_state(job, JOB_FAILED, &e);
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 			return;

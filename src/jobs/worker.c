@@ -4,7 +4,10 @@
  *	  The job worker and the dispatcher (see jobs.h for the words).
  *
  * A job worker receives (database, login role, job id, slot) from the
- * launcher in bgw_extra (or from CALL job_run, with slot -1), connects, and runs the job through the engine.
+ * launcher in bgw_extra (or from CALL job_run, with slot -1), connects as
+ * the login role, and runs the job through the engine.  When the launcher
+ * found that the login role can no longer connect, the worker connects as
+ * no role instead and only fails the job (see steward_job_execute).
  * It marks its slot clean_exit when the job ended, paused, was cancelled
  * or turned out not to be runnable; a worker that dies without that mark
  * makes the launcher request the job again.
@@ -43,13 +46,14 @@ steward_job_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.roleid, 0);
+	/* a login role that can no longer connect: connect as no role, to fail the job */
+	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.login_refused ? InvalidOid : extra.roleid, 0);
 	if (extra.slot >= 0)
 		steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
 	SetConfigOption("application_name", psprintf("pg_steward job %lld", (long long) extra.job_id),
 					PGC_USERSET, PGC_S_SESSION);
 
-	steward_job_execute(extra.job_id, true);
+	steward_job_execute(extra.job_id, true, extra.login_refused);
 
 	if (extra.slot >= 0)
 		steward_jobs_set_slot_pid(extra.slot, MyProcPid, true);
