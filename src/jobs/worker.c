@@ -64,6 +64,7 @@ void
 steward_dispatcher_main(Datum arg)
 {
 	StewardWorkerExtra extra;
+	StewardOwnerScope scope;
 	int			rc;
 
 	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
@@ -76,17 +77,25 @@ steward_dispatcher_main(Datum arg)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * A superuser's session with the database's settings: search_path
+	 * pinned to pg_catalog, whatever ALTER DATABASE ... SET says.
+	 */
+	steward_owner_scope_begin(&scope, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	rc = SPI_execute("SELECT pg_catalog.to_regclass('steward.jobs') IS NOT NULL "
-					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_steward')",
+					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension "
+					 "                WHERE extname OPERATOR(pg_catalog.=) 'pg_steward'::pg_catalog.name)",
 					 true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1 &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
 	{
-		rc = SPI_execute("SELECT id::text, login_role::text FROM steward.jobs "
-						 " WHERE state IN ('queued', 'running', 'cancelling') ORDER BY id",
+		rc = SPI_execute("SELECT id::pg_catalog.text, login_role::pg_catalog.text FROM steward.jobs "
+						 " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running,cancelling}'::pg_catalog.text[]) "
+						 " ORDER BY id",
 						 true, 0);
 		if (rc == SPI_OK_SELECT)
 		{
@@ -103,6 +112,7 @@ steward_dispatcher_main(Datum arg)
 	}
 
 	SPI_finish();
+	steward_owner_scope_end(&scope);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	proc_exit(0);
