@@ -29,6 +29,7 @@ OBJS = \
 	src/jobs/control.o \
 	src/jobs/copy.o \
 	src/jobs/engine.o \
+	src/jobs/key.o \
 	src/jobs/launcher.o \
 	src/jobs/shmem.o \
 	src/jobs/statements.o \

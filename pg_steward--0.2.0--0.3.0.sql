@@ -342,6 +342,16 @@ LANGUAGE C VOLATILE;
 -- Jobs
 ------------------------------------------------------------------------------
 
+-- copy_table's capture trigger was SECURITY DEFINER and read the key with
+-- to_jsonb(NEW), which calls a cast to json that the owner of a column's
+-- type may create: that code ran as the extension owner.  The trigger now
+-- runs as the writer, reads nothing of the row but the key column, with the
+-- key type's output function, and logs it as the owner of schema steward
+-- through one fixed INSERT into steward.copy_changes.  Triggers of running
+-- copies call it by OID, so they change with it.
+CREATE OR REPLACE FUNCTION steward.capture_change() RETURNS trigger
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_capture_change';
+
 ------------------------------------------------------------------------------
 -- Audit
 ------------------------------------------------------------------------------

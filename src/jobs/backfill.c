@@ -26,6 +26,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -38,6 +39,7 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
@@ -206,29 +208,26 @@ qualified_rel(Oid relid)
 static void
 backfill_start(StewardJob *job)
 {
-	const char *key = steward_job_arg_text(job, "key_column");
-	char	   *sql;
-	int			rc;
+	StewardKey	key;
+	char	   *rel = qualified_rel(job->relid);
+	HeapTuple	tup;
+	float4		reltuples = 0;
 
 	if (job->upper_key != NULL || job->current_key != NULL)
 		return;
-	/* the planner's row count, or a count when the table was never analyzed */
-	sql = psprintf("SELECT max(%s)::text, "
-				   "       coalesce((SELECT reltuples::bigint FROM pg_catalog.pg_class "
-				   "                  WHERE oid = %u AND reltuples > 0), count(*)) "
-				   "  FROM %s",
-				   quote_identifier(key), job->relid, qualified_rel(job->relid));
-	rc = SPI_execute(sql, true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the key range of job %lld", (long long) job->id);
-	job->upper_key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	{
-		char	   *est = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-
-		job->rows_estimate = est ? strtoll(est, NULL, 10) : -1;
-	}
+	steward_key_load(job->relid, steward_job_arg_text(job, "key_column"), &key);
+	job->upper_key = steward_key_max(&key, rel);
 	if (job->upper_key)
 		job->upper_key = MemoryContextStrdup(GetMemoryChunkContext(job), job->upper_key);
+
+	/* the planner's row count, or a count when the table was never analyzed */
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(job->relid));
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	job->rows_estimate = reltuples > 0 ? (int64) reltuples : steward_key_count(&key, rel, NULL, NULL);
 }
 
 /*
@@ -239,52 +238,26 @@ backfill_start(StewardJob *job)
 static StewardBatchResult
 backfill_batch(StewardJob *job, int64 *rows)
 {
-	const char *key = quote_identifier(steward_job_arg_text(job, "key_column"));
-	const char *keytype = steward_job_arg_text(job, "key_type");
 	const char *where = steward_job_arg_text(job, "where_clause");
 	char	   *rel = qualified_rel(job->relid);
+	StewardKey	key;
 	char	   *sql;
-	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			rc;
 	char	   *last;
 
+	*rows = 0;
 	if (job->upper_key == NULL)
-	{
-		*rows = 0;
 		return BATCH_DONE;		/* the table was empty at start */
-	}
 
-	values[0] = job->current_key ? CStringGetTextDatum(job->current_key) : (Datum) 0;
-	nulls[0] = job->current_key ? ' ' : 'n';
-	values[1] = CStringGetTextDatum(job->upper_key);
-	values[2] = Int32GetDatum(job->batch_size);
-
-	/* the end of this batch: the batch_size-th key after the checkpoint */
-	sql = psprintf("SELECT max(k)::text, count(*) FROM "
-				   "  (SELECT %s AS k FROM %s "
-				   "    WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s "
-				   "    ORDER BY %s LIMIT $3) s",
-				   key, rel, keytype, key, keytype, key, keytype, key);
-	rc = SPI_execute_with_args(sql, 3, types, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "backfill batch of job %lld found no key range", (long long) job->id);
-	last = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	*rows = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
+	steward_key_load(job->relid, steward_job_arg_text(job, "key_column"), &key);
+	last = steward_key_next(&key, rel, job->current_key, job->upper_key, job->batch_size, rows);
 	if (last == NULL)
 		return BATCH_DONE;
 
-	values[1] = CStringGetTextDatum(last);
-	sql = psprintf("UPDATE %s SET %s\n"
-				   " WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s%s%s%s",
+	sql = psprintf("UPDATE %s SET %s\n WHERE %s%s%s%s",
 				   rel, steward_job_arg_text(job, "set_clause"),
-				   keytype, key, keytype, key, keytype,
+				   steward_key_range(&key, job->current_key, last),
 				   where ? " AND (" : "", where ? where : "", where ? "\n)" : "");
-	if (job->in_worker)
-		pgstat_report_activity(STATE_RUNNING, sql);
-	rc = SPI_execute_with_args(sql, 2, types, values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
+	if (steward_key_execute(&key, sql, job->current_key, last, 0, job->in_worker) != SPI_OK_UPDATE)
 		elog(ERROR, "backfill batch of job %lld did not update", (long long) job->id);
 
 	job->current_key = MemoryContextStrdup(GetMemoryChunkContext(job), last);

@@ -378,7 +378,7 @@ steward_job_run(PG_FUNCTION_ARGS)
 	{
 		if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect_ext failed");
-		steward_job_execute(job_id, false);
+		steward_job_execute(job_id, false, false);
 		SPI_finish();
 	}
 

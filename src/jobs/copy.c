@@ -27,12 +27,14 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "parser/parse_type.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -45,6 +47,7 @@
 #include "jobs/jobs.h"
 
 PG_FUNCTION_INFO_V1(steward_copy_table);
+PG_FUNCTION_INFO_V1(steward_capture_change);
 
 #define VERIFY_RANGE_FACTOR 10	/* a verify range is this many batches */
 
@@ -205,6 +208,100 @@ steward_copy_table(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
+ * The capture trigger
+ * ----------------------------------------------------------------
+ */
+
+/* Log one changed key of a copy's source, as the steward owner. */
+static void
+log_change(int64 job_id, const char *key)
+{
+	static SPIPlanPtr plan = NULL;
+	StewardOwnerScope scope;
+	Datum		values[2];
+
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (plan == NULL)
+	{
+		Oid			types[2] = {INT8OID, TEXTOID};
+		SPIPlanPtr	p = SPI_prepare("INSERT INTO steward.copy_changes (job_id, key) VALUES ($1, $2)",
+									2, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the change log insert");
+		plan = p;
+	}
+	values[0] = Int64GetDatum(job_id);
+	values[1] = CStringGetTextDatum(key);
+	if (SPI_execute_plan(plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not log a change for job %lld", (long long) job_id);
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+}
+
+static char *
+captured_key(HeapTuple tuple, TupleDesc desc, int attnum)
+{
+	bool		isnull;
+	Datum		value = heap_getattr(tuple, attnum, desc, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("key column \"%s\" of a table being copied must not be null",
+						NameStr(TupleDescAttr(desc, attnum - 1)->attname))));
+	return steward_key_text(value, TupleDescAttr(desc, attnum - 1)->atttypid);
+}
+
+/*
+ * steward.capture_change(job_id, key_column): AFTER INSERT OR UPDATE OR
+ * DELETE FOR EACH ROW on a copy's source.  It runs as the writer and reads
+ * nothing of the row but the key, with the key type's output function
+ * (see key.c), so nothing the table's owner controls (casts, functions,
+ * other columns) is evaluated; then it logs the key (both keys when an
+ * UPDATE changes it) as the steward owner, through one fixed INSERT.
+ */
+Datum
+steward_capture_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			attnum;
+	int64		job_id;
+	char	   *new_key = NULL;
+	char	   *old_key = NULL;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || td->tg_trigger->tgnargs != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("steward.capture_change() must be an AFTER ... FOR EACH ROW trigger with a job id and a key column")));
+	job_id = pg_strtoint64(td->tg_trigger->tgargs[0]);
+	desc = RelationGetDescr(td->tg_relation);
+	attnum = SPI_fnumber(desc, td->tg_trigger->tgargs[1]);
+	if (attnum <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("key column \"%s\" of job %lld is not a column of table \"%s\"",
+						td->tg_trigger->tgargs[1], (long long) job_id,
+						RelationGetRelationName(td->tg_relation))));
+
+	if (!TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		new_key = captured_key(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple,
+							   desc, attnum);
+	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event))
+		old_key = captured_key(td->tg_trigtuple, desc, attnum);
+
+	if (new_key)
+		log_change(job_id, new_key);
+	if (old_key && (new_key == NULL || strcmp(old_key, new_key) != 0))
+		log_change(job_id, old_key);
+	return PointerGetDatum(NULL);
+}
+
+/* ----------------------------------------------------------------
  * The kind
  * ----------------------------------------------------------------
  */
@@ -214,8 +311,7 @@ typedef struct CopySql
 	char	   *src;
 	char	   *tgt;
 	const char *cols;
-	const char *key;
-	const char *keytype;
+	StewardKey	key;
 } CopySql;
 
 static void
@@ -224,8 +320,7 @@ copy_sql(StewardJob *job, CopySql *c)
 	c->src = qualified_rel(job->source);
 	c->tgt = qualified_rel(job->relid);
 	c->cols = steward_job_arg_text(job, "columns");
-	c->key = quote_identifier(steward_job_arg_text(job, "key_column"));
-	c->keytype = steward_job_arg_text(job, "key_type");
+	steward_key_load(job->source, steward_job_arg_text(job, "key_column"), &c->key);
 }
 
 static char *
@@ -238,64 +333,41 @@ static void
 copy_start(StewardJob *job)
 {
 	CopySql		c;
-	int			rc;
 
 	if (job->phase != NULL)
 		return;					/* resumed: the bound is frozen already */
 	copy_sql(job, &c);
-	rc = SPI_execute(psprintf("SELECT max(%s)::text, count(*) FROM %s", c.key, c.src), true, 1);
-	if (rc != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not read the key range of job %lld", (long long) job->id);
-	job->upper_key = keep(job, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-	job->rows_estimate = strtoll(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2), NULL, 10);
+	job->upper_key = keep(job, steward_key_max(&c.key, c.src));
+	job->rows_estimate = steward_key_count(&c.key, c.src, NULL, NULL);
 	steward_job_set_phase(job, "copy");
 }
 
-/* Run a query with (from, to, limit) parameters; returns the first row. */
-static HeapTuple
-exec3(const char *sql, const char *from, const char *to, int limit, TupleDesc *desc)
+/* Insert the source's rows with keys in (from, to] into the target. */
+static uint64
+copy_range(StewardJob *job, CopySql *c, const char *from, const char *to)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	int			rc;
-
-	values[0] = from ? CStringGetTextDatum(from) : (Datum) 0;
-	nulls[0] = from ? ' ' : 'n';
-	values[1] = to ? CStringGetTextDatum(to) : (Datum) 0;
-	nulls[1] = to ? ' ' : 'n';
-	values[2] = Int32GetDatum(limit);
-	pgstat_report_activity(STATE_RUNNING, sql);
-	rc = SPI_execute_with_args(sql, 3, types, values, nulls, false, 0);
-	if (rc < 0 || SPI_processed != 1)
-		elog(ERROR, "copy step returned no summary");
-	*desc = SPI_tuptable->tupdesc;
-	return SPI_tuptable->vals[0];
+	if (steward_key_execute(&c->key,
+							psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+									 c->tgt, c->cols, c->cols, c->src, steward_key_range(&c->key, from, to)),
+							from, to, 0, job->in_worker) != SPI_OK_INSERT)
+		elog(ERROR, "could not copy rows of job %lld", (long long) job->id);
+	return SPI_processed;
 }
 
 /* copy: one keyset batch, from the checkpoint up to the frozen bound */
 static bool
 copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
-	TupleDesc	desc;
-	HeapTuple	tup;
 	char	   *last;
 
 	if (job->upper_key == NULL)
 		return true;
-	tup = exec3(psprintf("WITH b AS (SELECT %s AS steward_k, %s FROM %s "
-						 "            WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s "
-						 "            ORDER BY %s LIMIT $3), "
-						 "     i AS (INSERT INTO %s (%s) SELECT %s FROM b RETURNING 1) "
-						 "SELECT max(steward_k)::text, count(*) FROM b",
-						 c->key, c->cols, c->src, c->keytype, c->key, c->keytype, c->key, c->keytype,
-						 c->key, c->tgt, c->cols, c->cols),
-				job->current_key, job->upper_key, job->batch_size, &desc);
-	last = SPI_getvalue(tup, desc, 1);
-	*rows = strtoll(SPI_getvalue(tup, desc, 2), NULL, 10);
-	if (last)
-		job->current_key = keep(job, last);
-	return last == NULL || *rows < job->batch_size;
+	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, rows);
+	if (last == NULL)
+		return true;
+	(void) copy_range(job, c, job->current_key, last);
+	job->current_key = keep(job, last);
+	return *rows < job->batch_size;
 }
 
 /* replay: re-sync a batch of logged keys; true when the log is drained */
@@ -305,7 +377,7 @@ replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", job->batch_size)};
 	char	   *keys;
 	bool		isnull;
-	Oid			types[1] = {TEXTOID};
+	Oid			types[1];
 	Datum		values[1];
 	int			n;
 
@@ -328,20 +400,19 @@ replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 	 * out the key index.
 	 */
 	{
-		Oid			keytype;
-		int32		typmod;
 		Oid			infunc;
 		Oid			ioparam;
 
-		parseTypeString(c->keytype, &keytype, &typmod, NULL);
-		types[0] = get_array_type(keytype);
+		types[0] = get_array_type(c->key.type);
+		if (!OidIsValid(types[0]))
+			elog(ERROR, "key type %s has no array type", format_type_be(c->key.type));
 		getTypeInputInfo(types[0], &infunc, &ioparam);
 		values[0] = OidInputFunctionCall(infunc, keys, ioparam, -1);
 	}
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s = ANY ($1)", c->tgt, c->key),
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq),
 							  1, types, values, NULL, false, 0) < 0 ||
-		SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s = ANY ($1)",
-									   c->tgt, c->cols, c->cols, c->src, c->key),
+		SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s %s ANY ($1)",
+									   c->tgt, c->cols, c->cols, c->src, c->key.operand, c->key.eq),
 							  1, types, values, NULL, false, 0) < 0)
 		elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
 	return n < job->batch_size;
@@ -351,53 +422,46 @@ replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 static bool
 verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
-	int			range = job->batch_size * VERIFY_RANGE_FACTOR;
-	TupleDesc	desc;
-	HeapTuple	tup;
+	int64		range = (int64) job->batch_size * VERIFY_RANGE_FACTOR;
+	int64		n;
 	char	   *hi;
-	bool		same;
+	char	   *range_sql;
+	char	   *summary;
+	bool		same = true;
 
-	tup = exec3(psprintf("WITH r AS (SELECT max(k)::text AS hi, count(*) AS n FROM "
-						 "            (SELECT %s AS k FROM %s WHERE ($1::%s IS NULL OR %s > $1::%s) "
-						 "              ORDER BY %s LIMIT $3) s) "
-						 "SELECT r.hi, r.n, "
-						 "  (SELECT row(count(*), coalesce(sum(hashtextextended(row(%s)::text, 0)), 0)) FROM %s "
-						 "    WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= r.hi::%s) "
-						 "  IS NOT DISTINCT FROM "
-						 "  (SELECT row(count(*), coalesce(sum(hashtextextended(row(%s)::text, 0)), 0)) FROM %s "
-						 "    WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= r.hi::%s) "
-						 "FROM r",
-						 c->key, c->src, c->keytype, c->key, c->keytype, c->key,
-						 c->cols, c->src, c->keytype, c->key, c->keytype, c->key, c->keytype,
-						 c->cols, c->tgt, c->keytype, c->key, c->keytype, c->key, c->keytype),
-				job->current_key, NULL, range, &desc);
-	hi = SPI_getvalue(tup, desc, 1);
 	*rows = 0;
+	hi = steward_key_next(&c->key, c->src, job->current_key, NULL, range, &n);
 	if (hi == NULL)
 		return true;			/* past the last key */
-	same = strcmp(SPI_getvalue(tup, desc, 3), "t") == 0;
+
+	/* row count and a sum of hashes of the rows' text, on both sides */
+	range_sql = steward_key_range(&c->key, job->current_key, hi);
+	summary = "(SELECT pg_catalog.count(*) AS n, "
+		"        pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)) AS h "
+		"   FROM %s WHERE %s)";
+	if (steward_key_execute(&c->key,
+							psprintf("SELECT s.n, s.h, t.n, t.h FROM %s s, %s t",
+									 psprintf(summary, c->cols, c->src, range_sql),
+									 psprintf(summary, c->cols, c->tgt, range_sql)),
+							job->current_key, hi, 0, job->in_worker) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
+	for (int i = 1; i <= 2; i++)
+	{
+		char	   *a = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
+		char	   *b = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2);
+
+		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
+			same = false;
+	}
 	if (!same)
 	{
 		/* copy the range again; concurrent changes are in the log anyway */
-		Oid			types[2] = {TEXTOID, TEXTOID};
-		Datum		values[2];
-		char		nulls[2] = {' ', ' '};
-
-		values[0] = job->current_key ? CStringGetTextDatum(job->current_key) : (Datum) 0;
-		nulls[0] = job->current_key ? ' ' : 'n';
-		values[1] = CStringGetTextDatum(hi);
-		if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s",
-										   c->tgt, c->keytype, c->key, c->keytype, c->key, c->keytype),
-								  2, types, values, nulls, false, 0) < 0 ||
-			SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s "
-										   " WHERE ($1::%s IS NULL OR %s > $1::%s) AND %s <= $2::%s",
-										   c->tgt, c->cols, c->cols, c->src,
-										   c->keytype, c->key, c->keytype, c->key, c->keytype),
-								  2, types, values, nulls, false, 0) < 0)
+		if (steward_key_execute(&c->key, psprintf("DELETE FROM %s WHERE %s", c->tgt, range_sql),
+								job->current_key, hi, 0, false) < 0)
 			elog(ERROR, "could not copy a differing range again");
+		*rows = copy_range(job, c, job->current_key, hi);
 		ereport(LOG, (errmsg("pg_steward job %lld: range up to key %s differed and was copied again",
 							 (long long) job->id, hi)));
-		*rows = SPI_processed;
 	}
 	job->current_key = keep(job, hi);
 	return false;
@@ -424,7 +488,7 @@ final_step(StewardJob *job, CopySql *c)
 		CHECK_FOR_INTERRUPTS();
 
 	/* not read_only: a fresh snapshot, taken under the lock, after the replay */
-	if (SPI_execute(psprintf("SELECT (SELECT count(*) FROM %s)::text, (SELECT count(*) FROM %s)::text",
+	if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
 							 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not count rows");
 	n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);

@@ -29,10 +29,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_authid.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
@@ -247,7 +249,8 @@ load_job(StewardJob *job, int64 id)
 		"       coalesce(rate, 0)::text, phase, (started_at IS NOT NULL)::text, attempts::text, "
 		"       coalesce(max_batch_ms, 0)::text, "
 		"       (args->>'system_identifier' IS NULL OR args->>'system_identifier' = "
-		"        (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))::text, owner_name "
+		"        (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))::text, owner_name, "
+		"       login_role::text "
 		"  FROM steward.jobs WHERE id = $1::bigint FOR UPDATE",
 		1, args, &ncols);
 	if (row == NULL)
@@ -276,6 +279,7 @@ load_job(StewardJob *job, int64 id)
 	/* see steward_job_execute: submitted in this cluster, so its OIDs hold */
 	job->owner_ok = strcmp(row[19], "true") == 0;
 	job->owner_name = row[20];
+	job->login_role = (Oid) strtoul(row[21], NULL, 10);
 
 	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
 	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
@@ -353,6 +357,71 @@ set_hold(StewardJob *job, const char *reason)
 
 	steward_exec_as_owner("UPDATE steward.jobs SET hold_reason = $2, updated_at = clock_timestamp() "
 						  " WHERE id = $1::bigint", 2, args);
+}
+
+/* ----------------------------------------------------------------
+ * Identity
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Why roleid can no longer connect to database dbid as the login role of
+ * job job_id: it no longer exists, cannot log in, or may not connect to
+ * the database; NULL when it can.  Inside a transaction.  The launcher
+ * asks too, connected to no database: pg_authid and pg_database are shared.
+ */
+char *
+steward_login_refusal(Oid dbid, Oid roleid, int64 job_id)
+{
+	HeapTuple	tup = SearchSysCache1(AUTHOID, ObjectIdGetDatum(roleid));
+	char	   *name;
+	bool		canlogin;
+
+	if (!HeapTupleIsValid(tup))
+		return psprintf("the login role of job %lld (OID %u) no longer exists", (long long) job_id, roleid);
+	name = pstrdup(NameStr(((Form_pg_authid) GETSTRUCT(tup))->rolname));
+	canlogin = ((Form_pg_authid) GETSTRUCT(tup))->rolcanlogin;
+	ReleaseSysCache(tup);
+	if (!canlogin)
+		return psprintf("role \"%s\", the login role of job %lld, can no longer log in", name, (long long) job_id);
+	if (pg_database_aclcheck(dbid, roleid, ACL_CONNECT) != ACLCHECK_OK)
+		return psprintf("role \"%s\", the login role of job %lld, may no longer connect to the database",
+						name, (long long) job_id);
+	return NULL;
+}
+
+/*
+ * Why the job may not run another batch (or statement) in this process,
+ * or NULL.  A job runs as its owner role only while the role it runs for
+ * could still become that role (SET ROLE): in a job worker its login role,
+ * which must also still be able to connect; in CALL job_run the session's
+ * user.  A role that has lost the owner role, or was dropped, fails the
+ * job with 42501 at its next batch, also after a restart.
+ */
+char *
+steward_job_refusal(StewardJob *job)
+{
+	Oid			runner = GetSessionUserId();
+	char	   *reason;
+
+	if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(job->owner)))
+		return psprintf("role \"%s\", which job %lld runs as, no longer exists",
+						job->owner_name, (long long) job->id);
+	if (job->in_worker)
+	{
+		if (runner != job->login_role)
+			return psprintf("the worker of job %lld is not connected as the job's login role", (long long) job->id);
+		reason = steward_login_refusal(MyDatabaseId, runner, job->id);
+		if (reason != NULL)
+			return reason;
+	}
+	else if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(runner)))
+		return psprintf("the role running job %lld (OID %u) no longer exists", (long long) job->id, runner);
+	if (!is_member_of_role(runner, job->owner))
+		return psprintf("role \"%s\" is no longer a member of role \"%s\", which job %lld runs as",
+						GetUserNameFromId(runner, false), GetUserNameFromId(job->owner, false),
+						(long long) job->id);
+	return NULL;
 }
 
 void
@@ -535,12 +604,50 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
  */
 
 /*
+ * End a job as failed, inside a transaction: its kind's cleanup, the
+ * state, commit.  In a session the failure is also a WARNING.
+ */
+static void
+fail_job(StewardJob *job, const StewardJobKind *k, ErrorData *edata)
+{
+	ErrorData  *cleanup_error = NULL;
+	int64		rows = 0;
+	StewardBatchResult res;
+
+	if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &cleanup_error))
+		ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job->id,
+								 cleanup_error->message)));
+	steward_job_set_state(job, JOB_FAILED, edata);
+	txn_commit(job);
+	if (!job->in_worker)
+		ereport(WARNING,
+				(errmsg("job %lld failed: %s", (long long) job->id, edata->message)));
+}
+
+/* An ErrorData for a refusal: SQLSTATE 42501 */
+static ErrorData *
+refusal_error(char *message)
+{
+	ErrorData  *e = palloc0(sizeof(ErrorData));
+
+	e->sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+	e->message = message;
+	return e;
+}
+
+/*
  * Run a job until it ends, pauses or is cancelled.  In a worker, a job that
  * is not runnable, or is being run elsewhere, is left alone quietly; in a
  * session (job_run) that is an error.
+ *
+ * login_refused: the launcher found that the job's login role can no
+ * longer connect, and started this worker connected as no role (as the
+ * dispatcher is).  It claims the job, finishes a cancel, and otherwise
+ * fails the job with 42501; it never runs a batch.  When the login role
+ * can connect after all, the job is requested again.
  */
 void
-steward_job_execute(int64 job_id, bool in_worker)
+steward_job_execute(int64 job_id, bool in_worker, bool login_refused)
 {
 	MemoryContext jobcxt;
 	MemoryContext batchcxt;
@@ -680,6 +787,19 @@ steward_job_execute(int64 job_id, bool in_worker)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("a %s job needs a background worker of its own", job->kind)));
+		if (login_refused)
+		{
+			char	   *reason = steward_login_refusal(MyDatabaseId, job->login_role, job_id);
+
+			if (reason != NULL)
+				fail_job(job, k, refusal_error(reason));
+			else
+			{
+				txn_commit(job);
+				steward_jobs_push_request(MyDatabaseId, job->login_role, job_id);
+			}
+			goto done;
+		}
 		steward_job_set_state(job, JOB_RUNNING, NULL);
 		if (in_worker)
 			pgstat_report_activity(STATE_RUNNING, psprintf("pg_steward job %lld: %s", (long long) job_id, job->kind));
@@ -699,6 +819,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 			StewardBatchResult res = BATCH_MORE;
 			TimestampTz t0;
 			char	   *hold;
+			char	   *refusal;
 			bool		ok;
 
 			CHECK_FOR_INTERRUPTS();
@@ -720,6 +841,12 @@ steward_job_execute(int64 job_id, bool in_worker)
 					ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
 				steward_job_set_state(job, JOB_CANCELLED, NULL);
 				txn_commit(job);
+				break;
+			}
+			refusal = steward_job_refusal(job);
+			if (refusal != NULL)
+			{
+				fail_job(job, k, refusal_error(refusal));
 				break;
 			}
 			hold = health_hold_reason(job);
@@ -751,18 +878,7 @@ steward_job_execute(int64 job_id, bool in_worker)
 				/* anything else fails the job */
 				txn_begin(job);
 				MemoryContextSwitchTo(batchcxt);
-				{
-					ErrorData  *cleanup_error = NULL;
-
-					if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &cleanup_error))
-						ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id,
-												 cleanup_error->message)));
-				}
-				steward_job_set_state(job, JOB_FAILED, edata);
-				txn_commit(job);
-				if (!in_worker)
-					ereport(WARNING,
-							(errmsg("job %lld failed: %s", (long long) job_id, edata->message)));
+				fail_job(job, k, edata);
 				break;
 			}
 			first = false;

@@ -75,6 +75,7 @@ typedef struct StewardJob
 	int			batch_size;
 	double		rate;
 	double		max_batch_ms;	/* longest batch so far */
+	Oid			login_role;		/* a job worker connects as this role */
 	bool		owner_ok;		/* submitted in this cluster: its role OIDs hold */
 	char	   *owner_name;
 	char	   *phase;
@@ -90,6 +91,22 @@ typedef struct StewardJob
 
 	void	   *kind_state;		/* per-kind data, lives for the whole run */
 } StewardJob;
+
+/*
+ * The key a backfill or a copy walks, as generated SQL uses it (key.c):
+ * nothing in it is resolved through a search_path.
+ */
+typedef struct StewardKey
+{
+	const char *name;			/* the key column, quoted */
+	const char *operand;		/* the column as the operators' operand */
+	Oid			type;			/* type of key parameters */
+	const char *gt;				/* OPERATOR(schema.>) of the key's btree family */
+	const char *le;				/* ... <= */
+	const char *eq;				/* ... = */
+	Oid			infunc;			/* input function of type */
+	Oid			ioparam;
+} StewardKey;
 
 /* What a batch function reports */
 typedef enum StewardBatchResult
@@ -141,7 +158,7 @@ extern PGDLLEXPORT void steward_job_worker_main(Datum arg);
 extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
 
 /* engine.c */
-extern void steward_job_execute(int64 job_id, bool in_worker);
+extern void steward_job_execute(int64 job_id, bool in_worker, bool login_refused);
 extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
 extern void steward_job_unlock(int64 job_id);
@@ -154,11 +171,26 @@ extern void steward_job_set_state(StewardJob *job, const char *state, ErrorData 
 extern void steward_job_save_progress(StewardJob *job);
 extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
 									 BackgroundWorkerHandle **handle);
+extern char *steward_login_refusal(Oid dbid, Oid roleid, int64 job_id);
+extern char *steward_job_refusal(StewardJob *job);
 
 /* submit.c */
 extern int64 steward_job_submit(const char *kind, Oid relid, Oid source,
 								const char *args_json, const char *migration_version);
 extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
+
+/* key.c */
+extern void steward_key_load(Oid relid, const char *column, StewardKey *key);
+extern char *steward_key_text(Datum value, Oid typid);
+extern Datum steward_key_datum(const StewardKey *key, const char *text);
+extern char *steward_key_range(const StewardKey *key, const char *from, const char *to);
+extern int	steward_key_execute(const StewardKey *key, const char *sql, const char *from,
+								const char *to, int64 n, bool report);
+extern int64 steward_key_count(const StewardKey *key, const char *rel, const char *from,
+							   const char *to);
+extern char *steward_key_max(const StewardKey *key, const char *rel);
+extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
+							  const char *to, int64 n, int64 *count);
 
 /* statements.c */
 extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);

@@ -112,6 +112,7 @@ steward_job_start_worker(Oid roleid, int64 job_id, int slot, BackgroundWorkerHan
 	extra.roleid = roleid;
 	extra.job_id = job_id;
 	extra.slot = slot;
+	extra.login_refused = false;
 	return start_worker("steward_job_worker_main", "pg_steward job", &extra, handle);
 }
 
@@ -204,6 +205,20 @@ reap_workers(void)
 	}
 }
 
+/* Can roleid no longer connect to dbid?  (steward_login_refusal) */
+static bool
+login_refused(Oid dbid, Oid roleid, int64 job_id)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	bool		refused;
+
+	StartTransactionCommand();
+	refused = steward_login_refusal(dbid, roleid, job_id) != NULL;
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(oldcxt);
+	return refused;
+}
+
 static void
 start_dispatchers(void)
 {
@@ -253,6 +268,7 @@ start_job_workers(void)
 		extra.roleid = roleid;
 		extra.job_id = job_id;
 		extra.slot = slot;
+		extra.login_refused = login_refused(dbid, roleid, job_id);
 		if (!start_worker("steward_job_worker_main", "pg_steward job", &extra, &lslots[slot].handle))
 		{
 			lslots[slot].handle = NULL;

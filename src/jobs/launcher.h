@@ -14,6 +14,7 @@ typedef struct StewardWorkerExtra
 	Oid			roleid;
 	int64		job_id;
 	int			slot;
+	bool		login_refused;	/* roleid can no longer connect: fail the job */
 } StewardWorkerExtra;
 
 #endif							/* STEWARD_LAUNCHER_H */

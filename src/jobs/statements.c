@@ -27,6 +27,7 @@
 #include "access/xact.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -68,6 +69,7 @@ steward_statements_job_submit(const char *version, List *deferred, int total)
 	{
 		StewardStatement *st = (StewardStatement *) lfirst(lc);
 
+		CHECK_FOR_INTERRUPTS();
 		appendStringInfo(&args, "%s{\"number\": %d, \"kind\": ", first ? "" : ", ", st->number);
 		escape_json(&args, st->kind);
 		appendStringInfoString(&args, ", \"text\": ");
@@ -348,30 +350,34 @@ statements_execute(StewardJob *job)
 	int			applied = 0;
 	char	   *before = job->upper_key;	/* invalid indexes before the current statement */
 
-	/* load the statements; session settings for the whole run */
+	/* load the statements, in one query; session settings for the whole run */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	{
-		const char *args[] = {psprintf(INT64_FORMAT, job->id)};
-		char	  **row;
-		int			ncols;
+		StewardOwnerScope scope;
+		Oid			types[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(job->id)};
 
-		row = steward_query_row_as_owner(
-			"SELECT jsonb_array_length(args->'statements')::text FROM steward.jobs WHERE id = $1::bigint",
-			1, args, &ncols);
-		n = atoi(row[0]);
+		steward_owner_scope_begin(&scope, true);
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		if (SPI_execute_with_args("SELECT e.s->>'number', e.s->>'text' "
+								  "  FROM steward.jobs j, jsonb_array_elements(j.args->'statements') "
+								  "       WITH ORDINALITY AS e(s, i) "
+								  " WHERE j.id = $1 ORDER BY e.i",
+								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the statements of job %lld", (long long) job->id);
+		n = (int) SPI_processed;
 		stmts = MemoryContextAllocZero(jobcxt, sizeof(Stmt) * Max(n, 1));
 		for (int i = 0; i < n; i++)
 		{
-			const char *a2[] = {args[0], psprintf("%d", i)};
-
-			row = steward_query_row_as_owner(
-				"SELECT args->'statements'->$2::int->>'number', args->'statements'->$2::int->>'text' "
-				"  FROM steward.jobs WHERE id = $1::bigint", 2, a2, &ncols);
-			stmts[i].number = atoi(row[0]);
-			stmts[i].text = MemoryContextStrdup(jobcxt, row[1]);
+			CHECK_FOR_INTERRUPTS();
+			stmts[i].number = atoi(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			stmts[i].text = MemoryContextStrdup(jobcxt, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
 		}
+		SPI_finish();
+		steward_owner_scope_end(&scope);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -385,6 +391,7 @@ statements_execute(StewardJob *job)
 	{
 		Stmt	   *st = &stmts[next];
 		char	   *state;
+		char	   *refusal;
 		char	   *index_name;
 		Oid			relid;
 		ErrorData  *edata = NULL;
@@ -411,6 +418,19 @@ statements_execute(StewardJob *job)
 			}
 			else
 				steward_job_set_state(job, JOB_PAUSED, NULL);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			return;
+		}
+		refusal = steward_job_refusal(job);
+		if (refusal != NULL)
+		{
+			ErrorData	e = {0};
+
+			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+			e.message = refusal;
+			finish_migration(job, false, applied, st, &e);
+			steward_job_set_state(job, JOB_FAILED, &e);
 			PopActiveSnapshot();
 			CommitTransactionCommand();
 			return;

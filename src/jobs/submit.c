@@ -22,6 +22,7 @@
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_index.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -101,6 +102,13 @@ steward_key_column(Oid relid, const char *requested, Oid *keytype)
 	*keytype = TupleDescAttr(RelationGetDescr(rel), found - 1)->atttypid;
 	name = pstrdup(NameStr(TupleDescAttr(RelationGetDescr(rel), found - 1)->attname));
 	relation_close(rel, AccessShareLock);
+
+	/* batches compare keys with the type's default btree operators */
+	{
+		StewardKey	key;
+
+		steward_key_load(relid, name, &key);
+	}
 	return name;
 }
 
@@ -116,6 +124,20 @@ steward_job_submit(const char *kind, Oid relid, Oid source,
 	char	   *id;
 	bool		isnull;
 	int64		job_id;
+
+	/*
+	 * The job runs as the current user and its worker connects as the
+	 * session user, who must be able to become it, now and before every
+	 * batch (steward_job_refusal).  Inside a SECURITY DEFINER function that
+	 * is not so.
+	 */
+	if (!is_member_of_role(GetSessionUserId(), GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cannot submit a job as role \"%s\" in a session of role \"%s\"",
+						GetUserNameFromId(GetUserId(), false), GetUserNameFromId(GetSessionUserId(), false)),
+				 errdetail("A job runs as the current role, and only while the session's role could SET ROLE to it."),
+				 errhint("Submit the job outside SECURITY DEFINER functions.")));
 
 	/* the submitter's effective search_path, pg_catalog first, no pg_temp */
 	{

@@ -4,7 +4,10 @@
  *	  The job worker and the dispatcher (see jobs.h for the words).
  *
  * A job worker receives (database, login role, job id, slot) from the
- * launcher in bgw_extra (or from CALL job_run, with slot -1), connects, and runs the job through the engine.
+ * launcher in bgw_extra (or from CALL job_run, with slot -1), connects as
+ * the login role, and runs the job through the engine.  When the launcher
+ * found that the login role can no longer connect, the worker connects as
+ * no role instead and only fails the job (see steward_job_execute).
  * It marks its slot clean_exit when the job ended, paused, was cancelled
  * or turned out not to be runnable; a worker that dies without that mark
  * makes the launcher request the job again.
@@ -43,13 +46,14 @@ steward_job_worker_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.roleid, 0);
+	/* a login role that can no longer connect: connect as no role, to fail the job */
+	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.login_refused ? InvalidOid : extra.roleid, 0);
 	if (extra.slot >= 0)
 		steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
 	SetConfigOption("application_name", psprintf("pg_steward job %lld", (long long) extra.job_id),
 					PGC_USERSET, PGC_S_SESSION);
 
-	steward_job_execute(extra.job_id, true);
+	steward_job_execute(extra.job_id, true, extra.login_refused);
 
 	if (extra.slot >= 0)
 		steward_jobs_set_slot_pid(extra.slot, MyProcPid, true);
@@ -60,6 +64,7 @@ void
 steward_dispatcher_main(Datum arg)
 {
 	StewardWorkerExtra extra;
+	StewardOwnerScope scope;
 	int			rc;
 
 	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
@@ -72,17 +77,25 @@ steward_dispatcher_main(Datum arg)
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/*
+	 * A superuser's session with the database's settings: search_path
+	 * pinned to pg_catalog, whatever ALTER DATABASE ... SET says.
+	 */
+	steward_owner_scope_begin(&scope, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
 	rc = SPI_execute("SELECT pg_catalog.to_regclass('steward.jobs') IS NOT NULL "
-					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_steward')",
+					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension "
+					 "                WHERE extname OPERATOR(pg_catalog.=) 'pg_steward'::pg_catalog.name)",
 					 true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1 &&
 		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
 	{
-		rc = SPI_execute("SELECT id::text, login_role::text FROM steward.jobs "
-						 " WHERE state IN ('queued', 'running', 'cancelling') ORDER BY id",
+		rc = SPI_execute("SELECT id::pg_catalog.text, login_role::pg_catalog.text FROM steward.jobs "
+						 " WHERE state OPERATOR(pg_catalog.=) ANY ('{queued,running,cancelling}'::pg_catalog.text[]) "
+						 " ORDER BY id",
 						 true, 0);
 		if (rc == SPI_OK_SELECT)
 		{
@@ -99,6 +112,7 @@ steward_dispatcher_main(Datum arg)
 	}
 
 	SPI_finish();
+	steward_owner_scope_end(&scope);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	proc_exit(0);
