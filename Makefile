@@ -44,6 +44,7 @@ OBJS = \
 	src/review/catalog.o \
 	src/review/checks.o \
 	src/review/guard.o \
+	src/review/keymap.o \
 	src/review/lint.o \
 	src/review/lint_api.o \
 	src/review/plan.o \

@@ -95,5 +95,6 @@ extern int	steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *a
 									int dflt, bool allow_zero);
 extern bool steward_owns_relation(Oid relid);
 extern List *steward_parse_sql_arg(const char *sql, const char *what);
+extern char *steward_shown_text(const char *text, int len, int maxbytes);
 
 #endif							/* PG_STEWARD_H */

@@ -33,6 +33,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -139,9 +140,7 @@ non_transactional_kind(Node *stmt, bool *deferrable)
 static char *
 shown_statement(const char *text)
 {
-	if (strlen(text) <= SHOWN_STATEMENT_LEN)
-		return pstrdup(text);
-	return psprintf("%.*s...", SHOWN_STATEMENT_LEN, text);
+	return steward_shown_text(text, -1, SHOWN_STATEMENT_LEN);
 }
 
 /*
@@ -266,17 +265,20 @@ typedef struct RunOnce
 /*
  * Run one statement of a migration through SPI (connected by the caller)
  * under its statement timer, with the runtime guards watching it when
- * guarded.  migrate_plan runs statements the same way.
+ * guarded.  migrate_plan runs statements the same way.  Rows a statement
+ * returns are discarded as they come, not kept until the migration ends.
  */
 void
 steward_execute_statement(StewardStatement *st, int timeout_ms, bool guarded)
 {
+	SPIExecuteOptions options = {0};
 	int			rc;
 
+	options.dest = None_Receiver;
 	if (guarded)
 		steward_guard_statement(st->text, st->number);
 	steward_arm_statement_timer(timeout_ms);
-	rc = SPI_execute(st->text, false, 0);
+	rc = SPI_execute_extended(st->text, &options);
 	steward_disarm_statement_timer();
 	steward_guard_end();
 	if (rc < 0)

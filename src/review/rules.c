@@ -198,6 +198,13 @@ steward_lint_rule(const char *id)
 	return NULL;
 }
 
+/* The position of a rule in the list, 0 .. steward_lint_rule_count() - 1. */
+int
+steward_lint_rule_index(const LintRule *rule)
+{
+	return (int) (rule - rules);
+}
+
 int
 steward_lint_rule_count(void)
 {

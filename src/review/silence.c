@@ -12,7 +12,8 @@
  *
  * A silence comment reads
  *		-- steward:allow <rule-id> <reason>
- * or the same inside a block comment.
+ * or the same inside a block comment.  The reason runs to the end of the
+ * line or to the next mark, and is kept up to SILENCE_REASON_LEN bytes.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,9 +25,16 @@
 #include "nodes/pg_list.h"
 #include "utils/formatting.h"
 
+#include "pg_steward.h"
 #include "review/review.h"
 
 #define SILENCE_MARK "steward:allow"
+
+/*
+ * A reason is kept up to this many bytes: every finding it silences shows
+ * it (in migrate_lint's rows and in the recorded review).
+ */
+#define SILENCE_REASON_LEN 256
 
 typedef struct Scan
 {
@@ -204,7 +212,8 @@ steward_lint_silences(const char *text)
 				while (end > p && isspace((unsigned char) end[-1]))
 					end--;
 				if (end > p)
-					s->reason = pnstrdup(orig + (p - lower), end - p);
+					s->reason = steward_shown_text(orig + (p - lower), end - p,
+												   SILENCE_REASON_LEN);
 			}
 			result = lappend(result, s);
 			c = next ? next : p + strlen(p);
