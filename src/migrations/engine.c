@@ -21,7 +21,9 @@
  * marker names an aborted transaction and the attempt reads as aborted.
  *
  * SET commands inside a migration end with it: the statements run inside
- * their own GUC nest level, which is unwound afterwards.
+ * their own GUC nest level, which is unwound afterwards.  The migration's
+ * lock_timeout and statement_timeout hold whatever its SQL sets
+ * (steward_begin_lock_timeout and the statement timer, common/retry.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -297,9 +299,7 @@ run_statements(void *arg)
 	int			nestlevel = NewGUCNestLevel();
 	ListCell   *lc;
 
-	(void) set_config_option("lock_timeout", psprintf("%d", a->lock_timeout_ms),
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	steward_begin_lock_timeout(a->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -322,6 +322,7 @@ run_statements(void *arg)
 	steward_run_checks(a->post_checks, "post-check");
 
 	SPI_finish();
+	steward_end_lock_timeout();
 	AtEOXact_GUC(false, nestlevel);
 }
 

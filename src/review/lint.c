@@ -34,8 +34,10 @@
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
@@ -1247,21 +1249,13 @@ lint_reindex(LintState *s, ReindexStmt *stmt)
 	note_lock(s, &r, stmt->kind == REINDEX_OBJECT_INDEX ? AccessExclusiveLock : ShareLock);
 }
 
-/* Does SET lock_timeout turn the timeout off for the migration? */
+/* Is the constant a timeout of zero, that is, none? */
 static bool
-disables_lock_timeout(VariableSetStmt *stmt)
+zero_timeout(A_Const *con)
 {
-	A_Const    *con;
 	int			ms;
 
-	if (stmt->name == NULL || pg_strcasecmp(stmt->name, "lock_timeout") != 0)
-		return stmt->kind == VAR_RESET_ALL;
-	if (stmt->kind == VAR_SET_DEFAULT || stmt->kind == VAR_RESET)
-		return true;
-	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1)
-		return false;
-	con = (A_Const *) linitial(stmt->args);
-	if (!IsA(con, A_Const) || con->isnull)
+	if (con->isnull)
 		return false;
 	if (IsA(&con->val, Integer))
 		return intVal(&con->val) == 0;
@@ -1272,6 +1266,116 @@ disables_lock_timeout(VariableSetStmt *stmt)
 		return parse_int(v, &ms, GUC_UNIT_MS, NULL) && ms == 0;
 	}
 	return false;
+}
+
+/* Does SET lock_timeout turn the timeout off for the migration? */
+static bool
+disables_lock_timeout(VariableSetStmt *stmt)
+{
+	A_Const    *con;
+
+	if (stmt->name == NULL || pg_strcasecmp(stmt->name, "lock_timeout") != 0)
+		return stmt->kind == VAR_RESET_ALL;
+	if (stmt->kind == VAR_SET_DEFAULT || stmt->kind == VAR_RESET)
+		return true;
+	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1)
+		return false;
+	con = (A_Const *) linitial(stmt->args);
+	return IsA(con, A_Const) && zero_timeout(con);
+}
+
+/*
+ * SET lock_timeout = 0 and kin are lock-timeout-disabled; any SET of
+ * statement_timeout is timeout-setting: the migration's own limit holds
+ * whatever it says.  where: NULL for a statement, else where the SET is.
+ */
+static void
+lint_timeout_set(LintState *s, VariableSetStmt *stmt, const char *where)
+{
+	if (disables_lock_timeout(stmt))
+		emit(s, "lock-timeout-disabled", NULL, NoLock, where);
+	else if (stmt->name && pg_strcasecmp(stmt->name, "statement_timeout") == 0)
+		emit(s, "timeout-setting", NULL, NoLock,
+			 psprintf("%s statement_timeout%s%s", stmt->kind == VAR_RESET ? "RESET" : "SET",
+					  where ? " " : "", where ? where : ""));
+}
+
+static const char *const timeout_words[] = {"lock_timeout", "statement_timeout", "query_canceled"};
+
+/*
+ * A body pg_steward cannot lint (of a DO block or a function) that names a
+ * timeout setting, or the error its cancel raises.
+ */
+static void
+lint_timeout_body(LintState *s, const char *body, const char *what)
+{
+	char	   *lower = asc_tolower(body, strlen(body));
+
+	for (int i = 0; i < lengthof(timeout_words); i++)
+		if (strstr(lower, timeout_words[i]) != NULL)
+		{
+			emit(s, "timeout-setting", NULL, NoLock,
+				 psprintf("%s names %s", what, timeout_words[i]));
+			return;
+		}
+}
+
+/* set_config() of a timeout setting, anywhere in a query. */
+static bool
+set_config_walker(Node *node, LintState *s)
+{
+	FuncCall   *fc;
+	A_Const    *name;
+	A_Const    *value;
+
+	if (node == NULL)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	if (!IsA(node, FuncCall))
+		return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+	fc = (FuncCall *) node;
+	if (pg_strcasecmp(strVal(llast(fc->funcname)), "set_config") != 0 ||
+		list_length(fc->args) != 3)
+		return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+
+	name = (A_Const *) linitial(fc->args);
+	value = (A_Const *) lsecond(fc->args);
+	if (!IsA(name, A_Const) || name->isnull || !IsA(&name->val, String))
+		emit(s, "timeout-setting", NULL, NoLock,
+			 "set_config() of a setting named only when it runs");
+	else if (pg_strcasecmp(strVal(&name->val), "lock_timeout") == 0 &&
+			 IsA(value, A_Const) && zero_timeout(value))
+		emit(s, "lock-timeout-disabled", NULL, NoLock, "set_config()");
+	else if (pg_strcasecmp(strVal(&name->val), "lock_timeout") == 0 && !IsA(value, A_Const))
+		emit(s, "timeout-setting", NULL, NoLock,
+			 "set_config() of lock_timeout to a value known only when it runs");
+	else if (pg_strcasecmp(strVal(&name->val), "statement_timeout") == 0)
+		emit(s, "timeout-setting", NULL, NoLock, "set_config() of statement_timeout");
+	return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+}
+
+/* A function's SET clauses and body. */
+static void
+lint_function_options(LintState *s, List *options, const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "set") == 0 && IsA(opt->arg, VariableSetStmt))
+			lint_timeout_set(s, (VariableSetStmt *) opt->arg,
+							 psprintf("in the SET clause of %s", what));
+		else if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, List))
+		{
+			ListCell   *bc;
+
+			foreach(bc, (List *) opt->arg)
+				if (IsA(lfirst(bc), String))
+					lint_timeout_body(s, strVal(lfirst(bc)), psprintf("the body of %s", what));
+		}
+	}
 }
 
 static void
@@ -1396,11 +1500,22 @@ lint_statement(LintState *s, Node *stmt)
 				if (s->has_ddl && lint_rel(s, rv, &r) && existing(&r))
 					emit(s, "backfill-in-ddl-tx", &r, RowExclusiveLock,
 						 IsA(stmt, UpdateStmt) ? "UPDATE" : "DELETE");
+				(void) set_config_walker(stmt, s);
 				break;
 			}
 		case T_VariableSetStmt:
-			if (disables_lock_timeout((VariableSetStmt *) stmt))
-				emit(s, "lock-timeout-disabled", NULL, NoLock, NULL);
+			lint_timeout_set(s, (VariableSetStmt *) stmt, NULL);
+			break;
+		case T_CreateFunctionStmt:
+			lint_function_options(s, ((CreateFunctionStmt *) stmt)->options,
+								  ((CreateFunctionStmt *) stmt)->is_procedure ? "a procedure" : "a function");
+			break;
+		case T_AlterFunctionStmt:
+			lint_function_options(s, ((AlterFunctionStmt *) stmt)->actions, "a function");
+			break;
+		case T_SelectStmt:
+		case T_InsertStmt:
+			(void) set_config_walker(stmt, s);
 			break;
 		case T_TransactionStmt:
 			emit(s, "transaction-control", NULL, NoLock, NULL);
@@ -1411,9 +1526,21 @@ lint_statement(LintState *s, Node *stmt)
 			break;
 		case T_DoStmt:
 			emit(s, "unseen-dynamic-sql", NULL, NoLock, "DO block");
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((DoStmt *) stmt)->args)
+				{
+					DefElem    *opt = (DefElem *) lfirst(lc);
+
+					if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, String))
+						lint_timeout_body(s, strVal(opt->arg), "the DO block");
+				}
+			}
 			break;
 		case T_CallStmt:
 			emit(s, "unseen-dynamic-sql", NULL, NoLock, "CALL");
+			(void) set_config_walker((Node *) ((CallStmt *) stmt)->funccall, s);
 			break;
 		case T_CreateEnumStmt:
 			if (!s->runtime)

@@ -729,8 +729,7 @@ plan_body(void *arg)
 	MemoryContext old;
 	ListCell   *lc;
 
-	(void) set_config_option("lock_timeout", psprintf("%d", pr->lock_timeout_ms),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	steward_begin_lock_timeout(pr->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	stmtcxt = AllocSetContextCreate(CurrentMemoryContext, "plan statement",
@@ -768,6 +767,7 @@ plan_body(void *arg)
 		MemoryContextReset(stmtcxt);
 	}
 	SPI_finish();
+	steward_end_lock_timeout();
 	AtEOXact_GUC(false, nestlevel);
 }
 
