@@ -49,7 +49,8 @@ OBJS = \
 	src/review/lint_api.o \
 	src/review/plan.o \
 	src/review/rules.o \
-	src/review/silence.o
+	src/review/silence.o \
+	src/review/validate.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
