@@ -155,12 +155,18 @@ List *
 steward_parse_migration(const char *version, const char *argname, const char *sql,
 						bool allow_deferred)
 {
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext parsecxt;
 	List	   *raw;
 	List	   *result = NIL;
 	ListCell   *lc;
 	int			n = 0;
 
+	/* the parse tree goes once the statements are cut out of the text */
+	parsecxt = AllocSetContextCreate(callercxt, "migration parse", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(parsecxt);
 	raw = steward_parse_sql_arg(sql, psprintf("%s of migration \"%s\"", argname, version));
+	MemoryContextSwitchTo(callercxt);
 
 	foreach(lc, raw)
 	{
@@ -171,6 +177,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 		const char *kind;
 		bool		deferrable;
 
+		CHECK_FOR_INTERRUPTS();
 		while (len > 0 && isspace((unsigned char) sql[loc]))
 			loc++, len--;
 		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
@@ -216,6 +223,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 
 		result = lappend(result, st);
 	}
+	MemoryContextDelete(parsecxt);
 
 	if (result == NIL)
 		ereport(ERROR,
