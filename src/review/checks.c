@@ -78,6 +78,7 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 		List	   *raw;
 		Node	   *stmt;
 
+		CHECK_FOR_INTERRUPTS();
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

@@ -1005,6 +1005,7 @@ emit_rows(ReturnSetInfo *rsinfo, PlanCapture *c)
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
+		CHECK_FOR_INTERRUPTS();
 		values[0] = Int32GetDatum(r->statement);
 		nulls[0] = r->statement == 0;
 		values[1] = CStringGetTextDatum(r->step);

@@ -22,6 +22,7 @@
 #include <ctype.h>
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/formatting.h"
 
@@ -186,6 +187,7 @@ steward_lint_silences(const char *text)
 		const char *c = lower;
 		const char *m;
 
+		CHECK_FOR_INTERRUPTS();
 		/* the marker in any letter case; the reason as written */
 		while ((m = strstr(c, SILENCE_MARK)) != NULL)
 		{
@@ -194,6 +196,7 @@ steward_lint_silences(const char *text)
 			const char *start;
 			const char *next;
 
+			CHECK_FOR_INTERRUPTS();
 			while (*p == ' ' || *p == '\t')
 				p++;
 			start = p;
