@@ -17,10 +17,11 @@
  * migration runs can change it (set_config(), a function's SET clause, a
  * DO block), which no source priority of the setting can prevent: SET is
  * the highest.  So while pg_steward runs SQL under a lock_timeout of its
- * own, it also watches the backend: every STEWARD_LOCK_WATCH_MS or so a
- * timer looks whether the backend waits for a heavyweight lock (a table, a
- * row, an advisory lock, a transaction), and cancels a wait that has gone
- * on for the lock_timeout, whatever the setting says by then.  The cancel
+ * own, it also watches the backend: every tenth of the lock_timeout
+ * (STEWARD_LOCK_WATCH_MIN_MS to STEWARD_LOCK_WATCH_MAX_MS) a timer looks
+ * whether the backend waits for a heavyweight lock (a table, a row, an
+ * advisory lock, a transaction), and cancels a wait that has gone on for
+ * the lock_timeout, whatever the setting says by then.  The cancel
  * is reported as a lock timeout (SQLSTATE 55P03), so the migration's
  * retries treat it as one.  A wait that the setting ends first (the normal
  * case) never meets the watch.
@@ -68,6 +69,7 @@ static TimeoutId lock_watch_id = MAX_TIMEOUTS;
 static volatile sig_atomic_t lock_watch_fired = false;
 static volatile sig_atomic_t lock_watch_on = false;
 static int	lock_watch_ms = 0;		/* the lock_timeout watched */
+static int	lock_watch_every = 0;	/* how often the watch looks, ms */
 static TimestampTz watched_start = 0;	/* the wait seen last (its waitStart) */
 static TimestampTz watched_since = 0;	/* when the watch first saw it */
 
@@ -91,7 +93,9 @@ stmt_timeout_handler(void)
  * The lock watch's timer (a signal handler: it only reads this backend's
  * PGPROC and sets flags).  A wait is known by the start time PostgreSQL
  * records for it; it is timed from the moment the watch first saw it, so
- * a stale start time can never make a wait look older than it is.
+ * a stale start time can never make a wait look older than it is.  It is
+ * cancelled one look after the lock_timeout, so that where the setting
+ * still holds, PostgreSQL's own lock timeout ends the wait first.
  */
 static void
 lock_watch_handler(void)
@@ -111,7 +115,7 @@ lock_watch_handler(void)
 		watched_start = start;
 		watched_since = now;
 	}
-	if (now - watched_since >= (TimestampTz) lock_watch_ms * 1000)
+	if (now - watched_since >= ((TimestampTz) lock_watch_ms + lock_watch_every) * 1000)
 	{
 		lock_watch_fired = true;
 		watched_since = 0;
@@ -169,14 +173,10 @@ steward_begin_lock_timeout(int ms)
 		return;
 	if (lock_watch_id == MAX_TIMEOUTS)
 		lock_watch_id = RegisterTimeout(USER_TIMEOUT, lock_watch_handler);
-	{
-		int			every = Min(Max(ms / 10, STEWARD_LOCK_WATCH_MIN_MS),
-								STEWARD_LOCK_WATCH_MAX_MS);
-
-		enable_timeout_every(lock_watch_id,
-							 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), every),
-							 every);
-	}
+	lock_watch_every = Min(Max(ms / 10, STEWARD_LOCK_WATCH_MIN_MS), STEWARD_LOCK_WATCH_MAX_MS);
+	enable_timeout_every(lock_watch_id,
+						 TimestampTzPlusMilliseconds(GetCurrentTimestamp(), lock_watch_every),
+						 lock_watch_every);
 }
 
 void
