@@ -46,11 +46,13 @@ OBJS = \
 	src/review/catalog.o \
 	src/review/checks.o \
 	src/review/guard.o \
+	src/review/keymap.o \
 	src/review/lint.o \
 	src/review/lint_api.o \
 	src/review/plan.o \
 	src/review/rules.o \
-	src/review/silence.o
+	src/review/silence.o \
+	src/review/validate.o
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \

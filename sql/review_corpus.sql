@@ -605,9 +605,9 @@ $sql$RESET lock_timeout;$sql$,
 INSERT INTO corpus.corpus_cases VALUES (125, 'SET LOCAL lock_timeout TO DEFAULT',
 $sql$SET LOCAL lock_timeout TO DEFAULT;$sql$,
 '{1:lock-timeout-disabled:error}');
-INSERT INTO corpus.corpus_cases VALUES (126, 'SET LOCAL statement_timeout = 0 is not lock_timeout',
+INSERT INTO corpus.corpus_cases VALUES (126, 'SET LOCAL statement_timeout = 0 does not lift the migration''s statement_timeout',
 $sql$SET LOCAL statement_timeout = 0;$sql$,
-'{}');
+'{1:timeout-setting:warning}');
 INSERT INTO corpus.corpus_cases VALUES (127, 'DROP TABLE of a big table',
 $sql$DROP TABLE corpus.surgical_cases;$sql$,
 '{1:drop-table:error}');
@@ -853,6 +853,26 @@ $sql$ALTER TABLE corpus.surgical_cases DROP CONSTRAINT surgical_cases_duration_c
 INSERT INTO corpus.corpus_cases VALUES (190, 'a silence comment after the last statement''s semicolon',
 $sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamptz; -- steward:allow change-column-type reviewed in ticket 8$sql$,
 '{1:change-column-type:error:silenced}');
+INSERT INTO corpus.corpus_cases VALUES (192, 'set_config(''lock_timeout'', ''0'', true) is SET lock_timeout = 0',
+$sql$SELECT set_config('lock_timeout', '0', true);
+LOCK TABLE corpus.wards IN ACCESS SHARE MODE;$sql$,
+'{1:lock-timeout-disabled:error,2:lock-table:info}');
+INSERT INTO corpus.corpus_cases VALUES (193, 'set_config() of lock_timeout to a value known only when it runs',
+$sql$SELECT set_config('lock_timeout', current_setting('lock_timeout'), false);$sql$,
+'{1:timeout-setting:warning}');
+INSERT INTO corpus.corpus_cases VALUES (194, 'set_config(''lock_timeout'', ''3s'', true) is SET lock_timeout = ''3s''',
+$sql$SELECT set_config('lock_timeout', '3s', true);$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (195, 'a function''s SET lock_timeout = 0 clause',
+$sql$CREATE FUNCTION corpus.wait_forever() RETURNS void LANGUAGE sql SET lock_timeout = 0 AS 'SELECT 1';$sql$,
+'{1:lock-timeout-disabled:error}');
+INSERT INTO corpus.corpus_cases VALUES (196, 'a DO block that sets statement_timeout',
+$sql$DO $do$BEGIN PERFORM set_config('statement_timeout', '0', true); END$do$;$sql$,
+'{1:unseen-dynamic-sql:info,1:timeout-setting:warning}');
+INSERT INTO corpus.corpus_cases VALUES (197, 'a function that catches query_canceled',
+$sql$CREATE FUNCTION corpus.keep_going() RETURNS void LANGUAGE plpgsql AS $f$
+BEGIN PERFORM pg_sleep(1); EXCEPTION WHEN query_canceled THEN NULL; END$f$;$sql$,
+'{1:timeout-setting:warning}');
 
 -- Every rule of the specification, to check the corpus covers them all.
 CREATE TABLE corpus.spec_rules (rule text PRIMARY KEY);
@@ -866,7 +886,7 @@ INSERT INTO corpus.spec_rules VALUES
     ('backfill-in-ddl-tx'),
     ('add-required-column'), ('concurrently-in-tx'), ('drop-index-not-concurrent'), ('detach-not-concurrent'),
     ('trigger-lock'), ('drop-trigger'), ('rls-policy-lock'), ('lock-table'), ('combine-alters'),
-    ('work-after-ael'), ('lock-timeout-disabled'), ('drop-table'), ('drop-column'), ('rename-table'),
+    ('work-after-ael'), ('lock-timeout-disabled'), ('timeout-setting'), ('drop-table'), ('drop-column'), ('rename-table'),
     ('rename-column'), ('rename-schema'), ('rename-enum-value'), ('drop-not-null'), ('drop-constraint'),
     ('drop-schema'), ('truncate'), ('drop-database'), ('data-dependent'), ('fk-without-index'),
     ('transaction-control'), ('copy-from-client'), ('unseen-dynamic-sql'), ('unused-silence'),

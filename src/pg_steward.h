@@ -77,6 +77,11 @@ extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
 extern void steward_arm_statement_timer(int ms);
 extern void steward_disarm_statement_timer(void);
 extern bool steward_statement_timer_fired(void);
+extern void steward_begin_lock_timeout(int ms);
+extern void steward_end_lock_timeout(void);
+extern bool steward_lock_watch_fired(void);
+extern void steward_explain_cancel(ErrorData *edata, const char *owner,
+								   int statement_timeout_ms);
 extern int	steward_backoff_ms(int retry);
 extern bool steward_sleep_ms(int ms, bool wake_on_latch);
 extern bool steward_run_subxact(void (*fn) (void *arg), void *arg, const char *owner,
@@ -98,5 +103,6 @@ extern int	steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *a
 									int dflt, bool allow_zero);
 extern bool steward_owns_relation(Oid relid);
 extern List *steward_parse_sql_arg(const char *sql, const char *what);
+extern char *steward_shown_text(const char *text, int len, int maxbytes);
 
 #endif							/* PG_STEWARD_H */

@@ -9,6 +9,10 @@
  * transaction, and SQL given as an argument that does not parse (its
  * syntax error points into that SQL).
  *
+ * Text of unbounded size that pg_steward shows back (a statement in an
+ * error, a finding's statement, a silence's reason) is cut to a bound
+ * first, by steward_shown_text().
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -20,6 +24,7 @@
 #include "datatype/timestamp.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
@@ -269,4 +274,20 @@ steward_parse_sql_arg(const char *sql, const char *what)
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	error_context_stack = errcb.previous;
 	return raw;
+}
+
+/*
+ * At most maxbytes bytes of text (len bytes long, or NUL-terminated when len
+ * is negative), cut at a character boundary and followed by "..." when cut.
+ * Reads no further than it shows, so showing a bounded part of a huge text
+ * costs the bound, not the text.
+ */
+char *
+steward_shown_text(const char *text, int len, int maxbytes)
+{
+	if (len < 0)
+		len = (int) strnlen(text, (size_t) maxbytes + 1);
+	if (len <= maxbytes)
+		return pnstrdup(text, len);
+	return psprintf("%.*s...", pg_mbcliplen(text, len, maxbytes), text);
 }

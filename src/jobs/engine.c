@@ -511,8 +511,7 @@ job_step(void *arg)
 	nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", job->search_path,
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("lock_timeout", psprintf("%d", job->lock_timeout_ms),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	steward_begin_lock_timeout(job->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -536,6 +535,7 @@ job_step(void *arg)
 			break;
 	}
 	steward_disarm_statement_timer();
+	steward_end_lock_timeout();
 
 	SPI_finish();
 	AtEOXact_GUC(false, nestlevel);

@@ -459,9 +459,13 @@ statements_execute(StewardJob *job)
 
 		while (!ok)
 		{
+			/* the job's lock_timeout, whatever an earlier statement set */
+			steward_begin_lock_timeout(job->lock_timeout_ms);
 			ok = try_exec_toplevel(job->owner, st->text, &edata);
+			steward_end_lock_timeout();
 			if (ok)
 				break;
+			steward_explain_cancel(edata, "job", 0);
 			if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && retries < steward_lock_retries)
 			{
 				retries++;

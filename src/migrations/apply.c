@@ -31,7 +31,9 @@
 
 #include "access/xact.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -45,50 +47,65 @@ PG_FUNCTION_INFO_V1(migrate_apply);
 
 /*
  * Lint the migration against the catalog as it is now and decide: error
- * findings (not silenced) refuse it unless allow_unsafe.
+ * findings (not silenced) refuse it unless allow_unsafe.  The lint runs in
+ * a memory context of its own, gone before the statements run; what is
+ * kept (the recorded review, the refusal's detail naming at most
+ * REVIEW_SHOWN_FINDINGS findings) has a bounded size.
  */
 static void
 review_migration(StewardAttempt *a)
 {
-	List	   *findings = steward_lint_sql(a->up_sql);
-	int			errors = steward_lint_count(findings, LINT_ERROR, true);
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext reviewcxt = AllocSetContextCreate(callercxt, "migration review",
+													ALLOCSET_DEFAULT_SIZES);
+	List	   *findings;
+	List	   *accepted = NIL;
+	int			errors;
+	int			shown = 0;
 	StringInfoData detail;
 	ListCell   *lc;
 
-	a->review = steward_lint_review_json(findings, a->allow_unsafe,
-										 a->pre_checks, a->post_checks);
-	foreach(lc, findings)
-	{
-		LintFinding *f = (LintFinding *) lfirst(lc);
-
-		if (f->silenced && strcmp(f->rule->effect, "rewrite") == 0)
-			a->accepted_rewrites = lappend_int(a->accepted_rewrites, f->statement);
-	}
-	if (errors == 0)
-		return;
-
+	MemoryContextSwitchTo(reviewcxt);
+	findings = steward_lint_sql(a->up_sql);
+	errors = steward_lint_count(findings, LINT_ERROR, true);
 	initStringInfo(&detail);
 	foreach(lc, findings)
 	{
 		LintFinding *f = (LintFinding *) lfirst(lc);
 
-		if (f->severity != LINT_ERROR || f->silenced)
+		CHECK_FOR_INTERRUPTS();
+		if (f->silenced && strcmp(f->rule->effect, "rewrite") == 0)
+			accepted = lappend_int(accepted, f->statement);
+		if (f->severity != LINT_ERROR || f->silenced || shown++ >= REVIEW_SHOWN_FINDINGS)
 			continue;
 		appendStringInfo(&detail, "%sstatement %d: %s%s%s: %s",
 						 detail.len ? "\n" : "", f->statement, f->rule->id,
 						 f->relation ? " on " : "", f->relation ? f->relation : "",
 						 f->message);
 	}
+	if (errors > REVIEW_SHOWN_FINDINGS)
+		appendStringInfo(&detail, "\n... and %d more; migrate_lint() lists them all",
+						 errors - REVIEW_SHOWN_FINDINGS);
+
+	MemoryContextSwitchTo(callercxt);
+	a->review = steward_lint_review_json(findings, a->allow_unsafe,
+										 a->pre_checks, a->post_checks);
+	a->accepted_rewrites = list_copy(accepted);
+	a->refusal_detail = errors > 0 ? pstrdup(detail.data) : NULL;
+	MemoryContextDelete(reviewcxt);
+	if (errors == 0)
+		return;
+
 	if (a->allow_unsafe)
 	{
 		ereport(NOTICE,
 				(errmsg("migration \"%s\": applying despite %d unsafe finding%s (allow_unsafe)",
 						a->version, errors, errors == 1 ? "" : "s"),
-				 errdetail("%s", detail.data)));
+				 errdetail("%s", a->refusal_detail)));
+		a->refusal_detail = NULL;
 		return;
 	}
 	a->refusal = psprintf("the review found %d unsafe finding%s", errors, errors == 1 ? "" : "s");
-	a->refusal_detail = detail.data;
 }
 
 Datum

@@ -21,7 +21,9 @@
  * marker names an aborted transaction and the attempt reads as aborted.
  *
  * SET commands inside a migration end with it: the statements run inside
- * their own GUC nest level, which is unwound afterwards.
+ * their own GUC nest level, which is unwound afterwards.  The migration's
+ * lock_timeout and statement_timeout hold whatever its SQL sets
+ * (steward_begin_lock_timeout and the statement timer, common/retry.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +35,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
@@ -139,9 +142,7 @@ non_transactional_kind(Node *stmt, bool *deferrable)
 static char *
 shown_statement(const char *text)
 {
-	if (strlen(text) <= SHOWN_STATEMENT_LEN)
-		return pstrdup(text);
-	return psprintf("%.*s...", SHOWN_STATEMENT_LEN, text);
+	return steward_shown_text(text, -1, SHOWN_STATEMENT_LEN);
 }
 
 /*
@@ -154,12 +155,18 @@ List *
 steward_parse_migration(const char *version, const char *argname, const char *sql,
 						bool allow_deferred)
 {
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext parsecxt;
 	List	   *raw;
 	List	   *result = NIL;
 	ListCell   *lc;
 	int			n = 0;
 
+	/* the parse tree goes once the statements are cut out of the text */
+	parsecxt = AllocSetContextCreate(callercxt, "migration parse", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(parsecxt);
 	raw = steward_parse_sql_arg(sql, psprintf("%s of migration \"%s\"", argname, version));
+	MemoryContextSwitchTo(callercxt);
 
 	foreach(lc, raw)
 	{
@@ -170,6 +177,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 		const char *kind;
 		bool		deferrable;
 
+		CHECK_FOR_INTERRUPTS();
 		while (len > 0 && isspace((unsigned char) sql[loc]))
 			loc++, len--;
 		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
@@ -215,6 +223,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 
 		result = lappend(result, st);
 	}
+	MemoryContextDelete(parsecxt);
 
 	if (result == NIL)
 		ereport(ERROR,
@@ -266,17 +275,20 @@ typedef struct RunOnce
 /*
  * Run one statement of a migration through SPI (connected by the caller)
  * under its statement timer, with the runtime guards watching it when
- * guarded.  migrate_plan runs statements the same way.
+ * guarded.  migrate_plan runs statements the same way.  Rows a statement
+ * returns are discarded as they come, not kept until the migration ends.
  */
 void
 steward_execute_statement(StewardStatement *st, int timeout_ms, bool guarded)
 {
+	SPIExecuteOptions options = {0};
 	int			rc;
 
+	options.dest = None_Receiver;
 	if (guarded)
 		steward_guard_statement(st->text, st->number);
 	steward_arm_statement_timer(timeout_ms);
-	rc = SPI_execute(st->text, false, 0);
+	rc = SPI_execute_extended(st->text, &options);
 	steward_disarm_statement_timer();
 	steward_guard_end();
 	if (rc < 0)
@@ -295,9 +307,7 @@ run_statements(void *arg)
 	int			nestlevel = NewGUCNestLevel();
 	ListCell   *lc;
 
-	(void) set_config_option("lock_timeout", psprintf("%d", a->lock_timeout_ms),
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	steward_begin_lock_timeout(a->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
@@ -320,6 +330,7 @@ run_statements(void *arg)
 	steward_run_checks(a->post_checks, "post-check");
 
 	SPI_finish();
+	steward_end_lock_timeout();
 	AtEOXact_GUC(false, nestlevel);
 }
 

@@ -10,6 +10,11 @@
  * changes nothing.  Checks run with the caller's privileges, read-only (a
  * data-modifying WITH is refused), seeing what the migration did so far.
  *
+ * Memory: a check's rows are read through a cursor; the first
+ * CHECK_ROWS_SHOWN are shown (each value up to CHECK_VALUE_SHOWN_LEN
+ * bytes), the rest up to CHECK_ROWS_COUNTED are counted and discarded, so
+ * a check that returns many or wide rows costs no more than ten of them.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -18,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 
@@ -26,6 +32,8 @@
 
 #define CHECK_ROWS_SHOWN 10
 #define CHECK_ROWS_COUNTED 1000
+#define CHECK_VALUE_SHOWN_LEN 200
+#define CHECK_SHOWN_LEN 1000
 
 /* A WITH of INSERT, UPDATE or DELETE: a check must only read. */
 static bool
@@ -70,6 +78,7 @@ steward_parse_checks(ArrayType *checks, const char *argname)
 		List	   *raw;
 		Node	   *stmt;
 
+		CHECK_FOR_INTERRUPTS();
 		if (nulls[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -97,12 +106,16 @@ row_text(HeapTuple tup, TupleDesc desc)
 	initStringInfo(&buf);
 	for (int c = 1; c <= desc->natts; c++)
 	{
-		char	   *v = SPI_getvalue(tup, desc, c);
+		char	   *v;
 
 		if (TupleDescAttr(desc, c - 1)->attisdropped)
 			continue;
+		v = SPI_getvalue(tup, desc, c);
 		appendStringInfo(&buf, "%s%s=%s", c > 1 ? ", " : "",
-						 NameStr(TupleDescAttr(desc, c - 1)->attname), v ? v : "NULL");
+						 NameStr(TupleDescAttr(desc, c - 1)->attname),
+						 v ? steward_shown_text(v, -1, CHECK_VALUE_SHOWN_LEN) : "NULL");
+		if (v)
+			pfree(v);
 	}
 	return buf.data;
 }
@@ -119,26 +132,31 @@ steward_run_checks(List *checks, const char *what)
 		const char *sql = (const char *) lfirst(lc);
 		StringInfoData rows;
 		uint64		found;
-		int			rc;
+		Portal		portal;
 
 		CHECK_FOR_INTERRUPTS();
 		n++;
 		/* read-only, but seeing everything the migration did so far */
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		rc = SPI_execute(sql, true, CHECK_ROWS_COUNTED + 1);
-		PopActiveSnapshot();
-		if (rc != SPI_OK_SELECT)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s %d is not a query: %s", what, n, SPI_result_code_string(rc))));
+		portal = SPI_cursor_open_with_args(NULL, sql, 0, NULL, NULL, NULL, true,
+										   CURSOR_OPT_NO_SCROLL);
+		SPI_cursor_fetch(portal, true, CHECK_ROWS_SHOWN);
 		found = SPI_processed;
+		initStringInfo(&rows);
+		for (uint64 i = 0; i < found; i++)
+			appendStringInfo(&rows, "\n  %s", row_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc));
+		SPI_freetuptable(SPI_tuptable);
+		if (found == CHECK_ROWS_SHOWN)
+		{
+			/* count the rest up to the limit without keeping them */
+			SPI_cursor_move(portal, true, CHECK_ROWS_COUNTED + 1 - CHECK_ROWS_SHOWN);
+			found += SPI_processed;
+		}
+		SPI_cursor_close(portal);
+		PopActiveSnapshot();
 		if (found == 0)
 			continue;
-
-		initStringInfo(&rows);
-		for (uint64 i = 0; i < found && i < CHECK_ROWS_SHOWN; i++)
-			appendStringInfo(&rows, "\n  %s", row_text(SPI_tuptable->vals[i], SPI_tuptable->tupdesc));
 		if (found > CHECK_ROWS_SHOWN)
 			appendStringInfoString(&rows, "\n  ...");
 		ereport(ERROR,
@@ -147,6 +165,7 @@ steward_run_checks(List *checks, const char *what)
 						found > CHECK_ROWS_COUNTED ? psprintf("more than %d", CHECK_ROWS_COUNTED)
 						: psprintf(UINT64_FORMAT, found),
 						found == 1 ? "" : "s"),
-				 errdetail("Check: %s\nFirst rows:%s", sql, rows.data)));
+				 errdetail("Check: %s\nFirst rows:%s",
+						   steward_shown_text(sql, -1, CHECK_SHOWN_LEN), rows.data)));
 	}
 }

@@ -18,7 +18,9 @@
  *		the same migration filled.
  *
  * In record-only mode (migrate_plan) nothing is refused; the findings are
- * collected for the plan instead.
+ * collected for the plan instead: the first REVIEW_RECORDED_FINDINGS of
+ * them, and the number of the others (a DO block can issue DDL without
+ * end).
  *
  * The guard is armed for one migration at a time and disarmed at the end
  * of the attempt or of the transaction, whichever comes first.
@@ -51,6 +53,7 @@ typedef struct GuardState
 	int			number;
 	List	   *accepted;		/* statements whose rewrite was silenced */
 	List	   *collected;		/* LintFinding, in TopTransactionContext */
+	int			not_collected;	/* found beyond REVIEW_RECORDED_FINDINGS */
 } GuardState;
 
 static GuardState guard;
@@ -68,16 +71,22 @@ shown(const char *text, int loc, int len)
 		len = strlen(text + loc);
 	while (len > 0 && isspace((unsigned char) text[loc]))
 		loc++, len--;
-	return len > SHOWN_LEN ? psprintf("%.*s...", SHOWN_LEN, text + loc)
-		: pnstrdup(text + loc, len);
+	return steward_shown_text(text + loc, len, SHOWN_LEN);
 }
 
 static void
 collect(LintFinding *f)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	LintFinding *copy = palloc(sizeof(LintFinding));
+	MemoryContext old;
+	LintFinding *copy;
 
+	if (list_length(guard.collected) >= REVIEW_RECORDED_FINDINGS)
+	{
+		guard.not_collected++;
+		return;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	copy = palloc(sizeof(LintFinding));
 	*copy = *f;
 	copy->statement_text = pstrdup(f->statement_text);
 	copy->relation = f->relation ? pstrdup(f->relation) : NULL;
@@ -183,10 +192,14 @@ steward_guard_end(void)
 	guard.text = NULL;
 }
 
-/* What the guard found (record-only mode), valid until transaction end. */
+/*
+ * What the guard found (record-only mode), valid until transaction end,
+ * and how many findings beyond those it did not keep.
+ */
 List *
-steward_guard_collected(void)
+steward_guard_collected(int *not_collected)
 {
+	*not_collected = guard.not_collected;
 	return guard.collected;
 }
 

@@ -34,11 +34,15 @@
 #include "commands/tablecmds.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/formatting.h"
 #include "utils/guc.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "catalog/pg_attribute.h"
 #include "access/htup_details.h"
@@ -65,12 +69,6 @@ typedef struct LintName
 	Oid			relid;
 } LintName;
 
-typedef struct LintIndex
-{
-	char	   *relkey;
-	List	   *columns;		/* char * */
-} LintIndex;
-
 typedef struct LintFk
 {
 	int			statement;
@@ -79,24 +77,42 @@ typedef struct LintFk
 	List	   *columns;		/* char * */
 } LintFk;
 
+/* A silence's rule as shown in an unused-silence finding, in bytes. */
+#define LINT_SHOWN_RULE_LEN 64
+/* An over-long identifier as shown in its finding, in bytes. */
+#define LINT_SHOWN_IDENT_LEN 20
+
 typedef struct LintState
 {
+	MemoryContext keep;			/* what outlives the statement being linted */
 	List	   *findings;
 	bool		runtime;
 	bool		has_ddl;
 	int			current;
 	const char *current_text;
-	List	   *names;			/* LintName: relations created or renamed */
-	List	   *indexes;		/* LintIndex */
+	List	   *path;			/* path_schemas(), looked up once */
+	bool		path_known;
+	/* keyed by text (keymap.c), so that looking up costs the same at any length */
+	HTAB	   *names;			/* quoted name -> LintName: created or renamed */
+	HTAB	   *renamed;		/* key of an existing relation renamed away */
+	HTAB	   *indexes;		/* relation key and leading columns of an index */
 	List	   *fks;			/* LintFk */
-	List	   *strong;			/* keys locked SHARE ROW EXCLUSIVE or more */
-	List	   *altered;		/* keys of existing tables altered */
-	List	   *deferred_indexes;	/* names of indexes built by deferred statements */
-	List	   *dropped;		/* "key constraint": constraints dropped so far */
+	HTAB	   *strong;			/* keys locked SHARE ROW EXCLUSIVE or more */
+	HTAB	   *altered;		/* keys of existing tables altered */
+	HTAB	   *deferred_indexes;	/* names of indexes built by deferred statements */
+	HTAB	   *dropped;		/* key -> names of its constraints dropped so far */
+	HTAB	   *listed;			/* key -> the statement that last listed it */
 	int			ael_statement;
 	char	   *ael_relation;
 	LintFinding *after_ael;
 } LintState;
+
+/* A copy of str that outlives the statement being linted. */
+static char *
+keep_str(LintState *s, const char *str)
+{
+	return MemoryContextStrdup(s->keep, str);
+}
 
 /* ----------------------------------------------------------------
  * Relations
@@ -117,78 +133,97 @@ rv_name(RangeVar *rv)
  * migration is on the path by name before it exists.
  */
 static List *
-path_schemas(void)
+path_schemas(LintState *s)
 {
-	List	   *oids = fetch_search_path(false);
-	List	   *result = NIL;
+	List	   *oids;
 	ListCell   *lc;
+	MemoryContext old;
 
+	if (s->path_known)
+		return s->path;
+	old = MemoryContextSwitchTo(s->keep);
+	oids = fetch_search_path(false);
 	foreach(lc, oids)
 	{
 		char	   *n = get_namespace_name(lfirst_oid(lc));
 
 		if (n)
-			result = lappend(result, n);
+			s->path = lappend(s->path, n);
 	}
-	return result;
+	list_free(oids);
+	s->path_known = true;
+	MemoryContextSwitchTo(old);
+	return s->path;
 }
 
 /* The schema an unqualified CREATE puts its relation in. */
 static char *
-creation_schema(RangeVar *rv)
+creation_schema(LintState *s, RangeVar *rv)
 {
 	List	   *path;
 
 	if (rv->schemaname)
 		return rv->schemaname;
-	path = path_schemas();
+	path = path_schemas(s);
 	return path ? (char *) linitial(path) : "public";
+}
+
+static char *
+oid_key(Oid relid)
+{
+	return psprintf("oid:%u", relid);
 }
 
 /* Did this migration rename the relation to another name? */
 static bool
 renamed_away(LintState *s, Oid relid)
 {
-	ListCell   *lc;
-
-	foreach(lc, s->names)
-		if (((LintName *) lfirst(lc))->relid == relid)
-			return true;
-	return false;
+	return steward_key_member(s->renamed, oid_key(relid));
 }
 
+/* The newest name this migration gave: a name can be dropped and created again. */
 static LintName *
 find_name(LintState *s, const char *schema, const char *name)
 {
-	ListCell   *lc;
+	StewardKeyEntry *e = steward_key_entry(&s->names, s->keep,
+										   quote_qualified_identifier(schema, name), false);
 
-	/* the newest entry wins: a name can be dropped and created again */
-	for (int i = list_length(s->names) - 1; i >= 0; i--)
-	{
-		LintName   *n = (LintName *) list_nth(s->names, i);
-
-		if (strcmp(n->schema, schema) == 0 && strcmp(n->name, name) == 0)
-			return n;
-	}
-	(void) lc;
-	return NULL;
+	return e ? (LintName *) e->value : NULL;
 }
 
 static void
 note_name(LintState *s, const char *schema, const char *name, Oid relid)
 {
-	LintName   *n = palloc(sizeof(LintName));
+	LintName   *n = MemoryContextAlloc(s->keep, sizeof(LintName));
 
-	n->schema = pstrdup(schema);
-	n->name = pstrdup(name);
+	n->schema = keep_str(s, schema);
+	n->name = keep_str(s, name);
 	n->relid = relid;
-	s->names = lappend(s->names, n);
+	steward_key_entry(&s->names, s->keep, quote_qualified_identifier(schema, name),
+					  true)->value = n;
+	if (OidIsValid(relid))
+		(void) steward_key_entry(&s->renamed, s->keep, oid_key(relid), true);
 }
 
 static void
 note_created(LintState *s, RangeVar *rv)
 {
-	note_name(s, creation_schema(rv), rv->relname, InvalidOid);
+	note_name(s, creation_schema(s, rv), rv->relname, InvalidOid);
+}
+
+/*
+ * Is this the first time the statement lists the relation?  A list such as
+ * LOCK TABLE t, t, t names a relation once for the lint, as for the server.
+ */
+static bool
+first_listed(LintState *s, LintRel *r)
+{
+	StewardKeyEntry *e = steward_key_entry(&s->listed, s->keep, r->key, true);
+
+	if (e->number == s->current)
+		return false;
+	e->number = s->current;
+	return true;
 }
 
 static char *
@@ -209,7 +244,7 @@ rel_from_oid(LintState *s, Oid relid, LintRel *r)
 	r->relid = relid;
 	r->is_new = steward_relation_is_new(relid);
 	r->name = relation_display(relid);
-	r->key = psprintf("oid:%u", relid);
+	r->key = oid_key(relid);
 }
 
 static void
@@ -256,7 +291,7 @@ lint_rel(LintState *s, RangeVar *rv, LintRel *r)
 		return true;
 	}
 
-	foreach(lc, path_schemas())
+	foreach(lc, path_schemas(s))
 	{
 		const char *schema = (const char *) lfirst(lc);
 		Oid			nsp = get_namespace_oid(schema, true);
@@ -304,8 +339,9 @@ emit(LintState *s, const char *rule_id, LintRel *r, LOCKMODE lockmode,
 	 const char *detail)
 {
 	const LintRule *rule = steward_lint_rule(rule_id);
-	LintFinding *f = palloc0(sizeof(LintFinding));
 	int64		size = r ? rel_size(r) : -1;
+	MemoryContext old = MemoryContextSwitchTo(s->keep);
+	LintFinding *f = palloc0(sizeof(LintFinding));
 
 	if (rule == NULL)
 		elog(ERROR, "unknown lint rule \"%s\"", rule_id);
@@ -317,8 +353,9 @@ emit(LintState *s, const char *rule_id, LintRel *r, LOCKMODE lockmode,
 	f->lockmode = lockmode;
 	f->relation = r ? pstrdup(r->name) : NULL;
 	f->table_size = size;
-	f->message = detail ? psprintf("%s (%s)", rule->why, detail) : pstrdup(rule->why);
-	f->instead = pstrdup(rule->instead);
+	/* the rule's own texts are shared, not copied, by its findings */
+	f->message = detail ? psprintf("%s (%s)", rule->why, detail) : (char *) rule->why;
+	f->instead = (char *) rule->instead;
 
 	switch (rule->grading)
 	{
@@ -338,6 +375,7 @@ emit(LintState *s, const char *rule_id, LintRel *r, LOCKMODE lockmode,
 			break;
 	}
 	s->findings = lappend(s->findings, f);
+	MemoryContextSwitchTo(old);
 	return f;
 }
 
@@ -350,7 +388,7 @@ emit_data_dependent(LintState *s, LintRel *r, LOCKMODE mode, const char *prechec
 	if (!existing(r) || rel_size(r) == 0)
 		return;
 	f = emit(s, "data-dependent", r, mode, NULL);
-	f->instead = psprintf("pre-check: %s", precheck);
+	f->instead = keep_str(s, psprintf("pre-check: %s", precheck));
 }
 
 static void
@@ -358,19 +396,19 @@ note_lock(LintState *s, LintRel *r, LOCKMODE mode)
 {
 	if (!existing(r))
 		return;
-	if (mode >= ShareRowExclusiveLock && !list_member(s->strong, makeString(r->key)))
-		s->strong = lappend(s->strong, makeString(r->key));
+	if (mode >= ShareRowExclusiveLock)
+		(void) steward_key_entry(&s->strong, s->keep, r->key, true);
 	if (mode == AccessExclusiveLock && s->ael_statement == 0 && !s->runtime)
 	{
 		s->ael_statement = s->current;
-		s->ael_relation = pstrdup(r->name);
+		s->ael_relation = keep_str(s, r->name);
 	}
 }
 
 static bool
 strong_locked(LintState *s, LintRel *r)
 {
-	return list_member(s->strong, makeString(r->key));
+	return steward_key_member(s->strong, r->key);
 }
 
 static LintFinding *emit_deferred(LintState *s, const char *what);
@@ -425,7 +463,7 @@ hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
 		 strcmp(t, "integer") == 0 || strcmp(t, "smallint") == 0))
 		emit(s, "prefer-bigint-over-int", NULL, NoLock, what);
 	for_each_from(lc, s->findings, before)
-		((LintFinding *) lfirst(lc))->relation = pstrdup(table);
+		((LintFinding *) lfirst(lc))->relation = keep_str(s, table);
 }
 
 static List *
@@ -439,28 +477,77 @@ string_names(List *strings)
 	return result;
 }
 
+static int
+name_cmp(const ListCell *a, const ListCell *b)
+{
+	return strcmp((const char *) lfirst(a), (const char *) lfirst(b));
+}
+
+/* The first n names as a set: sorted, without repeats, quoted. */
+static char *
+column_set(List *columns, int n)
+{
+	List	   *names = list_copy_head(columns, n);
+	StringInfoData buf;
+	ListCell   *lc;
+	const char *prev = NULL;
+
+	list_sort(names, name_cmp);
+	initStringInfo(&buf);
+	foreach(lc, names)
+	{
+		if (prev == NULL || strcmp(prev, lfirst(lc)) != 0)
+			appendStringInfo(&buf, "%s,", quote_identifier(lfirst(lc)));
+		prev = lfirst(lc);
+	}
+	list_free(names);
+	return buf.data;
+}
+
+/* The key of an index leading with a set of columns of a relation. */
+static char *
+leading_key(const char *relkey, const char *set)
+{
+	return psprintf("%s %s", relkey, set);
+}
+
+/*
+ * An index the migration builds, remembered under every set of leading
+ * columns it has (an expression ends them), so that a foreign key finds
+ * an index leading with its columns in one look-up.
+ */
 static void
 note_index(LintState *s, LintRel *r, List *columns)
 {
-	LintIndex  *ix = palloc(sizeof(LintIndex));
+	for (int n = 1; n <= list_length(columns); n++)
+	{
+		char	   *set;
 
-	ix->relkey = r->key;
-	ix->columns = columns;
-	s->indexes = lappend(s->indexes, ix);
+		if (*(char *) list_nth(columns, n - 1) == '\0')
+			break;
+		set = column_set(columns, n);
+		(void) steward_key_entry(&s->indexes, s->keep, leading_key(r->key, set), true);
+	}
 }
 
 static void
 note_fk(LintState *s, LintRel *r, List *columns)
 {
-	LintFk	   *fk = palloc(sizeof(LintFk));
+	MemoryContext old;
+	LintFk	   *fk;
 
 	if (s->runtime)
 		return;
+	old = MemoryContextSwitchTo(s->keep);
+	fk = palloc(sizeof(LintFk));
 	fk->statement = s->current;
 	fk->text = s->current_text;
 	fk->rel = *r;
-	fk->columns = columns;
+	fk->rel.name = pstrdup(r->name);
+	fk->rel.key = pstrdup(r->key);
+	fk->columns = list_copy(columns);	/* of names in the parse tree */
 	s->fks = lappend(s->fks, fk);
+	MemoryContextSwitchTo(old);
 }
 
 /* Indexes and foreign keys of CREATE TABLE, inline or as table constraints. */
@@ -692,16 +779,13 @@ lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 			note_index(s, r, string_names(c->keys));
 			if (c->indexname != NULL)
 			{
-				ListCell   *lc;
-
-				foreach(lc, s->deferred_indexes)
-					if (strcmp((char *) lfirst(lc), c->indexname) == 0)
-					{
-						emit_refused(s, psprintf("index %s is built by a CONCURRENTLY statement, which runs only after this migration's transaction commits",
-												 quote_identifier(c->indexname)));
-						llast_node(LintFinding, s->findings)->instead =
-							pstrdup("ADD CONSTRAINT ... USING INDEX in a later migration, once the index is built");
-					}
+				if (steward_key_member(s->deferred_indexes, c->indexname))
+				{
+					emit_refused(s, psprintf("index %s is built by a CONCURRENTLY statement, which runs only after this migration's transaction commits",
+											 quote_identifier(c->indexname)));
+					llast_node(LintFinding, s->findings)->instead =
+						"ADD CONSTRAINT ... USING INDEX in a later migration, once the index is built";
+				}
 			}
 			if (!existing(r) || c->indexname != NULL)
 				break;
@@ -725,14 +809,9 @@ lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 static List *
 dropped_constraints(LintState *s, LintRel *r)
 {
-	List	   *result = NIL;
-	char	   *prefix = psprintf("%s ", r->key);
-	ListCell   *lc;
+	StewardKeyEntry *e = steward_key_entry(&s->dropped, s->keep, r->key, false);
 
-	foreach(lc, s->dropped)
-		if (strncmp(strVal(lfirst(lc)), prefix, strlen(prefix)) == 0)
-			result = lappend(result, strVal(lfirst(lc)) + strlen(prefix));
-	return result;
+	return e ? e->items : NIL;
 }
 
 static void
@@ -805,10 +884,10 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 	overall = AlterTableGetLockLevel(stmt->cmds);
 	if (existing(&r) && !s->runtime)
 	{
-		if (list_member(s->altered, makeString(r.key)))
+		if (steward_key_member(s->altered, r.key))
 			emit(s, "combine-alters", &r, overall, NULL);
 		else
-			s->altered = lappend(s->altered, makeString(r.key));
+			(void) steward_key_entry(&s->altered, s->keep, r.key, true);
 	}
 
 	foreach(lc, stmt->cmds)
@@ -849,7 +928,13 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 					emit(s, "drop-column", &r, mode, psprintf("column %s", quote_identifier(cmd->name)));
 				break;
 			case AT_DropConstraint:
-				s->dropped = lappend(s->dropped, makeString(psprintf("%s %s", r.key, cmd->name)));
+				{
+					StewardKeyEntry *e = steward_key_entry(&s->dropped, s->keep, r.key, true);
+					MemoryContext old = MemoryContextSwitchTo(s->keep);
+
+					e->items = lappend(e->items, cmd->name);	/* in the parse tree */
+					MemoryContextSwitchTo(old);
+				}
 				if (existing(&r))
 					emit(s, "drop-constraint", &r, mode, psprintf("constraint %s", quote_identifier(cmd->name)));
 				break;
@@ -891,8 +976,8 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 						if (steward_has_valid_check(part.relid))
 						{
 							f->severity = Min(f->severity, LINT_WARNING);
-							f->message = psprintf("%s; it has a validated CHECK, which skips the scan only if it implies the bound",
-												  f->message);
+							f->message = keep_str(s, psprintf("%s; it has a validated CHECK, which skips the scan only if it implies the bound",
+															  f->message));
 						}
 						note_lock(s, &part, AccessExclusiveLock);
 					}
@@ -926,7 +1011,7 @@ emit_deferred(LintState *s, const char *what)
 						  psprintf("%s: pg_steward runs it in a background job after the transactional part commits", what));
 
 	f->severity = LINT_INFO;
-	f->instead = pstrdup("nothing to change; job_status() shows the job");
+	f->instead = "nothing to change; job_status() shows the job";
 	return f;
 }
 
@@ -962,12 +1047,12 @@ lint_index(LintState *s, IndexStmt *stmt)
 		{
 			emit_refused(s, "CREATE INDEX CONCURRENTLY on a partitioned table");
 			llast_node(LintFinding, s->findings)->instead =
-				pstrdup("CREATE INDEX ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION");
+				"CREATE INDEX ON ONLY the parent, CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION";
 			return;
 		}
 		emit_deferred(s, "CREATE INDEX CONCURRENTLY");
 		if (stmt->idxname)
-			s->deferred_indexes = lappend(s->deferred_indexes, stmt->idxname);
+			(void) steward_key_entry(&s->deferred_indexes, s->keep, stmt->idxname, true);
 	}
 	if (!existing(&r))
 		return;
@@ -976,7 +1061,7 @@ lint_index(LintState *s, IndexStmt *stmt)
 		LintFinding *f = emit(s, "index-not-concurrent", &r, ShareLock, NULL);
 
 		if (get_rel_relkind(r.relid) == RELKIND_PARTITIONED_TABLE)
-			f->instead = pstrdup("CREATE INDEX ON ONLY the parent (instant), CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION");
+			f->instead = "CREATE INDEX ON ONLY the parent (instant), CREATE INDEX CONCURRENTLY on each partition, then ALTER INDEX ... ATTACH PARTITION";
 	}
 	if (stmt->unique && all_columns)
 		emit_data_dependent(s, &r, stmt->concurrent ? ShareUpdateExclusiveLock : ShareLock,
@@ -1011,7 +1096,8 @@ lint_drop(LintState *s, DropStmt *stmt)
 			{
 				LintRel		r;
 
-				if (!lint_rel(s, makeRangeVarFromNameList((List *) lfirst(lc)), &r) || !existing(&r))
+				if (!lint_rel(s, makeRangeVarFromNameList((List *) lfirst(lc)), &r) || !existing(&r) ||
+					!first_listed(s, &r))
 					continue;
 				if (stmt->removeType == OBJECT_TABLE)
 					emit(s, "drop-table", &r, AccessExclusiveLock,
@@ -1070,7 +1156,7 @@ lint_rename(LintState *s, RenameStmt *stmt)
 				/* the relation keeps its schema under its new name */
 				char	   *schema = OidIsValid(r.relid)
 				? get_namespace_name(get_rel_namespace(r.relid))
-				: creation_schema(stmt->relation);
+				: creation_schema(s, stmt->relation);
 
 				note_name(s, schema, stmt->newname, r.is_new ? InvalidOid : r.relid);
 			}
@@ -1122,7 +1208,8 @@ lint_vacuum(LintState *s, VacuumStmt *stmt)
 	{
 		LintRel		r;
 
-		if (lint_rel(s, ((VacuumRelation *) lfirst(lc))->relation, &r) && existing(&r))
+		if (lint_rel(s, ((VacuumRelation *) lfirst(lc))->relation, &r) && existing(&r) &&
+			first_listed(s, &r))
 			emit(s, "full-rewrite-maintenance", &r, AccessExclusiveLock, "VACUUM FULL");
 	}
 }
@@ -1162,21 +1249,13 @@ lint_reindex(LintState *s, ReindexStmt *stmt)
 	note_lock(s, &r, stmt->kind == REINDEX_OBJECT_INDEX ? AccessExclusiveLock : ShareLock);
 }
 
-/* Does SET lock_timeout turn the timeout off for the migration? */
+/* Is the constant a timeout of zero, that is, none? */
 static bool
-disables_lock_timeout(VariableSetStmt *stmt)
+zero_timeout(A_Const *con)
 {
-	A_Const    *con;
 	int			ms;
 
-	if (stmt->name == NULL || pg_strcasecmp(stmt->name, "lock_timeout") != 0)
-		return stmt->kind == VAR_RESET_ALL;
-	if (stmt->kind == VAR_SET_DEFAULT || stmt->kind == VAR_RESET)
-		return true;
-	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1)
-		return false;
-	con = (A_Const *) linitial(stmt->args);
-	if (!IsA(con, A_Const) || con->isnull)
+	if (con->isnull)
 		return false;
 	if (IsA(&con->val, Integer))
 		return intVal(&con->val) == 0;
@@ -1189,6 +1268,116 @@ disables_lock_timeout(VariableSetStmt *stmt)
 	return false;
 }
 
+/* Does SET lock_timeout turn the timeout off for the migration? */
+static bool
+disables_lock_timeout(VariableSetStmt *stmt)
+{
+	A_Const    *con;
+
+	if (stmt->name == NULL || pg_strcasecmp(stmt->name, "lock_timeout") != 0)
+		return stmt->kind == VAR_RESET_ALL;
+	if (stmt->kind == VAR_SET_DEFAULT || stmt->kind == VAR_RESET)
+		return true;
+	if (stmt->kind != VAR_SET_VALUE || list_length(stmt->args) != 1)
+		return false;
+	con = (A_Const *) linitial(stmt->args);
+	return IsA(con, A_Const) && zero_timeout(con);
+}
+
+/*
+ * SET lock_timeout = 0 and kin are lock-timeout-disabled; any SET of
+ * statement_timeout is timeout-setting: the migration's own limit holds
+ * whatever it says.  where: NULL for a statement, else where the SET is.
+ */
+static void
+lint_timeout_set(LintState *s, VariableSetStmt *stmt, const char *where)
+{
+	if (disables_lock_timeout(stmt))
+		emit(s, "lock-timeout-disabled", NULL, NoLock, where);
+	else if (stmt->name && pg_strcasecmp(stmt->name, "statement_timeout") == 0)
+		emit(s, "timeout-setting", NULL, NoLock,
+			 psprintf("%s statement_timeout%s%s", stmt->kind == VAR_RESET ? "RESET" : "SET",
+					  where ? " " : "", where ? where : ""));
+}
+
+static const char *const timeout_words[] = {"lock_timeout", "statement_timeout", "query_canceled"};
+
+/*
+ * A body pg_steward cannot lint (of a DO block or a function) that names a
+ * timeout setting, or the error its cancel raises.
+ */
+static void
+lint_timeout_body(LintState *s, const char *body, const char *what)
+{
+	char	   *lower = asc_tolower(body, strlen(body));
+
+	for (int i = 0; i < lengthof(timeout_words); i++)
+		if (strstr(lower, timeout_words[i]) != NULL)
+		{
+			emit(s, "timeout-setting", NULL, NoLock,
+				 psprintf("%s names %s", what, timeout_words[i]));
+			return;
+		}
+}
+
+/* set_config() of a timeout setting, anywhere in a query. */
+static bool
+set_config_walker(Node *node, LintState *s)
+{
+	FuncCall   *fc;
+	A_Const    *name;
+	A_Const    *value;
+
+	if (node == NULL)
+		return false;
+	CHECK_FOR_INTERRUPTS();
+	if (!IsA(node, FuncCall))
+		return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+	fc = (FuncCall *) node;
+	if (pg_strcasecmp(strVal(llast(fc->funcname)), "set_config") != 0 ||
+		list_length(fc->args) != 3)
+		return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+
+	name = (A_Const *) linitial(fc->args);
+	value = (A_Const *) lsecond(fc->args);
+	if (!IsA(name, A_Const) || name->isnull || !IsA(&name->val, String))
+		emit(s, "timeout-setting", NULL, NoLock,
+			 "set_config() of a setting named only when it runs");
+	else if (pg_strcasecmp(strVal(&name->val), "lock_timeout") == 0 &&
+			 IsA(value, A_Const) && zero_timeout(value))
+		emit(s, "lock-timeout-disabled", NULL, NoLock, "set_config()");
+	else if (pg_strcasecmp(strVal(&name->val), "lock_timeout") == 0 && !IsA(value, A_Const))
+		emit(s, "timeout-setting", NULL, NoLock,
+			 "set_config() of lock_timeout to a value known only when it runs");
+	else if (pg_strcasecmp(strVal(&name->val), "statement_timeout") == 0)
+		emit(s, "timeout-setting", NULL, NoLock, "set_config() of statement_timeout");
+	return raw_expression_tree_walker(node, set_config_walker, (void *) s);
+}
+
+/* A function's SET clauses and body. */
+static void
+lint_function_options(LintState *s, List *options, const char *what)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *opt = (DefElem *) lfirst(lc);
+
+		if (strcmp(opt->defname, "set") == 0 && IsA(opt->arg, VariableSetStmt))
+			lint_timeout_set(s, (VariableSetStmt *) opt->arg,
+							 psprintf("in the SET clause of %s", what));
+		else if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, List))
+		{
+			ListCell   *bc;
+
+			foreach(bc, (List *) opt->arg)
+				if (IsA(lfirst(bc), String))
+					lint_timeout_body(s, strVal(lfirst(bc)), psprintf("the body of %s", what));
+		}
+	}
+}
+
 static void
 lint_rels(LintState *s, List *rvs, const char *rule, LOCKMODE mode, const char *detail)
 {
@@ -1198,7 +1387,7 @@ lint_rels(LintState *s, List *rvs, const char *rule, LOCKMODE mode, const char *
 	{
 		LintRel		r;
 
-		if (lint_rel(s, (RangeVar *) lfirst(lc), &r) && existing(&r))
+		if (lint_rel(s, (RangeVar *) lfirst(lc), &r) && existing(&r) && first_listed(s, &r))
 		{
 			emit(s, rule, &r, mode, detail);
 			note_lock(s, &r, mode);
@@ -1241,12 +1430,14 @@ lint_statement(LintState *s, Node *stmt)
 				/* emptying an empty table loses nothing */
 				foreach(lc, ((TruncateStmt *) stmt)->relations)
 				{
-					if (lint_rel(s, (RangeVar *) lfirst(lc), &r) && existing(&r) && rel_size(&r) > 0)
+					if (!lint_rel(s, (RangeVar *) lfirst(lc), &r) || !existing(&r) ||
+						!first_listed(s, &r))
+						continue;
+					if (rel_size(&r) > 0)
 						emit(s, "truncate", &r, AccessExclusiveLock,
 							 ((TruncateStmt *) stmt)->behavior == DROP_CASCADE
 							 ? "with CASCADE the tables that reference it are emptied too" : NULL);
-					if (existing(&r))
-						note_lock(s, &r, AccessExclusiveLock);
+					note_lock(s, &r, AccessExclusiveLock);
 				}
 				break;
 			}
@@ -1309,11 +1500,22 @@ lint_statement(LintState *s, Node *stmt)
 				if (s->has_ddl && lint_rel(s, rv, &r) && existing(&r))
 					emit(s, "backfill-in-ddl-tx", &r, RowExclusiveLock,
 						 IsA(stmt, UpdateStmt) ? "UPDATE" : "DELETE");
+				(void) set_config_walker(stmt, s);
 				break;
 			}
 		case T_VariableSetStmt:
-			if (disables_lock_timeout((VariableSetStmt *) stmt))
-				emit(s, "lock-timeout-disabled", NULL, NoLock, NULL);
+			lint_timeout_set(s, (VariableSetStmt *) stmt, NULL);
+			break;
+		case T_CreateFunctionStmt:
+			lint_function_options(s, ((CreateFunctionStmt *) stmt)->options,
+								  ((CreateFunctionStmt *) stmt)->is_procedure ? "a procedure" : "a function");
+			break;
+		case T_AlterFunctionStmt:
+			lint_function_options(s, ((AlterFunctionStmt *) stmt)->actions, "a function");
+			break;
+		case T_SelectStmt:
+		case T_InsertStmt:
+			(void) set_config_walker(stmt, s);
 			break;
 		case T_TransactionStmt:
 			emit(s, "transaction-control", NULL, NoLock, NULL);
@@ -1324,9 +1526,21 @@ lint_statement(LintState *s, Node *stmt)
 			break;
 		case T_DoStmt:
 			emit(s, "unseen-dynamic-sql", NULL, NoLock, "DO block");
+			{
+				ListCell   *lc;
+
+				foreach(lc, ((DoStmt *) stmt)->args)
+				{
+					DefElem    *opt = (DefElem *) lfirst(lc);
+
+					if (strcmp(opt->defname, "as") == 0 && IsA(opt->arg, String))
+						lint_timeout_body(s, strVal(opt->arg), "the DO block");
+				}
+			}
 			break;
 		case T_CallStmt:
 			emit(s, "unseen-dynamic-sql", NULL, NoLock, "CALL");
+			(void) set_config_walker((Node *) ((CallStmt *) stmt)->funccall, s);
 			break;
 		case T_CreateEnumStmt:
 			if (!s->runtime)
@@ -1386,31 +1600,13 @@ is_data_or_setting(Node *stmt)
  * ----------------------------------------------------------------
  */
 
+/* Does an index this migration builds lead with the foreign key's columns? */
 static bool
 index_created_for(LintState *s, LintFk *fk)
 {
-	ListCell   *lc;
-	int			n = list_length(fk->columns);
-
-	foreach(lc, s->indexes)
-	{
-		LintIndex  *ix = (LintIndex *) lfirst(lc);
-		bool		all = strcmp(ix->relkey, fk->rel.key) == 0 &&
-			list_length(ix->columns) >= n;
-
-		for (int i = 0; all && i < n; i++)
-		{
-			ListCell   *fc;
-			bool		found = false;
-
-			foreach(fc, fk->columns)
-				found |= strcmp((char *) list_nth(ix->columns, i), lfirst(fc)) == 0;
-			all = found;
-		}
-		if (all)
-			return true;
-	}
-	return false;
+	return steward_key_member(s->indexes,
+							  leading_key(fk->rel.key,
+										  column_set(fk->columns, list_length(fk->columns))));
 }
 
 static void
@@ -1447,60 +1643,6 @@ check_fk_indexes(LintState *s)
 	}
 }
 
-/* Apply the silences of each statement; report those that silence nothing. */
-static void
-apply_silences(LintState *s, List *statements)
-{
-	ListCell   *lc;
-	int			n = 0;
-
-	foreach(lc, statements)
-	{
-		const char *text = (const char *) lfirst(lc);
-		List	   *silences = steward_lint_silences(text);
-		ListCell   *sc;
-
-		n++;
-		foreach(sc, silences)
-		{
-			LintSilence *sil = (LintSilence *) lfirst(sc);
-			ListCell   *fc;
-
-			if (sil->reason == NULL)
-				continue;
-			foreach(fc, s->findings)
-			{
-				LintFinding *f = (LintFinding *) lfirst(fc);
-
-				if (f->statement == n && f->silenced == NULL &&
-					strcmp(f->rule->id, sil->rule) == 0)
-				{
-					f->silenced = sil->reason;
-					sil->used = true;
-				}
-			}
-		}
-		foreach(sc, silences)
-		{
-			LintSilence *sil = (LintSilence *) lfirst(sc);
-
-			if (sil->used)
-				continue;
-			s->current = n;
-			s->current_text = text;
-			if (sil->reason == NULL)
-				emit(s, "unused-silence", NULL, NoLock,
-					 psprintf("no reason given for %s", sil->rule));
-			else if (steward_lint_rule(sil->rule) == NULL)
-				emit(s, "unused-silence", NULL, NoLock,
-					 psprintf("there is no rule %s", sil->rule));
-			else
-				emit(s, "unused-silence", NULL, NoLock,
-					 psprintf("%s does not fire on this statement", sil->rule));
-		}
-	}
-}
-
 static int
 finding_cmp(const ListCell *a, const ListCell *b)
 {
@@ -1513,6 +1655,91 @@ finding_cmp(const ListCell *a, const ListCell *b)
 }
 
 /*
+ * Apply the silences of each statement; report those that silence nothing.
+ * The findings are sorted by statement, and each statement's findings are
+ * grouped by rule, so a silence costs the same however many findings and
+ * silences there are.  A silence silences every finding of its rule on
+ * its statement; another silence of the same rule then silences nothing.
+ */
+static void
+apply_silences(LintState *s, List *statements)
+{
+	int			nrules = steward_lint_rule_count();
+	List	  **by_rule = palloc0(sizeof(List *) * nrules);
+	MemoryContext stmtcxt = AllocSetContextCreate(CurrentMemoryContext, "lint silences",
+												  ALLOCSET_DEFAULT_SIZES);
+	int			nfound;
+	int			next = 0;
+	int			n = 0;
+	ListCell   *lc;
+
+	list_sort(s->findings, finding_cmp);
+	nfound = list_length(s->findings);
+	foreach(lc, statements)
+	{
+		const char *text = (const char *) lfirst(lc);
+		List	   *silences;
+		ListCell   *sc;
+
+		CHECK_FOR_INTERRUPTS();
+		n++;
+		MemoryContextReset(stmtcxt);
+		MemoryContextSwitchTo(stmtcxt);
+		memset(by_rule, 0, sizeof(List *) * nrules);
+		silences = steward_lint_silences(text);
+		for (; next < nfound; next++)
+		{
+			LintFinding *f = (LintFinding *) list_nth(s->findings, next);
+
+			if (f->statement > n)
+				break;
+			if (f->statement == n)
+				by_rule[steward_lint_rule_index(f->rule)] =
+					lappend(by_rule[steward_lint_rule_index(f->rule)], f);
+		}
+		foreach(sc, silences)
+		{
+			LintSilence *sil = (LintSilence *) lfirst(sc);
+			const LintRule *rule = steward_lint_rule(sil->rule);
+			char	   *reason;
+			ListCell   *fc;
+
+			CHECK_FOR_INTERRUPTS();
+			if (sil->reason == NULL || rule == NULL ||
+				by_rule[steward_lint_rule_index(rule)] == NIL)
+				continue;
+			reason = keep_str(s, sil->reason);
+			foreach(fc, by_rule[steward_lint_rule_index(rule)])
+				((LintFinding *) lfirst(fc))->silenced = reason;
+			sil->used = true;
+			by_rule[steward_lint_rule_index(rule)] = NIL;
+		}
+		foreach(sc, silences)
+		{
+			LintSilence *sil = (LintSilence *) lfirst(sc);
+			char	   *rule;
+
+			if (sil->used)
+				continue;
+			s->current = n;
+			s->current_text = text;
+			rule = steward_shown_text(sil->rule, -1, LINT_SHOWN_RULE_LEN);
+			if (sil->reason == NULL)
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("no reason given for %s", rule));
+			else if (steward_lint_rule(sil->rule) == NULL)
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("there is no rule %s", rule));
+			else
+				emit(s, "unused-silence", NULL, NoLock,
+					 psprintf("%s does not fire on this statement", rule));
+		}
+		MemoryContextSwitchTo(s->keep);
+	}
+	MemoryContextDelete(stmtcxt);
+}
+
+/*
  * Lint a migration's SQL.  Syntax errors are raised as the parser raises
  * them; everything else becomes findings, ordered by statement.
  */
@@ -1522,8 +1749,10 @@ steward_lint_sql(const char *sql)
 	LintState	s = {0};
 	List	   *raw;
 	List	   *texts = NIL;
+	MemoryContext stmtcxt;
 	ListCell   *lc;
 
+	s.keep = CurrentMemoryContext;
 	raw = steward_parse_sql_arg(sql, "SQL given to migrate_lint");
 
 	if (raw == NIL)
@@ -1534,6 +1763,8 @@ steward_lint_sql(const char *sql)
 	foreach(lc, raw)
 		if (!is_data_or_setting(lfirst_node(RawStmt, lc)->stmt))
 			s.has_ddl = true;
+
+	stmtcxt = AllocSetContextCreate(s.keep, "lint statement", ALLOCSET_DEFAULT_SIZES);
 
 	foreach(lc, raw)
 	{
@@ -1561,12 +1792,19 @@ steward_lint_sql(const char *sql)
 							   psprintf("taken at statement %d on %s", s.ael_statement, s.ael_relation));
 			s.after_ael->relation = pstrdup(s.ael_relation);
 		}
+
+		/* what only this statement needs goes with it (see keep) */
+		MemoryContextSwitchTo(stmtcxt);
 		lint_statement(&s, rs->stmt);
 		foreach(ic, steward_long_identifiers(s.current_text))
 			emit(&s, "identifier-too-long", NULL, NoLock,
-				 psprintf("\"%.20s...\" is %d bytes", (char *) lfirst(ic),
+				 psprintf("\"%s\" is %d bytes",
+						  steward_shown_text(lfirst(ic), -1, LINT_SHOWN_IDENT_LEN),
 						  (int) strlen(lfirst(ic))));
+		MemoryContextSwitchTo(s.keep);
+		MemoryContextReset(stmtcxt);
 	}
+	MemoryContextDelete(stmtcxt);
 
 	check_fk_indexes(&s);
 
@@ -1597,6 +1835,7 @@ steward_lint_runtime(Node *stmt, const char *text, int statement)
 {
 	LintState	s = {0};
 
+	s.keep = CurrentMemoryContext;
 	s.runtime = true;
 	s.has_ddl = true;
 	s.current = statement;
@@ -1652,8 +1891,24 @@ json_text_array(StringInfo buf, const char *key, List *items)
 }
 
 /*
- * The review recorded with a migration: counts, the decision, every
- * finding (without its long texts) and the checks it ran.
+ * Which findings the recorded review keeps when there are more than
+ * REVIEW_RECORDED_FINDINGS: unsilenced errors first, then silenced findings
+ * (what the DBA accepted), then unsilenced warnings, then infos.
+ */
+static int
+recorded_rank(const LintFinding *f)
+{
+	if (f->silenced)
+		return 1;
+	return f->severity == LINT_ERROR ? 0 : f->severity == LINT_WARNING ? 2 : 3;
+}
+
+/*
+ * The review recorded with a migration: counts, the decision, the
+ * findings (without their long texts, at most REVIEW_RECORDED_FINDINGS of
+ * them, in statement order, with the number left out as
+ * "findings_not_recorded") and the checks it ran.  Its size is bounded by
+ * the cap and the size of the checks, whatever the migration.
  */
 char *
 steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
@@ -1661,7 +1916,25 @@ steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
 {
 	StringInfoData buf;
 	int			errors = steward_lint_count(findings, LINT_ERROR, true);
+	int			per_rank[4] = {0};
+	int			cut_rank = 4;	/* ranks below it are recorded in full */
+	int			cut_left = 0;	/* how many of rank cut_rank are recorded */
+	int			room = REVIEW_RECORDED_FINDINGS;
+	int			recorded = 0;
 	ListCell   *lc;
+
+	foreach(lc, findings)
+		per_rank[recorded_rank((LintFinding *) lfirst(lc))]++;
+	for (int r = 0; r < 4; r++)
+	{
+		if (per_rank[r] > room)
+		{
+			cut_rank = r;
+			cut_left = room;
+			break;
+		}
+		room -= per_rank[r];
+	}
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"errors\": %d, \"warnings\": %d, \"infos\": %d, \"silenced\": %d, \"allow_unsafe\": %s",
@@ -1678,8 +1951,12 @@ steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
 	foreach(lc, findings)
 	{
 		LintFinding *f = (LintFinding *) lfirst(lc);
+		int			rank = recorded_rank(f);
 
-		if (lc != list_head(findings))
+		CHECK_FOR_INTERRUPTS();
+		if (rank > cut_rank || (rank == cut_rank && cut_left-- <= 0))
+			continue;
+		if (recorded++ > 0)
 			appendStringInfoString(&buf, ", ");
 		appendStringInfo(&buf, "{\"statement\": %d", f->statement);
 		json_key_text(&buf, "rule", f->rule->id, true);
@@ -1693,6 +1970,9 @@ steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
 		appendStringInfoChar(&buf, '}');
 	}
 	appendStringInfoChar(&buf, ']');
+	if (recorded < list_length(findings))
+		appendStringInfo(&buf, ", \"findings_not_recorded\": %d",
+						 list_length(findings) - recorded);
 	json_text_array(&buf, "pre_checks", pre_checks);
 	json_text_array(&buf, "post_checks", post_checks);
 	appendStringInfoChar(&buf, '}');

@@ -7,6 +7,11 @@
  * migrate_lint only reads the catalog (and takes ACCESS SHARE locks it
  * does not wait for, to measure tables); it runs none of the SQL.
  *
+ * Memory: a row shows its statement's text up to LINT_SHOWN_STATEMENT_LEN
+ * bytes, so however many findings a long statement has, the rows take
+ * space in proportion to their number, not to the statement's length
+ * times their number.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -16,9 +21,13 @@
 #include "miscadmin.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "pg_steward.h"
 #include "review/review.h"
+
+/* statement_text of a finding row, in bytes (the rest is "...") */
+#define LINT_SHOWN_STATEMENT_LEN 1000
 
 PG_FUNCTION_INFO_V1(migrate_lint);
 PG_FUNCTION_INFO_V1(migrate_lint_rules);
@@ -36,6 +45,7 @@ migrate_lint(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sql;
 	List	   *findings;
+	MemoryContext rowcxt;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -47,15 +57,20 @@ migrate_lint(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	findings = steward_lint_sql(sql);
 
+	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_lint row",
+								   ALLOCSET_SMALL_SIZES);
 	foreach(lc, findings)
 	{
 		LintFinding *f = (LintFinding *) lfirst(lc);
 		Datum		values[11];
 		bool		nulls[11] = {0};
+		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(rowcxt);
 		values[0] = Int32GetDatum(f->statement);
-		values[1] = CStringGetTextDatum(f->statement_text);
+		values[1] = CStringGetTextDatum(steward_shown_text(f->statement_text, -1,
+														   LINT_SHOWN_STATEMENT_LEN));
 		values[2] = CStringGetTextDatum(f->rule->id);
 		values[3] = CStringGetTextDatum(steward_lint_severity_name(f->severity));
 		values[4] = text_or_null(f->lockmode != NoLock
@@ -69,7 +84,10 @@ migrate_lint(PG_FUNCTION_ARGS)
 		values[9] = CStringGetTextDatum(f->instead);
 		values[10] = text_or_null(f->silenced, &nulls[10]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(rowcxt);
 	}
+	MemoryContextDelete(rowcxt);
 	return (Datum) 0;
 }
 

@@ -22,6 +22,14 @@
  * large table a rewrite takes as long as the real one): run it on a copy
  * of production, or in a quiet hour.
  *
+ * Memory and time: what the plan remembers is looked up by key
+ * (keymap.c); what one statement needs (its pg_locks rows, the names it
+ * resolves) goes with it.  Rows a statement returns are discarded.  Per
+ * statement the plan reads this backend's locks and compares the
+ * relations it has locked so far with their storage before the run, so a
+ * statement costs in proportion to the relations it holds locks on (at
+ * most what the lock table holds), not to the statements before it.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -107,6 +115,13 @@ typedef struct PlanFile
 	int32		relpages;
 } PlanFile;
 
+/* A relation the plan dropped, for naming its locks. */
+typedef struct PlanDropped
+{
+	char	   *identity;
+	char	   *kind;
+} PlanDropped;
+
 /* What the table_rewrite event said before a rewrite. */
 typedef struct PlanRewrite
 {
@@ -121,14 +136,17 @@ typedef struct PlanCapture
 	int			current;
 	List	   *rows;			/* PlanRow */
 	List	   *objects;		/* PlanObject, not yet resolved */
-	List	   *seen;			/* char *identity of objects reported */
-	List	   *created;		/* ObjectAddress * created in the plan */
+	HTAB	   *seen;			/* "c|a kind identity" of objects reported */
+	HTAB	   *created;		/* "classid/objid" of objects created in the plan */
 	List	   *locks;			/* PlanLock */
-	struct PlanFile *baseline;	/* relfilenodes before the migration */
+	HTAB	   *lock_keys;		/* "relid mode" of each PlanLock */
+	List	   *locked;			/* relids of the PlanLocks, once each */
+	HTAB	   *locked_rels;	/* the same, to look up */
+	struct PlanFile *baseline;	/* relfilenodes before the migration, by relid */
 	int			nbaseline;
-	List	   *rewritten;		/* Oid */
-	List	   *rewrite_notes;	/* PlanRewrite, from the table_rewrite event */
-	List	   *dropped_rels;	/* relid, then identity and kind: dropped relations */
+	HTAB	   *rewritten;		/* relids reported as rewritten */
+	HTAB	   *rewrite_notes;	/* relid -> PlanRewrite, from the table_rewrite event */
+	HTAB	   *dropped_rels;	/* relid -> PlanDropped */
 	List	   *counts_created; /* char *kind, one per object */
 	List	   *counts_altered;
 	List	   *counts_dropped;
@@ -319,19 +337,22 @@ object_identity(Oid classId, Oid objectId, int32 subId)
 	return id ? id : psprintf("%u/%u/%d", classId, objectId, subId);
 }
 
+static char *
+object_key(Oid classId, Oid objectId)
+{
+	return psprintf("%u/%u", classId, objectId);
+}
+
+static char *
+relid_key(Oid relid)
+{
+	return psprintf("%u", relid);
+}
+
 static bool
 was_created(Oid classId, Oid objectId)
 {
-	ListCell   *lc;
-
-	foreach(lc, capture->created)
-	{
-		ObjectAddress *a = (ObjectAddress *) lfirst(lc);
-
-		if (a->classId == classId && a->objectId == objectId)
-			return true;
-	}
-	return false;
+	return steward_key_member(capture->created, object_key(classId, objectId));
 }
 
 static void
@@ -355,14 +376,8 @@ plan_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		o->created = access == OAT_POST_CREATE;
 		capture->objects = lappend(capture->objects, o);
 		if (o->created && subId == 0)
-		{
-			ObjectAddress *a = palloc(sizeof(ObjectAddress));
-
-			a->classId = classId;
-			a->objectId = objectId;
-			a->objectSubId = 0;
-			capture->created = lappend(capture->created, a);
-		}
+			(void) steward_key_entry(&capture->created, capture->cxt,
+									 object_key(classId, objectId), true);
 		MemoryContextSwitchTo(old);
 	}
 	else if (access == OAT_DROP)
@@ -378,9 +393,12 @@ plan_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 			add_row(capture->current, "dropped", kind, identity, NULL, NULL, -1);
 			if (classId == RelationRelationId && subId == 0)
 			{
-				capture->dropped_rels = lappend(capture->dropped_rels, makeInteger((int) objectId));
-				capture->dropped_rels = lappend(capture->dropped_rels, makeString(pstrdup(identity)));
-				capture->dropped_rels = lappend(capture->dropped_rels, makeString(pstrdup(kind)));
+				PlanDropped *d = palloc(sizeof(PlanDropped));
+
+				d->identity = pstrdup(identity);
+				d->kind = pstrdup(kind);
+				steward_key_entry(&capture->dropped_rels, capture->cxt,
+								  relid_key(objectId), true)->value = d;
 			}
 			capture->counts_dropped = lappend(capture->counts_dropped, pstrdup(kind));
 			MemoryContextSwitchTo(old);
@@ -413,10 +431,10 @@ resolve_objects(void)
 			continue;
 		identity = object_identity(o->classId, o->objectId, o->subId);
 		key = psprintf("%s %s %s", o->created ? "c" : "a", kind, identity);
-		if (list_member(capture->seen, makeString(key)))
+		if (steward_key_member(capture->seen, key))
 			continue;
+		(void) steward_key_entry(&capture->seen, capture->cxt, key, true);
 		old = MemoryContextSwitchTo(capture->cxt);
-		capture->seen = lappend(capture->seen, makeString(pstrdup(key)));
 		if (o->created)
 			capture->counts_created = lappend(capture->counts_created, pstrdup(kind));
 		else
@@ -475,14 +493,17 @@ is_steward_relation(Oid relid)
 static void
 collect_locks(int statement, TimestampTz started)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc;
 
-	rc = SPI_execute("SELECT l.relation::oid, l.mode FROM pg_catalog.pg_locks l "
-					 "WHERE l.pid = pg_catalog.pg_backend_pid() AND l.locktype = 'relation' "
-					 "AND l.relation >= 16384 ORDER BY 1, 2",
+	rc = SPI_execute("SELECT l.relation::pg_catalog.oid, l.mode FROM pg_catalog.pg_locks l "
+					 "WHERE l.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() "
+					 "AND l.locktype OPERATOR(pg_catalog.=) 'relation' "
+					 "AND l.relation OPERATOR(pg_catalog.>=) 16384 ORDER BY 1, 2",
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_locks: %s", SPI_result_code_string(rc));
+	MemoryContextSwitchTo(cxt);		/* SPI_execute returns in SPI's own */
 
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -490,20 +511,15 @@ collect_locks(int statement, TimestampTz started)
 		Oid			relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i],
 														   SPI_tuptable->tupdesc, 1, &isnull));
 		char	   *mode = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
-		ListCell   *lc;
-		bool		seen = false;
+		char	   *key = psprintf("%u %s", relid, mode);
+		StewardKeyEntry *dropped;
+		StewardKeyEntry *locked;
 		PlanLock   *pl;
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
-		foreach(lc, capture->locks)
-		{
-			PlanLock   *l = (PlanLock *) lfirst(lc);
-
-			if (l->relid == relid && strcmp(l->mode, mode) == 0)
-				seen = true;
-		}
-		if (seen || was_created(RelationRelationId, relid) || is_steward_relation(relid))
+		if (steward_key_member(capture->lock_keys, key) ||
+			was_created(RelationRelationId, relid) || is_steward_relation(relid))
 			continue;
 
 		old = MemoryContextSwitchTo(capture->cxt);
@@ -516,15 +532,12 @@ collect_locks(int statement, TimestampTz started)
 			pl->kind = object_kind(RelationRelationId, relid, 0);
 			pl->kind = pl->kind ? pstrdup(pl->kind) : pstrdup("relation");
 		}
-		else
+		else if ((dropped = steward_key_entry(&capture->dropped_rels, capture->cxt,
+											  relid_key(relid), false)) != NULL)
 		{
-			/* dropped by this statement; or a transient heap of a rewrite */
-			for (int k = 0; k + 2 < list_length(capture->dropped_rels); k += 3)
-				if ((Oid) intVal(list_nth(capture->dropped_rels, k)) == relid)
-				{
-					pl->name = strVal(list_nth(capture->dropped_rels, k + 1));
-					pl->kind = strVal(list_nth(capture->dropped_rels, k + 2));
-				}
+			/* dropped by this statement (else a transient heap of a rewrite) */
+			pl->name = ((PlanDropped *) dropped->value)->identity;
+			pl->kind = ((PlanDropped *) dropped->value)->kind;
 		}
 		if (pl->name == NULL)
 		{
@@ -534,19 +547,32 @@ collect_locks(int statement, TimestampTz started)
 		pl->statement = statement;
 		pl->taken = started;
 		capture->locks = lappend(capture->locks, pl);
+		(void) steward_key_entry(&capture->lock_keys, capture->cxt, key, true);
+		locked = steward_key_entry(&capture->locked_rels, capture->cxt, relid_key(relid), true);
+		if (locked->number++ == 0)
+			capture->locked = lappend_oid(capture->locked, relid);
 		MemoryContextSwitchTo(old);
 	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
+/* What the first table_rewrite event said about the relation, or NULL. */
 static PlanRewrite *
 rewrite_note(Oid relid)
 {
-	ListCell   *lc;
+	StewardKeyEntry *e = steward_key_entry(&capture->rewrite_notes, capture->cxt,
+										   relid_key(relid), false);
 
-	foreach(lc, capture->rewrite_notes)
-		if (((PlanRewrite *) lfirst(lc))->relid == relid)
-			return (PlanRewrite *) lfirst(lc);
-	return NULL;
+	return e ? (PlanRewrite *) e->value : NULL;
+}
+
+static int
+baseline_cmp(const void *a, const void *b)
+{
+	Oid			ra = ((const PlanFile *) a)->relid;
+	Oid			rb = ((const PlanFile *) b)->relid;
+
+	return ra < rb ? -1 : ra > rb ? 1 : 0;
 }
 
 static const char *
@@ -568,27 +594,31 @@ rewrite_reason(PlanRewrite *note)
 	return buf.data;
 }
 
-/* Relations this plan has locked whose relfilenode changed. */
+/* Relations this plan has locked whose relfilenode changed, by relid. */
 static void
 collect_rewrites(int statement)
 {
-	for (int i = 0; i < capture->nbaseline; i++)
+	List	   *locked = list_copy(capture->locked);
+	ListCell   *lc;
+
+	list_sort(locked, list_oid_cmp);
+	foreach(lc, locked)
 	{
-		Oid			relid = capture->baseline[i].relid;
-		Oid			before = capture->baseline[i].relfilenode;
-		int32		pages = capture->baseline[i].relpages;
+		Oid			relid = lfirst_oid(lc);
+		PlanFile	key = {relid, InvalidOid, 0};
+		PlanFile   *file;
+		Oid			before;
+		int32		pages;
 		HeapTuple	tup;
 		Oid			now;
-		ListCell   *lk;
-		bool		locked = false;
 
 		CHECK_FOR_INTERRUPTS();
-		if (list_member_oid(capture->rewritten, relid))
+		file = bsearch(&key, capture->baseline, capture->nbaseline, sizeof(PlanFile),
+					   baseline_cmp);
+		if (file == NULL || steward_key_member(capture->rewritten, relid_key(relid)))
 			continue;
-		foreach(lk, capture->locks)
-			locked |= ((PlanLock *) lfirst(lk))->relid == relid;
-		if (!locked)
-			continue;
+		before = file->relfilenode;
+		pages = file->relpages;
 		tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 		if (!HeapTupleIsValid(tup))
 			continue;
@@ -602,7 +632,7 @@ collect_rewrites(int statement)
 			PlanRewrite *note = rewrite_note(relid);
 			int64		bytes = note ? note->bytes : (int64) pages * BLCKSZ;
 
-			capture->rewritten = lappend_oid(capture->rewritten, relid);
+			(void) steward_key_entry(&capture->rewritten, capture->cxt, relid_key(relid), true);
 			capture->nrewrites++;
 			MemoryContextSwitchTo(old);
 
@@ -628,12 +658,15 @@ steward_plan_note_rewrite(Oid relid, int reason)
 		return;
 	old = MemoryContextSwitchTo(capture->cxt);
 	{
+		StewardKeyEntry *e = steward_key_entry(&capture->rewrite_notes, capture->cxt,
+											   relid_key(relid), true);
 		PlanRewrite *note = palloc(sizeof(PlanRewrite));
 
 		note->relid = relid;
 		note->reason = reason;
 		note->bytes = steward_relation_bytes(relid);
-		capture->rewrite_notes = lappend(capture->rewrite_notes, note);
+		if (e->value == NULL)
+			e->value = note;
 	}
 	MemoryContextSwitchTo(old);
 }
@@ -645,7 +678,8 @@ take_baseline(void)
 	MemoryContext old;
 
 	rc = SPI_execute("SELECT c.oid, c.relfilenode, c.relpages FROM pg_catalog.pg_class c "
-					 "WHERE c.relfilenode <> 0 AND c.oid >= 16384",
+					 "WHERE c.relfilenode OPERATOR(pg_catalog.<>) 0 "
+					 "AND c.oid OPERATOR(pg_catalog.>=) 16384 ORDER BY c.oid",
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read pg_class: %s", SPI_result_code_string(rc));
@@ -664,6 +698,7 @@ take_baseline(void)
 		capture->baseline[i].relfilenode = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
 		capture->baseline[i].relpages = DatumGetInt32(SPI_getbinval(t, d, 3, &isnull));
 	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /* ----------------------------------------------------------------
@@ -682,7 +717,7 @@ typedef struct PlanRun
 static char *
 shown(const char *text)
 {
-	return strlen(text) > SHOWN_LEN ? psprintf("%.*s...", SHOWN_LEN, text) : pstrdup(text);
+	return steward_shown_text(text, -1, SHOWN_LEN);
 }
 
 static void
@@ -690,12 +725,15 @@ plan_body(void *arg)
 {
 	PlanRun    *pr = (PlanRun *) arg;
 	int			nestlevel = NewGUCNestLevel();
+	MemoryContext stmtcxt;
+	MemoryContext old;
 	ListCell   *lc;
 
-	(void) set_config_option("lock_timeout", psprintf("%d", pr->lock_timeout_ms),
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	steward_begin_lock_timeout(pr->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	stmtcxt = AllocSetContextCreate(CurrentMemoryContext, "plan statement",
+									ALLOCSET_DEFAULT_SIZES);
 	take_baseline();
 	collect_locks(0, GetCurrentTimestamp());	/* held before: not the migration's */
 	steward_guard_begin(false, true, NIL);
@@ -717,13 +755,19 @@ plan_body(void *arg)
 		started = GetCurrentTimestamp();
 		steward_execute_statement(st, pr->statement_timeout_ms, true);
 		pr->ended = GetCurrentTimestamp();
+
+		/* what the plan keeps goes to capture->cxt, the rest with the statement */
+		old = MemoryContextSwitchTo(stmtcxt);
 		add_row(st->number, "statement", NULL, NULL, NULL, shown(st->text),
 				pr->ended - started);
 		resolve_objects();
 		collect_locks(st->number, started);
 		collect_rewrites(st->number);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(stmtcxt);
 	}
 	SPI_finish();
+	steward_end_lock_timeout();
 	AtEOXact_GUC(false, nestlevel);
 }
 
@@ -872,6 +916,8 @@ migrate_plan(PG_FUNCTION_ARGS)
 static void
 report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata, TimestampTz started)
 {
+	HTAB	   *strongest = NULL;	/* "relid statement" -> strongest mode */
+	int			not_collected;
 	ListCell   *lc;
 
 	if (!ok)
@@ -884,22 +930,28 @@ report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata, TimestampTz 
 				-1);
 	}
 
-	/* locks: how long each is held, from its statement to the end */
+	/*
+	 * locks: how long each is held, from its statement to the end; of the
+	 * locks a statement took on one relation, only the strongest
+	 */
 	foreach(lc, c->locks)
 	{
 		PlanLock   *l = (PlanLock *) lfirst(lc);
-		ListCell   *other;
-		bool		weaker = false;
+		StewardKeyEntry *e = steward_key_entry(&strongest, CurrentMemoryContext,
+											   psprintf("%u %d", l->relid, l->statement), true);
 
 		CHECK_FOR_INTERRUPTS();
-		foreach(other, c->locks)
-		{
-			PlanLock   *o = (PlanLock *) lfirst(other);
+		e->number = Max(e->number, lock_strength(l->mode));
+	}
+	foreach(lc, c->locks)
+	{
+		PlanLock   *l = (PlanLock *) lfirst(lc);
 
-			weaker |= o != l && o->relid == l->relid && o->statement == l->statement &&
-				lock_strength(o->mode) > lock_strength(l->mode);
-		}
-		if (weaker || l->statement == 0)
+		CHECK_FOR_INTERRUPTS();
+		if (l->statement == 0 ||
+			lock_strength(l->mode) <
+			steward_key_entry(&strongest, CurrentMemoryContext,
+							  psprintf("%u %d", l->relid, l->statement), false)->number)
 			continue;
 
 		c->nlocks++;
@@ -909,7 +961,7 @@ report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata, TimestampTz 
 				psprintf("%s; held until the migration commits", lock_effect(l->mode)),
 				pr->ended - l->taken);
 	}
-	foreach(lc, steward_guard_collected())
+	foreach(lc, steward_guard_collected(&not_collected))
 	{
 		LintFinding *f = (LintFinding *) lfirst(lc);
 
@@ -931,6 +983,9 @@ report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata, TimestampTz 
 		appendStringInfo(&sum, "; %d lock%s on existing relations (%d blocking writes or reads); %d rewrite%s",
 						 c->nlocks, c->nlocks == 1 ? "" : "s", c->nstrong,
 						 c->nrewrites, c->nrewrites == 1 ? "" : "s");
+		if (not_collected > 0)
+			appendStringInfo(&sum, "; %d more guard finding%s not listed", not_collected,
+							 not_collected == 1 ? "" : "s");
 		if (!ok)
 			appendStringInfo(&sum, "; FAILED at statement %d", c->current);
 		appendStringInfoString(&sum, "; rolled back");
@@ -950,6 +1005,7 @@ emit_rows(ReturnSetInfo *rsinfo, PlanCapture *c)
 		Datum		values[7];
 		bool		nulls[7] = {0};
 
+		CHECK_FOR_INTERRUPTS();
 		values[0] = Int32GetDatum(r->statement);
 		nulls[0] = r->statement == 0;
 		values[1] = CStringGetTextDatum(r->step);

@@ -30,6 +30,7 @@
 #include "nodes/parsenodes.h"
 #include "storage/lockdefs.h"
 #include "utils/array.h"
+#include "utils/hsearch.h"
 
 typedef enum LintSeverity
 {
@@ -70,13 +71,33 @@ typedef struct LintFinding
 	int			seq;			/* order of emission, for a stable sort */
 } LintFinding;
 
+/* keymap.c: text keys of any length, looked up in constant time */
+typedef struct StewardKeyEntry
+{
+	char	   *key;
+	void	   *value;			/* the user's */
+	List	   *items;			/* the user's */
+	int			number;			/* the user's */
+} StewardKeyEntry;
+
+extern StewardKeyEntry *steward_key_entry(HTAB **map, MemoryContext cxt,
+										  const char *key, bool create);
+extern bool steward_key_member(HTAB *map, const char *key);
+
 /* rules.c */
 extern const LintRule *steward_lint_rule(const char *id);
 extern const char *steward_lint_severity_name(LintSeverity s);
 extern int	steward_lint_rule_count(void);
+extern int	steward_lint_rule_index(const LintRule *rule);
 extern const LintRule *steward_lint_rule_at(int i);
 
 /* lint.c */
+
+/* The recorded review keeps at most this many findings (and their number). */
+#define REVIEW_RECORDED_FINDINGS 1000
+/* A refusal's detail names at most this many unsafe findings. */
+#define REVIEW_SHOWN_FINDINGS 50
+
 extern List *steward_lint_sql(const char *sql);
 extern List *steward_lint_runtime(Node *stmt, const char *text, int statement);
 extern int	steward_lint_count(List *findings, LintSeverity severity,
@@ -114,7 +135,7 @@ extern void steward_guard_begin(bool allow_unsafe, bool record_only,
 								List *accepted);
 extern void steward_guard_statement(const char *text, int number);
 extern void steward_guard_end(void);
-extern List *steward_guard_collected(void);
+extern List *steward_guard_collected(int *not_collected);
 
 /* checks.c */
 extern List *steward_parse_checks(ArrayType *checks, const char *argname);

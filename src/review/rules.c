@@ -108,8 +108,11 @@ static const LintRule rules[] = {
 		"an earlier statement took ACCESS EXCLUSIVE on an existing table; it stays held while the rest of the migration runs",
 	"one strong lock per migration: put later work in a migration of its own"},
 	{"lock-timeout-disabled", LINT_ERROR, GRADE_NONE, "none",
-		"without a lock_timeout a statement waiting for its lock blocks every later query on the table",
+		"the migration turns lock_timeout off, as if its statements could wait for a lock without limit, blocking every later query on the table; pg_steward cancels such a wait at the migration's own lock_timeout",
 	"leave lock_timeout to pg_steward (pg_steward.lock_timeout, retried with backoff)"},
+	{"timeout-setting", LINT_WARNING, GRADE_NONE, "none",
+		"pg_steward holds the migration to its own lock_timeout and statement_timeout: a setting made inside the migration can shorten a lock wait but never lifts or raises either limit",
+	"pass lock_timeout and statement_timeout to migrate_apply (or set pg_steward.lock_timeout and pg_steward.statement_timeout)"},
 	{"drop-table", LINT_ERROR, GRADE_EMPTY, "none",
 		"DROP TABLE loses its data and takes ACCESS EXCLUSIVE on it and on the tables its foreign keys reference",
 	"stop using the table first, keep a copy, and drop it in a migration of its own"},
@@ -196,6 +199,13 @@ steward_lint_rule(const char *id)
 		if (strcmp(rules[i].id, id) == 0)
 			return &rules[i];
 	return NULL;
+}
+
+/* The position of a rule in the list, 0 .. steward_lint_rule_count() - 1. */
+int
+steward_lint_rule_index(const LintRule *rule)
+{
+	return (int) (rule - rules);
 }
 
 int

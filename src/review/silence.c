@@ -12,7 +12,8 @@
  *
  * A silence comment reads
  *		-- steward:allow <rule-id> <reason>
- * or the same inside a block comment.
+ * or the same inside a block comment.  The reason runs to the end of the
+ * line or to the next mark, and is kept up to SILENCE_REASON_LEN bytes.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,12 +22,20 @@
 #include <ctype.h>
 
 #include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "utils/formatting.h"
 
+#include "pg_steward.h"
 #include "review/review.h"
 
 #define SILENCE_MARK "steward:allow"
+
+/*
+ * A reason is kept up to this many bytes: every finding it silences shows
+ * it (in migrate_lint's rows and in the recorded review).
+ */
+#define SILENCE_REASON_LEN 256
 
 typedef struct Scan
 {
@@ -178,6 +187,7 @@ steward_lint_silences(const char *text)
 		const char *c = lower;
 		const char *m;
 
+		CHECK_FOR_INTERRUPTS();
 		/* the marker in any letter case; the reason as written */
 		while ((m = strstr(c, SILENCE_MARK)) != NULL)
 		{
@@ -186,6 +196,7 @@ steward_lint_silences(const char *text)
 			const char *start;
 			const char *next;
 
+			CHECK_FOR_INTERRUPTS();
 			while (*p == ' ' || *p == '\t')
 				p++;
 			start = p;
@@ -204,7 +215,8 @@ steward_lint_silences(const char *text)
 				while (end > p && isspace((unsigned char) end[-1]))
 					end--;
 				if (end > p)
-					s->reason = pnstrdup(orig + (p - lower), end - p);
+					s->reason = steward_shown_text(orig + (p - lower), end - p,
+												   SILENCE_REASON_LEN);
 			}
 			result = lappend(result, s);
 			c = next ? next : p + strlen(p);
