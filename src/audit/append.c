@@ -12,6 +12,9 @@
  * (seal.c).  Each event gets a random salt and the commitment
  * H(0x02 || salt || payload); the chain covers the commitment only.
  *
+ * Event types are a small documented alphabet (audit.h), so that no event
+ * can pass for one of pg_steward's own reserved types by a look-alike name.
+ *
  * The ledger tables refuse UPDATE, DELETE and TRUNCATE, for their owner
  * too, unless pg_steward's own redaction or retention code has opened the
  * bypass for the statement it runs.
@@ -337,11 +340,52 @@ opt_text(FunctionCallInfo fcinfo, int n)
 static bool
 reserved_type(const char *t)
 {
-	return pg_strcasecmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_REDACTION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_RETENTION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_LEDGER) == 0;
+	return strcmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
+		strcmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
+		strcmp(t, AUDIT_TYPE_REDACTION) == 0 ||
+		strcmp(t, AUDIT_TYPE_RETENTION) == 0 ||
+		strcmp(t, AUDIT_TYPE_LEDGER) == 0;
+}
+
+/*
+ * An event type is 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and
+ * _, beginning with a letter: no letter case, space, control character or
+ * look-alike letter from another script can make one type pass for
+ * another.
+ */
+void
+steward_audit_check_event_type(const char *t)
+{
+	size_t		len = strlen(t);
+	bool		ok = len >= 1 && len <= AUDIT_MAX_EVENT_TYPE_LEN && t[0] >= 'A' && t[0] <= 'Z';
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 len <= AUDIT_MAX_EVENT_TYPE_LEN ?
+				 errmsg("invalid event type \"%s\"", t) :
+				 errmsg("invalid event type: longer than %d characters", AUDIT_MAX_EVENT_TYPE_LEN),
+				 errdetail("An event type is 1 to %d characters from A to Z, 0 to 9 and _, beginning with a capital letter.",
+						   AUDIT_MAX_EVENT_TYPE_LEN)));
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_check_event_type_sql);
+
+/*
+ * steward.audit_check_event_type(event_type text) returns void: the check
+ * above, for the SQL functions that take an event type.
+ */
+Datum
+steward_audit_check_event_type_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event_type must not be null")));
+	steward_audit_check_event_type(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
 
 /*
@@ -386,6 +430,7 @@ audit_append(PG_FUNCTION_ARGS)
 	check_field(in.resource_id, "resource_id", false);
 	check_field(in.actor, "actor", false);
 	check_field(in.event_type, "event_type", true);
+	steward_audit_check_event_type(in.event_type);
 	if (reserved_type(in.event_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -422,8 +467,8 @@ steward_audit_append_internal(PG_FUNCTION_ARGS)
 	in.current_user_name = opt_text(fcinfo, 7);
 	in.application_name = opt_text(fcinfo, 8);
 	in.client_addr = opt_text(fcinfo, 9);
-	if (in.event_type == NULL || in.action == NULL)
-		elog(ERROR, "internal audit event without type or action");
+	if (in.event_type == NULL || in.action == NULL || !reserved_type(in.event_type))
+		elog(ERROR, "internal audit event without type or action, or of a type not pg_steward's");
 	PG_RETURN_INT64(steward_audit_insert(&in));
 }
 

@@ -47,6 +47,7 @@
 #define AUDIT_ENTRY_LEN			(3 * 8 + AUDIT_HASH_LEN)
 #define AUDIT_FORMAT_VERSION	1
 #define AUDIT_MAX_FIELD_LEN		1024
+#define AUDIT_MAX_EVENT_TYPE_LEN 64
 
 /* payload states, as audit_event_check reports them */
 #define AUDIT_PAYLOAD_OK		0	/* payload matches its commitment, or none */
@@ -59,7 +60,11 @@
 	"e.resource_id, e.actor, e.session_user_name, e.current_user_name, " \
 	"e.client_addr, e.application_name, e.commitment"
 
-/* event types appended by pg_steward itself; audit_append refuses them */
+/*
+ * Event types are 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and _,
+ * beginning with a letter.  These are appended by pg_steward itself;
+ * audit_append refuses them.
+ */
 #define AUDIT_TYPE_APPLICATION	"APPLICATION"
 #define AUDIT_TYPE_ROW_CHANGE	"ROW_CHANGE"
 #define AUDIT_TYPE_MIGRATION	"SCHEMA_MIGRATION"
@@ -99,6 +104,7 @@ extern int64 steward_audit_unix_micros(TimestampTz t);
 extern TimestampTz steward_audit_from_unix_micros(int64 us);
 
 /* append.c */
+extern void steward_audit_check_event_type(const char *event_type);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 extern int64 steward_audit_insert(const AuditInput *in);
 extern int64 steward_audit_ledger_event(const char *action, const char *resource_type,
