@@ -12,6 +12,14 @@
  * (seal.c).  Each event gets a random salt and the commitment
  * H(0x02 || salt || payload); the chain covers the commitment only.
  *
+ * The row-change trigger renders the changed rows (output functions and
+ * casts to json of the table's column types, which the table's owner may
+ * have written) as the table's owner in a security-restricted operation,
+ * as PostgreSQL runs index expressions during maintenance: that code never
+ * runs with the writing role's privileges, nor with the extension owner's.
+ * Only then does the append switch to the owner of schema steward, for
+ * the fixed INSERT.
+ *
  * Event types are a small documented alphabet (audit.h), so that no event
  * can pass for one of pg_steward's own reserved types by a look-alike name.
  *
@@ -503,6 +511,8 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 	HeapTuple	keytup;
 	AuditInput	in = {0};
 	StringInfoData buf;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -540,6 +550,17 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 		oldtup = td->tg_trigtuple;
 	}
 
+	/*
+	 * Render the key and the rows as the table's owner, in a
+	 * security-restricted operation: output functions and casts to json of
+	 * the column types may be the owner's code.  Errors restore the user id
+	 * (transaction or subtransaction abort).
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
 	keytup = newtup ? newtup : oldtup;
 	if (td->tg_trigger->tgnargs == 1)
 	{
@@ -573,6 +594,8 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"old\": %s, \"new\": %s}",
 					 row_json(oldtup, desc), row_json(newtup, desc));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	in.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 	in.payload_null = false;
 
