@@ -85,6 +85,21 @@ GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
 -- Audit
 ------------------------------------------------------------------------------
 
+-- Blocks say which rule their hash follows.  Format 1: sealed before 0.3.0;
+-- the hash covers the header and the Merkle root, not the entries' ids,
+-- xids and times nor the snapshot.  Format 2: sealed from 0.3.0 on; the
+-- hash covers the entries and the snapshot too.  A block without a stated
+-- format (restored from a dump of 0.2.0) is of format 1.
+ALTER TABLE steward.audit_blocks ADD COLUMN format smallint NOT NULL DEFAULT 1;
+COMMENT ON COLUMN steward.audit_blocks.format IS
+    'what the block hash covers: 2 (from 0.3.0) the entries and the snapshot too, 1 the header only';
+
+-- Only times the byte format can encode enter the ledger: finite, and
+-- early enough that microseconds since 1970 fit in 64 bits.  Events get
+-- the server's clock; this also holds for an INSERT by hand or a restore.
+ALTER TABLE steward.audit_events ADD CONSTRAINT audit_events_time_encodable
+    CHECK (event_time > '-infinity' AND event_time < '294247-01-01 00:00:00+00');
+
 -- The event type alphabet (A-Z, 0-9, _, 1 to 64 characters, beginning with
 -- a letter), checked the same way by every function that takes a type.
 CREATE FUNCTION steward.audit_check_event_type(event_type text) RETURNS void

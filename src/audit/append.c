@@ -148,25 +148,41 @@ text_datum_or_null(const char *s, char *null)
  * transaction ids with the last block's snapshot, so an event appended
  * with an id below that snapshot would never be sealed: refuse, and say
  * how to move the cluster's transaction counter past the ledger.
+ *
+ * The refusal is only ever reached from a last block that verifies
+ * (steward_audit_read_head), whose xmax is head_xmax.  Events appended
+ * after that block came along too and are sealed once the counter passes
+ * their ids, so the advice goes past them as well; the detail says which
+ * part of the number comes from them, since the chain does not cover them
+ * yet.
  */
 void
-steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
+steward_audit_refuse_xid_behind(uint64 head_xmax, uint64 current)
 {
 	bool		isnull;
 	char	   *newest;
+	const char *args[1];
+	uint64		ledger_xmax = head_xmax;
 
-	/* past the newest event too: the unsealed tail came along */
-	newest = steward_query_text_as_owner("SELECT (max(xid::text::numeric) + 1)::text FROM steward.audit_events",
-										 0, NULL, &isnull);
+	args[0] = psprintf(UINT64_FORMAT, head_xmax);
+	newest = steward_query_text_as_owner("SELECT (max(xid::text::pg_catalog.numeric) + 1)::text "
+										 "  FROM steward.audit_events WHERE xid >= $1::pg_catalog.xid8",
+										 1, args, &isnull);
 	if (newest && !isnull && strtou64(newest, NULL, 10) > ledger_xmax)
 		ledger_xmax = strtou64(newest, NULL, 10);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("this cluster's transaction IDs are behind the audit ledger"),
+			 ledger_xmax == head_xmax ?
 			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
 					   " but this cluster is at transaction " UINT64_FORMAT
 					   ": the database was restored from another cluster.",
-					   ledger_xmax, current),
+					   ledger_xmax, current) :
+			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
+					   " but this cluster is at transaction " UINT64_FORMAT
+					   ": the database was restored from another cluster. Its last block covers IDs up to "
+					   UINT64_FORMAT "; the IDs above are those of events not sealed yet.",
+					   ledger_xmax, current, head_xmax),
 			 errhint("Stop this cluster and run scripts/advance_xid.sh on its data directory with " UINT64_FORMAT
 					 " (pg_resetwal -e %u -x %u), then start it again; docs/operations.md describes the restore.",
 					 ledger_xmax, (uint32) (ledger_xmax >> 32), (uint32) ledger_xmax)));
@@ -179,32 +195,52 @@ steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
  * snapshot's in-progress list, a later one has a higher id), so it means
  * the ledger came from another cluster.  Once this backend's transaction
  * ids are past the snapshot they stay past it, and the check is not
- * repeated.
+ * repeated.  The cheap read decides nothing but that all is well: before
+ * refusing, the last block is checked, and a block that does not verify
+ * is reported as damage, not taken for a restored ledger.
  */
 static void
 check_xid_ahead_of_ledger(void)
 {
 	static bool ahead = false;
-	char	   *head;
+	char	   *head_snap;
 	bool		isnull;
 	uint64		current;
 	AuditSnapshot snap;
+	StewardOwnerScope scope;
+	AuditBlock	head;
+	bool		behind = false;
 
 	if (ahead)
 		return;
-	head = steward_query_text_as_owner(
-									   "SELECT snapshot::text FROM steward.audit_blocks "
-									   "ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
+	head_snap = steward_query_text_as_owner(
+											"SELECT snapshot::text FROM steward.audit_blocks "
+											"ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
 	current = U64FromFullTransactionId(GetTopFullTransactionId());
-	if (head == NULL || isnull)
+	if (head_snap == NULL || isnull)
 	{
 		ahead = true;			/* nothing sealed yet */
 		return;
 	}
-	steward_audit_parse_snapshot(head, &snap);
-	if (steward_audit_visible(&snap, current))
+	steward_audit_parse_snapshot(head_snap, &snap);
+	if (!steward_audit_visible(&snap, current))
+	{
+		ahead = current >= snap.xmax;
+		return;
+	}
+
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (steward_audit_read_head(&head) && steward_audit_visible(&head.snap, current))
+	{
+		behind = true;
+		snap.xmax = head.snap.xmax;
+	}
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+	if (behind)
 		steward_audit_refuse_xid_behind(snap.xmax, current);
-	ahead = current >= snap.xmax;
 }
 
 /*
@@ -255,6 +291,7 @@ steward_audit_insert(const AuditInput *in)
 	nulls[0] = ' ';
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[1] = ' ';
+	steward_audit_check_time(DatumGetTimestampTz(values[1]), "the new event");
 	values[2] = text_datum_or_null(in->event_type, &nulls[2]);
 	values[3] = text_datum_or_null(in->action, &nulls[3]);
 	values[4] = text_datum_or_null(in->resource_type, &nulls[4]);
