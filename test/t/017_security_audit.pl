@@ -80,6 +80,20 @@ sub sealing_off
 
 sub seal { return superuser('SELECT steward.audit_seal()'); }
 
+# a partition of an old year with three events (a superuser's INSERT, as
+# pg_restore of an old ledger would write them), not sealed yet
+sub old_year_events
+{
+	my ($year) = @_;
+	my $next = $year + 1;
+	superuser(qq{
+CREATE TABLE steward.audit_events_$year PARTITION OF steward.audit_events
+    FOR VALUES FROM ('$year-01-01 00:00+00') TO ('$next-01-01 00:00+00');
+INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
+SELECT nextval('steward.audit_events_id_seq'), pg_current_xact_id(), '$year-06-01 00:00+00', 'APPLICATION', 'OLD', 'x', 'x'
+  FROM generate_series(1, 3);});
+}
+
 sealing_off();
 for my $i (1 .. 3)
 {
@@ -157,12 +171,7 @@ sealing_off();
 
 # the retention epochs are checked against the newest sealed RETENTION event;
 # a block problem hiding that event is named, not the epochs
-superuser(q{
-CREATE TABLE steward.audit_events_2010 PARTITION OF steward.audit_events
-    FOR VALUES FROM ('2010-01-01 00:00+00') TO ('2011-01-01 00:00+00');
-INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
-SELECT nextval('steward.audit_events_id_seq'), pg_current_xact_id(), '2010-06-01 00:00+00', 'APPLICATION', 'OLD', 'x', 'x'
-  FROM generate_series(1, 3);});
+old_year_events(2010);
 seal();
 as_role('ledger_dba', q{SELECT steward.audit_set_retention('*', '10 years')});
 ($ret, $out, $err) = as_role('ledger_dba',
@@ -180,12 +189,7 @@ $set_head_snap->($head_snap);
 
 # retention drops a partition only when the head block says its events are
 # sealed: a raised snapshot must not get unsealed events dropped
-superuser(q{
-CREATE TABLE steward.audit_events_2011 PARTITION OF steward.audit_events
-    FOR VALUES FROM ('2011-01-01 00:00+00') TO ('2012-01-01 00:00+00');
-INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
-SELECT nextval('steward.audit_events_id_seq'), pg_current_xact_id(), '2011-06-01 00:00+00', 'APPLICATION', 'OLD', 'x', 'x'
-  FROM generate_series(1, 3);});
+old_year_events(2011);
 # just past them: they look sealed, and later transactions do not look completed
 my $past = superuser(q{SELECT max(xid::text::bigint) + 1 FROM steward.audit_events_2011});
 $set_head_snap->("$past:$past:");
