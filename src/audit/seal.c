@@ -19,7 +19,7 @@
  *
  * A block holds at most pg_steward.audit_block_max_events events (more
  * only when one transaction appended more): a larger backlog becomes
- * several blocks, cut at xid boundaries (cut_snapshot).
+ * several blocks, cut at xid boundaries (block_snapshot).
  *
  *-------------------------------------------------------------------------
  */
@@ -96,13 +96,18 @@ to_bytea(const void *data, size_t len)
 }
 
 /*
- * The snapshot of a block cut at xid "cut": what the previous snapshot
- * showed, plus what cur showed below cut.  Visible(S') = Visible(prev) or
- * (Visible(cur) and xid < cut); as a pg_snapshot: xmax' = max(prev.xmax,
- * cut), xip' = (cur.xip below cut) + (prev.xip from cut on).
+ * The snapshot stored in a block that ends at xid "cut" (cur's xmax when
+ * the seal is not cut): what the previous snapshot showed, plus what cur
+ * showed below cut.  Visible(S') = Visible(prev) or (Visible(cur) and xid <
+ * cut); as a pg_snapshot: xmax' = max(prev.xmax, cut), xip' = (cur.xip
+ * below cut, but for ids prev shows completed) + (prev.xip from cut on).
+ * So every block's snapshot follows the previous one, as verification
+ * requires, even where cur lists as running an id the previous block saw
+ * completed (a ledger restored into a cluster whose ids were already past
+ * it, with an older transaction still open there).
  */
 static char *
-cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
+block_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 {
 	uint64		xmax = prev ? Max(prev->xmax, cut) : cut;
 	uint64	   *xip = palloc(sizeof(uint64) * (cur->nxip + (prev ? prev->nxip : 0) + 1));
@@ -111,7 +116,7 @@ cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 	StringInfoData buf;
 
 	for (int i = 0; i < cur->nxip; i++)
-		if (cur->xip[i] < cut)
+		if (cur->xip[i] < cut && !(prev && steward_audit_visible(prev, cur->xip[i])))
 			xip[nxip++] = cur->xip[i];
 	if (prev)
 		for (int i = 0; i < prev->nxip; i++)
@@ -299,7 +304,7 @@ steward_audit_seal_now(bool quiet)
 
 		if (nblock == 0)
 			break;
-		block_snap_text = cut ? cut_snapshot(prev_snap_text ? &prev : NULL, &cur, cut) : cur_snap_text;
+		block_snap_text = block_snapshot(prev_snap_text ? &prev : NULL, &cur, cut ? cut : cur.xmax);
 		steward_audit_parse_snapshot(block_snap_text, &block_snap);
 		write_block(format, block_id, block_snap_text, &block_snap, first_position, nblock,
 					&entries, prev_hash);
