@@ -13,6 +13,7 @@ PGFILEDESC   = "pg_steward - safe schema migrations and a tamper-evident audit l
 OBJS = \
 	src/pg_steward.o \
 	src/audit/append.o \
+	src/audit/block.o \
 	src/audit/format.o \
 	src/audit/manage.o \
 	src/audit/seal.o \

@@ -523,6 +523,61 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'steward_capture_change';
 -- Audit
 ------------------------------------------------------------------------------
 
+-- Blocks say which rule their hash follows.  Format 1: sealed before 0.3.0;
+-- the hash covers the header and the Merkle root, not the entries' ids,
+-- xids and times nor the snapshot.  Format 2: sealed from 0.3.0 on; the
+-- hash covers the entries and the snapshot too.  A block without a stated
+-- format (restored from a dump of 0.2.0) is of format 1.
+ALTER TABLE steward.audit_blocks ADD COLUMN format smallint NOT NULL DEFAULT 1;
+COMMENT ON COLUMN steward.audit_blocks.format IS
+    'what the block hash covers: 2 (from 0.3.0) the entries and the snapshot too, 1 the header only';
+
+-- Only times the byte format can encode enter the ledger: finite, and
+-- early enough that microseconds since 1970 fit in 64 bits.  Events get
+-- the server's clock; this also holds for an INSERT by hand or a restore.
+ALTER TABLE steward.audit_events ADD CONSTRAINT audit_events_time_encodable
+    CHECK (event_time > '-infinity' AND event_time < '294247-01-01 00:00:00+00');
+
+-- The event type alphabet (A-Z, 0-9, _, 1 to 64 characters, beginning with
+-- a letter), checked the same way by every function that takes a type.
+CREATE FUNCTION steward.audit_check_event_type(event_type text) RETURNS void
+LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'steward_audit_check_event_type_sql';
+
+CREATE OR REPLACE FUNCTION steward.audit_set_retention(event_type text, keep interval) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF event_type IS NULL OR event_type = '' THEN
+        RAISE EXCEPTION 'event_type must not be null or empty'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Use ''*'' for every event type.';
+    END IF;
+    -- '*' or a type of the event type alphabet; a policy set under another
+    -- name before 0.3.0 can still be removed
+    IF audit_set_retention.event_type <> '*'
+       AND NOT (keep IS NULL AND EXISTS (SELECT 1 FROM steward.audit_retention r
+                                          WHERE r.event_type = audit_set_retention.event_type)) THEN
+        PERFORM steward.audit_check_event_type(audit_set_retention.event_type);
+    END IF;
+    IF keep IS NULL THEN
+        DELETE FROM steward.audit_retention r WHERE r.event_type = audit_set_retention.event_type;
+        PERFORM steward.audit_append_internal('LEDGER', 'REMOVE_RETENTION', 'retention_policy',
+            audit_set_retention.event_type, NULL, NULL,
+            session_user::text, session_user::text, current_setting('application_name'),
+            host(inet_client_addr()));
+        RETURN;
+    END IF;
+    IF keep <= interval '0' THEN
+        RAISE EXCEPTION 'keep must be a positive interval' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    INSERT INTO steward.audit_retention AS r (event_type, keep)
+    VALUES (audit_set_retention.event_type, keep)
+    ON CONFLICT ON CONSTRAINT audit_retention_pkey DO UPDATE SET keep = EXCLUDED.keep, set_at = now();
+    PERFORM steward.audit_append_internal('LEDGER', 'SET_RETENTION', 'retention_policy',
+        audit_set_retention.event_type, jsonb_build_object('keep', keep), NULL,
+        session_user::text, session_user::text, current_setting('application_name'),
+        host(inet_client_addr()));
+END $$;
+
+
 ------------------------------------------------------------------------------
 -- Privileges of everything above: nothing in steward is executable by
 -- PUBLIC but the two functions meant for everybody (checked by the

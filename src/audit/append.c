@@ -12,6 +12,17 @@
  * (seal.c).  Each event gets a random salt and the commitment
  * H(0x02 || salt || payload); the chain covers the commitment only.
  *
+ * The row-change trigger renders the changed rows (output functions and
+ * casts to json of the table's column types, which the table's owner may
+ * have written) as the table's owner in a security-restricted operation,
+ * as PostgreSQL runs index expressions during maintenance: that code never
+ * runs with the writing role's privileges, nor with the extension owner's.
+ * Only then does the append switch to the owner of schema steward, for
+ * the fixed INSERT.
+ *
+ * Event types are a small documented alphabet (audit.h), so that no event
+ * can pass for one of pg_steward's own reserved types by a look-alike name.
+ *
  * The ledger tables refuse UPDATE, DELETE and TRUNCATE, for their owner
  * too, unless pg_steward's own redaction or retention code has opened the
  * bypass for the statement it runs.
@@ -137,25 +148,41 @@ text_datum_or_null(const char *s, char *null)
  * transaction ids with the last block's snapshot, so an event appended
  * with an id below that snapshot would never be sealed: refuse, and say
  * how to move the cluster's transaction counter past the ledger.
+ *
+ * The refusal is only ever reached from a last block that verifies
+ * (steward_audit_read_head), whose xmax is head_xmax.  Events appended
+ * after that block came along too and are sealed once the counter passes
+ * their ids, so the advice goes past them as well; the detail says which
+ * part of the number comes from them, since the chain does not cover them
+ * yet.
  */
 void
-steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
+steward_audit_refuse_xid_behind(uint64 head_xmax, uint64 current)
 {
 	bool		isnull;
 	char	   *newest;
+	const char *args[1];
+	uint64		ledger_xmax = head_xmax;
 
-	/* past the newest event too: the unsealed tail came along */
-	newest = steward_query_text_as_owner("SELECT (max(xid::text::numeric) + 1)::text FROM steward.audit_events",
-										 0, NULL, &isnull);
+	args[0] = psprintf(UINT64_FORMAT, head_xmax);
+	newest = steward_query_text_as_owner("SELECT (max(xid::text::pg_catalog.numeric) + 1)::text "
+										 "  FROM steward.audit_events WHERE xid >= $1::pg_catalog.xid8",
+										 1, args, &isnull);
 	if (newest && !isnull && strtou64(newest, NULL, 10) > ledger_xmax)
 		ledger_xmax = strtou64(newest, NULL, 10);
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("this cluster's transaction IDs are behind the audit ledger"),
+			 ledger_xmax == head_xmax ?
 			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
 					   " but this cluster is at transaction " UINT64_FORMAT
 					   ": the database was restored from another cluster.",
-					   ledger_xmax, current),
+					   ledger_xmax, current) :
+			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
+					   " but this cluster is at transaction " UINT64_FORMAT
+					   ": the database was restored from another cluster. Its last block covers IDs up to "
+					   UINT64_FORMAT "; the IDs above are those of events not sealed yet.",
+					   ledger_xmax, current, head_xmax),
 			 errhint("Stop this cluster and run scripts/advance_xid.sh on its data directory with " UINT64_FORMAT
 					 " (pg_resetwal -e %u -x %u), then start it again; docs/operations.md describes the restore.",
 					 ledger_xmax, (uint32) (ledger_xmax >> 32), (uint32) ledger_xmax)));
@@ -168,32 +195,52 @@ steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current)
  * snapshot's in-progress list, a later one has a higher id), so it means
  * the ledger came from another cluster.  Once this backend's transaction
  * ids are past the snapshot they stay past it, and the check is not
- * repeated.
+ * repeated.  The cheap read decides nothing but that all is well: before
+ * refusing, the last block is checked, and a block that does not verify
+ * is reported as damage, not taken for a restored ledger.
  */
 static void
 check_xid_ahead_of_ledger(void)
 {
 	static bool ahead = false;
-	char	   *head;
+	char	   *head_snap;
 	bool		isnull;
 	uint64		current;
 	AuditSnapshot snap;
+	StewardOwnerScope scope;
+	AuditBlock	head;
+	bool		behind = false;
 
 	if (ahead)
 		return;
-	head = steward_query_text_as_owner(
-									   "SELECT snapshot::text FROM steward.audit_blocks "
-									   "ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
+	head_snap = steward_query_text_as_owner(
+											"SELECT snapshot::text FROM steward.audit_blocks "
+											"ORDER BY block_id DESC LIMIT 1", 0, NULL, &isnull);
 	current = U64FromFullTransactionId(GetTopFullTransactionId());
-	if (head == NULL || isnull)
+	if (head_snap == NULL || isnull)
 	{
 		ahead = true;			/* nothing sealed yet */
 		return;
 	}
-	steward_audit_parse_snapshot(head, &snap);
-	if (steward_audit_visible(&snap, current))
+	steward_audit_parse_snapshot(head_snap, &snap);
+	if (!steward_audit_visible(&snap, current))
+	{
+		ahead = current >= snap.xmax;
+		return;
+	}
+
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (steward_audit_read_head(&head) && steward_audit_visible(&head.snap, current))
+	{
+		behind = true;
+		snap.xmax = head.snap.xmax;
+	}
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+	if (behind)
 		steward_audit_refuse_xid_behind(snap.xmax, current);
-	ahead = current >= snap.xmax;
 }
 
 /*
@@ -244,6 +291,7 @@ steward_audit_insert(const AuditInput *in)
 	nulls[0] = ' ';
 	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
 	nulls[1] = ' ';
+	steward_audit_check_time(DatumGetTimestampTz(values[1]), "the new event");
 	values[2] = text_datum_or_null(in->event_type, &nulls[2]);
 	values[3] = text_datum_or_null(in->action, &nulls[3]);
 	values[4] = text_datum_or_null(in->resource_type, &nulls[4]);
@@ -337,11 +385,52 @@ opt_text(FunctionCallInfo fcinfo, int n)
 static bool
 reserved_type(const char *t)
 {
-	return pg_strcasecmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_REDACTION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_RETENTION) == 0 ||
-		pg_strcasecmp(t, AUDIT_TYPE_LEDGER) == 0;
+	return strcmp(t, AUDIT_TYPE_ROW_CHANGE) == 0 ||
+		strcmp(t, AUDIT_TYPE_MIGRATION) == 0 ||
+		strcmp(t, AUDIT_TYPE_REDACTION) == 0 ||
+		strcmp(t, AUDIT_TYPE_RETENTION) == 0 ||
+		strcmp(t, AUDIT_TYPE_LEDGER) == 0;
+}
+
+/*
+ * An event type is 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and
+ * _, beginning with a letter: no letter case, space, control character or
+ * look-alike letter from another script can make one type pass for
+ * another.
+ */
+void
+steward_audit_check_event_type(const char *t)
+{
+	size_t		len = strlen(t);
+	bool		ok = len >= 1 && len <= AUDIT_MAX_EVENT_TYPE_LEN && t[0] >= 'A' && t[0] <= 'Z';
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_';
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 len <= AUDIT_MAX_EVENT_TYPE_LEN ?
+				 errmsg("invalid event type \"%s\"", t) :
+				 errmsg("invalid event type: longer than %d characters", AUDIT_MAX_EVENT_TYPE_LEN),
+				 errdetail("An event type is 1 to %d characters from A to Z, 0 to 9 and _, beginning with a capital letter.",
+						   AUDIT_MAX_EVENT_TYPE_LEN)));
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_check_event_type_sql);
+
+/*
+ * steward.audit_check_event_type(event_type text) returns void: the check
+ * above, for the SQL functions that take an event type.
+ */
+Datum
+steward_audit_check_event_type_sql(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("event_type must not be null")));
+	steward_audit_check_event_type(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
 }
 
 /*
@@ -386,6 +475,7 @@ audit_append(PG_FUNCTION_ARGS)
 	check_field(in.resource_id, "resource_id", false);
 	check_field(in.actor, "actor", false);
 	check_field(in.event_type, "event_type", true);
+	steward_audit_check_event_type(in.event_type);
 	if (reserved_type(in.event_type))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -422,8 +512,8 @@ steward_audit_append_internal(PG_FUNCTION_ARGS)
 	in.current_user_name = opt_text(fcinfo, 7);
 	in.application_name = opt_text(fcinfo, 8);
 	in.client_addr = opt_text(fcinfo, 9);
-	if (in.event_type == NULL || in.action == NULL)
-		elog(ERROR, "internal audit event without type or action");
+	if (in.event_type == NULL || in.action == NULL || !reserved_type(in.event_type))
+		elog(ERROR, "internal audit event without type or action, or of a type not pg_steward's");
 	PG_RETURN_INT64(steward_audit_insert(&in));
 }
 
@@ -458,6 +548,8 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 	HeapTuple	keytup;
 	AuditInput	in = {0};
 	StringInfoData buf;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -495,6 +587,17 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 		oldtup = td->tg_trigtuple;
 	}
 
+	/*
+	 * Render the key and the rows as the table's owner, in a
+	 * security-restricted operation: output functions and casts to json of
+	 * the column types may be the owner's code.  Errors restore the user id
+	 * (transaction or subtransaction abort).
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(rel->rd_rel->relowner,
+						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
 	keytup = newtup ? newtup : oldtup;
 	if (td->tg_trigger->tgnargs == 1)
 	{
@@ -528,6 +631,8 @@ steward_audit_row_change(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"old\": %s, \"new\": %s}",
 					 row_json(oldtup, desc), row_json(newtup, desc));
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+
 	in.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
 	in.payload_null = false;
 

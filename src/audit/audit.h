@@ -20,7 +20,12 @@
  *				   visible between the previous block's snapshot and this
  *				   block's snapshot, in (xid, id) order; it stores their
  *				   entries, the Merkle root over their leaves and a hash
- *				   that chains it to the previous block.
+ *				   that chains it to the previous block.  Its format says
+ *				   what the hash covers (2: the entries and the snapshot
+ *				   too; 1: blocks sealed before 0.3.0).
+ *	  head       - the newest block.  Sealing continues from it and the
+ *				   restored-ledger check reads its snapshot, so both check
+ *				   it first (block.c) and refuse when it does not verify.
  *	  entry      - 56 bytes per event in a block: id, xid, event time
  *				   (three big-endian int64) and its leaf.
  *	  position   - an event's place in the whole chain, counting from 1.
@@ -39,19 +44,26 @@
 
 #include "postgres.h"
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
 #define AUDIT_HASH_LEN			32
 #define AUDIT_SALT_LEN			16
 #define AUDIT_ENTRY_LEN			(3 * 8 + AUDIT_HASH_LEN)
-#define AUDIT_FORMAT_VERSION	1
+#define AUDIT_ENTRY_LEAF		24	/* offset of the leaf in an entry */
+#define AUDIT_FORMAT_VERSION	1	/* of the event bytes */
+#define AUDIT_BLOCK_FORMAT		2	/* of the blocks seals write */
 #define AUDIT_MAX_FIELD_LEN		1024
+#define AUDIT_MAX_EVENT_TYPE_LEN 64
+#define AUDIT_TIME_END_YEAR		294247	/* times from then on cannot be encoded */
 
 /* payload states, as audit_event_check reports them */
 #define AUDIT_PAYLOAD_OK		0	/* payload matches its commitment, or none */
 #define AUDIT_PAYLOAD_REDACTED	1	/* payload erased, commitment kept */
 #define AUDIT_PAYLOAD_MISMATCH	2	/* payload does not match its commitment */
+#define AUDIT_PAYLOAD_STRAY_SALT 3	/* a salt without a payload */
 
 /* the event columns, in the order of the event bytes */
 #define AUDIT_EVENT_COLUMNS \
@@ -59,7 +71,11 @@
 	"e.resource_id, e.actor, e.session_user_name, e.current_user_name, " \
 	"e.client_addr, e.application_name, e.commitment"
 
-/* event types appended by pg_steward itself; audit_append refuses them */
+/*
+ * Event types are 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and _,
+ * beginning with a letter.  These are appended by pg_steward itself;
+ * audit_append refuses them.
+ */
 #define AUDIT_TYPE_APPLICATION	"APPLICATION"
 #define AUDIT_TYPE_ROW_CHANGE	"ROW_CHANGE"
 #define AUDIT_TYPE_MIGRATION	"SCHEMA_MIGRATION"
@@ -83,22 +99,85 @@ typedef struct AuditInput
 	const char *client_addr;
 } AuditInput;
 
+/* snapshot.c: pg_snapshot text, parsed to test membership */
+typedef struct AuditSnapshot
+{
+	uint64		xmin;
+	uint64		xmax;
+	int			nxip;
+	uint64	   *xip;			/* sorted */
+} AuditSnapshot;
+extern void steward_audit_parse_snapshot(const char *text, AuditSnapshot *snap);
+extern bool steward_audit_visible(const AuditSnapshot *snap, uint64 xid);
+extern bool steward_audit_snapshot_follows(const AuditSnapshot *snap,
+										   const AuditSnapshot *prev);
+extern bool steward_audit_snapshot_holds(const AuditSnapshot *snap,
+										 const AuditSnapshot *prev,
+										 const uint8 *entries, int64 n);
+
+/* a block as stored; has_* is false when a hash is not AUDIT_HASH_LEN bytes */
+typedef struct AuditBlock
+{
+	int64		block_id;
+	int			format;
+	int64		first_position;
+	int64		count;
+	TimestampTz sealed_at;
+	char	   *snap_text;
+	AuditSnapshot snap;
+	bool		has_root;
+	bool		has_prev_hash;
+	bool		has_hash;
+	uint8		root[AUDIT_HASH_LEN];
+	uint8		prev_hash[AUDIT_HASH_LEN];
+	uint8		hash[AUDIT_HASH_LEN];
+	uint8	   *entries;		/* count * AUDIT_ENTRY_LEN, NULL if not that */
+} AuditBlock;
+
 /* format.c */
 extern void steward_audit_commitment(const uint8 *salt, const char *payload,
 									 size_t len, uint8 *out);
 extern void steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out);
-extern void steward_audit_block_hash(int64 block_id, int64 first_position,
-									 int64 count, TimestampTz sealed_at,
-									 const uint8 *root, const uint8 *prev,
+extern void steward_audit_entries_root(const uint8 *entries, int64 n, uint8 *out);
+extern bool steward_audit_block_hash(const AuditBlock *b, const uint8 *prev,
 									 uint8 *out);
 extern void steward_audit_put_int64(uint8 *p, int64 v);
 extern int64 steward_audit_get_int64(const uint8 *p);
 extern char *steward_audit_hex(const uint8 *bytes, int len);
 extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);
+extern bool steward_audit_time_encodable(TimestampTz t);
+extern void steward_audit_check_time(TimestampTz t, const char *what);
 extern int64 steward_audit_unix_micros(TimestampTz t);
-extern TimestampTz steward_audit_from_unix_micros(int64 us);
+extern bool steward_audit_from_unix_micros(int64 us, TimestampTz *t);
+
+/* block.c */
+/* where the chain stands before a block */
+typedef struct AuditChainEnd
+{
+	int64		next_block;
+	int64		next_position;
+	uint8		prev_hash[AUDIT_HASH_LEN];
+	int			format;			/* of the previous block; 0: none */
+	const AuditSnapshot *snap;	/* of the previous block; NULL: none */
+} AuditChainEnd;
+
+typedef struct AuditBlockProblem
+{
+	int64		block_id;
+	int64		position;
+	char	   *text;
+} AuditBlockProblem;
+
+extern bool steward_audit_blocks_have_format(void);
+extern char *steward_audit_block_select(const char *entries, const char *rest);
+extern void steward_audit_chain_start(AuditChainEnd *end);
+extern void steward_audit_read_block(HeapTuple tuple, TupleDesc desc, AuditBlock *b);
+extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
+									  AuditBlockProblem *problem);
+extern bool steward_audit_read_head(AuditBlock *head);
 
 /* append.c */
+extern void steward_audit_check_event_type(const char *event_type);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 extern int64 steward_audit_insert(const AuditInput *in);
 extern int64 steward_audit_ledger_event(const char *action, const char *resource_type,
@@ -110,17 +189,6 @@ extern void steward_audit_bypass_end(void);
 extern int	steward_audit_block_max_events;
 extern int64 steward_audit_seal_now(bool quiet);
 extern bool steward_audit_pending(void);
-
-/* snapshot.c: pg_snapshot text, parsed to test membership */
-typedef struct AuditSnapshot
-{
-	uint64		xmin;
-	uint64		xmax;
-	int			nxip;
-	uint64	   *xip;			/* sorted */
-} AuditSnapshot;
-extern void steward_audit_parse_snapshot(const char *text, AuditSnapshot *snap);
-extern bool steward_audit_visible(const AuditSnapshot *snap, uint64 xid);
 
 /* sealer.c */
 extern int	steward_audit_seal_interval_ms;

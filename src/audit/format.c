@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * format.c
- *	  The ledger's byte format, version 1, and the hashes built on it.
+ *	  The ledger's byte format and the hashes built on it.
  *
- * Event bytes (what audit_event_bytes(id) returns):
+ * Event bytes, format 1 (what audit_event_bytes(id) returns):
  *	  "PSE" 0x01                      magic and format version
  *	  then 13 fields in this order, each one of
  *		0x00                          SQL NULL
@@ -16,6 +16,11 @@
  *	  current_user_name, client_addr (text: inet's output, e.g. 10.0.0.7
  *	  or 10.0.0.0/8), application_name (texts), commitment (bytes).
  *
+ * Times are encoded only when they are finite and before 294247-01-01
+ * 00:00 UTC, so that microseconds since 1970 fit in an int64 (PostgreSQL's
+ * infinities are sentinels, not times): nothing else can be appended or
+ * sealed.  Comparisons use steward_audit_unix_micros, which saturates.
+ *
  * Hashes (SHA-256; domain bytes keep the kinds apart, as RFC 6962 does):
  *	  commitment = H(0x02 || salt (16 bytes) || payload)  payload: the jsonb's
  *				   text output, UTF-8 (jsonb orders keys itself, so the text
@@ -23,10 +28,18 @@
  *	  leaf       = H(0x00 || event bytes)
  *	  node       = H(0x01 || left || right)   RFC 6962 Merkle tree hash;
  *				   the root of no leaves is H("")
- *	  block hash = H(0x03 || "PSB" 0x01 || block_id || first_position ||
- *				   event_count || sealed_at (int64 microseconds since 1970
- *				   UTC) || merkle_root || previous block hash)
- *				   with 32 zero bytes before the first block.
+ *	  block hash, format 1 (blocks sealed before 0.3.0):
+ *				   H(0x03 || "PSB" 0x01 || block_id || first_position ||
+ *				   event_count || sealed_at || merkle_root || previous hash)
+ *	  block hash, format 2 (what seals write now): also covers the entries
+ *				   and the snapshot, everything sealing and verification
+ *				   read from a block:
+ *				   H(0x03 || "PSB" 0x02 || block_id || first_position ||
+ *				   event_count || sealed_at || merkle_root ||
+ *				   H(0x04 || entries) || xmin || xmax || nxip || xip... ||
+ *				   previous hash)
+ *	  with int64 big-endian numbers, sealed_at in microseconds since 1970
+ *	  UTC, and 32 zero bytes as the previous hash of the first block.
  *
  * The SQL functions steward.audit_event_encode and steward.audit_event_check
  * take an event's columns (AUDIT_EVENT_COLUMNS order); the second also
@@ -37,11 +50,12 @@
  */
 #include "postgres.h"
 
-#include "common/sha2.h"
+#include "common/int.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -59,20 +73,65 @@
 #define DOMAIN_NODE			0x01
 #define DOMAIN_COMMITMENT	0x02
 #define DOMAIN_BLOCK		0x03
+#define DOMAIN_ENTRIES		0x04
 
 #define UNIX_EPOCH_SHIFT_US \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)
 
+/* 294247-01-01 00:00 UTC, PostgreSQL's microseconds since 2000 */
+static TimestampTz
+time_end(void)
+{
+	return (TimestampTz) (date2j(AUDIT_TIME_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+/* can the byte format encode this time? */
+bool
+steward_audit_time_encodable(TimestampTz t)
+{
+	return !TIMESTAMP_NOT_FINITE(t) && t < time_end();
+}
+
+/*
+ * Refuse a time the byte format cannot encode; "what" names whose time it
+ * is ("event 17", "the seal").
+ */
+void
+steward_audit_check_time(TimestampTz t, const char *what)
+{
+	if (!steward_audit_time_encodable(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("the time of %s cannot be encoded in the audit ledger", what),
+				 errdetail("Ledger times must be finite and before %d-01-01 00:00:00 UTC.",
+						   AUDIT_TIME_END_YEAR)));
+}
+
+/*
+ * Microseconds since 1970 UTC.  Saturates for the times the format cannot
+ * encode (-infinity to PG_INT64_MIN, later ones to PG_INT64_MAX), so that
+ * comparisons with infinite bounds still order correctly.
+ */
 int64
 steward_audit_unix_micros(TimestampTz t)
 {
+	if (TIMESTAMP_IS_NOBEGIN(t))
+		return PG_INT64_MIN;
+	if (!steward_audit_time_encodable(t))
+		return PG_INT64_MAX;
 	return (int64) t + UNIX_EPOCH_SHIFT_US;
 }
 
-TimestampTz
-steward_audit_from_unix_micros(int64 us)
+/* the timestamp of microseconds since 1970; false when there is none */
+bool
+steward_audit_from_unix_micros(int64 us, TimestampTz *t)
 {
-	return (TimestampTz) (us - UNIX_EPOCH_SHIFT_US);
+	int64		pg;
+
+	if (pg_sub_s64_overflow(us, UNIX_EPOCH_SHIFT_US, &pg) || !IS_VALID_TIMESTAMP(pg))
+		return false;
+	*t = (TimestampTz) pg;
+	return true;
 }
 
 void
@@ -195,7 +254,7 @@ put_text_arg(StringInfo buf, FunctionCallInfo fcinfo, int n)
  * commitment bytea).
  */
 static void
-encode_event_args(FunctionCallInfo fcinfo, StringInfo buf)
+encode_event_args(FunctionCallInfo fcinfo, StringInfo buf, bool strict)
 {
 	appendBinaryStringInfo(buf, "PSE", 3);
 	appendStringInfoChar(buf, AUDIT_FORMAT_VERSION);
@@ -216,6 +275,11 @@ encode_event_args(FunctionCallInfo fcinfo, StringInfo buf)
 				put_int64_field(buf, (int64) U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)));
 				break;
 			case 2:
+				/* not strict (verification): the saturated value never matches */
+				if (strict)
+					steward_audit_check_time(PG_GETARG_TIMESTAMPTZ(2),
+											 psprintf("event " INT64_FORMAT,
+													  PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0)));
 				put_int64_field(buf, steward_audit_unix_micros(PG_GETARG_TIMESTAMPTZ(2)));
 				break;
 			case 10:
@@ -248,19 +312,23 @@ void
 steward_audit_commitment(const uint8 *salt, const char *payload, size_t len,
 						 uint8 *out)
 {
-	StringInfoData buf;
+	StewardSha256 ctx;
+	uint8		domain = DOMAIN_COMMITMENT;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, DOMAIN_COMMITMENT);
-	appendBinaryStringInfo(&buf, (const char *) salt, AUDIT_SALT_LEN);
-	appendBinaryStringInfo(&buf, payload, len);
-	steward_sha256(buf.data, buf.len, out);
-	pfree(buf.data);
+	/* no copy of the payload, which can be large */
+	steward_sha256_init(&ctx);
+	steward_sha256_update(&ctx, &domain, 1);
+	steward_sha256_update(&ctx, salt, AUDIT_SALT_LEN);
+	steward_sha256_update(&ctx, payload, len);
+	steward_sha256_final(&ctx, out);
 }
 
-/* RFC 6962 Merkle tree hash of n leaves (n >= 1) */
+/*
+ * RFC 6962 Merkle tree hash of n leaves (n >= 1), the leaves "stride" bytes
+ * apart (so that the leaves inside entries need no copy).
+ */
 static void
-merkle(const uint8 *leaves, int64 n, uint8 *out)
+merkle(const uint8 *leaves, int64 n, size_t stride, uint8 *out)
 {
 	uint8		node[1 + 2 * AUDIT_HASH_LEN];
 	int64		k = 1;
@@ -273,9 +341,10 @@ merkle(const uint8 *leaves, int64 n, uint8 *out)
 	while (k * 2 < n)
 		k *= 2;
 	check_stack_depth();
+	CHECK_FOR_INTERRUPTS();
 	node[0] = DOMAIN_NODE;
-	merkle(leaves, k, node + 1);
-	merkle(leaves + k * AUDIT_HASH_LEN, n - k, node + 1 + AUDIT_HASH_LEN);
+	merkle(leaves, k, stride, node + 1);
+	merkle(leaves + k * stride, n - k, stride, node + 1 + AUDIT_HASH_LEN);
 	steward_sha256(node, sizeof(node), out);
 }
 
@@ -285,35 +354,76 @@ steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out)
 	if (n <= 0)
 		steward_sha256("", 0, out);
 	else
-		merkle(leaves, n, out);
+		merkle(leaves, n, AUDIT_HASH_LEN, out);
 }
 
+/* the Merkle root over the leaves of n entries */
 void
-steward_audit_block_hash(int64 block_id, int64 first_position, int64 count,
-						 TimestampTz sealed_at, const uint8 *root,
-						 const uint8 *prev, uint8 *out)
+steward_audit_entries_root(const uint8 *entries, int64 n, uint8 *out)
 {
-	uint8		buf[1 + 4 + 4 * 8 + 2 * AUDIT_HASH_LEN];
-	uint8	   *p = buf;
+	if (n <= 0)
+		steward_sha256("", 0, out);
+	else
+		merkle(entries + AUDIT_ENTRY_LEAF, n, AUDIT_ENTRY_LEN, out);
+}
 
-	*p++ = DOMAIN_BLOCK;
-	memcpy(p, "PSB", 3);
-	p += 3;
-	*p++ = AUDIT_FORMAT_VERSION;
-	steward_audit_put_int64(p, block_id);
-	p += 8;
-	steward_audit_put_int64(p, first_position);
-	p += 8;
-	steward_audit_put_int64(p, count);
-	p += 8;
-	steward_audit_put_int64(p, steward_audit_unix_micros(sealed_at));
-	p += 8;
-	memcpy(p, root, AUDIT_HASH_LEN);
-	p += AUDIT_HASH_LEN;
-	memcpy(p, prev, AUDIT_HASH_LEN);
-	p += AUDIT_HASH_LEN;
-	Assert(p - buf == sizeof(buf));
-	steward_sha256(buf, sizeof(buf), out);
+static void
+hash_int64(StewardSha256 *ctx, int64 v)
+{
+	uint8		b[8];
+
+	steward_audit_put_int64(b, v);
+	steward_sha256_update(ctx, b, 8);
+}
+
+/*
+ * The hash of a block by the rule of its format, chained to prev (the
+ * previous block's hash).  False when there is none: an unknown format, a
+ * sealed_at the format cannot encode, or parts the rule needs are
+ * malformed (no root; for format 2, entries that do not match the count).
+ */
+bool
+steward_audit_block_hash(const AuditBlock *b, const uint8 *prev, uint8 *out)
+{
+	StewardSha256 ctx;
+	uint8		head[1 + 4];
+
+	if ((b->format != 1 && b->format != 2) || !b->has_root ||
+		!steward_audit_time_encodable(b->sealed_at) ||
+		(b->format == 2 && b->entries == NULL))
+		return false;
+
+	head[0] = DOMAIN_BLOCK;
+	memcpy(head + 1, "PSB", 3);
+	head[4] = (uint8) b->format;
+	steward_sha256_init(&ctx);
+	steward_sha256_update(&ctx, head, sizeof(head));
+	hash_int64(&ctx, b->block_id);
+	hash_int64(&ctx, b->first_position);
+	hash_int64(&ctx, b->count);
+	hash_int64(&ctx, steward_audit_unix_micros(b->sealed_at));
+	steward_sha256_update(&ctx, b->root, AUDIT_HASH_LEN);
+	if (b->format == 2)
+	{
+		StewardSha256 ectx;
+		uint8		domain = DOMAIN_ENTRIES;
+		uint8		entries_hash[AUDIT_HASH_LEN];
+
+		steward_sha256_init(&ectx);
+		steward_sha256_update(&ectx, &domain, 1);
+		steward_sha256_update(&ectx, b->entries, (size_t) b->count * AUDIT_ENTRY_LEN);
+		steward_sha256_final(&ectx, entries_hash);
+		steward_sha256_update(&ctx, entries_hash, AUDIT_HASH_LEN);
+
+		hash_int64(&ctx, (int64) b->snap.xmin);
+		hash_int64(&ctx, (int64) b->snap.xmax);
+		hash_int64(&ctx, b->snap.nxip);
+		for (int i = 0; i < b->snap.nxip; i++)
+			hash_int64(&ctx, (int64) b->snap.xip[i]);
+	}
+	steward_sha256_update(&ctx, prev, AUDIT_HASH_LEN);
+	steward_sha256_final(&ctx, out);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(steward_audit_event_encode);
@@ -328,7 +438,7 @@ steward_audit_event_encode(PG_FUNCTION_ARGS)
 	bytea	   *result;
 
 	initStringInfo(&buf);
-	encode_event_args(fcinfo, &buf);
+	encode_event_args(fcinfo, &buf, true);
 	result = (bytea *) palloc(VARHDRSZ + buf.len);
 	SET_VARSIZE(result, VARHDRSZ + buf.len);
 	memcpy(VARDATA(result), buf.data, buf.len);
@@ -352,7 +462,7 @@ steward_audit_event_check(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, DOMAIN_LEAF);
-	encode_event_args(fcinfo, &buf);
+	encode_event_args(fcinfo, &buf, false);
 
 	result = (bytea *) palloc(VARHDRSZ + AUDIT_HASH_LEN + 1);
 	SET_VARSIZE(result, VARHDRSZ + AUDIT_HASH_LEN + 1);
@@ -360,10 +470,15 @@ steward_audit_event_check(PG_FUNCTION_ARGS)
 	steward_sha256(buf.data, buf.len, r);
 	pfree(buf.data);
 
+	/*
+	 * Payload, salt and commitment: all three, or none (appended without a
+	 * payload), or only the commitment (redacted: payload and salt erased).
+	 */
 	if (PG_ARGISNULL(14))
 	{
-		/* no payload: erased by redaction if a commitment remains */
-		if (!PG_ARGISNULL(12))
+		if (!PG_ARGISNULL(13))
+			state = AUDIT_PAYLOAD_STRAY_SALT;
+		else if (!PG_ARGISNULL(12))
 			state = AUDIT_PAYLOAD_REDACTED;
 	}
 	else if (PG_ARGISNULL(12) || PG_ARGISNULL(13) ||

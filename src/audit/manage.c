@@ -268,7 +268,10 @@ PG_FUNCTION_INFO_V1(steward_audit_range_summary);
  *
  * The sealed events whose time lies in [range_from, range_to): how many,
  * and the Merkle root over their leaves in chain order; and the head block.
- * Retention records this in the epoch before it drops a partition.
+ * Retention records this in the epoch before it drops a partition.  It has
+ * judged from the head block's snapshot that the partition's events are
+ * all sealed, so the head must verify (block.c): otherwise this errors out
+ * and nothing is recorded or dropped.
  */
 Datum
 steward_audit_range_summary(PG_FUNCTION_ARGS)
@@ -285,6 +288,7 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 	bool		nulls[4] = {0};
 	Portal		portal;
 	bytea	   *rb;
+	AuditBlock	head;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "audit_range_summary must return a row");
@@ -293,6 +297,8 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 	initStringInfo(&leaves);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	if (steward_audit_read_head(&head))
+		pfree(head.entries);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT block_id, block_hash, entries FROM steward.audit_blocks ORDER BY block_id",
 									   0, NULL, NULL, NULL, true, 0);

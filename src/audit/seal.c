@@ -5,12 +5,13 @@
  *	  into the next block (audit_seal(), and the sealer's cycle).
  *
  * A seal takes the sealing lock (one sealer per database at a time), then
- * one snapshot S, and in that snapshot reads the previous block and every
- * event visible in S but not in the previous block's snapshot (see
- * snapshot.c), in (xid, id) order.  The events' entries, the Merkle root
+ * one snapshot S, and in that snapshot reads the previous block (checked
+ * first: a previous block that does not verify stops the seal, see
+ * block.c) and every event visible in S but not in the previous block's
+ * snapshot (see snapshot.c), in (xid, id) order.  The events' entries, the Merkle root
  * over their leaves and the header hash chained to the previous block go
- * into one new row of steward.audit_blocks, in the sealer's own
- * transaction.  Writers never take part: a transaction still running at
+ * into one new row of steward.audit_blocks (format 2: the hash covers the
+ * entries and the snapshot too), in the sealer's own transaction.  Writers never take part: a transaction still running at
  * the seal is simply not visible in S, and its events land in a later block.
  *
  * A seal must run in a READ COMMITTED transaction that has not written
@@ -18,7 +19,7 @@
  *
  * A block holds at most pg_steward.audit_block_max_events events (more
  * only when one transaction appended more): a larger backlog becomes
- * several blocks, cut at xid boundaries (cut_snapshot).
+ * several blocks, cut at xid boundaries (block_snapshot).
  *
  *-------------------------------------------------------------------------
  */
@@ -95,13 +96,18 @@ to_bytea(const void *data, size_t len)
 }
 
 /*
- * The snapshot of a block cut at xid "cut": what the previous snapshot
- * showed, plus what cur showed below cut.  Visible(S') = Visible(prev) or
- * (Visible(cur) and xid < cut); as a pg_snapshot: xmax' = max(prev.xmax,
- * cut), xip' = (cur.xip below cut) + (prev.xip from cut on).
+ * The snapshot stored in a block that ends at xid "cut" (cur's xmax when
+ * the seal is not cut): what the previous snapshot showed, plus what cur
+ * showed below cut.  Visible(S') = Visible(prev) or (Visible(cur) and xid <
+ * cut); as a pg_snapshot: xmax' = max(prev.xmax, cut), xip' = (cur.xip
+ * below cut, but for ids prev shows completed) + (prev.xip from cut on).
+ * So every block's snapshot follows the previous one, as verification
+ * requires, even where cur lists as running an id the previous block saw
+ * completed (a ledger restored into a cluster whose ids were already past
+ * it, with an older transaction still open there).
  */
 static char *
-cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
+block_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 {
 	uint64		xmax = prev ? Max(prev->xmax, cut) : cut;
 	uint64	   *xip = palloc(sizeof(uint64) * (cur->nxip + (prev ? prev->nxip : 0) + 1));
@@ -110,7 +116,7 @@ cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 	StringInfoData buf;
 
 	for (int i = 0; i < cur->nxip; i++)
-		if (cur->xip[i] < cut)
+		if (cur->xip[i] < cut && !(prev && steward_audit_visible(prev, cur->xip[i])))
 			xip[nxip++] = cur->xip[i];
 	if (prev)
 		for (int i = 0; i < prev->nxip; i++)
@@ -127,38 +133,53 @@ cut_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 
 /* Write one block; prev_hash becomes its hash. */
 static void
-write_block(int64 block_id, const char *snap_text, int64 first_position, int64 n,
-			const uint8 *leaves, const char *entries, int entries_len, uint8 *prev_hash)
+write_block(int format, int64 block_id, const char *snap_text, const AuditSnapshot *snap,
+			int64 first_position, int64 n, const StringInfo entries, uint8 *prev_hash)
 {
-	uint8		root[AUDIT_HASH_LEN];
-	uint8		hash[AUDIT_HASH_LEN];
-	TimestampTz sealed_at = GetCurrentTimestamp();
-	Oid			types[9] = {INT8OID, TEXTOID, INT8OID, INT8OID, BYTEAOID,
+	AuditBlock	b = {0};
+	Oid			types[10] = {INT8OID, INT2OID, TEXTOID, INT8OID, INT8OID, BYTEAOID,
 	BYTEAOID, BYTEAOID, TIMESTAMPTZOID, BYTEAOID};
-	Datum		vals[9];
+	Datum		vals[10];
 	int			rc;
 
-	steward_audit_merkle_root(leaves, n, root);
-	steward_audit_block_hash(block_id, first_position, n, sealed_at, root,
-							 prev_hash, hash);
+	b.block_id = block_id;
+	b.format = format;
+	b.first_position = first_position;
+	b.count = n;
+	b.sealed_at = GetCurrentTimestamp();
+	steward_audit_check_time(b.sealed_at, "the seal");
+	b.snap = *snap;
+	b.entries = (uint8 *) entries->data;
+	steward_audit_entries_root(b.entries, n, b.root);
+	b.has_root = true;
+	if (!steward_audit_block_hash(&b, prev_hash, b.hash))
+		elog(ERROR, "could not compute the hash of block %lld", (long long) block_id);
+
 	vals[0] = Int64GetDatum(block_id);
-	vals[1] = CStringGetTextDatum(snap_text);
-	vals[2] = Int64GetDatum(first_position);
-	vals[3] = Int64GetDatum(n);
-	vals[4] = PointerGetDatum(to_bytea(root, AUDIT_HASH_LEN));
-	vals[5] = PointerGetDatum(to_bytea(prev_hash, AUDIT_HASH_LEN));
-	vals[6] = PointerGetDatum(to_bytea(hash, AUDIT_HASH_LEN));
-	vals[7] = TimestampTzGetDatum(sealed_at);
-	vals[8] = PointerGetDatum(to_bytea(entries, entries_len));
-	rc = SPI_execute_with_args("INSERT INTO steward.audit_blocks (block_id, snapshot, "
+	vals[1] = Int16GetDatum(b.format);
+	vals[2] = CStringGetTextDatum(snap_text);
+	vals[3] = Int64GetDatum(first_position);
+	vals[4] = Int64GetDatum(n);
+	vals[5] = PointerGetDatum(to_bytea(b.root, AUDIT_HASH_LEN));
+	vals[6] = PointerGetDatum(to_bytea(prev_hash, AUDIT_HASH_LEN));
+	vals[7] = PointerGetDatum(to_bytea(b.hash, AUDIT_HASH_LEN));
+	vals[8] = TimestampTzGetDatum(b.sealed_at);
+	vals[9] = PointerGetDatum(to_bytea(entries->data, entries->len));
+	/* a ledger not updated to 0.3.0 yet has no format column: format 1 */
+	rc = SPI_execute_with_args(format == 1 ?
+							   "INSERT INTO steward.audit_blocks (block_id, snapshot, "
 							   "  first_position, event_count, merkle_root, prev_hash, "
 							   "  block_hash, sealed_at, entries) "
-							   "VALUES ($1, $2::pg_catalog.pg_snapshot, $3, $4, $5, $6, $7, $8, $9)",
-							   9, types, vals, NULL, false, 0);
+							   "VALUES ($1, $3::pg_catalog.pg_snapshot, $4, $5, $6, $7, $8, $9, $10)" :
+							   "INSERT INTO steward.audit_blocks (block_id, format, snapshot, "
+							   "  first_position, event_count, merkle_root, prev_hash, "
+							   "  block_hash, sealed_at, entries) "
+							   "VALUES ($1, $2, $3::pg_catalog.pg_snapshot, $4, $5, $6, $7, $8, $9, $10)",
+							   10, types, vals, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not write block %lld: %s", (long long) block_id,
 			 SPI_result_code_string(rc));
-	memcpy(prev_hash, hash, AUDIT_HASH_LEN);
+	memcpy(prev_hash, b.hash, AUDIT_HASH_LEN);
 }
 
 /*
@@ -176,10 +197,11 @@ steward_audit_seal_now(bool quiet)
 	uint8		prev_hash[AUDIT_HASH_LEN] = {0};
 	char	   *prev_snap_text = NULL;
 	char	   *cur_snap_text;
+	AuditBlock	head;
+	int			format;
 	AuditSnapshot prev = {0};
 	AuditSnapshot cur;
 	StringInfoData entries;
-	StringInfoData leaves;
 	int64		n = 0;
 	Portal		portal;
 	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
@@ -200,29 +222,17 @@ steward_audit_seal_now(bool quiet)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	rc = SPI_execute("SELECT block_id, snapshot::text, first_position + event_count, block_hash "
-					 "  FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1", true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the last block: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 1)
-	{
-		HeapTuple	t = SPI_tuptable->vals[0];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		bytea	   *h;
+	format = steward_audit_blocks_have_format() ? AUDIT_BLOCK_FORMAT : 1;
 
-		block_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)) + 1;
-		prev_snap_text = SPI_getvalue(t, d, 2);
-		first_position = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-		h = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
-		if (VARSIZE_ANY_EXHDR(h) != AUDIT_HASH_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("block %lld of the audit ledger has a malformed hash",
-							(long long) (block_id - 1)),
-					 errhint("Run verify_audit_chain().")));
-		memcpy(prev_hash, VARDATA_ANY(h), AUDIT_HASH_LEN);
-		steward_audit_parse_snapshot(prev_snap_text, &prev);
+	/* sealing continues from the newest block, so it must verify first */
+	if (steward_audit_read_head(&head))
+	{
+		block_id = head.block_id + 1;
+		first_position = head.first_position + head.count;
+		memcpy(prev_hash, head.hash, AUDIT_HASH_LEN);
+		prev_snap_text = head.snap_text;
+		prev = head.snap;
+		pfree(head.entries);
 	}
 
 	rc = SPI_execute("SELECT pg_catalog.pg_current_snapshot()::text", true, 1);
@@ -239,20 +249,19 @@ steward_audit_seal_now(bool quiet)
 	 * boundaries, each with the snapshot that ends at its cut.
 	 */
 	initStringInfo(&entries);
-	initStringInfo(&leaves);
 	for (;;)
 	{
 		uint64		cut = 0;	/* first xid left for the next block; 0: none */
 		uint64		last_xid = 0;
 		int64		nblock = 0;
 		char	   *block_snap_text;
+		AuditSnapshot block_snap;
 
 		args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, prev_snap_text ? prev.xmax : 0));
 		args[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, cur.xmax));
 		args[2] = CStringGetTextDatum(xip_array(&prev));
 		args[3] = CStringGetTextDatum(cur_snap_text);
 		resetStringInfo(&entries);
-		resetStringInfo(&leaves);
 
 		portal = SPI_cursor_open_with_args(NULL, SEAL_EVENTS_SQL, 4, argtypes, args,
 										   NULL, true, 0);
@@ -268,7 +277,9 @@ steward_audit_seal_now(bool quiet)
 				bool		isnull;
 				uint8		e[AUDIT_ENTRY_LEN];
 				bytea	   *check;
+				int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
 				uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 2, &isnull)));
+				TimestampTz time = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
 
 				CHECK_FOR_INTERRUPTS();
 				if (nblock >= steward_audit_block_max_events && xid != last_xid)
@@ -277,14 +288,14 @@ steward_audit_seal_now(bool quiet)
 					break;
 				}
 				last_xid = xid;
-				steward_audit_put_int64(e, DatumGetInt64(SPI_getbinval(t, d, 1, &isnull)));
+				/* never seal a time the format cannot encode */
+				steward_audit_check_time(time, psprintf("event " INT64_FORMAT, id));
+				steward_audit_put_int64(e, id);
 				steward_audit_put_int64(e + 8, (int64) xid);
-				steward_audit_put_int64(e + 16,
-										steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull))));
+				steward_audit_put_int64(e + 16, steward_audit_unix_micros(time));
 				check = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
-				memcpy(e + 24, VARDATA_ANY(check), AUDIT_HASH_LEN);
+				memcpy(e + AUDIT_ENTRY_LEAF, VARDATA_ANY(check), AUDIT_HASH_LEN);
 				appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);
-				appendBinaryStringInfo(&leaves, (char *) e + 24, AUDIT_HASH_LEN);
 				nblock++;
 			}
 			SPI_freetuptable(SPI_tuptable);
@@ -293,9 +304,10 @@ steward_audit_seal_now(bool quiet)
 
 		if (nblock == 0)
 			break;
-		block_snap_text = cut ? cut_snapshot(prev_snap_text ? &prev : NULL, &cur, cut) : cur_snap_text;
-		write_block(block_id, block_snap_text, first_position, nblock,
-					(uint8 *) leaves.data, entries.data, entries.len, prev_hash);
+		block_snap_text = block_snapshot(prev_snap_text ? &prev : NULL, &cur, cut ? cut : cur.xmax);
+		steward_audit_parse_snapshot(block_snap_text, &block_snap);
+		write_block(format, block_id, block_snap_text, &block_snap, first_position, nblock,
+					&entries, prev_hash);
 		if (!quiet)
 			ereport(DEBUG1,
 					(errmsg_internal("sealed %lld audit events into block %lld",
@@ -305,7 +317,7 @@ steward_audit_seal_now(bool quiet)
 			break;
 		/* the next block starts where this one was cut */
 		prev_snap_text = block_snap_text;
-		steward_audit_parse_snapshot(prev_snap_text, &prev);
+		prev = block_snap;
 		block_id++;
 		first_position += nblock;
 	}

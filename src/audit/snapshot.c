@@ -10,11 +10,20 @@
  * S(k) and not in S(k-1), whatever order their transactions committed in;
  * an event of a transaction still running at a seal lands in a later block.
  *
+ * Two facts follow for every honestly sealed block, and verification and
+ * the head check test them (a format 1 block's hash does not cover its
+ * snapshot, so for those they are the only check): its snapshot shows
+ * everything the previous one showed (it "follows" it), and it shows every
+ * entry's transaction as completed while the previous one did not (it
+ * "holds" its entries).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <stdlib.h>
+
+#include "miscadmin.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
@@ -83,6 +92,41 @@ steward_audit_visible(const AuditSnapshot *snap, uint64 xid)
 			lo = mid + 1;
 		else
 			hi = mid - 1;
+	}
+	return true;
+}
+
+/*
+ * Does snap show every transaction prev shows as completed?  Its xmax is no
+ * lower, and nothing it lists as in progress was completed in prev.
+ */
+bool
+steward_audit_snapshot_follows(const AuditSnapshot *snap, const AuditSnapshot *prev)
+{
+	if (snap->xmax < prev->xmax)
+		return false;
+	for (int i = 0; i < snap->nxip; i++)
+		if (steward_audit_visible(prev, snap->xip[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Did every entry's transaction complete between prev (NULL: the first
+ * block) and snap, as sealing requires?
+ */
+bool
+steward_audit_snapshot_holds(const AuditSnapshot *snap, const AuditSnapshot *prev,
+							 const uint8 *entries, int64 n)
+{
+	for (int64 i = 0; i < n; i++)
+	{
+		uint64		xid = (uint64) steward_audit_get_int64(entries + i * AUDIT_ENTRY_LEN + 8);
+
+		CHECK_FOR_INTERRUPTS();
+		if (!steward_audit_visible(snap, xid) ||
+			(prev != NULL && steward_audit_visible(prev, xid)))
+			return false;
 	}
 	return true;
 }

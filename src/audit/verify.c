@@ -4,9 +4,11 @@
  *	  verify_audit_chain(): recompute the ledger and name the first event
  *	  where it no longer matches what was sealed.
  *
- * Blocks are read in order and checked as a chain: numbering, position,
- * link to the previous block's hash, the header hash, and the Merkle root
- * over the block's entries.  The events the blocks cover are then read,
+ * Blocks are read in order and checked as a chain (block.c): numbering,
+ * position, link to the previous block's hash, format, the Merkle root over
+ * the block's entries, the header hash (format 2 covers the entries and
+ * the snapshot too), and the snapshot against the previous one and the
+ * entries.  The events the blocks cover are then read,
  * in chunks of blocks, with one query per chunk; that query computes every
  * event's leaf and payload check in SQL (steward.audit_event_check is
  * parallel safe, so a large chunk is hashed by parallel workers), and each
@@ -17,8 +19,11 @@
  *		dropped its partition (an epoch covers its time);
  *	  - an event with no entry among events the blocks cover: forged;
  *	  - a payload that does not match its commitment: the payload changed;
- *		an erased payload is "redacted" only if a REDACTION event names it.
- * Problems are ranked by chain position and the first one is reported.
+ *		an erased payload is "redacted" only if a REDACTION event names it;
+ *		a salt without a payload was kept or put back.
+ * Problems of blocks come first (every other check reads the blocks), then
+ * problems of the retention epochs, then those of events; within each
+ * class, the lowest chain position is reported.
  * A trusted digest must name a block that still exists with the same hash
  * (catches a regenerated chain and a cut tail); a "since" digest lets a
  * run start after an already verified block.
@@ -39,6 +44,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -46,6 +52,7 @@
 #include "audit/audit.h"
 
 #define CHUNK_EVENTS	250000	/* materialized per query: about 25 MB */
+#define DIGEST_MAX_BYTES 65536	/* a digest is about 300 bytes */
 #define BLOCK_FETCH		64
 
 #define CHUNK_EVENTS_SQL \
@@ -60,15 +67,13 @@
 	"        OR (e.xid >= $4::pg_catalog.xid8 " \
 	"            AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, $3::pg_catalog.pg_snapshot)))"
 
-typedef struct Block
-{
-	int64		block_id;
-	char	   *snap_text;
-	AuditSnapshot snap;
-	int64		first_position;
-	int64		count;
-	uint8	   *entries;		/* count * AUDIT_ENTRY_LEN */
-} Block;
+/* the entries of a block the chunk reads: none when they are malformed */
+#define NENTRIES(b) ((b)->entries ? (b)->count : 0)
+
+/* problem classes, in the order they rank */
+#define CLASS_BLOCK		0
+#define CLASS_EPOCH		1
+#define CLASS_EVENT		2
 
 typedef struct EntryRef
 {
@@ -80,6 +85,7 @@ typedef struct EntryRef
 typedef struct Problem
 {
 	bool		found;
+	int			class;
 	int64		position;
 	bool		has_event;
 	int64		event_id;
@@ -115,13 +121,11 @@ typedef struct Verify
 	int64		events_pruned;
 	int64		events_unsealed;
 	/* chain state */
-	int64		next_block;
-	int64		next_position;
-	uint8		prev_hash[AUDIT_HASH_LEN];
+	AuditChainEnd chain;
 	char	   *lower_snap;		/* snapshot before the chunk (NULL: none) */
 	AuditSnapshot lower;
 	/* the chunk */
-	Block	   *blocks;
+	AuditBlock *blocks;
 	int			nblocks;
 	int			maxblocks;
 	int64		chunk_events;
@@ -138,28 +142,35 @@ typedef struct Verify
 } Verify;
 
 static void
-problem(Verify *v, int64 position, int64 block_id, bool has_event, int64 event_id,
-		bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(8, 9);
+problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
+		bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(9, 10);
 
+/*
+ * Note a problem; the first one by class, then by chain position, is kept.
+ * time_us is microseconds since 1970 (from an entry or an event); a value
+ * no timestamp can hold leaves first_bad_at NULL.
+ */
 static void
-problem(Verify *v, int64 position, int64 block_id, bool has_event, int64 event_id,
+problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
 		bool has_at, int64 time_us, const char *fmt,...)
 {
 	va_list		ap;
 	char		buf[512];
 
-	if (v->problem.found && v->problem.position <= position)
+	if (v->problem.found &&
+		(v->problem.class < class ||
+		 (v->problem.class == class && v->problem.position <= position)))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
 	v->problem.found = true;
+	v->problem.class = class;
 	v->problem.position = position;
 	v->problem.block_id = block_id;
 	v->problem.has_event = has_event;
 	v->problem.event_id = event_id;
-	v->problem.has_at = has_at;
-	v->problem.at = has_at ? steward_audit_from_unix_micros(time_us) : 0;
+	v->problem.has_at = has_at && steward_audit_from_unix_micros(time_us, &v->problem.at);
 	v->problem.text = pstrdup(buf);
 }
 
@@ -211,107 +222,41 @@ getbytea(HeapTuple t, TupleDesc d, int col, bool *isnull)
 	return *isnull ? NULL : DatumGetByteaPP(x);
 }
 
-/* Check one block's header and entries, and add it to the chunk. */
+/* Check one block against the chain before it, and add it to the chunk. */
 static void
 check_block(Verify *v, HeapTuple t, TupleDesc d)
 {
-	bool		isnull;
-	Block	   *b;
-	bytea	   *root = getbytea(t, d, 5, &isnull);
-	bytea	   *prev = getbytea(t, d, 6, &isnull);
-	bytea	   *hash = getbytea(t, d, 7, &isnull);
-	bytea	   *entries = getbytea(t, d, 9, &isnull);
-	TimestampTz sealed_at = DatumGetTimestampTz(SPI_getbinval(t, d, 8, &isnull));
-	int64		first_event = 0;
-	int64		first_time = 0;
+	AuditBlock *b;
+	AuditBlockProblem bp;
 	bool		has_first;
-	uint8		calc[AUDIT_HASH_LEN];
 
 	if (v->nblocks == v->maxblocks)
 	{
 		v->maxblocks *= 2;
-		v->blocks = repalloc(v->blocks, sizeof(Block) * v->maxblocks);
+		v->blocks = repalloc(v->blocks, sizeof(AuditBlock) * v->maxblocks);
 	}
 	b = &v->blocks[v->nblocks];
-	b->block_id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-	b->snap_text = SPI_getvalue(t, d, 2);
-	steward_audit_parse_snapshot(b->snap_text, &b->snap);
-	b->first_position = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
-	b->count = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+	steward_audit_read_block(t, d, b);
 
-	if (entries == NULL || b->count < 0 ||
-		VARSIZE_ANY_EXHDR(entries) != (Size) b->count * AUDIT_ENTRY_LEN)
+	/* the previous block's snapshot: in this chunk, or the one before it */
+	v->chain.snap = v->nblocks > 0 ? &v->blocks[v->nblocks - 1].snap :
+		v->lower_snap ? &v->lower : NULL;
+	if (steward_audit_check_block(b, &v->chain, &bp))
 	{
-		problem(v, v->next_position, b->block_id, false, 0, false, 0,
-				"block %lld: its entries do not match its event count",
-				(long long) b->block_id);
-		b->count = 0;
-		b->entries = NULL;
-	}
-	else
-	{
-		b->entries = palloc(VARSIZE_ANY_EXHDR(entries) + 1);
-		memcpy(b->entries, VARDATA_ANY(entries), VARSIZE_ANY_EXHDR(entries));
-	}
-	/* the detoasted copy is not needed any more */
-	if (entries != NULL && (Pointer) entries != DatumGetPointer(SPI_getbinval(t, d, 9, &isnull)))
-		pfree(entries);
-	has_first = b->count > 0;
-	if (has_first)
-	{
-		first_event = entry_id(b->entries);
-		first_time = entry_time(b->entries);
-	}
-
-	if (b->block_id != v->next_block)
-		problem(v, v->next_position, v->next_block, false, 0, false, 0,
-				"block %lld is missing: the next block is %lld",
-				(long long) v->next_block, (long long) b->block_id);
-	if (b->first_position != v->next_position)
-		problem(v, v->next_position, b->block_id, has_first, first_event, has_first, first_time,
-				"block %lld starts at position %lld, expected %lld",
-				(long long) b->block_id, (long long) b->first_position,
-				(long long) v->next_position);
-	if (prev == NULL || VARSIZE_ANY_EXHDR(prev) != AUDIT_HASH_LEN ||
-		memcmp(VARDATA_ANY(prev), v->prev_hash, AUDIT_HASH_LEN) != 0)
-		problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
-				"block %lld does not link to the hash of block %lld",
-				(long long) b->block_id, (long long) (b->block_id - 1));
-
-	if (b->entries != NULL)
-	{
-		uint8	   *leaves = palloc(AUDIT_HASH_LEN * Max(b->count, 1));
-
-		for (int64 i = 0; i < b->count; i++)
-			memcpy(leaves + i * AUDIT_HASH_LEN, b->entries + i * AUDIT_ENTRY_LEN + 24, AUDIT_HASH_LEN);
-		steward_audit_merkle_root(leaves, b->count, calc);
-		pfree(leaves);
-		if (root == NULL || VARSIZE_ANY_EXHDR(root) != AUDIT_HASH_LEN ||
-			memcmp(VARDATA_ANY(root), calc, AUDIT_HASH_LEN) != 0)
-			problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
-					"block %lld: its entries do not match its Merkle root",
-					(long long) b->block_id);
-	}
-	if (root != NULL && VARSIZE_ANY_EXHDR(root) == AUDIT_HASH_LEN)
-	{
-		steward_audit_block_hash(b->block_id, b->first_position, b->count, sealed_at,
-								 (uint8 *) VARDATA_ANY(root),
-								 (prev && VARSIZE_ANY_EXHDR(prev) == AUDIT_HASH_LEN) ?
-								 (uint8 *) VARDATA_ANY(prev) : v->prev_hash, calc);
-		if (hash == NULL || VARSIZE_ANY_EXHDR(hash) != AUDIT_HASH_LEN ||
-			memcmp(VARDATA_ANY(hash), calc, AUDIT_HASH_LEN) != 0)
-			problem(v, b->first_position, b->block_id, has_first, first_event, has_first, first_time,
-					"block %lld: its hash does not match its header",
-					(long long) b->block_id);
+		has_first = NENTRIES(b) > 0;
+		problem(v, CLASS_BLOCK, bp.position, bp.block_id,
+				has_first, has_first ? entry_id(b->entries) : 0,
+				has_first, has_first ? entry_time(b->entries) : 0, "%s", bp.text);
 	}
 
 	/* continue the chain from what is stored, to find later problems too */
-	if (hash != NULL && VARSIZE_ANY_EXHDR(hash) == AUDIT_HASH_LEN)
-		memcpy(v->prev_hash, VARDATA_ANY(hash), AUDIT_HASH_LEN);
-	v->next_block = b->block_id + 1;
-	v->next_position = b->first_position + b->count;
+	if (b->has_hash)
+		memcpy(v->chain.prev_hash, b->hash, AUDIT_HASH_LEN);
+	v->chain.next_block = b->block_id + 1;
+	v->chain.next_position = b->first_position + b->count;
+	v->chain.format = b->format;
 	v->blocks_checked++;
-	v->chunk_events += b->count;
+	v->chunk_events += NENTRIES(b);
 	v->nblocks++;
 }
 
@@ -335,9 +280,9 @@ would_be_position(Verify *v, uint64 xid, int64 id)
 {
 	for (int k = 0; k < v->nblocks; k++)
 	{
-		Block	   *b = &v->blocks[k];
+		AuditBlock *b = &v->blocks[k];
 		int64		lo = 0;
-		int64		hi = b->count;
+		int64		hi = NENTRIES(b);
 
 		if (!steward_audit_visible(&b->snap, xid))
 			continue;
@@ -353,14 +298,14 @@ would_be_position(Verify *v, uint64 xid, int64 id)
 		}
 		return b->first_position + lo;
 	}
-	return v->next_position;
+	return v->chain.next_position;
 }
 
 /* Read the events the chunk's blocks cover and match them to entries. */
 static void
 check_chunk_events(Verify *v)
 {
-	Block	   *last = &v->blocks[v->nblocks - 1];
+	AuditBlock *last = &v->blocks[v->nblocks - 1];
 	EntryRef   *refs;
 	bool	   *seen;
 	int64		n = 0;
@@ -370,7 +315,7 @@ check_chunk_events(Verify *v)
 
 	refs = palloc(sizeof(EntryRef) * Max(v->chunk_events, 1));
 	for (int k = 0; k < v->nblocks; k++)
-		for (int64 i = 0; i < v->blocks[k].count; i++)
+		for (int64 i = 0; i < NENTRIES(&v->blocks[k]); i++)
 		{
 			refs[n].id = entry_id(v->blocks[k].entries + i * AUDIT_ENTRY_LEN);
 			refs[n].block = k;
@@ -382,9 +327,9 @@ check_chunk_events(Verify *v)
 	for (int64 i = 1; i < n; i++)
 		if (refs[i].id == refs[i - 1].id)
 		{
-			Block	   *b = &v->blocks[refs[i].block];
+			AuditBlock *b = &v->blocks[refs[i].block];
 
-			problem(v, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
+			problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
 					"event %lld is sealed twice", (long long) refs[i].id);
 		}
 
@@ -413,13 +358,14 @@ check_chunk_events(Verify *v)
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		int64		time_us = steward_audit_unix_micros(DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull)));
+		TimestampTz time = DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull));
+		int64		time_us = steward_audit_unix_micros(time);
 		uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 3, &isnull)));
 		bytea	   *check = getbytea(t, d, 4, &isnull);
 		const uint8 *c = (const uint8 *) VARDATA_ANY(check);
 		EntryRef	key;
 		EntryRef   *ref;
-		Block	   *b;
+		AuditBlock *b;
 		const uint8 *e;
 		int64		pos;
 
@@ -429,7 +375,7 @@ check_chunk_events(Verify *v)
 		ref = bsearch(&key, refs, n, sizeof(EntryRef), cmp_ref);
 		if (ref == NULL)
 		{
-			problem(v, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
 					"event %lld is not in the chain: it was inserted after sealing",
 					(long long) id);
 			continue;
@@ -455,17 +401,22 @@ check_chunk_events(Verify *v)
 		}
 		else if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
 		{
-			if (entry_xid(e) != xid || entry_time(e) != time_us)
-				problem(v, pos, b->block_id, true, id, true, time_us,
+			/* a time the format cannot encode was never sealed */
+			if (entry_xid(e) != xid || entry_time(e) != time_us ||
+				!steward_audit_time_encodable(time))
+				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 						"event %lld was moved: its xid or time differs from what was sealed",
 						(long long) id);
 			else
-				problem(v, pos, b->block_id, true, id, true, time_us,
+				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 						"event %lld was changed after sealing", (long long) id);
 		}
 		if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_MISMATCH)
-			problem(v, pos, b->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 					"the payload of event %lld does not match its commitment", (long long) id);
+		else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_STRAY_SALT)
+			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
+					"event %lld has a salt but no payload", (long long) id);
 		else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_REDACTED)
 		{
 			Redacted   *rd = palloc(sizeof(Redacted));
@@ -482,9 +433,10 @@ check_chunk_events(Verify *v)
 
 	for (int64 i = 0; i < n; i++)
 	{
-		Block	   *b;
+		AuditBlock *b;
 		const uint8 *e;
 
+		CHECK_FOR_INTERRUPTS();
 		if (seen[i])
 			continue;
 		b = &v->blocks[refs[i].block];
@@ -494,7 +446,7 @@ check_chunk_events(Verify *v)
 			v->events_pruned++;
 			continue;
 		}
-		problem(v, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, entry_time(e),
+		problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, entry_time(e),
 				"event %lld is missing: it was deleted after sealing", (long long) refs[i].id);
 	}
 	pfree(refs);
@@ -585,13 +537,13 @@ check_epochs(Verify *v)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compare the retention epochs");
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
-		problem(v, 0, 0, false, 0, false, 0,
+		problem(v, CLASS_EPOCH, 0, 0, false, 0, false, 0,
 				"the retention epochs do not match the newest RETENTION event of the ledger");
 
 	if (v->since_snap == NULL)
 		for (int i = 0; i < v->nepochs; i++)
 			if (v->epochs[i].pruned != v->epochs[i].dropped)
-				problem(v, 0, 0, false, 0, false, 0,
+				problem(v, CLASS_EPOCH, 0, 0, false, 0, false, 0,
 						"retention epoch %lld dropped %lld events, but %lld sealed events of its range are gone",
 						(long long) v->epochs[i].epoch_id, (long long) v->epochs[i].dropped,
 						(long long) v->epochs[i].pruned);
@@ -643,7 +595,7 @@ check_redactions(Verify *v)
 		CHECK_FOR_INTERRUPTS();
 		if (v->ntargets == 0 ||
 			bsearch(&rd->id, v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64) == NULL)
-			problem(v, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
+			problem(v, CLASS_EVENT, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
 					"the payload of event %lld was erased without a redaction record",
 					(long long) rd->id);
 	}
@@ -656,40 +608,47 @@ typedef struct Digest
 	uint8		hash[AUDIT_HASH_LEN];
 } Digest;
 
+/* the text of a string or number under key, or NULL */
+static char *
+digest_key(Jsonb *jb, const char *key)
+{
+	JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
+
+	if (v != NULL && v->type == jbvNumeric)
+		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	return (v != NULL && v->type == jbvString) ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+}
+
+/* 1 to 18 decimal digits */
+static bool
+digest_number(const char *s, int64 *out)
+{
+	size_t		len = s ? strlen(s) : 0;
+
+	if (len < 1 || len > 18 || strspn(s, "0123456789") != len)
+		return false;
+	*out = strtoi64(s, NULL, 10);
+	return true;
+}
+
+/*
+ * Only block, position and hash are checked: the database name and the
+ * system identifier are for people, since a renamed database or a
+ * pg_upgrade'd cluster still holds the same ledger.  Read from the jsonb
+ * itself, without rendering it: a digest is small, and anything larger
+ * than DIGEST_MAX_BYTES is refused before it is looked at.
+ */
 static void
 parse_digest(Jsonb *jb, const char *argname, Digest *dg)
 {
-	char	   *txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-	Oid			types[1] = {TEXTOID};
-	Datum		arg = CStringGetTextDatum(txt);
-	int			rc;
-	char	   *block;
-	char	   *position;
-	char	   *hash;
-
-	/*
-	 * Only block, position and hash are checked: the database name and the
-	 * system identifier are for people, since a renamed database or a
-	 * pg_upgrade'd cluster still holds the same ledger.
-	 */
-	rc = SPI_execute_with_args("SELECT d->>'block', d->>'position', d->>'hash' "
-							   "  FROM (SELECT $1::pg_catalog.jsonb AS d) s "
-							   " WHERE pg_catalog.jsonb_typeof(d) = 'object' "
-							   "   AND d->>'block' ~ '^[0-9]{1,18}$' AND d->>'position' ~ '^[0-9]{1,18}$'",
-							   1, types, &arg, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the digest");
-	block = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-	position = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2) : NULL;
-	hash = SPI_processed ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3) : NULL;
-	if (block == NULL || position == NULL || hash == NULL ||
-		!steward_audit_unhex(hash, dg->hash, AUDIT_HASH_LEN))
+	if (VARSIZE(jb) > DIGEST_MAX_BYTES || !JB_ROOT_IS_OBJECT(jb) ||
+		!digest_number(digest_key(jb, "block"), &dg->block) ||
+		!digest_number(digest_key(jb, "position"), &dg->position) ||
+		!steward_audit_unhex(digest_key(jb, "hash"), dg->hash, AUDIT_HASH_LEN))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s is not a pg_steward ledger digest", argname),
 				 errhint("Pass a document returned by audit_digest().")));
-	dg->block = strtoi64(block, NULL, 10);
-	dg->position = strtoi64(position, NULL, 10);
 }
 
 /* does the stored block match the digest?  returns false if not */
@@ -736,6 +695,7 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	Verify		v = {0};
 	Digest		trusted;
 	Digest		since;
+	AuditBlock	since_block;
 	bool		have_trusted = !PG_ARGISNULL(0);
 	bool		have_since = !PG_ARGISNULL(1);
 	TupleDesc	tupdesc;
@@ -770,40 +730,39 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	if (have_since)
 		parse_digest(PG_GETARG_JSONB_P(1), "since", &since);
 
-	v.next_block = 1;
-	v.next_position = 1;
+	steward_audit_chain_start(&v.chain);
 	v.maxblocks = 16;
-	v.blocks = palloc(sizeof(Block) * v.maxblocks);
+	v.blocks = palloc(sizeof(AuditBlock) * v.maxblocks);
 	load_epochs(&v);
 
 	if (have_since && since.block > 0)
 	{
 		if (!digest_matches(&since, &exists))
-			problem(&v, since.position, since.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, since.position, since.block, false, 0, false, 0,
 					exists ? "block %lld does not match the since digest: the chain was rewritten"
 					: "block %lld named by the since digest is missing",
 					(long long) since.block);
 		else
 		{
 			arg = Int64GetDatum(since.block);
-			rc = SPI_execute_with_args("SELECT snapshot::text FROM steward.audit_blocks WHERE block_id = $1",
+			rc = SPI_execute_with_args(steward_audit_block_select("NULL::pg_catalog.bytea", "WHERE block_id = $1"),
 									   1, types, &arg, NULL, true, 1);
 			if (rc != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "could not read block %lld", (long long) since.block);
-			v.lower_snap = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &since_block);
+			v.lower_snap = since_block.snap_text;
 			v.since_snap = v.lower_snap;
-			steward_audit_parse_snapshot(v.lower_snap, &v.lower);
-			v.next_block = since.block + 1;
-			v.next_position = since.position + 1;
-			memcpy(v.prev_hash, since.hash, AUDIT_HASH_LEN);
+			v.lower = since_block.snap;
+			v.chain.format = since_block.format;
+			v.chain.next_block = since.block + 1;
+			v.chain.next_position = since.position + 1;
+			memcpy(v.chain.prev_hash, since.hash, AUDIT_HASH_LEN);
 		}
 	}
 
-	arg = Int64GetDatum(v.next_block - 1);
+	arg = Int64GetDatum(v.chain.next_block - 1);
 	portal = SPI_cursor_open_with_args(NULL,
-									   "SELECT block_id, snapshot::text, first_position, event_count, "
-									   "       merkle_root, prev_hash, block_hash, sealed_at, entries "
-									   "  FROM steward.audit_blocks WHERE block_id > $1 ORDER BY block_id",
+									   steward_audit_block_select("entries", "WHERE block_id > $1 ORDER BY block_id"),
 									   1, types, &arg, NULL, true, 0);
 	for (;;)
 	{
@@ -856,13 +815,13 @@ verify_audit_chain(PG_FUNCTION_ARGS)
 	if (have_trusted && !digest_matches(&trusted, &exists))
 	{
 		if (!exists)
-			problem(&v, v.next_position, trusted.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, v.chain.next_position, trusted.block, false, 0, false, 0,
 					"the ledger is truncated: block %lld named by the trusted digest is missing "
 					"(the chain ends at block %lld, position %lld)",
-					(long long) trusted.block, (long long) (v.next_block - 1),
-					(long long) (v.next_position - 1));
+					(long long) trusted.block, (long long) (v.chain.next_block - 1),
+					(long long) (v.chain.next_position - 1));
 		else
-			problem(&v, trusted.position, trusted.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, trusted.position, trusted.block, false, 0, false, 0,
 					"block %lld does not match the trusted digest: the chain was rewritten",
 					(long long) trusted.block);
 	}

@@ -181,36 +181,82 @@ choose_blocks(bool portable)
 	return blocks_portable;
 }
 
+/*
+ * Incremental hashing: init, any number of updates, final.  Lets a caller
+ * hash a prefix and a large buffer without copying them together.
+ */
 static void
-sha256_with(blocks_fn blocks, const void *data, size_t len, uint8 *out)
+sha256_begin(StewardSha256 *ctx, blocks_fn blocks)
 {
-	uint32		state[8];
+	memcpy(ctx->state, H0, sizeof(ctx->state));
+	ctx->blocks = blocks;
+	ctx->len = 0;
+	ctx->buffered = 0;
+}
+
+void
+steward_sha256_update(StewardSha256 *ctx, const void *data, size_t len)
+{
+	blocks_fn	blocks = ctx->blocks;
 	const uint8 *p = (const uint8 *) data;
-	size_t		full = len / 64;
-	size_t		rest = len % 64;
+
+	ctx->len += len;
+	if (ctx->buffered > 0)
+	{
+		size_t		take = Min(len, 64 - ctx->buffered);
+
+		memcpy(ctx->buf + ctx->buffered, p, take);
+		ctx->buffered += take;
+		p += take;
+		len -= take;
+		if (ctx->buffered < 64)
+			return;
+		blocks(ctx->state, ctx->buf, 1);
+		ctx->buffered = 0;
+	}
+	if (len >= 64)
+	{
+		blocks(ctx->state, p, len / 64);
+		p += len - len % 64;
+		len %= 64;
+	}
+	memcpy(ctx->buf, p, len);
+	ctx->buffered = len;
+}
+
+void
+steward_sha256_final(StewardSha256 *ctx, uint8 *out)
+{
+	blocks_fn	blocks = ctx->blocks;
 	uint8		tail[128];
 	size_t		tail_len;
-	uint64		bits = (uint64) len * 8;
-
-	memcpy(state, H0, sizeof(state));
-	if (full > 0)
-		blocks(state, p, full);
+	uint64		bits = ctx->len * 8;
 
 	memset(tail, 0, sizeof(tail));
-	memcpy(tail, p + full * 64, rest);
-	tail[rest] = 0x80;
-	tail_len = (rest < 56) ? 64 : 128;
+	memcpy(tail, ctx->buf, ctx->buffered);
+	tail[ctx->buffered] = 0x80;
+	tail_len = (ctx->buffered < 56) ? 64 : 128;
 	for (int i = 0; i < 8; i++)
 		tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
-	blocks(state, tail, tail_len / 64);
+	blocks(ctx->state, tail, tail_len / 64);
 
 	for (int i = 0; i < 8; i++)
 	{
-		out[i * 4] = (uint8) (state[i] >> 24);
-		out[i * 4 + 1] = (uint8) (state[i] >> 16);
-		out[i * 4 + 2] = (uint8) (state[i] >> 8);
-		out[i * 4 + 3] = (uint8) state[i];
+		out[i * 4] = (uint8) (ctx->state[i] >> 24);
+		out[i * 4 + 1] = (uint8) (ctx->state[i] >> 16);
+		out[i * 4 + 2] = (uint8) (ctx->state[i] >> 8);
+		out[i * 4 + 3] = (uint8) ctx->state[i];
 	}
+}
+
+void
+steward_sha256_init(StewardSha256 *ctx)
+{
+	static blocks_fn blocks = NULL;
+
+	if (blocks == NULL)
+		blocks = choose_blocks(false);
+	sha256_begin(ctx, blocks);
 }
 
 /*
@@ -219,11 +265,11 @@ sha256_with(blocks_fn blocks, const void *data, size_t len, uint8 *out)
 void
 steward_sha256(const void *data, size_t len, uint8 *out)
 {
-	static blocks_fn blocks = NULL;
+	StewardSha256 ctx;
 
-	if (blocks == NULL)
-		blocks = choose_blocks(false);
-	sha256_with(blocks, data, len, out);
+	steward_sha256_init(&ctx);
+	steward_sha256_update(&ctx, data, len);
+	steward_sha256_final(&ctx, out);
 }
 
 PG_FUNCTION_INFO_V1(steward_sha256_check);
@@ -238,9 +284,16 @@ steward_sha256_check(PG_FUNCTION_ARGS)
 {
 	bytea	   *in = PG_GETARG_BYTEA_PP(0);
 	bytea	   *result = palloc(VARHDRSZ + 32);
+	const char *data = VARDATA_ANY(in);
+	size_t		len = VARSIZE_ANY_EXHDR(in);
+	StewardSha256 ctx;
 
 	SET_VARSIZE(result, VARHDRSZ + 32);
-	sha256_with(choose_blocks(PG_GETARG_BOOL(1)), VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in),
-				(uint8 *) VARDATA(result));
+	sha256_begin(&ctx, choose_blocks(PG_GETARG_BOOL(1)));
+	/* in three parts, so that the buffering between updates is tested too */
+	steward_sha256_update(&ctx, data, len / 3);
+	steward_sha256_update(&ctx, data + len / 3, len / 3);
+	steward_sha256_update(&ctx, data + 2 * (len / 3), len - 2 * (len / 3));
+	steward_sha256_final(&ctx, (uint8 *) VARDATA(result));
 	PG_RETURN_BYTEA_P(result);
 }

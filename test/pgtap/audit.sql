@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(89);
+SELECT plan(97);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -66,6 +66,13 @@ SELECT throws_ok($$SELECT audit_append('X', event_type => 'SCHEMA_MIGRATION')$$,
 SELECT throws_ok($$SELECT audit_append('X', event_type => 'row_change')$$, '22023', NULL,
                  'reserved event types are refused in any letter case');
 SELECT throws_ok($$SELECT audit_append('X', payload => '{bad')$$, '22P02', NULL, 'malformed payload refused');
+SELECT throws_ok($$SELECT audit_append('X', event_type => 'LEDGER ')$$, '22023', 'invalid event type "LEDGER "',
+                 'event types are capital letters, digits and underscores: a trailing space is refused');
+SELECT throws_ok($$SELECT audit_append('X', event_type => 'RETENTİON')$$, '22023', NULL,
+                 'a look-alike letter of another script is refused');
+SELECT throws_ok($$SELECT audit_append('X', event_type => '1ST_VISIT')$$, '22023', NULL,
+                 'an event type begins with a letter');
+SELECT ok(audit_append('X', event_type => 'VISIT_2') > 0, 'capital letters, digits and underscores are accepted');
 
 -- events in one transaction share its xid
 BEGIN;
@@ -122,12 +129,21 @@ SELECT is((SELECT count(*)::int FROM steward.audit_events
             WHERE payload IS NOT NULL
               AND commitment <> sha256('\x02'::bytea || salt || convert_to(payload::text, 'UTF8'))), 0,
           'commitment = sha256(0x02 || salt || payload text), as documented');
+SELECT is((SELECT string_agg(DISTINCT format::text, ',') FROM steward.audit_blocks), '2',
+          'seals write blocks of format 2');
 SELECT is((SELECT count(*)::int FROM steward.audit_blocks
-            WHERE block_hash <> sha256('\x03'::bytea || 'PSB'::bytea || '\x01'::bytea || int8send(block_id)
+            WHERE block_hash <> sha256('\x03'::bytea || 'PSB'::bytea || '\x02'::bytea || int8send(block_id)
                                        || int8send(first_position) || int8send(event_count)
                                        || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
-                                       || merkle_root || prev_hash)), 0,
-          'block hash = sha256(0x03 || PSB 1 || header || root || previous hash), as documented');
+                                       || merkle_root
+                                       || sha256('\x04'::bytea || entries)
+                                       || int8send(pg_snapshot_xmin(snapshot)::text::bigint)
+                                       || int8send(pg_snapshot_xmax(snapshot)::text::bigint)
+                                       || int8send((SELECT count(*) FROM pg_snapshot_xip(snapshot)))
+                                       || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
+                                                      FROM pg_snapshot_xip(snapshot) x), ''::bytea)
+                                       || prev_hash)), 0,
+          'block hash = sha256(0x03 || PSB 2 || header || root || entries hash || snapshot || previous hash), as documented');
 SELECT is(substring(audit_event_bytes(1) FROM 1 FOR 4), '\x50534501'::bytea, 'event bytes start with PSE and format 1');
 SELECT throws_ok($$SELECT audit_event_bytes(-1)$$, '42704', NULL, 'unknown event');
 
@@ -201,6 +217,18 @@ SELECT is((SELECT t.first_bad_event FROM pg_temp.tampered(
           (SELECT id FROM steward.audit_events e JOIN steward.audit_blocks b ON b.block_id = (SELECT max(block_id) FROM steward.audit_blocks)
             WHERE substring(b.entries FROM 1 FOR 8) = int8send(e.id)),
           'a changed Merkle root names the block''s first event');
+SELECT is((SELECT t.problem FROM pg_temp.tampered(
+             'UPDATE steward.audit_blocks SET format = 1 WHERE block_id = (SELECT max(block_id) FROM steward.audit_blocks)') t),
+          format('block %s: its hash does not match its header', (SELECT max(block_id) FROM steward.audit_blocks)),
+          'a block of format 2 cannot be passed off as format 1');
+SELECT is((SELECT t.problem FROM pg_temp.tampered(
+             'UPDATE steward.audit_blocks SET format = 3 WHERE block_id = (SELECT max(block_id) FROM steward.audit_blocks)') t),
+          format('block %s has an unknown format 3', (SELECT max(block_id) FROM steward.audit_blocks)),
+          'an unknown block format is reported');
+SELECT is((SELECT t.problem FROM pg_temp.tampered(
+             'UPDATE steward.audit_blocks SET snapshot = ''1:1:'' WHERE block_id = (SELECT max(block_id) FROM steward.audit_blocks)') t),
+          format('block %s: its hash does not match its header', (SELECT max(block_id) FROM steward.audit_blocks)),
+          'an edited snapshot is a changed header, not missing events');
 
 -- digests: a cut tail (events and blocks) and a regenerated chain
 SELECT audit_append('LATE', 'note', 'late1');

@@ -182,6 +182,37 @@ $late->safe_psql('clinic', 'SELECT audit_seal()');
 is(verify($late, $digest), 'true|' . ($sealed + 1) . '|0|1|', 'after the step the ledger seals and verifies');
 $late->stop;
 
+# --- a restore into a cluster whose ids overlap the ledger's ----------------
+# A transaction of the target cluster that started while its ids were still
+# behind the ledger is running when the counter passes the ledger: the next
+# block's snapshot must still show everything the last restored block showed
+# (verification requires each block's snapshot to follow the previous one).
+my $overlap = PostgreSQL::Test::Cluster->new('overlap');
+$overlap->init;
+$overlap->append_conf('postgresql.conf', $conf);
+$overlap->start;
+restore_into($overlap);
+my $ledger_xmax = $overlap->safe_psql('clinic',
+	q{SELECT pg_snapshot_xmax(snapshot) FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1});
+my $old_txn = $overlap->background_psql('clinic');
+my $old_xid = $old_txn->query_safe('BEGIN; SELECT pg_current_xact_id();');
+$old_xid =~ s/\D//g;
+cmp_ok($old_xid, '<', $ledger_xmax, 'a transaction with an id the last block shows completed is open');
+$overlap->safe_psql('clinic', qq{
+CREATE PROCEDURE burn(n int) LANGUAGE plpgsql AS \$\$
+BEGIN
+    FOR i IN 1..n LOOP PERFORM pg_current_xact_id(); COMMIT; END LOOP;
+END \$\$;
+CALL burn($source_xid - $old_xid + 10);
+DROP PROCEDURE burn(int);});
+$overlap->safe_psql('clinic', q{SELECT audit_append('READ', 'patient', '13')});
+cmp_ok($overlap->safe_psql('clinic', 'SELECT audit_seal()'), '>=', 1, 'with the counter past the ledger, a seal seals');
+is(verify($overlap, $digest), 'true|' . ($sealed + 1) . '|0|1|',
+	'and the new block follows the restored one although the old transaction is still open');
+$old_txn->query_safe('COMMIT');
+$old_txn->quit;
+$overlap->stop;
+
 # --- advance_xid.sh freezes first: a jump into another epoch loses nothing ---
 my $far = PostgreSQL::Test::Cluster->new('far');
 $far->init;

@@ -25,7 +25,7 @@ $node->start;
 
 # what a database's pg_steward consists of, as text, one object per line
 my $q_objects = q{
-SELECT string_agg(pg_describe_object(d.classid, d.objid, 0), E'\n' ORDER BY 1)
+SELECT string_agg(pg_describe_object(d.classid, d.objid, 0), E'\n' ORDER BY pg_describe_object(d.classid, d.objid, 0))
   FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
  WHERE e.extname = 'pg_steward' AND d.deptype = 'e'};
 my $q_columns = q{
@@ -38,12 +38,12 @@ SELECT string_agg(c.oid::regclass || '.' || a.attname || ':' || format_type(a.at
 # every function's definition and privileges
 my $q_functions = q{
 SELECT string_agg(p.oid::regprocedure::text || ' ' || md5(pg_get_functiondef(p.oid))
-                  || ' ' || coalesce(p.proacl::text, 'default'), E'\n' ORDER BY 1)
+                  || ' ' || coalesce(p.proacl::text, 'default'), E'\n' ORDER BY p.oid::regprocedure::text)
   FROM pg_proc p
  WHERE p.pronamespace = 'steward'::regnamespace AND p.prokind <> 'a'};
 my $q_grants = q{
 SELECT (SELECT coalesce(nspacl::text, 'default') FROM pg_namespace WHERE nspname = 'steward') || E'\n'
-    || string_agg(c.relname || ' ' || coalesce(c.relacl::text, 'default'), E'\n' ORDER BY 1)
+    || string_agg(c.relname || ' ' || coalesce(c.relacl::text, 'default'), E'\n' ORDER BY c.relname)
   FROM pg_class c
  WHERE c.relnamespace = 'steward'::regnamespace};
 
