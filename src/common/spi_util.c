@@ -86,6 +86,24 @@ steward_owner_scope_end(StewardOwnerScope *scope)
 }
 
 /*
+ * The text parameters $1..$n of a bookkeeping statement (NULL pointers are
+ * SQL NULLs).
+ */
+static void
+text_params(int nargs, const char *const *args, Oid *argtypes, Datum *values,
+			char *nulls)
+{
+	if (nargs > STEWARD_MAX_ARGS)
+		elog(ERROR, "too many bookkeeping arguments: %d", nargs);
+	for (int i = 0; i < nargs; i++)
+	{
+		argtypes[i] = TEXTOID;
+		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
+		nulls[i] = args[i] ? ' ' : 'n';
+	}
+}
+
+/*
  * Run one SQL statement (as the steward owner when as_owner is set, else
  * as the current user) with search_path pinned and text parameters ($1..$n,
  * NULL pointers are SQL NULLs).  Returns the first row's columns as
@@ -104,15 +122,7 @@ exec_pinned(bool as_owner, const char *sql, int nargs,
 	char	  **row = NULL;
 	int			rc;
 
-	if (nargs > STEWARD_MAX_ARGS)
-		elog(ERROR, "too many bookkeeping arguments: %d", nargs);
-
-	for (int i = 0; i < nargs; i++)
-	{
-		argtypes[i] = TEXTOID;
-		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
-		nulls[i] = args[i] ? ' ' : 'n';
-	}
+	text_params(nargs, args, argtypes, values, nulls);
 
 	steward_owner_scope_begin(&scope, as_owner);
 
@@ -191,15 +201,7 @@ steward_return_query_as_owner(FunctionCallInfo fcinfo, const char *sql,
 	char		nulls[STEWARD_MAX_ARGS];
 	int			rc;
 
-	if (nargs > STEWARD_MAX_ARGS)
-		elog(ERROR, "too many bookkeeping arguments: %d", nargs);
-	for (int i = 0; i < nargs; i++)
-	{
-		argtypes[i] = TEXTOID;
-		values[i] = args[i] ? CStringGetTextDatum(args[i]) : (Datum) 0;
-		nulls[i] = args[i] ? ' ' : 'n';
-	}
-
+	text_params(nargs, args, argtypes, values, nulls);
 	InitMaterializedSRF(fcinfo, 0);
 	steward_owner_scope_begin(&scope, true);
 	if (SPI_connect() != SPI_OK_CONNECT)
