@@ -1,4 +1,5 @@
--- pgTAP: the review area: migrate_check_fk, migrate_validate and the schema
+-- pgTAP: foreign-key pre-checks, post-deploy validation and schema drift:
+-- migrate_check_fk, migrate_validate and the schema
 -- fingerprint (steward.schema_snapshots, migrate_fingerprint).
 -- Run by scripts/test.sh in a fresh database with pgtap and pg_steward
 -- installed, without a wrapping transaction (a failed migration is recorded
