@@ -344,13 +344,13 @@ steward_audit_pending(void)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute("SELECT EXISTS (SELECT 1 FROM steward.audit_events e, "
 					 "  (SELECT snapshot FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) b "
-					 "  WHERE e.xid >= pg_catalog.pg_snapshot_xmin(b.snapshot) "
+					 "  WHERE e.xid OPERATOR(pg_catalog.>=) pg_catalog.pg_snapshot_xmin(b.snapshot) "
 					 "    AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, b.snapshot)) "
 					 "    OR (EXISTS (SELECT 1 FROM steward.audit_events) "
 					 "        AND NOT EXISTS (SELECT 1 FROM steward.audit_blocks)) "
 					 /* a prepared transaction may hold events we cannot see */
 					 "    OR EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_xacts "
-					 "                WHERE database = pg_catalog.current_database())",
+					 "                WHERE database OPERATOR(pg_catalog.=) pg_catalog.current_database())",
 					 true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		pending = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;

@@ -234,7 +234,8 @@ ledger_present(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	rc = SPI_execute("SELECT pg_catalog.to_regclass('steward.audit_blocks') IS NOT NULL "
-					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'pg_steward')",
+					 "   AND EXISTS (SELECT 1 FROM pg_catalog.pg_extension "
+					 "                WHERE extname OPERATOR(pg_catalog.=) 'pg_steward'::pg_catalog.name)",
 					 true, 1);
 	if (rc == SPI_OK_SELECT && SPI_processed == 1)
 		present = strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0;
@@ -268,6 +269,13 @@ steward_sealer_main(Datum arg)
 		proc_exit(0);
 	on_shmem_exit(unregister_self, (Datum) 0);
 	SetConfigOption("application_name", "pg_steward sealer", PGC_USERSET, PGC_S_SESSION);
+	/*
+	 * The sealer is a superuser session with the database's settings: its
+	 * own SQL names everything with its schema, and search_path is pinned
+	 * to pg_catalog whatever ALTER DATABASE ... SET says, so that no
+	 * database owner's look-alike function or operator is ever found.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	/* a seal needs READ COMMITTED and writes, whatever the server defaults are */
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);

@@ -308,5 +308,50 @@ is($out, 't', 'a payload of 60 MB is appended within the memory cap');
 seal();
 is(verify(), 'true||', 'and verified within the memory cap');
 
+# --- the sealer and a database owner's search_path -----------------------------
+# The sealer is a superuser session with the database's settings.  A database
+# owner sets the database's search_path to find its own = (name) and >= (xid8)
+# first; their function counts its calls in a sequence (nextval survives the
+# rollback of the sealer's transaction) and tries to make its owner superuser.
+$node->safe_psql('postgres', q{
+CREATE ROLE dbowner LOGIN;
+CREATE DATABASE dbo OWNER dbowner;
+});
+$node->safe_psql('dbo', 'CREATE EXTENSION pg_steward');
+$node->safe_psql('dbo', q{
+CREATE SEQUENCE public.evil_calls;
+CREATE FUNCTION public.evil_cmp(name, name) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_catalog.nextval('public.evil_calls');
+    BEGIN EXECUTE 'ALTER ROLE dbowner SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN pg_catalog.nameeq($1, $2);
+END $f$;
+CREATE FUNCTION public.evil_ge(xid8, xid8) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    PERFORM pg_catalog.nextval('public.evil_calls');
+    BEGIN EXECUTE 'ALTER ROLE dbowner SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN pg_catalog.xid8ge($1, $2);
+END $f$;
+ALTER SEQUENCE public.evil_calls OWNER TO dbowner;
+ALTER FUNCTION public.evil_cmp(name, name) OWNER TO dbowner;
+ALTER FUNCTION public.evil_ge(xid8, xid8) OWNER TO dbowner;
+ALTER SCHEMA public OWNER TO dbowner;
+GRANT USAGE ON SCHEMA steward TO dbowner;
+});
+$node->psql('dbo', q{
+CREATE OPERATOR public.= (LEFTARG = name, RIGHTARG = name, FUNCTION = public.evil_cmp);
+CREATE OPERATOR public.>= (LEFTARG = xid8, RIGHTARG = xid8, FUNCTION = public.evil_ge);
+ALTER DATABASE dbo SET search_path = public, pg_catalog;
+}, extra_params => [ '-U', 'dbowner' ], on_error_die => 1);
+$node->restart;    # the sealer of dbo starts with the database's settings
+$node->safe_psql('dbo', q{SELECT steward.audit_append('LOGIN', 'user', 'dr.jung')});
+$node->safe_psql('dbo', q{SELECT steward.audit_seal()});
+is($node->safe_psql('dbo', q{SELECT events_unsealed FROM steward.audit_status()}), '0',
+	"dbo's event is sealed");
+is($node->safe_psql('dbo', 'SELECT last_value || CASE WHEN is_called THEN \'+\' ELSE \'\' END FROM public.evil_calls'),
+	'1', "the sealer never called the database owner's operators");
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'dbowner'}), 'f',
+	'the database owner is no superuser');
+
 ok(!server_crashed($node), 'no backend crashed');
 done_testing();
