@@ -334,6 +334,123 @@ RETURNS TABLE (version text, description text, checksum text, status text,
 AS 'MODULE_PATHNAME', 'migrate_import'
 LANGUAGE C VOLATILE;
 
+-- A stored down_sql runs with the privileges of the role that stored it,
+-- never with those of whoever rolls it back: record that role (its OID, and
+-- its name for messages once it is gone) where down_sql is written, by
+-- migrate_apply (begin_attempt) and by migrate_repair (repair).  Rows
+-- stored before 0.3.0 keep NULL; migrate_rollback then falls back to the
+-- role of the apply, or refuses (docs/migrations.md#privileges).
+ALTER TABLE steward.migrations
+    ADD COLUMN down_sql_role oid,
+    ADD COLUMN down_sql_role_name name;
+COMMENT ON COLUMN steward.migrations.down_sql_role IS
+    'the role (current_user) that stored down_sql; migrate_rollback runs down_sql as this role';
+
+CREATE OR REPLACE FUNCTION steward.begin_attempt(op text, p_version text, p_description text,
+                                      p_checksum text, p_up_sql text, p_down_sql text,
+                                      p_total integer, p_xid xid8, who jsonb,
+                                      p_review jsonb DEFAULT NULL)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_author oid;
+BEGIN
+    PERFORM steward.reconcile();
+    IF op = 'apply' THEN
+        IF p_down_sql IS NOT NULL THEN
+            SELECT r.oid INTO STRICT v_author
+              FROM pg_catalog.pg_roles r WHERE r.rolname = who->>'current_user';
+        END IF;
+        INSERT INTO steward.migrations AS t
+            (version, description, checksum, up_sql, down_sql, status, last_op,
+             attempts, statements_total, statements_applied, lock_retries,
+             session_user_name, current_user_name, application_name,
+             client_addr, backend_pid, started_at, attempt_xid, review,
+             down_sql_role, down_sql_role_name)
+        VALUES (p_version, p_description, p_checksum, p_up_sql, p_down_sql,
+                'in_progress', 'apply', 1, p_total, 0, 0,
+                who->>'session_user', who->>'current_user', who->>'application_name',
+                (who->>'client_addr')::inet, (who->>'backend_pid')::integer,
+                clock_timestamp(), p_xid, p_review,
+                v_author, CASE WHEN v_author IS NOT NULL THEN who->>'current_user' END)
+        ON CONFLICT (version) DO UPDATE
+           SET description = EXCLUDED.description, checksum = EXCLUDED.checksum,
+               up_sql = EXCLUDED.up_sql, down_sql = EXCLUDED.down_sql,
+               down_sql_role = EXCLUDED.down_sql_role,
+               down_sql_role_name = EXCLUDED.down_sql_role_name,
+               status = 'in_progress', last_op = 'apply', attempts = t.attempts + 1,
+               statements_total = EXCLUDED.statements_total, statements_applied = 0,
+               lock_retries = 0,
+               session_user_name = EXCLUDED.session_user_name,
+               current_user_name = EXCLUDED.current_user_name,
+               application_name = EXCLUDED.application_name,
+               client_addr = EXCLUDED.client_addr, backend_pid = EXCLUDED.backend_pid,
+               started_at = EXCLUDED.started_at, finished_at = NULL, duration = NULL,
+               error_sqlstate = NULL, error_message = NULL, error_statement = NULL,
+               attempt_xid = EXCLUDED.attempt_xid, job_id = NULL,
+               review = EXCLUDED.review
+         WHERE t.status IN ('failed', 'rolled_back') AND t.kind = 'migration';
+    ELSE
+        UPDATE steward.migrations AS t
+           SET status = 'in_progress', last_op = 'rollback',
+               statements_total = p_total, statements_applied = 0, lock_retries = 0,
+               session_user_name = who->>'session_user',
+               current_user_name = who->>'current_user',
+               application_name = who->>'application_name',
+               client_addr = (who->>'client_addr')::inet,
+               backend_pid = (who->>'backend_pid')::integer,
+               started_at = clock_timestamp(), finished_at = NULL, duration = NULL,
+               error_sqlstate = NULL, error_message = NULL, error_statement = NULL,
+               attempt_xid = p_xid
+         WHERE t.version = p_version AND t.status = 'completed';
+    END IF;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'migration "%" changed state while this % was starting', p_version, op
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION steward.repair(p_version text, p_reason text, p_status text,
+                               p_up_sql text, p_checksum text, p_down_sql text,
+                               who jsonb)
+RETURNS text LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    old steward.migrations;
+    m steward.migrations;
+    v_author oid;
+BEGIN
+    IF p_down_sql IS NOT NULL THEN
+        SELECT r.oid INTO STRICT v_author
+          FROM pg_catalog.pg_roles r WHERE r.rolname = who->>'current_user';
+    END IF;
+    SELECT * INTO old FROM steward.migrations WHERE version = p_version FOR UPDATE;
+    UPDATE steward.migrations AS t
+       SET status = coalesce(p_status, t.status),
+           up_sql = coalesce(p_up_sql, t.up_sql),
+           checksum = coalesce(p_checksum, t.checksum),
+           down_sql = coalesce(p_down_sql, t.down_sql),
+           down_sql_role = CASE WHEN p_down_sql IS NOT NULL THEN v_author
+                                ELSE t.down_sql_role END,
+           down_sql_role_name = CASE WHEN p_down_sql IS NOT NULL THEN (who->>'current_user')::name
+                                     ELSE t.down_sql_role_name END,
+           last_op = 'repair',
+           error_sqlstate = CASE WHEN p_status IS NULL THEN t.error_sqlstate END,
+           error_message = CASE WHEN p_status IS NULL THEN t.error_message END,
+           error_statement = CASE WHEN p_status IS NULL THEN t.error_statement END,
+           installed_rank = CASE WHEN p_status = 'completed'
+                                 THEN nextval('steward.installed_rank_seq')
+                                 ELSE t.installed_rank END
+     WHERE t.version = p_version
+    RETURNING t.* INTO m;
+    PERFORM steward.append_event(m, 'repair', who, reason => p_reason,
+        previous_checksum => CASE WHEN p_checksum IS NOT NULL THEN old.checksum END,
+        details => jsonb_strip_nulls(jsonb_build_object(
+            'previous_status', old.status,
+            'status', m.status,
+            'up_sql_changed', CASE WHEN p_up_sql IS NOT NULL THEN p_up_sql IS DISTINCT FROM old.up_sql END,
+            'down_sql_changed', CASE WHEN p_down_sql IS NOT NULL THEN p_down_sql IS DISTINCT FROM old.down_sql END)));
+    RETURN m.status;
+END $$;
+
 ------------------------------------------------------------------------------
 -- Review
 ------------------------------------------------------------------------------

@@ -306,6 +306,8 @@ run_statements(void *arg)
 	StewardAttempt *a = r->a;
 	int			nestlevel = NewGUCNestLevel();
 	ListCell   *lc;
+	Oid			save_userid = InvalidOid;
+	int			save_sec_context = 0;
 
 	steward_begin_lock_timeout(a->lock_timeout_ms);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -314,6 +316,19 @@ run_statements(void *arg)
 	steward_run_checks(a->pre_checks, "pre-check");
 	if (a->guarded)
 		steward_guard_begin(a->allow_unsafe, false, a->accepted_rewrites);
+
+	/*
+	 * A rollback runs its down_sql as the role that stored it, never with
+	 * the caller's (possibly greater) privileges.  Only the statements run
+	 * as that role; an error aborts the subtransaction, which restores the
+	 * user id.
+	 */
+	if (OidIsValid(a->run_as))
+	{
+		GetUserIdAndSecContext(&save_userid, &save_sec_context);
+		SetUserIdAndSecContext(a->run_as,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	}
 
 	foreach(lc, a->statements)
 	{
@@ -327,6 +342,9 @@ run_statements(void *arg)
 		a->applied++;
 	}
 	r->current = 0;
+
+	if (OidIsValid(a->run_as))
+		SetUserIdAndSecContext(save_userid, save_sec_context);
 	steward_run_checks(a->post_checks, "post-check");
 
 	SPI_finish();

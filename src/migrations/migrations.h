@@ -27,6 +27,9 @@ typedef struct StewardAttempt
 	const char *version;
 	List	   *statements;		/* of StewardStatement */
 	const char *who;			/* steward_capture_who() */
+	Oid			run_as;			/* run the statements as this role (the
+								 * author of a down_sql); InvalidOid: as
+								 * the current user */
 	int			lock_timeout_ms;
 	int			statement_timeout_ms;	/* 0: none */
 	int			lock_retries;
