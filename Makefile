@@ -26,6 +26,7 @@ OBJS = \
 	src/common/retry.o \
 	src/common/sha256.o \
 	src/common/spi_util.o \
+	src/common/statement.o \
 	src/jobs/backfill.o \
 	src/jobs/control.o \
 	src/jobs/copy.o \

@@ -119,4 +119,9 @@ extern bool steward_owns_relation(Oid relid);
 extern List *steward_parse_sql_arg(const char *sql, const char *what);
 extern char *steward_shown_text(const char *text, int len, int maxbytes);
 
+/* common/statement.c */
+extern int	steward_statement_start(const char *sql, int location, int len,
+									int *length);
+extern char *steward_statement_text(const char *sql, int location, int len);
+
 #endif							/* PG_STEWARD_H */

@@ -172,19 +172,12 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		StewardStatement *st = palloc(sizeof(StewardStatement));
-		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
-		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
 		const char *kind;
 		bool		deferrable;
 
 		CHECK_FOR_INTERRUPTS();
-		while (len > 0 && isspace((unsigned char) sql[loc]))
-			loc++, len--;
-		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
-			len--;
-
 		st->number = ++n;
-		st->text = pnstrdup(sql + loc, len);
+		st->text = steward_statement_text(sql, rs->stmt_location, rs->stmt_len);
 		st->deferred = false;
 		st->kind = NULL;
 
