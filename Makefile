@@ -20,6 +20,7 @@ OBJS = \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
 	src/audit/verify.o \
+	src/common/bgworker.o \
 	src/common/checksum.o \
 	src/common/guard.o \
 	src/common/recorder.o \
