@@ -132,6 +132,8 @@ refuse_if_null(const char *state, const char *verb, int64 job_id, const JobRow *
  * job_await), every poll is a
  * transaction of its own and no snapshot is held between polls, so the
  * waiter never holds back a CREATE INDEX CONCURRENTLY run by the job.
+ * Each poll reads the job into a memory context that the next poll
+ * resets, so a long wait takes no more memory than a short one.
  */
 static char *
 wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
@@ -140,6 +142,9 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
 	char	   *last_progress = NULL;
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext pollcxt;
+	char	   *state;
 
 	require_job(job_id, &jr, false);
 	if (jr.changed_here && !is_final(jr.state))
@@ -156,11 +161,14 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 						   (long long) job_id),
 				 errhint("Wait with CALL job_await(%lld), which holds no snapshot while it waits.", (long long) job_id)));
 
+	pollcxt = AllocSetContextCreate(callercxt, "job_wait poll", ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(pollcxt);
+		MemoryContextSwitchTo(pollcxt);
 		if (!read_job(job_id, &jr))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -181,7 +189,9 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 		{
 			ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));
 			last_notice = now;
-			last_progress = MemoryContextStrdup(TopMemoryContext, jr.progress);
+			if (last_progress)
+				pfree(last_progress);
+			last_progress = MemoryContextStrdup(callercxt, jr.progress);
 		}
 		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
 		{
@@ -189,6 +199,7 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 					(errmsg("job %lld is still %s after the timeout", (long long) job_id, jr.state)));
 			break;
 		}
+		MemoryContextSwitchTo(callercxt);
 		if (in_procedure)
 		{
 			SPI_commit();
@@ -196,12 +207,15 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 		}
 		(void) steward_sleep_ms(WAIT_POLL_MS, false);
 	}
+	MemoryContextSwitchTo(callercxt);
 	if (last_progress)
 		pfree(last_progress);
 	if (strcmp(jr.state, JOB_FAILED) == 0)
 		ereport(NOTICE, (errmsg("job %lld failed", (long long) job_id),
 						 errhint("SELECT last_error FROM job_status(%lld) tells why.", (long long) job_id)));
-	return MemoryContextStrdup(TopTransactionContext, jr.state);
+	state = MemoryContextStrdup(TopTransactionContext, jr.state);
+	MemoryContextDelete(pollcxt);
+	return state;
 }
 
 static int
