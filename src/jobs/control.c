@@ -8,6 +8,9 @@
  * the worker acts at its next batch boundary (so within one batch) and
  * also wakes from a pause between batches or a health hold.  Only the
  * job's owner role (or a member of it) and superusers may control a job.
+ * job_pause, job_resume and job_cancel differ only in their transitions
+ * and what follows them: each goes through control_transition and
+ * control_result.
  *
  *-------------------------------------------------------------------------
  */
@@ -268,6 +271,44 @@ steward_job_wait_proc(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/* what follows a control's transition, at commit */
+#define CONTROL_WAKE		0x01	/* wake the job's worker */
+#define CONTROL_REQUEST		0x02	/* request a run (when preloaded) */
+#define CONTROL_TELL_RUN	0x04	/* not preloaded: tell how to run it */
+
+/*
+ * What pause, resume and cancel share, first: a server that can write, the
+ * job and the caller's right to control it, and one transition from the
+ * states in from_list (NULL: the job is in none of them).
+ */
+static char *
+control_transition(int64 job_id, const char *verb, JobRow *jr, const char *to,
+				   const char *from_list)
+{
+	steward_require_read_write(psprintf("%s a job", verb));
+	require_job(job_id, jr, true);
+	return transition(job_id, to, from_list);
+}
+
+/*
+ * And last: a job found in no allowed state is refused; otherwise what
+ * follows the transition (CONTROL_*), and the new state as the result.
+ */
+static Datum
+control_result(int64 job_id, const char *verb, const JobRow *jr, char *state, int follow)
+{
+	refuse_if_null(state, verb, job_id, jr);
+	if (follow & CONTROL_WAKE)
+		steward_jobs_wake_at_commit(jr->worker_pid);
+	if ((follow & CONTROL_REQUEST) && steward_jobs_preloaded())
+		steward_jobs_request_at_commit(jr->login_role, job_id);
+	else if (follow & CONTROL_TELL_RUN)
+		ereport(NOTICE,
+				(errmsg("job %lld is queued again", (long long) job_id),
+				 errhint("Run it with CALL job_run(%lld).", (long long) job_id)));
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
 /*
  * job_pause(job_id): a queued or running job stops after its current batch.
  */
@@ -276,14 +317,9 @@ steward_job_pause(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "pause", &jr, JOB_PAUSED, "queued,running");
 
-	steward_require_read_write("pause a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_PAUSED, "queued,running");
-	refuse_if_null(state, "pause", job_id, &jr);
-	steward_jobs_wake_at_commit(jr.worker_pid);
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+	return control_result(job_id, "pause", &jr, state, CONTROL_WAKE);
 }
 
 /*
@@ -295,19 +331,9 @@ steward_job_resume(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "resume", &jr, JOB_QUEUED, "paused");
 
-	steward_require_read_write("resume a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_QUEUED, "paused");
-	refuse_if_null(state, "resume", job_id, &jr);
-	if (steward_jobs_preloaded())
-		steward_jobs_request_at_commit(jr.login_role, job_id);
-	else
-		ereport(NOTICE,
-				(errmsg("job %lld is queued again", (long long) job_id),
-				 errhint("Run it with CALL job_run(%lld).", (long long) job_id)));
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+	return control_result(job_id, "resume", &jr, state, CONTROL_REQUEST | CONTROL_TELL_RUN);
 }
 
 /*
@@ -319,24 +345,17 @@ steward_job_cancel(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "cancel", &jr, JOB_CANCELLED, "queued,paused");
 
-	steward_require_read_write("cancel a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_CANCELLED, "queued,paused");
 	if (state != NULL)
 		steward_job_cleanup(job_id);	/* what a cancelled run would clean up */
 	else
 		state = transition(job_id, JOB_CANCELLING, "running");
-	refuse_if_null(state, "cancel", job_id, &jr);
-	if (strcmp(state, JOB_CANCELLING) == 0)
-	{
-		steward_jobs_wake_at_commit(jr.worker_pid);
-		/* a crashed run has no worker: the next run finishes the cancel */
-		if (steward_jobs_preloaded())
-			steward_jobs_request_at_commit(jr.login_role, job_id);
-	}
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+
+	/* a crashed run has no worker: the next run finishes the cancel */
+	return control_result(job_id, "cancel", &jr, state,
+						  state != NULL && strcmp(state, JOB_CANCELLING) == 0
+						  ? CONTROL_WAKE | CONTROL_REQUEST : 0);
 }
 
 /*
