@@ -20,12 +20,14 @@ OBJS = \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
 	src/audit/verify.o \
+	src/common/bgworker.o \
 	src/common/checksum.o \
 	src/common/guard.o \
 	src/common/recorder.o \
 	src/common/retry.o \
 	src/common/sha256.o \
 	src/common/spi_util.o \
+	src/common/statement.o \
 	src/jobs/backfill.o \
 	src/jobs/control.o \
 	src/jobs/copy.o \

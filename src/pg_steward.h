@@ -119,4 +119,17 @@ extern bool steward_owns_relation(Oid relid);
 extern List *steward_parse_sql_arg(const char *sql, const char *what);
 extern char *steward_shown_text(const char *text, int len, int maxbytes);
 
+/* common/bgworker.c */
+struct BackgroundWorker;
+extern void steward_bgworker_init(struct BackgroundWorker *worker, const char *function,
+								  const char *type, int restart_secs,
+								  const void *extra, Size extra_size);
+extern void steward_bgworker_begin(void *extra, Size extra_size, bool has_loop);
+extern void steward_bgworker_connect(Oid dbid, Oid roleid, const char *application_name);
+
+/* common/statement.c */
+extern int	steward_statement_start(const char *sql, int location, int len,
+									int *length);
+extern char *steward_statement_text(const char *sql, int location, int len);
+
 #endif							/* PG_STEWARD_H */

@@ -27,7 +27,8 @@
  *				   restored-ledger check reads its snapshot, so both check
  *				   it first (block.c) and refuse when it does not verify.
  *	  entry      - 56 bytes per event in a block: id, xid, event time
- *				   (three big-endian int64) and its leaf.
+ *				   (three big-endian int64) and its leaf, at the offsets
+ *				   AUDIT_ENTRY_*; read with steward_audit_entry_*().
  *	  position   - an event's place in the whole chain, counting from 1.
  *	  seal       - writing the next block (audit_seal(), or the sealer).
  *	  sealer     - a background worker per database that seals every
@@ -51,8 +52,12 @@
 
 #define AUDIT_HASH_LEN			32
 #define AUDIT_SALT_LEN			16
-#define AUDIT_ENTRY_LEN			(3 * 8 + AUDIT_HASH_LEN)
-#define AUDIT_ENTRY_LEAF		24	/* offset of the leaf in an entry */
+/* an entry: its fields' offsets, and its length */
+#define AUDIT_ENTRY_ID			0	/* big-endian int64 */
+#define AUDIT_ENTRY_XID			8	/* big-endian int64: the full xid */
+#define AUDIT_ENTRY_TIME		16	/* big-endian int64: microseconds since 1970 */
+#define AUDIT_ENTRY_LEAF		24	/* AUDIT_HASH_LEN bytes */
+#define AUDIT_ENTRY_LEN			(AUDIT_ENTRY_LEAF + AUDIT_HASH_LEN)
 #define AUDIT_FORMAT_VERSION	1	/* of the event bytes */
 #define AUDIT_BLOCK_FORMAT		2	/* of the blocks seals write */
 #define AUDIT_MAX_FIELD_LEN		1024
@@ -143,6 +148,38 @@ extern bool steward_audit_block_hash(const AuditBlock *b, const uint8 *prev,
 									 uint8 *out);
 extern void steward_audit_put_int64(uint8 *p, int64 v);
 extern int64 steward_audit_get_int64(const uint8 *p);
+
+/* entry i of a block's entries, and the fields of the entry at e */
+static inline const uint8 *
+steward_audit_entry(const uint8 *entries, int64 i)
+{
+	return entries + i * AUDIT_ENTRY_LEN;
+}
+
+static inline int64
+steward_audit_entry_id(const uint8 *e)
+{
+	return steward_audit_get_int64(e + AUDIT_ENTRY_ID);
+}
+
+static inline uint64
+steward_audit_entry_xid(const uint8 *e)
+{
+	return (uint64) steward_audit_get_int64(e + AUDIT_ENTRY_XID);
+}
+
+static inline int64
+steward_audit_entry_time(const uint8 *e)
+{
+	return steward_audit_get_int64(e + AUDIT_ENTRY_TIME);
+}
+
+static inline const uint8 *
+steward_audit_entry_leaf(const uint8 *e)
+{
+	return e + AUDIT_ENTRY_LEAF;
+}
+
 extern char *steward_audit_hex(const uint8 *bytes, int len);
 extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);
 extern bool steward_audit_time_encodable(TimestampTz t);

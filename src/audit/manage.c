@@ -325,11 +325,11 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(old);
 			for (int64 i = 0; i < count; i++, e += AUDIT_ENTRY_LEN)
 			{
-				int64		t = steward_audit_get_int64(e + 16);
+				int64		t = steward_audit_entry_time(e);
 
 				if (t >= from_us && t < to_us)
 				{
-					appendBinaryStringInfo(&leaves, (const char *) e + 24, AUDIT_HASH_LEN);
+					appendBinaryStringInfo(&leaves, (const char *) steward_audit_entry_leaf(e), AUDIT_HASH_LEN);
 					n++;
 				}
 			}

@@ -290,9 +290,9 @@ steward_audit_seal_now(bool quiet)
 				last_xid = xid;
 				/* never seal a time the format cannot encode */
 				steward_audit_check_time(time, psprintf("event " INT64_FORMAT, id));
-				steward_audit_put_int64(e, id);
-				steward_audit_put_int64(e + 8, (int64) xid);
-				steward_audit_put_int64(e + 16, steward_audit_unix_micros(time));
+				steward_audit_put_int64(e + AUDIT_ENTRY_ID, id);
+				steward_audit_put_int64(e + AUDIT_ENTRY_XID, (int64) xid);
+				steward_audit_put_int64(e + AUDIT_ENTRY_TIME, steward_audit_unix_micros(time));
 				check = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
 				memcpy(e + AUDIT_ENTRY_LEAF, VARDATA_ANY(check), AUDIT_HASH_LEN);
 				appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);

@@ -259,16 +259,11 @@ steward_sealer_main(Datum arg)
 	TimestampTz next_partition_check = 0;
 	int			idle = 0;
 
-	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, InvalidOid, 0);
+	steward_bgworker_begin(&extra, sizeof(extra), true);
+	steward_bgworker_connect(extra.dbid, InvalidOid, "pg_steward sealer");
 	if (registry == NULL || !register_self())
 		proc_exit(0);
 	on_shmem_exit(unregister_self, (Datum) 0);
-	SetConfigOption("application_name", "pg_steward sealer", PGC_USERSET, PGC_S_SESSION);
 	/*
 	 * The sealer is a superuser session with the database's settings: its
 	 * own SQL names everything with its schema, and search_path is pinned
@@ -352,14 +347,8 @@ steward_audit_start_sealer_worker(Oid dbid)
 	StewardWorkerExtra extra = {0};
 
 	extra.dbid = dbid;
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = SEALER_RESTART_SECS;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_steward");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "steward_sealer_main");
+	steward_bgworker_init(&worker, "steward_sealer_main", "pg_steward sealer",
+						  SEALER_RESTART_SECS, &extra, sizeof(extra));
 	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward sealer for database %u", dbid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_steward sealer");
-	memcpy(worker.bgw_extra, &extra, sizeof(extra));
 	return RegisterDynamicBackgroundWorker(&worker, NULL);
 }

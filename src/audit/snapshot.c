@@ -121,7 +121,7 @@ steward_audit_snapshot_holds(const AuditSnapshot *snap, const AuditSnapshot *pre
 {
 	for (int64 i = 0; i < n; i++)
 	{
-		uint64		xid = (uint64) steward_audit_get_int64(entries + i * AUDIT_ENTRY_LEN + 8);
+		uint64		xid = steward_audit_entry_xid(steward_audit_entry(entries, i));
 
 		CHECK_FOR_INTERRUPTS();
 		if (!steward_audit_visible(snap, xid) ||

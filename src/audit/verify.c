@@ -174,24 +174,6 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 	v->problem.text = pstrdup(buf);
 }
 
-static inline int64
-entry_id(const uint8 *e)
-{
-	return steward_audit_get_int64(e);
-}
-
-static inline uint64
-entry_xid(const uint8 *e)
-{
-	return (uint64) steward_audit_get_int64(e + 8);
-}
-
-static inline int64
-entry_time(const uint8 *e)
-{
-	return steward_audit_get_int64(e + 16);
-}
-
 static int
 cmp_ref(const void *a, const void *b)
 {
@@ -245,8 +227,8 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	{
 		has_first = NENTRIES(b) > 0;
 		problem(v, CLASS_BLOCK, bp.position, bp.block_id,
-				has_first, has_first ? entry_id(b->entries) : 0,
-				has_first, has_first ? entry_time(b->entries) : 0, "%s", bp.text);
+				has_first, has_first ? steward_audit_entry_id(b->entries) : 0,
+				has_first, has_first ? steward_audit_entry_time(b->entries) : 0, "%s", bp.text);
 	}
 
 	/* continue the chain from what is stored, to find later problems too */
@@ -289,9 +271,9 @@ would_be_position(Verify *v, uint64 xid, int64 id)
 		while (lo < hi)
 		{
 			int64		mid = (lo + hi) / 2;
-			const uint8 *e = b->entries + mid * AUDIT_ENTRY_LEN;
+			const uint8 *e = steward_audit_entry(b->entries, mid);
 
-			if (entry_xid(e) < xid || (entry_xid(e) == xid && entry_id(e) < id))
+			if (steward_audit_entry_xid(e) < xid || (steward_audit_entry_xid(e) == xid && steward_audit_entry_id(e) < id))
 				lo = mid + 1;
 			else
 				hi = mid;
@@ -317,7 +299,7 @@ check_chunk_events(Verify *v)
 	for (int k = 0; k < v->nblocks; k++)
 		for (int64 i = 0; i < NENTRIES(&v->blocks[k]); i++)
 		{
-			refs[n].id = entry_id(v->blocks[k].entries + i * AUDIT_ENTRY_LEN);
+			refs[n].id = steward_audit_entry_id(steward_audit_entry(v->blocks[k].entries, i));
 			refs[n].block = k;
 			refs[n].idx = (int32) i;
 			n++;
@@ -382,9 +364,9 @@ check_chunk_events(Verify *v)
 		}
 		seen[ref - refs] = true;
 		b = &v->blocks[ref->block];
-		e = b->entries + (int64) ref->idx * AUDIT_ENTRY_LEN;
+		e = steward_audit_entry(b->entries, ref->idx);
 		pos = b->first_position + ref->idx;
-		if (memcmp(c, e + 24, AUDIT_HASH_LEN) == 0 && c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_OK)
+		if (memcmp(c, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) == 0 && c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_OK)
 		{
 			/* an intact REDACTION or RETENTION event is evidence */
 			char	   *type = SPI_getvalue(t, d, 5);
@@ -399,10 +381,10 @@ check_chunk_events(Verify *v)
 				v->newest_retention_id = id;
 			}
 		}
-		else if (memcmp(c, e + 24, AUDIT_HASH_LEN) != 0)
+		else if (memcmp(c, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) != 0)
 		{
 			/* a time the format cannot encode was never sealed */
-			if (entry_xid(e) != xid || entry_time(e) != time_us ||
+			if (steward_audit_entry_xid(e) != xid || steward_audit_entry_time(e) != time_us ||
 				!steward_audit_time_encodable(time))
 				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 						"event %lld was moved: its xid or time differs from what was sealed",
@@ -440,13 +422,13 @@ check_chunk_events(Verify *v)
 		if (seen[i])
 			continue;
 		b = &v->blocks[refs[i].block];
-		e = b->entries + (int64) refs[i].idx * AUDIT_ENTRY_LEN;
-		if (pruned(v, entry_time(e)))
+		e = steward_audit_entry(b->entries, refs[i].idx);
+		if (pruned(v, steward_audit_entry_time(e)))
 		{
 			v->events_pruned++;
 			continue;
 		}
-		problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, entry_time(e),
+		problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, steward_audit_entry_time(e),
 				"event %lld is missing: it was deleted after sealing", (long long) refs[i].id);
 	}
 	pfree(refs);

@@ -122,19 +122,13 @@ steward_record_autonomous(const char *sql, int nargs, const char *const *args,
 		}
 	}
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_steward");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "steward_recorder_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward recorder for PID %d", MyProcPid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_steward recorder");
-	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-	worker.bgw_notify_pid = MyProcPid;
 	extra.dbid = MyDatabaseId;
 	extra.roleid = GetSessionUserId();
-	memcpy(worker.bgw_extra, &extra, sizeof(extra));
+	steward_bgworker_init(&worker, "steward_recorder_main", "pg_steward recorder",
+						  BGW_NEVER_RESTART, &extra, sizeof(extra));
+	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward recorder for PID %d", MyProcPid);
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
@@ -171,18 +165,13 @@ steward_recorder_main(Datum main_arg)
 	const char *args[RECORDER_MAX_ARGS];
 	const char *sql;
 
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
+	steward_bgworker_begin(&extra, sizeof(extra), false);
 	seg = dsm_attach(DatumGetUInt32(main_arg));
 	if (seg == NULL)
 		proc_exit(0);			/* the caller has gone away */
 	shared = dsm_segment_address(seg);
 
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.roleid, 0);
-	SetConfigOption("application_name", "pg_steward recorder",
-					PGC_USERSET, PGC_S_SESSION);
+	steward_bgworker_connect(extra.dbid, extra.roleid, "pg_steward recorder");
 	SetConfigOption("lock_timeout", RECORDER_LOCK_TIMEOUT,
 					PGC_USERSET, PGC_S_SESSION);
 

@@ -8,6 +8,9 @@
  * the worker acts at its next batch boundary (so within one batch) and
  * also wakes from a pause between batches or a health hold.  Only the
  * job's owner role (or a member of it) and superusers may control a job.
+ * job_pause, job_resume and job_cancel differ only in their transitions
+ * and what follows them: each goes through control_transition and
+ * control_result.
  *
  *-------------------------------------------------------------------------
  */
@@ -132,6 +135,8 @@ refuse_if_null(const char *state, const char *verb, int64 job_id, const JobRow *
  * job_await), every poll is a
  * transaction of its own and no snapshot is held between polls, so the
  * waiter never holds back a CREATE INDEX CONCURRENTLY run by the job.
+ * Each poll reads the job into a memory context that the next poll
+ * resets, so a long wait takes no more memory than a short one.
  */
 static char *
 wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
@@ -140,6 +145,9 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
 	char	   *last_progress = NULL;
+	MemoryContext callercxt = CurrentMemoryContext;
+	MemoryContext pollcxt;
+	char	   *state;
 
 	require_job(job_id, &jr, false);
 	if (jr.changed_here && !is_final(jr.state))
@@ -156,11 +164,14 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 						   (long long) job_id),
 				 errhint("Wait with CALL job_await(%lld), which holds no snapshot while it waits.", (long long) job_id)));
 
+	pollcxt = AllocSetContextCreate(callercxt, "job_wait poll", ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{
 		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(pollcxt);
+		MemoryContextSwitchTo(pollcxt);
 		if (!read_job(job_id, &jr))
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -181,7 +192,9 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 		{
 			ereport(NOTICE, (errmsg("job %lld %s: %s", (long long) job_id, jr.state, jr.progress)));
 			last_notice = now;
-			last_progress = MemoryContextStrdup(TopMemoryContext, jr.progress);
+			if (last_progress)
+				pfree(last_progress);
+			last_progress = MemoryContextStrdup(callercxt, jr.progress);
 		}
 		if (timeout_ms >= 0 && TimestampDifferenceExceeds(start, now, timeout_ms))
 		{
@@ -189,6 +202,7 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 					(errmsg("job %lld is still %s after the timeout", (long long) job_id, jr.state)));
 			break;
 		}
+		MemoryContextSwitchTo(callercxt);
 		if (in_procedure)
 		{
 			SPI_commit();
@@ -196,12 +210,15 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 		}
 		(void) steward_sleep_ms(WAIT_POLL_MS, false);
 	}
+	MemoryContextSwitchTo(callercxt);
 	if (last_progress)
 		pfree(last_progress);
 	if (strcmp(jr.state, JOB_FAILED) == 0)
 		ereport(NOTICE, (errmsg("job %lld failed", (long long) job_id),
 						 errhint("SELECT last_error FROM job_status(%lld) tells why.", (long long) job_id)));
-	return MemoryContextStrdup(TopTransactionContext, jr.state);
+	state = MemoryContextStrdup(TopTransactionContext, jr.state);
+	MemoryContextDelete(pollcxt);
+	return state;
 }
 
 static int
@@ -254,6 +271,44 @@ steward_job_wait_proc(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/* what follows a control's transition, at commit */
+#define CONTROL_WAKE		0x01	/* wake the job's worker */
+#define CONTROL_REQUEST		0x02	/* request a run (when preloaded) */
+#define CONTROL_TELL_RUN	0x04	/* not preloaded: tell how to run it */
+
+/*
+ * What pause, resume and cancel share, first: a server that can write, the
+ * job and the caller's right to control it, and one transition from the
+ * states in from_list (NULL: the job is in none of them).
+ */
+static char *
+control_transition(int64 job_id, const char *verb, JobRow *jr, const char *to,
+				   const char *from_list)
+{
+	steward_require_read_write(psprintf("%s a job", verb));
+	require_job(job_id, jr, true);
+	return transition(job_id, to, from_list);
+}
+
+/*
+ * And last: a job found in no allowed state is refused; otherwise what
+ * follows the transition (CONTROL_*), and the new state as the result.
+ */
+static Datum
+control_result(int64 job_id, const char *verb, const JobRow *jr, char *state, int follow)
+{
+	refuse_if_null(state, verb, job_id, jr);
+	if (follow & CONTROL_WAKE)
+		steward_jobs_wake_at_commit(jr->worker_pid);
+	if ((follow & CONTROL_REQUEST) && steward_jobs_preloaded())
+		steward_jobs_request_at_commit(jr->login_role, job_id);
+	else if (follow & CONTROL_TELL_RUN)
+		ereport(NOTICE,
+				(errmsg("job %lld is queued again", (long long) job_id),
+				 errhint("Run it with CALL job_run(%lld).", (long long) job_id)));
+	PG_RETURN_TEXT_P(cstring_to_text(state));
+}
+
 /*
  * job_pause(job_id): a queued or running job stops after its current batch.
  */
@@ -262,14 +317,9 @@ steward_job_pause(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "pause", &jr, JOB_PAUSED, "queued,running");
 
-	steward_require_read_write("pause a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_PAUSED, "queued,running");
-	refuse_if_null(state, "pause", job_id, &jr);
-	steward_jobs_wake_at_commit(jr.worker_pid);
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+	return control_result(job_id, "pause", &jr, state, CONTROL_WAKE);
 }
 
 /*
@@ -281,19 +331,9 @@ steward_job_resume(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "resume", &jr, JOB_QUEUED, "paused");
 
-	steward_require_read_write("resume a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_QUEUED, "paused");
-	refuse_if_null(state, "resume", job_id, &jr);
-	if (steward_jobs_preloaded())
-		steward_jobs_request_at_commit(jr.login_role, job_id);
-	else
-		ereport(NOTICE,
-				(errmsg("job %lld is queued again", (long long) job_id),
-				 errhint("Run it with CALL job_run(%lld).", (long long) job_id)));
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+	return control_result(job_id, "resume", &jr, state, CONTROL_REQUEST | CONTROL_TELL_RUN);
 }
 
 /*
@@ -305,24 +345,17 @@ steward_job_cancel(PG_FUNCTION_ARGS)
 {
 	int64		job_id = PG_GETARG_INT64(0);
 	JobRow		jr;
-	char	   *state;
+	char	   *state = control_transition(job_id, "cancel", &jr, JOB_CANCELLED, "queued,paused");
 
-	steward_require_read_write("cancel a job");
-	require_job(job_id, &jr, true);
-	state = transition(job_id, JOB_CANCELLED, "queued,paused");
 	if (state != NULL)
 		steward_job_cleanup(job_id);	/* what a cancelled run would clean up */
 	else
 		state = transition(job_id, JOB_CANCELLING, "running");
-	refuse_if_null(state, "cancel", job_id, &jr);
-	if (strcmp(state, JOB_CANCELLING) == 0)
-	{
-		steward_jobs_wake_at_commit(jr.worker_pid);
-		/* a crashed run has no worker: the next run finishes the cancel */
-		if (steward_jobs_preloaded())
-			steward_jobs_request_at_commit(jr.login_role, job_id);
-	}
-	PG_RETURN_TEXT_P(cstring_to_text(state));
+
+	/* a crashed run has no worker: the next run finishes the cancel */
+	return control_result(job_id, "cancel", &jr, state,
+						  state != NULL && strcmp(state, JOB_CANCELLING) == 0
+						  ? CONTROL_WAKE | CONTROL_REQUEST : 0);
 }
 
 /*

@@ -5,8 +5,12 @@
  *	  adaptive batch size, health gate, pause and cancel, checkpoints.
  *
  * The same engine serves the job worker (in_worker) and job_run in a
- * session.  Every batch is one transaction:
- *	  1. read the job's state: paused or cancelling ends the run here;
+ * session.  steward_job_execute claims the job (claim_job: its row, its
+ * lock, its tables' locks), starts it (start_job: fails a job that cannot
+ * run, finishes a cancel, marks it running), then runs its kind's own
+ * execute or its batches (run_batches).  Every batch is one transaction:
+ *	  1. read the job's state: paused or cancelling ends the run here, a
+ *		 refusal fails it (before_batch);
  *	  2. the health gate: while replication lag is above the job's limit,
  *		 the job holds (hold_reason says why) instead of failing;
  *	  3. the batch runs in a subtransaction, as the job's owner role under
@@ -16,7 +20,7 @@
  *		 commits: batch and checkpoint are durable together.
  * A lock timeout retries the batch with backoff, pg_steward.lock_retries
  * times; a statement timeout halves the batch and retries; any other error
- * fails the job and is recorded.  The batch size adapts towards the
+ * fails the job and is recorded (retry_batch).  The batch size adapts towards the
  * job's target batch time.
  *
  * Two session-level advisory locks (pg_locks: locktype advisory, objsubid 3
@@ -230,6 +234,34 @@ i64(int64 v)
 	return psprintf(INT64_FORMAT, v);
 }
 
+/* the columns of load_job's query, in its order */
+typedef enum JobColumn
+{
+	JC_KIND,
+	JC_RELATION,
+	JC_SOURCE,
+	JC_OWNER_ROLE,
+	JC_SEARCH_PATH,
+	JC_MIGRATION_VERSION,
+	JC_ARGS,
+	JC_STATE,
+	JC_ROWS_DONE,
+	JC_ROWS_ESTIMATE,
+	JC_CURRENT_KEY,
+	JC_UPPER_KEY,
+	JC_BATCHES,
+	JC_BATCH_SIZE,
+	JC_RATE,
+	JC_PHASE,
+	JC_STARTED,
+	JC_ATTEMPTS,
+	JC_MAX_BATCH_MS,
+	JC_SAME_CLUSTER,
+	JC_OWNER_NAME,
+	JC_LOGIN_ROLE,
+	JC_NUMBER_OF_COLUMNS
+} JobColumn;
+
 /*
  * Load the job and lock its row until the claiming transaction ends, so a
  * job_pause or job_cancel issued meanwhile is not overwritten; returns its
@@ -255,31 +287,32 @@ load_job(StewardJob *job, int64 id)
 		1, args, &ncols);
 	if (row == NULL)
 		return NULL;
+	Assert(ncols == JC_NUMBER_OF_COLUMNS);
 
 	job->id = id;
-	job->kind = row[0];
-	job->relid = row[1] ? (Oid) strtoul(row[1], NULL, 10) : InvalidOid;
-	job->source = row[2] ? (Oid) strtoul(row[2], NULL, 10) : InvalidOid;
-	job->owner = (Oid) strtoul(row[3], NULL, 10);
-	job->search_path = row[4];
-	job->migration_version = row[5];
-	job->args = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(row[6])));
-	job->rows_done = strtoll(row[8], NULL, 10);
-	job->rows_estimate = row[9] ? strtoll(row[9], NULL, 10) : -1;
-	job->current_key = row[10];
-	job->upper_key = row[11];
-	job->batches = strtoll(row[12], NULL, 10);
-	job->batch_size = row[13] ? atoi(row[13]) : 0;
-	job->rate = strtod(row[14], NULL);
-	job->phase = row[15];
-	job->resumed = (strcmp(row[16], "true") == 0);
-	job->attempts = atoi(row[17]);
-	job->max_batch_ms = strtod(row[18], NULL);
+	job->kind = row[JC_KIND];
+	job->relid = row[JC_RELATION] ? (Oid) strtoul(row[JC_RELATION], NULL, 10) : InvalidOid;
+	job->source = row[JC_SOURCE] ? (Oid) strtoul(row[JC_SOURCE], NULL, 10) : InvalidOid;
+	job->owner = (Oid) strtoul(row[JC_OWNER_ROLE], NULL, 10);
+	job->search_path = row[JC_SEARCH_PATH];
+	job->migration_version = row[JC_MIGRATION_VERSION];
+	job->args = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(row[JC_ARGS])));
+	job->rows_done = strtoll(row[JC_ROWS_DONE], NULL, 10);
+	job->rows_estimate = row[JC_ROWS_ESTIMATE] ? strtoll(row[JC_ROWS_ESTIMATE], NULL, 10) : -1;
+	job->current_key = row[JC_CURRENT_KEY];
+	job->upper_key = row[JC_UPPER_KEY];
+	job->batches = strtoll(row[JC_BATCHES], NULL, 10);
+	job->batch_size = row[JC_BATCH_SIZE] ? atoi(row[JC_BATCH_SIZE]) : 0;
+	job->rate = strtod(row[JC_RATE], NULL);
+	job->phase = row[JC_PHASE];
+	job->resumed = (strcmp(row[JC_STARTED], "true") == 0);
+	job->attempts = atoi(row[JC_ATTEMPTS]);
+	job->max_batch_ms = strtod(row[JC_MAX_BATCH_MS], NULL);
 
 	/* see steward_job_execute: submitted in this cluster, so its OIDs hold */
-	job->owner_ok = strcmp(row[19], "true") == 0;
-	job->owner_name = row[20];
-	job->login_role = (Oid) strtoul(row[21], NULL, 10);
+	job->owner_ok = strcmp(row[JC_SAME_CLUSTER], "true") == 0;
+	job->owner_name = row[JC_OWNER_NAME];
+	job->login_role = (Oid) strtoul(row[JC_LOGIN_ROLE], NULL, 10);
 
 	job->lock_timeout_ms = (int) steward_job_arg_int(job, "lock_timeout_ms", steward_lock_timeout_ms);
 	job->statement_timeout_ms = (int) steward_job_arg_int(job, "statement_timeout_ms",
@@ -291,7 +324,7 @@ load_job(StewardJob *job, int64 id)
 	job->max_batch = (int) steward_job_arg_int(job, "max_batch", 1000000);
 	if (job->batch_size <= 0)
 		job->batch_size = (int) steward_job_arg_int(job, "batch_size", 10000);
-	return row[7];
+	return row[JC_STATE];
 }
 
 char *
@@ -603,6 +636,19 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
  * ----------------------------------------------------------------
  */
 
+/* One run of a job: what the steps of steward_job_execute share. */
+typedef struct JobRun
+{
+	StewardJob *job;
+	const StewardJobKind *kind;
+	char	   *state;			/* as the run found it */
+	bool		login_refused;	/* see steward_job_execute */
+	bool		locked_job;		/* holds the job's session lock */
+	bool		locked_rels;	/* holds its tables' session locks */
+	MemoryContext jobcxt;		/* lives as long as the run */
+	MemoryContext batchcxt;		/* reset before every batch */
+} JobRun;
+
 /*
  * End a job as failed, inside a transaction: its kind's cleanup, the
  * state, commit.  In a session the failure is also a WARNING.
@@ -624,6 +670,23 @@ fail_job(StewardJob *job, const StewardJobKind *k, ErrorData *edata)
 				(errmsg("job %lld failed: %s", (long long) job->id, edata->message)));
 }
 
+/*
+ * End a job that was asked to cancel, inside a transaction: its kind's
+ * cleanup, the state, commit.
+ */
+static void
+cancel_job(StewardJob *job, const StewardJobKind *k)
+{
+	ErrorData  *edata = NULL;
+	int64		rows = 0;
+	StewardBatchResult res;
+
+	if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
+		ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job->id, edata->message)));
+	steward_job_set_state(job, JOB_CANCELLED, NULL);
+	txn_commit(job);
+}
+
 /* An ErrorData for a refusal: SQLSTATE 42501 */
 static ErrorData *
 refusal_error(char *message)
@@ -636,7 +699,329 @@ refusal_error(char *message)
 }
 
 /*
- * Run a job until it ends, pauses or is cancelled.  In a worker, a job that
+ * Why a claimed job cannot run at all, or NULL; *sqlerrcode is the
+ * SQLSTATE it fails with.
+ */
+static char *
+unrunnable_reason(JobRun *r, int *sqlerrcode)
+{
+	StewardJob *job = r->job;
+
+	if (OidIsValid(job->relid) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
+	{
+		*sqlerrcode = ERRCODE_UNDEFINED_TABLE;
+		return psprintf("table with OID %u no longer exists", job->relid);
+	}
+
+	/*
+	 * A job runs as the role that submitted it, found by OID.  A job
+	 * submitted in another cluster (the database was restored here) names
+	 * roles by OIDs that may belong to other roles here: it must not run at
+	 * all.
+	 */
+	if (!job->owner_ok)
+	{
+		*sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
+		return psprintf("job %lld was submitted by role \"%s\" in another cluster; "
+						"role OIDs do not carry over a restore. Submit the job again.",
+						(long long) job->id, job->owner_name);
+	}
+
+	/* a run that keeps dying (and taking the server with it) is given up */
+	if (strcmp(r->state, JOB_RUNNING) == 0 && job->attempts >= STEWARD_JOB_MAX_ATTEMPTS)
+	{
+		*sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+		return psprintf("gave up after %d interrupted runs; the server log tells what stopped them",
+						job->attempts);
+	}
+	return NULL;
+}
+
+/*
+ * Claim the job: load it, check that it is runnable, take its lock and its
+ * tables' locks (waiting in a worker for another job on the same table).
+ * Returns false, with the transaction committed, when this run ends here;
+ * true inside the claiming transaction.
+ */
+static bool
+claim_job(JobRun *r, int64 job_id)
+{
+	StewardJob *job = r->job;
+
+	txn_begin(job);
+	MemoryContextSwitchTo(r->jobcxt);
+	r->state = load_job(job, job_id);
+	if (r->state == NULL && job->in_worker)
+	{
+		txn_commit(job);
+		return false;
+	}
+	if (r->state == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("job %lld does not exist", (long long) job_id)));
+	r->kind = steward_job_kind(job->kind);
+
+	if (strcmp(r->state, JOB_QUEUED) != 0 && strcmp(r->state, JOB_RUNNING) != 0 &&
+		strcmp(r->state, JOB_CANCELLING) != 0)
+	{
+		if (!job->in_worker)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("job %lld is %s", (long long) job_id, r->state),
+					 strcmp(r->state, JOB_PAUSED) == 0
+					 ? errhint("Resume it with job_resume(%lld) first.", (long long) job_id) : 0));
+		txn_commit(job);
+		return false;
+	}
+	if (!steward_job_try_lock(job_id, true))
+	{
+		if (!job->in_worker)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("job %lld is already running in another process", (long long) job_id)));
+		txn_commit(job);
+		return false;
+	}
+	r->locked_job = true;
+
+	/* never two jobs on the same table: wait (worker) or refuse (session) */
+	while (!lock_relations(job))
+	{
+		if (!job->in_worker)
+			ereport(ERROR,
+					(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+					 errmsg("another job is writing table %s", get_rel_name(job->relid)),
+					 errhint("Wait for it with job_wait(), then run this job.")));
+		set_hold(job, "waiting for another job on the same table");
+		txn_commit(job);
+		(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
+		txn_begin(job);
+		MemoryContextSwitchTo(r->jobcxt);
+		r->state = steward_job_state(job_id);
+		if (strcmp(r->state, JOB_QUEUED) != 0 && strcmp(r->state, JOB_RUNNING) != 0)
+		{
+			txn_commit(job);
+			return false;
+		}
+	}
+	r->locked_rels = true;
+	return true;
+}
+
+/*
+ * Start the claimed job (inside the claiming transaction): fail it when it
+ * cannot run, finish a cancel, handle a refused login, or mark it running.
+ * Returns true, with the transaction committed, when its work is to be
+ * done now; false, committed too, when this run ends here.
+ */
+static bool
+start_job(JobRun *r)
+{
+	StewardJob *job = r->job;
+	int			sqlerrcode = 0;
+	char	   *reason = unrunnable_reason(r, &sqlerrcode);
+
+	if (reason != NULL)
+	{
+		ErrorData	e = {0};
+
+		e.message = reason;
+		e.sqlerrcode = sqlerrcode;
+		steward_job_set_state(job, JOB_FAILED, &e);
+		txn_commit(job);
+		return false;
+	}
+	if (strcmp(r->state, JOB_CANCELLING) == 0)
+	{
+		cancel_job(job, r->kind);
+		return false;
+	}
+	if (r->kind->execute != NULL && !job->in_worker)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a %s job needs a background worker of its own", job->kind)));
+	if (r->login_refused)
+	{
+		reason = steward_login_refusal(MyDatabaseId, job->login_role, job->id);
+		if (reason != NULL)
+			fail_job(job, r->kind, refusal_error(reason));
+		else
+		{
+			txn_commit(job);
+			steward_jobs_push_request(MyDatabaseId, job->login_role, job->id);
+		}
+		return false;
+	}
+	steward_job_set_state(job, JOB_RUNNING, NULL);
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, psprintf("pg_steward job %lld: %s", (long long) job->id, job->kind));
+	txn_commit(job);
+	return true;
+}
+
+/* What the job's row says before a batch. */
+typedef enum BatchGate
+{
+	GATE_RUN,					/* run the next batch */
+	GATE_HOLD,					/* wait, then look again */
+	GATE_STOP					/* paused, cancelled or refused: the run ends */
+} BatchGate;
+
+/*
+ * Inside the batch's transaction: a pause, a cancel, a refusal or a
+ * health hold.  Commits unless the batch is to run.
+ */
+static BatchGate
+before_batch(JobRun *r)
+{
+	StewardJob *job = r->job;
+	char	   *state = steward_job_state(job->id);
+	char	   *refusal;
+	char	   *hold;
+
+	if (strcmp(state, JOB_PAUSED) == 0)
+	{
+		steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id = $1::bigint",
+							  1, (const char *[]) {i64(job->id)});
+		txn_commit(job);
+		return GATE_STOP;
+	}
+	if (strcmp(state, JOB_CANCELLING) == 0)
+	{
+		cancel_job(job, r->kind);
+		return GATE_STOP;
+	}
+	refusal = steward_job_refusal(job);
+	if (refusal != NULL)
+	{
+		fail_job(job, r->kind, refusal_error(refusal));
+		return GATE_STOP;
+	}
+	hold = health_hold_reason(job);
+	if (hold != NULL)
+	{
+		set_hold(job, hold);
+		txn_commit(job);
+		return GATE_HOLD;
+	}
+	return GATE_RUN;
+}
+
+/*
+ * After a batch that failed (its transaction committed): true when it is
+ * to be tried again, after a lock timeout (with backoff, a bounded number
+ * of times) or a statement timeout (with a smaller batch); otherwise the
+ * job fails.
+ */
+static bool
+retry_batch(JobRun *r, ErrorData *edata, int *lock_retries)
+{
+	StewardJob *job = r->job;
+
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && *lock_retries < steward_lock_retries)
+	{
+		(*lock_retries)++;
+		(void) steward_sleep_ms(steward_backoff_ms(*lock_retries), true);
+		return true;
+	}
+	if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && steward_statement_timer_fired() &&
+		job->batch_size > job->min_batch)
+	{
+		job->batch_size = Max(job->min_batch, job->batch_size / 2);
+		return true;
+	}
+	/* anything else fails the job */
+	txn_begin(job);
+	MemoryContextSwitchTo(r->batchcxt);
+	fail_job(job, r->kind, edata);
+	return false;
+}
+
+/*
+ * The job's last batch is done: its kind's finish step, then the final
+ * state, committed.
+ */
+static void
+finish_job(JobRun *r)
+{
+	StewardJob *job = r->job;
+	ErrorData  *edata = NULL;
+	int64		rows = 0;
+	StewardBatchResult res;
+	bool		ok = run_step(job, r->kind, STEP_FINISH, &rows, &res, &edata);
+
+	steward_job_save_progress(job);
+	steward_job_set_state(job, ok ? JOB_SUCCEEDED : JOB_FAILED, ok ? NULL : edata);
+	txn_commit(job);
+	if (!ok && !job->in_worker)
+		ereport(WARNING,
+				(errmsg("job %lld failed: %s", (long long) job->id, edata->message)));
+}
+
+/*
+ * Run the started job's batches, each in a transaction of its own, until
+ * it is done, fails, pauses or is cancelled.
+ */
+static void
+run_batches(JobRun *r)
+{
+	StewardJob *job = r->job;
+	bool		first = true;
+	int			lock_retries = 0;
+
+	for (;;)
+	{
+		ErrorData  *edata = NULL;
+		int64		rows = 0;
+		StewardBatchResult res = BATCH_MORE;
+		TimestampTz t0;
+		BatchGate	gate;
+
+		CHECK_FOR_INTERRUPTS();
+		MemoryContextReset(r->batchcxt);
+		txn_begin(job);
+		MemoryContextSwitchTo(r->batchcxt);
+
+		gate = before_batch(r);
+		if (gate == GATE_STOP)
+			break;
+		if (gate == GATE_HOLD)
+		{
+			(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
+			continue;
+		}
+
+		t0 = GetCurrentTimestamp();
+		if (!run_step(job, r->kind, first ? STEP_START_AND_BATCH : STEP_BATCH, &rows, &res, &edata))
+		{
+			txn_commit(job);
+			if (retry_batch(r, edata, &lock_retries))
+				continue;
+			break;
+		}
+		first = false;
+		lock_retries = 0;
+		job->rows_done += rows;
+		job->batches++;
+		adapt_batch_size(job, (double) (GetCurrentTimestamp() - t0) / 1000.0, rows);
+
+		if (res == BATCH_DONE)
+		{
+			finish_job(r);
+			break;
+		}
+		steward_job_save_progress(job);
+		txn_commit(job);
+
+		if (job->pause_ms > 0)
+			(void) steward_sleep_ms(job->pause_ms, true);
+	}
+}
+
+/*
+ * Run a job until it ends, pauses or is cancelled: claim it, start it, do
+ * its work (its kind's own execute, or batches).  In a worker, a job that
  * is not runnable, or is being run elsewhere, is left alone quietly; in a
  * session (job_run) that is an error.
  *
@@ -649,269 +1034,35 @@ refusal_error(char *message)
 void
 steward_job_execute(int64 job_id, bool in_worker, bool login_refused)
 {
-	MemoryContext jobcxt;
-	MemoryContext batchcxt;
 	MemoryContext callercxt = CurrentMemoryContext;
-	StewardJob *job;
-	const StewardJobKind *k;
-	char	   *state;
-	volatile bool first = true;
-	volatile int lock_retries = 0;
-	volatile bool locked_job = false;
-	volatile bool locked_rels = false;
+	MemoryContext jobcxt;
+	JobRun	   *r;
 
 	jobcxt = AllocSetContextCreate(TopMemoryContext, "pg_steward job", ALLOCSET_DEFAULT_SIZES);
-	batchcxt = AllocSetContextCreate(jobcxt, "pg_steward batch", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(jobcxt);
-	job = palloc0(sizeof(StewardJob));
-	job->in_worker = in_worker;
+	r = palloc0(sizeof(JobRun));
+	r->jobcxt = jobcxt;
+	r->batchcxt = AllocSetContextCreate(jobcxt, "pg_steward batch", ALLOCSET_DEFAULT_SIZES);
+	r->login_refused = login_refused;
+	r->job = palloc0(sizeof(StewardJob));
+	r->job->in_worker = in_worker;
 
+	/* r lives in jobcxt, so what the steps set in it is seen below */
 	PG_TRY();
 	{
-		/* --- claim --- */
-		txn_begin(job);
-		MemoryContextSwitchTo(jobcxt);
-		state = load_job(job, job_id);
-		if (state == NULL && in_worker)
+		if (claim_job(r, job_id) && start_job(r))
 		{
-			txn_commit(job);
-			goto done;
-		}
-		if (state == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("job %lld does not exist", (long long) job_id)));
-		k = steward_job_kind(job->kind);
-
-		if (strcmp(state, JOB_QUEUED) != 0 && strcmp(state, JOB_RUNNING) != 0 &&
-			strcmp(state, JOB_CANCELLING) != 0)
-		{
-			if (!in_worker)
-				ereport(ERROR,
-						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-						 errmsg("job %lld is %s", (long long) job_id, state),
-						 strcmp(state, JOB_PAUSED) == 0
-						 ? errhint("Resume it with job_resume(%lld) first.", (long long) job_id) : 0));
-			txn_commit(job);
-			goto done;
-		}
-		if (!steward_job_try_lock(job_id, true))
-		{
-			if (!in_worker)
-				ereport(ERROR,
-						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-						 errmsg("job %lld is already running in another process", (long long) job_id)));
-			txn_commit(job);
-			goto done;
-		}
-		locked_job = true;
-
-		/* never two jobs on the same table: wait (worker) or refuse (session) */
-		while (!lock_relations(job))
-		{
-			if (!in_worker)
-				ereport(ERROR,
-						(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-						 errmsg("another job is writing table %s", get_rel_name(job->relid)),
-						 errhint("Wait for it with job_wait(), then run this job.")));
-			set_hold(job, "waiting for another job on the same table");
-			txn_commit(job);
-			(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
-			txn_begin(job);
-			MemoryContextSwitchTo(jobcxt);
-			state = steward_job_state(job_id);
-			if (strcmp(state, JOB_QUEUED) != 0 && strcmp(state, JOB_RUNNING) != 0)
-			{
-				txn_commit(job);
-				goto done;
-			}
-		}
-		locked_rels = true;
-
-		if (OidIsValid(job->relid) && !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(job->relid)))
-		{
-			ErrorData	e = {0};
-
-			e.message = psprintf("table with OID %u no longer exists", job->relid);
-			e.sqlerrcode = ERRCODE_UNDEFINED_TABLE;
-			steward_job_set_state(job, JOB_FAILED, &e);
-			txn_commit(job);
-			goto done;
-		}
-
-		/*
-		 * A job runs as the role that submitted it, found by OID.  A job
-		 * submitted in another cluster (the database was restored here)
-		 * names roles by OIDs that may belong to other roles here: it must
-		 * not run at all.
-		 */
-		if (!job->owner_ok)
-		{
-			ErrorData	e = {0};
-
-			e.message = psprintf("job %lld was submitted by role \"%s\" in another cluster; "
-								 "role OIDs do not carry over a restore. Submit the job again.",
-								 (long long) job_id, job->owner_name);
-			e.sqlerrcode = ERRCODE_INSUFFICIENT_PRIVILEGE;
-			steward_job_set_state(job, JOB_FAILED, &e);
-			txn_commit(job);
-			goto done;
-		}
-
-		/* a run that keeps dying (and taking the server with it) is given up */
-		if (strcmp(state, JOB_RUNNING) == 0 && job->attempts >= STEWARD_JOB_MAX_ATTEMPTS)
-		{
-			ErrorData	e = {0};
-
-			e.message = psprintf("gave up after %d interrupted runs; the server log tells what stopped them",
-								 job->attempts);
-			e.sqlerrcode = ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-			steward_job_set_state(job, JOB_FAILED, &e);
-			txn_commit(job);
-			goto done;
-		}
-
-		if (strcmp(state, JOB_CANCELLING) == 0)
-		{
-			ErrorData  *edata = NULL;
-			int64		rows = 0;
-			StewardBatchResult res;
-
-			if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
-				ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
-			steward_job_set_state(job, JOB_CANCELLED, NULL);
-			txn_commit(job);
-			goto done;
-		}
-		if (k->execute != NULL && !in_worker)
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("a %s job needs a background worker of its own", job->kind)));
-		if (login_refused)
-		{
-			char	   *reason = steward_login_refusal(MyDatabaseId, job->login_role, job_id);
-
-			if (reason != NULL)
-				fail_job(job, k, refusal_error(reason));
+			if (r->kind->execute != NULL)
+				r->kind->execute(r->job);
 			else
-			{
-				txn_commit(job);
-				steward_jobs_push_request(MyDatabaseId, job->login_role, job_id);
-			}
-			goto done;
+				run_batches(r);
 		}
-		steward_job_set_state(job, JOB_RUNNING, NULL);
-		if (in_worker)
-			pgstat_report_activity(STATE_RUNNING, psprintf("pg_steward job %lld: %s", (long long) job_id, job->kind));
-		txn_commit(job);
-
-		if (k->execute != NULL)
-		{
-			k->execute(job);
-			goto done;
-		}
-
-		/* --- batches --- */
-		for (;;)
-		{
-			ErrorData  *edata = NULL;
-			int64		rows = 0;
-			StewardBatchResult res = BATCH_MORE;
-			TimestampTz t0;
-			char	   *hold;
-			char	   *refusal;
-			bool		ok;
-
-			CHECK_FOR_INTERRUPTS();
-			MemoryContextReset(batchcxt);
-			txn_begin(job);
-			MemoryContextSwitchTo(batchcxt);
-
-			state = steward_job_state(job_id);
-			if (strcmp(state, JOB_PAUSED) == 0)
-			{
-				steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id = $1::bigint",
-									  1, (const char *[]) {i64(job_id)});
-				txn_commit(job);
-				break;
-			}
-			if (strcmp(state, JOB_CANCELLING) == 0)
-			{
-				if (!run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
-					ereport(WARNING, (errmsg("cleanup of job %lld failed: %s", (long long) job_id, edata->message)));
-				steward_job_set_state(job, JOB_CANCELLED, NULL);
-				txn_commit(job);
-				break;
-			}
-			refusal = steward_job_refusal(job);
-			if (refusal != NULL)
-			{
-				fail_job(job, k, refusal_error(refusal));
-				break;
-			}
-			hold = health_hold_reason(job);
-			if (hold != NULL)
-			{
-				set_hold(job, hold);
-				txn_commit(job);
-				(void) steward_sleep_ms(HOLD_RECHECK_MS, true);
-				continue;
-			}
-
-			t0 = GetCurrentTimestamp();
-			ok = run_step(job, k, first ? STEP_START_AND_BATCH : STEP_BATCH, &rows, &res, &edata);
-			if (!ok)
-			{
-				txn_commit(job);
-				if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE && lock_retries < steward_lock_retries)
-				{
-					lock_retries++;
-					(void) steward_sleep_ms(steward_backoff_ms(lock_retries), true);
-					continue;
-				}
-				if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED && steward_statement_timer_fired() &&
-					job->batch_size > job->min_batch)
-				{
-					job->batch_size = Max(job->min_batch, job->batch_size / 2);
-					continue;
-				}
-				/* anything else fails the job */
-				txn_begin(job);
-				MemoryContextSwitchTo(batchcxt);
-				fail_job(job, k, edata);
-				break;
-			}
-			first = false;
-			lock_retries = 0;
-			job->rows_done += rows;
-			job->batches++;
-			adapt_batch_size(job, (double) (GetCurrentTimestamp() - t0) / 1000.0, rows);
-
-			if (res == BATCH_DONE)
-			{
-				ok = run_step(job, k, STEP_FINISH, &rows, &res, &edata);
-				steward_job_save_progress(job);
-				steward_job_set_state(job, ok ? JOB_SUCCEEDED : JOB_FAILED, ok ? NULL : edata);
-				txn_commit(job);
-				if (!ok && !in_worker)
-					ereport(WARNING,
-							(errmsg("job %lld failed: %s", (long long) job_id, edata->message)));
-				break;
-			}
-			steward_job_save_progress(job);
-			txn_commit(job);
-
-			if (job->pause_ms > 0)
-				(void) steward_sleep_ms(job->pause_ms, true);
-		}
-done:
-		;
 	}
 	PG_FINALLY();
 	{
-		if (locked_rels)
-			unlock_relations(job);
-		if (locked_job)
+		if (r->locked_rels)
+			unlock_relations(r->job);
+		if (r->locked_job)
 			steward_job_unlock(job_id);
 		MemoryContextSwitchTo(callercxt);
 		MemoryContextDelete(jobcxt);

@@ -42,6 +42,7 @@
 
 #define LAUNCHER_NAPTIME_MS 5000
 #define MAX_UNCLEAN_EXITS	3
+#define LAUNCHER_RESTART_SECS 10
 
 typedef struct LauncherSlot
 {
@@ -66,14 +67,8 @@ steward_register_launcher(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_steward");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "steward_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "pg_steward launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "pg_steward launcher");
+	steward_bgworker_init(&worker, "steward_launcher_main", "pg_steward launcher",
+						  LAUNCHER_RESTART_SECS, NULL, 0);
 	RegisterBackgroundWorker(&worker);
 }
 
@@ -83,19 +78,12 @@ start_worker(const char *function, const char *type, StewardWorkerExtra *extra,
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "pg_steward");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	steward_bgworker_init(&worker, function, type, BGW_NEVER_RESTART, extra, sizeof(*extra));
 	if (extra->job_id > 0)
 		snprintf(worker.bgw_name, BGW_MAXLEN, "%s for job %lld", type, (long long) extra->job_id);
 	else
 		snprintf(worker.bgw_name, BGW_MAXLEN, "%s for database %u", type, extra->dbid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", type);
 	worker.bgw_notify_pid = MyProcPid;
-	memcpy(worker.bgw_extra, extra, sizeof(*extra));
 	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
@@ -286,9 +274,7 @@ steward_launcher_main(Datum arg)
 {
 	int			nslots;
 
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
+	steward_bgworker_begin(NULL, 0, true);
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 
 	nslots = steward_jobs_nslots();

@@ -42,16 +42,13 @@ steward_job_worker_main(Datum arg)
 {
 	StewardWorkerExtra extra;
 
-	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
+	steward_bgworker_begin(&extra, sizeof(extra), false);
 
 	/* a login role that can no longer connect: connect as no role, to fail the job */
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, extra.login_refused ? InvalidOid : extra.roleid, 0);
+	steward_bgworker_connect(extra.dbid, extra.login_refused ? InvalidOid : extra.roleid,
+							 psprintf("pg_steward job %lld", (long long) extra.job_id));
 	if (extra.slot >= 0)
 		steward_jobs_set_slot_pid(extra.slot, MyProcPid, false);
-	SetConfigOption("application_name", psprintf("pg_steward job %lld", (long long) extra.job_id),
-					PGC_USERSET, PGC_S_SESSION);
 
 	steward_job_execute(extra.job_id, true, extra.login_refused);
 
@@ -67,12 +64,8 @@ steward_dispatcher_main(Datum arg)
 	StewardOwnerScope scope;
 	int			rc;
 
-	memcpy(&extra, MyBgworkerEntry->bgw_extra, sizeof(extra));
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-
-	BackgroundWorkerInitializeConnectionByOid(extra.dbid, InvalidOid, 0);
-	SetConfigOption("application_name", "pg_steward dispatcher", PGC_USERSET, PGC_S_SESSION);
+	steward_bgworker_begin(&extra, sizeof(extra), false);
+	steward_bgworker_connect(extra.dbid, InvalidOid, "pg_steward dispatcher");
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

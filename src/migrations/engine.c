@@ -7,16 +7,18 @@
  *
  * An attempt goes like this:
  *	  1. the recorder commits the in_progress marker carrying the caller's
- *		 top-level transaction id (steward.begin_attempt);
+ *		 top-level transaction id (steward.begin_attempt; record_start);
  *	  2. the statements run one by one in a subtransaction of the caller's
  *		 transaction, each under a per-statement timer; a lock timeout
  *		 rolls the subtransaction back and, after a jittered exponential
- *		 backoff, runs the whole migration again, a bounded number of times;
+ *		 backoff, runs the whole migration again, a bounded number of times
+ *		 (run_with_retries);
  *	  3a. success: steward.finish_attempt runs in the caller's transaction,
- *		 so status and schema commit (or roll back) together;
+ *		 so status and schema commit (or roll back) together (record_success);
  *	  3b. failure: the subtransaction is rolled back, the recorder commits
  *		 the failure (steward.fail_attempt), and the caller gets an error
- *		 carrying the failing statement's SQLSTATE, number and text.
+ *		 carrying the failing statement's SQLSTATE, number and text
+ *		 (record_failure, raise_failure).
  * If the caller's transaction never commits (kill -9, ROLLBACK), step 1's
  * marker names an aborted transaction and the attempt reads as aborted.
  *
@@ -172,19 +174,12 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
 		StewardStatement *st = palloc(sizeof(StewardStatement));
-		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
-		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
 		const char *kind;
 		bool		deferrable;
 
 		CHECK_FOR_INTERRUPTS();
-		while (len > 0 && isspace((unsigned char) sql[loc]))
-			loc++, len--;
-		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
-			len--;
-
 		st->number = ++n;
-		st->text = pnstrdup(sql + loc, len);
+		st->text = steward_statement_text(sql, rs->stmt_location, rs->stmt_len);
 		st->deferred = false;
 		st->kind = NULL;
 
@@ -381,29 +376,16 @@ attempt_noun(const StewardAttempt *a)
 }
 
 /*
- * Run an attempt end to end (see the file header).  Returns normally on
- * success; on failure records it and raises the statement's error.
+ * Step 1: the recorder commits the in_progress marker carrying the
+ * caller's top-level transaction id xid.
  */
-void
-steward_run_attempt(StewardAttempt *a)
+static void
+record_start(StewardAttempt *a, const char *xid)
 {
-	char		xid[32];
 	char		total[16];
-	char		applied[16];
-	char		retries[16];
-	char		stmtno[16];
 	char	   *recorder_error = NULL;
-	ErrorData  *edata = NULL;
-	int			failed = 0;
-	int			ntotal = list_length(a->statements);
-	bool		ok;
 
-	steward_refuse_nested();
-
-	snprintf(xid, sizeof(xid), UINT64_FORMAT,
-			 U64FromFullTransactionId(GetTopFullTransactionId()));
-	snprintf(total, sizeof(total), "%d", ntotal);
-
+	snprintf(total, sizeof(total), "%d", list_length(a->statements));
 	{
 		const char *args[] = {a->op, a->version, a->description, a->checksum,
 		a->up_sql, a->down_sql, total, xid, a->who, a->review};
@@ -419,25 +401,38 @@ steward_run_attempt(StewardAttempt *a)
 					 errdetail("Nothing was changed."),
 					 errhint("pg_steward records every attempt through a short-lived background worker; it needs a free slot in max_worker_processes.")));
 	}
+}
+
+/*
+ * Step 2: run the statements, again after each lock timeout (with backoff,
+ * a->lock_retries times at most).  An attempt the lint refused runs
+ * nothing and fails.  On failure *edata_out holds the error and
+ * *failed_out the number of the failing statement (0: none).
+ */
+static bool
+run_with_retries(StewardAttempt *a, ErrorData **edata_out, int *failed_out)
+{
+	ErrorData  *edata = NULL;
+	bool		ok;
 
 	a->retries = 0;
+	if (a->refusal)
+	{
+		/* the lint found errors and allow_unsafe is off: run nothing */
+		edata = palloc0(sizeof(ErrorData));
+		edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		edata->message = pstrdup(a->refusal);
+		edata->detail = a->refusal_detail ? pstrdup(a->refusal_detail) : NULL;
+		a->applied = 0;
+		*failed_out = 0;
+		*edata_out = edata;
+		return false;
+	}
 	for (;;)
 	{
 		int			delay;
 
-		if (a->refusal)
-		{
-			/* the lint found errors and allow_unsafe is off: run nothing */
-			edata = palloc0(sizeof(ErrorData));
-			edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-			edata->message = pstrdup(a->refusal);
-			edata->detail = a->refusal_detail ? pstrdup(a->refusal_detail) : NULL;
-			ok = false;
-			failed = 0;
-			a->applied = 0;
-			break;
-		}
-		ok = run_once(a, &edata, &failed);
+		ok = run_once(a, &edata, failed_out);
 		if (ok || edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE ||
 			a->retries >= a->lock_retries)
 			break;
@@ -446,105 +441,156 @@ steward_run_attempt(StewardAttempt *a)
 		delay = steward_backoff_ms(a->retries);
 		ereport(NOTICE,
 				(errmsg("lock timeout at statement %d of %s; retry %d of %d in %d ms",
-						failed, attempt_noun(a), a->retries, a->lock_retries, delay)));
+						*failed_out, attempt_noun(a), a->retries, a->lock_retries, delay)));
 		(void) steward_sleep_ms(delay, false);
 		FreeErrorData(edata);
 		edata = NULL;
 	}
+	*edata_out = edata;
+	return ok;
+}
 
+/*
+ * Step 3a: success, written in the caller's transaction: the attempt is
+ * finished, or handed off to a job that runs its deferred statements.
+ */
+static void
+record_success(StewardAttempt *a, const char *xid, const char *applied, const char *retries)
+{
+	List	   *deferred = NIL;
+	ListCell   *lc;
+
+	foreach(lc, a->statements)
+		if (((StewardStatement *) lfirst(lc))->deferred)
+			deferred = lappend(deferred, lfirst(lc));
+
+	a->job_id = 0;
+	if (deferred == NIL)
+	{
+		const char *args[] = {a->version, xid, applied, retries, a->who};
+
+		steward_exec_as_owner("SELECT steward.finish_attempt($1, $2::xid8, $3::integer, "
+							  "$4::integer, $5::jsonb)",
+							  lengthof(args), args);
+	}
+	else
+	{
+		const char *args[5] = {a->version, xid, applied, retries, NULL};
+
+		a->job_id = steward_statements_job_submit(a->version, deferred, list_length(a->statements));
+		args[4] = psprintf(INT64_FORMAT, a->job_id);
+		steward_exec_as_owner("SELECT steward.handoff_attempt($1, $2::xid8, $3::integer, "
+							  "$4::integer, $5::bigint)",
+							  lengthof(args), args);
+	}
+}
+
+/*
+ * Step 3b: failure.  The recorder commits it in a transaction of its own
+ * (the caller's is about to roll back), then the error is raised with the
+ * failing statement (st, number failed; NULL, 0: none).
+ */
+static void
+record_failure(StewardAttempt *a, const char *xid, const char *applied, const char *retries,
+			   ErrorData *edata, StewardStatement *st, int failed)
+{
+	char		stmtno[16];
+	char	   *recorder_error = NULL;
+	const char *args[] = {a->version, xid, NULL,
+		unpack_sql_state(edata->sqlerrcode), edata->message, edata->detail,
+	st ? st->text : NULL, applied, retries, a->who};
+
+	snprintf(stmtno, sizeof(stmtno), "%d", failed);
+	if (failed > 0)
+		args[2] = stmtno;
+
+	if (!steward_record_autonomous(
+								   "SELECT steward.fail_attempt($1, $2::xid8, $3::integer, "
+								   "$4, $5, $6, $7, $8::integer, $9::integer, $10::jsonb)",
+								   lengthof(args), args, &recorder_error))
+		ereport(WARNING,
+				(errmsg("could not record the failure of %s: %s",
+						attempt_noun(a), recorder_error),
+				 errdetail("The attempt will show as aborted.")));
+}
+
+/* Step 3b, continued: the error the caller gets. */
+static void
+raise_failure(StewardAttempt *a, ErrorData *edata, StewardStatement *st, int failed)
+{
+	const char *hint;
+
+	if (a->refusal)
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s was not applied: %s", attempt_noun(a), edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 errhint("Nothing was changed; the refusal is recorded, see migrate_history('%s'). "
+						 "Change the migration as each finding suggests, silence a finding you accept with a comment "
+						 "\"-- steward:allow <rule> <reason>\" in front of its statement, "
+						 "or pass allow_unsafe => true.", a->version)));
+	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		hint = psprintf("Nothing was changed. The lock was still taken after %d retries; "
+						"pg_blocking_pids() shows who holds it. The attempt is recorded; see migrate_history('%s').",
+						a->retries, a->version);
+	else if (strcmp(a->op, "rollback") == 0)
+		hint = psprintf("Nothing was changed; the migration is still applied. "
+						"The attempt is recorded; see migrate_history('%s').", a->version);
+	else
+		hint = psprintf("Nothing was changed. The attempt is recorded; see migrate_history('%s').",
+						a->version);
+
+	if (edata->hint)
+		hint = psprintf("%s\n%s", edata->hint, hint);
+	if (st == NULL)
+		ereport(ERROR,
+				(errcode(edata->sqlerrcode),
+				 errmsg("%s failed: %s", attempt_noun(a), edata->message),
+				 edata->detail ? errdetail("%s", edata->detail) : 0,
+				 errhint("%s", hint)));
+	ereport(ERROR,
+			(errcode(edata->sqlerrcode),
+			 errmsg("%s failed at statement %d of %d: %s",
+					attempt_noun(a), failed, list_length(a->statements), edata->message),
+			 edata->detail
+			 ? errdetail("Statement %d: %s\n%s", failed, shown_statement(st->text), edata->detail)
+			 : errdetail("Statement %d: %s", failed, shown_statement(st->text)),
+			 errhint("%s", hint)));
+}
+
+/*
+ * Run an attempt end to end (see the file header).  Returns normally on
+ * success; on failure records it and raises the statement's error.
+ */
+void
+steward_run_attempt(StewardAttempt *a)
+{
+	char		xid[32];
+	char		applied[16];
+	char		retries[16];
+	ErrorData  *edata = NULL;
+	int			failed = 0;
+	bool		ok;
+	StewardStatement *st;
+
+	steward_refuse_nested();
+
+	snprintf(xid, sizeof(xid), UINT64_FORMAT,
+			 U64FromFullTransactionId(GetTopFullTransactionId()));
+	record_start(a, xid);
+
+	ok = run_with_retries(a, &edata, &failed);
 	snprintf(applied, sizeof(applied), "%d", a->applied);
 	snprintf(retries, sizeof(retries), "%d", a->retries);
-
 	if (ok)
 	{
-		List	   *deferred = NIL;
-		ListCell   *lc;
-
-		foreach(lc, a->statements)
-			if (((StewardStatement *) lfirst(lc))->deferred)
-				deferred = lappend(deferred, lfirst(lc));
-
-		a->job_id = 0;
-		if (deferred == NIL)
-		{
-			const char *args[] = {a->version, xid, applied, retries, a->who};
-
-			steward_exec_as_owner("SELECT steward.finish_attempt($1, $2::xid8, $3::integer, "
-								  "$4::integer, $5::jsonb)",
-								  lengthof(args), args);
-		}
-		else
-		{
-			const char *args[5] = {a->version, xid, applied, retries, NULL};
-
-			a->job_id = steward_statements_job_submit(a->version, deferred, ntotal);
-			args[4] = psprintf(INT64_FORMAT, a->job_id);
-			steward_exec_as_owner("SELECT steward.handoff_attempt($1, $2::xid8, $3::integer, "
-								  "$4::integer, $5::bigint)",
-								  lengthof(args), args);
-		}
+		record_success(a, xid, applied, retries);
 		return;
 	}
 
-	/* failure: record it in a transaction of its own, then raise it */
-	{
-		StewardStatement *st = failed > 0
-			? (StewardStatement *) list_nth(a->statements, failed - 1) : NULL;
-		const char *args[] = {a->version, xid, NULL,
-			unpack_sql_state(edata->sqlerrcode), edata->message, edata->detail,
-		st ? st->text : NULL, applied, retries, a->who};
-		const char *hint;
-
-		snprintf(stmtno, sizeof(stmtno), "%d", failed);
-		if (failed > 0)
-			args[2] = stmtno;
-
-		if (!steward_record_autonomous(
-									   "SELECT steward.fail_attempt($1, $2::xid8, $3::integer, "
-									   "$4, $5, $6, $7, $8::integer, $9::integer, $10::jsonb)",
-									   lengthof(args), args, &recorder_error))
-			ereport(WARNING,
-					(errmsg("could not record the failure of %s: %s",
-							attempt_noun(a), recorder_error),
-					 errdetail("The attempt will show as aborted.")));
-
-		if (a->refusal)
-			ereport(ERROR,
-					(errcode(edata->sqlerrcode),
-					 errmsg("%s was not applied: %s", attempt_noun(a), edata->message),
-					 edata->detail ? errdetail("%s", edata->detail) : 0,
-					 errhint("Nothing was changed; the refusal is recorded, see migrate_history('%s'). "
-							 "Change the migration as each finding suggests, silence a finding you accept with a comment "
-							 "\"-- steward:allow <rule> <reason>\" in front of its statement, "
-							 "or pass allow_unsafe => true.", a->version)));
-		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
-			hint = psprintf("Nothing was changed. The lock was still taken after %d retries; "
-							"pg_blocking_pids() shows who holds it. The attempt is recorded; see migrate_history('%s').",
-							a->retries, a->version);
-		else if (strcmp(a->op, "rollback") == 0)
-			hint = psprintf("Nothing was changed; the migration is still applied. "
-							"The attempt is recorded; see migrate_history('%s').", a->version);
-		else
-			hint = psprintf("Nothing was changed. The attempt is recorded; see migrate_history('%s').",
-							a->version);
-
-		if (edata->hint)
-			hint = psprintf("%s\n%s", edata->hint, hint);
-		if (st == NULL)
-			ereport(ERROR,
-					(errcode(edata->sqlerrcode),
-					 errmsg("%s failed: %s", attempt_noun(a), edata->message),
-					 edata->detail ? errdetail("%s", edata->detail) : 0,
-					 errhint("%s", hint)));
-		ereport(ERROR,
-				(errcode(edata->sqlerrcode),
-				 errmsg("%s failed at statement %d of %d: %s",
-						attempt_noun(a), failed, ntotal, edata->message),
-				 edata->detail
-				 ? errdetail("Statement %d: %s\n%s", failed, shown_statement(st->text), edata->detail)
-				 : errdetail("Statement %d: %s", failed, shown_statement(st->text)),
-				 errhint("%s", hint)));
-	}
+	st = failed > 0 ? (StewardStatement *) list_nth(a->statements, failed - 1) : NULL;
+	record_failure(a, xid, applied, retries, edata, st, failed);
+	raise_failure(a, edata, st, failed);
 }
 
 /*

@@ -18,11 +18,27 @@
 #include "pg_steward.h"
 #include "migrations/migrations.h"
 
+/* the columns of steward_version_state's query, in its order */
+typedef enum StateColumn
+{
+	SC_STATUS,
+	SC_CHECKSUM,
+	SC_KIND,
+	SC_HAS_DOWN_SQL,
+	SC_XMIN,
+	SC_NEWER_COMPLETED,
+	SC_TX_PART_APPLIED,
+	SC_ERROR_STATEMENT,
+	SC_JOB_ID,
+	SC_NUMBER_OF_COLUMNS
+} StateColumn;
+
 void
 steward_version_state(const char *version, StewardVersionState *st)
 {
 	const char *args[] = {version};
 	char	  **row;
+	int			ncols;
 
 	row = steward_query_row_as_owner(
 		"SELECT s.status, s.checksum, s.kind, (s.down_sql IS NOT NULL)::text, "
@@ -34,21 +50,23 @@ steward_version_state(const char *version, StewardVersionState *st)
 		"  FROM (SELECT $1::text COLLATE \"C\" AS v) q "
 		"  LEFT JOIN steward.migration_state s ON s.version = q.v "
 		"  LEFT JOIN steward.migrations m ON m.version = q.v",
-		lengthof(args), args, NULL);
+		lengthof(args), args, &ncols);
 	if (row == NULL)
 		elog(ERROR, "could not read the state of migration \"%s\"", version);
+	Assert(ncols == SC_NUMBER_OF_COLUMNS);
 
-	st->exists = (row[0] != NULL);
-	st->status = row[0];
-	st->checksum = row[1];
-	st->kind = row[2];
-	st->has_down_sql = (row[3] != NULL && strcmp(row[3], "true") == 0);
-	st->changed_here = (row[4] != NULL &&
-						TransactionIdIsCurrentTransactionId((TransactionId) strtoul(row[4], NULL, 10)));
-	st->newer_completed = row[5];
-	st->tx_part_applied = (row[6] != NULL && strcmp(row[6], "true") == 0);
-	st->error_statement = row[7] ? atoi(row[7]) : 0;
-	st->job_id = row[8] ? strtoll(row[8], NULL, 10) : 0;
+	st->exists = (row[SC_STATUS] != NULL);
+	st->status = row[SC_STATUS];
+	st->checksum = row[SC_CHECKSUM];
+	st->kind = row[SC_KIND];
+	st->has_down_sql = (row[SC_HAS_DOWN_SQL] != NULL && strcmp(row[SC_HAS_DOWN_SQL], "true") == 0);
+	st->changed_here = (row[SC_XMIN] != NULL &&
+						TransactionIdIsCurrentTransactionId((TransactionId) strtoul(row[SC_XMIN], NULL, 10)));
+	st->newer_completed = row[SC_NEWER_COMPLETED];
+	st->tx_part_applied = (row[SC_TX_PART_APPLIED] != NULL &&
+						   strcmp(row[SC_TX_PART_APPLIED], "true") == 0);
+	st->error_statement = row[SC_ERROR_STATEMENT] ? atoi(row[SC_ERROR_STATEMENT]) : 0;
+	st->job_id = row[SC_JOB_ID] ? strtoll(row[SC_JOB_ID], NULL, 10) : 0;
 }
 
 void

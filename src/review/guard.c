@@ -62,16 +62,13 @@ static bool installed = false;
 
 PG_FUNCTION_INFO_V1(steward_guard_table_rewrite);
 
+/* The statement's text as the guard shows it: from its first character on. */
 static char *
 shown(const char *text, int loc, int len)
 {
-	if (loc < 0)
-		loc = 0;
-	if (len <= 0)
-		len = strlen(text + loc);
-	while (len > 0 && isspace((unsigned char) text[loc]))
-		loc++, len--;
-	return steward_shown_text(text + loc, len, SHOWN_LEN);
+	int			start = steward_statement_start(text, loc, len, &len);
+
+	return steward_shown_text(text + start, len, SHOWN_LEN);
 }
 
 static void

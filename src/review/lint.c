@@ -1769,17 +1769,11 @@ steward_lint_sql(const char *sql)
 	foreach(lc, raw)
 	{
 		RawStmt    *rs = lfirst_node(RawStmt, lc);
-		int			loc = rs->stmt_location > 0 ? rs->stmt_location : 0;
-		int			len = rs->stmt_len > 0 ? rs->stmt_len : (int) strlen(sql + loc);
 		ListCell   *ic;
 
 		CHECK_FOR_INTERRUPTS();
-		while (len > 0 && isspace((unsigned char) sql[loc]))
-			loc++, len--;
-		while (len > 0 && isspace((unsigned char) sql[loc + len - 1]))
-			len--;
 		s.current++;
-		s.current_text = pnstrdup(sql + loc, len);
+		s.current_text = steward_statement_text(sql, rs->stmt_location, rs->stmt_len);
 		/* comments after the last statement's ';' belong to it */
 		texts = lappend(texts, lnext(raw, lc) ? (char *) s.current_text
 						: psprintf("%s%s", s.current_text,
