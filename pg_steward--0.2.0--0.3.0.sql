@@ -622,6 +622,178 @@ LANGUAGE C STABLE;
 COMMENT ON FUNCTION steward.migrate_validate() IS
     'post-migration checks: invalid indexes, NOT VALID constraints, unindexed foreign keys, tables without primary key, sequences near exhaustion (those the caller may read), schema drift, unfinished migrations';
 
+-- migrate_check_fk compares the keys with the "=" of pg_catalog or of an
+-- installed extension only: it picked the best-matching "=" of any schema,
+-- another session's temporary schema included, and pasted it into the query.
+CREATE OR REPLACE FUNCTION steward.migrate_check_fk(child regclass, columns text[], parent regclass,
+                                                    parent_columns text[] DEFAULT NULL)
+RETURNS TABLE (orphans bigint, sample_keys text[])
+LANGUAGE plpgsql STABLE SECURITY INVOKER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_child_kind "char";
+    v_parent_kind "char";
+    v_child_name name;
+    v_parent_name name;
+    v_arg text;
+    v_list text[];
+    v_col text;
+    v_pcols text[];
+    v_ctypes oid[] := '{}';
+    v_ptypes oid[] := '{}';
+    v_type oid;
+    v_op text;
+    v_select text := '';
+    v_notnull text := '';
+    v_match text := '';
+    v_order text := '';
+    v_key text;
+    v_sql text;
+    i integer;
+BEGIN
+    IF child IS NULL THEN
+        RAISE EXCEPTION 'child must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF columns IS NULL THEN
+        RAISE EXCEPTION 'columns must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF parent IS NULL THEN
+        RAISE EXCEPTION 'parent must not be null' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+
+    SELECT c.relkind, c.relname INTO v_child_kind, v_child_name FROM pg_class c WHERE c.oid = child;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', child::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    SELECT c.relkind, c.relname INTO v_parent_kind, v_parent_name FROM pg_class c WHERE c.oid = parent;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'relation with OID % does not exist', parent::oid USING ERRCODE = 'undefined_table';
+    END IF;
+    IF v_child_kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+        RAISE EXCEPTION '"%" is not a table or view', v_child_name USING ERRCODE = 'wrong_object_type';
+    END IF;
+    IF v_parent_kind NOT IN ('r', 'p', 'v', 'm', 'f') THEN
+        RAISE EXCEPTION '"%" is not a table or view', v_parent_name USING ERRCODE = 'wrong_object_type';
+    END IF;
+
+    -- the two column lists: not empty, one-dimensional, no NULL, no duplicate
+    FOREACH v_arg IN ARRAY ARRAY['columns', 'parent_columns'] LOOP
+        v_list := CASE v_arg WHEN 'columns' THEN columns ELSE parent_columns END;
+        CONTINUE WHEN v_list IS NULL;
+        IF cardinality(v_list) = 0 AND v_arg = 'parent_columns' THEN
+            RAISE EXCEPTION 'parent_columns must not be empty' USING ERRCODE = 'invalid_parameter_value',
+                HINT = 'Pass NULL for the primary key of parent.';
+        ELSIF cardinality(v_list) = 0 THEN
+            RAISE EXCEPTION 'columns must not be empty' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF array_ndims(v_list) > 1 THEN
+            RAISE EXCEPTION '% must be a one-dimensional array', v_arg USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF array_position(v_list, NULL) IS NOT NULL THEN
+            RAISE EXCEPTION '% must not contain NULL', v_arg USING ERRCODE = 'null_value_not_allowed';
+        END IF;
+        SELECT u.c INTO v_col FROM unnest(v_list) u(c) GROUP BY u.c HAVING count(*) > 1
+         ORDER BY u.c COLLATE "C" LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'column "%" appears more than once in %', v_col, v_arg
+                USING ERRCODE = 'duplicate_column';
+        END IF;
+    END LOOP;
+
+    -- the referenced columns: as given, or the primary key's in key order
+    IF parent_columns IS NULL THEN
+        SELECT array_agg(a.attname::text ORDER BY k.n) INTO v_pcols
+          FROM pg_index x
+          CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, n)
+          JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+         WHERE x.indrelid = parent AND x.indisprimary AND k.n <= x.indnkeyatts;
+        IF v_pcols IS NULL THEN
+            RAISE EXCEPTION 'there is no primary key for referenced table "%"', v_parent_name
+                USING ERRCODE = 'undefined_object', HINT = 'Pass parent_columns.';
+        END IF;
+    ELSE
+        v_pcols := parent_columns;
+    END IF;
+
+    -- resolve every column; names are matched exactly as stored
+    FOREACH v_arg IN ARRAY ARRAY['columns', 'parent_columns'] LOOP
+        FOREACH v_col IN ARRAY CASE v_arg WHEN 'columns' THEN columns ELSE v_pcols END LOOP
+            SELECT a.atttypid INTO v_type FROM pg_attribute a
+             WHERE a.attrelid = CASE v_arg WHEN 'columns' THEN child ELSE parent END
+               AND a.attname::text = v_col AND a.attnum > 0 AND NOT a.attisdropped;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'column "%" of relation "%" does not exist', v_col,
+                    CASE v_arg WHEN 'columns' THEN v_child_name ELSE v_parent_name END
+                    USING ERRCODE = 'undefined_column';
+            END IF;
+            IF v_arg = 'columns' THEN
+                v_ctypes := v_ctypes || v_type;
+            ELSE
+                v_ptypes := v_ptypes || v_type;
+            END IF;
+        END LOOP;
+    END LOOP;
+    IF cardinality(columns) <> cardinality(v_pcols) THEN
+        RAISE EXCEPTION 'number of referencing and referenced columns disagree'
+            USING ERRCODE = 'invalid_foreign_key',
+                  DETAIL = format('columns names %s, the referenced key has %s.',
+                                  cardinality(columns), cardinality(v_pcols));
+    END IF;
+
+    FOR i IN 1 .. cardinality(columns) LOOP
+        -- the "=" of the two types: pg_catalog's, or one an installed
+        -- extension defines (citext's, in the extension's schema), else
+        -- pg_catalog's with implicit casts.  Never an operator some role
+        -- created by hand, in a schema of its own or its temporary schema:
+        -- the caller would run that role's function.
+        SELECT format('OPERATOR(%I.=)', n.nspname) INTO v_op
+          FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+         WHERE o.oprname = '=' AND o.oprresult = 'boolean'::regtype
+           AND (o.oprnamespace = 'pg_catalog'::regnamespace
+                OR EXISTS (SELECT 1 FROM pg_depend d
+                            WHERE d.classid = 'pg_operator'::regclass AND d.objid = o.oid
+                              AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'))
+           AND o.oprleft IN (v_ptypes[i], (SELECT t.typbasetype FROM pg_type t
+                                            WHERE t.oid = v_ptypes[i] AND t.typtype = 'd'))
+           AND o.oprright IN (v_ctypes[i], (SELECT t.typbasetype FROM pg_type t
+                                             WHERE t.oid = v_ctypes[i] AND t.typtype = 'd'))
+         ORDER BY o.oprleft = v_ptypes[i] AND o.oprright = v_ctypes[i] DESC, n.nspname = 'pg_catalog' DESC
+         LIMIT 1;
+        IF v_op IS NULL THEN
+            BEGIN
+                EXECUTE format('SELECT NULL::%s OPERATOR(pg_catalog.=) NULL::%s',
+                               format_type(v_ptypes[i], NULL), format_type(v_ctypes[i], NULL));
+            EXCEPTION WHEN undefined_function OR ambiguous_function THEN
+                RAISE EXCEPTION 'key columns "%" and "%" are of incompatible types: % and %',
+                                columns[i], v_pcols[i], format_type(v_ctypes[i], NULL),
+                                format_type(v_ptypes[i], NULL)
+                    USING ERRCODE = 'datatype_mismatch';
+            END;
+            v_op := 'OPERATOR(pg_catalog.=)';
+        END IF;
+        v_select := v_select || CASE WHEN i > 1 THEN ', ' ELSE '' END || format('c.%I AS k%s', columns[i], i);
+        v_notnull := v_notnull || format(' AND c.%I IS NOT NULL', columns[i]);
+        v_match := v_match || CASE WHEN i > 1 THEN ' AND ' ELSE '' END
+                   || format('p.%I %s c.%I', v_pcols[i], v_op, columns[i]);
+        v_order := v_order || CASE WHEN i > 1 THEN ', ' ELSE '' END || format('k%s', i);
+    END LOOP;
+    v_key := CASE WHEN cardinality(columns) = 1 THEN 'k1::text'
+                  ELSE format('ROW(%s)::text', v_order) END;
+
+    v_sql := format($q$
+        WITH o AS MATERIALIZED (
+            SELECT %s FROM %s%s c
+             WHERE %s AND NOT EXISTS (SELECT 1 FROM %s%s p WHERE %s))
+        SELECT (SELECT count(*) FROM o),
+               coalesce((SELECT array_agg(s.key ORDER BY %s)
+                           FROM (SELECT DISTINCT %s, %s AS key FROM o ORDER BY %s LIMIT 10) s),
+                        '{}'::text[])$q$,
+        v_select, CASE WHEN v_child_kind = 'r' THEN 'ONLY ' ELSE '' END, child::text,
+        substr(v_notnull, 6),
+        CASE WHEN v_parent_kind = 'r' THEN 'ONLY ' ELSE '' END, parent::text, v_match,
+        v_order, v_order, v_key, v_order);
+    RETURN QUERY EXECUTE v_sql;
+END $$;
+
 ------------------------------------------------------------------------------
 -- Jobs
 ------------------------------------------------------------------------------

@@ -153,5 +153,29 @@ like($out . $err, qr/cannot be called from inside a migration/, 'migrate_import 
 SELECT migrate_apply('20260102_nested', $$SELECT * FROM steward.migrate_import('imp.history')$$)});
 like($err, qr/cannot be called from inside a migration/, 'migrate_import inside migrate_apply is refused');
 
+# ------------------------- migrate_check_fk and another role's "=" operators
+
+# The monitor plants an "=" for varchar in its temporary schema and in no
+# other; a superuser then checks a foreign key on varchar keys.
+$node->safe_psql('postgres', q{
+CREATE TABLE app.patients (mrn varchar PRIMARY KEY);
+CREATE TABLE app.visits (id int PRIMARY KEY, patient_mrn varchar);
+INSERT INTO app.patients VALUES ('a'), ('b');
+INSERT INTO app.visits VALUES (1, 'a'), (2, 'x')});
+my $planter = $node->background_psql('postgres', extra_params => [ '-U', 'monitor' ]);
+$planter->query_safe(q{
+CREATE FUNCTION pg_temp.evil(varchar, varchar) RETURNS boolean LANGUAGE plpgsql AS $f$
+BEGIN
+    BEGIN EXECUTE 'ALTER ROLE monitor SUPERUSER'; EXCEPTION WHEN OTHERS THEN NULL; END;
+    RETURN $1::text = $2::text;
+END $f$;
+CREATE OPERATOR pg_temp.= (LEFTARG = varchar, RIGHTARG = varchar, FUNCTION = pg_temp.evil)});
+is($node->safe_psql('postgres', q{SELECT orphans || ' ' || sample_keys::text
+                                   FROM migrate_check_fk('app.visits', ARRAY['patient_mrn'], 'app.patients')}),
+	'1 {x}', "a superuser's migrate_check_fk finds the orphan");
+is($node->safe_psql('postgres', q{SELECT rolsuper FROM pg_roles WHERE rolname = 'monitor'}), 'f',
+	"... and never ran the monitor's temporary operator");
+$planter->quit;
+
 ok(!server_crashed($node), 'no backend crashed');
 done_testing();
