@@ -264,13 +264,6 @@ steward_sealer_main(Datum arg)
 	if (registry == NULL || !register_self())
 		proc_exit(0);
 	on_shmem_exit(unregister_self, (Datum) 0);
-	/*
-	 * The sealer is a superuser session with the database's settings: its
-	 * own SQL names everything with its schema, and search_path is pinned
-	 * to pg_catalog whatever ALTER DATABASE ... SET says, so that no
-	 * database owner's look-alike function or operator is ever found.
-	 */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	/* a seal needs READ COMMITTED and writes, whatever the server defaults are */
 	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 	SetConfigOption("default_transaction_read_only", "off", PGC_SUSET, PGC_S_OVERRIDE);

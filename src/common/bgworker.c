@@ -85,4 +85,14 @@ steward_bgworker_connect(Oid dbid, Oid roleid, const char *application_name)
 {
 	BackgroundWorkerInitializeConnectionByOid(dbid, roleid, 0);
 	SetConfigOption("application_name", application_name, PGC_USERSET, PGC_S_SESSION);
+
+	/*
+	 * A worker's session takes the settings of its database and role, which
+	 * their owners choose; several workers connect as the bootstrap
+	 * superuser.  search_path starts pinned to pg_catalog whatever ALTER
+	 * DATABASE/ROLE ... SET says, so that no look-alike function or
+	 * operator of theirs is found by a worker's own SQL; a job sets the
+	 * search_path captured at its submission for the owner's fragments.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 }

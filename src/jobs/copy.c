@@ -405,7 +405,11 @@ replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 
 		types[0] = get_array_type(c->key.type);
 		if (!OidIsValid(types[0]))
-			elog(ERROR, "key type %s has no array type", format_type_be(c->key.type));
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("copy_table cannot replay the changes of job %lld: its key type %s has no array type",
+							(long long) job->id, format_type_be(c->key.type)),
+					 errhint("Copy a table whose key is not itself an array.")));
 		getTypeInputInfo(types[0], &infunc, &ioparam);
 		values[0] = OidInputFunctionCall(infunc, keys, ioparam, -1);
 	}

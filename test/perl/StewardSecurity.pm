@@ -13,6 +13,9 @@
 #    attacks exactly the setup the documentation recommends.  It creates the
 #    roles deployer, clinic_app, auditor and monitor, and schema app owned by
 #    the deployer; the suite adds table_owner (owns one table, nothing else).
+#  * psql_as(NODE, ROLE, SQL, OPTIONS): psql in database postgres as ROLE,
+#    with that role's own settings; returns what PostgreSQL::Test::Cluster's
+#    psql returns (in list context: exit status, stdout, stderr).
 #  * server_crashed(NODE): true when the server log shows a backend that died
 #    of a signal or a crash restart.
 package StewardSecurity;
@@ -24,7 +27,7 @@ our @ISA = ('Exporter');
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 
-our @EXPORT = qw(security_node documented_roles server_crashed);
+our @EXPORT = qw(security_node documented_roles server_crashed psql_as);
 
 our $MEMORY_CAP_KB = 1024 * 1024;    # 1 GiB of address space per process
 
@@ -74,6 +77,12 @@ sub documented_roles
 	my ($node, $db) = @_;
 	$node->safe_psql($db, documented_setup_sql());
 	return;
+}
+
+sub psql_as
+{
+	my ($node, $role, $sql, %opts) = @_;
+	return $node->psql('postgres', $sql, extra_params => [ '-U', $role ], %opts);
 }
 
 sub server_crashed

@@ -21,12 +21,7 @@ use Test::More;
 my $node = security_node('jobs');
 documented_roles($node, 'postgres');
 
-sub as_role
-{
-	my ($role, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql, extra_params => ['-U', $role]);
-	return ($ret, $out, $err);
-}
+sub as_role { return psql_as($node, @_); }
 
 sub wait_job
 {

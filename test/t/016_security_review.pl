@@ -37,9 +37,7 @@ sub as_role
 	my ($role, $sql) = @_;
 	my ($stdout, $stderr) = ('', '');
 	my $t0 = time;
-	my $rc = $node->psql('postgres', $sql,
-		stdout => \$stdout, stderr => \$stderr,
-		extra_params => [ '-U', $role ], timeout => 300);
+	my $rc = psql_as($node, $role, $sql, stdout => \$stdout, stderr => \$stderr, timeout => 300);
 	return ($rc, $stdout, $stderr, time - $t0);
 }
 

@@ -42,9 +42,7 @@ GRANT EXECUTE ON FUNCTION steward.audit_table(regclass) TO table_owner;
 sub as_role
 {
 	my ($role, $sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		extra_params => [ '-U', $role ]);
-	return ($ret, $out, $err);
+	return psql_as($node, $role, "\\set VERBOSITY verbose\n$sql");
 }
 
 sub superuser
@@ -161,7 +159,8 @@ my $log_offset = -s $node->logfile;
 as_role('clinic_app', q{SELECT steward.audit_append('LOGIN', 'user', 'sealer-test')});
 $node->wait_for_log(qr/the audit ledger is damaged/, $log_offset);
 pass('the sealer logs that the ledger is damaged');
-sleep(1);
+# the restarted sealer tries again, and refuses again
+$node->wait_for_log(qr/the audit ledger is damaged/, -s $node->logfile);
 is(count_blocks(), $blocks, 'the sealer sealed nothing');
 $set_head_snap->($head_snap);
 $node->poll_query_until('postgres', "SELECT count(*) > $blocks FROM steward.audit_blocks")

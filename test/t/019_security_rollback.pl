@@ -22,11 +22,7 @@ documented_roles($node, 'postgres');
 $node->safe_psql('postgres', q{
 GRANT EXECUTE ON FUNCTION steward.migrate_repair(text, text, text, text, text) TO deployer});
 
-sub as_role
-{
-	my ($role, $sql, %opts) = @_;
-	return $node->psql('postgres', $sql, extra_params => [ '-U', $role ], %opts);
-}
+sub as_role { return psql_as($node, @_); }
 
 # a query's output (an error shows as an empty output and fails the test)
 sub q1
