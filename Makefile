@@ -104,10 +104,27 @@ dist:
 		--exclude=.git --exclude=./results --exclude=./tmp_check \
 		--exclude=./tmp_check_iso --exclude=./output_iso --exclude=./log \
 		--exclude=./regression.diffs --exclude=./regression.out \
-		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='*.tar.gz' \
+		--exclude='*.o' --exclude='*.so' --exclude='*.bc' --exclude='*.tar.gz' --exclude=./client/pg_steward \
 		-czf $$tmp/$(DIST_NAME).tar.gz . && \
 	mv $$tmp/$(DIST_NAME).tar.gz . && rmdir $$tmp
 	@echo "wrote $(DIST_NAME).tar.gz"
 
 # every object depends on the headers (PGXS tracks no header dependencies)
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
+
+# The command-line client (client/, docs/client.md): built by `make`,
+# installed into PostgreSQL's bindir by `make install`, with the same
+# PG_CONFIG.
+.PHONY: client-all client-install client-clean client-uninstall
+all: client-all
+install: client-install
+clean: client-clean
+uninstall: client-uninstall
+client-all:
+	$(MAKE) -C $(srcdir)/client PG_CONFIG="$(PG_CONFIG)" all
+client-install:
+	$(MAKE) -C $(srcdir)/client PG_CONFIG="$(PG_CONFIG)" install
+client-clean:
+	$(MAKE) -C $(srcdir)/client PG_CONFIG="$(PG_CONFIG)" clean
+client-uninstall:
+	$(MAKE) -C $(srcdir)/client PG_CONFIG="$(PG_CONFIG)" uninstall

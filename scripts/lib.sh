@@ -32,6 +32,7 @@ STEWARD_PACKAGES=(
 	build-essential
 	postgresql-15
 	postgresql-server-dev-15
+	libpq-dev
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl

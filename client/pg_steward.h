@@ -1,0 +1,213 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_steward.h
+ *	  Declarations shared by the files of the pg_steward command-line
+ *	  client: exit statuses, the parsed options, the migrations found in a
+ *	  folder, and the functions each file offers the others.
+ *
+ * The client speaks to the server only through the extension's SQL API
+ * (schema steward), and every value travels as a parameter of
+ * PQexecParams: no SQL text is ever built from a value.
+ *
+ * client/pg_steward.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_STEWARD_CLIENT_H
+#define PG_STEWARD_CLIENT_H
+
+#include "postgres_fe.h"
+
+#include <signal.h>
+
+#include "libpq-fe.h"
+#include "pqexpbuffer.h"
+
+/* Exit statuses: the one table is in docs/client.md, "Exit status". */
+#define EXIT_OK				0	/* everything done, nothing found */
+#define EXIT_FINDINGS		1	/* a check failed or a migration was not applied */
+#define EXIT_USAGE			2	/* bad options or arguments, unusable folder */
+#define EXIT_CONNECTION		3	/* could not connect */
+#define EXIT_SERVER			4	/* could not check: an SQL error, missing feature */
+#define EXIT_INTERRUPTED	5	/* interrupted by SIGINT or SIGTERM */
+#define EXIT_WARNINGS		6	/* lint: warnings only, with --fail-on warning */
+
+/* one accepted finding: --allow VERSION:RULE --reason TEXT, or a line of
+ * steward-accept.txt; version "*" matches every migration */
+typedef struct AllowEntry
+{
+	char	   *version;
+	char	   *rule;
+	char	   *reason;
+	char	   *origin;			/* "--allow" or "FILE:LINE", for messages */
+} AllowEntry;
+
+typedef struct AllowList
+{
+	AllowEntry *items;
+	int			n;
+	int			cap;
+} AllowList;
+
+typedef enum FailOn
+{
+	FAIL_ON_ERROR,
+	FAIL_ON_WARNING,
+	FAIL_ON_NONE
+} FailOn;
+
+typedef struct ClientOptions
+{
+	/* connection */
+	const char *dbname;
+	const char *host;
+	const char *port;
+	const char *username;
+	int			prompt_password;	/* -1 never (-w), 0 when needed, 1 always (-W) */
+
+	/* deploy */
+	bool		dry_run;
+	const char *target;
+	AllowList	allows;
+	bool		restore_point;
+	bool		allow_skipped;
+	bool		out_of_order;
+	const char *layout;
+
+	/* lint */
+	const char *format;
+	FailOn		fail_on;
+
+	/* ledger */
+	const char *digest_file;
+	const char *out_file;
+	const char *state_file;
+
+	/* waiting */
+	double		timeout;		/* seconds; 0: no limit */
+
+	bool		verbose;
+} ClientOptions;
+
+/* what the server's pg_steward offers beyond 0.3.0 */
+typedef struct ServerFeatures
+{
+	char	   *extversion;
+	bool		version_from_name;	/* steward.version_from_name(text) */
+	bool		apply_allow;	/* migrate_apply(allow => text[]) */
+	bool		lint_allow;		/* migrate_lint(allow => text[]) */
+	bool		plan_allow;		/* migrate_plan(allow => text[]) */
+	bool		lint_line;		/* migrate_lint's column line */
+} ServerFeatures;
+
+typedef enum LayoutKind
+{
+	LAYOUT_NONE,
+	LAYOUT_PRISMA,
+	LAYOUT_FLYWAY,
+	LAYOUT_PAIRS
+} LayoutKind;
+
+/* one migration found in a folder */
+typedef struct Migration
+{
+	char	   *name;			/* the folder or file stem, as found */
+	char	   *version;		/* the version migrate_apply gets */
+	char	   *description;	/* passed as description => */
+	char	   *up_path;		/* NULL when skipped */
+	char	   *down_path;		/* NULL: none */
+	char	   *order_key;		/* the layout's own order */
+	bool		repeatable;		/* Flyway R__ */
+	const char *skip_reason;	/* non-NULL: reported as skipped */
+} Migration;
+
+typedef struct MigrationSet
+{
+	LayoutKind	kind;
+	char	   *dir;
+	Migration  *items;
+	int			n;
+} MigrationSet;
+
+/* main.c */
+extern const char *progname;
+
+/* output.c */
+extern void fail_usage(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
+extern void print_server_error(const char *what, const PGresult *res);
+extern void append_json_string(PQExpBuffer buf, const char *s);
+extern void print_table(const PGresult *res, const char *const *headers, int ncols);
+extern bool stdout_is_tty(void);
+extern char *file_read(const char *path, size_t *len);
+extern bool file_write_atomic(const char *path, const char *text);
+
+/* interrupt.c */
+extern volatile sig_atomic_t interrupted;
+extern void interrupt_setup(void);
+extern void interrupt_set_conn(PGconn *conn);
+
+/* conn.c */
+extern PGconn *client_connect(const ClientOptions *opts);
+extern PGresult *exec_params(PGconn *conn, const char *sql, int nparams,
+							 const char *const *values);
+extern bool result_ok(const PGresult *res);
+extern const char *result_sqlstate(const PGresult *res);
+extern bool server_features(PGconn *conn, ServerFeatures *features);
+
+/* layout.c */
+extern bool layout_scan(const char *dir, const char *force, MigrationSet *set);
+extern const char *layout_name(LayoutKind kind);
+
+/* naming.c */
+extern bool naming_resolve(PGconn *conn, const ServerFeatures *features,
+						   MigrationSet *set);
+
+/* accept.c */
+extern bool allow_add_option(AllowList *list, const char *arg);
+extern bool allow_set_reason(AllowList *list, const char *reason);
+extern bool allow_check_complete(const AllowList *list);
+extern bool accept_file_load(const char *dir, AllowList *list);
+extern int	allow_collect(const AllowList *list, const Migration *m,
+						  const char ***elements);
+extern void allow_copy(AllowList *dst, const AllowList *src);
+
+/* jobs.c */
+extern int	job_wait_progress(PGconn *conn, const char *job_id,
+							  const ClientOptions *opts, const char *indent,
+							  char **final_state);
+extern int	cmd_jobs(const ClientOptions *opts);
+extern int	cmd_wait(const ClientOptions *opts, const char *job_id);
+
+/* deploy.c */
+extern int	cmd_deploy(const ClientOptions *opts, const char *dir);
+
+/* lint.c, lint_format.c */
+typedef struct LintFinding
+{
+	char	   *file;
+	int			line;
+	int			statement;
+	char	   *rule;
+	char	   *severity;
+	char	   *lock_mode;
+	char	   *relation;
+	char	   *message;
+	char	   *safe_alternative;
+	char	   *silenced;
+} LintFinding;
+
+extern int	cmd_lint(const ClientOptions *opts, int nargs, char **args);
+extern bool lint_format_known(const char *format);
+extern void lint_format_print(const char *format, const LintFinding *f, int n,
+							  int nfiles);
+
+/* ledger.c */
+extern int	cmd_verify(const ClientOptions *opts);
+extern int	cmd_digest(const ClientOptions *opts);
+
+/* status.c */
+extern int	cmd_status(const ClientOptions *opts);
+extern int	cmd_history(const ClientOptions *opts, const char *version);
+extern int	cmd_rollback(const ClientOptions *opts, const char *version);
+
+#endif							/* PG_STEWARD_CLIENT_H */
