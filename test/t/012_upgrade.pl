@@ -14,9 +14,13 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
 
-my @released = ('0.1.0', '0.2.0');
+# every version an upgrade script starts from (0.1.0, 0.2.0, ...)
+my %from = map { /^pg_steward--(\d+\.\d+\.\d+)--\d+\.\d+\.\d+\.sql$/ ? ($1 => 1) : () }
+  glob('pg_steward--*--*.sql');
+my @released = sort { pack('N3', split /\./, $a) cmp pack('N3', split /\./, $b) } keys %from;
 my ($default) = slurp_file('pg_steward.control') =~ /^default_version = '([^']+)'/m;
 ok(defined $default, "the control file names the default version ($default)");
+ok((grep { $_ eq '0.1.0' } @released), 'the upgrade scripts start at 0.1.0 (' . join(', ', @released) . ')');
 
 my $node = PostgreSQL::Test::Cluster->new('upgrade');
 $node->init;
