@@ -1,8 +1,9 @@
 -- pg_steward 0.2.0 -> 0.3.0: upgrade script.
 --
--- A new installation of 0.3.0 runs pg_steward--0.1.0.sql, then
--- pg_steward--0.1.0--0.2.0.sql, then this script, so a fresh database and an
--- upgraded one are built by the same SQL.
+-- A new installation of 0.3.0 runs the install script the build generates
+-- from the SQL sources (src/README.md, "SQL sources"); test/t/012_upgrade.pl
+-- proves that it builds the same objects as 0.1.0's script, then
+-- pg_steward--0.1.0--0.2.0.sql, then this script.
 --
 -- 0.3.0 is a security release (docs/security.md):
 --   * the API moves from the schema CREATE EXTENSION targeted (public by

@@ -65,7 +65,7 @@ SELECT p.oid::regprocedure AS executable_by_anyone
   JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_steward'
  WHERE has_function_privilege('regress_nobody', p.oid, 'EXECUTE')
- ORDER BY 1;
+ ORDER BY p.oid::regprocedure::text;
 SELECT c.oid::regclass AS readable_by_anyone
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'steward' AND has_table_privilege('regress_nobody', c.oid, 'SELECT');
