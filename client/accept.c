@@ -5,8 +5,8 @@
  *	  VERSION:RULE --reason TEXT on the command line, and the lines
  *	  "VERSION RULE REASON..." of steward-accept.txt in the migrations
  *	  folder ("#" starts a comment line).  Each becomes an element
- *	  "<rule> <reason>" of migrate_apply's (and migrate_lint's,
- *	  migrate_plan's) allow argument, which silences that rule for the
+ *	  "<rule> <reason>" of migrate_apply's (and migrate_lint's) allow
+ *	  argument, which silences that rule for the
  *	  whole migration as a "-- steward:allow <rule> <reason>" comment would.
  *	  VERSION is the migration's version or its folder or file name; "*"
  *	  matches every migration.

@@ -129,7 +129,6 @@ server_features(PGconn *conn, ServerFeatures *f)
 		" EXISTS (SELECT 1 FROM p WHERE proname = 'version_from_name'),"
 		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_apply' AND 'allow' = ANY (proargnames)),"
 		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_lint' AND 'allow' = ANY (proargnames)),"
-		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_plan' AND 'allow' = ANY (proargnames)),"
 		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_lint' AND 'line' = ANY (proargnames))"
 		" FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_steward'";
 	PGresult   *res = exec_params(conn, sql, 0, NULL);
@@ -153,8 +152,7 @@ server_features(PGconn *conn, ServerFeatures *f)
 	f->version_from_name = PQgetvalue(res, 0, 1)[0] == 't';
 	f->apply_allow = PQgetvalue(res, 0, 2)[0] == 't';
 	f->lint_allow = PQgetvalue(res, 0, 3)[0] == 't';
-	f->plan_allow = PQgetvalue(res, 0, 4)[0] == 't';
-	f->lint_line = PQgetvalue(res, 0, 5)[0] == 't';
+	f->lint_line = PQgetvalue(res, 0, 4)[0] == 't';
 	PQclear(res);
 	return true;
 }

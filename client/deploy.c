@@ -453,11 +453,9 @@ dry_run_one(DeployState *st, int idx, const char *sql, const char **elements, in
 	/* the dry run */
 	nparams = 1;
 	resetPQExpBuffer(&q);
+	/* migrate_plan has no allow: the review above is where findings are accepted */
 	appendPQExpBufferStr(&q, "SELECT coalesce(statement::text, ''), step, coalesce(detail, '')"
-						 " FROM steward.migrate_plan(sql => $1");
-	if (st->features.plan_allow)
-		append_allow(&q, params, &nparams, elements, nallow);
-	appendPQExpBufferStr(&q, ")");
+						 " FROM steward.migrate_plan(sql => $1)");
 	res = exec_params(st->conn, q.data, nparams, params);
 	termPQExpBuffer(&q);
 	if (!result_ok(res))

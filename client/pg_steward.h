@@ -96,7 +96,6 @@ typedef struct ServerFeatures
 	bool		version_from_name;	/* steward.version_from_name(text) */
 	bool		apply_allow;	/* migrate_apply(allow => text[]) */
 	bool		lint_allow;		/* migrate_lint(allow => text[]) */
-	bool		plan_allow;		/* migrate_plan(allow => text[]) */
 	bool		lint_line;		/* migrate_lint's column line */
 } ServerFeatures;
 
