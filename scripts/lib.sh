@@ -36,6 +36,7 @@ STEWARD_PACKAGES=(
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl
+	libio-pty-perl
 	perl
 	tar
 )
