@@ -2,8 +2,12 @@
 # public schema has a "### name" entry in docs/reference.md, so has every
 # table and view of schema steward (partitions aside), every GUC is in its
 # GUC table, and every lint rule has a "### rule" entry in docs/review.md.
+# docs/client.md has a "## name" section for every subcommand the client's
+# --help lists, and names every option each subcommand's --help lists.
 use strict;
 use warnings;
+use lib "$ENV{TESTDIR}/test/perl";
+use StewardClient;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -70,6 +74,22 @@ cmp_ok(scalar(@rules), '>=', 55, 'the lint knows its rules');
 for my $r (@rules)
 {
 	like($review, qr/^### \Q$r\E\b/m, "docs/review.md has an entry for rule $r");
+}
+
+my $client_doc = slurp_doc('docs/client.md');
+my ($rc, $out) = run_client($node, 'postgres', ['--help'], connect => 0);
+my ($listed) = $out =~ /^Subcommands:\n(.*?)\n\n/ms;
+my @subcommands = map { /^  (\S+)/ ? $1 : () } split /\n/, $listed // '';
+cmp_ok(scalar(@subcommands), '>=', 9, 'the client lists its subcommands');
+for my $sub (@subcommands)
+{
+	like($client_doc, qr/^## \Q$sub\E\n/m, "docs/client.md has a section for pg_steward $sub");
+	($rc, $out) = run_client($node, 'postgres', [ $sub, '--help' ], connect => 0);
+	my %options = map { $_ => 1 } $out =~ /^\s+(?:-\w, )?(--[a-z][a-z-]*)/mg;
+	for my $o (sort keys %options)
+	{
+		like($client_doc, qr/`\Q$o\E[`=]/, "docs/client.md names $o of pg_steward $sub");
+	}
 }
 
 $node->stop;
