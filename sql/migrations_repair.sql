@@ -77,7 +77,7 @@ SELECT * FROM steward.migrations;
 RESET ROLE;
 
 -- A deployer granted migrate_apply runs migrations with its own privileges, not more.
-GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]),
+GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]),
                           migrate_status() TO regress_deployer;
 SET ROLE regress_deployer;
 SELECT migrate_apply('r_004', 'CREATE TABLE r_four (id int)');
@@ -91,7 +91,7 @@ SELECT tableowner FROM pg_tables WHERE tablename = 'r_four';
 
 DROP TABLE r_four;
 REVOKE CREATE ON SCHEMA public FROM regress_deployer;
-REVOKE EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]),
+REVOKE EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]),
                            migrate_status() FROM regress_deployer;
 DROP ROLE regress_nobody;
 DROP ROLE regress_deployer;

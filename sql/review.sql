@@ -75,5 +75,45 @@ ALTER TABLE admission ALTER COLUMN ward_id TYPE integer;
 $$) WHERE step = 'summary';
 SELECT to_regtype('triage') IS NULL AS rolled_back;
 
-DROP TABLE admission, ward;
+-- a file wrapped in BEGIN ... COMMIT: the wrapper is absorbed, the rest runs
+-- in the migration's own transaction; the line of each statement
+SELECT statement, line, rule, severity FROM migrate_lint(E'BEGIN;\n-- codes\nCREATE TABLE ward_code (code text PRIMARY KEY);\n\nCOMMIT;\n');
+SELECT step, detail FROM migrate_plan(E'BEGIN;\nCREATE TABLE ward_code (code text PRIMARY KEY);\nCOMMIT;')
+ WHERE step IN ('absorbed', 'summary') ORDER BY statement NULLS LAST;
+SELECT migrate_apply('zz_review_wrapped', E'BEGIN;\nCREATE TABLE ward_code (code text PRIMARY KEY);\nCOMMIT;');
+SELECT statements_total, review->'findings'->0->>'rule' AS first_rule
+  FROM migrate_status() WHERE version = 'zz_review_wrapped';
+-- transaction control that cannot run inside a migration: refused, nothing runs
+SELECT statement, rule, severity, message FROM migrate_lint(
+  E'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nCREATE TABLE ward_note (id int);\nSAVEPOINT s;\nCOMMIT;');
+SELECT migrate_apply('zz_review_isolation', E'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nCREATE TABLE ward_note (id int);');
+SELECT migrate_apply('zz_review_unclosed', E'BEGIN;\nCREATE TABLE ward_note (id int);');
+SELECT to_regclass('ward_note') AS ward_note, count(*) AS recorded
+  FROM migrate_status() WHERE version IN ('zz_review_isolation', 'zz_review_unclosed');
+
+-- an acceptance given with the migration, without editing its SQL
+SELECT statement, rule, severity, silenced FROM migrate_lint('ALTER TABLE admission DROP COLUMN note',
+  allow => ARRAY['  DROP-COLUMN   the note column moved to admission_note in 2026.11  ', 'drop-table nothing is dropped']);
+SELECT migrate_apply('zz_review_x_allow', 'ALTER TABLE admission DROP COLUMN note',
+  allow => ARRAY['drop-column the note column moved to admission_note in 2026.11']);
+SELECT review->>'decision' AS decision, review->'allow' AS allow,
+       review->'findings'->0->>'silenced' AS silenced, checksum = migrate_checksum('ALTER TABLE admission DROP COLUMN note') AS same_checksum
+  FROM migrate_status() WHERE version = 'zz_review_x_allow';
+-- bad acceptances are refused before anything runs or is recorded
+SELECT * FROM migrate_lint('SELECT 1', allow => ARRAY[NULL]);
+SELECT * FROM migrate_lint('SELECT 1', allow => ARRAY['']);
+SELECT * FROM migrate_lint('SELECT 1', allow => ARRAY['no-such-rule because']);
+SELECT * FROM migrate_lint('SELECT 1', allow => ARRAY['drop-column   ']);
+SELECT * FROM migrate_lint('SELECT 1', allow => ARRAY[['drop-column a'], ['drop-table b']]);
+SELECT count(*) FROM migrate_lint('SELECT 1', allow => (SELECT array_agg('drop-column r' || g) FROM generate_series(1, 1001) g));
+SELECT migrate_apply('zz_review_bad_allow', 'ALTER TABLE admission DROP COLUMN patient', allow => ARRAY['drop-column']);
+SELECT count(*) AS recorded FROM migrate_status() WHERE version = 'zz_review_bad_allow';
+
+-- folder and file names to versions
+SELECT n AS name, steward.version_from_name(n) AS version
+  FROM unnest(ARRAY['20240126184148_new_models copy', 'V2 (hotfix)', '0042_ok.v-1', 'naïve  name', '  ']) n;
+SELECT steward.version_from_name('');
+SELECT steward.version_from_name(NULL) IS NULL AS strict;
+
+DROP TABLE admission, ward, ward_code;
 RESET pg_steward.large_table_threshold;

@@ -670,7 +670,7 @@ INSERT INTO corpus.corpus_cases VALUES (146, 'BEGIN and COMMIT inside the migrat
 $sql$BEGIN;
 CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
 COMMIT;$sql$,
-'{1:transaction-control:error,3:transaction-control:error}');
+'{1:transaction-wrapper:info,3:transaction-wrapper:info}');
 INSERT INTO corpus.corpus_cases VALUES (147, 'SAVEPOINT and ROLLBACK TO SAVEPOINT inside the migration',
 $sql$CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
 SAVEPOINT after_create;
@@ -873,6 +873,41 @@ INSERT INTO corpus.corpus_cases VALUES (197, 'a function that catches query_canc
 $sql$CREATE FUNCTION corpus.keep_going() RETURNS void LANGUAGE plpgsql AS $f$
 BEGIN PERFORM pg_sleep(1); EXCEPTION WHEN query_canceled THEN NULL; END$f$;$sql$,
 '{1:timeout-setting:warning}');
+INSERT INTO corpus.corpus_cases VALUES (198, 'two BEGIN ... COMMIT pairs, as some migration files hold',
+$sql$BEGIN;
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
+COMMIT;
+START TRANSACTION;
+CREATE TABLE corpus.discharge_notes (id bigint PRIMARY KEY, note text NOT NULL);
+END;$sql$,
+'{1:transaction-wrapper:info,3:transaction-wrapper:info,4:transaction-wrapper:info,6:transaction-wrapper:info}');
+INSERT INTO corpus.corpus_cases VALUES (199, 'SET TRANSACTION ISOLATION LEVEL cannot take effect inside the migration',
+$sql$SET TRANSACTION ISOLATION LEVEL REPEATABLE READ;
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);$sql$,
+'{1:transaction-control:error}');
+INSERT INTO corpus.corpus_cases VALUES (200, 'BEGIN with an isolation level is not a plain wrapper',
+$sql$BEGIN ISOLATION LEVEL SERIALIZABLE;
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
+COMMIT;$sql$,
+'{1:transaction-control:error,3:transaction-control:error}');
+INSERT INTO corpus.corpus_cases VALUES (201, 'COMMIT in the middle, without a BEGIN',
+$sql$CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
+COMMIT;
+CREATE TABLE corpus.discharge_notes (id bigint PRIMARY KEY, note text NOT NULL);$sql$,
+'{2:transaction-control:error}');
+INSERT INTO corpus.corpus_cases VALUES (202, 'a BEGIN never closed',
+$sql$BEGIN;
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);$sql$,
+'{1:transaction-control:error}');
+INSERT INTO corpus.corpus_cases VALUES (203, 'ROLLBACK after BEGIN',
+$sql$BEGIN;
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
+ROLLBACK;$sql$,
+'{1:transaction-control:error,3:transaction-control:error}');
+INSERT INTO corpus.corpus_cases VALUES (204, 'SET transaction_isolation is SET TRANSACTION',
+$sql$SET transaction_isolation = 'serializable';
+CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);$sql$,
+'{1:transaction-control:error}');
 
 -- Every rule of the specification, to check the corpus covers them all.
 CREATE TABLE corpus.spec_rules (rule text PRIMARY KEY);
@@ -889,7 +924,7 @@ INSERT INTO corpus.spec_rules VALUES
     ('work-after-ael'), ('lock-timeout-disabled'), ('timeout-setting'), ('drop-table'), ('drop-column'), ('rename-table'),
     ('rename-column'), ('rename-schema'), ('rename-enum-value'), ('drop-not-null'), ('drop-constraint'),
     ('drop-schema'), ('truncate'), ('drop-database'), ('data-dependent'), ('fk-without-index'),
-    ('transaction-control'), ('copy-from-client'), ('unseen-dynamic-sql'), ('unused-silence'),
+    ('transaction-control'), ('transaction-wrapper'), ('copy-from-client'), ('unseen-dynamic-sql'), ('unused-silence'),
     ('prefer-text-field'), ('ban-char-field'), ('prefer-timestamptz'), ('prefer-bigint-over-int'),
     ('prefer-identity'), ('prefer-jsonb'), ('identifier-too-long'), ('enum-type');
 

@@ -132,4 +132,13 @@ extern int	steward_statement_start(const char *sql, int location, int len,
 									int *length);
 extern char *steward_statement_text(const char *sql, int location, int len);
 
+typedef enum StewardTxClass
+{
+	STEWARD_TX_NONE,			/* not transaction control */
+	STEWARD_TX_WRAPPER,			/* BEGIN or COMMIT of a wrapper: absorbed */
+	STEWARD_TX_REFUSED			/* transaction control a migration refuses */
+} StewardTxClass;
+
+extern StewardTxClass *steward_classify_transaction_control(List *raw, const char ***why);
+
 #endif							/* PG_STEWARD_H */

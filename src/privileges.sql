@@ -4,7 +4,7 @@
 --
 -- Every role may look names up in schema steward; what it may call is
 -- decided per function.  Nothing in steward is readable or executable by
--- PUBLIC but the two functions meant for everybody (checked by the
+-- PUBLIC but the three pure functions meant for everybody (checked by the
 -- security suite, docs/security.md); operators grant the rest to their
 -- roles (docs/operations.md, "Roles and grants").  The yearly partitions
 -- of steward.audit_events that steward.audit_ensure_partitions() creates
@@ -20,3 +20,4 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
 REVOKE ALL ON ALL PROCEDURES IN SCHEMA steward FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION steward.migrate_checksum(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
+GRANT EXECUTE ON FUNCTION steward.version_from_name(text) TO PUBLIC;

@@ -24,6 +24,7 @@
 #include "datatype/timestamp.h"
 #include "catalog/pg_class.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "parser/parser.h"
@@ -50,6 +51,14 @@ steward_require_read_write(const char *what)
 				 errmsg("cannot %s in a read-only transaction", what)));
 }
 
+/* The version alphabet: letters, digits, '_', '.' and '-'. */
+static inline bool
+version_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		(c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
 /*
  * A migration version: at least one and at most STEWARD_MAX_VERSION_LEN
  * bytes of letters, digits, '_', '.' and '-'.  Versions compare as text in
@@ -72,8 +81,7 @@ steward_version_problem(const char *v, size_t len, size_t *position)
 	{
 		unsigned char c = (unsigned char) v[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-'))
+		if (!version_char(c))
 		{
 			*position = i + 1;
 			return "only letters, digits, \"_\", \".\" and \"-\" are allowed";
@@ -140,6 +148,49 @@ steward_version_problem_sql(PG_FUNCTION_ARGS)
 	if (problem == NULL)
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(psprintf("not a valid pg_steward version: %s", problem)));
+}
+
+PG_FUNCTION_INFO_V1(steward_version_from_name);
+
+/*
+ * steward.version_from_name(name text): the version a migration folder or
+ * file name maps to (the client's deploy and migrate_import use this one
+ * rule).  Each maximal run of bytes outside the version alphabet (letters,
+ * digits, '_', '.', '-') becomes one '_'; everything else is kept as it
+ * is, so a name that already is a valid version maps to itself.  A result
+ * longer than STEWARD_MAX_VERSION_LEN is returned as it is, for
+ * migrate_apply to refuse with its own message.  An empty name is refused.
+ */
+Datum
+steward_version_from_name(PG_FUNCTION_ARGS)
+{
+	text	   *t = PG_GETARG_TEXT_PP(0);
+	const char *name = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	StringInfoData out;
+	bool		in_run = false;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name must not be empty")));
+
+	initStringInfo(&out);
+	for (int i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) name[i];
+		if (version_char(c))
+		{
+			appendStringInfoChar(&out, (char) c);
+			in_run = false;
+		}
+		else if (!in_run)
+		{
+			appendStringInfoChar(&out, '_');
+			in_run = true;
+		}
+	}
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
 }
 
 /*

@@ -11,11 +11,27 @@
  * the runtime guard all show and record statements by this one reading of
  * those two numbers.
  *
+ * It also owns the one rule for transaction control in migration SQL.  A
+ * migration runs as one transaction, so a "wrapper" -- BEGIN (or START
+ * TRANSACTION) without options at the start of a block and the COMMIT (or
+ * END) that closes it, as tools write them around a file, once or several
+ * times -- is absorbed: it is kept in the statement list but not run.  Any
+ * other transaction control (ROLLBACK, SAVEPOINT, RELEASE, PREPARE
+ * TRANSACTION, COMMIT AND CHAIN, a BEGIN with an isolation level or access
+ * mode, a BEGIN inside a block, a COMMIT without BEGIN, a BEGIN never
+ * committed) and anything that sets the running transaction's own
+ * characteristics (SET TRANSACTION, SET transaction_isolation and kin) is
+ * refused, because inside migrate_apply it would fail or change what
+ * "atomic" means.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <ctype.h>
+
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
 
 #include "pg_steward.h"
 
@@ -48,4 +64,97 @@ steward_statement_text(const char *sql, int location, int len)
 	while (len > 0 && isspace((unsigned char) sql[start + len - 1]))
 		len--;
 	return pnstrdup(sql + start, len);
+}
+
+/* a SET of the running transaction's own characteristics */
+static bool
+sets_transaction(Node *stmt)
+{
+	VariableSetStmt *vs;
+
+	if (!IsA(stmt, VariableSetStmt))
+		return false;
+	vs = (VariableSetStmt *) stmt;
+	if (vs->name == NULL || vs->kind == VAR_RESET || vs->kind == VAR_RESET_ALL)
+		return false;
+	return strcmp(vs->name, "TRANSACTION") == 0 ||
+		strcmp(vs->name, "TRANSACTION SNAPSHOT") == 0 ||
+		strcmp(vs->name, "transaction_isolation") == 0 ||
+		strcmp(vs->name, "transaction_read_only") == 0 ||
+		strcmp(vs->name, "transaction_deferrable") == 0;
+}
+
+/*
+ * Classify the transaction control of a list of RawStmt (see the header):
+ * returns one StewardTxClass per statement, and in why[i] (when not NULL)
+ * what is wrong with each refused one.  One pass; linear in the list.
+ */
+StewardTxClass *
+steward_classify_transaction_control(List *raw, const char ***why)
+{
+	int			n = list_length(raw);
+	StewardTxClass *cls = palloc0(sizeof(StewardTxClass) * Max(n, 1));
+	const char **reasons = palloc0(sizeof(char *) * Max(n, 1));
+	int			open_begin = -1;	/* index of the BEGIN of an open block */
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, raw)
+	{
+		Node	   *stmt = lfirst_node(RawStmt, lc)->stmt;
+
+		CHECK_FOR_INTERRUPTS();
+		cls[i] = STEWARD_TX_NONE;
+		if (sets_transaction(stmt))
+		{
+			cls[i] = STEWARD_TX_REFUSED;
+			reasons[i] = "it sets the characteristics of the migration's own transaction, "
+				"which has already started";
+		}
+		else if (IsA(stmt, TransactionStmt))
+		{
+			TransactionStmt *ts = (TransactionStmt *) stmt;
+
+			cls[i] = STEWARD_TX_REFUSED;
+			switch (ts->kind)
+			{
+				case TRANS_STMT_BEGIN:
+				case TRANS_STMT_START:
+					if (ts->options != NIL)
+						reasons[i] = "a transaction with its own isolation level or access mode "
+							"cannot be absorbed into the migration's transaction";
+					else if (open_begin >= 0)
+						reasons[i] = "BEGIN inside BEGIN ... COMMIT";
+					else
+					{
+						cls[i] = STEWARD_TX_WRAPPER;
+						open_begin = i;
+					}
+					break;
+				case TRANS_STMT_COMMIT:
+					if (ts->chain)
+						reasons[i] = "COMMIT AND CHAIN starts a new transaction";
+					else if (open_begin < 0)
+						reasons[i] = "COMMIT without BEGIN";
+					else
+					{
+						cls[i] = STEWARD_TX_WRAPPER;
+						open_begin = -1;
+					}
+					break;
+				default:
+					reasons[i] = "only BEGIN ... COMMIT around the whole of a block is absorbed";
+					break;
+			}
+		}
+		i++;
+	}
+	if (open_begin >= 0)
+	{
+		cls[open_begin] = STEWARD_TX_REFUSED;
+		reasons[open_begin] = "BEGIN without COMMIT";
+	}
+	if (why)
+		*why = reasons;
+	return cls;
 }

@@ -3,7 +3,7 @@
  * apply.c
  *	  migrate_apply(version, up_sql, down_sql, description, out_of_order,
  *					lock_timeout, statement_timeout, lock_retries,
- *					allow_unsafe, pre_checks, post_checks)
+ *					allow_unsafe, pre_checks, post_checks, allow)
  *
  * Applies a versioned migration atomically.  Re-applying a completed
  * version with the same checksum does nothing and says so; a different
@@ -18,6 +18,7 @@
  * applying the same SQL again resumes at that statement.
  *
  * Before it runs, the migration is linted (src/review): error findings
+ * that neither a silence comment nor an acceptance in allow silences
  * refuse it unless allow_unsafe is true, and the findings and that decision
  * are recorded with the attempt.  While it runs, the runtime guards watch
  * indirect DDL and table rewrites.  pre_checks and post_checks are queries
@@ -66,7 +67,7 @@ review_migration(StewardAttempt *a)
 	ListCell   *lc;
 
 	MemoryContextSwitchTo(reviewcxt);
-	findings = steward_lint_sql(a->up_sql);
+	findings = steward_lint_sql(a->up_sql, a->allow);
 	errors = steward_lint_count(findings, LINT_ERROR, true);
 	initStringInfo(&detail);
 	foreach(lc, findings)
@@ -88,7 +89,7 @@ review_migration(StewardAttempt *a)
 						 errors - REVIEW_SHOWN_FINDINGS);
 
 	MemoryContextSwitchTo(callercxt);
-	a->review = steward_lint_review_json(findings, a->allow_unsafe,
+	a->review = steward_lint_review_json(findings, a->allow_unsafe, a->allow,
 										 a->pre_checks, a->post_checks);
 	a->accepted_rewrites = list_copy(accepted);
 	a->refusal_detail = errors > 0 ? pstrdup(detail.data) : NULL;
@@ -151,6 +152,9 @@ migrate_apply(PG_FUNCTION_ARGS)
 										"pre_checks");
 	a.post_checks = steward_parse_checks(PG_ARGISNULL(10) ? NULL : PG_GETARG_ARRAYTYPE_P(10),
 										 "post_checks");
+	/* allow (0.4.0): acceptances of findings given with the migration */
+	a.allow = steward_lint_parse_allow(PG_NARGS() > 11 && !PG_ARGISNULL(11)
+									   ? PG_GETARG_ARRAYTYPE_P(11) : NULL);
 	a.guarded = true;
 
 	steward_migration_lock("apply a migration");

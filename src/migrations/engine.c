@@ -161,6 +161,8 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 	MemoryContext parsecxt;
 	List	   *raw;
 	List	   *result = NIL;
+	StewardTxClass *txclass;
+	const char **txwhy;
 	ListCell   *lc;
 	int			n = 0;
 
@@ -168,6 +170,7 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 	parsecxt = AllocSetContextCreate(callercxt, "migration parse", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSwitchTo(parsecxt);
 	raw = steward_parse_sql_arg(sql, psprintf("%s of migration \"%s\"", argname, version));
+	txclass = steward_classify_transaction_control(raw, &txwhy);
 	MemoryContextSwitchTo(callercxt);
 
 	foreach(lc, raw)
@@ -183,12 +186,13 @@ steward_parse_migration(const char *version, const char *argname, const char *sq
 		st->deferred = false;
 		st->kind = NULL;
 
-		if (IsA(rs->stmt, TransactionStmt))
+		st->absorbed = txclass[n - 1] == STEWARD_TX_WRAPPER;
+		if (txclass[n - 1] == STEWARD_TX_REFUSED)
 			ereport(ERROR,
 					(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-					 errmsg("%s of migration \"%s\" must not contain transaction control", argname, version),
-					 errdetail("Statement %d: %s", n, shown_statement(st->text)),
-					 errhint("A migration runs as one transaction; remove BEGIN, COMMIT, ROLLBACK and SAVEPOINT.")));
+					 errmsg("%s of migration \"%s\" contains transaction control that cannot run inside it", argname, version),
+					 errdetail("Statement %d: %s: %s", n, txwhy[n - 1], shown_statement(st->text)),
+					 errhint("A migration runs as one transaction. BEGIN ... COMMIT around the whole file is absorbed; remove any other transaction control.")));
 		if (IsA(rs->stmt, CopyStmt) && ((CopyStmt *) rs->stmt)->filename == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -330,8 +334,8 @@ run_statements(void *arg)
 		StewardStatement *st = (StewardStatement *) lfirst(lc);
 
 		CHECK_FOR_INTERRUPTS();
-		if (st->deferred)
-			continue;			/* run by a job after this transaction */
+		if (st->deferred || st->absorbed)
+			continue;			/* run by a job after this transaction, or absorbed */
 		r->current = st->number;
 		steward_execute_statement(st, a->statement_timeout_ms, a->guarded);
 		a->applied++;

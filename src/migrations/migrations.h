@@ -17,6 +17,7 @@ typedef struct StewardStatement
 	int			number;
 	char	   *text;
 	bool		deferred;		/* refuses a transaction block: run by a job */
+	bool		absorbed;		/* BEGIN or COMMIT around the file: not run */
 	const char *kind;			/* for deferred ones, e.g. "VACUUM" */
 } StewardStatement;
 
@@ -43,6 +44,7 @@ typedef struct StewardAttempt
 	/* review (apply only, src/review) */
 	bool		guarded;		/* arm the runtime guards */
 	bool		allow_unsafe;
+	List	   *allow;			/* LintSilence: acceptances given with it */
 	const char *review;			/* jsonb recorded with the attempt */
 	const char *refusal;		/* error findings refuse the attempt: why */
 	const char *refusal_detail;

@@ -492,11 +492,12 @@ CREATE FUNCTION steward.migrate_apply(
     lock_retries integer DEFAULT NULL,
     allow_unsafe boolean DEFAULT false,
     pre_checks text[] DEFAULT NULL,
-    post_checks text[] DEFAULT NULL)
+    post_checks text[] DEFAULT NULL,
+    allow text[] DEFAULT NULL)
 RETURNS text
 AS 'MODULE_PATHNAME', 'migrate_apply'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]) IS
+COMMENT ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]) IS
     'apply a versioned migration atomically, with checksum, history, timeouts and lock retries';
 
 CREATE FUNCTION steward.migrate_rollback(
@@ -611,6 +612,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION steward.version_problem(text) IS
     'NULL for a valid migration version, else what is wrong with it';
 
+-- The version a migration folder or file name maps to: each run of
+-- characters outside the version alphabet becomes one "_" (src/common/
+-- guard.c).  The client's deploy and migrate_import map names with it.
+CREATE FUNCTION steward.version_from_name(name text) RETURNS text
+AS 'MODULE_PATHNAME', 'steward_version_from_name'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION steward.version_from_name(text) IS
+    'the migration version a folder or file name maps to';
+
 -- migrate_import's bookkeeping, called by migrate_import as the owner with
 -- the migration lock held: p_table names the history table (for the
 -- record), p_columns are its column names and p_rows its rows (JSON arrays,
@@ -680,7 +690,7 @@ BEGIN
         ),
         -- Prisma: _prisma_migrations, one row per attempt
         p_src AS (
-            SELECT s.e->>'migration_name' AS version,
+            SELECT s.e->>'migration_name' AS name,
                    s.e->>'checksum' AS raw_checksum,
                    (s.e->>'started_at')::timestamptz AS started_at,
                    (s.e->>'finished_at')::timestamptz AS finished_at,
@@ -692,8 +702,11 @@ BEGIN
               FROM src s
              WHERE v_tool = 'prisma'
         ),
+        -- the version a migration's folder name maps to (the client's rule)
         p_ord AS (
-            SELECT p.*, row_number() OVER (ORDER BY p.started_at, p.finished_at, p.n) AS ord
+            SELECT CASE WHEN p.name = '' THEN p.name
+                        ELSE steward.version_from_name(p.name) END AS version,
+                   p.*, row_number() OVER (ORDER BY p.started_at, p.finished_at, p.n) AS ord
               FROM p_src p
         ),
         -- the successful attempt that counts (the latest, should there be several)
@@ -704,7 +717,7 @@ BEGIN
         ),
         prisma AS (
             SELECT p.ord, p.version,
-                   coalesce(substring(p.version from '^[0-9]+_(.+)$'), p.version) AS description,
+                   coalesce(substring(p.name from '^[0-9]+_(.+)$'), p.name) AS description,
                    'prisma:sha256:' || p.raw_checksum AS checksum,
                    p.status,
                    coalesce(p.status = 'applied' AND (w.ord IS NULL OR w.ord = p.ord), false) AS candidate,

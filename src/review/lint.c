@@ -1518,7 +1518,9 @@ lint_statement(LintState *s, Node *stmt)
 			(void) set_config_walker(stmt, s);
 			break;
 		case T_TransactionStmt:
-			emit(s, "transaction-control", NULL, NoLock, NULL);
+			/* a migration's own are classified by steward_lint_sql */
+			if (s->runtime)
+				emit(s, "transaction-control", NULL, NoLock, NULL);
 			break;
 		case T_CopyStmt:
 			if (((CopyStmt *) stmt)->filename == NULL)
@@ -1740,16 +1742,63 @@ apply_silences(LintState *s, List *statements)
 }
 
 /*
+ * The acceptances given with the migration (steward_lint_parse_allow):
+ * each silences the findings of its rule on every statement that no
+ * comment silenced, as a silence comment does on its own statement.  One
+ * that silences nothing is reported on statement 1.
+ */
+static void
+apply_allow(LintState *s, List *allow, const char *first_text)
+{
+	ListCell   *ac;
+
+	foreach(ac, allow)
+	{
+		LintSilence *sil = (LintSilence *) lfirst(ac);
+		const LintRule *rule = steward_lint_rule(sil->rule);
+		char	   *reason = keep_str(s, sil->reason);
+		ListCell   *fc;
+
+		CHECK_FOR_INTERRUPTS();
+		foreach(fc, s->findings)
+		{
+			LintFinding *f = (LintFinding *) lfirst(fc);
+
+			if (f->rule == rule && f->silenced == NULL)
+			{
+				f->silenced = reason;
+				sil->used = true;
+			}
+		}
+		if (!sil->used)
+		{
+			s->current = 1;
+			s->current_text = first_text;
+			emit(s, "unused-silence", NULL, NoLock,
+				 psprintf("allow %s, given with the migration, finds nothing to silence",
+						  sil->rule));
+		}
+	}
+}
+
+/*
  * Lint a migration's SQL.  Syntax errors are raised as the parser raises
- * them; everything else becomes findings, ordered by statement.
+ * them; everything else becomes findings, ordered by statement.  allow
+ * holds the acceptances given with the migration (LintSilence, from
+ * steward_lint_parse_allow), NIL for none.
  */
 List *
-steward_lint_sql(const char *sql)
+steward_lint_sql(const char *sql, List *allow)
 {
 	LintState	s = {0};
 	List	   *raw;
 	List	   *texts = NIL;
 	MemoryContext stmtcxt;
+	StewardTxClass *txclass;
+	const char **txwhy;
+	int		   *lines;
+	int			line = 1;
+	int			counted = 0;	/* bytes of sql whose newlines are in line */
 	ListCell   *lc;
 
 	s.keep = CurrentMemoryContext;
@@ -1759,6 +1808,8 @@ steward_lint_sql(const char *sql)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("sql contains no SQL statement")));
+	txclass = steward_classify_transaction_control(raw, &txwhy);
+	lines = palloc(sizeof(int) * list_length(raw));
 
 	foreach(lc, raw)
 		if (!is_data_or_setting(lfirst_node(RawStmt, lc)->stmt))
@@ -1774,6 +1825,16 @@ steward_lint_sql(const char *sql)
 		CHECK_FOR_INTERRUPTS();
 		s.current++;
 		s.current_text = steward_statement_text(sql, rs->stmt_location, rs->stmt_len);
+		{
+			int			len;
+			int			start = steward_statement_start(sql, rs->stmt_location,
+														rs->stmt_len, &len);
+
+			for (; counted < start; counted++)
+				if (sql[counted] == '\n')
+					line++;
+			lines[s.current - 1] = line;
+		}
 		/* comments after the last statement's ';' belong to it */
 		texts = lappend(texts, lnext(raw, lc) ? (char *) s.current_text
 						: psprintf("%s%s", s.current_text,
@@ -1786,6 +1847,11 @@ steward_lint_sql(const char *sql)
 							   psprintf("taken at statement %d on %s", s.ael_statement, s.ael_relation));
 			s.after_ael->relation = pstrdup(s.ael_relation);
 		}
+
+		if (txclass[s.current - 1] == STEWARD_TX_WRAPPER)
+			emit(&s, "transaction-wrapper", NULL, NoLock, NULL);
+		else if (txclass[s.current - 1] == STEWARD_TX_REFUSED)
+			emit(&s, "transaction-control", NULL, NoLock, txwhy[s.current - 1]);
 
 		/* what only this statement needs goes with it (see keep) */
 		MemoryContextSwitchTo(stmtcxt);
@@ -1816,6 +1882,13 @@ steward_lint_sql(const char *sql)
 	}
 
 	apply_silences(&s, texts);
+	apply_allow(&s, allow, (const char *) linitial(texts));
+	foreach(lc, s.findings)
+	{
+		LintFinding *f = (LintFinding *) lfirst(lc);
+
+		f->line = lines[f->statement - 1];
+	}
 	list_sort(s.findings, finding_cmp);
 	return s.findings;
 }
@@ -1905,8 +1978,8 @@ recorded_rank(const LintFinding *f)
  * the cap and the size of the checks, whatever the migration.
  */
 char *
-steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
-						 List *post_checks)
+steward_lint_review_json(List *findings, bool allow_unsafe, List *allow,
+						 List *pre_checks, List *post_checks)
 {
 	StringInfoData buf;
 	int			errors = steward_lint_count(findings, LINT_ERROR, true);
@@ -1967,6 +2040,18 @@ steward_lint_review_json(List *findings, bool allow_unsafe, List *pre_checks,
 	if (recorded < list_length(findings))
 		appendStringInfo(&buf, ", \"findings_not_recorded\": %d",
 						 list_length(findings) - recorded);
+	if (allow != NIL)
+	{
+		List	   *items = NIL;
+
+		foreach(lc, allow)
+		{
+			LintSilence *sil = (LintSilence *) lfirst(lc);
+
+			items = lappend(items, psprintf("%s %s", sil->rule, sil->reason));
+		}
+		json_text_array(&buf, "allow", items);
+	}
 	json_text_array(&buf, "pre_checks", pre_checks);
 	json_text_array(&buf, "post_checks", post_checks);
 	appendStringInfoChar(&buf, '}');

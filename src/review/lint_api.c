@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * lint_api.c
- *	  migrate_lint(sql) and migrate_lint_rules(): the lint as SQL
+ *	  migrate_lint(sql, allow) and migrate_lint_rules(): the lint as SQL
  *	  functions.
  *
  * migrate_lint only reads the catalog (and takes ACCESS SHARE locks it
@@ -44,6 +44,7 @@ migrate_lint(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sql;
+	List	   *allow;
 	List	   *findings;
 	MemoryContext rowcxt;
 	ListCell   *lc;
@@ -53,17 +54,19 @@ migrate_lint(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("sql must not be null")));
 	sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	allow = steward_lint_parse_allow(PG_NARGS() > 1 && !PG_ARGISNULL(1)
+									 ? PG_GETARG_ARRAYTYPE_P(1) : NULL);
 
 	InitMaterializedSRF(fcinfo, 0);
-	findings = steward_lint_sql(sql);
+	findings = steward_lint_sql(sql, allow);
 
 	rowcxt = AllocSetContextCreate(CurrentMemoryContext, "migrate_lint row",
 								   ALLOCSET_SMALL_SIZES);
 	foreach(lc, findings)
 	{
 		LintFinding *f = (LintFinding *) lfirst(lc);
-		Datum		values[11];
-		bool		nulls[11] = {0};
+		Datum		values[12];
+		bool		nulls[12] = {0};
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
@@ -83,6 +86,12 @@ migrate_lint(PG_FUNCTION_ARGS)
 		values[8] = CStringGetTextDatum(f->message);
 		values[9] = CStringGetTextDatum(f->instead);
 		values[10] = text_or_null(f->silenced, &nulls[10]);
+		/* a result row of the 0.3.0 definition has no line column */
+		if (rsinfo->setDesc->natts > 11)
+		{
+			values[11] = Int32GetDatum(f->line);
+			nulls[11] = f->line <= 0;
+		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(rowcxt);

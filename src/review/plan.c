@@ -745,6 +745,12 @@ plan_body(void *arg)
 
 		CHECK_FOR_INTERRUPTS();
 		capture->current = st->number;
+		if (st->absorbed)
+		{
+			add_row(st->number, "absorbed", NULL, NULL, NULL,
+					psprintf("%s: the migration already runs as one transaction", shown(st->text)), -1);
+			continue;
+		}
 		if (st->deferred)
 		{
 			add_row(st->number, "deferred", NULL, NULL, "ShareUpdateExclusiveLock",

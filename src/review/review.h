@@ -59,6 +59,7 @@ typedef struct LintRule
 typedef struct LintFinding
 {
 	int			statement;
+	int			line;			/* where the statement starts in the SQL, 1-based */
 	const char *statement_text;
 	const LintRule *rule;
 	LintSeverity severity;
@@ -98,11 +99,11 @@ extern const LintRule *steward_lint_rule_at(int i);
 /* A refusal's detail names at most this many unsafe findings. */
 #define REVIEW_SHOWN_FINDINGS 50
 
-extern List *steward_lint_sql(const char *sql);
+extern List *steward_lint_sql(const char *sql, List *allow);
 extern List *steward_lint_runtime(Node *stmt, const char *text, int statement);
 extern int	steward_lint_count(List *findings, LintSeverity severity,
 							   bool unsilenced_only);
-extern char *steward_lint_review_json(List *findings, bool allow_unsafe,
+extern char *steward_lint_review_json(List *findings, bool allow_unsafe, List *allow,
 									  List *pre_checks, List *post_checks);
 
 /* catalog.c: facts the lint takes from the catalog */
@@ -127,6 +128,7 @@ typedef struct LintSilence
 } LintSilence;
 
 extern List *steward_lint_silences(const char *text);
+extern List *steward_lint_parse_allow(ArrayType *arr);
 extern List *steward_long_identifiers(const char *text);
 
 /* guard.c */

@@ -9,14 +9,14 @@
 
 -- Lint and runtime guards ---------------------------------------------------
 
-CREATE FUNCTION steward.migrate_lint(sql text)
+CREATE FUNCTION steward.migrate_lint(sql text, allow text[] DEFAULT NULL)
 RETURNS TABLE (
     statement integer, statement_text text, rule text, severity text,
     lock_mode text, relation text, effect text, table_size bigint,
-    message text, safe_alternative text, silenced text)
+    message text, safe_alternative text, silenced text, line integer)
 AS 'MODULE_PATHNAME', 'migrate_lint'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION steward.migrate_lint(text) IS
+COMMENT ON FUNCTION steward.migrate_lint(text, text[]) IS
     'review migration SQL with the server''s parser and catalog: one row per finding';
 
 CREATE FUNCTION steward.migrate_lint_rules()

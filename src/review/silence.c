@@ -15,15 +15,22 @@
  * or the same inside a block comment.  The reason runs to the end of the
  * line or to the next mark, and is kept up to SILENCE_REASON_LEN bytes.
  *
+ * An acceptance given with a migration (the allow argument of
+ * migrate_apply and migrate_lint) is the same "<rule-id>
+ * <reason>" without the marker, and silences its rule on every statement.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <ctype.h>
 
+#include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/formatting.h"
 
 #include "pg_steward.h"
@@ -36,6 +43,9 @@
  * it (in migrate_lint's rows and in the recorded review).
  */
 #define SILENCE_REASON_LEN 256
+
+/* at most this many acceptances are given with one migration */
+#define ALLOW_MAX_ITEMS 1000
 
 typedef struct Scan
 {
@@ -233,4 +243,75 @@ steward_long_identifiers(const char *text)
 
 	scan_text(text, &sc);
 	return sc.long_idents;
+}
+
+/*
+ * The acceptances of an allow argument (text[], NULL for none) as
+ * LintSilence items.  Each element is "<rule-id> <reason>"; an element
+ * that is NULL or blank, names no rule or gives no reason is refused.
+ */
+List *
+steward_lint_parse_allow(ArrayType *arr)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	List	   *result = NIL;
+
+	if (arr == NULL)
+		return NIL;
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("allow must be a one-dimensional array")));
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n > ALLOW_MAX_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("allow has %d elements, at most %d", n, ALLOW_MAX_ITEMS)));
+	for (int i = 0; i < n; i++)
+	{
+		LintSilence *sil = palloc0(sizeof(LintSilence));
+		char	   *item;
+		const char *p;
+		const char *start;
+		const char *end;
+
+		CHECK_FOR_INTERRUPTS();
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("allow must not contain NULL")));
+		item = TextDatumGetCString(elems[i]);
+		for (p = item; isspace((unsigned char) *p); p++)
+			;
+		if (*p == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("allow element %d is empty", i + 1),
+					 errhint("Write each element as \"<rule> <reason>\".")));
+		start = p;
+		while (*p && !isspace((unsigned char) *p))
+			p++;
+		sil->rule = asc_tolower(start, p - start);
+		if (steward_lint_rule(sil->rule) == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("allow element %d names no lint rule: \"%s\"", i + 1,
+							steward_shown_text(sil->rule, -1, 64)),
+					 errhint("migrate_lint_rules() lists the rules.")));
+		while (isspace((unsigned char) *p))
+			p++;
+		end = p + strlen(p);
+		while (end > p && isspace((unsigned char) end[-1]))
+			end--;
+		if (end == p)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("allow element %d gives no reason for %s", i + 1, sil->rule),
+					 errhint("Write each element as \"<rule> <reason>\"; the reason is recorded with the migration.")));
+		sil->reason = steward_shown_text(p, end - p, SILENCE_REASON_LEN);
+		result = lappend(result, sil);
+	}
+	return result;
 }

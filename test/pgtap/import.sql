@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
-SELECT plan(46);
+SELECT plan(47);
 
 -- Objects ----------------------------------------------------------------------
 SELECT has_function('migrate_import', ARRAY['regclass', 'text']);
@@ -49,7 +49,7 @@ INSERT INTO _prisma_migrations VALUES
     -- seed 004's patient module
     ('0b6a3c1e-6f55-4f4e-9d0a-1d2b3c4d5e04', pg_temp.sha('-- patient module'), '2026-01-03 12:00:07+00',
      '20260103120000_add_patient_module', NULL, NULL, '2026-01-03 12:00:00+00', 1),
-    -- a hand-made folder whose name pg_steward cannot take as a version
+    -- a hand-made folder whose name is no version: mapped by version_from_name
     ('0b6a3c1e-6f55-4f4e-9d0a-1d2b3c4d5e05', pg_temp.sha('-- hotfix'), '2026-01-04 08:00:01+00',
      '20260104080000_hotfix ward codes', NULL, NULL, '2026-01-04 08:00:00+00', 1),
     -- failed and not resolved
@@ -66,8 +66,8 @@ SELECT results_eq(
       ('20260102090000_add_wards', 'add_wards', 'prisma:sha256:' || pg_temp.sha('-- wards v2'), 'applied', true, NULL),
       ('20260103120000_add_patient_module', 'add_patient_module', 'prisma:sha256:' || pg_temp.sha('-- patient module'),
        'applied', true, NULL),
-      ('20260104080000_hotfix ward codes', 'hotfix ward codes', 'prisma:sha256:' || pg_temp.sha('-- hotfix'),
-       'applied', false, 'not a valid pg_steward version: only letters, digits, "_", "." and "-" are allowed'),
+      ('20260104080000_hotfix_ward_codes', 'hotfix ward codes', 'prisma:sha256:' || pg_temp.sha('-- hotfix'),
+       'applied', true, NULL),
       ('20260105100000_add_visit_notes', 'add_visit_notes', 'prisma:sha256:' || pg_temp.sha('-- visit notes'),
        'failed', false, 'failed: not finished (finished_at is null)')$$,
     'Prisma: every row reported in order; the applied ones imported, the successful retry counts');
@@ -80,7 +80,9 @@ SELECT results_eq(
              ('20260102090000_add_wards', 'baseline', 'completed', 'baseline', 'prisma:sha256:' || pg_temp.sha('-- wards v2'),
               'add_wards', 0, true, true),
              ('20260103120000_add_patient_module', 'baseline', 'completed', 'baseline',
-              'prisma:sha256:' || pg_temp.sha('-- patient module'), 'add_patient_module', 0, true, true)$$,
+              'prisma:sha256:' || pg_temp.sha('-- patient module'), 'add_patient_module', 0, true, true),
+             ('20260104080000_hotfix_ward_codes', 'baseline', 'completed', 'baseline',
+              'prisma:sha256:' || pg_temp.sha('-- hotfix'), 'hotfix ward codes', 0, true, true)$$,
     'migrate_status shows exactly the imported migrations, as completed baselines in Prisma''s order');
 SELECT results_eq(
     $$SELECT started_at, finished_at, duration, session_user_name::text, current_user_name::text
@@ -113,10 +115,9 @@ SELECT results_eq(
     $$VALUES ('20260101120000_init', false, 'already recorded'),
              ('20260102090000_add_wards', false, 'already recorded'),
              ('20260103120000_add_patient_module', false, 'already recorded'),
-             ('20260104080000_hotfix ward codes', false,
-              'not a valid pg_steward version: only letters, digits, "_", "." and "-" are allowed')$$,
+             ('20260104080000_hotfix_ward_codes', false, 'already recorded')$$,
     'a second import reports every applied row as already recorded');
-SELECT is((SELECT count(*)::int FROM steward.migration_events), 3, 'and appends no event');
+SELECT is((SELECT count(*)::int FROM steward.migration_events), 4, 'and appends no event');
 
 -- A Flyway history ---------------------------------------------------------------
 -- (the table exactly as Flyway creates it on PostgreSQL)
@@ -263,7 +264,7 @@ SELECT is((SELECT count(*) FROM steward.audit_events), ledger, 'and no ledger ev
 
 GRANT SELECT ON imp_prisma_copy TO import_deployer;
 SET ROLE import_deployer;
-SELECT is((SELECT count(*)::int FROM migrate_import('imp_prisma_copy') WHERE imported), 3,
+SELECT is((SELECT count(*)::int FROM migrate_import('imp_prisma_copy') WHERE imported), 4,
           'with the grants and SELECT on the table, the deployer imports');
 RESET ROLE;
 SELECT is((SELECT string_agg(DISTINCT current_user_name::text, ',') FROM migrate_status() WHERE version LIKE '2027%'),
@@ -285,5 +286,15 @@ REVOKE ALL ON FUNCTION migrate_import(regclass, text) FROM import_deployer;
 REVOKE ALL ON imp_prisma_copy FROM import_deployer;
 DROP ROLE import_nobody;
 DROP ROLE import_deployer;
+
+-- A name that maps to no valid version (too long) is reported, not imported
+CREATE TABLE imp_prisma_long (LIKE _prisma_migrations);
+INSERT INTO imp_prisma_long VALUES
+    ('0b6a3c1e-6f55-4f4e-9d0a-1d2b3c4d5e09', pg_temp.sha('-- long'), '2026-01-06 08:00:01+00',
+     '20260106080000_' || repeat('x', 120), NULL, NULL, '2026-01-06 08:00:00+00', 1);
+SELECT results_eq(
+    $$SELECT imported, note FROM migrate_import('imp_prisma_long', 'prisma')$$,
+    $$VALUES (false, 'not a valid pg_steward version: 135 characters, at most 128')$$,
+    'a name longer than a version can be is reported with the reason, not imported');
 
 SELECT * FROM finish();

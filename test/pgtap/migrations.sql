@@ -12,14 +12,14 @@ SELECT has_schema('steward');
 SELECT has_table('steward', 'migrations', 'migrations table');
 SELECT has_table('steward', 'migration_events', 'history table');
 SELECT col_is_pk('steward', 'migrations', 'version', 'one row per version');
-SELECT has_function('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]']);
+SELECT has_function('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]', 'text[]']);
 SELECT has_function('migrate_rollback', ARRAY['text', 'boolean', 'interval', 'interval', 'integer']);
 SELECT has_function('migrate_repair', ARRAY['text', 'text', 'text', 'text', 'text']);
 SELECT has_function('migrate_baseline', ARRAY['text', 'text']);
 SELECT has_function('migrate_status', '{}'::name[]);
 SELECT has_function('migrate_history', ARRAY['text']);
 SELECT is_definer('migrate_status', 'migrate_status reads the tables for its caller');
-SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]'],
+SELECT isnt_definer('migrate_apply', ARRAY['text', 'text', 'text', 'text', 'boolean', 'interval', 'interval', 'integer', 'boolean', 'text[]', 'text[]', 'text[]'],
                     'migrate_apply runs migration SQL with the caller''s privileges');
 SELECT set_eq($$SELECT n.nspname || '.' || r.relname
                   FROM pg_extension, unnest(extconfig) c

@@ -39,7 +39,7 @@ CREATE FUNCTION pg_temp.last_event(v text) RETURNS steward.migration_events LANG
 $$;
 
 -- Objects and arguments -----------------------------------------------------
-SELECT has_function('migrate_lint', ARRAY['text']);
+SELECT has_function('migrate_lint', ARRAY['text', 'text[]']);
 SELECT has_function('migrate_plan', ARRAY['text', 'interval', 'interval']);
 SELECT has_function('migrate_lint_rules', '{}'::name[]);
 SELECT is(pg_temp.sqlstate_of($$SELECT * FROM migrate_lint(NULL)$$), '22004', 'lint: NULL sql');
@@ -196,7 +196,7 @@ SELECT is(pg_temp.sqlstate_of($q$SELECT migrate_apply('r_011', $m$DO $d$BEGIN AL
 SELECT hasnt_column('loose', 'id2', 'and nothing is left');
 
 -- Privileges -------------------------------------------------------------------
-SELECT ok(NOT has_function_privilege('public', 'migrate_lint(text)', 'EXECUTE'), 'migrate_lint is not granted to PUBLIC');
+SELECT ok(NOT has_function_privilege('public', 'migrate_lint(text, text[])', 'EXECUTE'), 'migrate_lint is not granted to PUBLIC');
 SELECT ok(NOT has_function_privilege('public', 'migrate_plan(text, interval, interval)', 'EXECUTE'), 'migrate_plan is not granted to PUBLIC');
 
 SELECT * FROM finish();

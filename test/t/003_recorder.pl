@@ -16,7 +16,7 @@ $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_steward;
 CREATE ROLE deployer LOGIN;
 GRANT CREATE ON SCHEMA public TO deployer;
-GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]),
+GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]),
                           migrate_status() TO deployer;
 });
 

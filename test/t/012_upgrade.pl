@@ -263,5 +263,29 @@ SELECT job_wait(:job);
 		"$from: the failed attempt is still on record");
 }
 
+# 0.4.0 re-creates migrate_apply and migrate_lint with new signatures: the
+# EXECUTE privileges operators granted on the old ones are carried over.
+$node->safe_psql('postgres', q{CREATE DATABASE upg_grants; CREATE ROLE "deploy er"; CREATE ROLE linter});
+$node->safe_psql('upg_grants', q{
+CREATE EXTENSION pg_steward VERSION '0.3.0';
+GRANT EXECUTE ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[])
+  TO "deploy er" WITH GRANT OPTION;
+GRANT EXECUTE ON FUNCTION steward.migrate_lint(text) TO linter, "deploy er";
+ALTER EXTENSION pg_steward UPDATE TO '0.4.0';});
+is($node->safe_psql('upg_grants', q{
+SELECT string_agg(r || ':' || f || ':' || has_function_privilege(r, f, 'EXECUTE')
+                  || ':' || has_function_privilege(r, f, 'EXECUTE WITH GRANT OPTION'), ' ' ORDER BY r, f)
+  FROM unnest(ARRAY['deploy er', 'linter', 'public']) r,
+       unnest(ARRAY['steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[])',
+                    'steward.migrate_lint(text, text[])']) f}),
+	join(' ',
+		'deploy er:steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]):true:true',
+		'deploy er:steward.migrate_lint(text, text[]):true:false',
+		'linter:steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]):false:false',
+		'linter:steward.migrate_lint(text, text[]):true:false',
+		'public:steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]):false:false',
+		'public:steward.migrate_lint(text, text[]):false:false'),
+	'0.3.0 to 0.4.0: the grants on migrate_apply and migrate_lint are carried over to their new signatures');
+
 $node->stop;
 done_testing();

@@ -28,8 +28,8 @@ SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1)
   FROM pg_proc p
  WHERE p.pronamespace = 'steward'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')}),
-	'migrate_checksum(text), migrate_lint_rules()',
-	'PUBLIC may execute only migrate_checksum and migrate_lint_rules');
+	'migrate_checksum(text), migrate_lint_rules(), version_from_name(text)',
+	'PUBLIC may execute only migrate_checksum, migrate_lint_rules and version_from_name');
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM pg_class c
  WHERE c.relnamespace = 'steward'::regnamespace

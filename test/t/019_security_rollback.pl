@@ -193,14 +193,14 @@ is(is_super('deployer'), 'f', '... and the deployer is still no superuser');
 $node->safe_psql('postgres', q{
 CREATE ROLE temp_deployer LOGIN;
 GRANT CREATE ON SCHEMA app TO temp_deployer;
-GRANT EXECUTE ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]) TO temp_deployer});
+GRANT EXECUTE ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]) TO temp_deployer});
 as_role('temp_deployer', q{
 SELECT steward.migrate_apply('010', 'CREATE TABLE app.temp (id int)',
     down_sql => 'DROP TABLE app.temp', out_of_order => true)});
 $node->safe_psql('postgres', q{
 ALTER TABLE app.temp OWNER TO deployer;
 REVOKE ALL ON SCHEMA app FROM temp_deployer;
-REVOKE ALL ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[]) FROM temp_deployer;
+REVOKE ALL ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]) FROM temp_deployer;
 DROP ROLE temp_deployer});
 ($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_rollback('010')});
 like($err, qr/the role that stored its down_sql no longer exists/,
