@@ -22,7 +22,7 @@
 
 const char *progname = "pg_steward";
 
-#define PG_STEWARD_CLIENT_VERSION "0.3.0"
+#define PG_STEWARD_CLIENT_VERSION "0.4.0"
 
 /* long-only options */
 enum
