@@ -22,7 +22,10 @@
 
 const char *progname = "pg_steward";
 
-#define PG_STEWARD_CLIENT_VERSION "0.4.0"
+/* the extension's default_version, passed by client/Makefile */
+#ifndef PG_STEWARD_CLIENT_VERSION
+#error "PG_STEWARD_CLIENT_VERSION is not defined: build with client/Makefile"
+#endif
 
 /* long-only options */
 enum
