@@ -6,8 +6,12 @@
 #                          $PGSTEWARD_PORT, default 54329, in
 #                          $PGSTEWARD_DEMO_DIR, default /tmp/pg_steward-demo),
 #                          create database steward_demo, run
-#                          examples/walkthrough.sql in it and leave the
-#                          cluster running
+#                          examples/walkthrough.sql in it, then show the
+#                          command-line client on examples/client in
+#                          database steward_client (deploy a migrations
+#                          folder, lint as CI would, verify the ledger
+#                          against a digest file), and leave the cluster
+#                          running
 #   scripts/demo.sh stop   stop the demo cluster and remove its work dir
 #
 # PGSTEWARD_WALKTHROUGH=FILE runs another SQL file instead of the walkthrough.
@@ -22,6 +26,7 @@ WORKDIR="${PGSTEWARD_DEMO_DIR:-/tmp/pg_steward-demo}"
 PORT="${PGSTEWARD_PORT:-54329}"
 WALKTHROUGH="${PGSTEWARD_WALKTHROUGH:-$ROOT/examples/walkthrough.sql}"
 DB=steward_demo
+CLIENT_DB=steward_client
 steward_cluster_paths "$WORKDIR"
 
 demo_stop() {
@@ -62,9 +67,42 @@ section "running ${WALKTHROUGH#"$ROOT"/} (some calls fail on purpose)"
 rc=0
 "${PSQL[@]}" -v ON_ERROR_STOP=0 -d "$DB" -f "$WALKTHROUGH" || rc=$?
 
+# the client: each command is shown as it would be typed, then its output
+# and, when it is not 0, its exit status
+client() {
+	local status=0
+	printf '\n    $ pg_steward %s\n' "$*"
+	"$PG_BIN/pg_steward" "$@" 2>&1 | sed 's/^/    /' || status=$?
+	[ "$status" -eq 0 ] || printf '    (exit status %s)\n' "$status"
+	return 0
+}
+CONNECT=(-h "$STEWARD_SOCK" -p "$PORT" -U postgres -d "$CLIENT_DB")
+DIGEST="$WORKDIR/$CLIENT_DB.digest"
+
+section "the client: deploy examples/client/migrations (Prisma) to database $CLIENT_DB"
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $CLIENT_DB"
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d "$CLIENT_DB" -c "CREATE EXTENSION pg_steward"
+note "a BEGIN/COMMIT wrapper absorbed, CREATE INDEX CONCURRENTLY waited for in a job,"
+note "a data-only folder listed as skipped (--allow-skipped: exit 0 all the same)"
+client deploy "${CONNECT[@]}" --allow-skipped examples/client/migrations
+note "a second deploy changes nothing"
+client deploy "${CONNECT[@]}" --allow-skipped examples/client/migrations
+
+section "the client as a CI gate: lint a proposed migration once appointments holds data"
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d "$CLIENT_DB" \
+	-c "INSERT INTO appointments (patient, \"startsAt\") VALUES ('P-1001', now() + interval '1 day')"
+client lint "${CONNECT[@]}" examples/client/proposed_drop_notes.sql
+note "the same as GitHub annotations on the pull request"
+client lint "${CONNECT[@]}" --format github examples/client/proposed_drop_notes.sql
+
+section "the client from cron: a digest file, then verify the ledger against it"
+client digest "${CONNECT[@]}" --out "$DIGEST"
+client verify "${CONNECT[@]}" --digest "$DIGEST"
+
 section "the demo cluster is still running"
 cat <<EOF
     connect:     psql -h $STEWARD_SOCK -p $PORT -U postgres $DB
+    the client:  $PG_BIN/pg_steward status -h $STEWARD_SOCK -p $PORT -U postgres -d $CLIENT_DB
     server log:  $STEWARD_LOG
     stop it:     scripts/demo.sh stop
 EOF
