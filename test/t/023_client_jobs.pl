@@ -24,7 +24,8 @@ sub paused_backfill
 {
 	return $node->safe_psql('postgres', q{
 BEGIN;
-SELECT backfill('readings', 'doubled = value * 2', batch_size => 500, target_batch_time => '0')
+SELECT backfill('readings', 'doubled = value * 2', batch_size => 500, target_batch_time => '0',
+                lock_timeout => '5min')
   AS id \gset
 SELECT job_pause(:id) AS state \gset
 COMMIT;
@@ -70,11 +71,11 @@ SKIP:
 }
 
 # --------------------------------------------------------------- timeout
+# hold the table before the job resumes, so that it cannot take its first batch
 $job = paused_backfill();
-$node->safe_psql('postgres', "SELECT job_resume($job)");
-# hold the table so that the job cannot take its first batch
 my $holder = $node->background_psql('postgres');
 $holder->query_safe('BEGIN; LOCK TABLE readings IN ACCESS EXCLUSIVE MODE');
+$node->safe_psql('postgres', "SELECT job_resume($job)");
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'wait', '--timeout', '1', $job ]);
 is($rc, 1, 'wait --timeout on a job that cannot progress: exit 1');
 like($out, qr/^job \Q$job\E is still (queued|running) after 1 seconds$/m, '... saying how long it waited');
