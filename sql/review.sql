@@ -78,6 +78,10 @@ SELECT to_regtype('triage') IS NULL AS rolled_back;
 -- a file wrapped in BEGIN ... COMMIT: the wrapper is absorbed, the rest runs
 -- in the migration's own transaction; the line of each statement
 SELECT statement, line, rule, severity FROM migrate_lint(E'BEGIN;\n-- codes\nCREATE TABLE ward_code (code text PRIMARY KEY);\n\nCOMMIT;\n');
+-- the line is that of the statement's first token, after the comments in front of it
+SELECT statement, line, rule FROM migrate_lint(
+  E'SELECT 1;\n-- steward:allow drop-column a reason\n/* a block\n   comment */\n\n  ALTER TABLE admission\n  DROP COLUMN patient;')
+ WHERE rule = 'drop-column';
 SELECT step, detail FROM migrate_plan(E'BEGIN;\nCREATE TABLE ward_code (code text PRIMARY KEY);\nCOMMIT;')
  WHERE step IN ('absorbed', 'summary') ORDER BY statement NULLS LAST;
 SELECT migrate_apply('zz_review_wrapped', E'BEGIN;\nCREATE TABLE ward_code (code text PRIMARY KEY);\nCOMMIT;');

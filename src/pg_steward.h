@@ -130,6 +130,7 @@ extern void steward_bgworker_connect(Oid dbid, Oid roleid, const char *applicati
 /* common/statement.c */
 extern int	steward_statement_start(const char *sql, int location, int len,
 									int *length);
+extern int	steward_statement_first_token(const char *sql, int location, int len);
 extern char *steward_statement_text(const char *sql, int location, int len);
 
 typedef enum StewardTxClass

@@ -54,6 +54,48 @@ steward_statement_start(const char *sql, int location, int len, int *length)
 }
 
 /*
+ * Where the first token of a statement located at location, len bytes long,
+ * is: white space and the comments in front of it (-- to the end of the
+ * line, and nested block comments) are skipped.  Returns location + len
+ * when nothing but those is there.
+ */
+int
+steward_statement_first_token(const char *sql, int location, int len)
+{
+	int			start = steward_statement_start(sql, location, len, &len);
+	int			end = start + len;
+
+	while (start < end)
+	{
+		if (isspace((unsigned char) sql[start]))
+			start++;
+		else if (sql[start] == '-' && start + 1 < end && sql[start + 1] == '-')
+		{
+			while (start < end && sql[start] != '\n')
+				start++;
+		}
+		else if (sql[start] == '/' && start + 1 < end && sql[start + 1] == '*')
+		{
+			int			depth = 1;
+
+			start += 2;
+			while (start < end && depth > 0)
+			{
+				if (sql[start] == '/' && start + 1 < end && sql[start + 1] == '*')
+					depth++, start += 2;
+				else if (sql[start] == '*' && start + 1 < end && sql[start + 1] == '/')
+					depth--, start += 2;
+				else
+					start++;
+			}
+		}
+		else
+			break;
+	}
+	return start;
+}
+
+/*
  * A copy of the statement's text, without the white space around it.
  */
 char *

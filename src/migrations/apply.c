@@ -139,7 +139,21 @@ migrate_apply(PG_FUNCTION_ARGS)
 				 errmsg("migrate_apply requires the READ COMMITTED isolation level"),
 				 errdetail("Its start is recorded in a transaction of its own, which a REPEATABLE READ or SERIALIZABLE snapshot cannot see.")));
 
-	/* parse both scripts first: bad SQL is refused before anything else */
+	/*
+	 * A baseline (recorded by migrate_baseline or migrate_import) stands for
+	 * SQL another tool ran: it is unchanged whatever the SQL given now, which
+	 * is therefore not even parsed.
+	 */
+	steward_migration_lock("apply a migration");
+	steward_version_state(version, &st);
+	if (st.exists && strcmp(st.kind, "baseline") == 0)
+	{
+		ereport(NOTICE,
+				(errmsg("migration \"%s\" is a baseline; nothing to do", version)));
+		PG_RETURN_TEXT_P(cstring_to_text("unchanged"));
+	}
+
+	/* then parse both scripts: bad SQL is refused before anything else */
 	a.op = "apply";
 	a.version = version;
 	a.up_sql = up_sql;
@@ -157,15 +171,6 @@ migrate_apply(PG_FUNCTION_ARGS)
 									   ? PG_GETARG_ARRAYTYPE_P(11) : NULL);
 	a.guarded = true;
 
-	steward_migration_lock("apply a migration");
-	steward_version_state(version, &st);
-
-	if (st.exists && strcmp(st.kind, "baseline") == 0)
-	{
-		ereport(NOTICE,
-				(errmsg("migration \"%s\" is a baseline; nothing to do", version)));
-		PG_RETURN_TEXT_P(cstring_to_text("unchanged"));
-	}
 	if (st.exists && strcmp(st.status, "completed") == 0)
 	{
 		if (st.checksum && strcmp(st.checksum, a.checksum) == 0)

@@ -1826,9 +1826,8 @@ steward_lint_sql(const char *sql, List *allow)
 		s.current++;
 		s.current_text = steward_statement_text(sql, rs->stmt_location, rs->stmt_len);
 		{
-			int			len;
-			int			start = steward_statement_start(sql, rs->stmt_location,
-														rs->stmt_len, &len);
+			int			start = steward_statement_first_token(sql, rs->stmt_location,
+															  rs->stmt_len);
 
 			for (; counted < start; counted++)
 				if (sql[counted] == '\n')

@@ -59,7 +59,7 @@ typedef struct LintRule
 typedef struct LintFinding
 {
 	int			statement;
-	int			line;			/* where the statement starts in the SQL, 1-based */
+	int			line;			/* line of the statement's first token, 1-based */
 	const char *statement_text;
 	const LintRule *rule;
 	LintSeverity severity;

@@ -7,7 +7,7 @@
 SET client_min_messages = warning;
 SET TimeZone = 'UTC';
 
-SELECT plan(47);
+SELECT plan(48);
 
 -- Objects ----------------------------------------------------------------------
 SELECT has_function('migrate_import', ARRAY['regclass', 'text']);
@@ -103,6 +103,9 @@ SELECT is((SELECT count(*)::int FROM steward.schema_snapshots), 1, 'one schema s
 -- Imported versions are baselines for migrate_apply ------------------------------
 SELECT is(migrate_apply('20260103120000_add_patient_module', 'CREATE TABLE imp_not_run (id int)'), 'unchanged',
           'migrate_apply of an imported version: unchanged');
+SELECT is(migrate_apply('20260104080000_hotfix_ward_codes',
+                        E'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE imp_not_run (id int);\nROLLBACK;'),
+          'unchanged', 'whatever its SQL: transaction control a migration refuses is not even looked at');
 SELECT hasnt_table('imp_not_run', 'no statement ran');
 SELECT is((SELECT count(*)::int FROM migrate_history('20260103120000_add_patient_module')), 1,
           'and nothing was added to its history');
