@@ -24,23 +24,14 @@ my $pairs = fixture('pairs');
 is($rc, 0, 'the schema so far is deployed') or diag($out, $err);
 $node->safe_psql('postgres', q{INSERT INTO orders (customer, legacy_code) VALUES ('ada', 'L-1')});
 my $unsafe = "$pairs/3_drop_orders_legacy_code.up.sql";
-
-# Findings point at the line where their statement starts, "the comments in
-# front of it are not counted" (docs/reference.md, migrate_lint's line): the
-# fixture's statement is on line 3, after a comment and a blank line.  The
-# server of 0.4.0 counts from the comment (line 1); until it is fixed the
-# line assertions are TODO, and the others accept either line.
-my $todo_line = 'migrate_lint counts the comments in front of a statement into its line';
+# findings point at the line of their statement's first token: line 3,
+# after a comment and a blank line
 
 # ------------------------------------------------------------------ text
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'lint', $pairs ]);
 is($rc, 1, 'text: an unsafe migration fails the gate') or diag($out, $err);
-like($out, qr/^\Q$unsafe\E:[13]: error: drop-column: .* \[public\.orders\]\n    instead: /m,
-	'text: file, line, severity, rule, relation and the safe alternative');
-{
-	local $TODO = $todo_line;
-	like($out, qr/^\Q$unsafe\E:3: /m, 'text: the line of the statement, after its comment');
-}
+like($out, qr/^\Q$unsafe\E:3: error: drop-column: .* \[public\.orders\]\n    instead: /m,
+	'text: file, line of the statement, severity, rule, relation and the safe alternative');
 like($out, qr/^lint: 4 files, 1 error, 0 warnings, \d+ infos?, 0 silenced$/m, 'text: the summary line');
 
 # ------------------------------------------------------------------ json
@@ -50,13 +41,9 @@ my $doc = decode_json($out);
 is($doc->{errors}, 1, 'json: one error');
 my ($f) = grep { $_->{severity} eq 'error' } @{ $doc->{findings} };
 is_deeply(
-	[ @{$f}{qw(file statement rule relation silenced)} ],
-	[ $unsafe, 1, 'drop-column', 'public.orders', undef ],
-	'json: the finding\'s file, statement, rule and relation');
-{
-	local $TODO = $todo_line;
-	is($f->{line}, 3, 'json: the line of the statement');
-}
+	[ @{$f}{qw(file line statement rule relation silenced)} ],
+	[ $unsafe, 3, 1, 'drop-column', 'public.orders', undef ],
+	'json: the finding\'s file, line, statement, rule and relation');
 
 # ------------------------------------------------------------------ sarif
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'lint', '--format', 'sarif', $pairs ]);
@@ -65,29 +52,23 @@ $doc = decode_json($out);
 is($doc->{version}, '2.1.0', 'sarif: version 2.1.0');
 my ($r) = grep { $_->{level} eq 'error' } @{ $doc->{runs}[0]{results} };
 is($r->{ruleId}, 'drop-column', 'sarif: the rule');
-is($r->{locations}[0]{physicalLocation}{artifactLocation}{uri}, $unsafe, 'sarif: the file');
-{
-	local $TODO = $todo_line;
-	is($r->{locations}[0]{physicalLocation}{region}{startLine}, 3, 'sarif: the line');
-}
+is_deeply($r->{locations}[0]{physicalLocation},
+	{ artifactLocation => { uri => $unsafe }, region => { startLine => 3 } },
+	'sarif: the file and line');
 ok((grep { $_->{id} eq 'drop-column' } @{ $doc->{runs}[0]{tool}{driver}{rules} }),
 	'sarif: the rule is listed in the driver');
 
 # ----------------------------------------------------------------- github
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'lint', '--format', 'github', $pairs ]);
 is($rc, 1, 'github: the gate fails');
-like($out, qr/^::error file=\Q$unsafe\E,line=[13],title=pg_steward drop-column::.*%0AInstead: /m,
+like($out, qr/^::error file=\Q$unsafe\E,line=3,title=pg_steward drop-column::.*%0AInstead: /m,
 	'github: an ::error annotation on the file and line');
-{
-	local $TODO = $todo_line;
-	like($out, qr/^::error file=\Q$unsafe\E,line=3,/m, 'github: the line of the statement');
-}
 
 # ------------------------------------------------- accepting the finding
 ($rc, $out, $err) = run_client($node, 'postgres',
 	[ 'lint', '--allow', '3_drop_orders_legacy_code:drop-column', '--reason', 'archived in release 12', $pairs ]);
 is($rc, 0, '--allow with --reason passes the gate') or diag($out, $err);
-like($out, qr/^\Q$unsafe\E:[13]: silenced error: drop-column: .*\n    reason: archived in release 12$/m,
+like($out, qr/^\Q$unsafe\E:3: silenced error: drop-column: .*\n    reason: archived in release 12$/m,
 	'text: the finding is shown silenced, with the reason');
 my $accepting = fixture_copy('pairs');
 open(my $fh, '>', "$accepting/steward-accept.txt") or die;
@@ -120,11 +101,7 @@ is($rc, 0, '--fail-on none: exit 0 despite the error');
 my $settx = fixture('lint') . '/set_transaction.sql';
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'lint', $settx ]);
 is($rc, 1, 'SET TRANSACTION fails the gate');
-like($out, qr/^\Q$settx\E:[12]: error: transaction-control: /m, '... as transaction-control');
-{
-	local $TODO = $todo_line;
-	like($out, qr/^\Q$settx\E:2: /m, '... on the line of the statement, after its comment');
-}
+like($out, qr/^\Q$settx\E:2: error: transaction-control: /m, '... as transaction-control on its line');
 my $wrapped = fixture('prisma') . '/20240115000000_role_enum/migration.sql';
 ($rc, $out, $err) = run_client($node, 'postgres', [ 'lint', '--format', 'json', $wrapped ]);
 is($rc, 0, 'a BEGIN/COMMIT wrapper passes the gate') or diag($out, $err);
