@@ -52,11 +52,15 @@ esac
 
 [ -f "$WALKTHROUGH" ] || die "walkthrough not found: $WALKTHROUGH"
 
-steward_bootstrap
+# Package installation and compiler output go to a log, not to the screen.
+STEWARD_SETUP_LOG="$(dirname "$WORKDIR")/$(basename "$WORKDIR")-setup.log"
+: >"$STEWARD_SETUP_LOG"
+section "setup output (packages, compiler, make install) goes to $STEWARD_SETUP_LOG"
+steward_bootstrap || die "PACKAGE INSTALLATION FAILED (output in $STEWARD_SETUP_LOG)"
 steward_reset_workdir "$WORKDIR"
 steward_prepare_source "$WORKDIR"
-steward_build "$WORKDIR/src" || die "BUILD FAILED (output in $WORKDIR/build.log)"
-steward_install "$WORKDIR/src" || die "INSTALL FAILED"
+steward_build "$WORKDIR/src" || die "BUILD FAILED (output in $STEWARD_SETUP_LOG)"
+steward_install "$WORKDIR/src" || die "INSTALL FAILED (output in $STEWARD_SETUP_LOG)"
 steward_cluster_start "$WORKDIR" "$PORT" || die "the demo cluster did not start"
 
 PSQL=("$PG_BIN/psql" -X -h "$STEWARD_SOCK" -p "$PORT" -U postgres)
@@ -96,7 +100,12 @@ note "the same as GitHub annotations on the pull request"
 client lint "${CONNECT[@]}" --format github examples/client/proposed_drop_notes.sql
 
 section "the client from cron: a digest file, then verify the ledger against it"
+note "the sealer seals the migrations' ledger events by itself; audit_seal() makes sure now"
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d "$CLIENT_DB" -c "SELECT audit_seal()" >/dev/null
 client digest "${CONNECT[@]}" --out "$DIGEST"
+note "the application appends an event; verify checks it and that the ledger still extends the digest"
+"${PSQL[@]}" -q -v ON_ERROR_STOP=1 -d "$CLIENT_DB" \
+	-c "SELECT audit_append('READ', 'patient', 'P-1001', '{\"by\": \"dr.jung\"}')" -c "SELECT audit_seal()" >/dev/null
 client verify "${CONNECT[@]}" --digest "$DIGEST"
 
 section "the demo cluster is still running"

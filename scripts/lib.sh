@@ -97,6 +97,34 @@ steward_pkg_installed() {
 	[[ $status == *"Status: install ok installed"* ]]
 }
 
+# STEWARD_SETUP_LOG: when set (scripts/demo.sh sets it), the output of
+# apt-get, make and make install goes to that file only, and a failing step
+# shows the file's last lines; otherwise it goes to the terminal as well.
+STEWARD_SETUP_LOG="${STEWARD_SETUP_LOG:-}"
+
+# steward_setup_step LOG CMD...: run one setup step (see STEWARD_SETUP_LOG);
+# its output is appended to LOG in any case.
+steward_setup_step() {
+	local log=$1 rc=0
+	shift
+	if [ -z "$STEWARD_SETUP_LOG" ]; then
+		"$@" 2>&1 | tee -a "$log"
+		return
+	fi
+	if [ "$log" = /dev/null ] || [ "$log" = "$STEWARD_SETUP_LOG" ]; then
+		log=$STEWARD_SETUP_LOG
+		"$@" >>"$log" 2>&1 || rc=$?
+	else
+		"$@" >>"$log" 2>&1 || rc=$?
+		cat "$log" >>"$STEWARD_SETUP_LOG" 2>/dev/null || true
+	fi
+	if [ "$rc" -ne 0 ]; then
+		warn "failed (exit $rc); the last lines of $log:"
+		tail -n 30 "$log" >&2 || true
+	fi
+	return "$rc"
+}
+
 steward_bootstrap() {
 	section "checking packages"
 	local missing=() p
@@ -107,9 +135,10 @@ steward_bootstrap() {
 		note "all ${#STEWARD_PACKAGES[@]} packages already installed"
 	else
 		section "installing packages: ${missing[*]}"
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-		as_root env DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -q "${missing[@]}"
+		steward_setup_step "${STEWARD_SETUP_LOG:-/dev/null}" \
+			as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+		steward_setup_step "${STEWARD_SETUP_LOG:-/dev/null}" \
+			as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 	fi
 	[ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing packages"
 	id -u "$STEWARD_RUN_USER" >/dev/null 2>&1 ||
@@ -164,16 +193,18 @@ steward_make_var() {
 steward_build() {
 	local src=$1
 	section "building pg_steward in $src"
-	as_run_user "$src" make -j"$(nproc)" PG_CONFIG="$PG_CONFIG" 2>&1 |
-		tee "$src/../build.log"
+	rm -f "$src/../build.log"
+	steward_setup_step "$src/../build.log" \
+		as_run_user "$src" make -j"$(nproc)" PG_CONFIG="$PG_CONFIG"
 }
 
 # steward_install SRC: make install, as root.
 steward_install() {
 	local src=$1
 	section "installing pg_steward into $("$PG_CONFIG" --pkglibdir)"
-	(cd "$src" && as_root make PG_CONFIG="$PG_CONFIG" install) 2>&1 |
-		tee "$src/../install.log"
+	rm -f "$src/../install.log"
+	steward_setup_step "$src/../install.log" \
+		as_root make -C "$src" PG_CONFIG="$PG_CONFIG" install
 }
 
 # ---------------------------------------------------------------- cluster
