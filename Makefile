@@ -55,6 +55,7 @@ OBJS = \
 	src/jobs/validate.o \
 	src/jobs/worker.o \
 	src/migrations/apply.o \
+	src/migrations/dryrun.o \
 	src/migrations/engine.o \
 	src/migrations/import.o \
 	src/migrations/lock.o \
@@ -67,7 +68,6 @@ OBJS = \
 	src/review/keymap.o \
 	src/review/lint.o \
 	src/review/lint_api.o \
-	src/review/plan.o \
 	src/review/rules.o \
 	src/review/silence.o \
 	src/review/validate.o

@@ -2,7 +2,8 @@
  *
  * migrations.h
  *	  The migrations area: parsing a migration into statements, running an
- *	  attempt, the migration lock, and the state of a version.
+ *	  attempt, the dry run (dryrun.c), the migration lock, and the state of
+ *	  a version.
  *
  *-------------------------------------------------------------------------
  */

@@ -870,7 +870,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_import(regclass, text) IS
     'record the migrations a Prisma or Flyway history table shows as applied as completed baselines, without running them';
 
--- The dry run (src/review/plan.c): the migration runs in a subtransaction
+-- The dry run (src/migrations/dryrun.c): the migration runs in a subtransaction
 -- that is rolled back, under the runtime guards of the review.
 CREATE FUNCTION steward.migrate_plan(
     sql text,
