@@ -48,13 +48,14 @@ OBJS = \
 	src/jobs/copy.o \
 	src/jobs/engine.o \
 	src/jobs/key.o \
+	src/jobs/kinds.o \
 	src/jobs/launcher.o \
 	src/jobs/shmem.o \
-	src/jobs/statements.o \
 	src/jobs/submit.o \
 	src/jobs/validate.o \
 	src/jobs/worker.o \
 	src/migrations/apply.o \
+	src/migrations/deferred.o \
 	src/migrations/dryrun.o \
 	src/migrations/engine.o \
 	src/migrations/import.o \

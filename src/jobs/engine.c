@@ -56,23 +56,6 @@
 #define HOLD_RECHECK_MS			1000
 #define STEWARD_JOB_MAX_ATTEMPTS 10
 
-static const StewardJobKind *const kinds[] = {
-	&steward_backfill_kind,
-	&steward_validate_kind,
-	&steward_statements_kind,
-	&steward_copy_kind,
-};
-
-const StewardJobKind *
-steward_job_kind(const char *name)
-{
-	for (int i = 0; i < lengthof(kinds); i++)
-		if (strcmp(kinds[i]->name, name) == 0)
-			return kinds[i];
-	elog(ERROR, "unknown job kind \"%s\"", name);
-	return NULL;				/* keep compiler quiet */
-}
-
 /* ----------------------------------------------------------------
  * Locks
  * ----------------------------------------------------------------

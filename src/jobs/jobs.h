@@ -162,7 +162,6 @@ extern void steward_job_execute(int64 job_id, bool in_worker, bool login_refused
 extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
 extern void steward_job_unlock(int64 job_id);
-extern const StewardJobKind *steward_job_kind(const char *name);
 extern const char *steward_job_arg_text(StewardJob *job, const char *key);
 extern int64 steward_job_arg_int(StewardJob *job, const char *key, int64 dflt);
 extern void steward_job_set_phase(StewardJob *job, const char *phase);
@@ -192,14 +191,14 @@ extern char *steward_key_max(const StewardKey *key, const char *rel);
 extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
 							  const char *to, int64 n, int64 *count);
 
-/* statements.c */
-extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
-extern void steward_statements_execute(int64 job_id, int slot);
-
-/* backfill.c, copy.c, validate.c, statements.c */
+/* backfill.c, copy.c, validate.c */
 extern const StewardJobKind steward_backfill_kind;
 extern const StewardJobKind steward_copy_kind;
 extern const StewardJobKind steward_validate_kind;
-extern const StewardJobKind steward_statements_kind;
+
+/* kinds.c */
+extern void steward_register_job_kind(const StewardJobKind *kind);
+extern const StewardJobKind *steward_find_job_kind(const char *name);
+extern const StewardJobKind *steward_job_kind(const char *name);
 
 #endif							/* STEWARD_JOBS_H */

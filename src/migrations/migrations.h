@@ -88,6 +88,11 @@ extern void steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 									 Interval *statement_timeout,
 									 bool retries_null, int32 retries);
 
+/* deferred.c: the job kind "statements", registered with jobs by _PG_init */
+struct StewardJobKind;
+extern const struct StewardJobKind steward_statements_kind;
+extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
+
 /* lock.c */
 extern void steward_migration_lock(const char *what);
 
