@@ -37,6 +37,7 @@ OBJS = \
 	src/audit/verify.o \
 	src/common/bgworker.o \
 	src/common/checksum.o \
+	src/common/launch.o \
 	src/common/guard.o \
 	src/common/recorder.o \
 	src/common/retry.o \

@@ -87,6 +87,7 @@ steward_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
+	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
 }
@@ -99,6 +100,7 @@ steward_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
+	steward_launch_shmem_startup();
 	steward_jobs_shmem_startup();
 	steward_audit_shmem_startup();
 }
@@ -235,6 +237,7 @@ _PG_init(void)
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = steward_shmem_request;
 #else
+	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
 #endif

@@ -311,9 +311,9 @@ control_result(int64 job_id, const char *verb, const JobRow *jr, char *state, in
 {
 	refuse_if_null(state, verb, job_id, jr);
 	if (follow & CONTROL_WAKE)
-		steward_jobs_wake_at_commit(jr->worker_pid);
+		steward_wake_at_commit(jr->worker_pid);
 	if ((follow & CONTROL_REQUEST) && steward_jobs_preloaded())
-		steward_jobs_request_at_commit(jr->login_role, job_id);
+		steward_launch_at_commit(STEWARD_LAUNCH_JOB, jr->login_role, job_id);
 	else if (follow & CONTROL_TELL_RUN)
 		ereport(NOTICE,
 				(errmsg("job %lld is queued again", (long long) job_id),

@@ -832,7 +832,7 @@ start_job(JobRun *r)
 		else
 		{
 			txn_commit(job);
-			steward_jobs_push_request(MyDatabaseId, job->login_role, job->id);
+			steward_launch_request(STEWARD_LAUNCH_JOB, MyDatabaseId, job->login_role, job->id);
 		}
 		return false;
 	}

@@ -17,8 +17,9 @@
  *	  dispatcher a dynamic background worker the launcher starts once per
  *				 database at server start: it requests a job worker for every
  *				 job that was queued or running when the server stopped.
- *	  request	 (database, login role, job id) in shared memory: "start a
- *				 job worker for this job".  Submitting backends add requests
+ *	  request	 (STEWARD_LAUNCH_JOB, database, login role, job id) in
+ *				 shared memory: "start a job worker for this job"
+ *				 (src/common/launch.c).  Submitting backends add requests
  *				 when their transaction commits.
  *
  *-------------------------------------------------------------------------
@@ -136,18 +137,12 @@ typedef struct StewardJobKind
 extern void steward_jobs_shmem_request(void);
 extern void steward_jobs_shmem_startup(void);
 extern bool steward_jobs_preloaded(void);
-extern void steward_jobs_request_at_commit(Oid roleid, int64 job_id);
-extern void steward_jobs_wake_at_commit(int pid);
-extern bool steward_jobs_pop_request(Oid *dbid, Oid *roleid, int64 *job_id);
-extern void steward_jobs_push_request(Oid dbid, Oid roleid, int64 job_id);
 extern int	steward_jobs_reserve_slot(Oid dbid, Oid roleid, int64 job_id);
 extern void steward_jobs_release_slot(int slot);
 extern void steward_jobs_set_slot_pid(int slot, int pid, bool clean_exit);
 extern bool steward_jobs_get_slot(int slot, Oid *dbid, Oid *roleid, int64 *job_id,
 								  int *pid, bool *clean_exit);
 extern int	steward_jobs_nslots(void);
-extern void steward_jobs_set_launcher(void);
-extern Latch *steward_jobs_launcher_latch(void);
 
 /* launcher.c */
 extern void steward_register_launcher(void);
