@@ -87,7 +87,7 @@ extern bool steward_record_autonomous(const char *sql, int nargs,
 									  char **errmsg_out);
 extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
 
-/* common/retry.c */
+/* common/subxact.c */
 extern void steward_arm_statement_timer(int ms);
 extern void steward_disarm_statement_timer(void);
 extern bool steward_statement_timer_fired(void);
@@ -106,7 +106,7 @@ extern bool steward_run_subxact_rollback(void (*fn) (void *arg), void *arg,
 										 const char *owner, int timeout_ms,
 										 ErrorData **edata_out);
 
-/* common/guard.c */
+/* common/args.c */
 extern void steward_require_read_write(const char *what);
 extern const char *steward_version_problem(const char *v, size_t len, size_t *position);
 extern char *steward_check_version(const char *fname, text *version);

@@ -152,7 +152,7 @@ extern PGDLLEXPORT void steward_launcher_main(Datum arg);
 extern PGDLLEXPORT void steward_job_worker_main(Datum arg);
 extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
 
-/* engine.c */
+/* run.c */
 extern void steward_job_execute(int64 job_id, bool in_worker, bool login_refused);
 extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
@@ -186,7 +186,7 @@ extern char *steward_key_max(const StewardKey *key, const char *rel);
 extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
 							  const char *to, int64 n, int64 *count);
 
-/* backfill.c, copy.c, validate.c */
+/* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;
 extern const StewardJobKind steward_copy_kind;
 extern const StewardJobKind steward_validate_kind;

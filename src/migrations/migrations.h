@@ -75,7 +75,7 @@ typedef struct StewardVersionState
 	int64		job_id;			/* job carrying it on, 0: none */
 } StewardVersionState;
 
-/* engine.c */
+/* attempt.c */
 extern List *steward_parse_migration(const char *version, const char *argname,
 									 const char *sql, bool allow_deferred);
 extern void steward_run_attempt(StewardAttempt *a);

@@ -21,7 +21,7 @@
  *				 non-blocking one.
  *	  guard    - the runtime check that sees what the lint cannot: DDL run
  *				 from DO blocks, functions and dynamic SQL, and table
- *				 rewrites (guard.c).
+ *				 rewrites (runtime_guard.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -132,7 +132,7 @@ extern List *steward_lint_silences(const char *text);
 extern List *steward_lint_parse_allow(ArrayType *arr);
 extern List *steward_long_identifiers(const char *text);
 
-/* guard.c */
+/* runtime_guard.c */
 extern void steward_guard_install(void);
 extern void steward_guard_begin(bool allow_unsafe, bool record_only,
 								List *accepted);

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * guard.c
+ * runtime_guard.c
  *	  The runtime guards: while migrate_apply (or migrate_plan) runs a
  *	  migration's statements, they see what no lint of the text can.
  *

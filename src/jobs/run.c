@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * engine.c
+ * run.c
  *	  Runs a job batch by batch: claiming, identity, timeouts, retries,
  *	  adaptive batch size, health gate, pause and cancel, checkpoints.
  *
