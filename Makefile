@@ -35,27 +35,30 @@ OBJS = \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
 	src/audit/verify.o \
+	src/common/args.o \
 	src/common/bgworker.o \
 	src/common/checksum.o \
-	src/common/guard.o \
+	src/common/launch.o \
 	src/common/recorder.o \
-	src/common/retry.o \
 	src/common/sha256.o \
 	src/common/spi_util.o \
 	src/common/statement.o \
+	src/common/subxact.o \
 	src/jobs/backfill.o \
 	src/jobs/control.o \
 	src/jobs/copy.o \
-	src/jobs/engine.o \
 	src/jobs/key.o \
+	src/jobs/kinds.o \
 	src/jobs/launcher.o \
+	src/jobs/run.o \
 	src/jobs/shmem.o \
-	src/jobs/statements.o \
 	src/jobs/submit.o \
-	src/jobs/validate.o \
+	src/jobs/validate_constraint.o \
 	src/jobs/worker.o \
 	src/migrations/apply.o \
-	src/migrations/engine.o \
+	src/migrations/attempt.o \
+	src/migrations/deferred.o \
+	src/migrations/dryrun.o \
 	src/migrations/import.o \
 	src/migrations/lock.o \
 	src/migrations/repair.o \
@@ -63,12 +66,11 @@ OBJS = \
 	src/migrations/state.o \
 	src/review/catalog.o \
 	src/review/checks.o \
-	src/review/guard.o \
 	src/review/keymap.o \
 	src/review/lint.o \
 	src/review/lint_api.o \
-	src/review/plan.o \
 	src/review/rules.o \
+	src/review/runtime_guard.o \
 	src/review/silence.o \
 	src/review/validate.o
 

@@ -38,6 +38,10 @@
  *									  error finding and the guard refuses a
  *									  rewrite (superuser)
  *
+ * In every process _PG_init installs the runtime guard (src/review) and
+ * registers the job kind of the migrations area, "statements", with the
+ * jobs area (src/jobs/kinds.c), which knows nothing of migrations.
+ *
  * With pg_steward in shared_preload_libraries, _PG_init also reserves the
  * shared memory of the jobs area and of the sealers and registers the
  * launcher (src/jobs), which also starts the sealers (src/audit).
@@ -54,9 +58,10 @@
 #include "utils/guc.h"
 
 #include "pg_steward.h"
-#include "jobs/jobs.h"
 #include "audit/audit.h"
 #include "review/review.h"
+#include "jobs/jobs.h"
+#include "migrations/migrations.h"
 
 PG_MODULE_MAGIC;
 
@@ -82,6 +87,7 @@ steward_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
+	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
 }
@@ -94,6 +100,7 @@ steward_shmem_startup(void)
 {
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
+	steward_launch_shmem_startup();
 	steward_jobs_shmem_startup();
 	steward_audit_shmem_startup();
 }
@@ -215,6 +222,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	steward_guard_install();
+	steward_register_job_kind(&steward_statements_kind);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("pg_steward");
@@ -229,6 +237,7 @@ _PG_init(void)
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = steward_shmem_request;
 #else
+	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
 #endif

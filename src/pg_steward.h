@@ -87,7 +87,7 @@ extern bool steward_record_autonomous(const char *sql, int nargs,
 									  char **errmsg_out);
 extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
 
-/* common/retry.c */
+/* common/subxact.c */
 extern void steward_arm_statement_timer(int ms);
 extern void steward_disarm_statement_timer(void);
 extern bool steward_statement_timer_fired(void);
@@ -106,7 +106,7 @@ extern bool steward_run_subxact_rollback(void (*fn) (void *arg), void *arg,
 										 const char *owner, int timeout_ms,
 										 ErrorData **edata_out);
 
-/* common/guard.c */
+/* common/args.c */
 extern void steward_require_read_write(const char *what);
 extern const char *steward_version_problem(const char *v, size_t len, size_t *position);
 extern char *steward_check_version(const char *fname, text *version);
@@ -126,6 +126,33 @@ extern void steward_bgworker_init(struct BackgroundWorker *worker, const char *f
 								  const void *extra, Size extra_size);
 extern void steward_bgworker_begin(void *extra, Size extra_size, bool has_loop);
 extern void steward_bgworker_connect(Oid dbid, Oid roleid, const char *application_name);
+
+/* common/launch.c: what the launcher (src/jobs/launcher.c) is asked to start */
+typedef enum StewardLaunchKind
+{
+	STEWARD_LAUNCH_JOB,			/* a job worker for job_id, connecting as roleid */
+	STEWARD_LAUNCH_SEALER		/* the audit sealer of the database */
+} StewardLaunchKind;
+
+/* What the launcher hands to the workers it starts (bgw_extra). */
+typedef struct StewardWorkerExtra
+{
+	Oid			dbid;
+	Oid			roleid;
+	int64		job_id;
+	int			slot;
+	bool		login_refused;	/* roleid can no longer connect: fail the job */
+} StewardWorkerExtra;
+
+extern void steward_launch_shmem_request(void);
+extern void steward_launch_shmem_startup(void);
+extern void steward_launch_request(StewardLaunchKind kind, Oid dbid, Oid roleid,
+								   int64 job_id);
+extern bool steward_launch_next(StewardLaunchKind *kind, Oid *dbid, Oid *roleid,
+								int64 *job_id);
+extern void steward_launch_at_commit(StewardLaunchKind kind, Oid roleid, int64 job_id);
+extern void steward_wake_at_commit(int pid);
+extern void steward_launch_set_launcher(void);
 
 /* common/statement.c */
 extern int	steward_statement_start(const char *sql, int location, int len,

@@ -212,10 +212,10 @@ extern void steward_audit_read_block(HeapTuple tuple, TupleDesc desc, AuditBlock
 extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
 									  AuditBlockProblem *problem);
 extern bool steward_audit_read_head(AuditBlock *head);
+extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 
 /* append.c */
 extern void steward_audit_check_event_type(const char *event_type);
-extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 extern int64 steward_audit_insert(const AuditInput *in);
 extern int64 steward_audit_ledger_event(const char *action, const char *resource_type,
 										 const char *resource_id);

@@ -12,7 +12,9 @@
  * the entries and the snapshot), its entries match its Merkle root, and
  * its snapshot follows the previous one and holds its entries.  A head
  * that does not verify stops sealing and the restored-ledger advice with
- * "the audit ledger is damaged".
+ * "the audit ledger is damaged".  The advice itself, for a head that does
+ * verify, is here too (steward_audit_refuse_xid_behind): appends and seals
+ * both give it.
  *
  * Everything here reads through SPI; the caller has connected it and runs
  * as the owner of schema steward.
@@ -259,4 +261,50 @@ steward_audit_read_head(AuditBlock *head)
 	if (steward_audit_check_block(head, &before, &problem))
 		refuse_damaged(head->block_id, problem.text);
 	return true;
+}
+
+/*
+ * A ledger restored into another cluster (pg_dump, pg_restore) carries the
+ * transaction ids of the cluster it came from.  Sealing works by comparing
+ * transaction ids with the last block's snapshot, so an event appended
+ * with an id below that snapshot would never be sealed: refuse, and say
+ * how to move the cluster's transaction counter past the ledger.
+ *
+ * The refusal is only ever reached from a last block that verifies
+ * (steward_audit_read_head), whose xmax is head_xmax.  Events appended
+ * after that block came along too and are sealed once the counter passes
+ * their ids, so the advice goes past them as well; the detail says which
+ * part of the number comes from them, since the chain does not cover them
+ * yet.
+ */
+void
+steward_audit_refuse_xid_behind(uint64 head_xmax, uint64 current)
+{
+	bool		isnull;
+	char	   *newest;
+	const char *args[1];
+	uint64		ledger_xmax = head_xmax;
+
+	args[0] = psprintf(UINT64_FORMAT, head_xmax);
+	newest = steward_query_text_as_owner("SELECT (max(xid::text::pg_catalog.numeric) + 1)::text "
+										 "  FROM steward.audit_events WHERE xid >= $1::pg_catalog.xid8",
+										 1, args, &isnull);
+	if (newest && !isnull && strtou64(newest, NULL, 10) > ledger_xmax)
+		ledger_xmax = strtou64(newest, NULL, 10);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("this cluster's transaction IDs are behind the audit ledger"),
+			 ledger_xmax == head_xmax ?
+			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
+					   " but this cluster is at transaction " UINT64_FORMAT
+					   ": the database was restored from another cluster.",
+					   ledger_xmax, current) :
+			 errdetail("The ledger holds transaction IDs up to " UINT64_FORMAT
+					   " but this cluster is at transaction " UINT64_FORMAT
+					   ": the database was restored from another cluster. Its last block covers IDs up to "
+					   UINT64_FORMAT "; the IDs above are those of events not sealed yet.",
+					   ledger_xmax, current, head_xmax),
+			 errhint("Stop this cluster and run scripts/advance_xid.sh on its data directory with " UINT64_FORMAT
+					 " (pg_resetwal -e %u -x %u), then start it again; docs/operations.md describes the restore.",
+					 ledger_xmax, (uint32) (ledger_xmax >> 32), (uint32) ledger_xmax)));
 }

@@ -6,7 +6,8 @@
  *	  the next partitions of steward.audit_events created.
  *
  * Exists only when pg_steward is preloaded.  A sealer is requested from the
- * launcher by the dispatcher at server start, by CREATE EXTENSION, and at
+ * launcher (a STEWARD_LAUNCH_SEALER request, src/common/launch.c) by the
+ * dispatcher at server start, by CREATE EXTENSION, and at
  * the commit of a transaction that appended, when none runs for its
  * database; a small registry in shared
  * memory (database, pid, time of the request) keeps it to one per database,
@@ -31,6 +32,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
@@ -41,8 +43,6 @@
 
 #include "pg_steward.h"
 #include "audit/audit.h"
-#include "jobs/jobs.h"
-#include "jobs/launcher.h"
 
 #define MAX_SEALERS					64
 #define SEALER_RESTART_SECS			5
@@ -117,7 +117,6 @@ sealer_wanted(Oid dbid, TimestampTz now)
 void
 steward_audit_request_sealer(void)
 {
-	Latch	   *latch;
 	SealerEntry *e;
 	TimestampTz now;
 	bool		request = false;
@@ -158,10 +157,7 @@ steward_audit_request_sealer(void)
 		}
 		return;
 	}
-	steward_jobs_push_request(MyDatabaseId, InvalidOid, 0);
-	latch = steward_jobs_launcher_latch();
-	if (latch)
-		SetLatch(latch);
+	steward_launch_request(STEWARD_LAUNCH_SEALER, MyDatabaseId, InvalidOid, 0);
 }
 
 PG_FUNCTION_INFO_V1(steward_audit_start_sealer);
@@ -174,7 +170,7 @@ Datum
 steward_audit_start_sealer(PG_FUNCTION_ARGS)
 {
 	if (registry != NULL)
-		steward_jobs_request_at_commit(InvalidOid, 0);
+		steward_launch_at_commit(STEWARD_LAUNCH_SEALER, InvalidOid, 0);
 	PG_RETURN_VOID();
 }
 

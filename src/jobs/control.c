@@ -138,6 +138,18 @@ refuse_if_null(const char *state, const char *verb, int64 job_id, const JobRow *
  * Each poll reads the job into a memory context that the next poll
  * resets, so a long wait takes no more memory than a short one.
  */
+/*
+ * A kind that runs top-level statements in a process of its own (the
+ * statements of a migration, src/migrations/deferred.c).
+ */
+static bool
+runs_toplevel(const char *kind)
+{
+	const StewardJobKind *k = steward_find_job_kind(kind);
+
+	return k != NULL && k->non_transactional;
+}
+
 static char *
 wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 {
@@ -156,7 +168,7 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 				 errmsg("job %lld cannot start before this transaction commits", (long long) job_id),
 				 errdetail("It was submitted or changed in this transaction, and a worker cannot see it yet."),
 				 errhint("COMMIT, then call job_wait(%lld).", (long long) job_id)));
-	if (!in_procedure && strcmp(jr.kind, "statements") == 0 && !is_final(jr.state))
+	if (!in_procedure && runs_toplevel(jr.kind) && !is_final(jr.state))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("SELECT job_wait(%lld) would hold up the job it waits for", (long long) job_id),
@@ -299,9 +311,9 @@ control_result(int64 job_id, const char *verb, const JobRow *jr, char *state, in
 {
 	refuse_if_null(state, verb, job_id, jr);
 	if (follow & CONTROL_WAKE)
-		steward_jobs_wake_at_commit(jr->worker_pid);
+		steward_wake_at_commit(jr->worker_pid);
 	if ((follow & CONTROL_REQUEST) && steward_jobs_preloaded())
-		steward_jobs_request_at_commit(jr->login_role, job_id);
+		steward_launch_at_commit(STEWARD_LAUNCH_JOB, jr->login_role, job_id);
 	else if (follow & CONTROL_TELL_RUN)
 		ereport(NOTICE,
 				(errmsg("job %lld is queued again", (long long) job_id),
@@ -381,7 +393,7 @@ steward_job_run(PG_FUNCTION_ARGS)
 	steward_require_read_write("run a job");
 	require_job(job_id, &jr, true);
 
-	if (strcmp(jr.kind, "statements") == 0)
+	if (runs_toplevel(jr.kind))
 	{
 		/* top-level statements need a process of their own: start one, wait */
 		BackgroundWorkerHandle *handle;

@@ -17,8 +17,9 @@
  *	  dispatcher a dynamic background worker the launcher starts once per
  *				 database at server start: it requests a job worker for every
  *				 job that was queued or running when the server stopped.
- *	  request	 (database, login role, job id) in shared memory: "start a
- *				 job worker for this job".  Submitting backends add requests
+ *	  request	 (STEWARD_LAUNCH_JOB, database, login role, job id) in
+ *				 shared memory: "start a job worker for this job"
+ *				 (src/common/launch.c).  Submitting backends add requests
  *				 when their transaction commits.
  *
  *-------------------------------------------------------------------------
@@ -136,18 +137,12 @@ typedef struct StewardJobKind
 extern void steward_jobs_shmem_request(void);
 extern void steward_jobs_shmem_startup(void);
 extern bool steward_jobs_preloaded(void);
-extern void steward_jobs_request_at_commit(Oid roleid, int64 job_id);
-extern void steward_jobs_wake_at_commit(int pid);
-extern bool steward_jobs_pop_request(Oid *dbid, Oid *roleid, int64 *job_id);
-extern void steward_jobs_push_request(Oid dbid, Oid roleid, int64 job_id);
 extern int	steward_jobs_reserve_slot(Oid dbid, Oid roleid, int64 job_id);
 extern void steward_jobs_release_slot(int slot);
 extern void steward_jobs_set_slot_pid(int slot, int pid, bool clean_exit);
 extern bool steward_jobs_get_slot(int slot, Oid *dbid, Oid *roleid, int64 *job_id,
 								  int *pid, bool *clean_exit);
 extern int	steward_jobs_nslots(void);
-extern void steward_jobs_set_launcher(void);
-extern Latch *steward_jobs_launcher_latch(void);
 
 /* launcher.c */
 extern void steward_register_launcher(void);
@@ -157,12 +152,11 @@ extern PGDLLEXPORT void steward_launcher_main(Datum arg);
 extern PGDLLEXPORT void steward_job_worker_main(Datum arg);
 extern PGDLLEXPORT void steward_dispatcher_main(Datum arg);
 
-/* engine.c */
+/* run.c */
 extern void steward_job_execute(int64 job_id, bool in_worker, bool login_refused);
 extern void steward_job_cleanup(int64 job_id);
 extern bool steward_job_try_lock(int64 job_id, bool session);
 extern void steward_job_unlock(int64 job_id);
-extern const StewardJobKind *steward_job_kind(const char *name);
 extern const char *steward_job_arg_text(StewardJob *job, const char *key);
 extern int64 steward_job_arg_int(StewardJob *job, const char *key, int64 dflt);
 extern void steward_job_set_phase(StewardJob *job, const char *phase);
@@ -192,14 +186,14 @@ extern char *steward_key_max(const StewardKey *key, const char *rel);
 extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
 							  const char *to, int64 n, int64 *count);
 
-/* statements.c */
-extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
-extern void steward_statements_execute(int64 job_id, int slot);
-
-/* backfill.c, copy.c, validate.c, statements.c */
+/* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;
 extern const StewardJobKind steward_copy_kind;
 extern const StewardJobKind steward_validate_kind;
-extern const StewardJobKind steward_statements_kind;
+
+/* kinds.c */
+extern void steward_register_job_kind(const StewardJobKind *kind);
+extern const StewardJobKind *steward_find_job_kind(const char *name);
+extern const StewardJobKind *steward_job_kind(const char *name);
 
 #endif							/* STEWARD_JOBS_H */

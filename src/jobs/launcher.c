@@ -10,8 +10,9 @@
  * then it turns requests into job workers, never more than
  * pg_steward.max_jobs at once, and watches them: a worker that died
  * without finishing its run gets its job requested again, at most
- * MAX_UNCLEAN_EXITS times in a row per job.  A request with job id 0 asks
- * for the audit sealer of a database (src/audit/sealer.c).
+ * MAX_UNCLEAN_EXITS times in a row per job.  The requests are typed
+ * (src/common/launch.c): a job worker, or the audit sealer of a database
+ * (src/audit/sealer.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -37,7 +38,6 @@
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
-#include "jobs/launcher.h"
 #include "audit/audit.h"
 
 #define LAUNCHER_NAPTIME_MS 5000
@@ -184,7 +184,7 @@ reap_workers(void)
 		if (clean)
 			unclean_entry(dbid, job_id)->count = 0;
 		else if (++unclean_entry(dbid, job_id)->count <= MAX_UNCLEAN_EXITS)
-			steward_jobs_push_request(dbid, roleid, job_id);
+			steward_launch_request(STEWARD_LAUNCH_JOB, dbid, roleid, job_id);
 		else
 			ereport(WARNING,
 					(errmsg("pg_steward job %lld in database %u stopped unexpectedly %d times; not starting it again",
@@ -225,20 +225,21 @@ start_dispatchers(void)
 static void
 start_job_workers(void)
 {
+	StewardLaunchKind kind;
 	Oid			dbid;
 	Oid			roleid;
 	int64		job_id;
 
-	while (steward_jobs_pop_request(&dbid, &roleid, &job_id))
+	while (steward_launch_next(&kind, &dbid, &roleid, &job_id))
 	{
 		StewardWorkerExtra extra;
 		int			slot;
 
-		if (job_id == 0)
+		if (kind == STEWARD_LAUNCH_SEALER)
 		{
 			if (!steward_audit_start_sealer_worker(dbid))
 			{
-				steward_jobs_push_request(dbid, roleid, job_id);
+				steward_launch_request(kind, dbid, roleid, job_id);
 				return;			/* max_worker_processes reached */
 			}
 			continue;
@@ -249,7 +250,7 @@ start_job_workers(void)
 			continue;			/* already running */
 		if (slot < 0)
 		{
-			steward_jobs_push_request(dbid, roleid, job_id);
+			steward_launch_request(kind, dbid, roleid, job_id);
 			return;				/* pg_steward.max_jobs reached */
 		}
 		extra.dbid = dbid;
@@ -261,7 +262,7 @@ start_job_workers(void)
 		{
 			lslots[slot].handle = NULL;
 			steward_jobs_release_slot(slot);
-			steward_jobs_push_request(dbid, roleid, job_id);
+			steward_launch_request(kind, dbid, roleid, job_id);
 			return;				/* max_worker_processes reached */
 		}
 		lslots[slot].job_id = job_id;
@@ -293,10 +294,10 @@ steward_launcher_main(Datum arg)
 		{
 			steward_jobs_release_slot(i);
 			if (!clean)
-				steward_jobs_push_request(dbid, roleid, job_id);
+				steward_launch_request(STEWARD_LAUNCH_JOB, dbid, roleid, job_id);
 		}
 	}
-	steward_jobs_set_launcher();
+	steward_launch_set_launcher();
 
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);

@@ -1,45 +1,27 @@
 /*-------------------------------------------------------------------------
  *
  * shmem.c
- *	  Shared memory of the jobs area: the request queue, the job slots and
- *	  the launcher's latch.  Exists only when pg_steward is preloaded.
+ *	  Shared memory of the jobs area: the job slots.  Exists only when
+ *	  pg_steward is preloaded.
  *
- * A request asks the launcher to start a job worker for (database, login
- * role, job).  A slot is a running job worker, owned by the launcher; the
- * worker writes its pid and, when it ends the job cleanly, clean_exit.  A
- * worker that vanished without clean_exit (FATAL, terminated) makes the
- * launcher request its job again, so it resumes from its checkpoint.
- *
- * Backends never write requests directly from SQL: steward_jobs_request_
- * at_commit() queues them until the transaction commits, so a worker never
- * looks for a job that is not visible yet.  Likewise steward_jobs_wake_at_
- * commit() sets a worker's latch once a pause or cancel is visible.
+ * A slot is a running job worker, owned by the launcher; the worker writes
+ * its pid and, when it ends the job cleanly, clean_exit.  A worker that
+ * vanished without clean_exit (FATAL, terminated) makes the launcher
+ * request its job again, so it resumes from its checkpoint.  The requests
+ * themselves, the launcher's latch and what is sent at commit are
+ * src/common/launch.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
-#include "storage/proc.h"
-#include "storage/procarray.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
-#include "utils/memutils.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
-
-#define STEWARD_MAX_REQUESTS 256
-
-typedef struct JobRequest
-{
-	Oid			dbid;
-	Oid			roleid;
-	int64		job_id;
-} JobRequest;
 
 typedef struct JobSlot
 {
@@ -54,26 +36,11 @@ typedef struct JobSlot
 typedef struct StewardJobsShared
 {
 	slock_t		mutex;
-	Latch	   *launcher_latch;
-	int			nrequests;
-	JobRequest	requests[STEWARD_MAX_REQUESTS];
 	int			nslots;
 	JobSlot		slots[FLEXIBLE_ARRAY_MEMBER];
 } StewardJobsShared;
 
 static StewardJobsShared *shared = NULL;
-
-/* actions waiting for the current transaction to commit */
-typedef struct PendingAction
-{
-	bool		is_wake;
-	int			pid;
-	Oid			roleid;
-	int64		job_id;
-} PendingAction;
-
-static List *pending_actions = NIL;
-static bool xact_callback_registered = false;
 
 static Size
 jobs_shmem_size(void)
@@ -108,66 +75,6 @@ bool
 steward_jobs_preloaded(void)
 {
 	return shared != NULL;
-}
-
-/* ----------------------------------------------------------------
- * Requests
- * ----------------------------------------------------------------
- */
-
-void
-steward_jobs_push_request(Oid dbid, Oid roleid, int64 job_id)
-{
-	bool		added = false;
-
-	if (shared == NULL)
-		return;
-	SpinLockAcquire(&shared->mutex);
-	for (int i = 0; i < shared->nrequests; i++)
-		if (shared->requests[i].dbid == dbid && shared->requests[i].job_id == job_id)
-		{
-			added = true;		/* already there */
-			break;
-		}
-	if (!added && shared->nrequests < STEWARD_MAX_REQUESTS)
-	{
-		shared->requests[shared->nrequests].dbid = dbid;
-		shared->requests[shared->nrequests].roleid = roleid;
-		shared->requests[shared->nrequests].job_id = job_id;
-		shared->nrequests++;
-		added = true;
-	}
-	SpinLockRelease(&shared->mutex);
-
-	if (!added)
-		ereport(WARNING,
-				(errmsg("pg_steward's job request queue is full; job %lld stays queued",
-						(long long) job_id),
-				 errhint("It starts after the next server restart, or with CALL job_run(%lld).",
-						 (long long) job_id)));
-	if (shared->launcher_latch)
-		SetLatch(shared->launcher_latch);
-}
-
-/* Take the oldest request (launcher only). */
-bool
-steward_jobs_pop_request(Oid *dbid, Oid *roleid, int64 *job_id)
-{
-	bool		found = false;
-
-	SpinLockAcquire(&shared->mutex);
-	if (shared->nrequests > 0)
-	{
-		*dbid = shared->requests[0].dbid;
-		*roleid = shared->requests[0].roleid;
-		*job_id = shared->requests[0].job_id;
-		memmove(&shared->requests[0], &shared->requests[1],
-				sizeof(JobRequest) * (shared->nrequests - 1));
-		shared->nrequests--;
-		found = true;
-	}
-	SpinLockRelease(&shared->mutex);
-	return found;
 }
 
 /* ----------------------------------------------------------------
@@ -258,95 +165,4 @@ steward_jobs_get_slot(int slot, Oid *dbid, Oid *roleid, int64 *job_id,
 	*clean_exit = shared->slots[slot].clean_exit;
 	SpinLockRelease(&shared->mutex);
 	return in_use;
-}
-
-/* ----------------------------------------------------------------
- * The launcher's latch
- * ----------------------------------------------------------------
- */
-
-void
-steward_jobs_set_launcher(void)
-{
-	SpinLockAcquire(&shared->mutex);
-	shared->launcher_latch = &MyProc->procLatch;
-	SpinLockRelease(&shared->mutex);
-}
-
-Latch *
-steward_jobs_launcher_latch(void)
-{
-	return shared ? shared->launcher_latch : NULL;
-}
-
-/* ----------------------------------------------------------------
- * Actions at commit
- * ----------------------------------------------------------------
- */
-
-static void
-jobs_xact_callback(XactEvent event, void *arg)
-{
-	ListCell   *lc;
-
-	if (pending_actions == NIL)
-		return;
-	if (event == XACT_EVENT_COMMIT)
-	{
-		foreach(lc, pending_actions)
-		{
-			PendingAction *a = (PendingAction *) lfirst(lc);
-
-			if (a->is_wake)
-			{
-				PGPROC	   *proc = BackendPidGetProc(a->pid);
-
-				if (proc != NULL)
-					SetLatch(&proc->procLatch);
-			}
-			else
-				steward_jobs_push_request(MyDatabaseId, a->roleid, a->job_id);
-		}
-	}
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
-	{
-		list_free_deep(pending_actions);
-		pending_actions = NIL;
-	}
-}
-
-static void
-add_pending(PendingAction *a)
-{
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	PendingAction *copy = palloc(sizeof(PendingAction));
-
-	*copy = *a;
-	pending_actions = lappend(pending_actions, copy);
-	MemoryContextSwitchTo(old);
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(jobs_xact_callback, NULL);
-		xact_callback_registered = true;
-	}
-}
-
-void
-steward_jobs_request_at_commit(Oid roleid, int64 job_id)
-{
-	PendingAction a = {false, 0, roleid, job_id};
-
-	if (shared == NULL)
-		return;
-	add_pending(&a);
-}
-
-void
-steward_jobs_wake_at_commit(int pid)
-{
-	PendingAction a = {true, pid, InvalidOid, 0};
-
-	if (pid > 0)
-		add_pending(&a);
 }

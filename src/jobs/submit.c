@@ -183,7 +183,7 @@ steward_job_submit(const char *kind, Oid relid, Oid source,
 	job_id = strtoll(id, NULL, 10);
 
 	if (steward_jobs_preloaded())
-		steward_jobs_request_at_commit(GetSessionUserId(), job_id);
+		steward_launch_at_commit(STEWARD_LAUNCH_JOB, GetSessionUserId(), job_id);
 	else
 		ereport(NOTICE,
 				(errmsg("job %lld is queued, but pg_steward's background worker is not running", (long long) job_id),

@@ -34,7 +34,6 @@
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
-#include "jobs/launcher.h"
 #include "audit/audit.h"
 
 void
@@ -98,7 +97,7 @@ steward_dispatcher_main(Datum arg)
 				Oid			role = (Oid) strtoul(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2), NULL, 10);
 
 				CHECK_FOR_INTERRUPTS();
-				steward_jobs_push_request(MyDatabaseId, role, job_id);
+				steward_launch_request(STEWARD_LAUNCH_JOB, MyDatabaseId, role, job_id);
 			}
 		}
 		steward_audit_request_sealer();

@@ -2,7 +2,8 @@
  *
  * migrations.h
  *	  The migrations area: parsing a migration into statements, running an
- *	  attempt, the migration lock, and the state of a version.
+ *	  attempt, the dry run (dryrun.c), the migration lock, and the state of
+ *	  a version.
  *
  *-------------------------------------------------------------------------
  */
@@ -74,7 +75,7 @@ typedef struct StewardVersionState
 	int64		job_id;			/* job carrying it on, 0: none */
 } StewardVersionState;
 
-/* engine.c */
+/* attempt.c */
 extern List *steward_parse_migration(const char *version, const char *argname,
 									 const char *sql, bool allow_deferred);
 extern void steward_run_attempt(StewardAttempt *a);
@@ -86,6 +87,11 @@ extern void steward_resume_deferred(StewardAttempt *a, int from_statement);
 extern void steward_resolve_timeouts(StewardAttempt *a, Interval *lock_timeout,
 									 Interval *statement_timeout,
 									 bool retries_null, int32 retries);
+
+/* deferred.c: the job kind "statements", registered with jobs by _PG_init */
+struct StewardJobKind;
+extern const struct StewardJobKind steward_statements_kind;
+extern int64 steward_statements_job_submit(const char *version, List *deferred, int total);
 
 /* lock.c */
 extern void steward_migration_lock(const char *what);

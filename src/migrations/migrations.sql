@@ -605,7 +605,7 @@ COMMENT ON FUNCTION steward.migrate_history(text) IS
 -- the caller read, as JSON, and evaluates nothing of the caller's.
 
 -- NULL for a valid migration version, else why not (the rule of
--- migrate_apply's version argument, src/common/guard.c).
+-- migrate_apply's version argument, src/common/args.c).
 CREATE FUNCTION steward.version_problem(version text) RETURNS text
 AS 'MODULE_PATHNAME', 'steward_version_problem_sql'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -614,7 +614,7 @@ COMMENT ON FUNCTION steward.version_problem(text) IS
 
 -- The version a migration folder or file name maps to: each run of
 -- characters outside the version alphabet becomes one "_" (src/common/
--- guard.c).  The client's deploy and migrate_import map names with it.
+-- args.c).  The client's deploy and migrate_import map names with it.
 CREATE FUNCTION steward.version_from_name(name text) RETURNS text
 AS 'MODULE_PATHNAME', 'steward_version_from_name'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
@@ -870,7 +870,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_import(regclass, text) IS
     'record the migrations a Prisma or Flyway history table shows as applied as completed baselines, without running them';
 
--- The dry run (src/review/plan.c): the migration runs in a subtransaction
+-- The dry run (src/migrations/dryrun.c): the migration runs in a subtransaction
 -- that is rolled back, under the runtime guards of the review.
 CREATE FUNCTION steward.migrate_plan(
     sql text,

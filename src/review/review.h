@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * review.h
- *	  The review area: lint of migration SQL, the dry run, the runtime
- *	  guards and the pre- and post-checks of a migration.
+ *	  The review area: lint of migration SQL, the runtime guards and the
+ *	  pre- and post-checks of a migration.  (The dry run, which runs a
+ *	  migration under the guards, is src/migrations/dryrun.c.)
  *
  * Words used in this area:
  *	  rule     - one kind of risk the lint knows, named by a stable id such
@@ -20,7 +21,7 @@
  *				 non-blocking one.
  *	  guard    - the runtime check that sees what the lint cannot: DDL run
  *				 from DO blocks, functions and dynamic SQL, and table
- *				 rewrites (guard.c).
+ *				 rewrites (runtime_guard.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -131,7 +132,7 @@ extern List *steward_lint_silences(const char *text);
 extern List *steward_lint_parse_allow(ArrayType *arr);
 extern List *steward_long_identifiers(const char *text);
 
-/* guard.c */
+/* runtime_guard.c */
 extern void steward_guard_install(void);
 extern void steward_guard_begin(bool allow_unsafe, bool record_only,
 								List *accepted);
@@ -139,12 +140,13 @@ extern void steward_guard_statement(const char *text, int number);
 extern void steward_guard_end(void);
 extern List *steward_guard_collected(int *not_collected);
 
+/* told of each table rewrite the guard sees (relid, reason of the event) */
+typedef void (*StewardRewriteObserver) (Oid relid, int reason);
+extern void steward_guard_observe_rewrites(StewardRewriteObserver observer);
+
 /* checks.c */
 extern List *steward_parse_checks(ArrayType *checks, const char *argname);
 extern void steward_run_checks(List *checks, const char *what);
-
-/* plan.c */
-extern void steward_plan_note_rewrite(Oid relid, int reason);
 
 /* GUC (src/pg_steward.c) */
 extern int	steward_large_table_kb;

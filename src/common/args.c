@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * guard.c
+ * args.c
  *	  Argument and environment checks shared by the public functions.
  *
  * Bad input gets a clear error before anything is changed: NULL or empty

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * guard.c
+ * runtime_guard.c
  *	  The runtime guards: while migrate_apply (or migrate_plan) runs a
  *	  migration's statements, they see what no lint of the text can.
  *
@@ -57,6 +57,7 @@ typedef struct GuardState
 } GuardState;
 
 static GuardState guard;
+static StewardRewriteObserver rewrite_observer = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static bool installed = false;
 
@@ -190,6 +191,16 @@ steward_guard_end(void)
 }
 
 /*
+ * Whoever wants to hear of every table rewrite while the guard is armed
+ * (the dry run, src/migrations/dryrun.c, which lies above this area).
+ */
+void
+steward_guard_observe_rewrites(StewardRewriteObserver observer)
+{
+	rewrite_observer = observer;
+}
+
+/*
  * What the guard found (record-only mode), valid until transaction end,
  * and how many findings beyond those it did not keep.
  */
@@ -218,7 +229,8 @@ steward_guard_table_rewrite(PG_FUNCTION_ARGS)
 
 	relid = DatumGetObjectId(OidFunctionCall0Coll(F_PG_EVENT_TRIGGER_TABLE_REWRITE_OID, InvalidOid));
 	reason = DatumGetInt32(OidFunctionCall0Coll(F_PG_EVENT_TRIGGER_TABLE_REWRITE_REASON, InvalidOid));
-	steward_plan_note_rewrite(relid, reason);
+	if (rewrite_observer)
+		rewrite_observer(relid, reason);
 
 	if (guard.allow_unsafe || guard.record_only || steward_relation_is_new(relid) ||
 		list_member_int(guard.accepted, guard.number))

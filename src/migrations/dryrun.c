@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * plan.c
+ * dryrun.c
  *	  migrate_plan(sql, lock_timeout, statement_timeout): the dry run.
  *
  * The migration really runs, statement by statement, in a subtransaction
@@ -648,9 +648,12 @@ collect_rewrites(int statement)
 	}
 }
 
-/* Called by the table_rewrite guard: remember why a relation is rewritten. */
-void
-steward_plan_note_rewrite(Oid relid, int reason)
+/*
+ * Told by the table_rewrite guard (steward_guard_observe_rewrites): remember
+ * why a relation is rewritten.
+ */
+static void
+plan_note_rewrite(Oid relid, int reason)
 {
 	MemoryContext old;
 
@@ -890,6 +893,7 @@ migrate_plan(PG_FUNCTION_ARGS)
 	{
 		prev_object_access = object_access_hook;
 		object_access_hook = plan_object_access;
+		steward_guard_observe_rewrites(plan_note_rewrite);
 		hook_installed = true;
 	}
 

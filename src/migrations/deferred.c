@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * statements.c
+ * deferred.c
  *	  The "statements" job: a migration's statements that refuse a
  *	  transaction block (CREATE INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY,
  *	  REINDEX CONCURRENTLY, DETACH PARTITION CONCURRENTLY, VACUUM), run by a
@@ -19,6 +19,10 @@
  * failed with the failing statement's number, SQLSTATE and message.
  * Top-level execution needs a process of its own, so CALL job_run()
  * starts a worker for this kind even without shared_preload_libraries.
+ *
+ * The kind belongs to the migrations area, since it writes a migration's
+ * state; the jobs area runs it as it runs its own kinds, once _PG_init has
+ * registered it (steward_register_job_kind, src/jobs/kinds.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -48,7 +52,6 @@
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
-#include "jobs/launcher.h"
 #include "migrations/migrations.h"
 
 /* ----------------------------------------------------------------

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * engine.c
+ * run.c
  *	  Runs a job batch by batch: claiming, identity, timeouts, retries,
  *	  adaptive batch size, health gate, pause and cancel, checkpoints.
  *
@@ -55,23 +55,6 @@
 #define STEWARD_REL_LOCK_CLASS	0x53545752	/* "STWR" */
 #define HOLD_RECHECK_MS			1000
 #define STEWARD_JOB_MAX_ATTEMPTS 10
-
-static const StewardJobKind *const kinds[] = {
-	&steward_backfill_kind,
-	&steward_validate_kind,
-	&steward_statements_kind,
-	&steward_copy_kind,
-};
-
-const StewardJobKind *
-steward_job_kind(const char *name)
-{
-	for (int i = 0; i < lengthof(kinds); i++)
-		if (strcmp(kinds[i]->name, name) == 0)
-			return kinds[i];
-	elog(ERROR, "unknown job kind \"%s\"", name);
-	return NULL;				/* keep compiler quiet */
-}
 
 /* ----------------------------------------------------------------
  * Locks
@@ -849,7 +832,7 @@ start_job(JobRun *r)
 		else
 		{
 			txn_commit(job);
-			steward_jobs_push_request(MyDatabaseId, job->login_role, job->id);
+			steward_launch_request(STEWARD_LAUNCH_JOB, MyDatabaseId, job->login_role, job->id);
 		}
 		return false;
 	}

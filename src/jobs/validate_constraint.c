@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * validate.c
+ * validate_constraint.c
  *	  validate_constraint(relation, constraint_name)
  *
  * ALTER TABLE ... VALIDATE CONSTRAINT scans the whole table but takes only

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
- * retry.c
- *	  Timeouts and backoff shared by migrations and jobs.
+ * subxact.c
+ *	  Running a step of a migration or a job in a subtransaction, under
+ *	  pg_steward's own timeouts, with backoff between retries; shared by
+ *	  migrations and jobs.
  *
  * The statement timer: PostgreSQL's statement_timeout is armed once per
  * top-level statement, so it cannot bound the statements pg_steward runs

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * engine.c
+ * attempt.c
  *	  Runs an attempt: a migration's statements, atomically, under the
  *	  migration's lock_timeout and statement_timeout, retried after lock
  *	  timeouts, with every outcome written down.
@@ -25,7 +25,7 @@
  * SET commands inside a migration end with it: the statements run inside
  * their own GUC nest level, which is unwound afterwards.  The migration's
  * lock_timeout and statement_timeout hold whatever its SQL sets
- * (steward_begin_lock_timeout and the statement timer, common/retry.c).
+ * (steward_begin_lock_timeout and the statement timer, common/subxact.c).
  *
  *-------------------------------------------------------------------------
  */
