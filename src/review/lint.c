@@ -1640,6 +1640,7 @@ lint_alter_domain(LintState *s, AlterDomainStmt *stmt)
 		LintRel		r;
 		StringInfoData cols;
 		ListCell   *lc2;
+		int			ncols = 0;
 
 		memset(&r, 0, sizeof(LintRel));
 		r.size = -1;
@@ -1652,12 +1653,13 @@ lint_alter_domain(LintState *s, AlterDomainStmt *stmt)
 			StewardColumn *c2 = (StewardColumn *) lfirst(lc2);
 
 			if (c2->relid == c->relid)
-				appendStringInfo(&cols, "%s%s", cols.len > 0 ? ", " : "",
+				appendStringInfo(&cols, "%s%s", ncols++ > 0 ? ", " : "",
 								 quote_identifier(get_attname(c2->relid, c2->attnum, false)));
 		}
 		emit(s, "alter-domain-scan", &r, ShareLock,
-			 psprintf("%s of domain %s checks column %s",
-					  what, NameListToQuotedString(stmt->typeName), cols.data));
+			 psprintf("%s of domain %s checks %s %s",
+					  what, NameListToQuotedString(stmt->typeName),
+					  ncols > 1 ? "columns" : "column", cols.data));
 		note_lock(s, &r, ShareLock);
 	}
 }
