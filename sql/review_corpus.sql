@@ -133,6 +133,11 @@ CREATE UNLOGGED TABLE corpus.import_staging (id bigint NOT NULL, payload text);
 CREATE UNIQUE INDEX import_staging_id_uidx ON corpus.import_staging (id);
 INSERT INTO corpus.import_staging SELECT g, 'row ' || g FROM generate_series(1, 3) g;
 
+-- SMALL: 4 rows whose ward column is of the domain ward_code_t (ALTER DOMAIN
+-- checks it).
+CREATE TABLE corpus.discharges (id bigint PRIMARY KEY, ward corpus.ward_code_t, summary text);
+INSERT INTO corpus.discharges SELECT g, 'W' || g, 'home' FROM generate_series(1, 4) g;
+
 -- EMPTY: never written, no index, no variable-length column (so no TOAST table):
 -- 0 bytes however the size is measured.
 CREATE TABLE corpus.audit_notes (id bigint, patient_id bigint, noted_on date, flagged boolean, score integer);
@@ -243,10 +248,10 @@ $sql$ALTER TABLE corpus.wards ALTER COLUMN beds TYPE bigint;$sql$,
 '{1:change-column-type:warning}');
 INSERT INTO corpus.corpus_cases VALUES (24, 'varchar(20) -> varchar(40): widening is binary-coercible',
 $sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar(40);$sql$,
-'{}');
+'{1:prefer-text-field:info}');
 INSERT INTO corpus.corpus_cases VALUES (25, 'varchar(20) -> varchar(10): narrowing rewrites',
 $sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar(10);$sql$,
-'{1:change-column-type:error}');
+'{1:change-column-type:error,1:prefer-text-field:info}');
 INSERT INTO corpus.corpus_cases VALUES (26, 'varchar(20) -> text: binary-coercible',
 $sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE text;$sql$,
 '{}');
@@ -255,7 +260,7 @@ $sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar;$sql$,
 '{}');
 INSERT INTO corpus.corpus_cases VALUES (28, 'text -> varchar(12): length check means a rewrite',
 $sql$ALTER TABLE corpus.patients ALTER COLUMN ward_code TYPE varchar(12);$sql$,
-'{1:change-column-type:error}');
+'{1:change-column-type:error,1:prefer-text-field:info}');
 INSERT INTO corpus.corpus_cases VALUES (29, 'numeric(10,2) -> numeric(12,2): precision increase at the same scale, no rewrite',
 $sql$ALTER TABLE corpus.bills ALTER COLUMN amount TYPE numeric(12,2);$sql$,
 '{}');
@@ -285,7 +290,7 @@ $sql$ALTER TABLE corpus.bills ALTER COLUMN status TYPE corpus.note_text;$sql$,
 '{}');
 INSERT INTO corpus.corpus_cases VALUES (38, 'varchar(20) -> varchar(40) on a column under a CHECK: no rewrite but the CHECK is re-verified by a scan',
 $sql$ALTER TABLE corpus.bills ALTER COLUMN code TYPE varchar(40);$sql$,
-'{1:type-change-with-checks:warning}');
+'{1:type-change-with-checks:warning,1:prefer-text-field:info}');
 INSERT INTO corpus.corpus_cases VALUES (39, 'int -> bigint on a big table''s column under a CHECK',
 $sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN duration_min TYPE bigint;$sql$,
 '{1:change-column-type:error,1:type-change-with-checks:error}');
@@ -909,6 +914,102 @@ $sql$SET transaction_isolation = 'serializable';
 CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);$sql$,
 '{1:transaction-control:error}');
 
+-- Cases from real migrations (issue 13): false positives and misses of the
+-- lint, each checked on a PostgreSQL 15 server (relfilenode, pg_locks, the
+-- DEBUG1 message of SET NOT NULL, pg_stat_xact_user_tables.seq_scan).
+INSERT INTO corpus.corpus_cases VALUES (205, 'ADD COLUMN DEFAULT an array of an enum created just before: stable, evaluated once, no rewrite',
+$sql$CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE corpus.patients ADD COLUMN roles "Role"[] DEFAULT ARRAY['USER']::"Role"[];$sql$,
+'{1:enum-type:info}');
+INSERT INTO corpus.corpus_cases VALUES (206, 'ADD COLUMN DEFAULT a constant of a new enum, schema-qualified, as an array literal',
+$sql$CREATE TYPE corpus.triage AS ENUM ('red', 'yellow', 'green');
+ALTER TABLE corpus.patients ADD COLUMN triage corpus.triage[] DEFAULT '{green}'::corpus.triage[];$sql$,
+'{1:enum-type:info}');
+INSERT INTO corpus.corpus_cases VALUES (207, 'ADD COLUMN DEFAULT of a new enum computed with random(): volatile, rewrites',
+$sql$CREATE TYPE "Role" AS ENUM ('USER', 'ADMIN');
+ALTER TABLE corpus.patients ADD COLUMN role "Role" DEFAULT ((ARRAY['USER', 'ADMIN'])[floor(random() * 2)::int + 1])::"Role";$sql$,
+'{1:enum-type:info,2:add-column-volatile-default:error}');
+INSERT INTO corpus.corpus_cases VALUES (208, 'SET NOT NULL after a CHECK (col IS NOT NULL) added NOT VALID and validated in the same migration: no scan',
+$sql$ALTER TABLE corpus.patients ADD CONSTRAINT patients_born_nn CHECK (born IS NOT NULL) NOT VALID;
+ALTER TABLE corpus.patients VALIDATE CONSTRAINT patients_born_nn;
+ALTER TABLE corpus.patients ALTER COLUMN born SET NOT NULL;$sql$,
+'{2:combine-alters:info,2:data-dependent:info,2:validate-in-locking-tx:error,2:work-after-ael:warning,3:combine-alters:info}');
+INSERT INTO corpus.corpus_cases VALUES (209, 'SET NOT NULL after VALIDATE of an existing NOT VALID CHECK (col IS NOT NULL): no scan',
+$sql$ALTER TABLE corpus.patients VALIDATE CONSTRAINT patients_mrn_nn;
+ALTER TABLE corpus.patients ALTER COLUMN mrn SET NOT NULL;$sql$,
+'{1:data-dependent:info,2:combine-alters:info}');
+INSERT INTO corpus.corpus_cases VALUES (210, 'a CHECK validated on another column proves nothing for this one',
+$sql$ALTER TABLE corpus.patients VALIDATE CONSTRAINT patients_mrn_nn;
+ALTER TABLE corpus.patients ALTER COLUMN born SET NOT NULL;$sql$,
+'{1:data-dependent:info,2:combine-alters:info,2:data-dependent:info,2:set-not-null:error}');
+INSERT INTO corpus.corpus_cases VALUES (211, 'SET NOT NULL after a CHECK (col IS NOT NULL) added without NOT VALID in the same migration: no second scan',
+$sql$ALTER TABLE corpus.bills ADD CONSTRAINT bills_status_nn CHECK (status IS NOT NULL AND status <> '');
+ALTER TABLE corpus.bills ALTER COLUMN status SET NOT NULL;$sql$,
+'{1:check-missing-not-valid:warning,1:data-dependent:info,2:combine-alters:info,2:work-after-ael:info}');
+INSERT INTO corpus.corpus_cases VALUES (212, 'DROP CONSTRAINT IF EXISTS of a constraint that does not exist: a NOTICE, nothing dropped',
+$sql$ALTER TABLE corpus.bills DROP CONSTRAINT IF EXISTS bills_patient_fk;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (213, 'DROP CONSTRAINT IF EXISTS of a constraint that exists',
+$sql$ALTER TABLE corpus.bills DROP CONSTRAINT IF EXISTS bills_code_check;$sql$,
+'{1:drop-constraint:warning}');
+INSERT INTO corpus.corpus_cases VALUES (214, 'SET LOGGED on a table that is already logged: nothing to do, no rewrite',
+$sql$ALTER TABLE corpus.patients SET LOGGED;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (215, 'SET UNLOGGED on a table that is already unlogged: no rewrite',
+$sql$ALTER TABLE corpus.import_staging SET UNLOGGED;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (216, 'SET UNLOGGED then SET LOGGED: both rewrite',
+$sql$ALTER TABLE corpus.patients SET UNLOGGED;
+ALTER TABLE corpus.patients SET LOGGED;$sql$,
+'{1:rewrite-table-option:error,2:combine-alters:info,2:rewrite-table-option:error,2:work-after-ael:warning}');
+INSERT INTO corpus.corpus_cases VALUES (217, 'USING a chain of widening varchar casts of the column: binary-coercible, no rewrite',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar(200) USING room::varchar(100)::varchar(200);$sql$,
+'{1:prefer-text-field:info}');
+INSERT INTO corpus.corpus_cases VALUES (218, 'USING col::text to text: binary-coercible, no rewrite',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE text USING room::text;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (219, 'USING a chain through varchar(100) to text: no rewrite',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE text USING room::varchar(100)::text;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (220, 'USING a chain that narrows on the way: rewrites',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar(200) USING room::varchar(10)::varchar(200);$sql$,
+'{1:change-column-type:error,1:prefer-text-field:info}');
+INSERT INTO corpus.corpus_cases VALUES (221, 'USING col::text to varchar(200): the length coercion of text checks every value, rewrites',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE varchar(200) USING room::text;$sql$,
+'{1:change-column-type:error,1:prefer-text-field:info}');
+INSERT INTO corpus.corpus_cases VALUES (222, 'USING another column: rewrites',
+$sql$ALTER TABLE corpus.surgical_cases ALTER COLUMN room TYPE text USING surgeon;$sql$,
+'{1:change-column-type:error}');
+INSERT INTO corpus.corpus_cases VALUES (223, 'ALTER DOMAIN ADD CONSTRAINT: checks every column of the domain under SHARE',
+$sql$ALTER DOMAIN corpus.ward_code_t ADD CONSTRAINT ward_code_t_len CHECK (length(VALUE) <= 8);$sql$,
+'{1:alter-domain-scan:warning}');
+INSERT INTO corpus.corpus_cases VALUES (224, 'ALTER DOMAIN ADD CONSTRAINT ... NOT VALID: no scan',
+$sql$ALTER DOMAIN corpus.ward_code_t ADD CONSTRAINT ward_code_t_len CHECK (length(VALUE) <= 8) NOT VALID;$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (225, 'ALTER DOMAIN VALIDATE CONSTRAINT: scans under SHARE (PG15)',
+$sql$ALTER DOMAIN corpus.ward_code_t VALIDATE CONSTRAINT ward_code_t_check;$sql$,
+'{1:alter-domain-scan:warning}');
+INSERT INTO corpus.corpus_cases VALUES (226, 'ALTER DOMAIN SET NOT NULL: scans under SHARE',
+$sql$ALTER DOMAIN corpus.ward_code_t SET NOT NULL;$sql$,
+'{1:alter-domain-scan:warning}');
+INSERT INTO corpus.corpus_cases VALUES (227, 'ALTER DOMAIN of a domain no table uses: nothing to scan',
+$sql$ALTER DOMAIN corpus.note_text ADD CONSTRAINT note_text_ne CHECK (VALUE <> '');$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (228, 'ALTER DOMAIN of a domain created by the migration',
+$sql$CREATE DOMAIN corpus.bed_label AS text;
+ALTER DOMAIN corpus.bed_label ADD CONSTRAINT bed_label_ne CHECK (VALUE <> '');$sql$,
+'{}');
+INSERT INTO corpus.corpus_cases VALUES (229, 'ALTER COLUMN TYPE timestamp (without time zone): rewrite and hygiene',
+$sql$ALTER TABLE corpus.patients ALTER COLUMN born TYPE timestamp;$sql$,
+'{1:change-column-type:error,1:prefer-timestamptz:info}');
+INSERT INTO corpus.corpus_cases VALUES (230, 'ALTER COLUMN TYPE varchar(n) of a table created by the migration: hygiene only',
+$sql$CREATE TABLE corpus.discharge_codes (code text PRIMARY KEY, label text NOT NULL);
+ALTER TABLE corpus.discharge_codes ALTER COLUMN label TYPE varchar(80);$sql$,
+'{2:prefer-text-field:info}');
+INSERT INTO corpus.corpus_cases VALUES (231, 'an over-long name of multi-byte characters',
+$sql$ALTER TABLE corpus.patients ADD COLUMN "xäääääääääääääääääääääääääääääääääääääääää" text;$sql$,
+'{1:identifier-too-long:warning}');
+
 -- Every rule of the specification, to check the corpus covers them all.
 CREATE TABLE corpus.spec_rules (rule text PRIMARY KEY);
 INSERT INTO corpus.spec_rules VALUES
@@ -926,7 +1027,8 @@ INSERT INTO corpus.spec_rules VALUES
     ('drop-schema'), ('truncate'), ('drop-database'), ('data-dependent'), ('fk-without-index'),
     ('transaction-control'), ('transaction-wrapper'), ('copy-from-client'), ('unseen-dynamic-sql'), ('unused-silence'),
     ('prefer-text-field'), ('ban-char-field'), ('prefer-timestamptz'), ('prefer-bigint-over-int'),
-    ('prefer-identity'), ('prefer-jsonb'), ('identifier-too-long'), ('enum-type');
+    ('prefer-identity'), ('prefer-jsonb'), ('identifier-too-long'), ('enum-type'),
+    ('alter-domain-scan');
 
 -- The corpus itself is well formed: no malformed or unknown expectation, no
 -- duplicate, and every rule is expected somewhere.  (All three print no rows.)
@@ -1097,6 +1199,30 @@ SELECT p.rule, l.hit AS found, p.sql, p.lock_mode AS want_lock, l.lock_mode AS g
     OR (p.relation IS NOT NULL AND l.relation IS DISTINCT FROM p.relation)
     OR (p.effect IS NOT NULL AND l.effect IS DISTINCT FROM p.effect)
  ORDER BY p.rule COLLATE "C", p.sql COLLATE "C";
+
+-- What drop-constraint says: the kind of constraint, from the catalog; a
+-- constraint not in the catalog (added by the migration) in general words.
+SELECT statement, message
+  FROM migrate_lint($$ALTER TABLE corpus.beds DROP CONSTRAINT beds_ward_fk;
+ALTER TABLE corpus.patients DROP CONSTRAINT patients_name_nn;
+ALTER TABLE corpus.wards DROP CONSTRAINT wards_pkey;
+ALTER TABLE corpus.bills ADD CONSTRAINT bills_code_key UNIQUE (code);
+ALTER TABLE corpus.bills DROP CONSTRAINT bills_code_key;$$)
+ WHERE rule = 'drop-constraint'
+ ORDER BY statement;
+-- ALTER DOMAIN: the table, its lock and the columns checked.
+SELECT statement, rule, severity, lock_mode, relation, effect, message
+  FROM migrate_lint($$ALTER DOMAIN corpus.ward_code_t SET NOT NULL;$$);
+-- identifier-too-long shows the start of the name cut at a character
+-- boundary (valid UTF-8), whatever the byte widths of its characters.
+SELECT n AS ascii_prefix, width,
+       substring(l.message FROM '"([^"]*)"') AS shown,
+       convert_from(convert_to(l.message, 'UTF8'), 'UTF8') = l.message AS valid_utf8
+  FROM generate_series(0, 3) n,
+       (VALUES (2, 'ä'), (3, '€'), (4, '😀')) AS c(width, ch),
+       LATERAL migrate_lint(format('CREATE TABLE corpus.t (%I int);', repeat('x', n) || repeat(ch, 40))) l
+ WHERE l.rule = 'identifier-too-long'
+ ORDER BY width, n;
 
 ------------------------------------------------------------------------------
 -- 5. Cleanup

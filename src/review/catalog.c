@@ -21,6 +21,7 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_constraint.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
@@ -29,6 +30,7 @@
 #include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
+#include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
 #include "parser/parse_node.h"
 #include "parser/parse_type.h"
@@ -240,8 +242,70 @@ typedef struct TypeChangeArg
 	Oid			relid;
 	AttrNumber	attnum;
 	TypeName   *newtype;
+	Node	   *using_expr;		/* raw, or NULL */
 	int			result;
 } TypeChangeArg;
+
+/*
+ * A column the USING expression names, as a Var of the table (range table
+ * entry 1): the relation is neither opened nor locked.
+ */
+static Node *
+using_columnref(ParseState *pstate, ColumnRef *cref)
+{
+	TypeChangeArg *tc = (TypeChangeArg *) pstate->p_ref_hook_state;
+	Node	   *last = llast(cref->fields);
+	AttrNumber	attnum;
+	Oid			typid,
+				collid;
+	int32		typmod;
+
+	if (!IsA(last, String) || list_length(cref->fields) > 3)
+		return NULL;
+	attnum = get_attnum(tc->relid, strVal(last));
+	if (attnum <= 0)
+		return NULL;
+	get_atttypetypmodcoll(tc->relid, attnum, &typid, &typmod, &collid);
+	return (Node *) makeVar(1, attnum, typid, typmod, collid, 0);
+}
+
+/*
+ * Is expr a chain of conversions of one column: each step a relabeling, a
+ * domain coercion, an I/O conversion or a function whose first argument is
+ * the rest of the chain and whose other arguments are constants (a length
+ * coercion's typmod)?  Only such a chain is planned: planning it evaluates
+ * no function, since no call has constant arguments only.
+ */
+static bool
+column_chain(Node *expr)
+{
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (expr == NULL)
+			return false;
+		if (IsA(expr, Var))
+			return true;
+		if (IsA(expr, RelabelType))
+			expr = (Node *) ((RelabelType *) expr)->arg;
+		else if (IsA(expr, CoerceToDomain))
+			expr = (Node *) ((CoerceToDomain *) expr)->arg;
+		else if (IsA(expr, CoerceViaIO))
+			expr = (Node *) ((CoerceViaIO *) expr)->arg;
+		else if (IsA(expr, FuncExpr) && ((FuncExpr *) expr)->args != NIL)
+		{
+			FuncExpr   *f = (FuncExpr *) expr;
+			ListCell   *lc;
+
+			for_each_from(lc, f->args, 1)
+				if (!IsA(lfirst(lc), Const))
+				return false;
+			expr = linitial(f->args);
+		}
+		else
+			return false;
+	}
+}
 
 static void
 type_change_body(void *arg)
@@ -256,14 +320,37 @@ type_change_body(void *arg)
 
 	get_atttypetypmodcoll(tc->relid, tc->attnum, &oldtype, &oldtypmod, &oldcoll);
 	typenameTypeIdAndMod(NULL, tc->newtype, &newtype, &newtypmod);
-	expr = (Node *) makeVar(1, tc->attnum, oldtype, oldtypmod, oldcoll, 0);
-	expr = coerce_to_target_type(NULL, expr, oldtype, newtype, newtypmod,
-								 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	if (tc->using_expr != NULL)
+	{
+		ParseState *pstate = make_parsestate(NULL);
+
+		pstate->p_pre_columnref_hook = using_columnref;
+		pstate->p_ref_hook_state = tc;
+		expr = transformExpr(pstate, copyObject(tc->using_expr),
+							 EXPR_KIND_ALTER_COL_TRANSFORM);
+		expr = coerce_to_target_type(pstate, expr, exprType(expr), newtype, newtypmod,
+									 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+		if (expr != NULL)
+			assign_expr_collations(pstate, expr);
+		free_parsestate(pstate);
+	}
+	else
+	{
+		expr = (Node *) makeVar(1, tc->attnum, oldtype, oldtypmod, oldcoll, 0);
+		expr = coerce_to_target_type(NULL, expr, oldtype, newtype, newtypmod,
+									 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	}
 	if (expr == NULL)
 	{
-		tc->result = 2;			/* needs USING: a rewrite */
+		tc->result = tc->using_expr ? 1 : 2;	/* no implicit cast: needs USING */
 		return;
 	}
+	if (!column_chain(expr))
+	{
+		tc->result = 1;
+		return;
+	}
+	/* as ALTER TABLE does: planning folds widening length coercions away */
 	expr = (Node *) expression_planner((Expr *) expr);
 	tc->result = coercion_rewrites(expr, tc->attnum) ? 1 : 0;
 }
@@ -271,34 +358,22 @@ type_change_body(void *arg)
 /*
  * Whether ALTER COLUMN ... TYPE rewrites the table: 0 no, 1 yes, 2 yes
  * (no implicit cast: the change needs USING), 3 unknown (the type does
- * not exist yet).  A USING expression other than the bare column
- * rewrites.
+ * not exist yet).  A USING expression rewrites unless, like the implicit
+ * conversion, it is a chain of binary relabelings of the column itself
+ * (for example col::varchar(100)::varchar(200) of a varchar(20)); one that
+ * cannot be analysed is taken to rewrite.
  */
 int
 steward_type_change_rewrites(Oid relid, AttrNumber attnum, TypeName *newtype,
 							 Node *using_expr)
 {
-	TypeChangeArg tc = {relid, attnum, newtype, 3};
+	TypeChangeArg tc = {relid, attnum, newtype, using_expr, 3};
 	ErrorData  *edata = NULL;
 
-	if (using_expr != NULL)
-	{
-		if (IsA(using_expr, ColumnRef))
-		{
-			ColumnRef  *cr = (ColumnRef *) using_expr;
-			Node	   *last = llast(cr->fields);
-
-			if (!IsA(last, String) ||
-				get_attnum(relid, strVal(last)) != attnum)
-				return 1;
-		}
-		else
-			return 1;
-	}
 	if (!steward_try_lookup(type_change_body, &tc, "lint", 0, &edata))
 	{
 		FreeErrorData(edata);
-		return 3;
+		return using_expr ? 1 : 3;
 	}
 	return tc.result;
 }
@@ -434,6 +509,71 @@ steward_column_proven_not_null(Oid relid, AttrNumber attnum)
 	return for_each_check(relid, valid_not_null_check, &attnum);
 }
 
+typedef struct NamedCheckArg
+{
+	const char *conname;
+	List	   *attnums;
+} NamedCheckArg;
+
+static bool
+named_check_not_null(Form_pg_constraint con, HeapTuple tup, void *arg)
+{
+	NamedCheckArg *na = (NamedCheckArg *) arg;
+	bool		isnull;
+	Datum		bin;
+	Node	   *expr;
+	ListCell   *lc;
+
+	if (strcmp(NameStr(con->conname), na->conname) != 0)
+		return false;
+	bin = SysCacheGetAttr(CONSTROID, tup, Anum_pg_constraint_conbin, &isnull);
+	if (isnull)
+		return true;
+	expr = stringToNode(TextDatumGetCString(bin));
+	foreach(lc, constraint_attnums(tup, Anum_pg_constraint_conkey))
+		if (proves_not_null(expr, (AttrNumber) lfirst_int(lc)))
+		na->attnums = lappend_int(na->attnums, lfirst_int(lc));
+	return true;
+}
+
+/*
+ * The columns (attnums) the CHECK constraint conname of relid proves NOT
+ * NULL once it is validated: SET NOT NULL after VALIDATE CONSTRAINT of it
+ * needs no scan.
+ */
+List *
+steward_check_not_null_columns(Oid relid, const char *conname)
+{
+	NamedCheckArg na = {conname, NIL};
+
+	(void) for_each_check(relid, named_check_not_null, &na);
+	return na.attnums;
+}
+
+/*
+ * The kind of constraint conname of relid (pg_constraint.contype), '\0'
+ * when relid has none of that name; *confrelid is the table a foreign key
+ * references.
+ */
+char
+steward_constraint_type(Oid relid, const char *conname, Oid *confrelid)
+{
+	Oid			conoid = get_relation_constraint_oid(relid, conname, true);
+	HeapTuple	tup;
+	char		contype;
+
+	*confrelid = InvalidOid;
+	if (!OidIsValid(conoid))
+		return '\0';
+	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tup))
+		return '\0';
+	contype = ((Form_pg_constraint) GETSTRUCT(tup))->contype;
+	*confrelid = ((Form_pg_constraint) GETSTRUCT(tup))->confrelid;
+	ReleaseSysCache(tup);
+	return contype;
+}
+
 static bool
 is_valid(Form_pg_constraint con, HeapTuple tup, void *arg)
 {
@@ -476,6 +616,104 @@ steward_domain_has_constraints(TypeName *tn)
 		return false;
 	}
 	return da.constrained;
+}
+
+typedef struct DomainColumnsArg
+{
+	List	   *names;
+	bool		notnull;
+	List	   *columns;		/* StewardColumn * */
+} DomainColumnsArg;
+
+/*
+ * Adds the table and materialized view columns of type typid, and of the
+ * domains over it, as ALTER DOMAIN finds the columns it checks.
+ */
+static void
+add_domain_columns(Oid typid, List **columns, int depth)
+{
+	Relation	deprel;
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	check_stack_depth();
+	deprel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_depend_refclassid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(TypeRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_refobjid, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(typid));
+	scan = systable_beginscan(deprel, DependReferenceIndexId, true, NULL, 2, key);
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		CHECK_FOR_INTERRUPTS();
+		if (dep->classid == TypeRelationId)
+		{
+			if (get_typtype(dep->objid) == TYPTYPE_DOMAIN && depth < 100)
+				add_domain_columns(dep->objid, columns, depth + 1);
+		}
+		else if (dep->classid == RelationRelationId && dep->objsubid > 0)
+		{
+			char		relkind = get_rel_relkind(dep->objid);
+
+			if (relkind == RELKIND_RELATION || relkind == RELKIND_MATVIEW)
+			{
+				StewardColumn *c = palloc(sizeof(StewardColumn));
+
+				c->relid = dep->objid;
+				c->attnum = dep->objsubid;
+				*columns = lappend(*columns, c);
+			}
+		}
+	}
+	systable_endscan(scan);
+	table_close(deprel, AccessShareLock);
+}
+
+static void
+domain_columns_body(void *arg)
+{
+	DomainColumnsArg *da = (DomainColumnsArg *) arg;
+	Oid			typid = LookupTypeNameOid(NULL, makeTypeNameFromNameList(da->names), true);
+	HeapTuple	tup;
+
+	if (!OidIsValid(typid))
+		return;
+	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+	if (!HeapTupleIsValid(tup))
+		return;
+	if (((Form_pg_type) GETSTRUCT(tup))->typtype != TYPTYPE_DOMAIN)
+	{
+		ReleaseSysCache(tup);
+		return;
+	}
+	da->notnull = ((Form_pg_type) GETSTRUCT(tup))->typnotnull;
+	ReleaseSysCache(tup);
+	add_domain_columns(typid, &da->columns, 0);
+}
+
+/*
+ * The columns of existing tables and materialized views whose type is the
+ * domain names (or a domain over it): those ALTER DOMAIN ... ADD
+ * CONSTRAINT, VALIDATE CONSTRAINT and SET NOT NULL check.  NIL when the
+ * domain does not exist yet.  *notnull: the domain is NOT NULL already.
+ */
+List *
+steward_domain_columns(List *names, bool *notnull)
+{
+	DomainColumnsArg da = {names, false, NIL};
+	ErrorData  *edata = NULL;
+
+	*notnull = false;
+	if (!steward_try_lookup(domain_columns_body, &da, "lint", 0, &edata))
+	{
+		FreeErrorData(edata);
+		return NIL;
+	}
+	*notnull = da.notnull;
+	return da.columns;
 }
 
 /* Calls fn for every index of relid; stops when it returns true. */

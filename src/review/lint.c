@@ -29,6 +29,7 @@
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_namespace.h"
 #include "commands/defrem.h"
 #include "commands/tablecmds.h"
@@ -102,6 +103,12 @@ typedef struct LintState
 	HTAB	   *deferred_indexes;	/* names of indexes built by deferred statements */
 	HTAB	   *dropped;		/* key -> names of its constraints dropped so far */
 	HTAB	   *listed;			/* key -> the statement that last listed it */
+	HTAB	   *new_enums;		/* qualified names of enum types created */
+	HTAB	   *not_null_checks;	/* key and constraint -> columns (char *) it
+									 * proves NOT NULL, of a NOT VALID CHECK added */
+	HTAB	   *proven_not_null;	/* key and column proven NOT NULL by a CHECK
+									 * validated by this migration */
+	HTAB	   *persistence;	/* keys whose LOGGED/UNLOGGED was changed */
 	int			ael_statement;
 	char	   *ael_relation;
 	LintFinding *after_ael;
@@ -436,17 +443,23 @@ is_serial(TypeName *tn)
 		 strcmp(t, "smallserial") == 0 || strcmp(t, "serial2") == 0);
 }
 
+/*
+ * The hygiene of a column's type, as declared by a column definition or
+ * given by ALTER COLUMN ... TYPE (colname, typeName).
+ */
 static void
-hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
+hygiene_type(LintState *s, const char *table, const char *colname, TypeName *tn,
+			 bool primary_key)
 {
-	const char *t = type_last_name(cd->typeName);
-	char	   *what = psprintf("column %s", quote_identifier(cd->colname));
+	const char *t = type_last_name(tn);
+	char	   *what;
 	int			before = list_length(s->findings);
 	ListCell   *lc;
 
-	if (cd->typeName == NULL || s->runtime)
+	if (tn == NULL || colname == NULL || s->runtime)
 		return;
-	if (strcmp(t, "varchar") == 0 && cd->typeName->typmods != NIL)
+	what = psprintf("column %s", quote_identifier(colname));
+	if (strcmp(t, "varchar") == 0 && tn->typmods != NIL)
 		emit(s, "prefer-text-field", NULL, NoLock, what);
 	else if (strcmp(t, "bpchar") == 0)
 		emit(s, "ban-char-field", NULL, NoLock, what);
@@ -454,7 +467,7 @@ hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
 		emit(s, "prefer-timestamptz", NULL, NoLock, what);
 	else if (strcmp(t, "json") == 0)
 		emit(s, "prefer-jsonb", NULL, NoLock, what);
-	if (is_serial(cd->typeName))
+	if (is_serial(tn))
 		emit(s, "prefer-identity", NULL, NoLock, what);
 	if (primary_key &&
 		(strcmp(t, "int4") == 0 || strcmp(t, "int2") == 0 ||
@@ -464,6 +477,12 @@ hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
 		emit(s, "prefer-bigint-over-int", NULL, NoLock, what);
 	for_each_from(lc, s->findings, before)
 		((LintFinding *) lfirst(lc))->relation = keep_str(s, table);
+}
+
+static void
+hygiene_column(LintState *s, const char *table, ColumnDef *cd, bool primary_key)
+{
+	hygiene_type(s, table, cd->colname, cd->typeName, primary_key);
 }
 
 static List *
@@ -649,6 +668,63 @@ array_literal(List *names)
 	return buf.data;
 }
 
+/* The key of a type name (a list of String) among the enums created. */
+static char *
+type_key(const char *schema, List *names)
+{
+	return quote_qualified_identifier(schema, strVal(llast(names)));
+}
+
+/* Is the type an enum (or an array of one) this migration created? */
+static bool
+new_enum_type(LintState *s, TypeName *tn)
+{
+	ListCell   *lc;
+
+	if (tn == NULL || tn->names == NIL || tn->setof || list_length(tn->names) > 3)
+		return false;
+	if (list_length(tn->names) > 1)
+		return steward_key_member(s->new_enums,
+								  type_key(strVal(list_nth(tn->names, list_length(tn->names) - 2)),
+										   tn->names));
+	foreach(lc, path_schemas(s))
+		if (steward_key_member(s->new_enums, type_key((const char *) lfirst(lc), tn->names)))
+		return true;
+	return false;
+}
+
+/*
+ * Is a default the catalog cannot analyse yet made only of constants cast
+ * to enums (or arrays of them) this migration created, such as
+ * ARRAY['USER']::"Role"[]?  Such a cast calls the enum's input function,
+ * which is stable, so the default is computed once: no rewrite.
+ */
+static bool
+constant_of_new_enums(LintState *s, Node *raw)
+{
+	ListCell   *lc;
+
+	CHECK_FOR_INTERRUPTS();
+	if (raw == NULL)
+		return false;
+	if (IsA(raw, A_Const))
+		return true;
+	if (IsA(raw, A_ArrayExpr))
+	{
+		foreach(lc, ((A_ArrayExpr *) raw)->elements)
+			if (!constant_of_new_enums(s, lfirst(lc)))
+			return false;
+		return true;
+	}
+	if (IsA(raw, TypeCast))
+	{
+		TypeCast   *tc = (TypeCast *) raw;
+
+		return new_enum_type(s, tc->typeName) && constant_of_new_enums(s, tc->arg);
+	}
+	return false;
+}
+
 static void
 lint_add_column(LintState *s, LintRel *r, ColumnDef *cd, LOCKMODE mode)
 {
@@ -719,7 +795,8 @@ lint_add_column(LintState *s, LintRel *r, ColumnDef *cd, LOCKMODE mode)
 	{
 		bool		known;
 
-		if (steward_expr_is_volatile(defexpr, &known))
+		if (steward_expr_is_volatile(defexpr, &known) &&
+			(known || !constant_of_new_enums(s, defexpr)))
 		{
 			filled = true;
 			emit(s, "add-column-volatile-default", r, mode,
@@ -734,6 +811,81 @@ lint_add_column(LintState *s, LintRel *r, ColumnDef *cd, LOCKMODE mode)
 		emit(s, "add-column-constrained-domain", r, mode, psprintf("column %s", quote_identifier(cd->colname)));
 }
 
+/* The columns a CHECK expression, as parsed, proves NOT NULL: col IS NOT NULL [AND ...]. */
+static List *
+raw_not_null_columns(Node *expr)
+{
+	List	   *result = NIL;
+
+	CHECK_FOR_INTERRUPTS();
+	if (expr == NULL)
+		return NIL;
+	if (IsA(expr, NullTest))
+	{
+		NullTest   *nt = (NullTest *) expr;
+
+		if (nt->nulltesttype == IS_NOT_NULL && nt->arg && IsA(nt->arg, ColumnRef) &&
+			IsA(llast(((ColumnRef *) nt->arg)->fields), String))
+			result = list_make1(strVal(llast(((ColumnRef *) nt->arg)->fields)));
+	}
+	else if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) expr)->args)
+			result = list_concat(result, raw_not_null_columns(lfirst(lc)));
+	}
+	return result;
+}
+
+static char *
+column_key(LintRel *r, const char *name)
+{
+	return psprintf("%s %s", r->key, quote_identifier(name));
+}
+
+/* A CHECK validated by this migration proves these columns NOT NULL. */
+static void
+note_proven_not_null(LintState *s, LintRel *r, List *columns)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+		(void) steward_key_entry(&s->proven_not_null, s->keep,
+								 column_key(r, (const char *) lfirst(lc)), true);
+}
+
+static void
+lint_validate_constraint(LintState *s, LintRel *r, const char *conname, LOCKMODE mode)
+{
+	StewardKeyEntry *e;
+
+	if (!existing(r))
+		return;
+	if (strong_locked(s, r))
+		emit(s, "validate-in-locking-tx", r, mode,
+			 psprintf("constraint %s", quote_identifier(conname)));
+	emit_data_dependent(s, r, mode,
+						psprintf("the rows of %s that violate constraint %s",
+								 r->name, quote_identifier(conname)));
+	/* a CHECK (col IS NOT NULL) validated now lets SET NOT NULL skip its scan */
+	e = steward_key_entry(&s->not_null_checks, s->keep, column_key(r, conname), false);
+	if (e != NULL)
+		note_proven_not_null(s, r, e->items);
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, steward_check_not_null_columns(r->relid, conname))
+		{
+			char	   *col = get_attname(r->relid, (AttrNumber) lfirst_int(lc), true);
+
+			if (col)
+				note_proven_not_null(s, r, list_make1(col));
+		}
+	}
+}
+
 static void
 lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 {
@@ -742,8 +894,18 @@ lint_add_constraint(LintState *s, LintRel *r, Constraint *c, LOCKMODE mode)
 	switch (c->contype)
 	{
 		case CONSTR_CHECK:
+			if (existing(r) && c->skip_validation && c->conname != NULL)
+			{
+				StewardKeyEntry *e = steward_key_entry(&s->not_null_checks, s->keep,
+													   column_key(r, c->conname), true);
+				MemoryContext old = MemoryContextSwitchTo(s->keep);
+
+				e->items = raw_not_null_columns(c->raw_expr);	/* names in the parse tree */
+				MemoryContextSwitchTo(old);
+			}
 			if (existing(r) && !c->skip_validation)
 			{
+				note_proven_not_null(s, r, raw_not_null_columns(c->raw_expr));
 				emit(s, "check-missing-not-valid", r, mode, name);
 				emit_data_dependent(s, r, mode,
 									psprintf("SELECT count(*) FROM %s WHERE NOT (<the CHECK expression>)", r->name));
@@ -821,6 +983,7 @@ lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mo
 	AttrNumber	attnum;
 	char	   *col = psprintf("column %s", quote_identifier(cmd->name));
 
+	hygiene_type(s, r->name, cmd->name, cd->typeName, false);
 	if (!existing(r))
 		return;
 	attnum = get_attnum(r->relid, cmd->name);
@@ -864,12 +1027,50 @@ lint_set_not_null(LintState *s, LintRel *r, const char *colname, LOCKMODE mode)
 	already = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
 	attnum = ((Form_pg_attribute) GETSTRUCT(tup))->attnum;
 	ReleaseSysCache(tup);
-	if (already || steward_column_proven_not_null(r->relid, attnum))
+	if (already || steward_column_proven_not_null(r->relid, attnum) ||
+		steward_key_member(s->proven_not_null, column_key(r, colname)))
 		return;
 	emit(s, "set-not-null", r, mode, psprintf("column %s", quote_identifier(colname)));
 	emit_data_dependent(s, r, mode,
 						psprintf("SELECT count(*) FROM %s WHERE %s IS NULL",
 								 r->name, quote_identifier(colname)));
+}
+
+/* The kinds of constraint, as drop-constraint names them (pg_constraint.contype). */
+static const struct
+{
+	char		contype;
+	const char *words;			/* before the name */
+	const char *more;			/* after it */
+}			constraint_kinds[] =
+{
+	{CONSTRAINT_CHECK, "CHECK constraint", ""},
+	{CONSTRAINT_PRIMARY, "primary key", ", and the index behind it"},
+	{CONSTRAINT_UNIQUE, "unique constraint", ", and the index behind it"},
+	{CONSTRAINT_EXCLUSION, "exclusion constraint", ", and the index behind it"},
+	{CONSTRAINT_TRIGGER, "constraint trigger", ""},
+};
+
+/* DROP CONSTRAINT on an existing table: what kind of guarantee is lost. */
+static void
+lint_drop_constraint(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mode)
+{
+	Oid			confrelid;
+	const char *name = quote_identifier(cmd->name);
+	char		contype = steward_constraint_type(r->relid, cmd->name, &confrelid);
+	char	   *detail = psprintf("constraint %s", name);
+
+	/* IF EXISTS of a constraint that does not exist: nothing happens */
+	if (contype == '\0' && cmd->missing_ok)
+		return;
+	if (contype == CONSTRAINT_FOREIGN)
+		detail = psprintf("foreign key %s referencing %s: dropping it takes ACCESS EXCLUSIVE on %s too",
+						  name, relation_display(confrelid), relation_display(confrelid));
+	for (int i = 0; i < lengthof(constraint_kinds); i++)
+		if (constraint_kinds[i].contype == contype)
+			detail = psprintf("%s %s%s", constraint_kinds[i].words, name,
+							  constraint_kinds[i].more);
+	emit(s, "drop-constraint", r, mode, detail);
 }
 
 static void
@@ -915,13 +1116,7 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 				lint_add_constraint(s, &r, (Constraint *) cmd->def, mode);
 				break;
 			case AT_ValidateConstraint:
-				if (existing(&r) && strong_locked(s, &r))
-					emit(s, "validate-in-locking-tx", &r, mode,
-						 psprintf("constraint %s", quote_identifier(cmd->name)));
-				if (existing(&r))
-					emit_data_dependent(s, &r, mode,
-										psprintf("the rows of %s that violate constraint %s",
-												 r.name, quote_identifier(cmd->name)));
+				lint_validate_constraint(s, &r, cmd->name, mode);
 				break;
 			case AT_DropColumn:
 				if (existing(&r))
@@ -936,10 +1131,20 @@ lint_alter_table(LintState *s, AlterTableStmt *stmt)
 					MemoryContextSwitchTo(old);
 				}
 				if (existing(&r))
-					emit(s, "drop-constraint", &r, mode, psprintf("constraint %s", quote_identifier(cmd->name)));
+					lint_drop_constraint(s, &r, cmd, mode);
 				break;
 			case AT_SetLogged:
 			case AT_SetUnLogged:
+				if (!existing(&r))
+					break;
+				/* already as asked, and not changed before: nothing to do (PG15) */
+				if (!steward_key_member(s->persistence, r.key) &&
+					get_rel_persistence(r.relid) ==
+					(cmd->subtype == AT_SetLogged ? RELPERSISTENCE_PERMANENT : RELPERSISTENCE_UNLOGGED))
+					break;
+				(void) steward_key_entry(&s->persistence, s->keep, r.key, true);
+				emit(s, "rewrite-table-option", &r, mode, NULL);
+				break;
 			case AT_SetTableSpace:
 			case AT_SetAccessMethod:
 				if (existing(&r))
@@ -1395,6 +1600,70 @@ lint_rels(LintState *s, List *rvs, const char *rule, LOCKMODE mode, const char *
 	}
 }
 
+/*
+ * ALTER DOMAIN ... ADD CONSTRAINT (without NOT VALID), VALIDATE
+ * CONSTRAINT and SET NOT NULL check every column of the domain in every
+ * table under SHARE: one finding a table.
+ */
+static void
+lint_alter_domain(LintState *s, AlterDomainStmt *stmt)
+{
+	const char *what;
+	bool		notnull;
+	List	   *columns;
+	ListCell   *lc;
+
+	switch (stmt->subtype)
+	{
+		case 'C':
+			if (!IsA(stmt->def, Constraint) ||
+				((Constraint *) stmt->def)->contype != CONSTR_CHECK ||
+				((Constraint *) stmt->def)->skip_validation)
+				return;
+			what = "ADD CONSTRAINT";
+			break;
+		case 'V':
+			what = "VALIDATE CONSTRAINT";
+			break;
+		case 'O':
+			what = "SET NOT NULL";
+			break;
+		default:
+			return;
+	}
+	columns = steward_domain_columns(stmt->typeName, &notnull);
+	if (stmt->subtype == 'O' && notnull)
+		return;
+	foreach(lc, columns)
+	{
+		StewardColumn *c = (StewardColumn *) lfirst(lc);
+		LintRel		r;
+		StringInfoData cols;
+		ListCell   *lc2;
+		int			ncols = 0;
+
+		memset(&r, 0, sizeof(LintRel));
+		r.size = -1;
+		rel_from_oid(s, c->relid, &r);
+		if (!existing(&r) || !first_listed(s, &r))
+			continue;
+		initStringInfo(&cols);
+		for_each_from(lc2, columns, foreach_current_index(lc))
+		{
+			StewardColumn *c2 = (StewardColumn *) lfirst(lc2);
+
+			if (c2->relid == c->relid)
+				appendStringInfo(&cols, "%s%s", ncols++ > 0 ? ", " : "",
+								 quote_identifier(get_attname(c2->relid, c2->attnum, false)));
+		}
+		emit(s, "alter-domain-scan", &r, ShareLock,
+			 psprintf("%s of domain %s checks %s %s",
+					  what, NameListToQuotedString(stmt->typeName),
+					  ncols > 1 ? "columns" : "column", cols.data));
+		note_lock(s, &r, ShareLock);
+	}
+}
+
 static void
 lint_statement(LintState *s, Node *stmt)
 {
@@ -1544,10 +1813,21 @@ lint_statement(LintState *s, Node *stmt)
 			emit(s, "unseen-dynamic-sql", NULL, NoLock, "CALL");
 			(void) set_config_walker((Node *) ((CallStmt *) stmt)->funccall, s);
 			break;
-		case T_CreateEnumStmt:
-			if (!s->runtime)
-				emit(s, "enum-type", NULL, NoLock, NULL);
+		case T_AlterDomainStmt:
+			lint_alter_domain(s, (AlterDomainStmt *) stmt);
 			break;
+		case T_CreateEnumStmt:
+			{
+				List	   *names = ((CreateEnumStmt *) stmt)->typeName;
+				const char *schema = list_length(names) > 1
+				? strVal(list_nth(names, list_length(names) - 2))
+				: (path_schemas(s) ? (const char *) linitial(path_schemas(s)) : "public");
+
+				(void) steward_key_entry(&s->new_enums, s->keep, type_key(schema, names), true);
+				if (!s->runtime)
+					emit(s, "enum-type", NULL, NoLock, NULL);
+				break;
+			}
 		case T_AlterEnumStmt:
 			if (((AlterEnumStmt *) stmt)->oldVal != NULL)
 				emit(s, "rename-enum-value", NULL, NoLock,

@@ -116,6 +116,17 @@ extern int	steward_type_change_rewrites(Oid relid, AttrNumber attnum,
 extern bool steward_column_proven_not_null(Oid relid, AttrNumber attnum);
 extern bool steward_column_in_check(Oid relid, AttrNumber attnum, List *ignore);
 extern bool steward_has_valid_check(Oid relid);
+extern List *steward_check_not_null_columns(Oid relid, const char *conname);
+extern char steward_constraint_type(Oid relid, const char *conname, Oid *confrelid);
+
+/* A column of a table: relation and attribute number. */
+typedef struct StewardColumn
+{
+	Oid			relid;
+	AttrNumber	attnum;
+} StewardColumn;
+
+extern List *steward_domain_columns(List *names, bool *notnull);
 extern bool steward_domain_has_constraints(TypeName *tn);
 extern bool steward_index_covers(Oid relid, List *attnums);
 extern bool steward_column_indexed(Oid relid, AttrNumber attnum);
