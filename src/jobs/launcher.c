@@ -49,6 +49,7 @@ typedef struct LauncherSlot
 	BackgroundWorkerHandle *handle;
 	int64		job_id;
 	Oid			dbid;
+	bool		again;			/* requested again while it ran */
 } LauncherSlot;
 
 typedef struct UncleanCount
@@ -170,6 +171,7 @@ reap_workers(void)
 		int64		job_id;
 		int			wpid;
 		bool		clean;
+		bool		rerun;
 
 		if (lslots[i].handle == NULL)
 			continue;
@@ -181,15 +183,25 @@ reap_workers(void)
 		lslots[i].handle = NULL;
 		steward_jobs_release_slot(i);
 
+		/*
+		 * A request that came while this worker ran (a job resumed, or a job
+		 * whose id a worker for an earlier job of that id still held after
+		 * DROP and CREATE EXTENSION) may not have been seen by it: run the
+		 * job again, and the new worker reads its state afresh.
+		 */
+		rerun = lslots[i].again;
+		lslots[i].again = false;
 		if (clean)
 			unclean_entry(dbid, job_id)->count = 0;
 		else if (++unclean_entry(dbid, job_id)->count <= MAX_UNCLEAN_EXITS)
-			steward_launch_request(STEWARD_LAUNCH_JOB, dbid, roleid, job_id);
+			rerun = true;
 		else
 			ereport(WARNING,
 					(errmsg("pg_steward job %lld in database %u stopped unexpectedly %d times; not starting it again",
 							(long long) job_id, dbid, MAX_UNCLEAN_EXITS),
 					 errhint("See the server log; resume it with job_run() or after a restart.")));
+		if (rerun)
+			steward_launch_request(STEWARD_LAUNCH_JOB, dbid, roleid, job_id);
 	}
 }
 
@@ -247,7 +259,14 @@ start_job_workers(void)
 		slot = steward_jobs_reserve_slot(dbid, roleid, job_id);
 
 		if (slot == -2)
-			continue;			/* already running */
+		{
+			/* already running: start it again once that worker is done */
+			for (int i = 0; i < steward_jobs_nslots(); i++)
+				if (lslots[i].handle != NULL && lslots[i].dbid == dbid &&
+					lslots[i].job_id == job_id)
+					lslots[i].again = true;
+			continue;
+		}
 		if (slot < 0)
 		{
 			steward_launch_request(kind, dbid, roleid, job_id);
@@ -267,6 +286,7 @@ start_job_workers(void)
 		}
 		lslots[slot].job_id = job_id;
 		lslots[slot].dbid = dbid;
+		lslots[slot].again = false;
 	}
 }
 
