@@ -108,6 +108,7 @@ extern bool steward_run_subxact_rollback(void (*fn) (void *arg), void *arg,
 
 /* common/args.c */
 extern void steward_require_read_write(const char *what);
+extern void steward_require_read_committed(const char *fn);
 extern const char *steward_version_problem(const char *v, size_t len, size_t *position);
 extern char *steward_check_version(const char *fname, text *version);
 extern char *steward_optional_text(text *t, const char *argname, int maxlen);

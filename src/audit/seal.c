@@ -60,10 +60,7 @@ static void
 check_can_seal(void)
 {
 	steward_require_read_write("audit_seal");
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("audit_seal must run at isolation level READ COMMITTED")));
+	steward_require_read_committed("audit_seal");
 	if (FullTransactionIdIsValid(GetTopFullTransactionIdIfAny()))
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),

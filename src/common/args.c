@@ -51,6 +51,22 @@ steward_require_read_write(const char *what)
 				 errmsg("cannot %s in a read-only transaction", what)));
 }
 
+/*
+ * Refuse a REPEATABLE READ or SERIALIZABLE transaction: fn (the SQL
+ * function's name) records or reads what transactions of its own commit,
+ * which such a snapshot cannot see.  The one rule for migrate_apply,
+ * migrate_rollback and audit_seal.
+ */
+void
+steward_require_read_committed(const char *fn)
+{
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s requires the READ COMMITTED isolation level", fn),
+				 errdetail("It depends on what other transactions commit while it runs, which a REPEATABLE READ or SERIALIZABLE snapshot cannot see.")));
+}
+
 /* The version alphabet: letters, digits, '_', '.' and '-'. */
 static inline bool
 version_char(unsigned char c)

@@ -133,11 +133,7 @@ migrate_apply(PG_FUNCTION_ARGS)
 							 PG_ARGISNULL(7), PG_ARGISNULL(7) ? 0 : PG_GETARG_INT32(7));
 
 	steward_require_read_write("apply a migration");
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("migrate_apply requires the READ COMMITTED isolation level"),
-				 errdetail("Its start is recorded in a transaction of its own, which a REPEATABLE READ or SERIALIZABLE snapshot cannot see.")));
+	steward_require_read_committed("migrate_apply");
 
 	/*
 	 * A baseline (recorded by migrate_baseline or migrate_import) stands for

@@ -94,10 +94,7 @@ migrate_rollback(PG_FUNCTION_ARGS)
 							 PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
 
 	steward_require_read_write("roll back a migration");
-	if (IsolationUsesXactSnapshot())
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("migrate_rollback requires the READ COMMITTED isolation level")));
+	steward_require_read_committed("migrate_rollback");
 
 	steward_migration_lock("roll back a migration");
 	steward_version_state(version, &st);
