@@ -124,13 +124,13 @@ server_features(PGconn *conn, ServerFeatures *f)
 {
 	static const char *sql =
 		"WITH p AS (SELECT p.proname, p.proargnames FROM pg_catalog.pg_proc p"
-		" JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace AND n.nspname = 'steward')"
+		" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace AND n.nspname OPERATOR(pg_catalog.=) 'steward')"
 		" SELECT e.extversion,"
-		" EXISTS (SELECT 1 FROM p WHERE proname = 'version_from_name'),"
-		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_apply' AND 'allow' = ANY (proargnames)),"
-		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_lint' AND 'allow' = ANY (proargnames)),"
-		" EXISTS (SELECT 1 FROM p WHERE proname = 'migrate_lint' AND 'line' = ANY (proargnames))"
-		" FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_steward'";
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'version_from_name'),"
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_apply' AND 'allow' OPERATOR(pg_catalog.=) ANY (proargnames)),"
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_lint' AND 'allow' OPERATOR(pg_catalog.=) ANY (proargnames)),"
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_lint' AND 'line' OPERATOR(pg_catalog.=) ANY (proargnames))"
+		" FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_steward'";
 	PGresult   *res = exec_params(conn, sql, 0, NULL);
 
 	memset(f, 0, sizeof(*f));

@@ -83,7 +83,7 @@ load_status(DeployState *st)
 {
 	PGresult   *res = exec_params(st->conn,
 								  "SELECT version, kind, status, coalesce(checksum, ''),"
-								  " coalesce(job_id::text, '') FROM steward.migrate_status()",
+								  " coalesce(job_id::pg_catalog.text, '') FROM steward.migrate_status()",
 								  0, NULL);
 	int			i;
 
@@ -166,7 +166,7 @@ needs_out_of_order(DeployState *st, int idx)
 	return artefact;
 }
 
-/* appends ", allow => ARRAY[$n, …]::text[]" and the parameters */
+/* appends ", allow => ARRAY[$n, …]::pg_catalog.text[]" and the parameters */
 static void
 append_allow(PQExpBuffer sql, const char **params, int *nparams,
 			 const char **elements, int nallow)
@@ -181,7 +181,7 @@ append_allow(PQExpBuffer sql, const char **params, int *nparams,
 		params[*nparams] = elements[i];
 		appendPQExpBuffer(sql, "%s$%d", i ? ", " : "", ++*nparams);
 	}
-	appendPQExpBufferStr(sql, "]::text[]");
+	appendPQExpBufferStr(sql, "]::pg_catalog.text[]");
 }
 
 /* print the lines of a refusal's DETAIL, indented */
@@ -326,7 +326,7 @@ apply_one(DeployState *st, int idx, const char *sql, const char *down,
 		char	   *job_id;
 
 		PQclear(res);
-		jr = exec_params(st->conn, "SELECT job_id FROM steward.migrate_status() WHERE version = $1",
+		jr = exec_params(st->conn, "SELECT job_id FROM steward.migrate_status() WHERE version OPERATOR(pg_catalog.=) $1",
 						 1, vparams);
 		if (!result_ok(jr) || PQntuples(jr) != 1 || PQgetisnull(jr, 0, 0))
 		{
@@ -454,7 +454,7 @@ dry_run_one(DeployState *st, int idx, const char *sql, const char **elements, in
 	nparams = 1;
 	resetPQExpBuffer(&q);
 	/* migrate_plan has no allow: the review above is where findings are accepted */
-	appendPQExpBufferStr(&q, "SELECT coalesce(statement::text, ''), step, coalesce(detail, '')"
+	appendPQExpBufferStr(&q, "SELECT coalesce(statement::pg_catalog.text, ''), step, coalesce(detail, '')"
 						 " FROM steward.migrate_plan(sql => $1)");
 	res = exec_params(st->conn, q.data, nparams, params);
 	termPQExpBuffer(&q);

@@ -147,9 +147,9 @@ job_wait_progress(PGconn *conn, const char *job_id, const ClientOptions *opts,
 		}
 
 		res = exec_params(conn,
-						  "SELECT state, kind, coalesce(phase, ''), rows_done, coalesce(rows_estimate::text, ''),"
-						  " coalesce(percent::text, ''), coalesce(rows_per_second::text, ''),"
-						  " coalesce(last_sqlstate || ': ', '') || coalesce(last_error, '')"
+						  "SELECT state, kind, coalesce(phase, ''), rows_done, coalesce(rows_estimate::pg_catalog.text, ''),"
+						  " coalesce(percent::pg_catalog.text, ''), coalesce(rows_per_second::pg_catalog.text, ''),"
+						  " coalesce(last_sqlstate OPERATOR(pg_catalog.||) ': ', '') OPERATOR(pg_catalog.||) coalesce(last_error, '')"
 						  " FROM steward.job_status(job_id => $1::bigint)", 1, params);
 		if (!result_ok(res) || PQntuples(res) != 1)
 		{
@@ -271,10 +271,10 @@ cmd_jobs(const ClientOptions *opts)
 		return EXIT_SERVER;
 	res = exec_params(conn,
 					  "SELECT id, kind, state,"
-					  " coalesce(percent::text || '%', rows_done || ' rows'),"
-					  " coalesce(phase, ''), coalesce(relation::text, ''),"
+					  " coalesce(percent::pg_catalog.text OPERATOR(pg_catalog.||) '%', rows_done OPERATOR(pg_catalog.||) ' rows'),"
+					  " coalesce(phase, ''), coalesce(relation::pg_catalog.text, ''),"
 					  " coalesce(migration_version, ''),"
-					  " coalesce(last_sqlstate || ': ' || last_error, '')"
+					  " coalesce(last_sqlstate OPERATOR(pg_catalog.||) ': ' OPERATOR(pg_catalog.||) last_error, '')"
 					  " FROM steward.job_status() ORDER BY id", 0, NULL);
 	if (!result_ok(res))
 	{

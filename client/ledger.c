@@ -57,8 +57,8 @@ cmd_verify(const ClientOptions *opts)
 		return EXIT_SERVER;
 	res = exec_params(conn,
 					  "SELECT is_valid, events_checked, blocks_checked, events_unsealed,"
-					  " coalesce(problem, ''), head_digest::text"
-					  " FROM steward.verify_audit_chain(trusted_digest => $1::jsonb, since => $2::jsonb)",
+					  " coalesce(problem, ''), head_digest::pg_catalog.text"
+					  " FROM steward.verify_audit_chain(trusted_digest => $1::pg_catalog.jsonb, since => $2::pg_catalog.jsonb)",
 					  2, params);
 	if (!result_ok(res) || PQntuples(res) != 1)
 	{
@@ -96,7 +96,7 @@ cmd_digest(const ClientOptions *opts)
 
 	if (!server_features(conn, &f))
 		return EXIT_SERVER;
-	res = exec_params(conn, "SELECT steward.audit_digest()::text", 0, NULL);
+	res = exec_params(conn, "SELECT steward.audit_digest()::pg_catalog.text", 0, NULL);
 	if (!result_ok(res) || PQntuples(res) != 1)
 	{
 		print_server_error("could not read the digest of the audit ledger", res);

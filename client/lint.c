@@ -116,7 +116,7 @@ lint_one(PGconn *conn, const ServerFeatures *f, const LintTarget *t, FindingList
 			params[nparams] = elements[i];
 			appendPQExpBuffer(&q, "%s$%d", i ? ", " : "", ++nparams);
 		}
-		appendPQExpBufferStr(&q, "]::text[]");
+		appendPQExpBufferStr(&q, "]::pg_catalog.text[]");
 	}
 	appendPQExpBufferStr(&q, ")");
 	res = exec_params(conn, q.data, nparams, params);

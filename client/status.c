@@ -33,8 +33,8 @@ cmd_status(const ClientOptions *opts)
 
 	res = exec_params(conn,
 					  "SELECT version, kind, status, last_op,"
-					  " coalesce(to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
-					  " coalesce(job_id::text, ''), coalesce(description, '')"
+					  " coalesce(pg_catalog.to_char(finished_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
+					  " coalesce(job_id::pg_catalog.text, ''), coalesce(description, '')"
 					  " FROM steward.migrate_status() ORDER BY version", 0, NULL);
 	if (!result_ok(res))
 	{
@@ -57,8 +57,8 @@ cmd_history(const ClientOptions *opts, const char *version)
 	PGresult   *res;
 
 	res = exec_params(conn,
-					  "SELECT coalesce(id::text, ''), to_char(at, 'YYYY-MM-DD HH24:MI:SS'), event,"
-					  " coalesce(statements_applied || '/' || statements_total, ''),"
+					  "SELECT coalesce(id::pg_catalog.text, ''), pg_catalog.to_char(at, 'YYYY-MM-DD HH24:MI:SS'), event,"
+					  " coalesce(statements_applied OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) statements_total, ''),"
 					  " coalesce(error_sqlstate, ''), coalesce(error_message, reason, '')"
 					  " FROM steward.migrate_history(version => $1)", 1, params);
 	if (!result_ok(res))

@@ -202,6 +202,34 @@ like($out, qr/\bapply\b.*\n.*\brollback\b/, 'pairs: history lists the apply and 
 ($rc, $out, $err) = run_client($node, 'pairs', ['status']);
 like($out, qr/^10_add_orders_note +migration +rolled_back /m, 'pairs: status shows the rollback');
 
+# ------------------------------------------- a search_path set against it
+# The client's own queries name pg_catalog's operators and functions: a
+# schema put before pg_catalog in search_path (by the database's or the
+# role's settings) cannot hand them its own.
+$node->safe_psql('pairs', q{
+CREATE TABLE public.trap_hits (what text);
+CREATE SCHEMA trap;
+CREATE FUNCTION trap.eq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS
+  $f$BEGIN INSERT INTO public.trap_hits VALUES ('='); RETURN pg_catalog.texteq(a, b); END$f$;
+CREATE OPERATOR trap.= (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.eq);
+CREATE FUNCTION trap.cat(a text, b text) RETURNS text LANGUAGE plpgsql AS
+  $f$BEGIN INSERT INTO public.trap_hits VALUES ('||'); RETURN pg_catalog.textcat(a, b); END$f$;
+CREATE OPERATOR trap.|| (LEFTARG = text, RIGHTARG = text, FUNCTION = trap.cat);
+CREATE FUNCTION trap.to_char(t timestamptz, f text) RETURNS text LANGUAGE plpgsql AS
+  $f$BEGIN INSERT INTO public.trap_hits VALUES ('to_char'); RETURN 'x'; END$f$;
+GRANT ALL ON SCHEMA trap TO PUBLIC;});
+my %trap = (env => { PGOPTIONS => '-c search_path=trap,pg_catalog,public' });
+for my $args ([ 'status' ], [ 'history', '10_add_orders_note' ], [ 'jobs' ], [ 'deploy', $pairs ])
+{
+	($rc, $out, $err) = run_client($node, 'pairs', $args, %trap);
+	isnt($rc, 3, "with search_path trap,pg_catalog: $args->[0] runs");
+}
+is($node->safe_psql('pairs', q{SELECT count(*) FROM public.trap_hits}), '0',
+	'none of the client\'s own queries used an operator or function of schema trap');
+$node->safe_psql('pairs', q{SELECT 1 WHERE 'a'::text OPERATOR(trap.=) 'a'});
+is($node->safe_psql('pairs', q{SELECT count(*) FROM public.trap_hits}), '1', '... which would have been seen');
+$node->safe_psql('pairs', q{DROP SCHEMA trap CASCADE; DROP TABLE public.trap_hits});
+
 # ----------------------------------------------------------- exit statuses
 ($rc, $out, $err) = run_client($node, 'pairs', [ 'deploy', "$pairs/no_such_folder" ]);
 is($rc, 2, 'a missing folder: exit 2');
