@@ -455,21 +455,95 @@ END $$;
 COMMENT ON FUNCTION steward.migrate_check_fk(regclass, text[], regclass, text[]) IS
     'count the rows of child whose key has no row in parent, with up to 10 sample keys (check before adding a foreign key)';
 
--- The post-migration checks, one row per problem and one "ok" row per
--- check that found none, as the role p_caller sees them (sequences it may
--- not read are left out).  Called by migrate_validate() only.
-CREATE FUNCTION steward.validate_report(p_caller oid)
-RETURNS TABLE (check_name text, severity text, object text, detail text)
+-- The post-migration checks of migrate_validate(), one function per check,
+-- each returning one row per problem it finds (severity, object, detail).
+-- They run as the extension owner, called by steward.validate_report only.
+
+-- invalid-index: indexes left invalid
+CREATE FUNCTION steward.validate_invalid_index()
+RETURNS TABLE (severity text, object text, detail text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-WITH checks(ord, name) AS (
-    VALUES (1, 'invalid-index'), (2, 'not-valid-constraint'), (3, 'fk-without-index'),
-           (4, 'table-without-primary-key'), (5, 'sequence-near-exhaustion'),
-           (6, 'schema-drift'), (7, 'migration-not-completed')
-),
-snap AS (
-    SELECT s.version, s.objects FROM steward.schema_snapshots s ORDER BY s.id DESC LIMIT 1
-),
-seqs AS (
+SELECT 'error', i.indexrelid::regclass::text,
+       CASE WHEN ic.relkind = 'I'
+            THEN format('partitioned index is not valid: an index of a partition is missing; create it and '
+                        'attach it with ALTER INDEX %s ATTACH PARTITION', i.indexrelid::regclass)
+            ELSE format('index is not valid (left by a failed CREATE INDEX CONCURRENTLY, or still being '
+                        'built); drop it with DROP INDEX CONCURRENTLY %s and create it again',
+                        i.indexrelid::regclass) END
+  FROM pg_index i
+  JOIN pg_class ic ON ic.oid = i.indexrelid
+  JOIN steward.review_relations r ON r.oid = i.indrelid
+ WHERE NOT i.indisvalid
+$$;
+
+-- not-valid-constraint: NOT VALID table and domain constraints (a
+-- partition's clone is validated with its parent's)
+CREATE FUNCTION steward.validate_not_valid_constraint()
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT 'warning', k.conrelid::regclass::text || '.' || quote_ident(k.conname),
+       format('constraint is NOT VALID; validate it in a background job with SELECT validate_constraint(%L, %L), '
+              'or with ALTER TABLE %s VALIDATE CONSTRAINT %I',
+              k.conrelid::regclass::text, k.conname, k.conrelid::regclass, k.conname)
+  FROM pg_constraint k JOIN steward.review_relations r ON r.oid = k.conrelid
+ WHERE NOT k.convalidated AND k.conparentid = 0 AND k.conislocal
+UNION ALL
+SELECT 'warning', format_type(k.contypid, NULL) || '.' || quote_ident(k.conname),
+       format('domain constraint is NOT VALID; validate it with ALTER DOMAIN %s VALIDATE CONSTRAINT %I',
+              format_type(k.contypid, NULL), k.conname)
+  FROM pg_constraint k
+  JOIN pg_type t ON t.oid = k.contypid
+  JOIN steward.review_schemas s ON s.oid = t.typnamespace
+ WHERE NOT k.convalidated
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                    WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+$$;
+
+-- fk-without-index: foreign keys whose columns lead no valid, non-partial
+-- btree or hash index
+CREATE FUNCTION steward.validate_fk_without_index()
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT 'warning', k.conrelid::regclass::text || '.' || quote_ident(k.conname),
+       format('no index leads with the referencing columns (%s), so every DELETE or key UPDATE on %s scans %s; '
+              'create one with CREATE INDEX%s ON %s (%s)',
+              cols.list, k.confrelid::regclass, k.conrelid::regclass,
+              CASE WHEN r.relkind = 'p' THEN '' ELSE ' CONCURRENTLY' END, k.conrelid::regclass, cols.list)
+  FROM pg_constraint k
+  JOIN steward.review_relations r ON r.oid = k.conrelid
+  CROSS JOIN LATERAL (
+      SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) AS list
+        FROM unnest(k.conkey) WITH ORDINALITY u(attnum, n)
+        JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) cols
+ WHERE k.contype = 'f' AND k.conparentid = 0
+   AND NOT EXISTS (
+       SELECT 1 FROM pg_index i
+         JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_am am ON am.oid = ic.relam
+        WHERE i.indrelid = k.conrelid AND i.indisvalid AND i.indpred IS NULL
+          AND am.amname IN ('btree', 'hash')
+          AND i.indnkeyatts >= cardinality(k.conkey)
+          AND (SELECT array_agg(x.attnum) FROM unnest(i.indkey::int2[]) WITH ORDINALITY x(attnum, n)
+                WHERE x.n <= cardinality(k.conkey)) @> k.conkey)
+$$;
+
+-- table-without-primary-key (partitions share their parent's)
+CREATE FUNCTION steward.validate_table_without_primary_key()
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT 'warning', r.oid::regclass::text,
+       'table has no primary key (backfill, copy_table and logical replication of UPDATE and DELETE need a key)'
+  FROM steward.review_relations r
+ WHERE r.relkind IN ('r', 'p') AND NOT r.relispartition
+   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'p')
+$$;
+
+-- sequence-near-exhaustion: sequences past 75 % of their range (or of the
+-- column they fill), among those p_caller may read
+CREATE FUNCTION steward.validate_sequence_near_exhaustion(p_caller oid)
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH seqs AS (
     SELECT q.seqrelid, q.seqincrement,
            CASE WHEN has_sequence_privilege(p_caller, q.seqrelid, 'SELECT,USAGE')
                 THEN pg_sequence_last_value(q.seqrelid) END::numeric AS last_value,
@@ -498,6 +572,24 @@ seq_use AS (
                            CASE WHEN s.seqincrement > 0 THEN s.type_max <= s.seqmax
                                 ELSE -s.type_max - 1 >= s.seqmin END AS by_column) lim
      WHERE s.last_value IS NOT NULL
+)
+SELECT CASE WHEN u.pct > 90 THEN 'error' ELSE 'warning' END, u.seqrelid::regclass::text,
+       format('%s%% of the range used: last value %s, limit %s (%s)', u.pct, u.last_value, u.limit_value,
+              CASE WHEN u.by_column
+                   THEN format('type %s of column %s.%I', format_type(u.atttypid, NULL),
+                               u.attrelid::regclass, u.attname)
+                   WHEN u.seqincrement > 0 THEN 'the sequence''s maxvalue'
+                   ELSE 'the sequence''s minvalue' END)
+  FROM seq_use u
+ WHERE u.pct > 75
+$$;
+
+-- schema-drift: what changed since the newest schema snapshot
+CREATE FUNCTION steward.validate_schema_drift()
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH snap AS (
+    SELECT s.version, s.objects FROM steward.schema_snapshots s ORDER BY s.id DESC LIMIT 1
 ),
 drift AS (
     SELECT coalesce(n.key, o.key) AS identity,
@@ -505,105 +597,60 @@ drift AS (
       FROM (SELECT e.key, e.value FROM snap, jsonb_each_text(snap.objects) e) o
       FULL JOIN (SELECT e.key, e.value FROM jsonb_each_text(steward.schema_objects()) e) n ON n.key = o.key
      WHERE o.value IS DISTINCT FROM n.value
+)
+SELECT 'warning', d.identity, format('%s since the schema fingerprint of version %s', d.change, snap.version)
+  FROM drift d, snap
+UNION ALL
+SELECT 'info', NULL,
+       'no schema fingerprint recorded yet: migrate_apply, migrate_rollback and migrate_baseline record one'
+ WHERE NOT EXISTS (SELECT 1 FROM snap)
+$$;
+
+-- migration-not-completed: migrations that failed or are still in progress
+CREATE FUNCTION steward.validate_migration_not_completed()
+RETURNS TABLE (severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+SELECT 'error', m.version,
+       CASE WHEN m.status = 'failed' THEN
+           'failed' || coalesce(' at statement ' || m.error_statement, '')
+                    || coalesce(' (' || m.error_sqlstate || ')', '')
+                    || coalesce(': ' || m.error_message, '')
+                    || '; apply it again or resolve it with migrate_repair()'
+       WHEN m.job_id IS NOT NULL THEN
+           format('in progress: job %s runs its statements that refuse a transaction block', m.job_id)
+       ELSE format('in progress in the transaction of backend %s', m.backend_pid) END
+  FROM steward.migration_state m
+ WHERE m.status IN ('failed', 'in_progress')
+$$;
+
+-- The report: the checks in order, one row per problem and one "ok" row
+-- per check that found none, as the role p_caller sees them.  Called by
+-- migrate_validate() only.
+CREATE FUNCTION steward.validate_report(p_caller oid)
+RETURNS TABLE (check_name text, severity text, object text, detail text)
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+WITH problems(ord, name, severity, object, detail) AS (
+    SELECT 1, 'invalid-index', p.* FROM steward.validate_invalid_index() p
+    UNION ALL
+    SELECT 2, 'not-valid-constraint', p.* FROM steward.validate_not_valid_constraint() p
+    UNION ALL
+    SELECT 3, 'fk-without-index', p.* FROM steward.validate_fk_without_index() p
+    UNION ALL
+    SELECT 4, 'table-without-primary-key', p.* FROM steward.validate_table_without_primary_key() p
+    UNION ALL
+    SELECT 5, 'sequence-near-exhaustion', p.* FROM steward.validate_sequence_near_exhaustion(p_caller) p
+    UNION ALL
+    SELECT 6, 'schema-drift', p.* FROM steward.validate_schema_drift() p
+    UNION ALL
+    SELECT 7, 'migration-not-completed', p.* FROM steward.validate_migration_not_completed() p
 ),
-problems(ord, severity, object, detail) AS (
-    -- 1: invalid indexes
-    SELECT 1, 'error', i.indexrelid::regclass::text,
-           CASE WHEN ic.relkind = 'I'
-                THEN format('partitioned index is not valid: an index of a partition is missing; create it and '
-                            'attach it with ALTER INDEX %s ATTACH PARTITION', i.indexrelid::regclass)
-                ELSE format('index is not valid (left by a failed CREATE INDEX CONCURRENTLY, or still being '
-                            'built); drop it with DROP INDEX CONCURRENTLY %s and create it again',
-                            i.indexrelid::regclass) END
-      FROM pg_index i
-      JOIN pg_class ic ON ic.oid = i.indexrelid
-      JOIN steward.review_relations r ON r.oid = i.indrelid
-     WHERE NOT i.indisvalid
-    UNION ALL
-    -- 2: NOT VALID constraints (a partition's clone is validated with its parent's)
-    SELECT 2, 'warning', k.conrelid::regclass::text || '.' || quote_ident(k.conname),
-           format('constraint is NOT VALID; validate it in a background job with SELECT validate_constraint(%L, %L), '
-                  'or with ALTER TABLE %s VALIDATE CONSTRAINT %I',
-                  k.conrelid::regclass::text, k.conname, k.conrelid::regclass, k.conname)
-      FROM pg_constraint k JOIN steward.review_relations r ON r.oid = k.conrelid
-     WHERE NOT k.convalidated AND k.conparentid = 0 AND k.conislocal
-    UNION ALL
-    SELECT 2, 'warning', format_type(k.contypid, NULL) || '.' || quote_ident(k.conname),
-           format('domain constraint is NOT VALID; validate it with ALTER DOMAIN %s VALIDATE CONSTRAINT %I',
-                  format_type(k.contypid, NULL), k.conname)
-      FROM pg_constraint k
-      JOIN pg_type t ON t.oid = k.contypid
-      JOIN steward.review_schemas s ON s.oid = t.typnamespace
-     WHERE NOT k.convalidated
-       AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                        WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
-    UNION ALL
-    -- 3: foreign keys whose columns lead no valid, non-partial btree or hash index
-    SELECT 3, 'warning', k.conrelid::regclass::text || '.' || quote_ident(k.conname),
-           format('no index leads with the referencing columns (%s), so every DELETE or key UPDATE on %s scans %s; '
-                  'create one with CREATE INDEX%s ON %s (%s)',
-                  cols.list, k.confrelid::regclass, k.conrelid::regclass,
-                  CASE WHEN r.relkind = 'p' THEN '' ELSE ' CONCURRENTLY' END, k.conrelid::regclass, cols.list)
-      FROM pg_constraint k
-      JOIN steward.review_relations r ON r.oid = k.conrelid
-      CROSS JOIN LATERAL (
-          SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY u.n) AS list
-            FROM unnest(k.conkey) WITH ORDINALITY u(attnum, n)
-            JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum) cols
-     WHERE k.contype = 'f' AND k.conparentid = 0
-       AND NOT EXISTS (
-           SELECT 1 FROM pg_index i
-             JOIN pg_class ic ON ic.oid = i.indexrelid
-             JOIN pg_am am ON am.oid = ic.relam
-            WHERE i.indrelid = k.conrelid AND i.indisvalid AND i.indpred IS NULL
-              AND am.amname IN ('btree', 'hash')
-              AND i.indnkeyatts >= cardinality(k.conkey)
-              AND (SELECT array_agg(x.attnum) FROM unnest(i.indkey::int2[]) WITH ORDINALITY x(attnum, n)
-                    WHERE x.n <= cardinality(k.conkey)) @> k.conkey)
-    UNION ALL
-    -- 4: tables without a primary key (partitions share their parent's)
-    SELECT 4, 'warning', r.oid::regclass::text,
-           'table has no primary key (backfill, copy_table and logical replication of UPDATE and DELETE need a key)'
-      FROM steward.review_relations r
-     WHERE r.relkind IN ('r', 'p') AND NOT r.relispartition
-       AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conrelid = r.oid AND k.contype = 'p')
-    UNION ALL
-    -- 5: sequences past 75 % of their range (or of the column they fill)
-    SELECT 5, CASE WHEN u.pct > 90 THEN 'error' ELSE 'warning' END, u.seqrelid::regclass::text,
-           format('%s%% of the range used: last value %s, limit %s (%s)', u.pct, u.last_value, u.limit_value,
-                  CASE WHEN u.by_column
-                       THEN format('type %s of column %s.%I', format_type(u.atttypid, NULL),
-                                   u.attrelid::regclass, u.attname)
-                       WHEN u.seqincrement > 0 THEN 'the sequence''s maxvalue'
-                       ELSE 'the sequence''s minvalue' END)
-      FROM seq_use u
-     WHERE u.pct > 75
-    UNION ALL
-    -- 6: schema drift since the newest fingerprint
-    SELECT 6, 'warning', d.identity,
-           format('%s since the schema fingerprint of version %s', d.change, snap.version)
-      FROM drift d, snap
-    UNION ALL
-    SELECT 6, 'info', NULL,
-           'no schema fingerprint recorded yet: migrate_apply, migrate_rollback and migrate_baseline record one'
-     WHERE NOT EXISTS (SELECT 1 FROM snap)
-    UNION ALL
-    -- 7: migrations that failed or are still in progress
-    SELECT 7, 'error', m.version,
-           CASE WHEN m.status = 'failed' THEN
-               'failed' || coalesce(' at statement ' || m.error_statement, '')
-                        || coalesce(' (' || m.error_sqlstate || ')', '')
-                        || coalesce(': ' || m.error_message, '')
-                        || '; apply it again or resolve it with migrate_repair()'
-           WHEN m.job_id IS NOT NULL THEN
-               format('in progress: job %s runs its statements that refuse a transaction block', m.job_id)
-           ELSE format('in progress in the transaction of backend %s', m.backend_pid) END
-      FROM steward.migration_state m
-     WHERE m.status IN ('failed', 'in_progress')
+checks(ord, name) AS (
+    VALUES (1, 'invalid-index'), (2, 'not-valid-constraint'), (3, 'fk-without-index'),
+           (4, 'table-without-primary-key'), (5, 'sequence-near-exhaustion'),
+           (6, 'schema-drift'), (7, 'migration-not-completed')
 )
 SELECT r.name, r.severity, r.object, r.detail
-  FROM (SELECT c.ord, c.name, p.severity, p.object, p.detail
-          FROM checks c JOIN problems p ON p.ord = c.ord
+  FROM (SELECT p.ord, p.name, p.severity, p.object, p.detail FROM problems p
         UNION ALL
         SELECT c.ord, c.name, 'ok', NULL, NULL
           FROM checks c

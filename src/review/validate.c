@@ -3,7 +3,8 @@
  * validate.c
  *	  migrate_validate(): the checks a DBA runs after a deploy.
  *
- * The checks are the SQL function steward.validate_report(caller).  They
+ * The checks are the SQL function steward.validate_report(caller), which
+ * puts together one SQL function per check (steward.validate_<check>).  They
  * read steward's own tables (the schema snapshots, the migrations), which
  * only the extension owner may read, so they run as that owner, through
  * the owner scope of spi_util.c (search_path pinned to pg_catalog).  What

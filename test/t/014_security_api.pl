@@ -24,7 +24,7 @@ sub as_role { return psql_as($node, @_); }
 # ------------------------------------------------------------------ grants
 
 is($node->safe_psql('postgres', q{
-SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY 1)
+SELECT string_agg(p.oid::regprocedure::text, ', ' ORDER BY p.oid::regprocedure::text COLLATE "C")
   FROM pg_proc p
  WHERE p.pronamespace = 'steward'::regnamespace
    AND has_function_privilege('public', p.oid, 'EXECUTE')}),
