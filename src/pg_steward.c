@@ -84,6 +84,7 @@ steward_shmem_request(void)
 		prev_shmem_request_hook();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
+	steward_recorder_shmem_request();
 }
 #endif
 
@@ -96,6 +97,7 @@ steward_shmem_startup(void)
 		prev_shmem_startup_hook();
 	steward_jobs_shmem_startup();
 	steward_audit_shmem_startup();
+	steward_recorder_shmem_startup();
 }
 
 void
@@ -231,6 +233,7 @@ _PG_init(void)
 #else
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
+	steward_recorder_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = steward_shmem_startup;
