@@ -58,123 +58,12 @@ SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relpersistence,
                     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
                       AND d.objid = c.oid AND d.deptype = 'e');
 
--- The keys of steward.schema_object_list whose identity or definition may
--- have changed since the catalog snapshot whose xmin is p_since: every
--- object one of whose own catalog rows was written by a transaction that
--- snapshot may not have seen (xmin at or after p_since: its own, those
--- running then, those after it); every object that depends (pg_depend) on
--- such a row, since a definition prints the names of what it uses; and
--- what implements those (internal dependencies: the index of a
--- constraint).  Own rows: a relation's pg_class row, columns, defaults,
--- rules, index, inheritance, sequence, foreign table and partition key
--- rows (its key r<oid>); a constraint's row (k<oid>); a trigger's
--- (t<oid>); a function's or procedure's (f<oid>).  An object that depends
--- on an object of a catalog not read here is always in the list.  NULL
--- when every object must be deparsed again: a schema or a tablespace was
--- written (names print with their schema), or an object initdb created
--- (OID below 16384, which pg_depend does not record), or p_since is too
--- old to compare.
-CREATE FUNCTION steward.schema_changed_keys(p_since xid) RETURNS text[]
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-WITH since AS (
-    SELECT pg_catalog.age(p_since) AS age
-),
-written(classid, oid) AS (
-    SELECT 'pg_class'::regclass::oid, x.oid FROM pg_class x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.attrelid FROM pg_attribute x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.indexrelid FROM pg_index x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.inhrelid FROM pg_inherits x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.seqrelid FROM pg_sequence x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.ftrelid FROM pg_foreign_table x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.partrelid FROM pg_partitioned_table x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.adrelid FROM pg_attrdef x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_attrdef'::regclass::oid, x.oid FROM pg_attrdef x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_class'::regclass::oid, x.ev_class FROM pg_rewrite x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_rewrite'::regclass::oid, x.oid FROM pg_rewrite x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_constraint'::regclass::oid, x.oid FROM pg_constraint x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_trigger'::regclass::oid, x.oid FROM pg_trigger x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_proc'::regclass::oid, x.oid FROM pg_proc x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_type'::regclass::oid, x.oid FROM pg_type x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_namespace'::regclass::oid, x.oid FROM pg_namespace x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_tablespace'::regclass::oid, x.oid FROM pg_tablespace x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_collation'::regclass::oid, x.oid FROM pg_collation x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_operator'::regclass::oid, x.oid FROM pg_operator x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_opclass'::regclass::oid, x.oid FROM pg_opclass x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_opfamily'::regclass::oid, x.oid FROM pg_opfamily x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_language'::regclass::oid, x.oid FROM pg_language x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_am'::regclass::oid, x.oid FROM pg_am x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_foreign_server'::regclass::oid, x.oid FROM pg_foreign_server x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_ts_config'::regclass::oid, x.oid FROM pg_ts_config x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_ts_dict'::regclass::oid, x.oid FROM pg_ts_dict x, since WHERE age(x.xmin) <= since.age
-    UNION ALL SELECT 'pg_extension'::regclass::oid, x.oid FROM pg_extension x, since WHERE age(x.xmin) <= since.age
-),
--- objects that depend on something of a catalog not read above
-unread(classid, oid) AS (
-    SELECT d.classid, d.objid FROM pg_depend d
-     WHERE d.refclassid NOT IN ('pg_class'::regclass, 'pg_attrdef'::regclass, 'pg_rewrite'::regclass,
-                                'pg_constraint'::regclass, 'pg_trigger'::regclass, 'pg_proc'::regclass,
-                                'pg_type'::regclass, 'pg_namespace'::regclass, 'pg_collation'::regclass,
-                                'pg_operator'::regclass, 'pg_opclass'::regclass, 'pg_opfamily'::regclass,
-                                'pg_language'::regclass, 'pg_am'::regclass, 'pg_foreign_server'::regclass,
-                                'pg_ts_config'::regclass, 'pg_ts_dict'::regclass, 'pg_extension'::regclass)
-),
-near(classid, oid) AS (
-    SELECT w.classid, w.oid FROM written w
-    UNION
-    SELECT d.classid, d.objid FROM written w
-      JOIN pg_depend d ON d.refclassid = w.classid AND d.refobjid = w.oid
-),
--- and what implements those (the index of a constraint prints the columns
--- and the table the constraint depends on)
-changed(classid, oid) AS (
-    SELECT n.classid, n.oid FROM near n
-    UNION
-    SELECT d.classid, d.objid FROM near n
-      JOIN pg_depend d ON d.refclassid = n.classid AND d.refobjid = n.oid AND d.deptype = 'i'
-    UNION
-    SELECT u.classid, u.oid FROM unread u
-),
-keys(key) AS (
-    SELECT CASE c.classid WHEN 'pg_class'::regclass THEN 'r' WHEN 'pg_constraint'::regclass THEN 'k'
-                          WHEN 'pg_trigger'::regclass THEN 't' WHEN 'pg_proc'::regclass THEN 'f' END || c.oid
-      FROM changed c
-     WHERE c.classid IN ('pg_class'::regclass, 'pg_constraint'::regclass, 'pg_trigger'::regclass, 'pg_proc'::regclass)
-    UNION ALL
-    SELECT 'r' || ad.adrelid FROM changed c JOIN pg_attrdef ad ON ad.oid = c.oid
-     WHERE c.classid = 'pg_attrdef'::regclass
-    UNION ALL
-    SELECT 'r' || rw.ev_class FROM changed c JOIN pg_rewrite rw ON rw.oid = c.oid
-     WHERE c.classid = 'pg_rewrite'::regclass
-    UNION ALL
-    -- a constraint's definition prints some of its index (options, tablespace, operator classes)
-    SELECT 'k' || k.oid FROM changed c JOIN pg_constraint k ON k.conindid = c.oid
-     WHERE c.classid = 'pg_class'::regclass
-)
-SELECT CASE WHEN (SELECT since.age FROM since) > 1000000000
-              OR EXISTS (SELECT 1 FROM written w
-                          WHERE w.oid < 16384
-                             OR w.classid IN ('pg_namespace'::regclass, 'pg_tablespace'::regclass))
-            THEN NULL
-            ELSE coalesce((SELECT array_agg(DISTINCT k.key) FROM keys k), '{}') END
-$$;
-
--- One row per user object: its identity and the sha256 hex of a canonical
--- definition.  The settings are pinned so that pg_get_*def and the
--- constants of defaults read the same in every session and every
--- database.  Validity (NOT VALID constraints, invalid indexes) is no part
--- of a definition: migrate_validate() reports it, and validating is no
--- drift.
---
--- p_cache NULL: every object is deparsed.  Otherwise p_cache is {key:
--- {i: identity, h: hash}} of objects known not to have changed and p_only
--- the OIDs of those that may have (steward.record_schema_snapshot,
--- steward.schema_changed_keys): of the objects that have a key, only those
--- of p_only are deparsed, the others that still exist are taken from
--- p_cache.  key is NULL for what is always deparsed (schemas, types,
--- policies, rules, aggregates); r<oid> is a relation or an index, k<oid> a
--- constraint, t<oid> a trigger, f<oid> a function or procedure.
-CREATE FUNCTION steward.schema_object_list(p_cache jsonb, p_only oid[])
-RETURNS TABLE (key text, identity text, hash text)
+-- One entry {identity: sha256 hex of a canonical definition} per user
+-- object.  The settings are pinned so that pg_get_*def and the constants
+-- of defaults read the same in every session and every database.
+-- Validity (NOT VALID constraints, invalid indexes) is no part of a
+-- definition: migrate_validate() reports it, and validating is no drift.
+CREATE FUNCTION steward.schema_objects() RETURNS jsonb
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
@@ -201,17 +90,16 @@ WITH cols AS (
       JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      WHERE a.attrelid IN (SELECT r.oid FROM steward.review_relations r
-                           WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c')
-                             AND (p_cache IS NULL OR r.oid = ANY (p_only) OR r.relkind = 'c'))
+                           WHERE r.relkind IN ('r', 'p', 'v', 'm', 'f', 'c'))
        AND a.attnum > 0 AND NOT a.attisdropped
      GROUP BY a.attrelid
 ),
-objs(key, identity, def) AS (
-    SELECT NULL, 'schema ' || quote_ident(s.nspname), 'schema'
+objs(identity, def) AS (
+    SELECT 'schema ' || quote_ident(s.nspname), 'schema'
       FROM steward.review_schemas s
     UNION ALL
     -- tables, views, materialized views, sequences, foreign tables
-    SELECT 'r' || c.oid, CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+    SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
                           WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
                           WHEN 'f' THEN 'foreign table' END || ' ' || c.oid::regclass::text,
            concat_ws(E'\n',
@@ -239,27 +127,23 @@ objs(key, identity, def) AS (
       FROM steward.review_relations c
       LEFT JOIN cols ON cols.attrelid = c.oid
      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
-       AND (p_cache IS NULL OR c.oid = ANY (p_only))
     UNION ALL
-    SELECT 'r' || i.indexrelid, 'index ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+    SELECT 'index ' || i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
       FROM pg_index i JOIN steward.review_relations c ON c.oid = i.indrelid
-     WHERE p_cache IS NULL OR i.indexrelid = ANY (p_only)
     UNION ALL
-    SELECT 'k' || k.oid, 'constraint ' || k.conrelid::regclass::text || '.' || quote_ident(k.conname),
+    SELECT 'constraint ' || k.conrelid::regclass::text || '.' || quote_ident(k.conname),
            regexp_replace(pg_get_constraintdef(k.oid), ' NOT VALID$', '')
       FROM pg_constraint k JOIN steward.review_relations c ON c.oid = k.conrelid
-     WHERE p_cache IS NULL OR k.oid = ANY (p_only)
     UNION ALL
     -- user triggers; those pg_steward attaches (copy_table, audit_table) are its own business
-    SELECT 't' || t.oid, 'trigger ' || t.tgrelid::regclass::text || '.' || quote_ident(t.tgname),
+    SELECT 'trigger ' || t.tgrelid::regclass::text || '.' || quote_ident(t.tgname),
            pg_get_triggerdef(t.oid) || ' enabled ' || t.tgenabled::text
       FROM pg_trigger t JOIN steward.review_relations c ON c.oid = t.tgrelid
      WHERE NOT t.tgisinternal
-       AND (p_cache IS NULL OR t.oid = ANY (p_only))
        AND NOT EXISTS (SELECT 1 FROM pg_proc f JOIN pg_namespace fn ON fn.oid = f.pronamespace
                         WHERE f.oid = t.tgfoid AND fn.nspname = 'steward')
     UNION ALL
-    SELECT NULL, 'policy ' || p.polrelid::regclass::text || '.' || quote_ident(p.polname),
+    SELECT 'policy ' || p.polrelid::regclass::text || '.' || quote_ident(p.polname),
            format('%s for %s to %s using (%s) with check (%s)',
                   CASE WHEN p.polpermissive THEN 'permissive' ELSE 'restrictive' END, p.polcmd,
                   (SELECT string_agg(CASE WHEN r = 0 THEN 'public' ELSE quote_ident(pg_get_userbyid(r)) END,
@@ -268,13 +152,13 @@ objs(key, identity, def) AS (
                   pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid))
       FROM pg_policy p JOIN steward.review_relations c ON c.oid = p.polrelid
     UNION ALL
-    SELECT NULL, 'rule ' || r.ev_class::regclass::text || '.' || quote_ident(r.rulename),
+    SELECT 'rule ' || r.ev_class::regclass::text || '.' || quote_ident(r.rulename),
            pg_get_ruledef(r.oid) || ' enabled ' || r.ev_enabled::text
       FROM pg_rewrite r JOIN steward.review_relations c ON c.oid = r.ev_class
      WHERE r.rulename <> '_RETURN'
     UNION ALL
     -- functions, procedures and aggregates
-    SELECT CASE WHEN p.prokind <> 'a' THEN 'f' || p.oid END, CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END
+    SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END
                || ' ' || p.oid::regprocedure::text,
            CASE WHEN p.prokind = 'a' THEN
                (SELECT format('aggregate kind %s sfunc %s stype %s finalfunc %s combinefunc %s initcond %s sortop %s',
@@ -287,11 +171,10 @@ objs(key, identity, def) AS (
       FROM pg_proc p JOIN steward.review_schemas s ON s.oid = p.pronamespace
      WHERE NOT EXISTS (SELECT 1 FROM pg_depend d
                         WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
-       AND (p_cache IS NULL OR p.prokind = 'a' OR p.oid = ANY (p_only))
     UNION ALL
     -- enums, domains, composite, range and base types (not the row types of
     -- relations, array types or multiranges, which come with another object)
-    SELECT NULL, 'type ' || format_type(t.oid, NULL),
+    SELECT 'type ' || format_type(t.oid, NULL),
            CASE t.typtype
            WHEN 'e' THEN
                'enum ' || coalesce((SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder)
@@ -343,25 +226,9 @@ objs(key, identity, def) AS (
                         WHERE d.classid = 'pg_class'::regclass AND d.objid = t.typrelid AND t.typrelid <> 0
                           AND d.deptype = 'e')
 )
-SELECT o.key, o.identity, encode(sha256(convert_to(coalesce(o.def, ''), 'UTF8')), 'hex')
+SELECT coalesce(jsonb_object_agg(o.identity, encode(sha256(convert_to(coalesce(o.def, ''), 'UTF8')), 'hex')),
+                '{}')
   FROM objs o
-UNION ALL
--- the unchanged objects of p_cache that still exist
-SELECT e.key, e.value->>'i', e.value->>'h'
-  FROM jsonb_each(p_cache) e
- WHERE CASE left(e.key, 1)
-       WHEN 'r' THEN EXISTS (SELECT 1 FROM pg_class x WHERE x.oid = substr(e.key, 2)::oid)
-       WHEN 'k' THEN EXISTS (SELECT 1 FROM pg_constraint x WHERE x.oid = substr(e.key, 2)::oid)
-       WHEN 't' THEN EXISTS (SELECT 1 FROM pg_trigger x WHERE x.oid = substr(e.key, 2)::oid)
-       WHEN 'f' THEN EXISTS (SELECT 1 FROM pg_proc x WHERE x.oid = substr(e.key, 2)::oid)
-       END
-$$;
-
--- {identity: hash} of every user object (steward.schema_object_list).
-CREATE FUNCTION steward.schema_objects() RETURNS jsonb
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT coalesce(jsonb_object_agg(l.identity, l.hash), '{}')
-      FROM steward.schema_object_list(NULL, NULL) l
 $$;
 
 -- "v1:" and the SHA-256 hex of the sorted "identity=hash" lines: equal
@@ -393,35 +260,6 @@ CREATE TRIGGER schema_snapshots_no_truncate
 SELECT pg_catalog.pg_extension_config_dump('steward.schema_snapshots', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.schema_snapshots_id_seq', '');
 
--- The identities and hashes of the objects of the newest snapshot that
--- have a key in steward.schema_object_list, the xmin of the catalog
--- snapshot they were read in and a digest of which objects belong to an
--- extension (pg_depend), so that the next snapshot deparses only what
--- changed since (steward.schema_changed_keys).  One row, replaced by every
--- snapshot; a cache, not a record: it is left out of dumps, and without it
--- a snapshot deparses every object.  format is that of the definitions
--- (1: steward.schema_object_list as it is now); another format is not
--- used.
-CREATE TABLE steward.schema_object_cache (
-    id                  integer PRIMARY KEY CHECK (id = 1),
-    format              integer NOT NULL,
-    read_since          xid NOT NULL,
-    extension_members   text NOT NULL,
-    objects             jsonb NOT NULL
-);
-COMMENT ON TABLE steward.schema_object_cache IS
-    'the identities and hashes of the newest schema snapshot''s objects (a cache: record_schema_snapshot deparses only what changed since)';
-
--- Which objects belong to an extension (the review leaves them out): a
--- digest of pg_depend's extension membership.
-CREATE FUNCTION steward.schema_extension_members() RETURNS text
-LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
-    SELECT md5(coalesce(string_agg(d.classid || '.' || d.objid || '.' || d.refobjid, ','
-                                   ORDER BY d.classid, d.objid, d.refobjid), ''))
-      FROM pg_depend d
-     WHERE d.deptype = 'e'
-$$;
-
 -- Called in the caller's transaction when a migration, rollback or
 -- baseline finishes.  A snapshot that cannot be taken is a WARNING: it
 -- never fails the migration (migrate_validate() then compares with an
@@ -431,41 +269,11 @@ LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     v_objects jsonb;
     v_fingerprint text;
-    v_cache steward.schema_object_cache;
-    v_since xid;
-    v_members text;
-    v_changed text[];
-    v_known jsonb;
-    v_only oid[];
-    v_entries jsonb;
 BEGIN
-    -- whatever a transaction this statement does not see writes to the
-    -- catalog is written at or after this xmin: the next snapshot deparses
-    -- it again
-    v_since := pg_catalog.xid(pg_catalog.pg_snapshot_xmin(pg_catalog.pg_current_snapshot()));
-    v_members := steward.schema_extension_members();
-    -- deparse only what may have changed since the newest snapshot
-    SELECT * INTO v_cache FROM steward.schema_object_cache c WHERE c.id = 1;
-    IF v_cache.format = 1 AND v_cache.extension_members = v_members THEN
-        v_changed := steward.schema_changed_keys(v_cache.read_since);
-        IF v_changed IS NOT NULL THEN
-            v_known := v_cache.objects - v_changed;
-            v_only := ARRAY(SELECT substr(k, 2)::oid FROM unnest(v_changed) k);
-        END IF;
-    END IF;
-    SELECT coalesce(jsonb_object_agg(l.identity, l.hash), '{}'),
-           coalesce(jsonb_object_agg(l.key, jsonb_build_object('i', l.identity, 'h', l.hash))
-                        FILTER (WHERE l.key IS NOT NULL), '{}')
-      INTO v_objects, v_entries
-      FROM steward.schema_object_list(v_known, v_only) l;
+    v_objects := steward.schema_objects();
     v_fingerprint := steward.schema_fingerprint(v_objects);
     INSERT INTO steward.schema_snapshots (version, fingerprint, objects)
     VALUES (p_version, v_fingerprint, v_objects);
-    INSERT INTO steward.schema_object_cache AS c (id, format, read_since, extension_members, objects)
-    VALUES (1, 1, v_since, v_members, v_entries)
-    ON CONFLICT (id) DO UPDATE
-       SET format = EXCLUDED.format, read_since = EXCLUDED.read_since,
-           extension_members = EXCLUDED.extension_members, objects = EXCLUDED.objects;
     RETURN v_fingerprint;
 EXCEPTION WHEN others THEN
     RAISE WARNING 'could not record the schema fingerprint of version "%": %', p_version, SQLERRM;
