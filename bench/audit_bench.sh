@@ -66,12 +66,6 @@ trap cleanup EXIT
 LOAD_AT_START=$(cut -d' ' -f1-3 /proc/loadavg)
 bench_start
 
-psql_db() { # psql_db DB ARGS...
-	local db=$1
-	shift
-	PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
-		-h "$STEWARD_SOCK" -p "$PORT" -U postgres -d "$db" "$@"
-}
 psql_q() { psql_db postgres "$@"; }
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }

@@ -28,3 +28,12 @@ bench_start() {
 	SO_LOADED="pg_steward.so of $(date -u -r "$SO" '+%Y-%m-%d %H:%M:%S UTC'), md5 ${SO_SUM:0:8}"
 	[ "$BENCH_BUILD" = 1 ] || SOURCE="the build installed in $(dirname "$SO") ($SO_LOADED); the tree is at $SOURCE"
 }
+
+# psql_db DB ARGS...: psql into database DB of the throwaway cluster, quiet,
+# unaligned, stopping at the first error.  Needs STEWARD_SOCK and PORT.
+psql_db() {
+	local db=$1
+	shift
+	PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 \
+		-h "$STEWARD_SOCK" -p "$PORT" -U postgres -d "$db" "$@"
+}

@@ -425,6 +425,11 @@ Both scripts can also run alone (\`bench/audit_bench.sh\`, \`bench/jobs_bench.sh
 its report and a TSV of its figures to bench/results/. The sizes are environment variables
 (see the head of each script). By default the scripts build and install this tree first;
 \`BENCH_BUILD=0\` benchmarks the pg_steward already installed.
+
+\`bench/deploy_overhead.sh\`, not part of this report, measures what \`migrate_apply\` costs over
+\`psql -1\` for a history of 400 small migrations applied one connection each; its report is
+bench/results/deploy.md, its figures are discussed in
+[migrations.md](migrations.md#what-a-migration-costs).
 EOF
 	if [ "$A_CRASHES" != 0 ]; then
 		echo

@@ -90,6 +90,7 @@ steward_shmem_request(void)
 	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
+	steward_recorder_shmem_request();
 }
 #endif
 
@@ -103,6 +104,7 @@ steward_shmem_startup(void)
 	steward_launch_shmem_startup();
 	steward_jobs_shmem_startup();
 	steward_audit_shmem_startup();
+	steward_recorder_shmem_startup();
 }
 
 void
@@ -240,6 +242,7 @@ _PG_init(void)
 	steward_launch_shmem_request();
 	steward_jobs_shmem_request();
 	steward_audit_shmem_request();
+	steward_recorder_shmem_request();
 #endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = steward_shmem_startup;

@@ -86,6 +86,8 @@ extern bool steward_record_autonomous(const char *sql, int nargs,
 									  const char *const *args,
 									  char **errmsg_out);
 extern PGDLLEXPORT void steward_recorder_main(Datum main_arg);
+extern void steward_recorder_shmem_request(void);
+extern void steward_recorder_shmem_startup(void);
 
 /* common/subxact.c */
 extern void steward_arm_statement_timer(int ms);

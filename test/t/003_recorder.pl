@@ -1,7 +1,9 @@
-# The recorder (the short-lived background worker that commits attempt
-# records in their own transactions) connects as the caller's session user,
-# so an ordinary login role can deploy; and without a free worker slot a
-# migration is refused before anything changes.
+# The recorder (the background worker that commits attempt records in their
+# own transactions) connects as the caller's session user, so an ordinary
+# login role can deploy; a recorder waiting for the next record of its role
+# records the attempts of two roles one after the other each under its own
+# role, and leaves by itself; and without a free worker slot a migration is
+# refused before anything changes.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -36,6 +38,36 @@ SELECT string_agg(version || ':' || status || ':' || session_user_name || ':' ||
 	'both attempts are recorded under the deployer');
 is($node->safe_psql('postgres', "SELECT tableowner FROM pg_tables WHERE tablename = 'rec_one'"),
 	'deployer', 'the migration ran as the deployer');
+
+# --- the pool: migrations of two roles one after the other ----------------
+# A recorder waits a moment for the next record of its own role and
+# database; every attempt is still recorded under the role that made it,
+# and the waiting recorders leave by themselves.
+$node->safe_psql('postgres', q{
+CREATE ROLE deployer2 LOGIN;
+GRANT CREATE ON SCHEMA public TO deployer2;
+GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[])
+    TO deployer2;
+});
+my @expected;
+for my $i (1 .. 6)
+{
+	my $role = $i % 2 ? 'deployer' : 'deployer2';
+	my $sql = $i == 5 ? 'SELECT 1/0' : "CREATE TABLE pool_$i (id int)";
+	$node->psql('postgres', "SELECT migrate_apply('rec_002_pool_$i', '$sql')",
+		extra_params => ['-U', $role]);
+	push @expected, "rec_002_pool_$i:" . ($i == 5 ? 'failed' : 'completed') . ":$role";
+}
+is($node->safe_psql('postgres', q{
+SELECT string_agg(version || ':' || status || ':' || session_user_name, ',' ORDER BY version)
+  FROM migrate_status() WHERE version LIKE 'rec\_002\_pool%'}),
+	join(',', @expected), 'six attempts of two roles in a row, a failure among them, each recorded under its role');
+is($node->safe_psql('postgres', q{
+SELECT count(*) FROM steward.migration_events WHERE version LIKE 'rec\_002\_pool%'}),
+	'6', 'one event per attempt');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward recorder'"),
+	'the waiting recorders exit by themselves');
 
 # --- no free background worker slot: refused, nothing changed ------------
 $node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
