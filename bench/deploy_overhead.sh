@@ -15,7 +15,17 @@
 #              text passed as a psql variable (quoted by psql), into database
 #              steward
 #
-# The two methods take turns, migration by migration (psql -1 first for
+#   deploy     the same files as a folder of <version>_m.up.sql files,
+#              applied by the client in one run, pg_steward deploy DIR (one
+#              connection for the whole history, the way this product is
+#              meant to be driven from CI), into database client; timed
+#              against the loop a user writes without pg_steward, psql -1
+#              -f FILE per file into database plain2, and against one psql
+#              session applying each file in a transaction of its own
+#              (BEGIN; \i FILE; COMMIT; into database warm), which has no
+#              connection cost at all: the pure server-side comparison
+#
+# The first two methods take turns, migration by migration (psql -1 first for
 # odd numbers, migrate_apply first for even ones), so that other load on a
 # shared machine falls on both alike.  Every call is timed by the client
 # with date +%s.%N, the connection included, as a deployment script sees
@@ -89,8 +99,18 @@ done
 chmod -R a+rX "$HIST"
 note "$tables tables; files in $HIST"
 
-psql_db postgres -c "CREATE DATABASE plain" -c "CREATE DATABASE steward"
+psql_db postgres -c "CREATE DATABASE plain" -c "CREATE DATABASE steward" \
+	-c "CREATE DATABASE plain2" -c "CREATE DATABASE client" -c "CREATE DATABASE warm"
 psql_db steward -c "CREATE EXTENSION pg_steward"
+psql_db client -c "CREATE EXTENSION pg_steward"
+FOLDER="$WORKDIR/folder"
+mkdir -p "$FOLDER"
+for i in $(seq 1 "$MIGRATIONS"); do
+	cp "$HIST/$(printf 'V%04d' "$i").sql" "$FOLDER/$(printf '%04d' "$i")_m.up.sql"
+done
+chmod -R a+rX "$FOLDER"
+CLIENT_BIN="$("$PG_CONFIG" --bindir)/pg_steward"
+[ -x "$CLIENT_BIN" ] || die "the client is not installed: $CLIENT_BIN"
 echo "SELECT steward.migrate_apply(:'version', :'up_sql');" >"$WORKDIR/apply.sql"
 
 # m_psql V / m_steward V: apply migration V one way; each prints its seconds
@@ -152,6 +172,31 @@ R_FIRST=$(calc '%.2f' "$S_FIRST / $P_FIRST")
 R_LAST=$(calc '%.2f' "$S_LAST / $P_LAST")
 ms() { calc '%.1f' "$1 * 1000"; }
 
+section "the whole history at once: psql -1 per file, pg_steward deploy, one psql session"
+t0=$(now)
+for i in $(seq 1 "$MIGRATIONS"); do psql_db plain2 -1 -f "$HIST/$(printf 'V%04d' "$i").sql" >/dev/null; done
+t1=$(now)
+B_LOOP=$(calc '%.4f' "$t1 - $t0")
+t0=$(now)
+as_user "$STEWARD_RUN_USER" "$CLIENT_BIN" deploy -h "$STEWARD_SOCK" -p "$PORT" -U postgres -d client \
+	--layout pairs "$FOLDER" >"$WORKDIR/deploy.out" || die "pg_steward deploy failed: $(tail -n 5 "$WORKDIR/deploy.out")"
+t1=$(now)
+B_DEPLOY=$(calc '%.4f' "$t1 - $t0")
+for i in $(seq 1 "$MIGRATIONS"); do
+	printf 'BEGIN;\n\\i %s\nCOMMIT;\n' "$HIST/$(printf 'V%04d' "$i").sql"
+done >"$WORKDIR/warm.sql"
+chmod a+r "$WORKDIR/warm.sql"
+t0=$(now)
+psql_db warm -f "$WORKDIR/warm.sql" >/dev/null
+t1=$(now)
+B_WARM=$(calc '%.4f' "$t1 - $t0")
+R_DEPLOY_LOOP=$(calc '%.2f' "$B_DEPLOY / $B_LOOP")
+R_DEPLOY_WARM=$(calc '%.2f' "$B_DEPLOY / $B_WARM")
+D_DONE=$(psql_db client -c "SELECT count(*) FROM steward.migrations WHERE status = 'completed'")
+D_SNAPS=$(psql_db client -c "SELECT count(*) FROM steward.schema_snapshots")
+note "psql -1 per file $B_LOOP s, pg_steward deploy $B_DEPLOY s ($R_DEPLOY_LOOP), one session $B_WARM s; deploy recorded $D_DONE migrations and $D_SNAPS snapshots"
+[ "$D_DONE" = "$MIGRATIONS" ] && [ "$D_SNAPS" = "$MIGRATIONS" ] || warn "pg_steward deploy did not record every migration"
+
 section "checking what migrate_apply recorded"
 read -r C_DONE C_EVENTS C_SNAPS <<<"$(psql_db steward -F ' ' -c "
     SELECT (SELECT count(*) FROM steward.migrations WHERE status = 'completed'),
@@ -194,6 +239,11 @@ fi
 	printf 'ratio\tmigrate_apply/psql_1\tall\t%s\t-\n' "$RATIO"
 	printf 'ratio\tmigrate_apply/psql_1\tfirst_%s\t%s\t-\n' "$WINDOW" "$R_FIRST"
 	printf 'ratio\tmigrate_apply/psql_1\tlast_%s\t%s\t-\n' "$WINDOW" "$R_LAST"
+	printf 'total\tpsql_1_loop\t%s\t%s\tseconds\n' "$MIGRATIONS" "$B_LOOP"
+	printf 'total\tpg_steward_deploy\t%s\t%s\tseconds\n' "$MIGRATIONS" "$B_DEPLOY"
+	printf 'total\tone_session\t%s\t%s\tseconds\n' "$MIGRATIONS" "$B_WARM"
+	printf 'ratio\tdeploy/psql_1_loop\tall\t%s\t-\n' "$R_DEPLOY_LOOP"
+	printf 'ratio\tdeploy/one_session\tall\t%s\t-\n' "$R_DEPLOY_WARM"
 	printf 'meta\trecorded\t-\t%s completed, %s apply events, %s snapshots\t-\n' "$C_DONE" "$C_EVENTS" "$C_SNAPS"
 	printf 'meta\tsnapshot_is_schema\t-\t%s\t-\n' "$SNAP_OK"
 	printf 'meta\tsame_schema\t-\t%s\t-\n' "$SAME_SCHEMA"
@@ -223,6 +273,19 @@ take turns migration by migration. Seconds as the client sees them, connection i
 | mean per migration, ms | $(ms "$P_MEAN") | $(ms "$S_MEAN") | $RATIO |
 | mean of the first $WINDOW, ms | $(ms "$P_FIRST") | $(ms "$S_FIRST") | $R_FIRST |
 | mean of the last $WINDOW, ms | $(ms "$P_LAST") | $(ms "$S_LAST") | $R_LAST |
+
+The whole history at once, into three more databases, one method after the
+other (not interleaved): the loop a user writes without pg_steward, \`for f in
+*.sql; do psql -1 -f \$f; done\`; the client, \`pg_steward deploy DIR\` (one
+connection for the whole folder); and one psql session running \`BEGIN; \\i FILE;
+COMMIT;\` per file, which pays no connection at all.
+
+| | psql -1 per file | pg_steward deploy | one psql session |
+|---|---:|---:|---:|
+| all $MIGRATIONS migrations, seconds | $B_LOOP | $B_DEPLOY | $B_WARM |
+| pg_steward deploy against it | **$R_DEPLOY_LOOP** | 1 | $R_DEPLOY_WARM |
+
+pg_steward deploy recorded $D_DONE completed migrations and $D_SNAPS schema snapshots.
 
 What migrate_apply recorded: $C_DONE completed migrations, $C_EVENTS apply events and
 $C_SNAPS schema snapshots for $MIGRATIONS migrations; the newest snapshot equals the schema

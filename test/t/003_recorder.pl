@@ -46,7 +46,7 @@ is($node->safe_psql('postgres', "SELECT tableowner FROM pg_tables WHERE tablenam
 $node->safe_psql('postgres', q{
 CREATE ROLE deployer2 LOGIN;
 GRANT CREATE ON SCHEMA public TO deployer2;
-GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[])
+GRANT EXECUTE ON FUNCTION migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[])
     TO deployer2;
 });
 my @expected;
