@@ -64,7 +64,7 @@ SELECT c.oid, c.relname, c.relnamespace, c.relkind, c.relpersistence,
 -- Validity (NOT VALID constraints, invalid indexes) is no part of a
 -- definition: migrate_validate() reports it, and validating is no drift.
 CREATE FUNCTION steward.schema_objects() RETURNS jsonb
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO, YMD'
 SET intervalstyle = 'postgres'
@@ -73,6 +73,10 @@ SET extra_float_digits = 1
 SET bytea_output = 'hex'
 SET quote_all_identifiers = off
 AS $$
+BEGIN
+-- PL/pgSQL keeps this query's plan for the session: planning it is most
+-- of its cost, and a deploy calls it once per migration.
+RETURN (
 WITH cols AS (
     SELECT a.attrelid,
            string_agg(format('column %s %s%s%s%s%s%s', quote_ident(a.attname),
@@ -229,6 +233,8 @@ objs(identity, def) AS (
 SELECT coalesce(jsonb_object_agg(o.identity, encode(sha256(convert_to(coalesce(o.def, ''), 'UTF8')), 'hex')),
                 '{}')
   FROM objs o
+);
+END
 $$;
 
 -- "v1:" and the SHA-256 hex of the sorted "identity=hash" lines: equal
