@@ -426,8 +426,9 @@ its report and a TSV of its figures to bench/results/. The sizes are environment
 (see the head of each script). By default the scripts build and install this tree first;
 \`BENCH_BUILD=0\` benchmarks the pg_steward already installed.
 
-\`bench/deploy_overhead.sh\`, not part of this report, measures what \`migrate_apply\` costs over
-\`psql -1\` for a history of 400 small migrations applied one connection each; its report is
+\`bench/deploy_overhead.sh\`, not part of this report, measures what a deployment costs over
+\`psql -1\` for a history of 400 small migrations, with \`pg_steward deploy\` (one connection for
+the folder) and with \`migrate_apply\` called from one psql per migration; its report is
 bench/results/deploy.md, its figures are discussed in
 [migrations.md](migrations.md#what-a-migration-costs).
 EOF
