@@ -151,6 +151,8 @@ extern void steward_launch_shmem_request(void);
 extern void steward_launch_shmem_startup(void);
 extern void steward_launch_request(StewardLaunchKind kind, Oid dbid, Oid roleid,
 								   int64 job_id);
+extern void steward_launch_requeue(StewardLaunchKind kind, Oid dbid, Oid roleid,
+								   int64 job_id);
 extern bool steward_launch_next(StewardLaunchKind *kind, Oid *dbid, Oid *roleid,
 								int64 *job_id);
 extern void steward_launch_at_commit(StewardLaunchKind kind, Oid roleid, int64 job_id);

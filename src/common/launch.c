@@ -139,6 +139,39 @@ steward_launch_request(StewardLaunchKind kind, Oid dbid, Oid roleid, int64 job_i
 		SetLatch(shared->launcher_latch);
 }
 
+/*
+ * Put back a request the launcher took but cannot start yet (no free job
+ * slot or worker process): at the front, so that the order is kept, and
+ * without setting the launcher's latch, which would only wake it to try
+ * again at once.  A worker that ends wakes it (bgw_notify_pid), and so does
+ * its naptime.  Launcher only.
+ */
+void
+steward_launch_requeue(StewardLaunchKind kind, Oid dbid, Oid roleid, int64 job_id)
+{
+	bool		added = false;
+
+	SpinLockAcquire(&shared->mutex);
+	if (shared->nrequests < STEWARD_MAX_REQUESTS)
+	{
+		memmove(&shared->requests[1], &shared->requests[0],
+				sizeof(LaunchRequest) * shared->nrequests);
+		shared->requests[0].kind = kind;
+		shared->requests[0].dbid = dbid;
+		shared->requests[0].roleid = roleid;
+		shared->requests[0].job_id = job_id;
+		shared->nrequests++;
+		added = true;
+	}
+	SpinLockRelease(&shared->mutex);
+	if (!added)
+		ereport(WARNING,
+				(errmsg("pg_steward's job request queue is full; a request for database %u is dropped",
+						dbid),
+				 errhint("A job starts after the next server restart, or with CALL job_run(%lld).",
+						 (long long) job_id)));
+}
+
 /* Take the oldest request (launcher only). */
 bool
 steward_launch_next(StewardLaunchKind *kind, Oid *dbid, Oid *roleid, int64 *job_id)

@@ -251,7 +251,7 @@ start_job_workers(void)
 		{
 			if (!steward_audit_start_sealer_worker(dbid))
 			{
-				steward_launch_request(kind, dbid, roleid, job_id);
+				steward_launch_requeue(kind, dbid, roleid, job_id);
 				return;			/* max_worker_processes reached */
 			}
 			continue;
@@ -269,7 +269,7 @@ start_job_workers(void)
 		}
 		if (slot < 0)
 		{
-			steward_launch_request(kind, dbid, roleid, job_id);
+			steward_launch_requeue(kind, dbid, roleid, job_id);
 			return;				/* pg_steward.max_jobs reached */
 		}
 		extra.dbid = dbid;
@@ -281,7 +281,7 @@ start_job_workers(void)
 		{
 			lslots[slot].handle = NULL;
 			steward_jobs_release_slot(slot);
-			steward_launch_request(kind, dbid, roleid, job_id);
+			steward_launch_requeue(kind, dbid, roleid, job_id);
 			return;				/* max_worker_processes reached */
 		}
 		lslots[slot].job_id = job_id;
