@@ -29,6 +29,7 @@ OBJS = \
 	src/pg_steward.o \
 	src/audit/append.o \
 	src/audit/block.o \
+	src/audit/epoch.o \
 	src/audit/format.o \
 	src/audit/manage.o \
 	src/audit/seal.o \

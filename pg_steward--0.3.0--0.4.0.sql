@@ -16,7 +16,9 @@
 -- check (steward.validate_<check>), each readable on its own; the schema
 -- snapshot (steward.schema_objects) is put together from one PL/pgSQL
 -- function per kind of object (steward.schema_def_<kind>), so that each
--- can be read on its own and a session plans each query once.
+-- can be read on its own and a session plans each query once; the epoch
+-- list of a RETENTION event is built in C (steward.retention_epochs),
+-- next to the code of verify_audit_chain that reads it.
 -- migrate_apply and migrate_lint change their signatures, so they are
 -- dropped and created again; the EXECUTE privileges granted on them are
 -- carried over.
@@ -840,3 +842,98 @@ REVOKE ALL ON FUNCTION steward.schema_def_policies() FROM PUBLIC;
 REVOKE ALL ON FUNCTION steward.schema_def_rules() FROM PUBLIC;
 REVOKE ALL ON FUNCTION steward.schema_def_routines() FROM PUBLIC;
 REVOKE ALL ON FUNCTION steward.schema_def_types() FROM PUBLIC;
+
+------------------------------------------------------------------------------
+-- The epoch list of a RETENTION event, written where it is read (C)
+------------------------------------------------------------------------------
+
+-- The epoch list a RETENTION event carries, {"epochs": [...]}: the rows of
+-- steward.audit_epochs and the epoch about to be recorded, in the order of
+-- their ranges.  Its format is defined once, in C (src/audit/epoch.c),
+-- where verify_audit_chain reads it back.
+CREATE FUNCTION steward.retention_epochs(p_partition text, p_range_from timestamptz,
+                                         p_range_to timestamptz, p_events_dropped bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'steward_audit_retention_epochs'
+LANGUAGE C STABLE STRICT;
+REVOKE ALL ON FUNCTION steward.retention_epochs(text, timestamptz, timestamptz, bigint) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION steward.drop_expired_partitions(dry_run boolean)
+RETURNS TABLE (partition_name text, range_from timestamptz, range_to timestamptz,
+               events bigint, dropped boolean, detail text)
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp
+    SET datestyle = 'ISO, YMD' SET timezone = 'UTC' AS $$
+DECLARE
+    p record;
+    keep_max interval;
+    untyped boolean;
+    own boolean;
+    unsealed bigint;
+    s record;
+    ev bigint;
+    head jsonb;
+BEGIN
+    FOR p IN
+        SELECT a.partition_name AS name, a.range_from AS lo, a.range_to AS hi
+          FROM steward.audit_partitions a ORDER BY a.range_from
+    LOOP
+        CONTINUE WHEN p.hi > now();
+        EXECUTE format(
+            'SELECT max(coalesce(r.keep, d.keep)), bool_or(r.keep IS NULL AND d.keep IS NULL), count(*) '
+            '  FROM (SELECT DISTINCT event_type FROM steward.%I) t '
+            '  LEFT JOIN steward.audit_retention r ON r.event_type = t.event_type '
+            '  LEFT JOIN steward.audit_retention d ON d.event_type = ''*''', p.name)
+            INTO keep_max, untyped;
+        partition_name := p.name; range_from := p.lo; range_to := p.hi;
+        EXECUTE format('SELECT count(*) FROM steward.%I', p.name) INTO events;
+        IF events = 0 THEN
+            keep_max := (SELECT r.keep FROM steward.audit_retention r WHERE r.event_type = '*');
+            untyped := keep_max IS NULL;
+        END IF;
+        -- pg_steward's own records (redactions, earlier epochs, policies)
+        -- stay as long as the longest policy
+        EXECUTE format('SELECT EXISTS (SELECT 1 FROM steward.%I WHERE event_type IN '
+                       '(''REDACTION'', ''RETENTION'', ''LEDGER''))', p.name) INTO own;
+        IF own THEN
+            keep_max := greatest(keep_max, (SELECT max(r.keep) FROM steward.audit_retention r));
+        END IF;
+        dropped := false;
+        IF untyped THEN
+            detail := 'kept: an event type in it has no retention policy';
+        ELSIF keep_max IS NOT NULL AND p.hi + keep_max > now() THEN
+            detail := format('kept until %s', p.hi + keep_max);
+        ELSE
+            SELECT h INTO head FROM steward.audit_head_digest() h;
+            EXECUTE format('SELECT count(*) FROM steward.%I e WHERE NOT pg_visible_in_snapshot(e.xid, '
+                           '(SELECT snapshot FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1))',
+                           p.name) INTO unsealed;
+            IF events > 0 AND (unsealed IS NULL OR unsealed > 0
+                               OR NOT EXISTS (SELECT 1 FROM steward.audit_blocks)) THEN
+                detail := 'kept: it has events not sealed yet; run audit_seal() first';
+            ELSIF dry_run THEN
+                detail := 'would be dropped';
+            ELSE
+                SELECT * INTO s FROM steward.audit_range_summary(p.lo, p.hi);
+                ev := steward.audit_append_internal(
+                    'RETENTION', 'DROP_PARTITION', 'partition', p.name,
+                    jsonb_build_object('partition', p.name, 'range_from', p.lo, 'range_to', p.hi,
+                                       'events_dropped', events, 'dropped_root', encode(s.root, 'hex'),
+                                       'head_block', s.head_block, 'head_hash', encode(s.head_hash, 'hex'),
+                                       'policy', keep_max)
+                    -- every epoch so far, this one included: the newest
+                    -- RETENTION event vouches for all rows of audit_epochs
+                    || steward.retention_epochs(p.name, p.lo, p.hi, events),
+                    NULL, session_user::text, current_user::text,
+                    current_setting('application_name'), host(inet_client_addr()));
+                INSERT INTO steward.audit_epochs (partition_name, range_from, range_to, events_dropped,
+                                                  dropped_root, head_block, head_hash, retention_event)
+                VALUES (p.name, p.lo, p.hi, events, s.root, s.head_block, s.head_hash, ev);
+                EXECUTE format('ALTER TABLE steward.audit_events DETACH PARTITION steward.%I', p.name);
+                EXECUTE format('DROP TABLE steward.%I', p.name);
+                dropped := true;
+                detail := format('dropped; epoch recorded, RETENTION event %s', ev);
+            END IF;
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END $$;

@@ -88,6 +88,16 @@
 #define AUDIT_TYPE_RETENTION	"RETENTION"
 #define AUDIT_TYPE_LEDGER		"LEDGER"	/* audit_table, unaudit_table, retention policies */
 
+/*
+ * The epoch list of a RETENTION event's payload (epoch.c): its key, and
+ * the keys of each epoch in it.  verify.c reads it with these names.
+ */
+#define AUDIT_EPOCHS_KEY		"epochs"
+#define AUDIT_EPOCH_PARTITION	"partition"
+#define AUDIT_EPOCH_FROM		"range_from"
+#define AUDIT_EPOCH_TO			"range_to"
+#define AUDIT_EPOCH_DROPPED		"events_dropped"
+
 typedef struct AuditInput
 {
 	const char *event_type;

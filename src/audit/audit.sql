@@ -240,6 +240,16 @@ BEGIN
     END LOOP;
 END $$;
 
+-- The epoch list a RETENTION event carries, {"epochs": [...]}: the rows of
+-- steward.audit_epochs and the epoch about to be recorded, in the order of
+-- their ranges.  Its format is defined once, in C (src/audit/epoch.c),
+-- where verify_audit_chain reads it back.
+CREATE FUNCTION steward.retention_epochs(p_partition text, p_range_from timestamptz,
+                                         p_range_to timestamptz, p_events_dropped bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'steward_audit_retention_epochs'
+LANGUAGE C STABLE STRICT;
+
 -- Retention: drop the partitions whose every event has outlived its type's
 -- policy, after recording an epoch and appending a RETENTION event.
 CREATE FUNCTION steward.drop_expired_partitions(dry_run boolean)
@@ -303,18 +313,10 @@ BEGIN
                     jsonb_build_object('partition', p.name, 'range_from', p.lo, 'range_to', p.hi,
                                        'events_dropped', events, 'dropped_root', encode(s.root, 'hex'),
                                        'head_block', s.head_block, 'head_hash', encode(s.head_hash, 'hex'),
-                                       'policy', keep_max,
-                                       -- every epoch so far, this one included: the newest
-                                       -- RETENTION event vouches for all rows of audit_epochs
-                                       'epochs', (SELECT coalesce(jsonb_agg(x ORDER BY x->>'range_from'), '[]')
-                                                    FROM (SELECT jsonb_build_object('partition', ep.partition_name,
-                                                                 'range_from', ep.range_from, 'range_to', ep.range_to,
-                                                                 'events_dropped', ep.events_dropped) AS x
-                                                            FROM steward.audit_epochs ep
-                                                          UNION ALL
-                                                          SELECT jsonb_build_object('partition', p.name,
-                                                                 'range_from', p.lo, 'range_to', p.hi,
-                                                                 'events_dropped', events)) l)),
+                                       'policy', keep_max)
+                    -- every epoch so far, this one included: the newest
+                    -- RETENTION event vouches for all rows of audit_epochs
+                    || steward.retention_epochs(p.name, p.lo, p.hi, events),
                     NULL, session_user::text, current_user::text,
                     current_setting('application_name'), host(inet_client_addr()));
                 INSERT INTO steward.audit_epochs (partition_name, range_from, range_to, events_dropped,
