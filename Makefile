@@ -27,6 +27,7 @@ PGFILEDESC   = "pg_steward - safe schema migrations and a tamper-evident audit l
 
 OBJS = \
 	src/pg_steward.o \
+	src/compat.o \
 	src/audit/append.o \
 	src/audit/block.o \
 	src/audit/epoch.o \

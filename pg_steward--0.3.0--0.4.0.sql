@@ -18,7 +18,9 @@
 -- function per kind of object (steward.schema_def_<kind>), so that each
 -- can be read on its own and a session plans each query once; the epoch
 -- list of a RETENTION event is built in C (steward.retention_epochs),
--- next to the code of verify_audit_chain that reads it.
+-- next to the code of verify_audit_chain that reads it; and every C
+-- function SQL calls is named steward_<...> (src/compat.c keeps the old
+-- names for the scripts of earlier versions).
 -- migrate_apply and migrate_lint change their signatures, so they are
 -- dropped and created again; the EXECUTE privileges granted on them are
 -- carried over.
@@ -57,7 +59,7 @@ CREATE FUNCTION steward.migrate_apply(
     post_checks text[] DEFAULT NULL,
     allow text[] DEFAULT NULL)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_apply'
+AS 'MODULE_PATHNAME', 'steward_migrate_apply'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]) IS
     'apply a versioned migration atomically, with checksum, history, timeouts and lock retries';
@@ -67,7 +69,7 @@ RETURNS TABLE (
     statement integer, statement_text text, rule text, severity text,
     lock_mode text, relation text, effect text, table_size bigint,
     message text, safe_alternative text, silenced text, line integer)
-AS 'MODULE_PATHNAME', 'migrate_lint'
+AS 'MODULE_PATHNAME', 'steward_migrate_lint'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_lint(text, text[]) IS
     'review migration SQL with the server''s parser and catalog: one row per finding';
@@ -937,3 +939,92 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 END $$;
+
+------------------------------------------------------------------------------
+-- Every C function SQL calls is named steward_<...>: the API's functions
+-- point at their new C names (the old names stay, src/compat.c, for the
+-- scripts of earlier versions)
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION steward.audit_append(
+    action text,
+    resource_type text DEFAULT NULL,
+    resource_id text DEFAULT NULL,
+    payload jsonb DEFAULT NULL,
+    actor text DEFAULT NULL,
+    event_type text DEFAULT 'APPLICATION')
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_append';
+CREATE OR REPLACE FUNCTION steward.audit_redact(event_id bigint, reason text) RETURNS bigint
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact';
+CREATE OR REPLACE FUNCTION steward.audit_seal() RETURNS bigint
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_seal';
+CREATE OR REPLACE FUNCTION steward.audit_table(relation regclass) RETURNS boolean
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_table';
+CREATE OR REPLACE FUNCTION steward.migrate_baseline(version text, description text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_baseline'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION steward.migrate_checksum(sql text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_checksum'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION steward.migrate_import(source regclass, tool text DEFAULT NULL)
+RETURNS TABLE (version text, description text, checksum text, status text,
+               imported boolean, note text)
+AS 'MODULE_PATHNAME', 'steward_migrate_import'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION steward.migrate_lint_rules()
+RETURNS TABLE (rule text, severity text, grading text, effect text,
+               why text, safe_alternative text)
+AS 'MODULE_PATHNAME', 'steward_migrate_lint_rules'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE OR REPLACE FUNCTION steward.migrate_plan(
+    sql text,
+    lock_timeout interval DEFAULT NULL,
+    statement_timeout interval DEFAULT NULL)
+RETURNS TABLE (
+    statement integer, step text, object_kind text, object text,
+    lock_mode text, detail text, duration interval)
+AS 'MODULE_PATHNAME', 'steward_migrate_plan'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION steward.migrate_repair(
+    version text,
+    reason text,
+    status text DEFAULT NULL,
+    up_sql text DEFAULT NULL,
+    down_sql text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_repair'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION steward.migrate_rollback(
+    version text,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    statement_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_rollback'
+LANGUAGE C VOLATILE;
+CREATE OR REPLACE FUNCTION steward.migrate_validate()
+RETURNS TABLE (check_name text, severity text, object text, detail text)
+AS 'MODULE_PATHNAME', 'steward_migrate_validate'
+LANGUAGE C STABLE;
+CREATE OR REPLACE FUNCTION steward.unaudit_table(relation regclass) RETURNS boolean
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_unaudit_table';
+CREATE OR REPLACE FUNCTION steward.verify_audit_chain(
+    trusted_digest jsonb DEFAULT NULL,
+    since jsonb DEFAULT NULL,
+    OUT is_valid boolean,
+    OUT events_checked bigint,
+    OUT blocks_checked bigint,
+    OUT events_redacted bigint,
+    OUT events_pruned bigint,
+    OUT events_unsealed bigint,
+    OUT first_bad_event bigint,
+    OUT first_bad_at timestamptz,
+    OUT first_bad_block bigint,
+    OUT first_bad_position bigint,
+    OUT problem text,
+    OUT head_digest jsonb)
+RETURNS SETOF record LANGUAGE c STABLE ROWS 1
+AS 'MODULE_PATHNAME', 'steward_verify_audit_chain';

@@ -405,14 +405,14 @@ steward_audit_ledger_event(const char *action, const char *resource_type,
 	return steward_audit_insert(&in);
 }
 
-PG_FUNCTION_INFO_V1(audit_append);
+PG_FUNCTION_INFO_V1(steward_audit_append);
 
 /*
  * audit_append(action text, resource_type text, resource_id text,
  *				payload jsonb, actor text, event_type text) returns bigint
  */
 Datum
-audit_append(PG_FUNCTION_ARGS)
+steward_audit_append(PG_FUNCTION_ARGS)
 {
 	AuditInput	in = {0};
 

@@ -341,12 +341,12 @@ CREATE FUNCTION steward.audit_append(
     payload jsonb DEFAULT NULL,
     actor text DEFAULT NULL,
     event_type text DEFAULT 'APPLICATION')
-RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'audit_append';
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_append';
 COMMENT ON FUNCTION steward.audit_append(text, text, text, jsonb, text, text) IS
     'append an event to the audit ledger; returns its id';
 
 CREATE FUNCTION steward.audit_seal() RETURNS bigint
-LANGUAGE c AS 'MODULE_PATHNAME', 'audit_seal';
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_seal';
 COMMENT ON FUNCTION steward.audit_seal() IS
     'seal every committed event into the next block; returns how many were sealed';
 
@@ -366,7 +366,7 @@ CREATE FUNCTION steward.verify_audit_chain(
     OUT problem text,
     OUT head_digest jsonb)
 RETURNS SETOF record LANGUAGE c STABLE ROWS 1
-AS 'MODULE_PATHNAME', 'verify_audit_chain';
+AS 'MODULE_PATHNAME', 'steward_verify_audit_chain';
 COMMENT ON FUNCTION steward.verify_audit_chain(jsonb, jsonb) IS
     'recompute the audit ledger; one row, is_valid false names the first bad event';
 
@@ -398,17 +398,17 @@ COMMENT ON FUNCTION steward.audit_event_bytes(bigint) IS
     'the canonical bytes of an event; its leaf hash is sha256(''\x00'' || bytes)';
 
 CREATE FUNCTION steward.audit_redact(event_id bigint, reason text) RETURNS bigint
-LANGUAGE c AS 'MODULE_PATHNAME', 'audit_redact';
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact';
 COMMENT ON FUNCTION steward.audit_redact(bigint, text) IS
     'erase the payload of an event (GDPR); the chain still verifies; returns the REDACTION event id';
 
 CREATE FUNCTION steward.audit_table(relation regclass) RETURNS boolean
-LANGUAGE c AS 'MODULE_PATHNAME', 'audit_table';
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_table';
 COMMENT ON FUNCTION steward.audit_table(regclass) IS
     'write every INSERT, UPDATE, DELETE and TRUNCATE of the table to the audit ledger';
 
 CREATE FUNCTION steward.unaudit_table(relation regclass) RETURNS boolean
-LANGUAGE c AS 'MODULE_PATHNAME', 'unaudit_table';
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_unaudit_table';
 COMMENT ON FUNCTION steward.unaudit_table(regclass) IS 'stop auditing the table';
 
 CREATE FUNCTION steward.audit_set_retention(event_type text, keep interval) RETURNS void

@@ -130,14 +130,14 @@ drop_triggers(Oid relid, const char *name)
 		steward_exec_as_owner(psprintf("DROP TRIGGER " TRUNC_TRIGGER_NAME " ON %s", name), 0, NULL);
 }
 
-PG_FUNCTION_INFO_V1(audit_table);
+PG_FUNCTION_INFO_V1(steward_audit_table);
 
 /*
  * audit_table(relation regclass) returns boolean: attach row-change
  * auditing.  Returns false when the table is already audited.
  */
 Datum
-audit_table(PG_FUNCTION_ARGS)
+steward_audit_table(PG_FUNCTION_ARGS)
 {
 	Oid			relid = table_arg(fcinfo, "audit_table");
 	char	   *name;
@@ -159,14 +159,14 @@ audit_table(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-PG_FUNCTION_INFO_V1(unaudit_table);
+PG_FUNCTION_INFO_V1(steward_unaudit_table);
 
 /*
  * unaudit_table(relation regclass) returns boolean: detach it again.
  * Returns false when the table was not audited.
  */
 Datum
-unaudit_table(PG_FUNCTION_ARGS)
+steward_unaudit_table(PG_FUNCTION_ARGS)
 {
 	Oid			relid = table_arg(fcinfo, "unaudit_table");
 	char	   *name;
@@ -179,14 +179,14 @@ unaudit_table(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
-PG_FUNCTION_INFO_V1(audit_redact);
+PG_FUNCTION_INFO_V1(steward_audit_redact);
 
 /*
  * audit_redact(event_id bigint, reason text) returns bigint: erase the
  * payload and salt of an event; returns the id of the REDACTION event.
  */
 Datum
-audit_redact(PG_FUNCTION_ARGS)
+steward_audit_redact(PG_FUNCTION_ARGS)
 {
 	int64		event_id;
 	char	   *reason;

@@ -356,13 +356,13 @@ steward_audit_pending(void)
 	return pending;
 }
 
-PG_FUNCTION_INFO_V1(audit_seal);
+PG_FUNCTION_INFO_V1(steward_audit_seal);
 
 /*
  * audit_seal() returns bigint: seals every event committed so far.
  */
 Datum
-audit_seal(PG_FUNCTION_ARGS)
+steward_audit_seal(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(steward_audit_seal_now(false));
 }

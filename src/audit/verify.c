@@ -665,7 +665,7 @@ digest_matches(const Digest *dg, bool *exists)
 		memcmp(VARDATA_ANY(h), dg->hash, AUDIT_HASH_LEN) == 0 && last == dg->position;
 }
 
-PG_FUNCTION_INFO_V1(verify_audit_chain);
+PG_FUNCTION_INFO_V1(steward_verify_audit_chain);
 
 /*
  * verify_audit_chain(trusted_digest jsonb, since jsonb) returns one row:
@@ -674,7 +674,7 @@ PG_FUNCTION_INFO_V1(verify_audit_chain);
  *	first_bad_block, first_bad_position, problem, head_digest)
  */
 Datum
-verify_audit_chain(PG_FUNCTION_ARGS)
+steward_verify_audit_chain(PG_FUNCTION_ARGS)
 {
 	Verify		v = {0};
 	Digest		trusted;

@@ -114,7 +114,7 @@ steward_checksum(const char *sql)
 	return psprintf("%s%s", CHECKSUM_PREFIX_V1, hex);
 }
 
-PG_FUNCTION_INFO_V1(migrate_checksum);
+PG_FUNCTION_INFO_V1(steward_migrate_checksum);
 
 /*
  * migrate_checksum(sql text) returns text
@@ -123,7 +123,7 @@ PG_FUNCTION_INFO_V1(migrate_checksum);
  * pipeline compare files with the database without applying anything.
  */
 Datum
-migrate_checksum(PG_FUNCTION_ARGS)
+steward_migrate_checksum(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,

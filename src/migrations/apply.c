@@ -44,7 +44,7 @@
 #define ARG_TEXT_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 #define ARG_INTERVAL_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_INTERVAL_P(n))
 
-PG_FUNCTION_INFO_V1(migrate_apply);
+PG_FUNCTION_INFO_V1(steward_migrate_apply);
 
 /*
  * Lint the migration against the catalog as it is now and decide: error
@@ -110,7 +110,7 @@ review_migration(StewardAttempt *a)
 }
 
 Datum
-migrate_apply(PG_FUNCTION_ARGS)
+steward_migrate_apply(PG_FUNCTION_ARGS)
 {
 	StewardAttempt a = {0};
 	StewardVersionState st;

@@ -159,7 +159,7 @@ static PlanCapture *capture = NULL;
 static object_access_hook_type prev_object_access = NULL;
 static bool hook_installed = false;
 
-PG_FUNCTION_INFO_V1(migrate_plan);
+PG_FUNCTION_INFO_V1(steward_migrate_plan);
 
 static PlanRow *
 add_row(int statement, const char *step, const char *kind, const char *object,
@@ -863,7 +863,7 @@ static void report_plan(PlanCapture *c, PlanRun *pr, bool ok, ErrorData *edata,
 static void emit_rows(ReturnSetInfo *rsinfo, PlanCapture *c);
 
 Datum
-migrate_plan(PG_FUNCTION_ARGS)
+steward_migrate_plan(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	PlanCapture cap = {0};

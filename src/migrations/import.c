@@ -34,7 +34,7 @@
 #include "pg_steward.h"
 #include "migrations/migrations.h"
 
-PG_FUNCTION_INFO_V1(migrate_import);
+PG_FUNCTION_INFO_V1(steward_migrate_import);
 
 /* 'prisma', 'flyway' or NULL (tell from the columns) */
 static char *
@@ -123,7 +123,7 @@ import_read_rows(const char *table)
 }
 
 Datum
-migrate_import(PG_FUNCTION_ARGS)
+steward_migrate_import(PG_FUNCTION_ARGS)
 {
 	Oid			relid;
 	char	   *tool;

@@ -495,7 +495,7 @@ CREATE FUNCTION steward.migrate_apply(
     post_checks text[] DEFAULT NULL,
     allow text[] DEFAULT NULL)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_apply'
+AS 'MODULE_PATHNAME', 'steward_migrate_apply'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_apply(text, text, text, text, boolean, interval, interval, integer, boolean, text[], text[], text[]) IS
     'apply a versioned migration atomically, with checksum, history, timeouts and lock retries';
@@ -507,7 +507,7 @@ CREATE FUNCTION steward.migrate_rollback(
     statement_timeout interval DEFAULT NULL,
     lock_retries integer DEFAULT NULL)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_rollback'
+AS 'MODULE_PATHNAME', 'steward_migrate_rollback'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_rollback(text, boolean, interval, interval, integer) IS
     'run a completed migration''s stored down_sql atomically and mark it rolled_back';
@@ -519,21 +519,21 @@ CREATE FUNCTION steward.migrate_repair(
     up_sql text DEFAULT NULL,
     down_sql text DEFAULT NULL)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_repair'
+AS 'MODULE_PATHNAME', 'steward_migrate_repair'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_repair(text, text, text, text, text) IS
     'resolve a failed or aborted migration, or accept a deliberately changed checksum, with a reason';
 
 CREATE FUNCTION steward.migrate_baseline(version text, description text DEFAULT NULL)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_baseline'
+AS 'MODULE_PATHNAME', 'steward_migrate_baseline'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_baseline(text, text) IS
     'record that the schema already is at this version (for databases older than pg_steward)';
 
 CREATE FUNCTION steward.migrate_checksum(sql text)
 RETURNS text
-AS 'MODULE_PATHNAME', 'migrate_checksum'
+AS 'MODULE_PATHNAME', 'steward_migrate_checksum'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION steward.migrate_checksum(text) IS
     'the checksum migrate_apply stores for this SQL (v1:sha256 over normalized text)';
@@ -865,7 +865,7 @@ COMMENT ON FUNCTION steward.import_history(text, text, jsonb, jsonb, jsonb) IS
 CREATE FUNCTION steward.migrate_import(source regclass, tool text DEFAULT NULL)
 RETURNS TABLE (version text, description text, checksum text, status text,
                imported boolean, note text)
-AS 'MODULE_PATHNAME', 'migrate_import'
+AS 'MODULE_PATHNAME', 'steward_migrate_import'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_import(regclass, text) IS
     'record the migrations a Prisma or Flyway history table shows as applied as completed baselines, without running them';
@@ -879,7 +879,7 @@ CREATE FUNCTION steward.migrate_plan(
 RETURNS TABLE (
     statement integer, step text, object_kind text, object text,
     lock_mode text, detail text, duration interval)
-AS 'MODULE_PATHNAME', 'migrate_plan'
+AS 'MODULE_PATHNAME', 'steward_migrate_plan'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_plan(text, interval, interval) IS
     'dry run: execute a migration in a subtransaction, roll it back, report objects, locks and rewrites';

@@ -32,11 +32,11 @@
 
 #define ARG_TEXT_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 
-PG_FUNCTION_INFO_V1(migrate_repair);
-PG_FUNCTION_INFO_V1(migrate_baseline);
+PG_FUNCTION_INFO_V1(steward_migrate_repair);
+PG_FUNCTION_INFO_V1(steward_migrate_baseline);
 
 Datum
-migrate_repair(PG_FUNCTION_ARGS)
+steward_migrate_repair(PG_FUNCTION_ARGS)
 {
 	StewardVersionState st;
 	char	   *version;
@@ -119,7 +119,7 @@ migrate_repair(PG_FUNCTION_ARGS)
 }
 
 Datum
-migrate_baseline(PG_FUNCTION_ARGS)
+steward_migrate_baseline(PG_FUNCTION_ARGS)
 {
 	StewardVersionState st;
 	char	   *version;

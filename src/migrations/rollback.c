@@ -24,7 +24,7 @@
 #include "pg_steward.h"
 #include "migrations/migrations.h"
 
-PG_FUNCTION_INFO_V1(migrate_rollback);
+PG_FUNCTION_INFO_V1(steward_migrate_rollback);
 
 /*
  * The role whose privileges a migration's down_sql runs with: the role that
@@ -74,7 +74,7 @@ down_sql_author(const char *version, const char *role_oid, const char *role_name
 }
 
 Datum
-migrate_rollback(PG_FUNCTION_ARGS)
+steward_migrate_rollback(PG_FUNCTION_ARGS)
 {
 	StewardAttempt a = {0};
 	StewardVersionState st;

@@ -29,8 +29,8 @@
 /* statement_text of a finding row, in bytes (the rest is "...") */
 #define LINT_SHOWN_STATEMENT_LEN 1000
 
-PG_FUNCTION_INFO_V1(migrate_lint);
-PG_FUNCTION_INFO_V1(migrate_lint_rules);
+PG_FUNCTION_INFO_V1(steward_migrate_lint);
+PG_FUNCTION_INFO_V1(steward_migrate_lint_rules);
 
 static Datum
 text_or_null(const char *s, bool *isnull)
@@ -40,7 +40,7 @@ text_or_null(const char *s, bool *isnull)
 }
 
 Datum
-migrate_lint(PG_FUNCTION_ARGS)
+steward_migrate_lint(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *sql;
@@ -117,7 +117,7 @@ grading_name(LintGrading g)
 
 /* Every rule the lint knows, for docs and for choosing what to silence. */
 Datum
-migrate_lint_rules(PG_FUNCTION_ARGS)
+steward_migrate_lint_rules(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 

@@ -14,7 +14,7 @@ RETURNS TABLE (
     statement integer, statement_text text, rule text, severity text,
     lock_mode text, relation text, effect text, table_size bigint,
     message text, safe_alternative text, silenced text, line integer)
-AS 'MODULE_PATHNAME', 'migrate_lint'
+AS 'MODULE_PATHNAME', 'steward_migrate_lint'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_lint(text, text[]) IS
     'review migration SQL with the server''s parser and catalog: one row per finding';
@@ -22,7 +22,7 @@ COMMENT ON FUNCTION steward.migrate_lint(text, text[]) IS
 CREATE FUNCTION steward.migrate_lint_rules()
 RETURNS TABLE (rule text, severity text, grading text, effect text,
                why text, safe_alternative text)
-AS 'MODULE_PATHNAME', 'migrate_lint_rules'
+AS 'MODULE_PATHNAME', 'steward_migrate_lint_rules'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION steward.migrate_lint_rules() IS
     'every rule migrate_lint knows, with its severity and safe alternative';
@@ -761,7 +761,7 @@ $$;
 -- called.
 CREATE FUNCTION steward.migrate_validate()
 RETURNS TABLE (check_name text, severity text, object text, detail text)
-AS 'MODULE_PATHNAME', 'migrate_validate'
+AS 'MODULE_PATHNAME', 'steward_migrate_validate'
 LANGUAGE C STABLE;
 COMMENT ON FUNCTION steward.migrate_validate() IS
     'post-migration checks: invalid indexes, NOT VALID constraints, unindexed foreign keys, tables without primary key, sequences near exhaustion (those the caller may read), schema drift, unfinished migrations';

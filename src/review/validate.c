@@ -29,10 +29,10 @@
 #include "pg_steward.h"
 #include "review/review.h"
 
-PG_FUNCTION_INFO_V1(migrate_validate);
+PG_FUNCTION_INFO_V1(steward_migrate_validate);
 
 Datum
-migrate_validate(PG_FUNCTION_ARGS)
+steward_migrate_validate(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			argtypes[1] = {OIDOID};
