@@ -531,7 +531,8 @@ raise_failure(StewardAttempt *a, ErrorData *edata, StewardStatement *st, int fai
 				 edata->detail ? errdetail("%s", edata->detail) : 0,
 				 errhint("Nothing was changed; the refusal is recorded, see migrate_history('%s'). "
 						 "Change the migration as each finding suggests, silence a finding you accept with a comment "
-						 "\"-- steward:allow <rule> <reason>\" in front of its statement, "
+						 "\"-- steward:allow <rule> <reason>\" in front of its statement "
+						 "or, without changing the SQL, with allow => ARRAY['<rule> <reason>'], "
 						 "or pass allow_unsafe => true.", a->version)));
 	if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 		hint = psprintf("Nothing was changed. The lock was still taken after %d retries; "
