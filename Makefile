@@ -43,6 +43,7 @@ OBJS = \
 	src/common/launch.o \
 	src/common/recorder.o \
 	src/common/sha256.o \
+	src/common/shmem.o \
 	src/common/spi_util.o \
 	src/common/statement.o \
 	src/common/subxact.o \

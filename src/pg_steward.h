@@ -149,6 +149,10 @@ typedef struct StewardWorkerExtra
 
 extern void steward_launch_shmem_request(void);
 extern void steward_launch_shmem_startup(void);
+/* shmem.c */
+extern void *steward_shmem_init(const char *name, Size size, Size mutex_offset,
+								bool *created);
+
 extern void steward_launch_request(StewardLaunchKind kind, Oid dbid, Oid roleid,
 								   int64 job_id);
 extern void steward_launch_requeue(StewardLaunchKind kind, Oid dbid, Oid roleid,

@@ -34,7 +34,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/timestamp.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
@@ -64,24 +63,19 @@ PG_FUNCTION_INFO_V1(steward_audit_retention_epochs);
 /*
  * steward.retention_epochs(p_partition text, p_range_from timestamptz,
  *							p_range_to timestamptz, p_events_dropped bigint)
- * RETURNS jsonb: {"epochs": [...]}, the recorded epochs and this one, in
- * the order of their ranges.  Called by steward.drop_expired_partitions,
- * as the extension owner, which reads steward.audit_epochs.
+ * RETURNS jsonb (STRICT): {"epochs": [...]}, the recorded epochs and this
+ * one, in the order of their ranges.  Called by
+ * steward.drop_expired_partitions, as the extension owner, which reads
+ * steward.audit_epochs; the new epoch travels as typed parameters.
  */
 Datum
 steward_audit_retention_epochs(PG_FUNCTION_ARGS)
 {
+	Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID};
+	Datum		values[4] = {PG_GETARG_DATUM(0), PG_GETARG_DATUM(1),
+	PG_GETARG_DATUM(2), PG_GETARG_DATUM(3)};
 	StringInfoData buf;
-	Datum		new_from;
-	bool		new_done = false;
-	const char *partition;
-	int			n = 0;
 	int			rc;
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
-		elog(ERROR, "steward.retention_epochs: an argument is null");
-	partition = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	new_from = PG_GETARG_DATUM(1);
 
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '{');
@@ -90,9 +84,11 @@ steward_audit_retention_epochs(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute("SELECT partition_name, range_from, range_to, events_dropped"
-					 "  FROM steward.audit_epochs ORDER BY range_from, epoch_id",
-					 true, 0);
+	rc = SPI_execute_with_args("SELECT partition_name, range_from, range_to, events_dropped, 0 AS o"
+							   "  FROM steward.audit_epochs"
+							   " UNION ALL SELECT $1, $2, $3, $4, 1"
+							   " ORDER BY 2, 5",
+							   4, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the retention epochs");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -100,26 +96,13 @@ steward_audit_retention_epochs(PG_FUNCTION_ARGS)
 		HeapTuple	t = SPI_tuptable->vals[i];
 		TupleDesc	d = SPI_tuptable->tupdesc;
 		bool		isnull;
-		Datum		from = SPI_getbinval(t, d, 2, &isnull);
 
 		CHECK_FOR_INTERRUPTS();
-		if (!new_done && DatumGetTimestampTz(new_from) < DatumGetTimestampTz(from))
-		{
-			if (n++ > 0)
-				appendStringInfoString(&buf, ", ");
-			append_epoch(&buf, partition, new_from, PG_GETARG_DATUM(2), PG_GETARG_INT64(3));
-			new_done = true;
-		}
-		if (n++ > 0)
+		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		append_epoch(&buf, SPI_getvalue(t, d, 1), from, SPI_getbinval(t, d, 3, &isnull),
+		append_epoch(&buf, SPI_getvalue(t, d, 1), SPI_getbinval(t, d, 2, &isnull),
+					 SPI_getbinval(t, d, 3, &isnull),
 					 DatumGetInt64(SPI_getbinval(t, d, 4, &isnull)));
-	}
-	if (!new_done)
-	{
-		if (n++ > 0)
-			appendStringInfoString(&buf, ", ");
-		append_epoch(&buf, partition, new_from, PG_GETARG_DATUM(2), PG_GETARG_INT64(3));
 	}
 	SPI_finish();
 	appendStringInfoString(&buf, "]}");

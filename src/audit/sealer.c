@@ -77,16 +77,8 @@ steward_audit_shmem_request(void)
 void
 steward_audit_shmem_startup(void)
 {
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	registry = ShmemInitStruct("pg_steward sealers", sizeof(SealerRegistry), &found);
-	if (!found)
-	{
-		memset(registry, 0, sizeof(SealerRegistry));
-		SpinLockInit(&registry->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	registry = steward_shmem_init("pg_steward sealers", sizeof(SealerRegistry),
+								  offsetof(SealerRegistry, mutex), NULL);
 }
 
 static SealerEntry *

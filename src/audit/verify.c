@@ -508,12 +508,14 @@ check_epochs(Verify *v)
 		}
 	}
 	arg = Int64GetDatum(newest);
-	rc = SPI_execute_with_args("WITH newest AS (SELECT payload FROM steward.audit_events WHERE id = $1), "
-							   "listed AS (SELECT x->>'" AUDIT_EPOCH_PARTITION "' AS p, "
-							   "                  (x->>'" AUDIT_EPOCH_FROM "')::timestamptz AS f, "
-							   "                  (x->>'" AUDIT_EPOCH_TO "')::timestamptz AS t, "
-							   "                  (x->>'" AUDIT_EPOCH_DROPPED "')::bigint AS n "
-							   "             FROM newest, jsonb_array_elements(newest.payload->'" AUDIT_EPOCHS_KEY "') x), "
+	rc = SPI_execute_with_args("WITH newest AS (SELECT payload FROM steward.audit_events"
+							   "                 WHERE id OPERATOR(pg_catalog.=) $1), "
+							   "listed AS (SELECT x OPERATOR(pg_catalog.->>) '" AUDIT_EPOCH_PARTITION "' AS p, "
+							   "                  (x OPERATOR(pg_catalog.->>) '" AUDIT_EPOCH_FROM "')::pg_catalog.timestamptz AS f, "
+							   "                  (x OPERATOR(pg_catalog.->>) '" AUDIT_EPOCH_TO "')::pg_catalog.timestamptz AS t, "
+							   "                  (x OPERATOR(pg_catalog.->>) '" AUDIT_EPOCH_DROPPED "')::pg_catalog.int8 AS n "
+							   "             FROM newest, pg_catalog.jsonb_array_elements("
+							   "                 newest.payload OPERATOR(pg_catalog.->) '" AUDIT_EPOCHS_KEY "') x), "
 							   "stored AS (SELECT partition_name, range_from, range_to, events_dropped FROM steward.audit_epochs) "
 							   "SELECT EXISTS (SELECT * FROM listed EXCEPT SELECT * FROM stored) "
 							   "    OR EXISTS (SELECT * FROM stored EXCEPT SELECT * FROM listed)",

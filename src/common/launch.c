@@ -81,16 +81,8 @@ steward_launch_shmem_request(void)
 void
 steward_launch_shmem_startup(void)
 {
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("pg_steward launch requests", sizeof(StewardLaunchShared), &found);
-	if (!found)
-	{
-		memset(shared, 0, sizeof(StewardLaunchShared));
-		SpinLockInit(&shared->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	shared = steward_shmem_init("pg_steward launch requests", sizeof(StewardLaunchShared),
+								offsetof(StewardLaunchShared, mutex), NULL);
 }
 
 /* ----------------------------------------------------------------

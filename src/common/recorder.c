@@ -116,16 +116,8 @@ steward_recorder_shmem_request(void)
 void
 steward_recorder_shmem_startup(void)
 {
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	pool = ShmemInitStruct("pg_steward recorder pool", sizeof(RecorderPool), &found);
-	if (!found)
-	{
-		memset(pool, 0, sizeof(RecorderPool));
-		SpinLockInit(&pool->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
+	pool = steward_shmem_init("pg_steward recorder pool", sizeof(RecorderPool),
+							  offsetof(RecorderPool, mutex), NULL);
 }
 
 /*

@@ -58,17 +58,12 @@ steward_jobs_shmem_request(void)
 void
 steward_jobs_shmem_startup(void)
 {
-	bool		found;
+	bool		created;
 
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	shared = ShmemInitStruct("pg_steward jobs", jobs_shmem_size(), &found);
-	if (!found)
-	{
-		memset(shared, 0, jobs_shmem_size());
-		SpinLockInit(&shared->mutex);
+	shared = steward_shmem_init("pg_steward jobs", jobs_shmem_size(),
+								offsetof(StewardJobsShared, mutex), &created);
+	if (created)
 		shared->nslots = max_worker_processes;
-	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 bool
