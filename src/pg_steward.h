@@ -137,6 +137,10 @@ typedef enum StewardLaunchKind
 	STEWARD_LAUNCH_SEALER		/* the audit sealer of the database */
 } StewardLaunchKind;
 
+/* shmem.c: find or create a shared struct, zeroed, its spinlock set up */
+extern void *steward_shmem_init(const char *name, Size size, Size mutex_offset,
+								bool *created);
+
 /* What the launcher hands to the workers it starts (bgw_extra). */
 typedef struct StewardWorkerExtra
 {
@@ -149,10 +153,6 @@ typedef struct StewardWorkerExtra
 
 extern void steward_launch_shmem_request(void);
 extern void steward_launch_shmem_startup(void);
-/* shmem.c */
-extern void *steward_shmem_init(const char *name, Size size, Size mutex_offset,
-								bool *created);
-
 extern void steward_launch_request(StewardLaunchKind kind, Oid dbid, Oid roleid,
 								   int64 job_id);
 extern void steward_launch_requeue(StewardLaunchKind kind, Oid dbid, Oid roleid,

@@ -84,10 +84,11 @@ steward_audit_retention_epochs(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args("SELECT partition_name, range_from, range_to, events_dropped, 0 AS o"
+	rc = SPI_execute_with_args("SELECT partition_name, range_from, range_to, events_dropped, "
+							   "       0 AS is_new, epoch_id"
 							   "  FROM steward.audit_epochs"
-							   " UNION ALL SELECT $1, $2, $3, $4, 1"
-							   " ORDER BY 2, 5",
+							   " UNION ALL SELECT $1, $2, $3, $4, 1, NULL"
+							   " ORDER BY range_from, is_new, epoch_id",
 							   4, types, values, NULL, true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the retention epochs");
