@@ -86,10 +86,11 @@ timed_query() {
 # this benchmark has used since the start: the user and system time of the
 # postmaster of the cluster and its children (STEWARD_DATA/postmaster.pid,
 # or the file WATCH_PIDFILE names: a symbolic link to the running cluster's,
-# say) and of every process of this script's session (pgbench, psql,
-# valgrind), added up per process from sample to sample, so that clusters
-# may start and stop meanwhile (what a process uses in its last second before
-# it exits is missed).  Needs WORKDIR and STEWARD_DATA or WATCH_PIDFILE.
+# say) and of every process of this script's session (pgbench, psql, make,
+# valgrind), with the time of the children each has reaped, added up per
+# process from sample to sample, so that clusters may start and stop
+# meanwhile (a cluster stopped between two samples loses its last second).
+# Needs WORKDIR and STEWARD_DATA or WATCH_PIDFILE.
 watch_start() {
 	WATCH_FILE="$WORKDIR/watch.tsv"
 	WATCH_MARKS="$WORKDIR/marks.tsv"
@@ -107,17 +108,20 @@ watch_start() {
 			cmd = "cat /proc/[0-9]*/stat 2>/dev/null"
 			while ((cmd | getline line) > 0) {
 				split(line, a, " "); pid = a[1]; s = line; sub(/^.*\) /, "", s)
-				# f[2] ppid, f[4] session, f[12] utime, f[13] stime
+				# f[2] ppid, f[4] session, f[12] utime, f[13] stime, f[14] cutime, f[15] cstime
 				if (split(s, f, " ") < 15 || !(pid == pm || f[2] == pm || f[4] == sid)) continue
-				ticks = f[12] + f[13]
+				ticks = f[12] + f[13] + f[14] + f[15]
 				if (pid in last) { if (ticks > last[pid]) ours += ticks - last[pid] }
 				else if (!first) ours += ticks
-				cur[pid] = ticks
+				cur[pid] = ticks; curparent[pid] = f[2]
 			}
 			close(cmd)
-			delete last
-			for (p in cur) last[p] = cur[p]
-			delete cur
+			# a process gone, reaped by a parent counted here: the parent
+			# now has all of its time in cutime and cstime, counted already in part
+			for (p in last) if (!(p in cur) && (parent[p] in cur)) ours -= last[p]
+			delete last; delete parent
+			for (p in cur) { last[p] = cur[p]; parent[p] = curparent[p] }
+			delete cur; delete curparent
 			first = 0
 			printf "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t, L[1], L[2], busy, idle, steal, ours
 			fflush()
@@ -378,13 +382,13 @@ SQL
 # gen_ledger DB N: append N events to the ledger of DB and seal them, in
 # rounds of LEDGER_CHUNK events (default 100000) written by LEDGER_SESSIONS
 # sessions at once (default: the number of cores), each round sealed into
-# one block by audit_seal(): so a ledger of N events has N / LEDGER_CHUNK
-# blocks whatever N is.  The events are those audit_append writes (the same
-# columns, the commitment sha256(0x02 || salt || payload)), written by a
-# plain INSERT into steward.audit_events as its owner: audit_append costs
-# about as much per event, and pgcrypto's gen_random_bytes alone about 6 us
-# an event, so the salt here is md5 of the event's id and number (16 bytes,
-# verified like any salt).  Run it with the sealers off
+# one block by audit_seal() while the next round is written: so a ledger of
+# N events has N / LEDGER_CHUNK blocks whatever N is.  The events are those
+# audit_append writes (the same columns, the commitment sha256(0x02 || salt
+# || payload)), written by INSERT ... SELECT into steward.audit_events as its
+# owner, several sessions at once; pgcrypto's gen_random_bytes alone costs
+# about 6 us an event, so the salt here is md5 of the event's number (16
+# bytes, verified like any salt).  Run it with the sealers off
 # (pg_steward.audit_seal_interval = 0), so that each round makes one block.
 gen_ledger() {
 	local db=$1 n=$2 chunk=${LEDGER_CHUNK:-100000} par=${LEDGER_SESSIONS:-$(nproc)} done_n=0 this per s m pids
@@ -392,6 +396,12 @@ gen_ledger() {
 		this=$((n - done_n < chunk ? n - done_n : chunk))
 		per=$(((this + par - 1) / par))
 		pids=()
+		# the previous round is sealed while this one is written: the seal's
+		# snapshot, taken as it starts, sees none of this round's events
+		if [ "$done_n" -gt 0 ]; then
+			psql_db "$db" -c "SELECT steward.audit_seal()" >/dev/null &
+			pids+=($!)
+		fi
 		for s in $(seq "$par"); do
 			[ $(((s - 1) * per)) -lt "$this" ] || break
 			m=$((s * per > this ? this - (s - 1) * per : per))
@@ -407,10 +417,10 @@ SELECT nextval('steward.audit_events_id_seq'), pg_current_xact_id(), clock_times
        LATERAL (SELECT decode(md5(g::text || ':' || $done_n + $s), 'hex') AS s, $(payload_sql g) AS p) x" &
 			pids+=($!)
 		done
-		for s in "${pids[@]}"; do wait "$s" || die "gen_ledger: an INSERT into the ledger of $db failed"; done
-		psql_db "$db" -c "SELECT steward.audit_seal()" >/dev/null
+		for s in "${pids[@]}"; do wait "$s" || die "gen_ledger: an INSERT into the ledger of $db, or a seal, failed"; done
 		done_n=$((done_n + this))
 	done
+	psql_db "$db" -c "SELECT steward.audit_seal()" >/dev/null
 }
 
 # set_seal_interval VALUE: pg_steward.audit_seal_interval for the whole
