@@ -382,9 +382,10 @@ declare -A VT MEM
 # verify_runs SIZE RUNS WITH_LOOP: verify_audit_chain(), the scan (and the
 # loop) RUNS times, interleaved; VT[method,size,run], MEM[...]
 verify_runs() {
-	local size=$1 runs=$2 loop=$3 r
+	local size=$1 runs=$2 loop=$3 r tag=verifying
+	[ "$size" = "$EVENTS" ] || tag="verifying (large)"
 	for r in $(seq "$runs"); do
-		mark "verifying: verify_audit_chain()"
+		mark "$tag: verify_audit_chain()"
 		verify_ledger verify
 		read -r V_VALID V_CHECKED _ V_UNSEALED V_PROBLEM <<<"${VROW:-crashed - - - -}"
 		VT[verify,$size,$r]=$VSECS
@@ -393,7 +394,7 @@ verify_runs() {
 			test "$V_VALID" = t
 		check "ledger of $size events complete (run $r)" "$V_CHECKED of $size events checked, $V_UNSEALED unsealed" \
 			eqs "$V_CHECKED" "$size" "$V_UNSEALED" 0
-		mark "verifying: the plain scan"
+		mark "$tag: the plain scan"
 		timed_query verify "$SCAN_SQL" || die "the scan failed: $(cat "$WORKDIR/timed_query.err")"
 		VT[scan,$size,$r]=$Q_SECS
 		MEM[scan,$size,$r]="$Q_HWM $Q_SHMEM -"
