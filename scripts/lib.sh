@@ -24,6 +24,7 @@ if [ -n "${PGSTEWARD_PG_BIN:-}" ] || [ -z "${PG_CONFIG:-}" ]; then
 	PG_BIN="${PGSTEWARD_PG_BIN:-/usr/lib/postgresql/15/bin}"
 	PG_CONFIG="$PG_BIN/pg_config"
 else
+	PG_CONFIG=$(command -v "$PG_CONFIG" || echo "$PG_CONFIG")
 	[ -x "$PG_CONFIG" ] || { printf '!!! PG_CONFIG=%s is not an executable\n' "$PG_CONFIG" >&2; exit 1; }
 	PG_BIN="$("$PG_CONFIG" --bindir)"
 fi
