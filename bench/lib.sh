@@ -116,9 +116,15 @@ watch_start() {
 				cur[pid] = ticks; curparent[pid] = f[2]
 			}
 			close(cmd)
-			# a process gone, reaped by a parent counted here: the parent
-			# now has all of its time in cutime and cstime, counted already in part
-			for (p in last) if (!(p in cur) && (parent[p] in cur)) ours -= last[p]
+			# a process gone: when the first of its ancestors still running is
+			# counted here, that one now has all of its time in cutime and cstime
+			# (through the ancestors gone with it), which was counted in part
+			for (p in last) {
+				if (p in cur) continue
+				q = parent[p]
+				while ((q in last) && !(q in cur)) q = parent[q]
+				if (q in cur) ours -= last[p]
+			}
 			delete last; delete parent
 			for (p in cur) { last[p] = cur[p]; parent[p] = curparent[p] }
 			delete cur; delete curparent

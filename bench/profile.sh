@@ -14,14 +14,14 @@
 #                       (bench/lib.sh's method_sql: bare INSERT, plain INSERT,
 #                       audit_append), PREPAREd once and EXECUTEd
 #                       PROFILE_WARM (1000) times in one run and PROFILE_CALLS
-#                       (4000) times in another, one transaction each; the
+#                       (3000) times in another, one transaction each; the
 #                       instructions per call are the difference of the two
 #                       runs divided by the difference of the calls, so
 #                       starting, warming the caches and stopping cancel out
 #   verify              verify_audit_chain() over a ledger of PROFILE_EVENTS
-#                       events (100000, written by gen_ledger in blocks of
+#                       events (50000, written by gen_ledger in blocks of
 #                       10000), against a run of SELECT 1: per event
-#   seal                audit_seal() over PROFILE_SEAL (50000) unsealed
+#   seal                audit_seal() over PROFILE_SEAL (30000) unsealed
 #                       events appended by audit_append (10 transactions),
 #                       against a run of SELECT 1: per event
 #
@@ -50,10 +50,10 @@ cd "$ROOT"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$ROOT/bench/lib.sh"
 
-PROFILE_CALLS="${PROFILE_CALLS:-4000}"
+PROFILE_CALLS="${PROFILE_CALLS:-3000}"
 PROFILE_WARM="${PROFILE_WARM:-1000}"
-PROFILE_EVENTS="${PROFILE_EVENTS:-100000}"
-PROFILE_SEAL="${PROFILE_SEAL:-50000}"
+PROFILE_EVENTS="${PROFILE_EVENTS:-50000}"
+PROFILE_SEAL="${PROFILE_SEAL:-30000}"
 PROFILE_TOP="${PROFILE_TOP:-12}"
 BASE="${BENCH_PROFILE_BASE:-}"
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-profile}"
@@ -286,7 +286,7 @@ per call are the difference between a run of $PROFILE_CALLS and a run of $PROFIL
 \`SELECT 1\` on the same database ($PROFILE_EVENTS events verified, ${SEALED[current]} sealed).
 
 | workload | $(for b in "${BUILDS[@]}"; do printf 'Ir per unit, %s | in pg_steward.so | ' "$b"; done | sed 's/ | $//') |$([ -n "$BASE" ] && echo ' current ÷ base |')
-|---|$(for _ in "${BUILDS[@]}"; do printf -- '---:|---:|'; done)$([ -n "$BASE" ] && echo -- '---:|')
+|---|$(for _ in "${BUILDS[@]}"; do printf -- '---:|---:|'; done)$([ -n "$BASE" ] && printf -- '---:|')
 EOF
 	for w in "${WORKLOADS[@]}"; do
 		printf '| %s (per %s) |' "${DESC[$w]}" "${UNIT[$w]}"

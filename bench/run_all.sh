@@ -29,7 +29,7 @@
 # sealer's maximum rate; 200000 / 40000), ROWS (rows backfilled and copied;
 # 2000000 / 200000), LOAD_SECONDS (write load during copy_table; 10 / 3), RUNS
 # (runs of each jobs method; 2), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
-# PROFILE_SEAL (bench/profile.sh; 4000, 1000, 100000, 50000 / 1000, 250,
+# PROFILE_SEAL (bench/profile.sh; 3000, 1000, 50000, 30000 / 1000, 250,
 # 20000, 10000).  BENCH_PROFILE=0 skips the profile; BENCH_PROFILE_BASE=<commit>
 # profiles that commit too (built into a copy of the PostgreSQL installation),
 # for a before and after.  BENCH_BUILD=0 benchmarks the pg_steward already
@@ -64,8 +64,8 @@ if [ "$BENCH_QUICK" = 1 ]; then
 else
 	DURATION="${DURATION:-20}" EVENTS="${EVENTS:-1000000}" EVENTS_LARGE="${EVENTS_LARGE:-10000000}"
 	ROWS="${ROWS:-2000000}" LOAD_SECONDS="${LOAD_SECONDS:-10}" SEAL_EVENTS="${SEAL_EVENTS:-200000}"
-	PROFILE_CALLS="${PROFILE_CALLS:-4000}" PROFILE_WARM="${PROFILE_WARM:-1000}"
-	PROFILE_EVENTS="${PROFILE_EVENTS:-100000}" PROFILE_SEAL="${PROFILE_SEAL:-50000}"
+	PROFILE_CALLS="${PROFILE_CALLS:-3000}" PROFILE_WARM="${PROFILE_WARM:-1000}"
+	PROFILE_EVENTS="${PROFILE_EVENTS:-50000}" PROFILE_SEAL="${PROFILE_SEAL:-30000}"
 	DOC_DIR="${BENCH_DOC_DIR:-$ROOT/docs}"
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
 fi
@@ -707,7 +707,8 @@ EOF
 
 Sampled every second by each script: the load average, the CPU time of the whole machine
 (\`/proc/stat\`, in cores busy on average), of this benchmark (its cluster's processes and its
-own clients) and of everything else, and the time stolen by the hypervisor.
+own clients; the sampler itself, about 0.04 core, counts here) and of everything else, and
+the time stolen by the hypervisor.
 
 | script | section | seconds | load average (1 min), min–max | busy cores (of $(nproc)) | this benchmark | others | steal |
 |---|---|---:|---:|---:|---:|---:|---:|
