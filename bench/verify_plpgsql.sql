@@ -2,7 +2,8 @@
 -- with pgcrypto, the baseline of the verification benchmark.  It recomputes
 -- what verify_audit_chain recomputes: every event's bytes (format v1, see
 -- docs/audit.md), its leaf and payload commitment, every block's Merkle
--- root, header hash and link, and compares them with the sealed entries.
+-- root, header hash (block formats 1 and 2, docs/audit.md) and link, and
+-- compares them with the sealed entries.
 -- It also shows that the format can be verified outside pg_steward's C.
 -- Needs: CREATE EXTENSION pgcrypto.  Returns the number of events checked;
 -- raises an exception at the first mismatch.
@@ -82,10 +83,19 @@ BEGIN
         IF i <> b.event_count OR bench_merkle(leaves, 1, i) <> b.merkle_root THEN
             RAISE EXCEPTION 'block %: entries or root do not match', b.block_id;
         END IF;
-        IF digest('\x03'::bytea || 'PSB'::bytea || '\x01'::bytea || int8send(b.block_id)
+        IF digest('\x03'::bytea || 'PSB'::bytea || substring(int2send(b.format) FROM 2) || int8send(b.block_id)
                   || int8send(b.first_position) || int8send(b.event_count)
                   || int8send((extract(epoch FROM b.sealed_at) * 1000000)::bigint)
-                  || b.merkle_root || b.prev_hash, 'sha256') <> b.block_hash THEN
+                  || b.merkle_root
+                  || CASE b.format WHEN 2 THEN
+                         digest('\x04'::bytea || b.entries, 'sha256')
+                         || int8send(pg_snapshot_xmin(b.snapshot)::text::bigint)
+                         || int8send(pg_snapshot_xmax(b.snapshot)::text::bigint)
+                         || int8send((SELECT count(*) FROM pg_snapshot_xip(b.snapshot)))
+                         || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
+                                        FROM pg_snapshot_xip(b.snapshot) x), ''::bytea)
+                     ELSE ''::bytea END
+                  || b.prev_hash, 'sha256') <> b.block_hash THEN
             RAISE EXCEPTION 'block %: hash does not match', b.block_id;
         END IF;
         prev_hash := b.block_hash;

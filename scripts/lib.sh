@@ -15,10 +15,19 @@
 set -euo pipefail
 
 STEWARD_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
-# PGSTEWARD_PG_BIN points the scripts at another PostgreSQL 15 installation
-# (for example a copy of Debian's in another directory); default: Debian's.
-PG_BIN="${PGSTEWARD_PG_BIN:-/usr/lib/postgresql/15/bin}"
-PG_CONFIG="$PG_BIN/pg_config"
+# PGSTEWARD_PG_BIN (its bin directory) or PG_CONFIG (its pg_config) points
+# the scripts at another PostgreSQL 15 installation, for example a copy of
+# Debian's in another directory: pg_steward is built with that pg_config,
+# installed there, and its initdb, postgres, psql and pgbench run the
+# clusters.  Default: Debian's.  PGSTEWARD_PG_BIN wins when both are set.
+if [ -n "${PGSTEWARD_PG_BIN:-}" ] || [ -z "${PG_CONFIG:-}" ]; then
+	PG_BIN="${PGSTEWARD_PG_BIN:-/usr/lib/postgresql/15/bin}"
+	PG_CONFIG="$PG_BIN/pg_config"
+else
+	PG_CONFIG=$(command -v "$PG_CONFIG" || echo "$PG_CONFIG")
+	[ -x "$PG_CONFIG" ] || { printf '!!! PG_CONFIG=%s is not an executable\n' "$PG_CONFIG" >&2; exit 1; }
+	PG_BIN="$("$PG_CONFIG" --bindir)"
+fi
 # shellcheck disable=SC2034 # used by the scripts that source this file
 PGXS_DIR="$(dirname "$PG_BIN")/lib/pgxs"
 
