@@ -60,6 +60,19 @@ static int	bypass_depth = 0;
 static bool appended_in_xact = false;
 
 /*
+ * Salts are drawn from pg_strong_random() SALTS_PER_DRAW at a time: a call
+ * costs much more than the bytes it returns (OpenSSL's generator looks for
+ * a fork with getpid(), a system call, and takes its locks on every call).
+ * The pool belongs to the process that drew it (a process forked from it
+ * draws its own); each salt is taken once and wiped from the pool.
+ */
+#define SALTS_PER_DRAW 64
+
+static uint8 salt_pool[SALTS_PER_DRAW * AUDIT_SALT_LEN];
+static int	salts_left = 0;
+static int	salt_pool_pid = 0;
+
+/*
  * After a transaction that appended commits, make sure a sealer runs.  At
  * commit, not at the append: a sealer that is just stopping checks for
  * unsealed events after it has left the registry, so either it sees this
@@ -77,6 +90,27 @@ audit_xact_callback(XactEvent event, void *arg)
 		event == XACT_EVENT_PREPARE ||
 		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
 		appended_in_xact = false;
+}
+
+static void
+take_salt(uint8 *salt)
+{
+	uint8	   *p;
+
+	if (salts_left == 0 || salt_pool_pid != MyProcPid)
+	{
+		salts_left = 0;
+		if (!pg_strong_random(salt_pool, sizeof(salt_pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random salt")));
+		salts_left = SALTS_PER_DRAW;
+		salt_pool_pid = MyProcPid;
+	}
+	salts_left--;
+	p = salt_pool + salts_left * AUDIT_SALT_LEN;
+	memcpy(salt, p, AUDIT_SALT_LEN);
+	explicit_bzero(p, AUDIT_SALT_LEN);
 }
 
 /* Client address of this session as text, NULL for Unix sockets. */
@@ -259,10 +293,7 @@ steward_audit_insert(const AuditInput *in)
 		char	   *utf8 = pg_server_to_any(txt, strlen(txt), PG_UTF8);
 		bytea	   *b;
 
-		if (!pg_strong_random(salt, AUDIT_SALT_LEN))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random salt")));
+		take_salt(salt);
 		steward_audit_commitment(salt, utf8, strlen(utf8), commitment);
 
 		b = palloc(VARHDRSZ + AUDIT_HASH_LEN);
