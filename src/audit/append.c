@@ -45,11 +45,13 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -113,31 +115,78 @@ take_salt(uint8 *salt)
 	explicit_bzero(p, AUDIT_SALT_LEN);
 }
 
-/* Client address of this session as text, NULL for Unix sockets. */
-static const char *
-session_client_addr(void)
+/*
+ * The client's address of this session as inet, NULL over a Unix socket:
+ * what inet_client_addr() returns, which does not change during a session.
+ */
+static Datum
+session_client_addr(bool *isnull)
 {
 	static bool done = false;
-	static char *cached = NULL;
+	static bool addr_null = true;
+	static Datum addr = (Datum) 0;
 
 	if (!done)
 	{
-		int			rc;
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute("SELECT pg_catalog.host(pg_catalog.inet_client_addr())", true, 1);
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(fcinfo);
+		if (!fcinfo->isnull)
 		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 
-			if (v)
-				cached = MemoryContextStrdup(TopMemoryContext, v);
+			addr = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+			MemoryContextSwitchTo(oldcxt);
+			addr_null = false;
 		}
-		SPI_finish();
 		done = true;
 	}
-	return cached;
+	*isnull = addr_null;
+	return addr;
+}
+
+/*
+ * The name of a role, kept until pg_authid changes (an append names the
+ * session user and the current user).  slot is the caller's cache entry.
+ */
+typedef struct RoleName
+{
+	Oid			roleid;			/* InvalidOid: not known */
+	char		name[NAMEDATALEN];
+} RoleName;
+
+static RoleName session_role;
+static RoleName current_role;
+
+static void
+role_names_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	session_role.roleid = InvalidOid;
+	current_role.roleid = InvalidOid;
+}
+
+static const char *
+role_name(RoleName *slot, Oid roleid)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, role_names_callback, (Datum) 0);
+		registered = true;
+	}
+	if (slot->roleid != roleid)
+	{
+		char	   *name = GetUserNameFromId(roleid, false);
+
+		slot->roleid = InvalidOid;
+		strlcpy(slot->name, name, NAMEDATALEN);
+		pfree(name);
+		slot->roleid = roleid;
+	}
+	return slot->name;
 }
 
 static void
@@ -237,7 +286,6 @@ steward_audit_insert(const AuditInput *in)
 	uint8		commitment[AUDIT_HASH_LEN];
 	const char *session_name;
 	const char *current_name;
-	const char *addr;
 	const char *appname;
 	int64		id;
 
@@ -257,10 +305,9 @@ steward_audit_insert(const AuditInput *in)
 	}
 
 	session_name = in->session_user_name ? in->session_user_name :
-		GetUserNameFromId(GetSessionUserId(), false);
+		role_name(&session_role, GetSessionUserId());
 	current_name = in->current_user_name ? in->current_user_name :
-		GetUserNameFromId(GetUserId(), false);
-	addr = in->client_addr ? in->client_addr : session_client_addr();
+		role_name(&current_role, GetUserId());
 	appname = in->application_name ? in->application_name :
 		(application_name && application_name[0] ? application_name : NULL);
 
@@ -277,8 +324,13 @@ steward_audit_insert(const AuditInput *in)
 	text_value(in->actor, AUDIT_COL_ACTOR, values, isnull);
 	text_value(session_name, AUDIT_COL_SESSION_USER, values, isnull);
 	text_value(current_name, AUDIT_COL_CURRENT_USER, values, isnull);
-	isnull[AUDIT_COL_CLIENT_ADDR] = addr == NULL;
-	values[AUDIT_COL_CLIENT_ADDR] = addr ? DirectFunctionCall1(inet_in, CStringGetDatum(addr)) : (Datum) 0;
+	if (in->client_addr)
+	{
+		values[AUDIT_COL_CLIENT_ADDR] = DirectFunctionCall1(inet_in, CStringGetDatum(in->client_addr));
+		isnull[AUDIT_COL_CLIENT_ADDR] = false;
+	}
+	else
+		values[AUDIT_COL_CLIENT_ADDR] = session_client_addr(&isnull[AUDIT_COL_CLIENT_ADDR]);
 	text_value(appname, AUDIT_COL_APPLICATION_NAME, values, isnull);
 
 	if (in->payload_null)
