@@ -13,8 +13,8 @@
  * constraints and its partition constraint, inserts the tuple and its index
  * entries.  No plan, no executor start-up, no snapshot.  It runs as the
  * owner of schema steward, as the INSERT did; it takes RowExclusiveLock on
- * the parent, the partition and its indexes, as the INSERT did, and no
- * other lock: writers never wait for each other.
+ * the parent, the partition, its indexes and the sequence, as the INSERT
+ * did, and no other lock: writers never wait for each other.
  *
  * What does not depend on the row is kept per backend: the OIDs of the
  * owner, the table and the sequence, whether the table is as this file
@@ -35,7 +35,9 @@
  * already in this backend (a constraint that appends).  Otherwise the row
  * is written with the INSERT statement of earlier versions, through a saved
  * plan (store_with_statement), which fires the triggers, applies the rules
- * and policies and reports the errors as before.
+ * and policies and reports the errors as before.  (Its one-row limit stops
+ * the statement after its row: row triggers and BEFORE STATEMENT triggers
+ * fire, AFTER STATEMENT triggers never did.)
  *
  *-------------------------------------------------------------------------
  */
@@ -315,20 +317,45 @@ target_describe(Relation parent)
  * The partition's entry, made on its first row: whether it is usable, and
  * the expression states of its constraints, built as the executor builds
  * them for a new result relation (ExecRelCheck, ExecPartitionCheck), but
- * once.  The partition is locked.
+ * once.  The partition is locked.  An entry is recorded only once it is
+ * complete (an error while building it leaves none).
  */
 static TargetPartition *
 target_partition(Relation partrel, Relation parent)
 {
 	TupleDesc	desc = RelationGetDescr(partrel);
-	TargetPartition *p;
-	AttrMap    *map;
-	MemoryContext oldcxt;
-	List	   *qual;
+	TargetPartition entry = {0};
+	AttrMap    *map = NULL;
 
 	for (int i = 0; i < target.nparts; i++)
 		if (target.parts[i].relid == RelationGetRelid(partrel))
 			return &target.parts[i];
+
+	entry.relid = RelationGetRelid(partrel);
+	if (partrel->rd_rel->relkind == RELKIND_RELATION &&
+		!has_insert_triggers(partrel->trigdesc) &&
+		!(desc->constr != NULL && desc->constr->has_generated_stored) &&
+		/* the row is formed in the parent's layout */
+		(map = build_attrmap_by_name_if_req(RelationGetDescr(parent), desc)) == NULL)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(target.cxt);
+		List	   *qual;
+
+		entry.ncheck = desc->constr != NULL ? desc->constr->num_check : 0;
+		entry.checks = palloc0(Max(entry.ncheck, 1) * sizeof(ExprState *));
+		for (int i = 0; i < entry.ncheck; i++)
+		{
+			Expr	   *check = stringToNode(desc->constr->check[i].ccbin);
+
+			entry.checks[i] = ExecInitExpr(expression_planner(check), NULL);
+		}
+		qual = RelationGetPartitionQual(partrel);
+		entry.partition_check = ExecInitCheck((List *) expression_planner((Expr *) qual), NULL);
+		MemoryContextSwitchTo(oldcxt);
+		entry.usable = true;
+	}
+	if (map != NULL)
+		free_attrmap(map);
 
 	if (target.nparts == MAX_TARGET_PARTITIONS)
 	{
@@ -336,37 +363,8 @@ target_partition(Relation partrel, Relation parent)
 		target.valid = false;
 		target.nparts = 0;
 	}
-	p = &target.parts[target.nparts++];
-	memset(p, 0, sizeof(TargetPartition));
-	p->relid = RelationGetRelid(partrel);
-
-	if (partrel->rd_rel->relkind != RELKIND_RELATION ||
-		has_insert_triggers(partrel->trigdesc) ||
-		(desc->constr != NULL && desc->constr->has_generated_stored))
-		return p;
-	/* the row is formed in the parent's layout */
-	map = build_attrmap_by_name_if_req(RelationGetDescr(parent), desc);
-	if (map != NULL)
-	{
-		free_attrmap(map);
-		return p;
-	}
-
-	oldcxt = MemoryContextSwitchTo(target.cxt);
-	p->ncheck = desc->constr != NULL ? desc->constr->num_check : 0;
-	p->checks = palloc0(Max(p->ncheck, 1) * sizeof(ExprState *));
-	for (int i = 0; i < p->ncheck; i++)
-	{
-		Expr	   *check = stringToNode(desc->constr->check[i].ccbin);
-
-		p->checks[i] = ExecInitExpr(expression_planner(check), NULL);
-	}
-	qual = RelationGetPartitionQual(partrel);
-	p->partition_check = ExecInitCheck((List *) expression_planner((Expr *) qual), NULL);
-	MemoryContextSwitchTo(oldcxt);
-
-	p->usable = true;
-	return p;
+	target.parts[target.nparts] = entry;
+	return &target.parts[target.nparts++];
 }
 
 /*
