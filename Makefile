@@ -32,6 +32,7 @@ OBJS = \
 	src/audit/block.o \
 	src/audit/epoch.o \
 	src/audit/format.o \
+	src/audit/insert.o \
 	src/audit/manage.o \
 	src/audit/seal.o \
 	src/audit/sealer.o \

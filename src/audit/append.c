@@ -5,10 +5,13 @@
  *	  audit_table() attaches, the internal append used by pg_steward's own
  *	  bookkeeping, and the trigger that keeps the ledger append-only.
  *
- * Appending is one INSERT through a saved plan, run as the owner of schema
- * steward (so callers need EXECUTE on audit_append and nothing on the
- * ledger), with no lock and no read of other events: writers never wait
- * for each other.  Chaining happens later, when the event is sealed
+ * Appending computes the event's row here and stores it with one insert
+ * into steward.audit_events (insert.c: straight into the partition, or
+ * through the INSERT statement when the table has triggers or anything
+ * else that statement would apply), run as the owner of schema steward (so
+ * callers need EXECUTE on audit_append and nothing on the ledger), with no
+ * lock another writer waits for and no read of other events: writers never
+ * wait for each other.  Chaining happens later, when the event is sealed
  * (seal.c).  Each event gets a random salt and the commitment
  * H(0x02 || salt || payload); the chain covers the commitment only.
  *
@@ -18,7 +21,7 @@
  * as PostgreSQL runs index expressions during maintenance: that code never
  * runs with the writing role's privileges, nor with the extension owner's.
  * Only then does the append switch to the owner of schema steward, for
- * the fixed INSERT.
+ * the insert.
  *
  * Event types are a small documented alphabet (audit.h), so that no event
  * can pass for one of pg_steward's own reserved types by a look-alike name.
@@ -42,28 +45,34 @@
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
 
-#define INSERT_EVENT_SQL \
-	"INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, " \
-	"  resource_type, resource_id, actor, session_user_name, current_user_name, " \
-	"  client_addr, application_name, commitment, salt, payload) " \
-	"VALUES (pg_catalog.nextval('steward.audit_events_id_seq'::pg_catalog.regclass), " \
-	"  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
-#define INSERT_EVENT_NARGS 14
-
-static SPIPlanPtr insert_plan = NULL;
 static int	bypass_depth = 0;
 static bool appended_in_xact = false;
+
+/*
+ * Salts are drawn from pg_strong_random() SALTS_PER_DRAW at a time: a call
+ * costs much more than the bytes it returns (OpenSSL's generator looks for
+ * a fork with getpid(), a system call, and takes its locks on every call).
+ * The pool belongs to the process that drew it (a process forked from it
+ * draws its own); each salt is taken once and wiped from the pool.
+ */
+#define SALTS_PER_DRAW 64
+
+static uint8 salt_pool[SALTS_PER_DRAW * AUDIT_SALT_LEN];
+static int	salts_left = 0;
+static int	salt_pool_pid = 0;
 
 /*
  * After a transaction that appended commits, make sure a sealer runs.  At
@@ -85,31 +94,99 @@ audit_xact_callback(XactEvent event, void *arg)
 		appended_in_xact = false;
 }
 
-/* Client address of this session as text, NULL for Unix sockets. */
-static const char *
-session_client_addr(void)
+static void
+take_salt(uint8 *salt)
+{
+	uint8	   *p;
+
+	if (salts_left == 0 || salt_pool_pid != MyProcPid)
+	{
+		salts_left = 0;
+		if (!pg_strong_random(salt_pool, sizeof(salt_pool)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random salt")));
+		salts_left = SALTS_PER_DRAW;
+		salt_pool_pid = MyProcPid;
+	}
+	salts_left--;
+	p = salt_pool + salts_left * AUDIT_SALT_LEN;
+	memcpy(salt, p, AUDIT_SALT_LEN);
+	explicit_bzero(p, AUDIT_SALT_LEN);
+}
+
+/*
+ * The client's address of this session as inet, NULL over a Unix socket:
+ * what inet_client_addr() returns, which does not change during a session.
+ */
+static Datum
+session_client_addr(bool *isnull)
 {
 	static bool done = false;
-	static char *cached = NULL;
+	static bool addr_null = true;
+	static Datum addr = (Datum) 0;
 
 	if (!done)
 	{
-		int			rc;
+		LOCAL_FCINFO(fcinfo, 0);
+		Datum		d;
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute("SELECT pg_catalog.host(pg_catalog.inet_client_addr())", true, 1);
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		InitFunctionCallInfoData(*fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		d = inet_client_addr(fcinfo);
+		if (!fcinfo->isnull)
 		{
-			char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopMemoryContext);
 
-			if (v)
-				cached = MemoryContextStrdup(TopMemoryContext, v);
+			addr = PointerGetDatum(PG_DETOAST_DATUM_COPY(d));
+			MemoryContextSwitchTo(oldcxt);
+			addr_null = false;
 		}
-		SPI_finish();
 		done = true;
 	}
-	return cached;
+	*isnull = addr_null;
+	return addr;
+}
+
+/*
+ * The name of a role, kept until pg_authid changes (an append names the
+ * session user and the current user).  slot is the caller's cache entry.
+ */
+typedef struct RoleName
+{
+	Oid			roleid;			/* InvalidOid: not known */
+	char		name[NAMEDATALEN];
+} RoleName;
+
+static RoleName session_role;
+static RoleName current_role;
+
+static void
+role_names_callback(Datum arg, int cacheid, uint32 hashvalue)
+{
+	session_role.roleid = InvalidOid;
+	current_role.roleid = InvalidOid;
+}
+
+static const char *
+role_name(RoleName *slot, Oid roleid)
+{
+	static bool registered = false;
+
+	if (!registered)
+	{
+		CacheRegisterSyscacheCallback(AUTHOID, role_names_callback, (Datum) 0);
+		registered = true;
+	}
+	if (slot->roleid != roleid)
+	{
+		char	   *name = GetUserNameFromId(roleid, false);
+
+		slot->roleid = InvalidOid;
+		strlcpy(slot->name, name, NAMEDATALEN);
+		pfree(name);
+		slot->roleid = roleid;
+	}
+	return slot->name;
 }
 
 static void
@@ -135,11 +212,11 @@ check_field(const char *value, const char *argname, bool required)
 				 errhint("Put long values into the payload.")));
 }
 
-static Datum
-text_datum_or_null(const char *s, char *null)
+static void
+text_value(const char *s, AuditColumn col, Datum *values, bool *isnull)
 {
-	*null = s ? ' ' : 'n';
-	return s ? CStringGetTextDatum(s) : (Datum) 0;
+	isnull[col] = s == NULL;
+	values[col] = s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
 /*
@@ -203,19 +280,14 @@ check_xid_ahead_of_ledger(void)
 int64
 steward_audit_insert(const AuditInput *in)
 {
-	Datum		values[INSERT_EVENT_NARGS];
-	char		nulls[INSERT_EVENT_NARGS];
+	Datum		values[AUDIT_NCOLUMNS];
+	bool		isnull[AUDIT_NCOLUMNS];
 	uint8		salt[AUDIT_SALT_LEN];
 	uint8		commitment[AUDIT_HASH_LEN];
 	const char *session_name;
 	const char *current_name;
-	const char *addr;
 	const char *appname;
-	Oid			save_userid;
-	int			save_sec_context;
 	int64		id;
-	bool		isnull;
-	int			rc;
 
 	steward_require_read_write("audit_append");
 
@@ -233,34 +305,38 @@ steward_audit_insert(const AuditInput *in)
 	}
 
 	session_name = in->session_user_name ? in->session_user_name :
-		GetUserNameFromId(GetSessionUserId(), false);
+		role_name(&session_role, GetSessionUserId());
 	current_name = in->current_user_name ? in->current_user_name :
-		GetUserNameFromId(GetUserId(), false);
-	addr = in->client_addr ? in->client_addr : session_client_addr();
+		role_name(&current_role, GetUserId());
 	appname = in->application_name ? in->application_name :
 		(application_name && application_name[0] ? application_name : NULL);
 
 	check_xid_ahead_of_ledger();
-	values[0] = FullTransactionIdGetDatum(GetTopFullTransactionId());
-	nulls[0] = ' ';
-	values[1] = TimestampTzGetDatum(GetCurrentTimestamp());
-	nulls[1] = ' ';
-	steward_audit_check_time(DatumGetTimestampTz(values[1]), "the new event");
-	values[2] = text_datum_or_null(in->event_type, &nulls[2]);
-	values[3] = text_datum_or_null(in->action, &nulls[3]);
-	values[4] = text_datum_or_null(in->resource_type, &nulls[4]);
-	values[5] = text_datum_or_null(in->resource_id, &nulls[5]);
-	values[6] = text_datum_or_null(in->actor, &nulls[6]);
-	values[7] = text_datum_or_null(session_name, &nulls[7]);
-	values[8] = text_datum_or_null(current_name, &nulls[8]);
-	nulls[9] = addr ? ' ' : 'n';
-	values[9] = addr ? DirectFunctionCall1(inet_in, CStringGetDatum(addr)) : (Datum) 0;
-	values[10] = text_datum_or_null(appname, &nulls[10]);
+	values[AUDIT_COL_XID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
+	isnull[AUDIT_COL_XID] = false;
+	values[AUDIT_COL_EVENT_TIME] = TimestampTzGetDatum(GetCurrentTimestamp());
+	isnull[AUDIT_COL_EVENT_TIME] = false;
+	steward_audit_check_time(DatumGetTimestampTz(values[AUDIT_COL_EVENT_TIME]), "the new event");
+	text_value(in->event_type, AUDIT_COL_EVENT_TYPE, values, isnull);
+	text_value(in->action, AUDIT_COL_ACTION, values, isnull);
+	text_value(in->resource_type, AUDIT_COL_RESOURCE_TYPE, values, isnull);
+	text_value(in->resource_id, AUDIT_COL_RESOURCE_ID, values, isnull);
+	text_value(in->actor, AUDIT_COL_ACTOR, values, isnull);
+	text_value(session_name, AUDIT_COL_SESSION_USER, values, isnull);
+	text_value(current_name, AUDIT_COL_CURRENT_USER, values, isnull);
+	if (in->client_addr)
+	{
+		values[AUDIT_COL_CLIENT_ADDR] = DirectFunctionCall1(inet_in, CStringGetDatum(in->client_addr));
+		isnull[AUDIT_COL_CLIENT_ADDR] = false;
+	}
+	else
+		values[AUDIT_COL_CLIENT_ADDR] = session_client_addr(&isnull[AUDIT_COL_CLIENT_ADDR]);
+	text_value(appname, AUDIT_COL_APPLICATION_NAME, values, isnull);
 
 	if (in->payload_null)
 	{
-		nulls[11] = nulls[12] = nulls[13] = 'n';
-		values[11] = values[12] = values[13] = (Datum) 0;
+		isnull[AUDIT_COL_COMMITMENT] = isnull[AUDIT_COL_SALT] = isnull[AUDIT_COL_PAYLOAD] = true;
+		values[AUDIT_COL_COMMITMENT] = values[AUDIT_COL_SALT] = values[AUDIT_COL_PAYLOAD] = (Datum) 0;
 	}
 	else
 	{
@@ -269,52 +345,22 @@ steward_audit_insert(const AuditInput *in)
 		char	   *utf8 = pg_server_to_any(txt, strlen(txt), PG_UTF8);
 		bytea	   *b;
 
-		if (!pg_strong_random(salt, AUDIT_SALT_LEN))
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("could not generate a random salt")));
+		take_salt(salt);
 		steward_audit_commitment(salt, utf8, strlen(utf8), commitment);
 
 		b = palloc(VARHDRSZ + AUDIT_HASH_LEN);
 		SET_VARSIZE(b, VARHDRSZ + AUDIT_HASH_LEN);
 		memcpy(VARDATA(b), commitment, AUDIT_HASH_LEN);
-		values[11] = PointerGetDatum(b);
+		values[AUDIT_COL_COMMITMENT] = PointerGetDatum(b);
 		b = palloc(VARHDRSZ + AUDIT_SALT_LEN);
 		SET_VARSIZE(b, VARHDRSZ + AUDIT_SALT_LEN);
 		memcpy(VARDATA(b), salt, AUDIT_SALT_LEN);
-		values[12] = PointerGetDatum(b);
-		values[13] = JsonbPGetDatum(jb);
-		nulls[11] = nulls[12] = nulls[13] = ' ';
+		values[AUDIT_COL_SALT] = PointerGetDatum(b);
+		values[AUDIT_COL_PAYLOAD] = JsonbPGetDatum(jb);
+		isnull[AUDIT_COL_COMMITMENT] = isnull[AUDIT_COL_SALT] = isnull[AUDIT_COL_PAYLOAD] = false;
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(steward_owner(),
-						   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (insert_plan == NULL)
-	{
-		Oid			types[INSERT_EVENT_NARGS] = {
-			XID8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-			TEXTOID, TEXTOID, TEXTOID, INETOID, TEXTOID, BYTEAOID, BYTEAOID,
-		JSONBOID};
-		SPIPlanPtr	plan = SPI_prepare(INSERT_EVENT_SQL, INSERT_EVENT_NARGS, types);
-
-		if (plan == NULL)
-			elog(ERROR, "could not prepare the audit insert: %s",
-				 SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "could not keep the audit insert plan");
-		insert_plan = plan;
-	}
-	rc = SPI_execute_plan(insert_plan, values, nulls, false, 1);
-	if (rc != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
-		elog(ERROR, "audit insert failed: %s", SPI_result_code_string(rc));
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
-
-	SetUserIdAndSecContext(save_userid, save_sec_context);
+	id = steward_audit_store(values, isnull);
 
 	if (!appended_in_xact)
 	{

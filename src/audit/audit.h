@@ -224,6 +224,28 @@ extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *
 extern bool steward_audit_read_head(AuditBlock *head);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 
+/* insert.c: an event's row, its columns in the order of steward.audit_events */
+typedef enum AuditColumn
+{
+	AUDIT_COL_ID,
+	AUDIT_COL_XID,
+	AUDIT_COL_EVENT_TIME,
+	AUDIT_COL_EVENT_TYPE,
+	AUDIT_COL_ACTION,
+	AUDIT_COL_RESOURCE_TYPE,
+	AUDIT_COL_RESOURCE_ID,
+	AUDIT_COL_ACTOR,
+	AUDIT_COL_SESSION_USER,
+	AUDIT_COL_CURRENT_USER,
+	AUDIT_COL_CLIENT_ADDR,
+	AUDIT_COL_APPLICATION_NAME,
+	AUDIT_COL_COMMITMENT,
+	AUDIT_COL_SALT,
+	AUDIT_COL_PAYLOAD,
+	AUDIT_NCOLUMNS
+} AuditColumn;
+extern int64 steward_audit_store(Datum *values, bool *isnull);
+
 /* append.c */
 extern void steward_audit_check_event_type(const char *event_type);
 extern int64 steward_audit_insert(const AuditInput *in);
