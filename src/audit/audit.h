@@ -77,6 +77,31 @@
 	"e.client_addr, e.application_name, e.commitment"
 
 /*
+ * An event's columns as an array of values: those of AUDIT_EVENT_COLUMNS,
+ * then salt and payload (as audit_event_check takes them).
+ */
+typedef enum AuditColumn
+{
+	AUDIT_COL_ID,
+	AUDIT_COL_XID,
+	AUDIT_COL_TIME,
+	AUDIT_COL_EVENT_TYPE,
+	AUDIT_COL_ACTION,
+	AUDIT_COL_RESOURCE_TYPE,
+	AUDIT_COL_RESOURCE_ID,
+	AUDIT_COL_ACTOR,
+	AUDIT_COL_SESSION_USER,
+	AUDIT_COL_CURRENT_USER,
+	AUDIT_COL_CLIENT_ADDR,
+	AUDIT_COL_APPLICATION_NAME,
+	AUDIT_COL_COMMITMENT,
+	AUDIT_COL_SALT,
+	AUDIT_COL_PAYLOAD
+} AuditColumn;
+#define AUDIT_EVENT_NCOLS		(AUDIT_COL_COMMITMENT + 1)	/* in the event bytes */
+#define AUDIT_NCOLS				(AUDIT_COL_PAYLOAD + 1)
+
+/*
  * Event types are 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and _,
  * beginning with a letter.  These are appended by pg_steward itself;
  * audit_append refuses them.
@@ -150,6 +175,12 @@ typedef struct AuditBlock
 } AuditBlock;
 
 /* format.c */
+extern void steward_audit_event_bytes(StringInfo buf, const Datum *values,
+									  const bool *isnull, bool strict);
+extern void steward_audit_event_leaf(const Datum *values, const bool *isnull,
+									 StringInfo buf, uint8 *out);
+extern uint8 steward_audit_payload_state(const Datum *values, const bool *isnull,
+										 StringInfo scratch);
 extern void steward_audit_commitment(const uint8 *salt, const char *payload,
 									 size_t len, uint8 *out);
 extern void steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out);
@@ -189,6 +220,10 @@ steward_audit_entry_leaf(const uint8 *e)
 {
 	return e + AUDIT_ENTRY_LEAF;
 }
+
+/* jsontext.c */
+struct JsonbContainer;
+extern void steward_audit_jsonb_text(StringInfo out, const struct JsonbContainer *root);
 
 extern char *steward_audit_hex(const uint8 *bytes, int len);
 extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);

@@ -210,102 +210,110 @@ put_int64_field(StringInfo buf, int64 v)
 	appendBinaryStringInfo(buf, (char *) b, 8);
 }
 
-static void
-put_len(StringInfo buf, uint8 tag, uint32 len)
+/* tag, big-endian length and bytes of a text or bytes field */
+static inline void
+put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 {
-	uint8		b[4];
+	char	   *p;
 
-	b[0] = (uint8) (len >> 24);
-	b[1] = (uint8) (len >> 16);
-	b[2] = (uint8) (len >> 8);
-	b[3] = (uint8) len;
-	appendStringInfoChar(buf, tag);
-	appendBinaryStringInfo(buf, (char *) b, 4);
+	enlargeStringInfo(buf, 5 + len);
+	p = buf->data + buf->len;
+	p[0] = (char) tag;
+	p[1] = (char) (len >> 24);
+	p[2] = (char) (len >> 16);
+	p[3] = (char) (len >> 8);
+	p[4] = (char) len;
+	memcpy(p + 5, data, len);
+	buf->len += 5 + len;
+	buf->data[buf->len] = '\0';
 }
 
-/* a text argument in UTF-8, or NULL */
+/* a text column in UTF-8 */
 static void
-put_text_arg(StringInfo buf, FunctionCallInfo fcinfo, int n)
+put_text(StringInfo buf, Datum value)
 {
-	text	   *t;
-	char	   *s;
-	int			len;
-	char	   *utf8;
+	text	   *t = DatumGetTextPP(value);
+	char	   *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
 
-	if (PG_ARGISNULL(n))
-	{
-		appendStringInfoChar(buf, TAG_NULL);
-		return;
-	}
-	t = PG_GETARG_TEXT_PP(n);
-	s = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
-	utf8 = pg_server_to_any(s, len, PG_UTF8);
 	if (utf8 != s)
 		len = strlen(utf8);
-	put_len(buf, TAG_TEXT, (uint32) len);
-	appendBinaryStringInfo(buf, utf8, len);
+	put_field(buf, TAG_TEXT, utf8, (uint32) len);
 }
 
 /*
- * The event bytes from the arguments of audit_event_encode/check: (id int8,
- * xid xid8, event_time timestamptz, event_type .. actor, session_user_name,
- * current_user_name text, client_addr inet, application_name text,
- * commitment bytea).
+ * Append the event bytes of an event's columns (values and isnull in the
+ * order of AUDIT_EVENT_COLUMNS; AUDIT_COL_*) to buf.  strict refuses a
+ * time the format cannot encode (appending, sealing); without it (the
+ * check of verification) such a time is encoded saturated, so that it
+ * never matches what was sealed.
  */
-static void
-encode_event_args(FunctionCallInfo fcinfo, StringInfo buf, bool strict)
+void
+steward_audit_event_bytes(StringInfo buf, const Datum *values, const bool *isnull, bool strict)
 {
 	appendBinaryStringInfo(buf, "PSE", 3);
 	appendStringInfoChar(buf, AUDIT_FORMAT_VERSION);
 
-	for (int n = 0; n < 13; n++)
+	for (int n = 0; n < AUDIT_EVENT_NCOLS; n++)
 	{
-		if (PG_ARGISNULL(n) && n != 10)
+		if (isnull[n])
 		{
 			appendStringInfoChar(buf, TAG_NULL);
 			continue;
 		}
 		switch (n)
 		{
-			case 0:
-				put_int64_field(buf, PG_GETARG_INT64(0));
+			case AUDIT_COL_ID:
+				put_int64_field(buf, DatumGetInt64(values[n]));
 				break;
-			case 1:
-				put_int64_field(buf, (int64) U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)));
+			case AUDIT_COL_XID:
+				put_int64_field(buf, (int64) U64FromFullTransactionId(DatumGetFullTransactionId(values[n])));
 				break;
-			case 2:
-				/* not strict (verification): the saturated value never matches */
+			case AUDIT_COL_TIME:
 				if (strict)
-					steward_audit_check_time(PG_GETARG_TIMESTAMPTZ(2),
+					steward_audit_check_time(DatumGetTimestampTz(values[n]),
 											 psprintf("event " INT64_FORMAT,
-													  PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0)));
-				put_int64_field(buf, steward_audit_unix_micros(PG_GETARG_TIMESTAMPTZ(2)));
+													  isnull[AUDIT_COL_ID] ? 0 : DatumGetInt64(values[AUDIT_COL_ID])));
+				put_int64_field(buf, steward_audit_unix_micros(DatumGetTimestampTz(values[n])));
 				break;
-			case 10:
-				if (PG_ARGISNULL(10))
-					appendStringInfoChar(buf, TAG_NULL);
-				else
+			case AUDIT_COL_CLIENT_ADDR:
 				{
-					char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(10)));
+					char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, values[n]));
 
-					put_len(buf, TAG_TEXT, (uint32) strlen(s));
-					appendBinaryStringInfo(buf, s, strlen(s));
+					put_field(buf, TAG_TEXT, s, (uint32) strlen(s));
 				}
 				break;
-			case 12:
+			case AUDIT_COL_COMMITMENT:
 				{
-					bytea	   *b = PG_GETARG_BYTEA_PP(12);
+					bytea	   *b = DatumGetByteaPP(values[n]);
 
-					put_len(buf, TAG_BYTES, (uint32) VARSIZE_ANY_EXHDR(b));
-					appendBinaryStringInfo(buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+					put_field(buf, TAG_BYTES, VARDATA_ANY(b), (uint32) VARSIZE_ANY_EXHDR(b));
 				}
 				break;
 			default:
-				put_text_arg(buf, fcinfo, n);
+				put_text(buf, values[n]);
 				break;
 		}
 	}
+}
+
+/*
+ * The event bytes from the arguments of audit_event_encode/check, which
+ * take an event's columns in the order of AUDIT_EVENT_COLUMNS.
+ */
+static void
+encode_event_args(FunctionCallInfo fcinfo, StringInfo buf, bool strict)
+{
+	Datum		values[AUDIT_EVENT_NCOLS];
+	bool		isnull[AUDIT_EVENT_NCOLS];
+
+	for (int n = 0; n < AUDIT_EVENT_NCOLS; n++)
+	{
+		isnull[n] = PG_ARGISNULL(n);
+		values[n] = isnull[n] ? (Datum) 0 : PG_GETARG_DATUM(n);
+	}
+	steward_audit_event_bytes(buf, values, isnull, strict);
 }
 
 void
@@ -445,6 +453,74 @@ steward_audit_event_encode(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
+/*
+ * The state of an event's payload against its commitment (AUDIT_PAYLOAD_*),
+ * from its columns (AUDIT_COL_*: commitment, salt and payload are read).
+ * Payload, salt and commitment: all three (the commitment must match), or
+ * none (appended without a payload), or only the commitment (redacted:
+ * payload and salt erased).  scratch is the caller's buffer, reused.
+ */
+uint8
+steward_audit_payload_state(const Datum *values, const bool *isnull, StringInfo scratch)
+{
+	bytea	   *commitment;
+	bytea	   *salt;
+	Jsonb	   *jb;
+	char	   *txt;
+	char	   *utf8;
+	int			prefix = 1 + AUDIT_SALT_LEN;
+	uint8		c[AUDIT_HASH_LEN];
+
+	if (isnull[AUDIT_COL_PAYLOAD])
+	{
+		if (!isnull[AUDIT_COL_SALT])
+			return AUDIT_PAYLOAD_STRAY_SALT;
+		return isnull[AUDIT_COL_COMMITMENT] ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_REDACTED;
+	}
+	if (isnull[AUDIT_COL_COMMITMENT] || isnull[AUDIT_COL_SALT])
+		return AUDIT_PAYLOAD_MISMATCH;
+	commitment = DatumGetByteaPP(values[AUDIT_COL_COMMITMENT]);
+	salt = DatumGetByteaPP(values[AUDIT_COL_SALT]);
+	if (VARSIZE_ANY_EXHDR(commitment) != AUDIT_HASH_LEN ||
+		VARSIZE_ANY_EXHDR(salt) != AUDIT_SALT_LEN)
+		return AUDIT_PAYLOAD_MISMATCH;
+
+	/* 0x02, the salt and the payload's text (which has no zero byte) */
+	jb = DatumGetJsonbP(values[AUDIT_COL_PAYLOAD]);
+	resetStringInfo(scratch);
+	appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
+	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
+	steward_audit_jsonb_text(scratch, &jb->root);
+	txt = scratch->data + prefix;
+	utf8 = pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
+	if (utf8 == txt)
+		steward_sha256(scratch->data, scratch->len, c);
+	else
+	{
+		StewardSha256 ctx;
+
+		steward_sha256_init(&ctx);
+		steward_sha256_update(&ctx, scratch->data, prefix);
+		steward_sha256_update(&ctx, utf8, strlen(utf8));
+		steward_sha256_final(&ctx, c);
+	}
+	return memcmp(c, VARDATA_ANY(commitment), AUDIT_HASH_LEN) == 0 ?
+		AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
+}
+
+/*
+ * The leaf of an event's columns (AUDIT_COL_*; not strict, as for
+ * verification) into out; buf is the caller's buffer, reused.
+ */
+void
+steward_audit_event_leaf(const Datum *values, const bool *isnull, StringInfo buf, uint8 *out)
+{
+	resetStringInfo(buf);
+	appendStringInfoChar(buf, DOMAIN_LEAF);
+	steward_audit_event_bytes(buf, values, isnull, false);
+	steward_sha256(buf->data, buf->len, out);
+}
+
 PG_FUNCTION_INFO_V1(steward_audit_event_check);
 
 /*
@@ -455,48 +531,23 @@ PG_FUNCTION_INFO_V1(steward_audit_event_check);
 Datum
 steward_audit_event_check(PG_FUNCTION_ARGS)
 {
+	Datum		values[AUDIT_NCOLS];
+	bool		isnull[AUDIT_NCOLS];
 	StringInfoData buf;
 	bytea	   *result;
 	uint8	   *r;
-	uint8		state = AUDIT_PAYLOAD_OK;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, DOMAIN_LEAF);
-	encode_event_args(fcinfo, &buf, false);
-
+	for (int n = 0; n < AUDIT_NCOLS; n++)
+	{
+		isnull[n] = PG_ARGISNULL(n);
+		values[n] = isnull[n] ? (Datum) 0 : PG_GETARG_DATUM(n);
+	}
 	result = (bytea *) palloc(VARHDRSZ + AUDIT_HASH_LEN + 1);
 	SET_VARSIZE(result, VARHDRSZ + AUDIT_HASH_LEN + 1);
 	r = (uint8 *) VARDATA(result);
-	steward_sha256(buf.data, buf.len, r);
+	initStringInfo(&buf);
+	steward_audit_event_leaf(values, isnull, &buf, r);
+	r[AUDIT_HASH_LEN] = steward_audit_payload_state(values, isnull, &buf);
 	pfree(buf.data);
-
-	/*
-	 * Payload, salt and commitment: all three, or none (appended without a
-	 * payload), or only the commitment (redacted: payload and salt erased).
-	 */
-	if (PG_ARGISNULL(14))
-	{
-		if (!PG_ARGISNULL(13))
-			state = AUDIT_PAYLOAD_STRAY_SALT;
-		else if (!PG_ARGISNULL(12))
-			state = AUDIT_PAYLOAD_REDACTED;
-	}
-	else if (PG_ARGISNULL(12) || PG_ARGISNULL(13) ||
-			 VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(12)) != AUDIT_HASH_LEN ||
-			 VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(13)) != AUDIT_SALT_LEN)
-		state = AUDIT_PAYLOAD_MISMATCH;
-	else
-	{
-		Jsonb	   *jb = PG_GETARG_JSONB_P(14);
-		char	   *txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-		char	   *utf8 = pg_server_to_any(txt, strlen(txt), PG_UTF8);
-		uint8		c[AUDIT_HASH_LEN];
-
-		steward_audit_commitment((uint8 *) VARDATA_ANY(PG_GETARG_BYTEA_PP(13)),
-								 utf8, strlen(utf8), c);
-		if (memcmp(c, VARDATA_ANY(PG_GETARG_BYTEA_PP(12)), AUDIT_HASH_LEN) != 0)
-			state = AUDIT_PAYLOAD_MISMATCH;
-	}
-	r[AUDIT_HASH_LEN] = state;
 	PG_RETURN_BYTEA_P(result);
 }
