@@ -177,10 +177,9 @@ typedef struct AuditBlock
 /* format.c */
 extern void steward_audit_event_bytes(StringInfo buf, const Datum *values,
 									  const bool *isnull, bool strict);
-extern void steward_audit_event_leaf(const Datum *values, const bool *isnull,
-									 StringInfo buf, uint8 *out);
-extern uint8 steward_audit_payload_state(const Datum *values, const bool *isnull,
-										 StringInfo scratch);
+extern uint8 steward_audit_event_check_values(const Datum *values, const bool *isnull,
+											  StringInfo bytes, StringInfo scratch,
+											  uint8 *leaf);
 extern void steward_audit_commitment(const uint8 *salt, const char *payload,
 									 size_t len, uint8 *out);
 extern void steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out);

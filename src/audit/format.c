@@ -51,6 +51,7 @@
 #include "postgres.h"
 
 #include "common/int.h"
+#include "port/pg_bswap.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -82,7 +83,11 @@
 static TimestampTz
 time_end(void)
 {
-	return (TimestampTz) (date2j(AUDIT_TIME_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	static TimestampTz end = 0;
+
+	if (end == 0)
+		end = (TimestampTz) (date2j(AUDIT_TIME_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	return end;
 }
 
 /* can the byte format encode this time? */
@@ -200,24 +205,33 @@ steward_audit_unhex(const char *hex, uint8 *out, int len)
 	return true;
 }
 
-static void
+/* room for n more bytes (and the terminating zero) */
+static inline char *
+reserve(StringInfo buf, int n)
+{
+	if (buf->len + n >= buf->maxlen)
+		enlargeStringInfo(buf, n);
+	return buf->data + buf->len;
+}
+
+static inline void
 put_int64_field(StringInfo buf, int64 v)
 {
-	uint8		b[8];
+	char	   *p = reserve(buf, 9);
+	uint64		be = pg_hton64((uint64) v);
 
-	appendStringInfoChar(buf, TAG_INT64);
-	steward_audit_put_int64(b, v);
-	appendBinaryStringInfo(buf, (char *) b, 8);
+	p[0] = TAG_INT64;
+	memcpy(p + 1, &be, 8);
+	buf->len += 9;
+	buf->data[buf->len] = '\0';
 }
 
 /* tag, big-endian length and bytes of a text or bytes field */
 static inline void
 put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 {
-	char	   *p;
+	char	   *p = reserve(buf, 5 + len);
 
-	enlargeStringInfo(buf, 5 + len);
-	p = buf->data + buf->len;
 	p[0] = (char) tag;
 	p[1] = (char) (len >> 24);
 	p[2] = (char) (len >> 16);
@@ -331,29 +345,66 @@ steward_audit_commitment(const uint8 *salt, const char *payload, size_t len,
 	steward_sha256_final(&ctx, out);
 }
 
+/* node = H(0x01 || left || right) */
+static inline void
+node_message(uint8 *msg, const uint8 *left, const uint8 *right)
+{
+	msg[0] = DOMAIN_NODE;
+	memcpy(msg + 1, left, AUDIT_HASH_LEN);
+	memcpy(msg + 1 + AUDIT_HASH_LEN, right, AUDIT_HASH_LEN);
+}
+
 /*
  * RFC 6962 Merkle tree hash of n leaves (n >= 1), the leaves "stride" bytes
- * apart (so that the leaves inside entries need no copy).
+ * apart (so that the leaves inside entries need no copy).  RFC 6962 splits
+ * n leaves at the largest power of two below n, so every left subtree is
+ * complete; the same tree is built level by level from the bottom, pairing
+ * neighbours and carrying an odd last node up unchanged.  That way the
+ * nodes of a level are independent, and are hashed two at a time.
  */
 static void
 merkle(const uint8 *leaves, int64 n, size_t stride, uint8 *out)
 {
-	uint8		node[1 + 2 * AUDIT_HASH_LEN];
-	int64		k = 1;
+	uint8	   *level;
+	const uint8 *cur = leaves;
+	size_t		cur_stride = stride;
 
 	if (n == 1)
 	{
 		memcpy(out, leaves, AUDIT_HASH_LEN);
 		return;
 	}
-	while (k * 2 < n)
-		k *= 2;
-	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
-	node[0] = DOMAIN_NODE;
-	merkle(leaves, k, stride, node + 1);
-	merkle(leaves + k * stride, n - k, stride, node + 1 + AUDIT_HASH_LEN);
-	steward_sha256(node, sizeof(node), out);
+	/* each level is written over the one before it, which it never passes */
+	level = palloc(((n + 1) / 2) * AUDIT_HASH_LEN);
+	while (n > 1)
+	{
+		int64		pairs = n / 2;
+
+		for (int64 j = 0; j < pairs; j += 2)
+		{
+			uint8		m1[1 + 2 * AUDIT_HASH_LEN];
+			uint8		m2[1 + 2 * AUDIT_HASH_LEN];
+
+			if ((j & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			node_message(m1, cur + 2 * j * cur_stride, cur + (2 * j + 1) * cur_stride);
+			if (j + 1 < pairs)
+			{
+				node_message(m2, cur + (2 * j + 2) * cur_stride, cur + (2 * j + 3) * cur_stride);
+				steward_sha256_pair(m1, sizeof(m1), level + j * AUDIT_HASH_LEN,
+									m2, sizeof(m2), level + (j + 1) * AUDIT_HASH_LEN);
+			}
+			else
+				steward_sha256(m1, sizeof(m1), level + j * AUDIT_HASH_LEN);
+		}
+		if (n % 2 == 1)
+			memmove(level + pairs * AUDIT_HASH_LEN, cur + (n - 1) * cur_stride, AUDIT_HASH_LEN);
+		n = pairs + n % 2;
+		cur = level;
+		cur_stride = AUDIT_HASH_LEN;
+	}
+	memcpy(out, level, AUDIT_HASH_LEN);
+	pfree(level);
 }
 
 void
@@ -454,23 +505,27 @@ steward_audit_event_encode(PG_FUNCTION_ARGS)
 }
 
 /*
- * The state of an event's payload against its commitment (AUDIT_PAYLOAD_*),
- * from its columns (AUDIT_COL_*: commitment, salt and payload are read).
+ * The payload state of an event's columns (AUDIT_COL_*: commitment, salt
+ * and payload are read), as far as it is known without hashing: the
+ * state, or AUDIT_PAYLOAD_OK with *msg set to the message the commitment
+ * must be the hash of (0x02, the salt, the payload's text in UTF-8; in
+ * scratch, or palloc'd) and *commitment to the stored commitment.
  * Payload, salt and commitment: all three (the commitment must match), or
  * none (appended without a payload), or only the commitment (redacted:
- * payload and salt erased).  scratch is the caller's buffer, reused.
+ * payload and salt erased).
  */
-uint8
-steward_audit_payload_state(const Datum *values, const bool *isnull, StringInfo scratch)
+static uint8
+payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
+				const char **msg, size_t *msglen, const uint8 **commitment)
 {
-	bytea	   *commitment;
+	bytea	   *c;
 	bytea	   *salt;
 	Jsonb	   *jb;
 	char	   *txt;
 	char	   *utf8;
 	int			prefix = 1 + AUDIT_SALT_LEN;
-	uint8		c[AUDIT_HASH_LEN];
 
+	*msg = NULL;
 	if (isnull[AUDIT_COL_PAYLOAD])
 	{
 		if (!isnull[AUDIT_COL_SALT])
@@ -479,13 +534,12 @@ steward_audit_payload_state(const Datum *values, const bool *isnull, StringInfo 
 	}
 	if (isnull[AUDIT_COL_COMMITMENT] || isnull[AUDIT_COL_SALT])
 		return AUDIT_PAYLOAD_MISMATCH;
-	commitment = DatumGetByteaPP(values[AUDIT_COL_COMMITMENT]);
+	c = DatumGetByteaPP(values[AUDIT_COL_COMMITMENT]);
 	salt = DatumGetByteaPP(values[AUDIT_COL_SALT]);
-	if (VARSIZE_ANY_EXHDR(commitment) != AUDIT_HASH_LEN ||
-		VARSIZE_ANY_EXHDR(salt) != AUDIT_SALT_LEN)
+	if (VARSIZE_ANY_EXHDR(c) != AUDIT_HASH_LEN || VARSIZE_ANY_EXHDR(salt) != AUDIT_SALT_LEN)
 		return AUDIT_PAYLOAD_MISMATCH;
 
-	/* 0x02, the salt and the payload's text (which has no zero byte) */
+	/* the payload's text has no zero byte: strlen is its length */
 	jb = DatumGetJsonbP(values[AUDIT_COL_PAYLOAD]);
 	resetStringInfo(scratch);
 	appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
@@ -493,32 +547,48 @@ steward_audit_payload_state(const Datum *values, const bool *isnull, StringInfo 
 	steward_audit_jsonb_text(scratch, &jb->root);
 	txt = scratch->data + prefix;
 	utf8 = pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
-	if (utf8 == txt)
-		steward_sha256(scratch->data, scratch->len, c);
-	else
+	if (utf8 != txt)
 	{
-		StewardSha256 ctx;
+		size_t		len = strlen(utf8);
 
-		steward_sha256_init(&ctx);
-		steward_sha256_update(&ctx, scratch->data, prefix);
-		steward_sha256_update(&ctx, utf8, strlen(utf8));
-		steward_sha256_final(&ctx, c);
+		resetStringInfo(scratch);
+		appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
+		appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
+		appendBinaryStringInfo(scratch, utf8, len);
 	}
-	return memcmp(c, VARDATA_ANY(commitment), AUDIT_HASH_LEN) == 0 ?
-		AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
+	*msg = scratch->data;
+	*msglen = scratch->len;
+	*commitment = (const uint8 *) VARDATA_ANY(c);
+	return AUDIT_PAYLOAD_OK;
 }
 
 /*
- * The leaf of an event's columns (AUDIT_COL_*; not strict, as for
- * verification) into out; buf is the caller's buffer, reused.
+ * An event's leaf (not strict, as for verification) into leaf, and its
+ * payload state, from its columns (AUDIT_COL_*).  The leaf and the
+ * commitment are hashed side by side.  bytes and scratch are the caller's
+ * buffers, reused.
  */
-void
-steward_audit_event_leaf(const Datum *values, const bool *isnull, StringInfo buf, uint8 *out)
+uint8
+steward_audit_event_check_values(const Datum *values, const bool *isnull,
+								 StringInfo bytes, StringInfo scratch, uint8 *leaf)
 {
-	resetStringInfo(buf);
-	appendStringInfoChar(buf, DOMAIN_LEAF);
-	steward_audit_event_bytes(buf, values, isnull, false);
-	steward_sha256(buf->data, buf->len, out);
+	const char *msg;
+	size_t		msglen;
+	const uint8 *commitment;
+	uint8		c[AUDIT_HASH_LEN];
+	uint8		state;
+
+	resetStringInfo(bytes);
+	appendStringInfoChar(bytes, DOMAIN_LEAF);
+	steward_audit_event_bytes(bytes, values, isnull, false);
+	state = payload_message(values, isnull, scratch, &msg, &msglen, &commitment);
+	if (msg == NULL)
+	{
+		steward_sha256(bytes->data, bytes->len, leaf);
+		return state;
+	}
+	steward_sha256_pair(bytes->data, bytes->len, leaf, msg, msglen, c);
+	return memcmp(c, commitment, AUDIT_HASH_LEN) == 0 ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
 }
 
 PG_FUNCTION_INFO_V1(steward_audit_event_check);
@@ -534,6 +604,7 @@ steward_audit_event_check(PG_FUNCTION_ARGS)
 	Datum		values[AUDIT_NCOLS];
 	bool		isnull[AUDIT_NCOLS];
 	StringInfoData buf;
+	StringInfoData scratch;
 	bytea	   *result;
 	uint8	   *r;
 
@@ -546,8 +617,9 @@ steward_audit_event_check(PG_FUNCTION_ARGS)
 	SET_VARSIZE(result, VARHDRSZ + AUDIT_HASH_LEN + 1);
 	r = (uint8 *) VARDATA(result);
 	initStringInfo(&buf);
-	steward_audit_event_leaf(values, isnull, &buf, r);
-	r[AUDIT_HASH_LEN] = steward_audit_payload_state(values, isnull, &buf);
+	initStringInfo(&scratch);
+	r[AUDIT_HASH_LEN] = steward_audit_event_check_values(values, isnull, &buf, &scratch, r);
 	pfree(buf.data);
+	pfree(scratch.data);
 	PG_RETURN_BYTEA_P(result);
 }

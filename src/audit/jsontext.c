@@ -40,6 +40,23 @@ typedef struct JsonText
 
 static void render_container(JsonText *jt, const JsonbContainer *c);
 
+/* room for n more bytes (and the terminating zero) */
+static inline void
+reserve(StringInfo out, int n)
+{
+	if (out->len + n >= out->maxlen)
+		enlargeStringInfo(out, n);
+}
+
+static inline void
+put(StringInfo out, const char *s, int n)
+{
+	reserve(out, n);
+	memcpy(out->data + out->len, s, n);
+	out->len += n;
+	out->data[out->len] = '\0';
+}
+
 /* as escape_json: quotes, the escapes JSON names, \u00xx for the rest below a space */
 static void
 render_string(StringInfo out, const char *s, uint32 len)
@@ -52,7 +69,7 @@ render_string(StringInfo out, const char *s, uint32 len)
 	len = strnlen(s, len);
 	end = s + len;
 	/* at most six bytes per byte, two quotes */
-	enlargeStringInfo(out, len * 6 + 2);
+	reserve(out, len * 6 + 2);
 	out->data[out->len++] = '"';
 	run = s;
 	for (const char *p = s; p < end; p++)
@@ -120,7 +137,7 @@ render_value(JsonText *jt, const JsonbContainer *c, int i, const char *base, uin
 	JEntry		je = c->children[i];
 
 	if (JBE_ISNULL(je))
-		appendBinaryStringInfo(jt->out, "null", 4);
+		put(jt->out, "null", 4);
 	else if (JBE_ISSTRING(je))
 		render_string(jt->out, base + offset, getJsonbLength(c, i));
 	else if (JBE_ISNUMERIC(je))
@@ -128,13 +145,13 @@ render_value(JsonText *jt, const JsonbContainer *c, int i, const char *base, uin
 		Numeric		num = (Numeric) (base + INTALIGN(offset));
 		char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
 
-		appendStringInfoString(jt->out, s);
+		put(jt->out, s, strlen(s));
 		pfree(s);
 	}
 	else if (JBE_ISBOOL_TRUE(je))
-		appendBinaryStringInfo(jt->out, "true", 4);
+		put(jt->out, "true", 4);
 	else if (JBE_ISBOOL_FALSE(je))
-		appendBinaryStringInfo(jt->out, "false", 5);
+		put(jt->out, "false", 5);
 	else
 		render_container(jt, (const JsonbContainer *) (base + INTALIGN(offset)));
 }
@@ -153,18 +170,18 @@ render_container(JsonText *jt, const JsonbContainer *c)
 				uint32		offset = 0;
 
 				if (!JsonContainerIsScalar(c))
-					appendStringInfoChar(jt->out, '[');
+					put(jt->out, "[", 1);
 				else
 					jt->raw_scalar = true;
 				for (int i = 0; i < n; i++)
 				{
 					if (i > 0)
-						appendBinaryStringInfo(jt->out, ", ", 2);
+						put(jt->out, ", ", 2);
 					render_value(jt, c, i, base, offset);
 					JBE_ADVANCE_OFFSET(offset, c->children[i]);
 				}
 				if (!jt->raw_scalar)
-					appendStringInfoChar(jt->out, ']');
+					put(jt->out, "]", 1);
 				break;
 			}
 		case JB_FOBJECT:
@@ -173,20 +190,20 @@ render_container(JsonText *jt, const JsonbContainer *c)
 				uint32		key_offset = 0;
 				uint32		value_offset = getJsonbOffset(c, n);
 
-				appendStringInfoChar(jt->out, '{');
+				put(jt->out, "{", 1);
 				for (int i = 0; i < n; i++)
 				{
 					if (i > 0)
-						appendBinaryStringInfo(jt->out, ", ", 2);
+						put(jt->out, ", ", 2);
 					if (!JBE_ISSTRING(c->children[i]))
 						elog(ERROR, "unexpected jsonb type as object key");
 					render_string(jt->out, base + key_offset, getJsonbLength(c, i));
-					appendBinaryStringInfo(jt->out, ": ", 2);
+					put(jt->out, ": ", 2);
 					render_value(jt, c, n + i, base, value_offset);
 					JBE_ADVANCE_OFFSET(key_offset, c->children[i]);
 					JBE_ADVANCE_OFFSET(value_offset, c->children[n + i]);
 				}
-				appendStringInfoChar(jt->out, '}');
+				put(jt->out, "}", 1);
 				break;
 			}
 		default:

@@ -63,6 +63,22 @@
 #define DIGEST_MAX_BYTES 65536	/* a digest is about 300 bytes */
 #define BLOCK_FETCH		64
 
+/*
+ * A chunk: blocks of about CHUNK_EVENTS events whose events are read
+ * together.  While the events of one chunk are read (by parallel workers),
+ * the leader reads and checks the blocks of the next.
+ */
+typedef struct Chunk
+{
+	AuditBlock *blocks;
+	int			nblocks;
+	int			maxblocks;
+	int64		events;			/* entries in its blocks */
+	int64		next_position;	/* the chain's, after its last block */
+	char	   *lower_snap;		/* snapshot before it (NULL: none) */
+	AuditSnapshot lower;
+} Chunk;
+
 /* the entries of a block the chunk reads: none when they are malformed */
 #define NENTRIES(b) ((b)->entries ? (b)->count : 0)
 
@@ -141,14 +157,13 @@ typedef struct Verify
 	int64		events_unsealed;
 	/* chain state */
 	AuditChainEnd chain;
-	char	   *lower_snap;		/* snapshot before the chunk (NULL: none) */
+	char	   *lower_snap;		/* the last block's snapshot (NULL: none) */
 	AuditSnapshot lower;
-	/* the chunk */
-	AuditBlock *blocks;
-	int			nblocks;
-	int			maxblocks;
-	int64		chunk_events;
-	/* the chunk's entries by id (in chunkcxt) */
+	/* the chunk whose blocks are read, and the one whose events are */
+	Chunk		chunks[2];
+	Chunk	   *reading;
+	Chunk	   *matching;		/* NULL: none */
+	/* the matching chunk's entries by id (in chunkcxt) */
 	EntryRef   *refs;
 	int64		nrefs;
 	bool	   *seen;
@@ -198,12 +213,16 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 {
 	va_list		ap;
 	char		buf[512];
+	ProblemOrder order = {0};
 
+	/* blocks and epochs: the first found of a position is kept */
+	if (class == CLASS_EVENT)
+		order = v->order;
 	if (v->problem.found &&
 		(v->problem.class < class ||
 		 (v->problem.class == class &&
 		  (v->problem.position < position ||
-		   (v->problem.position == position && cmp_order(&v->problem.order, &v->order) <= 0)))))
+		   (v->problem.position == position && cmp_order(&v->problem.order, &order) <= 0)))))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -211,7 +230,7 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 	v->problem.found = true;
 	v->problem.class = class;
 	v->problem.position = position;
-	v->problem.order = v->order;
+	v->problem.order = order;
 	v->problem.block_id = block_id;
 	v->problem.has_event = has_event;
 	v->problem.event_id = event_id;
@@ -267,25 +286,31 @@ getbytea(HeapTuple t, TupleDesc d, int col, bool *isnull)
 	return *isnull ? NULL : DatumGetByteaPP(x);
 }
 
-/* Check one block against the chain before it, and add it to the chunk. */
+/* Check one block against the chain before it, and add it to the chunk read. */
 static void
 check_block(Verify *v, HeapTuple t, TupleDesc d)
 {
+	Chunk	   *c = v->reading;
 	AuditBlock *b;
 	AuditBlockProblem bp;
 	bool		has_first;
 
-	if (v->nblocks == v->maxblocks)
+	if (c->nblocks == 0)
 	{
-		v->maxblocks *= 2;
-		v->blocks = repalloc(v->blocks, sizeof(AuditBlock) * v->maxblocks);
+		c->lower_snap = v->lower_snap;
+		c->lower = v->lower;
 	}
-	b = &v->blocks[v->nblocks];
+	if (c->nblocks == c->maxblocks)
+	{
+		c->maxblocks = Max(16, c->maxblocks * 2);
+		c->blocks = c->blocks ? repalloc(c->blocks, sizeof(AuditBlock) * c->maxblocks) :
+			MemoryContextAlloc(v->runcxt, sizeof(AuditBlock) * c->maxblocks);
+	}
+	b = &c->blocks[c->nblocks];
 	steward_audit_read_block(t, d, b);
 
-	/* the previous block's snapshot: in this chunk, or the one before it */
-	v->chain.snap = v->nblocks > 0 ? &v->blocks[v->nblocks - 1].snap :
-		v->lower_snap ? &v->lower : NULL;
+	/* the previous block's snapshot */
+	v->chain.snap = v->lower_snap ? &v->lower : NULL;
 	if (steward_audit_check_block(b, &v->chain, &bp))
 	{
 		has_first = NENTRIES(b) > 0;
@@ -300,9 +325,11 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	v->chain.next_block = b->block_id + 1;
 	v->chain.next_position = b->first_position + b->count;
 	v->chain.format = b->format;
+	v->lower_snap = b->snap_text;
+	v->lower = b->snap;
 	v->blocks_checked++;
-	v->chunk_events += NENTRIES(b);
-	v->nblocks++;
+	c->events += NENTRIES(b);
+	c->nblocks++;
 }
 
 /* an event id named by a sealed REDACTION event (its resource_id as a number) */
@@ -321,11 +348,11 @@ add_redaction_target(Verify *v, int64 target)
 
 /* where an event with this xid and id would sit in the chunk's chain */
 static int64
-would_be_position(Verify *v, uint64 xid, int64 id)
+would_be_position(Chunk *c, uint64 xid, int64 id)
 {
-	for (int k = 0; k < v->nblocks; k++)
+	for (int k = 0; k < c->nblocks; k++)
 	{
-		AuditBlock *b = &v->blocks[k];
+		AuditBlock *b = &c->blocks[k];
 		int64		lo = 0;
 		int64		hi = NENTRIES(b);
 
@@ -343,7 +370,7 @@ would_be_position(Verify *v, uint64 xid, int64 id)
 		}
 		return b->first_position + lo;
 	}
-	return v->chain.next_position;
+	return c->next_position;
 }
 
 /* the entry of the event with this id, or NULL */
@@ -364,7 +391,8 @@ static void
 match_rows(void *arg, const VerifyRow *rows, int nrows)
 {
 	Verify	   *v = (Verify *) arg;
-	AuditBlock *last = &v->blocks[v->nblocks - 1];
+	Chunk	   *c = v->matching;
+	AuditBlock *last = &c->blocks[c->nblocks - 1];
 
 	for (int r = 0; r < nrows; r++)
 	{
@@ -384,14 +412,14 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 		ref = find_ref(v, id);
 		if (ref == NULL)
 		{
-			problem(v, CLASS_EVENT, would_be_position(v, row->xid, id), last->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, would_be_position(c, row->xid, id), last->block_id, true, id, true, time_us,
 					"event %lld is not in the chain: it was inserted after sealing",
 					(long long) id);
 			continue;
 		}
 		v->hint = (ref - v->refs) + 1;
 		v->seen[ref - v->refs] = true;
-		b = &v->blocks[ref->block];
+		b = &c->blocks[ref->block];
 		e = steward_audit_entry(b->entries, ref->idx);
 		pos = b->first_position + ref->idx;
 		if (memcmp(row->leaf, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) == 0 &&
@@ -440,22 +468,34 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 	}
 }
 
-/* Read the events the chunk's blocks cover and match them to entries. */
+/*
+ * The chunk whose blocks were read starts to be matched: its entries by id,
+ * its entries sealed twice, and its events read (by workers, while the
+ * leader goes on with the next chunk's blocks).
+ */
 static void
-check_chunk_events(Verify *v)
+start_chunk(Verify *v)
 {
-	AuditBlock *last = &v->blocks[v->nblocks - 1];
+	Chunk	   *c = v->reading;
+	AuditBlock *last = &c->blocks[c->nblocks - 1];
 	MemoryContext old = MemoryContextSwitchTo(v->chunkcxt);
 	EntryRef   *refs;
 	int64		n = 0;
 	bool		sorted = true;
 
+	Assert(v->matching == NULL);
+	v->matching = c;
+	v->reading = c == &v->chunks[0] ? &v->chunks[1] : &v->chunks[0];
+	v->reading->nblocks = 0;
+	v->reading->events = 0;
+	c->next_position = v->chain.next_position;
+
 	/* the entries by id, as a stable sort by id orders them */
-	refs = palloc(sizeof(EntryRef) * Max(v->chunk_events, 1));
-	for (int k = 0; k < v->nblocks; k++)
-		for (int64 i = 0; i < NENTRIES(&v->blocks[k]); i++)
+	refs = palloc(sizeof(EntryRef) * Max(c->events, 1));
+	for (int k = 0; k < c->nblocks; k++)
+		for (int64 i = 0; i < NENTRIES(&c->blocks[k]); i++)
 		{
-			refs[n].id = steward_audit_entry_id(steward_audit_entry(v->blocks[k].entries, i));
+			refs[n].id = steward_audit_entry_id(steward_audit_entry(c->blocks[k].entries, i));
 			refs[n].block = k;
 			refs[n].idx = (int32) i;
 			if (n > 0 && refs[n].id <= refs[n - 1].id)
@@ -473,20 +513,33 @@ check_chunk_events(Verify *v)
 	for (int64 i = 1; i < n; i++)
 		if (refs[i].id == refs[i - 1].id)
 		{
-			AuditBlock *b = &v->blocks[refs[i].block];
+			AuditBlock *b = &c->blocks[refs[i].block];
 
 			v->dups = true;
 			problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
 					"event %lld is sealed twice", (long long) refs[i].id);
 		}
+	MemoryContextSwitchTo(old);
 
 	v->order.phase = PHASE_ROWS;
-	steward_verify_events_read(v->events, &last->snap, v->lower_snap ? &v->lower : NULL,
-							   match_rows, v);
+	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
+								match_rows, v);
+}
+
+/*
+ * Finish the chunk being matched: read the rest of its events, then
+ * report its entries no event matched.
+ */
+static void
+finish_chunk(Verify *v)
+{
+	Chunk	   *c = v->matching;
+
+	steward_verify_events_finish(v->events);
 	v->order.phase = PHASE_AFTER;
 	v->order.part = v->order.blkno = v->order.offnum = 0;
 
-	for (int64 i = 0; i < n; i++)
+	for (int64 i = 0; i < v->nrefs; i++)
 	{
 		AuditBlock *b;
 		const uint8 *e;
@@ -494,37 +547,37 @@ check_chunk_events(Verify *v)
 		CHECK_FOR_INTERRUPTS();
 		if (v->seen[i])
 			continue;
-		b = &v->blocks[refs[i].block];
-		e = steward_audit_entry(b->entries, refs[i].idx);
+		b = &c->blocks[v->refs[i].block];
+		e = steward_audit_entry(b->entries, v->refs[i].idx);
 		if (pruned(v, steward_audit_entry_time(e)))
 		{
 			v->events_pruned++;
 			continue;
 		}
-		problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, steward_audit_entry_time(e),
-				"event %lld is missing: it was deleted after sealing", (long long) refs[i].id);
+		problem(v, CLASS_EVENT, b->first_position + v->refs[i].idx, b->block_id, true, v->refs[i].id,
+				true, steward_audit_entry_time(e),
+				"event %lld is missing: it was deleted after sealing", (long long) v->refs[i].id);
 	}
-	MemoryContextSwitchTo(old);
 	MemoryContextReset(v->chunkcxt);
 	v->refs = NULL;
 	v->seen = NULL;
 	v->nrefs = 0;
 
-	/* the chunk's last snapshot bounds the next chunk */
-	v->lower_snap = last->snap_text;
-	v->lower = last->snap;
-	for (int k = 0; k < v->nblocks; k++)
+	/* its last snapshot bounds the next chunk and may be the last one read */
+	for (int k = 0; k < c->nblocks; k++)
 	{
-		if (v->blocks[k].entries)
-			pfree(v->blocks[k].entries);
-		if (k < v->nblocks - 1)
+		if (c->blocks[k].entries)
+			pfree(c->blocks[k].entries);
+		c->blocks[k].entries = NULL;
+		if (k < c->nblocks - 1)
 		{
-			pfree(v->blocks[k].snap_text);
-			pfree(v->blocks[k].snap.xip);
+			pfree(c->blocks[k].snap_text);
+			pfree(c->blocks[k].snap.xip);
 		}
 	}
-	v->nblocks = 0;
-	v->chunk_events = 0;
+	c->nblocks = 0;
+	c->events = 0;
+	v->matching = NULL;
 	v->order.chunk++;
 	v->order.phase = PHASE_BEFORE;
 }
@@ -796,8 +849,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		parse_digest(PG_GETARG_JSONB_P(1), "since", &since);
 
 	steward_audit_chain_start(&v.chain);
-	v.maxblocks = 16;
-	v.blocks = palloc(sizeof(AuditBlock) * v.maxblocks);
+	v.reading = &v.chunks[0];
 	load_epochs(&v);
 	v.events = steward_verify_events_open();
 
@@ -845,14 +897,26 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		{
 			CHECK_FOR_INTERRUPTS();
 			check_block(&v, fetched->vals[r], fetched->tupdesc);
-			if (v.chunk_events >= CHUNK_EVENTS)
-				check_chunk_events(&v);
+			/* take what the workers read meanwhile */
+			if (v.matching)
+				steward_verify_events_step(v.events);
+			if (v.reading->events >= CHUNK_EVENTS)
+			{
+				if (v.matching)
+					finish_chunk(&v);
+				start_chunk(&v);
+			}
 		}
 		SPI_freetuptable(fetched);
 	}
 	SPI_cursor_close(portal);
-	if (v.nblocks > 0)
-		check_chunk_events(&v);
+	if (v.matching)
+		finish_chunk(&v);
+	if (v.reading->nblocks > 0)
+	{
+		start_chunk(&v);
+		finish_chunk(&v);
+	}
 	steward_verify_events_close(v.events);
 	if (v.redacted != NIL)
 		check_redactions(&v);

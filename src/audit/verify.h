@@ -50,6 +50,7 @@ typedef struct VerifyRow
 typedef void (*VerifyRowsFn) (void *arg, const VerifyRow *rows, int nrows);
 
 typedef struct VerifyEvents VerifyEvents;
+typedef struct VerifyRun VerifyRun;
 
 /* which xids a chunk's events have: completed in upper, not in lower */
 typedef struct VerifyBounds
@@ -88,9 +89,11 @@ typedef struct VerifyReader
 
 /* verify_read.c */
 extern VerifyEvents *steward_verify_events_open(void);
-extern void steward_verify_events_read(VerifyEvents *ev, const AuditSnapshot *upper,
-									   const AuditSnapshot *lower,
-									   VerifyRowsFn fn, void *arg);
+extern void steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
+										const AuditSnapshot *lower,
+										VerifyRowsFn fn, void *arg);
+extern void steward_verify_events_step(VerifyEvents *ev);
+extern void steward_verify_events_finish(VerifyEvents *ev);
 extern void steward_verify_events_close(VerifyEvents *ev);
 extern void steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels,
 									   Snapshot snapshot);
@@ -99,9 +102,11 @@ extern int	steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int 
 									 const BlockNumber *pages, int npages);
 
 /* verify_parallel.c */
-extern void steward_verify_run(VerifyReader *leader, int nparts, Relation *rels,
-							   const VerifyBounds *b, const VerifyPages *pages,
-							   VerifyRowsFn fn, void *arg);
+extern VerifyRun *steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
+										   const VerifyBounds *b, const VerifyPages *pages,
+										   VerifyRowsFn fn, void *arg);
+extern void steward_verify_run_step(VerifyRun *run);
+extern void steward_verify_run_finish(VerifyRun *run);
 extern PGDLLEXPORT void steward_verify_worker(dsm_segment *seg, shm_toc *toc);
 
 #endif							/* STEWARD_AUDIT_VERIFY_H */

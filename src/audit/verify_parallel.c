@@ -52,7 +52,11 @@
 #define VERIFY_KEY_SHARED	UINT64CONST(0x5354455756455201)
 #define VERIFY_KEY_QUEUES	UINT64CONST(0x5354455756455202)
 #define VERIFY_UNIT_PAGES	8
-#define VERIFY_QUEUE_SIZE	((Size) 256 * 1024)
+/*
+ * Each worker's queue holds some 25 000 rows: the workers go on while the
+ * leader checks the next chunk's blocks.
+ */
+#define VERIFY_QUEUE_SIZE	((Size) 2 * 1024 * 1024)
 
 /* a few pages of one partition */
 typedef struct VerifyUnit
@@ -198,39 +202,51 @@ workers_for(int64 npages)
 	return max_parallel_workers_per_gather;
 }
 
-/*
- * Read the chunk's pages (per partition) with the leader's reader and the
- * workers there are, handing every unit's rows to fn in the leader.
- */
-void
-steward_verify_run(VerifyReader *leader, int nparts, Relation *rels,
-				   const VerifyBounds *b, const VerifyPages *pages,
-				   VerifyRowsFn fn, void *arg)
+/* a chunk being read: its shared state, workers and queues */
+struct VerifyRun
 {
+	VerifyReader *leader;
+	VerifyShared *shared;
+	VerifyBounds bounds;		/* pointing into shared */
+	ParallelContext *pcxt;		/* NULL: the leader reads alone */
+	shm_mq_handle **mqh;		/* per worker launched; NULL once done */
+	int			nlaunched;
+	int			nlive;
+	VerifyRowsFn fn;
+	void	   *arg;
+};
+
+/*
+ * Start reading the chunk's pages (per partition): set up the units and,
+ * if the chunk is large enough, launch workers, which begin at once.  The
+ * leader hands every unit's rows to fn when it steps or finishes the run.
+ */
+VerifyRun *
+steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
+						 const VerifyBounds *b, const VerifyPages *pages,
+						 VerifyRowsFn fn, void *arg)
+{
+	VerifyRun  *run = palloc0(sizeof(VerifyRun));
 	VerifyShared layout;
-	VerifyShared *s;
-	VerifyBounds sb;
-	ParallelContext *pcxt = NULL;
-	shm_mq_handle **mqh = NULL;
 	int64		npages = 0;
 	int			nunits = 0;
 	int			nworkers;
-	int			nlive = 0;
 	Size		size;
-	int			n;
 
+	run->leader = leader;
+	run->fn = fn;
+	run->arg = arg;
 	for (int p = 0; p < nparts; p++)
 	{
 		npages += pages[p].npages;
 		nunits += (pages[p].npages + VERIFY_UNIT_PAGES - 1) / VERIFY_UNIT_PAGES;
 	}
-	if (nunits == 0)
-		return;
 	size = shared_layout(&layout, nparts, b, nunits, npages);
 	nworkers = Min(workers_for(npages), nunits - 1);
 
 	if (nworkers > 0)
 	{
+		ParallelContext *pcxt;
 		char	   *queues;
 
 		EnterParallelMode();
@@ -239,84 +255,112 @@ steward_verify_run(VerifyReader *leader, int nparts, Relation *rels,
 		shm_toc_estimate_chunk(&pcxt->estimator, mul_size(VERIFY_QUEUE_SIZE, nworkers));
 		shm_toc_estimate_keys(&pcxt->estimator, 2);
 		InitializeParallelDSM(pcxt);
-		s = shm_toc_allocate(pcxt->toc, size);
-		shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, s);
+		run->shared = shm_toc_allocate(pcxt->toc, size);
+		shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, run->shared);
 		queues = shm_toc_allocate(pcxt->toc, mul_size(VERIFY_QUEUE_SIZE, nworkers));
 		shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
-		shared_fill(s, &layout, nparts, rels, b, pages, nunits);
+		shared_fill(run->shared, &layout, nparts, rels, b, pages, nunits);
 		/* without shared memory (no segment free), nworkers is now 0 */
 		for (int i = 0; i < pcxt->nworkers; i++)
 			shm_mq_set_receiver(shm_mq_create(queues + i * VERIFY_QUEUE_SIZE, VERIFY_QUEUE_SIZE),
 								MyProc);
 		LaunchParallelWorkers(pcxt);
-		nlive = pcxt->nworkers_launched;
-		mqh = palloc0(sizeof(shm_mq_handle *) * Max(nlive, 1));
-		for (int i = 0; i < nlive; i++)
-			mqh[i] = shm_mq_attach((shm_mq *) (queues + i * VERIFY_QUEUE_SIZE),
-								   pcxt->seg, pcxt->worker[i].bgwhandle);
+		run->pcxt = pcxt;
+		run->nlaunched = run->nlive = pcxt->nworkers_launched;
+		run->mqh = palloc0(sizeof(shm_mq_handle *) * Max(run->nlaunched, 1));
+		for (int i = 0; i < run->nlaunched; i++)
+			run->mqh[i] = shm_mq_attach((shm_mq *) (queues + i * VERIFY_QUEUE_SIZE),
+										pcxt->seg, pcxt->worker[i].bgwhandle);
 	}
 	else
 	{
-		s = palloc(size);
-		shared_fill(s, &layout, nparts, rels, b, pages, nunits);
+		run->shared = palloc(size);
+		shared_fill(run->shared, &layout, nparts, rels, b, pages, nunits);
 	}
-	shared_bounds(s, &sb);
+	shared_bounds(run->shared, &run->bounds);
+	return run;
+}
 
+/* hand what the workers sent to fn; true if there was any */
+static bool
+drain(VerifyRun *run)
+{
+	bool		progress = false;
+
+	for (int i = 0; i < run->nlaunched; i++)
+	{
+		Size		nbytes;
+		void	   *data;
+		shm_mq_result res;
+
+		if (run->mqh[i] == NULL)
+			continue;
+		res = shm_mq_receive(run->mqh[i], &nbytes, &data, true);
+		if (res == SHM_MQ_SUCCESS)
+		{
+			run->fn(run->arg, (const VerifyRow *) data, (int) (nbytes / sizeof(VerifyRow)));
+			progress = true;
+		}
+		else if (res == SHM_MQ_DETACHED)
+		{
+			/* done (an error in the worker is raised at the latest by the wait at the end) */
+			shm_mq_detach(run->mqh[i]);
+			run->mqh[i] = NULL;
+			run->nlive--;
+			progress = true;
+		}
+	}
+	return progress;
+}
+
+/* take what the workers sent so far, without waiting */
+void
+steward_verify_run_step(VerifyRun *run)
+{
+	while (drain(run))
+		CHECK_FOR_INTERRUPTS();
+}
+
+/*
+ * Read the rest of the chunk, the leader taking units too, until the
+ * workers are done; then end the run.
+ */
+void
+steward_verify_run_finish(VerifyRun *run)
+{
 	for (;;)
 	{
-		bool		progress = false;
+		int			n;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int i = 0; i < (pcxt ? pcxt->nworkers_launched : 0); i++)
-		{
-			Size		nbytes;
-			void	   *data;
-			shm_mq_result res;
-
-			if (mqh[i] == NULL)
-				continue;
-			res = shm_mq_receive(mqh[i], &nbytes, &data, true);
-			if (res == SHM_MQ_SUCCESS)
-			{
-				fn(arg, (const VerifyRow *) data, (int) (nbytes / sizeof(VerifyRow)));
-				progress = true;
-			}
-			else if (res == SHM_MQ_DETACHED)
-			{
-				/* done (an error in the worker is raised by the wait below) */
-				shm_mq_detach(mqh[i]);
-				mqh[i] = NULL;
-				nlive--;
-				progress = true;
-			}
-		}
-		if (progress)
+		if (drain(run))
 			continue;
-		if (nlive == 0 || parallel_leader_participation)
+		if (run->nlive == 0 || parallel_leader_participation)
 		{
-			n = read_next_unit(s, leader, &sb);
+			n = read_next_unit(run->shared, run->leader, &run->bounds);
 			if (n >= 0)
 			{
 				if (n > 0)
-					fn(arg, leader->rows, n);
+					run->fn(run->arg, run->leader->rows, n);
 				continue;
 			}
 		}
-		if (nlive == 0)
+		if (run->nlive == 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 
-	if (pcxt)
+	if (run->pcxt)
 	{
-		WaitForParallelWorkersToFinish(pcxt);
-		DestroyParallelContext(pcxt);
+		WaitForParallelWorkersToFinish(run->pcxt);
+		DestroyParallelContext(run->pcxt);
 		ExitParallelMode();
-		pfree(mqh);
+		pfree(run->mqh);
 	}
 	else
-		pfree(s);
+		pfree(run->shared);
+	pfree(run);
 }
 
 /*

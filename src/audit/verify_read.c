@@ -92,6 +92,7 @@ struct VerifyEvents
 	Relation   *parts;			/* leaf partitions, in Append order */
 	Relation   *indexes;		/* each one's xid index, or NULL */
 	VerifyReader reader;		/* the leader's own reading */
+	VerifyRun  *run;			/* the chunk being read, or NULL */
 };
 
 /*
@@ -208,8 +209,7 @@ read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, V
 	row->xid = xid;
 	row->time_us = steward_audit_unix_micros(t);
 	row->encodable = steward_audit_time_encodable(t);
-	steward_audit_event_leaf(values, isnull, &r->bytes, row->leaf);
-	row->state = steward_audit_payload_state(values, isnull, &r->text);
+	row->state = steward_audit_event_check_values(values, isnull, &r->bytes, &r->text, row->leaf);
 	row->kind = VERIFY_KIND_OTHER;
 	row->target = 0;
 	if (!isnull[AUDIT_COL_EVENT_TYPE])
@@ -531,25 +531,43 @@ chunk_pages(VerifyEvents *ev, int part, const VerifyBounds *b, VerifyPages *pg)
 }
 
 /*
- * Read the events of a chunk: those completed in upper and not in lower
- * (NULL: none before), handing their rows to fn.
+ * Start reading the events of a chunk: those completed in upper and not in
+ * lower (NULL: none before).  Their rows go to fn as they are read, when
+ * the caller steps or finishes the reading; one chunk at a time.
  */
 void
-steward_verify_events_read(VerifyEvents *ev, const AuditSnapshot *upper,
-						   const AuditSnapshot *lower, VerifyRowsFn fn, void *arg)
+steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
+							const AuditSnapshot *lower, VerifyRowsFn fn, void *arg)
 {
 	VerifyBounds b;
 	VerifyPages *pages = palloc0(sizeof(VerifyPages) * Max(ev->nparts, 1));
 
+	Assert(ev->run == NULL);
 	b.upper = *upper;
 	b.has_lower = lower != NULL;
 	if (lower)
 		b.lower = *lower;
 	for (int p = 0; p < ev->nparts; p++)
 		chunk_pages(ev, p, &b, &pages[p]);
-	steward_verify_run(&ev->reader, ev->nparts, ev->parts, &b, pages, fn, arg);
+	ev->run = steward_verify_run_begin(&ev->reader, ev->nparts, ev->parts, &b, pages, fn, arg);
 	for (int p = 0; p < ev->nparts; p++)
 		if (pages[p].pages)
 			pfree(pages[p].pages);
 	pfree(pages);
+}
+
+/* hand the rows read so far to fn, without waiting */
+void
+steward_verify_events_step(VerifyEvents *ev)
+{
+	if (ev->run)
+		steward_verify_run_step(ev->run);
+}
+
+/* read the rest of the chunk's events */
+void
+steward_verify_events_finish(VerifyEvents *ev)
+{
+	steward_verify_run_finish(ev->run);
+	ev->run = NULL;
 }
