@@ -12,8 +12,9 @@
  * blocks of about CHUNK_EVENTS events: verify_read.c finds the chunk's
  * events through the xid index, reads them from the heap and computes
  * every event's leaf and payload check in C, in parallel workers too
- * (verify_parallel.c); here each event is matched by id against the
- * sealed entries:
+ * (verify_parallel.c), which go on with a chunk while the leader reads and
+ * checks the next chunk's blocks; here each event is matched by id against
+ * the sealed entries:
  *	  - an entry whose leaf differs: the event was changed (or reordered:
  *		its id, xid or time moved);
  *	  - an entry with no event: the event was deleted, unless retention
@@ -28,9 +29,9 @@
  * same position the one found first is kept, except that the rows of a
  * chunk, which arrive in no particular order, rank by where they are
  * stored (partition, page, item: the order of a scan of the table).
- * Memory: one chunk's blocks and entries, with an index of them, at a
- * time (a memory context reset per chunk), and a record per redacted
- * event and per REDACTION event.
+ * Memory: the blocks and entries of two chunks (the one matched, the one
+ * checked), an index of one chunk's entries (a memory context reset per
+ * chunk), and a record per redacted event and per REDACTION event.
  * A trusted digest must name a block that still exists with the same hash
  * (catches a regenerated chain and a cut tail); a "since" digest lets a
  * run start after an already verified block.

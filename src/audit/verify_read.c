@@ -20,19 +20,20 @@
  *
  * The pages are cut into units of a few pages.  Each participant (the
  * leader, and the parallel workers of verify_parallel.c) takes the next
- * unit, reads its rows in the statement's snapshot through the table AM
- * (the heap's bitmap scan: page-at-a-time visibility, HOT and predicate
- * locks handled there), and turns each row of the chunk into a VerifyRow:
- * its id, xid and time, its leaf from the event bytes (format.c) and its
- * payload state (the commitment recomputed over the payload's text,
- * jsontext.c).  No SQL runs per row and nothing is rendered that the
- * bytes do not contain.  A unit's allocations go with a memory context
- * reset after it.
+ * unit and reads its pages as a sequential scan does (heapgetpage): in the
+ * statement's snapshot, page at a time, through a small ring of buffers
+ * (BAS_BULKREAD) rather than all of shared_buffers, with the predicate
+ * lock of a scan of the partition for serializable transactions.  Each
+ * row of the chunk becomes a VerifyRow: its id, xid and time, its leaf
+ * from the event bytes (format.c) and its payload state (the commitment
+ * recomputed over the payload's text, jsontext.c), both hashed at once.
+ * No SQL runs per row and nothing is rendered that the bytes do not
+ * contain.  A unit's allocations go with a memory context reset after it.
  *
  * The leader opens the relations once per run, as the owner of schema
  * steward, after the privilege check a query would make (SELECT on
  * steward.audit_events); row-level security on the table is refused,
- * since rows are read beneath it.  Partitions come in the order of their
+ * since rows are read beneath it.  Only heap partitions can be read.  Partitions come in the order of their
  * bounds, the order an Append of the table would scan them in.
  *
  *-------------------------------------------------------------------------
@@ -43,16 +44,12 @@
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/nbtree.h"
-#include "access/relscan.h"
 #include "access/table.h"
-#include "access/tableam.h"
 #include "catalog/namespace.h"
-#include "catalog/pg_am.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
-#include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/tidbitmap.h"
 #include "partitioning/partdesc.h"
