@@ -37,6 +37,7 @@ OBJS = \
 	src/audit/seal.o \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
+	src/audit/toast.o \
 	src/audit/verify.o \
 	src/audit/verify_parallel.o \
 	src/audit/verify_read.o \

@@ -231,6 +231,9 @@ extern void steward_audit_check_time(TimestampTz t, const char *what);
 extern int64 steward_audit_unix_micros(TimestampTz t);
 extern bool steward_audit_from_unix_micros(int64 us, TimestampTz *t);
 
+/* toast.c */
+extern struct varlena *steward_audit_detoast(struct varlena *attr);
+
 /* block.c */
 /* where the chain stands before a block */
 typedef struct AuditChainEnd

@@ -115,7 +115,7 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b)
 	raw = SPI_getbinval(t, d, 10, &isnull);
 	if (!isnull)
 	{
-		bytea	   *entries = DatumGetByteaPP(raw);
+		bytea	   *entries = (bytea *) steward_audit_detoast((struct varlena *) DatumGetPointer(raw));
 		Size		len = VARSIZE_ANY_EXHDR(entries);
 
 		if (b->count >= 0 && len / AUDIT_ENTRY_LEN == (uint64) b->count &&
