@@ -33,11 +33,15 @@ OBJS = \
 	src/audit/epoch.o \
 	src/audit/format.o \
 	src/audit/insert.o \
+	src/audit/jsontext.o \
 	src/audit/manage.o \
 	src/audit/seal.o \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
+	src/audit/toast.o \
 	src/audit/verify.o \
+	src/audit/verify_parallel.o \
+	src/audit/verify_read.o \
 	src/common/args.o \
 	src/common/bgworker.o \
 	src/common/checksum.o \

@@ -57,6 +57,8 @@ extern void steward_sha256(const void *data, size_t len, uint8 *out);
 extern void steward_sha256_init(StewardSha256 *ctx);
 extern void steward_sha256_update(StewardSha256 *ctx, const void *data, size_t len);
 extern void steward_sha256_final(StewardSha256 *ctx, uint8 *out);
+extern void steward_sha256_pair(const void *data1, size_t len1, uint8 *out1,
+								const void *data2, size_t len2, uint8 *out2);
 
 /* common/spi_util.c */
 typedef struct StewardOwnerScope

@@ -280,8 +280,8 @@ check_xid_ahead_of_ledger(void)
 int64
 steward_audit_insert(const AuditInput *in)
 {
-	Datum		values[AUDIT_NCOLUMNS];
-	bool		isnull[AUDIT_NCOLUMNS];
+	Datum		values[AUDIT_NCOLS];
+	bool		isnull[AUDIT_NCOLS];
 	uint8		salt[AUDIT_SALT_LEN];
 	uint8		commitment[AUDIT_HASH_LEN];
 	const char *session_name;
@@ -314,9 +314,9 @@ steward_audit_insert(const AuditInput *in)
 	check_xid_ahead_of_ledger();
 	values[AUDIT_COL_XID] = FullTransactionIdGetDatum(GetTopFullTransactionId());
 	isnull[AUDIT_COL_XID] = false;
-	values[AUDIT_COL_EVENT_TIME] = TimestampTzGetDatum(GetCurrentTimestamp());
-	isnull[AUDIT_COL_EVENT_TIME] = false;
-	steward_audit_check_time(DatumGetTimestampTz(values[AUDIT_COL_EVENT_TIME]), "the new event");
+	values[AUDIT_COL_TIME] = TimestampTzGetDatum(GetCurrentTimestamp());
+	isnull[AUDIT_COL_TIME] = false;
+	steward_audit_check_time(DatumGetTimestampTz(values[AUDIT_COL_TIME]), "the new event");
 	text_value(in->event_type, AUDIT_COL_EVENT_TYPE, values, isnull);
 	text_value(in->action, AUDIT_COL_ACTION, values, isnull);
 	text_value(in->resource_type, AUDIT_COL_RESOURCE_TYPE, values, isnull);

@@ -77,6 +77,32 @@
 	"e.client_addr, e.application_name, e.commitment"
 
 /*
+ * An event's columns as an array of values: those of AUDIT_EVENT_COLUMNS,
+ * then salt and payload (as audit_event_check takes them), which is also the
+ * order of steward.audit_events' columns (insert.c stores a row from them).
+ */
+typedef enum AuditColumn
+{
+	AUDIT_COL_ID,
+	AUDIT_COL_XID,
+	AUDIT_COL_TIME,
+	AUDIT_COL_EVENT_TYPE,
+	AUDIT_COL_ACTION,
+	AUDIT_COL_RESOURCE_TYPE,
+	AUDIT_COL_RESOURCE_ID,
+	AUDIT_COL_ACTOR,
+	AUDIT_COL_SESSION_USER,
+	AUDIT_COL_CURRENT_USER,
+	AUDIT_COL_CLIENT_ADDR,
+	AUDIT_COL_APPLICATION_NAME,
+	AUDIT_COL_COMMITMENT,
+	AUDIT_COL_SALT,
+	AUDIT_COL_PAYLOAD
+} AuditColumn;
+#define AUDIT_EVENT_NCOLS		(AUDIT_COL_COMMITMENT + 1)	/* in the event bytes */
+#define AUDIT_NCOLS				(AUDIT_COL_PAYLOAD + 1)
+
+/*
  * Event types are 1 to AUDIT_MAX_EVENT_TYPE_LEN characters of A-Z, 0-9 and _,
  * beginning with a letter.  These are appended by pg_steward itself;
  * audit_append refuses them.
@@ -150,6 +176,11 @@ typedef struct AuditBlock
 } AuditBlock;
 
 /* format.c */
+extern void steward_audit_event_bytes(StringInfo buf, const Datum *values,
+									  const bool *isnull, bool strict);
+extern uint8 steward_audit_event_check_values(const Datum *values, const bool *isnull,
+											  StringInfo bytes, StringInfo scratch,
+											  uint8 *leaf);
 extern void steward_audit_commitment(const uint8 *salt, const char *payload,
 									 size_t len, uint8 *out);
 extern void steward_audit_merkle_root(const uint8 *leaves, int64 n, uint8 *out);
@@ -190,12 +221,19 @@ steward_audit_entry_leaf(const uint8 *e)
 	return e + AUDIT_ENTRY_LEAF;
 }
 
+/* jsontext.c */
+struct JsonbContainer;
+extern void steward_audit_jsonb_text(StringInfo out, const struct JsonbContainer *root);
+
 extern char *steward_audit_hex(const uint8 *bytes, int len);
 extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);
 extern bool steward_audit_time_encodable(TimestampTz t);
 extern void steward_audit_check_time(TimestampTz t, const char *what);
 extern int64 steward_audit_unix_micros(TimestampTz t);
 extern bool steward_audit_from_unix_micros(int64 us, TimestampTz *t);
+
+/* toast.c */
+extern struct varlena *steward_audit_detoast(struct varlena *attr);
 
 /* block.c */
 /* where the chain stands before a block */
@@ -224,26 +262,7 @@ extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *
 extern bool steward_audit_read_head(AuditBlock *head);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 
-/* insert.c: an event's row, its columns in the order of steward.audit_events */
-typedef enum AuditColumn
-{
-	AUDIT_COL_ID,
-	AUDIT_COL_XID,
-	AUDIT_COL_EVENT_TIME,
-	AUDIT_COL_EVENT_TYPE,
-	AUDIT_COL_ACTION,
-	AUDIT_COL_RESOURCE_TYPE,
-	AUDIT_COL_RESOURCE_ID,
-	AUDIT_COL_ACTOR,
-	AUDIT_COL_SESSION_USER,
-	AUDIT_COL_CURRENT_USER,
-	AUDIT_COL_CLIENT_ADDR,
-	AUDIT_COL_APPLICATION_NAME,
-	AUDIT_COL_COMMITMENT,
-	AUDIT_COL_SALT,
-	AUDIT_COL_PAYLOAD,
-	AUDIT_NCOLUMNS
-} AuditColumn;
+/* insert.c: an event's row (AuditColumn order, AUDIT_NCOLS values) */
 extern int64 steward_audit_store(Datum *values, bool *isnull);
 
 /* append.c */

@@ -115,17 +115,27 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b)
 	raw = SPI_getbinval(t, d, 10, &isnull);
 	if (!isnull)
 	{
-		bytea	   *entries = DatumGetByteaPP(raw);
+		bytea	   *entries = (bytea *) steward_audit_detoast((struct varlena *) DatumGetPointer(raw));
 		Size		len = VARSIZE_ANY_EXHDR(entries);
 
 		if (b->count >= 0 && len / AUDIT_ENTRY_LEN == (uint64) b->count &&
 			len % AUDIT_ENTRY_LEN == 0)
 		{
-			b->entries = palloc(len + 1);
-			memcpy(b->entries, VARDATA_ANY(entries), len);
+			if ((Pointer) entries != DatumGetPointer(raw))
+			{
+				/* a detoasted copy of our own: move the bytes to its start */
+				memmove(entries, VARDATA_ANY(entries), len);
+				b->entries = (uint8 *) entries;
+				entries = NULL;
+			}
+			else
+			{
+				b->entries = palloc(len + 1);
+				memcpy(b->entries, VARDATA_ANY(entries), len);
+			}
 		}
 		/* a detoasted copy is not needed any more */
-		if ((Pointer) entries != DatumGetPointer(raw))
+		if (entries != NULL && (Pointer) entries != DatumGetPointer(raw))
 			pfree(entries);
 	}
 }

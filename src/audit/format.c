@@ -51,6 +51,7 @@
 #include "postgres.h"
 
 #include "common/int.h"
+#include "port/pg_bswap.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -82,7 +83,11 @@
 static TimestampTz
 time_end(void)
 {
-	return (TimestampTz) (date2j(AUDIT_TIME_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	static TimestampTz end = 0;
+
+	if (end == 0)
+		end = (TimestampTz) (date2j(AUDIT_TIME_END_YEAR, 1, 1) - POSTGRES_EPOCH_JDATE) * USECS_PER_DAY;
+	return end;
 }
 
 /* can the byte format encode this time? */
@@ -200,112 +205,129 @@ steward_audit_unhex(const char *hex, uint8 *out, int len)
 	return true;
 }
 
-static void
+/* room for n more bytes (and the terminating zero) */
+static inline char *
+reserve(StringInfo buf, int n)
+{
+	if (buf->len + n >= buf->maxlen)
+		enlargeStringInfo(buf, n);
+	return buf->data + buf->len;
+}
+
+static inline void
 put_int64_field(StringInfo buf, int64 v)
 {
-	uint8		b[8];
+	char	   *p = reserve(buf, 9);
+	uint64		be = pg_hton64((uint64) v);
 
-	appendStringInfoChar(buf, TAG_INT64);
-	steward_audit_put_int64(b, v);
-	appendBinaryStringInfo(buf, (char *) b, 8);
+	p[0] = TAG_INT64;
+	memcpy(p + 1, &be, 8);
+	buf->len += 9;
+	buf->data[buf->len] = '\0';
 }
 
-static void
-put_len(StringInfo buf, uint8 tag, uint32 len)
+/* tag, big-endian length and bytes of a text or bytes field */
+static inline void
+put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 {
-	uint8		b[4];
+	char	   *p = reserve(buf, 5 + len);
 
-	b[0] = (uint8) (len >> 24);
-	b[1] = (uint8) (len >> 16);
-	b[2] = (uint8) (len >> 8);
-	b[3] = (uint8) len;
-	appendStringInfoChar(buf, tag);
-	appendBinaryStringInfo(buf, (char *) b, 4);
+	p[0] = (char) tag;
+	p[1] = (char) (len >> 24);
+	p[2] = (char) (len >> 16);
+	p[3] = (char) (len >> 8);
+	p[4] = (char) len;
+	memcpy(p + 5, data, len);
+	buf->len += 5 + len;
+	buf->data[buf->len] = '\0';
 }
 
-/* a text argument in UTF-8, or NULL */
+/* a text column in UTF-8 */
 static void
-put_text_arg(StringInfo buf, FunctionCallInfo fcinfo, int n)
+put_text(StringInfo buf, Datum value)
 {
-	text	   *t;
-	char	   *s;
-	int			len;
-	char	   *utf8;
+	text	   *t = DatumGetTextPP(value);
+	char	   *s = VARDATA_ANY(t);
+	int			len = VARSIZE_ANY_EXHDR(t);
+	char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
 
-	if (PG_ARGISNULL(n))
-	{
-		appendStringInfoChar(buf, TAG_NULL);
-		return;
-	}
-	t = PG_GETARG_TEXT_PP(n);
-	s = VARDATA_ANY(t);
-	len = VARSIZE_ANY_EXHDR(t);
-	utf8 = pg_server_to_any(s, len, PG_UTF8);
 	if (utf8 != s)
 		len = strlen(utf8);
-	put_len(buf, TAG_TEXT, (uint32) len);
-	appendBinaryStringInfo(buf, utf8, len);
+	put_field(buf, TAG_TEXT, utf8, (uint32) len);
 }
 
 /*
- * The event bytes from the arguments of audit_event_encode/check: (id int8,
- * xid xid8, event_time timestamptz, event_type .. actor, session_user_name,
- * current_user_name text, client_addr inet, application_name text,
- * commitment bytea).
+ * Append the event bytes of an event's columns (values and isnull in the
+ * order of AUDIT_EVENT_COLUMNS; AUDIT_COL_*) to buf.  strict refuses a
+ * time the format cannot encode (appending, sealing); without it (the
+ * check of verification) such a time is encoded saturated, so that it
+ * never matches what was sealed.
  */
-static void
-encode_event_args(FunctionCallInfo fcinfo, StringInfo buf, bool strict)
+void
+steward_audit_event_bytes(StringInfo buf, const Datum *values, const bool *isnull, bool strict)
 {
 	appendBinaryStringInfo(buf, "PSE", 3);
 	appendStringInfoChar(buf, AUDIT_FORMAT_VERSION);
 
-	for (int n = 0; n < 13; n++)
+	for (int n = 0; n < AUDIT_EVENT_NCOLS; n++)
 	{
-		if (PG_ARGISNULL(n) && n != 10)
+		if (isnull[n])
 		{
 			appendStringInfoChar(buf, TAG_NULL);
 			continue;
 		}
 		switch (n)
 		{
-			case 0:
-				put_int64_field(buf, PG_GETARG_INT64(0));
+			case AUDIT_COL_ID:
+				put_int64_field(buf, DatumGetInt64(values[n]));
 				break;
-			case 1:
-				put_int64_field(buf, (int64) U64FromFullTransactionId(PG_GETARG_FULLTRANSACTIONID(1)));
+			case AUDIT_COL_XID:
+				put_int64_field(buf, (int64) U64FromFullTransactionId(DatumGetFullTransactionId(values[n])));
 				break;
-			case 2:
-				/* not strict (verification): the saturated value never matches */
+			case AUDIT_COL_TIME:
 				if (strict)
-					steward_audit_check_time(PG_GETARG_TIMESTAMPTZ(2),
+					steward_audit_check_time(DatumGetTimestampTz(values[n]),
 											 psprintf("event " INT64_FORMAT,
-													  PG_ARGISNULL(0) ? 0 : PG_GETARG_INT64(0)));
-				put_int64_field(buf, steward_audit_unix_micros(PG_GETARG_TIMESTAMPTZ(2)));
+													  isnull[AUDIT_COL_ID] ? 0 : DatumGetInt64(values[AUDIT_COL_ID])));
+				put_int64_field(buf, steward_audit_unix_micros(DatumGetTimestampTz(values[n])));
 				break;
-			case 10:
-				if (PG_ARGISNULL(10))
-					appendStringInfoChar(buf, TAG_NULL);
-				else
+			case AUDIT_COL_CLIENT_ADDR:
 				{
-					char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, PG_GETARG_DATUM(10)));
+					char	   *s = DatumGetCString(DirectFunctionCall1(inet_out, values[n]));
 
-					put_len(buf, TAG_TEXT, (uint32) strlen(s));
-					appendBinaryStringInfo(buf, s, strlen(s));
+					put_field(buf, TAG_TEXT, s, (uint32) strlen(s));
 				}
 				break;
-			case 12:
+			case AUDIT_COL_COMMITMENT:
 				{
-					bytea	   *b = PG_GETARG_BYTEA_PP(12);
+					bytea	   *b = DatumGetByteaPP(values[n]);
 
-					put_len(buf, TAG_BYTES, (uint32) VARSIZE_ANY_EXHDR(b));
-					appendBinaryStringInfo(buf, VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+					put_field(buf, TAG_BYTES, VARDATA_ANY(b), (uint32) VARSIZE_ANY_EXHDR(b));
 				}
 				break;
 			default:
-				put_text_arg(buf, fcinfo, n);
+				put_text(buf, values[n]);
 				break;
 		}
 	}
+}
+
+/*
+ * The event bytes from the arguments of audit_event_encode/check, which
+ * take an event's columns in the order of AUDIT_EVENT_COLUMNS.
+ */
+static void
+encode_event_args(FunctionCallInfo fcinfo, StringInfo buf, bool strict)
+{
+	Datum		values[AUDIT_EVENT_NCOLS];
+	bool		isnull[AUDIT_EVENT_NCOLS];
+
+	for (int n = 0; n < AUDIT_EVENT_NCOLS; n++)
+	{
+		isnull[n] = PG_ARGISNULL(n);
+		values[n] = isnull[n] ? (Datum) 0 : PG_GETARG_DATUM(n);
+	}
+	steward_audit_event_bytes(buf, values, isnull, strict);
 }
 
 void
@@ -323,29 +345,66 @@ steward_audit_commitment(const uint8 *salt, const char *payload, size_t len,
 	steward_sha256_final(&ctx, out);
 }
 
+/* node = H(0x01 || left || right) */
+static inline void
+node_message(uint8 *msg, const uint8 *left, const uint8 *right)
+{
+	msg[0] = DOMAIN_NODE;
+	memcpy(msg + 1, left, AUDIT_HASH_LEN);
+	memcpy(msg + 1 + AUDIT_HASH_LEN, right, AUDIT_HASH_LEN);
+}
+
 /*
  * RFC 6962 Merkle tree hash of n leaves (n >= 1), the leaves "stride" bytes
- * apart (so that the leaves inside entries need no copy).
+ * apart (so that the leaves inside entries need no copy).  RFC 6962 splits
+ * n leaves at the largest power of two below n, so every left subtree is
+ * complete; the same tree is built level by level from the bottom, pairing
+ * neighbours and carrying an odd last node up unchanged.  That way the
+ * nodes of a level are independent, and are hashed two at a time.
  */
 static void
 merkle(const uint8 *leaves, int64 n, size_t stride, uint8 *out)
 {
-	uint8		node[1 + 2 * AUDIT_HASH_LEN];
-	int64		k = 1;
+	uint8	   *level;
+	const uint8 *cur = leaves;
+	size_t		cur_stride = stride;
 
 	if (n == 1)
 	{
 		memcpy(out, leaves, AUDIT_HASH_LEN);
 		return;
 	}
-	while (k * 2 < n)
-		k *= 2;
-	check_stack_depth();
-	CHECK_FOR_INTERRUPTS();
-	node[0] = DOMAIN_NODE;
-	merkle(leaves, k, stride, node + 1);
-	merkle(leaves + k * stride, n - k, stride, node + 1 + AUDIT_HASH_LEN);
-	steward_sha256(node, sizeof(node), out);
+	/* each level is written over the one before it, which it never passes */
+	level = palloc(((n + 1) / 2) * AUDIT_HASH_LEN);
+	while (n > 1)
+	{
+		int64		pairs = n / 2;
+
+		for (int64 j = 0; j < pairs; j += 2)
+		{
+			uint8		m1[1 + 2 * AUDIT_HASH_LEN];
+			uint8		m2[1 + 2 * AUDIT_HASH_LEN];
+
+			if ((j & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+			node_message(m1, cur + 2 * j * cur_stride, cur + (2 * j + 1) * cur_stride);
+			if (j + 1 < pairs)
+			{
+				node_message(m2, cur + (2 * j + 2) * cur_stride, cur + (2 * j + 3) * cur_stride);
+				steward_sha256_pair(m1, sizeof(m1), level + j * AUDIT_HASH_LEN,
+									m2, sizeof(m2), level + (j + 1) * AUDIT_HASH_LEN);
+			}
+			else
+				steward_sha256(m1, sizeof(m1), level + j * AUDIT_HASH_LEN);
+		}
+		if (n % 2 == 1)
+			memmove(level + pairs * AUDIT_HASH_LEN, cur + (n - 1) * cur_stride, AUDIT_HASH_LEN);
+		n = pairs + n % 2;
+		cur = level;
+		cur_stride = AUDIT_HASH_LEN;
+	}
+	memcpy(out, level, AUDIT_HASH_LEN);
+	pfree(level);
 }
 
 void
@@ -445,6 +504,93 @@ steward_audit_event_encode(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(result);
 }
 
+/*
+ * The payload state of an event's columns (AUDIT_COL_*: commitment, salt
+ * and payload are read), as far as it is known without hashing: the
+ * state, or AUDIT_PAYLOAD_OK with *msg set to the message the commitment
+ * must be the hash of (0x02, the salt, the payload's text in UTF-8; in
+ * scratch, or palloc'd) and *commitment to the stored commitment.
+ * Payload, salt and commitment: all three (the commitment must match), or
+ * none (appended without a payload), or only the commitment (redacted:
+ * payload and salt erased).
+ */
+static uint8
+payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
+				const char **msg, size_t *msglen, const uint8 **commitment)
+{
+	bytea	   *c;
+	bytea	   *salt;
+	Jsonb	   *jb;
+	char	   *txt;
+	char	   *utf8;
+	int			prefix = 1 + AUDIT_SALT_LEN;
+
+	*msg = NULL;
+	if (isnull[AUDIT_COL_PAYLOAD])
+	{
+		if (!isnull[AUDIT_COL_SALT])
+			return AUDIT_PAYLOAD_STRAY_SALT;
+		return isnull[AUDIT_COL_COMMITMENT] ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_REDACTED;
+	}
+	if (isnull[AUDIT_COL_COMMITMENT] || isnull[AUDIT_COL_SALT])
+		return AUDIT_PAYLOAD_MISMATCH;
+	c = DatumGetByteaPP(values[AUDIT_COL_COMMITMENT]);
+	salt = DatumGetByteaPP(values[AUDIT_COL_SALT]);
+	if (VARSIZE_ANY_EXHDR(c) != AUDIT_HASH_LEN || VARSIZE_ANY_EXHDR(salt) != AUDIT_SALT_LEN)
+		return AUDIT_PAYLOAD_MISMATCH;
+
+	/* the payload's text has no zero byte: strlen is its length */
+	jb = DatumGetJsonbP(values[AUDIT_COL_PAYLOAD]);
+	resetStringInfo(scratch);
+	appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
+	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
+	steward_audit_jsonb_text(scratch, &jb->root);
+	txt = scratch->data + prefix;
+	utf8 = pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
+	if (utf8 != txt)
+	{
+		size_t		len = strlen(utf8);
+
+		resetStringInfo(scratch);
+		appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
+		appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
+		appendBinaryStringInfo(scratch, utf8, len);
+	}
+	*msg = scratch->data;
+	*msglen = scratch->len;
+	*commitment = (const uint8 *) VARDATA_ANY(c);
+	return AUDIT_PAYLOAD_OK;
+}
+
+/*
+ * An event's leaf (not strict, as for verification) into leaf, and its
+ * payload state, from its columns (AUDIT_COL_*).  The leaf and the
+ * commitment are hashed side by side.  bytes and scratch are the caller's
+ * buffers, reused.
+ */
+uint8
+steward_audit_event_check_values(const Datum *values, const bool *isnull,
+								 StringInfo bytes, StringInfo scratch, uint8 *leaf)
+{
+	const char *msg;
+	size_t		msglen;
+	const uint8 *commitment;
+	uint8		c[AUDIT_HASH_LEN];
+	uint8		state;
+
+	resetStringInfo(bytes);
+	appendStringInfoChar(bytes, DOMAIN_LEAF);
+	steward_audit_event_bytes(bytes, values, isnull, false);
+	state = payload_message(values, isnull, scratch, &msg, &msglen, &commitment);
+	if (msg == NULL)
+	{
+		steward_sha256(bytes->data, bytes->len, leaf);
+		return state;
+	}
+	steward_sha256_pair(bytes->data, bytes->len, leaf, msg, msglen, c);
+	return memcmp(c, commitment, AUDIT_HASH_LEN) == 0 ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
+}
+
 PG_FUNCTION_INFO_V1(steward_audit_event_check);
 
 /*
@@ -455,48 +601,25 @@ PG_FUNCTION_INFO_V1(steward_audit_event_check);
 Datum
 steward_audit_event_check(PG_FUNCTION_ARGS)
 {
+	Datum		values[AUDIT_NCOLS];
+	bool		isnull[AUDIT_NCOLS];
 	StringInfoData buf;
+	StringInfoData scratch;
 	bytea	   *result;
 	uint8	   *r;
-	uint8		state = AUDIT_PAYLOAD_OK;
 
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, DOMAIN_LEAF);
-	encode_event_args(fcinfo, &buf, false);
-
+	for (int n = 0; n < AUDIT_NCOLS; n++)
+	{
+		isnull[n] = PG_ARGISNULL(n);
+		values[n] = isnull[n] ? (Datum) 0 : PG_GETARG_DATUM(n);
+	}
 	result = (bytea *) palloc(VARHDRSZ + AUDIT_HASH_LEN + 1);
 	SET_VARSIZE(result, VARHDRSZ + AUDIT_HASH_LEN + 1);
 	r = (uint8 *) VARDATA(result);
-	steward_sha256(buf.data, buf.len, r);
+	initStringInfo(&buf);
+	initStringInfo(&scratch);
+	r[AUDIT_HASH_LEN] = steward_audit_event_check_values(values, isnull, &buf, &scratch, r);
 	pfree(buf.data);
-
-	/*
-	 * Payload, salt and commitment: all three, or none (appended without a
-	 * payload), or only the commitment (redacted: payload and salt erased).
-	 */
-	if (PG_ARGISNULL(14))
-	{
-		if (!PG_ARGISNULL(13))
-			state = AUDIT_PAYLOAD_STRAY_SALT;
-		else if (!PG_ARGISNULL(12))
-			state = AUDIT_PAYLOAD_REDACTED;
-	}
-	else if (PG_ARGISNULL(12) || PG_ARGISNULL(13) ||
-			 VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(12)) != AUDIT_HASH_LEN ||
-			 VARSIZE_ANY_EXHDR(PG_GETARG_BYTEA_PP(13)) != AUDIT_SALT_LEN)
-		state = AUDIT_PAYLOAD_MISMATCH;
-	else
-	{
-		Jsonb	   *jb = PG_GETARG_JSONB_P(14);
-		char	   *txt = JsonbToCString(NULL, &jb->root, VARSIZE(jb));
-		char	   *utf8 = pg_server_to_any(txt, strlen(txt), PG_UTF8);
-		uint8		c[AUDIT_HASH_LEN];
-
-		steward_audit_commitment((uint8 *) VARDATA_ANY(PG_GETARG_BYTEA_PP(13)),
-								 utf8, strlen(utf8), c);
-		if (memcmp(c, VARDATA_ANY(PG_GETARG_BYTEA_PP(12)), AUDIT_HASH_LEN) != 0)
-			state = AUDIT_PAYLOAD_MISMATCH;
-	}
-	r[AUDIT_HASH_LEN] = state;
+	pfree(scratch.data);
 	PG_RETURN_BYTEA_P(result);
 }

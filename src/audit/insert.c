@@ -76,7 +76,7 @@ static const struct
 {
 	const char *name;
 	Oid			type;
-}			columns[AUDIT_NCOLUMNS] =
+}			columns[AUDIT_NCOLS] =
 {
 	{"id", INT8OID},
 	{"xid", XID8OID},
@@ -105,7 +105,7 @@ static const struct
 	"  client_addr, application_name, commitment, salt, payload) " \
 	"VALUES (pg_catalog.nextval('steward.audit_events_id_seq'::pg_catalog.regclass), " \
 	"  $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id"
-#define INSERT_EVENT_NARGS (AUDIT_NCOLUMNS - 1)
+#define INSERT_EVENT_NARGS (AUDIT_NCOLS - 1)
 
 static SPIPlanPtr insert_plan = NULL;
 
@@ -187,7 +187,7 @@ static struct
 	Oid			seq;			/* steward.audit_events_id_seq */
 	bool		described;		/* the fields below are read from the parent */
 	bool		usable;			/* the parent is as this file expects */
-	AttrNumber	attnum[AUDIT_NCOLUMNS]; /* of the columns in the parent */
+	AttrNumber	attnum[AUDIT_NCOLS]; /* of the columns in the parent */
 	int			nparts;
 	TargetPartition parts[MAX_TARGET_PARTITIONS];
 }			target;
@@ -278,7 +278,7 @@ target_describe(Relation parent)
 		has_insert_triggers(parent->trigdesc))
 		return;
 
-	for (int c = 0; c < AUDIT_NCOLUMNS; c++)
+	for (int c = 0; c < AUDIT_NCOLS; c++)
 		target.attnum[c] = InvalidAttrNumber;
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -287,23 +287,23 @@ target_describe(Relation parent)
 
 		if (att->attisdropped)
 			continue;
-		for (c = 0; c < AUDIT_NCOLUMNS; c++)
+		for (c = 0; c < AUDIT_NCOLS; c++)
 			if (strcmp(NameStr(att->attname), columns[c].name) == 0)
 				break;
 		/* a column the append does not fill, or one it cannot fill so */
-		if (c == AUDIT_NCOLUMNS || att->atttypid != columns[c].type ||
+		if (c == AUDIT_NCOLS || att->atttypid != columns[c].type ||
 			att->attgenerated != '\0' || att->attidentity != '\0')
 			return;
 		target.attnum[c] = att->attnum;
 		found++;
 	}
-	if (found != AUDIT_NCOLUMNS)
+	if (found != AUDIT_NCOLS)
 		return;
 
 	key = RelationGetPartitionKey(parent);
 	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE ||
 		key->partnatts != 1 ||
-		key->partattrs[0] != target.attnum[AUDIT_COL_EVENT_TIME])
+		key->partattrs[0] != target.attnum[AUDIT_COL_TIME])
 		return;
 
 	/* the INSERT checked this privilege of the owner's */
@@ -434,7 +434,7 @@ insert_row(Relation partrel, TargetPartition *part, Datum *values,
 		rowvalues = palloc(desc->natts * sizeof(Datum));
 		rownulls = palloc(desc->natts * sizeof(bool));
 		memset(rownulls, true, desc->natts * sizeof(bool));
-		for (int c = 0; c < AUDIT_NCOLUMNS; c++)
+		for (int c = 0; c < AUDIT_NCOLS; c++)
 		{
 			rowvalues[target.attnum[c] - 1] = values[c];
 			rownulls[target.attnum[c] - 1] = isnull[c];
@@ -503,7 +503,7 @@ store_direct(Datum *values, bool *isnull, int64 *id)
 
 	if (!target.described)
 		target_describe(parent);
-	partid = target.usable ? route(parent, values[AUDIT_COL_EVENT_TIME]) : InvalidOid;
+	partid = target.usable ? route(parent, values[AUDIT_COL_TIME]) : InvalidOid;
 	if (!OidIsValid(partid))
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);

@@ -8,11 +8,13 @@
  * position, link to the previous block's hash, format, the Merkle root over
  * the block's entries, the header hash (format 2 covers the entries and
  * the snapshot too), and the snapshot against the previous one and the
- * entries.  The events the blocks cover are then read,
- * in chunks of blocks, with one query per chunk; that query computes every
- * event's leaf and payload check in SQL (steward.audit_event_check is
- * parallel safe, so a large chunk is hashed by parallel workers), and each
- * event is matched by id against the sealed entries:
+ * entries.  The events the blocks cover are then read, in chunks of
+ * blocks of about CHUNK_EVENTS events: verify_read.c finds the chunk's
+ * events through the xid index, reads them from the heap and computes
+ * every event's leaf and payload check in C, in parallel workers too
+ * (verify_parallel.c), which go on with a chunk while the leader reads and
+ * checks the next chunk's blocks; here each event is matched by id against
+ * the sealed entries:
  *	  - an entry whose leaf differs: the event was changed (or reordered:
  *		its id, xid or time moved);
  *	  - an entry with no event: the event was deleted, unless retention
@@ -23,7 +25,13 @@
  *		a salt without a payload was kept or put back.
  * Problems of blocks come first (every other check reads the blocks), then
  * problems of the retention epochs, then those of events; within each
- * class, the lowest chain position is reported.
+ * class, the lowest chain position is reported.  Of two problems at the
+ * same position the one found first is kept, except that the rows of a
+ * chunk, which arrive in no particular order, rank by where they are
+ * stored (partition, page, item: the order of a scan of the table).
+ * Memory: the blocks and entries of two chunks (the one matched, the one
+ * checked), an index of one chunk's entries (a memory context reset per
+ * chunk), and a record per redacted event and per REDACTION event.
  * A trusted digest must name a block that still exists with the same hash
  * (catches a regenerated chain and a cut tail); a "since" digest lets a
  * run start after an already verified block.
@@ -42,30 +50,35 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
+#include "audit/verify.h"
 
-#define CHUNK_EVENTS	250000	/* materialized per query: about 25 MB */
+#define CHUNK_EVENTS	250000	/* the entries of about this many events at a time */
 #define DIGEST_MAX_BYTES 65536	/* a digest is about 300 bytes */
 #define BLOCK_FETCH		64
 
-#define CHUNK_EVENTS_SQL \
-	"SELECT e.id, e.event_time, e.xid, " \
-	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", e.salt, e.payload), " \
-	"       CASE WHEN e.event_type IN ('REDACTION', 'RETENTION') THEN e.event_type END, " \
-	"       CASE WHEN e.event_type = 'REDACTION' THEN e.resource_id END " \
-	"  FROM steward.audit_events e " \
-	" WHERE e.xid < $1::pg_catalog.xid8 " \
-	"   AND pg_catalog.pg_visible_in_snapshot(e.xid, $2::pg_catalog.pg_snapshot) " \
-	"   AND ($3::pg_catalog.pg_snapshot IS NULL " \
-	"        OR (e.xid >= $4::pg_catalog.xid8 " \
-	"            AND NOT pg_catalog.pg_visible_in_snapshot(e.xid, $3::pg_catalog.pg_snapshot)))"
+/*
+ * A chunk: blocks of about CHUNK_EVENTS events whose events are read
+ * together.  While the events of one chunk are read (by parallel workers),
+ * the leader reads and checks the blocks of the next.
+ */
+typedef struct Chunk
+{
+	AuditBlock *blocks;
+	int			nblocks;
+	int			maxblocks;
+	int64		events;			/* entries in its blocks */
+	int64		next_position;	/* the chain's, after its last block */
+	char	   *lower_snap;		/* snapshot before it (NULL: none) */
+	AuditSnapshot lower;
+} Chunk;
 
 /* the entries of a block the chunk reads: none when they are malformed */
 #define NENTRIES(b) ((b)->entries ? (b)->count : 0)
@@ -82,11 +95,30 @@ typedef struct EntryRef
 	int32		idx;			/* entry within the block */
 } EntryRef;
 
+/*
+ * The rank of problems at the same position: in the order they are found
+ * (chunk by chunk, and in a chunk: before its rows, its rows, after them),
+ * and among the rows of a chunk by where the row is stored.
+ */
+#define PHASE_BEFORE	0
+#define PHASE_ROWS		1
+#define PHASE_AFTER		2
+
+typedef struct ProblemOrder
+{
+	uint32		chunk;
+	uint32		phase;
+	uint32		part;
+	uint32		blkno;
+	uint32		offnum;
+} ProblemOrder;
+
 typedef struct Problem
 {
 	bool		found;
 	int			class;
 	int64		position;
+	ProblemOrder order;
 	bool		has_event;
 	int64		event_id;
 	bool		has_at;
@@ -115,6 +147,10 @@ typedef struct Redacted
 typedef struct Verify
 {
 	Problem		problem;
+	ProblemOrder order;			/* of what is being checked now */
+	MemoryContext runcxt;		/* lives for the run */
+	MemoryContext chunkcxt;		/* reset after each chunk */
+	VerifyEvents *events;		/* the event tables, open */
 	int64		events_checked;
 	int64		blocks_checked;
 	int64		events_redacted;
@@ -122,13 +158,18 @@ typedef struct Verify
 	int64		events_unsealed;
 	/* chain state */
 	AuditChainEnd chain;
-	char	   *lower_snap;		/* snapshot before the chunk (NULL: none) */
+	char	   *lower_snap;		/* the last block's snapshot (NULL: none) */
 	AuditSnapshot lower;
-	/* the chunk */
-	AuditBlock *blocks;
-	int			nblocks;
-	int			maxblocks;
-	int64		chunk_events;
+	/* the chunk whose blocks are read, and the one whose events are */
+	Chunk		chunks[2];
+	Chunk	   *reading;
+	Chunk	   *matching;		/* NULL: none */
+	/* the matching chunk's entries by id (in chunkcxt) */
+	EntryRef   *refs;
+	int64		nrefs;
+	bool	   *seen;
+	bool		dups;			/* some id has two entries */
+	int64		hint;			/* where the next row's entry likely is */
 	int			nepochs;
 	Epoch	   *epochs;
 	List	   *redacted;
@@ -145,10 +186,27 @@ static void
 problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
 		bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(9, 10);
 
+static int
+cmp_order(const ProblemOrder *a, const ProblemOrder *b)
+{
+	if (a->chunk != b->chunk)
+		return a->chunk < b->chunk ? -1 : 1;
+	if (a->phase != b->phase)
+		return a->phase < b->phase ? -1 : 1;
+	if (a->part != b->part)
+		return a->part < b->part ? -1 : 1;
+	if (a->blkno != b->blkno)
+		return a->blkno < b->blkno ? -1 : 1;
+	if (a->offnum != b->offnum)
+		return a->offnum < b->offnum ? -1 : 1;
+	return 0;
+}
+
 /*
- * Note a problem; the first one by class, then by chain position, is kept.
- * time_us is microseconds since 1970 (from an entry or an event); a value
- * no timestamp can hold leaves first_bad_at NULL.
+ * Note a problem; the first one by class, then by chain position, then by
+ * v->order (see ProblemOrder), is kept.  time_us is microseconds since 1970
+ * (from an entry or an event); a value no timestamp can hold leaves
+ * first_bad_at NULL.
  */
 static void
 problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
@@ -156,10 +214,16 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 {
 	va_list		ap;
 	char		buf[512];
+	ProblemOrder order = {0};
 
+	/* blocks and epochs: the first found of a position is kept */
+	if (class == CLASS_EVENT)
+		order = v->order;
 	if (v->problem.found &&
 		(v->problem.class < class ||
-		 (v->problem.class == class && v->problem.position <= position)))
+		 (v->problem.class == class &&
+		  (v->problem.position < position ||
+		   (v->problem.position == position && cmp_order(&v->problem.order, &order) <= 0)))))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -167,11 +231,12 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 	v->problem.found = true;
 	v->problem.class = class;
 	v->problem.position = position;
+	v->problem.order = order;
 	v->problem.block_id = block_id;
 	v->problem.has_event = has_event;
 	v->problem.event_id = event_id;
 	v->problem.has_at = has_at && steward_audit_from_unix_micros(time_us, &v->problem.at);
-	v->problem.text = pstrdup(buf);
+	v->problem.text = MemoryContextStrdup(v->runcxt, buf);
 }
 
 static int
@@ -182,6 +247,24 @@ cmp_ref(const void *a, const void *b)
 
 	return x < y ? -1 : x > y ? 1 : 0;
 }
+
+/* by id, then where the entry is (what a stable sort by id gives) */
+static inline int
+cmp_ref_place(const EntryRef *a, const EntryRef *b)
+{
+	if (a->id != b->id)
+		return a->id < b->id ? -1 : 1;
+	if (a->block != b->block)
+		return a->block < b->block ? -1 : 1;
+	return a->idx < b->idx ? -1 : a->idx > b->idx ? 1 : 0;
+}
+
+#define ST_SORT sort_refs
+#define ST_ELEMENT_TYPE EntryRef
+#define ST_COMPARE(a, b) cmp_ref_place(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* is this sealed entry's time in a dropped range?  counts it for the epoch */
 static bool
@@ -204,25 +287,31 @@ getbytea(HeapTuple t, TupleDesc d, int col, bool *isnull)
 	return *isnull ? NULL : DatumGetByteaPP(x);
 }
 
-/* Check one block against the chain before it, and add it to the chunk. */
+/* Check one block against the chain before it, and add it to the chunk read. */
 static void
 check_block(Verify *v, HeapTuple t, TupleDesc d)
 {
+	Chunk	   *c = v->reading;
 	AuditBlock *b;
 	AuditBlockProblem bp;
 	bool		has_first;
 
-	if (v->nblocks == v->maxblocks)
+	if (c->nblocks == 0)
 	{
-		v->maxblocks *= 2;
-		v->blocks = repalloc(v->blocks, sizeof(AuditBlock) * v->maxblocks);
+		c->lower_snap = v->lower_snap;
+		c->lower = v->lower;
 	}
-	b = &v->blocks[v->nblocks];
+	if (c->nblocks == c->maxblocks)
+	{
+		c->maxblocks = Max(16, c->maxblocks * 2);
+		c->blocks = c->blocks ? repalloc(c->blocks, sizeof(AuditBlock) * c->maxblocks) :
+			MemoryContextAlloc(v->runcxt, sizeof(AuditBlock) * c->maxblocks);
+	}
+	b = &c->blocks[c->nblocks];
 	steward_audit_read_block(t, d, b);
 
-	/* the previous block's snapshot: in this chunk, or the one before it */
-	v->chain.snap = v->nblocks > 0 ? &v->blocks[v->nblocks - 1].snap :
-		v->lower_snap ? &v->lower : NULL;
+	/* the previous block's snapshot */
+	v->chain.snap = v->lower_snap ? &v->lower : NULL;
 	if (steward_audit_check_block(b, &v->chain, &bp))
 	{
 		has_first = NENTRIES(b) > 0;
@@ -237,32 +326,34 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	v->chain.next_block = b->block_id + 1;
 	v->chain.next_position = b->first_position + b->count;
 	v->chain.format = b->format;
+	v->lower_snap = b->snap_text;
+	v->lower = b->snap;
 	v->blocks_checked++;
-	v->chunk_events += NENTRIES(b);
-	v->nblocks++;
+	c->events += NENTRIES(b);
+	c->nblocks++;
 }
 
-/* an event id named by a sealed REDACTION event (its resource_id) */
+/* an event id named by a sealed REDACTION event (its resource_id as a number) */
 static void
-add_redaction_target(Verify *v, const char *target)
+add_redaction_target(Verify *v, int64 target)
 {
 	if (v->ntargets == v->maxtargets)
 	{
 		v->maxtargets = Max(16, v->maxtargets * 2);
 		v->redaction_targets = v->redaction_targets ?
 			repalloc(v->redaction_targets, sizeof(int64) * v->maxtargets) :
-			palloc(sizeof(int64) * v->maxtargets);
+			MemoryContextAlloc(v->runcxt, sizeof(int64) * v->maxtargets);
 	}
-	v->redaction_targets[v->ntargets++] = target ? strtoi64(target, NULL, 10) : 0;
+	v->redaction_targets[v->ntargets++] = target;
 }
 
 /* where an event with this xid and id would sit in the chunk's chain */
 static int64
-would_be_position(Verify *v, uint64 xid, int64 id)
+would_be_position(Chunk *c, uint64 xid, int64 id)
 {
-	for (int k = 0; k < v->nblocks; k++)
+	for (int k = 0; k < c->nblocks; k++)
 	{
-		AuditBlock *b = &v->blocks[k];
+		AuditBlock *b = &c->blocks[k];
 		int64		lo = 0;
 		int64		hi = NENTRIES(b);
 
@@ -280,112 +371,75 @@ would_be_position(Verify *v, uint64 xid, int64 id)
 		}
 		return b->first_position + lo;
 	}
-	return v->chain.next_position;
+	return c->next_position;
 }
 
-/* Read the events the chunk's blocks cover and match them to entries. */
-static void
-check_chunk_events(Verify *v)
+/* the entry of the event with this id, or NULL */
+static EntryRef *
+find_ref(Verify *v, int64 id)
 {
-	AuditBlock *last = &v->blocks[v->nblocks - 1];
-	EntryRef   *refs;
-	bool	   *seen;
-	int64		n = 0;
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	EntryRef	key;
 
-	refs = palloc(sizeof(EntryRef) * Max(v->chunk_events, 1));
-	for (int k = 0; k < v->nblocks; k++)
-		for (int64 i = 0; i < NENTRIES(&v->blocks[k]); i++)
-		{
-			refs[n].id = steward_audit_entry_id(steward_audit_entry(v->blocks[k].entries, i));
-			refs[n].block = k;
-			refs[n].idx = (int32) i;
-			n++;
-		}
-	qsort(refs, n, sizeof(EntryRef), cmp_ref);
-	seen = palloc0(sizeof(bool) * Max(n, 1));
-	for (int64 i = 1; i < n; i++)
-		if (refs[i].id == refs[i - 1].id)
-		{
-			AuditBlock *b = &v->blocks[refs[i].block];
+	/* rows mostly come in id order: try the entry after the last one */
+	if (!v->dups && v->hint < v->nrefs && v->refs[v->hint].id == id)
+		return &v->refs[v->hint];
+	key.id = id;
+	return bsearch(&key, v->refs, v->nrefs, sizeof(EntryRef), cmp_ref);
+}
 
-			problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
-					"event %lld is sealed twice", (long long) refs[i].id);
-		}
+/* Match rows of the chunk's events to their entries (a VerifyRowsFn). */
+static void
+match_rows(void *arg, const VerifyRow *rows, int nrows)
+{
+	Verify	   *v = (Verify *) arg;
+	Chunk	   *c = v->matching;
+	AuditBlock *last = &c->blocks[c->nblocks - 1];
 
-	args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, last->snap.xmax));
-	args[1] = CStringGetTextDatum(last->snap_text);
-	if (v->lower_snap)
+	for (int r = 0; r < nrows; r++)
 	{
-		args[2] = CStringGetTextDatum(v->lower_snap);
-		args[3] = CStringGetTextDatum(psprintf(UINT64_FORMAT, v->lower.xmin));
-	}
-	else
-	{
-		nulls[2] = nulls[3] = 'n';
-		args[2] = args[3] = (Datum) 0;
-	}
-
-	/*
-	 * One query, read to the end (not a cursor): only then may the planner
-	 * hand the hashing to parallel workers.
-	 */
-	if (SPI_execute_with_args(CHUNK_EVENTS_SQL, 4, types, args, nulls, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the events of blocks up to %lld", (long long) last->block_id);
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		HeapTuple	t = SPI_tuptable->vals[r];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		TimestampTz time = DatumGetTimestampTz(SPI_getbinval(t, d, 2, &isnull));
-		int64		time_us = steward_audit_unix_micros(time);
-		uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 3, &isnull)));
-		bytea	   *check = getbytea(t, d, 4, &isnull);
-		const uint8 *c = (const uint8 *) VARDATA_ANY(check);
-		EntryRef	key;
+		const VerifyRow *row = &rows[r];
+		int64		id = row->id;
+		int64		time_us = row->time_us;
 		EntryRef   *ref;
 		AuditBlock *b;
 		const uint8 *e;
 		int64		pos;
 
 		CHECK_FOR_INTERRUPTS();
+		v->order.part = row->part;
+		v->order.blkno = row->blkno;
+		v->order.offnum = row->offnum;
 		v->events_checked++;
-		key.id = id;
-		ref = bsearch(&key, refs, n, sizeof(EntryRef), cmp_ref);
+		ref = find_ref(v, id);
 		if (ref == NULL)
 		{
-			problem(v, CLASS_EVENT, would_be_position(v, xid, id), last->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, would_be_position(c, row->xid, id), last->block_id, true, id, true, time_us,
 					"event %lld is not in the chain: it was inserted after sealing",
 					(long long) id);
 			continue;
 		}
-		seen[ref - refs] = true;
-		b = &v->blocks[ref->block];
+		v->hint = (ref - v->refs) + 1;
+		v->seen[ref - v->refs] = true;
+		b = &c->blocks[ref->block];
 		e = steward_audit_entry(b->entries, ref->idx);
 		pos = b->first_position + ref->idx;
-		if (memcmp(c, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) == 0 && c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_OK)
+		if (memcmp(row->leaf, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) == 0 &&
+			row->state == AUDIT_PAYLOAD_OK)
 		{
 			/* an intact REDACTION or RETENTION event is evidence */
-			char	   *type = SPI_getvalue(t, d, 5);
-
-			if (type && strcmp(type, AUDIT_TYPE_REDACTION) == 0)
-			{
-				add_redaction_target(v, SPI_getvalue(t, d, 6));
-			}
-			else if (type && strcmp(type, AUDIT_TYPE_RETENTION) == 0 && pos > v->newest_retention_pos)
+			if (row->kind == VERIFY_KIND_REDACTION)
+				add_redaction_target(v, row->target);
+			else if (row->kind == VERIFY_KIND_RETENTION && pos > v->newest_retention_pos)
 			{
 				v->newest_retention_pos = pos;
 				v->newest_retention_id = id;
 			}
 		}
-		else if (memcmp(c, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) != 0)
+		else if (memcmp(row->leaf, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) != 0)
 		{
 			/* a time the format cannot encode was never sealed */
-			if (steward_audit_entry_xid(e) != xid || steward_audit_entry_time(e) != time_us ||
-				!steward_audit_time_encodable(time))
+			if (steward_audit_entry_xid(e) != row->xid || steward_audit_entry_time(e) != time_us ||
+				!row->encodable)
 				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 						"event %lld was moved: its xid or time differs from what was sealed",
 						(long long) id);
@@ -393,62 +447,140 @@ check_chunk_events(Verify *v)
 				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 						"event %lld was changed after sealing", (long long) id);
 		}
-		if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_MISMATCH)
+		if (row->state == AUDIT_PAYLOAD_MISMATCH)
 			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 					"the payload of event %lld does not match its commitment", (long long) id);
-		else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_STRAY_SALT)
+		else if (row->state == AUDIT_PAYLOAD_STRAY_SALT)
 			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
 					"event %lld has a salt but no payload", (long long) id);
-		else if (c[AUDIT_HASH_LEN] == AUDIT_PAYLOAD_REDACTED)
+		else if (row->state == AUDIT_PAYLOAD_REDACTED)
 		{
-			Redacted   *rd = palloc(sizeof(Redacted));
+			Redacted   *rd = MemoryContextAlloc(v->runcxt, sizeof(Redacted));
+			MemoryContext old = MemoryContextSwitchTo(v->runcxt);
 
 			rd->id = id;
 			rd->position = pos;
 			rd->time_us = time_us;
 			rd->block_id = b->block_id;
 			v->redacted = lappend(v->redacted, rd);
+			MemoryContextSwitchTo(old);
 			v->events_redacted++;
 		}
 	}
-	SPI_freetuptable(SPI_tuptable);
+}
 
-	for (int64 i = 0; i < n; i++)
+/*
+ * The chunk whose blocks were read starts to be matched: its entries by id,
+ * its entries sealed twice, and its events read (by workers, while the
+ * leader goes on with the next chunk's blocks).
+ */
+static void
+start_chunk(Verify *v)
+{
+	Chunk	   *c = v->reading;
+	AuditBlock *last = &c->blocks[c->nblocks - 1];
+	MemoryContext old = MemoryContextSwitchTo(v->chunkcxt);
+	EntryRef   *refs;
+	int64		n = 0;
+	bool		sorted = true;
+
+	Assert(v->matching == NULL);
+	v->matching = c;
+	v->reading = c == &v->chunks[0] ? &v->chunks[1] : &v->chunks[0];
+	v->reading->nblocks = 0;
+	v->reading->events = 0;
+	c->next_position = v->chain.next_position;
+
+	/* the entries by id, as a stable sort by id orders them */
+	refs = palloc(sizeof(EntryRef) * Max(c->events, 1));
+	for (int k = 0; k < c->nblocks; k++)
+		for (int64 i = 0; i < NENTRIES(&c->blocks[k]); i++)
+		{
+			refs[n].id = steward_audit_entry_id(steward_audit_entry(c->blocks[k].entries, i));
+			refs[n].block = k;
+			refs[n].idx = (int32) i;
+			if (n > 0 && refs[n].id <= refs[n - 1].id)
+				sorted = false;
+			n++;
+		}
+	if (!sorted)
+		sort_refs(refs, n);
+	v->refs = refs;
+	v->nrefs = n;
+	v->seen = palloc0(sizeof(bool) * Max(n, 1));
+	v->dups = false;
+	v->hint = 0;
+	v->order.phase = PHASE_BEFORE;
+	for (int64 i = 1; i < n; i++)
+		if (refs[i].id == refs[i - 1].id)
+		{
+			AuditBlock *b = &c->blocks[refs[i].block];
+
+			v->dups = true;
+			problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
+					"event %lld is sealed twice", (long long) refs[i].id);
+		}
+	MemoryContextSwitchTo(old);
+
+	v->order.phase = PHASE_ROWS;
+	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
+								match_rows, v);
+}
+
+/*
+ * Finish the chunk being matched: read the rest of its events, then
+ * report its entries no event matched.
+ */
+static void
+finish_chunk(Verify *v)
+{
+	Chunk	   *c = v->matching;
+
+	steward_verify_events_finish(v->events);
+	v->order.phase = PHASE_AFTER;
+	v->order.part = v->order.blkno = v->order.offnum = 0;
+
+	for (int64 i = 0; i < v->nrefs; i++)
 	{
 		AuditBlock *b;
 		const uint8 *e;
 
 		CHECK_FOR_INTERRUPTS();
-		if (seen[i])
+		if (v->seen[i])
 			continue;
-		b = &v->blocks[refs[i].block];
-		e = steward_audit_entry(b->entries, refs[i].idx);
+		b = &c->blocks[v->refs[i].block];
+		e = steward_audit_entry(b->entries, v->refs[i].idx);
 		if (pruned(v, steward_audit_entry_time(e)))
 		{
 			v->events_pruned++;
 			continue;
 		}
-		problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, true, steward_audit_entry_time(e),
-				"event %lld is missing: it was deleted after sealing", (long long) refs[i].id);
+		problem(v, CLASS_EVENT, b->first_position + v->refs[i].idx, b->block_id, true, v->refs[i].id,
+				true, steward_audit_entry_time(e),
+				"event %lld is missing: it was deleted after sealing", (long long) v->refs[i].id);
 	}
-	pfree(refs);
-	pfree(seen);
+	MemoryContextReset(v->chunkcxt);
+	v->refs = NULL;
+	v->seen = NULL;
+	v->nrefs = 0;
 
-	/* the chunk's last snapshot bounds the next chunk */
-	v->lower_snap = last->snap_text;
-	v->lower = last->snap;
-	for (int k = 0; k < v->nblocks; k++)
+	/* its last snapshot bounds the next chunk and may be the last one read */
+	for (int k = 0; k < c->nblocks; k++)
 	{
-		if (v->blocks[k].entries)
-			pfree(v->blocks[k].entries);
-		if (k < v->nblocks - 1)
+		if (c->blocks[k].entries)
+			pfree(c->blocks[k].entries);
+		c->blocks[k].entries = NULL;
+		if (k < c->nblocks - 1)
 		{
-			pfree(v->blocks[k].snap_text);
-			pfree(v->blocks[k].snap.xip);
+			pfree(c->blocks[k].snap_text);
+			pfree(c->blocks[k].snap.xip);
 		}
 	}
-	v->nblocks = 0;
-	v->chunk_events = 0;
+	c->nblocks = 0;
+	c->events = 0;
+	v->matching = NULL;
+	v->order.chunk++;
+	v->order.phase = PHASE_BEFORE;
 }
 
 static void
@@ -568,11 +700,15 @@ check_redactions(Verify *v)
 			elog(ERROR, "could not read the earlier redactions");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			add_redaction_target(v, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			char	   *target = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+			add_redaction_target(v, target ? strtoi64(target, NULL, 10) : 0);
 		}
 	}
 	if (v->ntargets > 0)
 		qsort(v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64);
+	/* after every chunk's problems */
+	v->order.chunk = PG_UINT32_MAX;
 
 	foreach(lc, v->redacted)
 	{
@@ -702,14 +838,11 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	tupdesc = BlessTupleDesc(tupdesc);
 
 	steward_owner_scope_begin(&scope, true);
-	/* hashing dominates: let the planner give it to parallel workers */
-	(void) set_config_option("parallel_setup_cost", "100",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	(void) set_config_option("parallel_tuple_cost", "0.001",
-							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	v.runcxt = CurrentMemoryContext;
+	v.chunkcxt = AllocSetContextCreate(v.runcxt, "verify chunk", ALLOCSET_DEFAULT_SIZES);
 
 	if (have_trusted)
 		parse_digest(PG_GETARG_JSONB_P(0), "trusted_digest", &trusted);
@@ -717,9 +850,9 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		parse_digest(PG_GETARG_JSONB_P(1), "since", &since);
 
 	steward_audit_chain_start(&v.chain);
-	v.maxblocks = 16;
-	v.blocks = palloc(sizeof(AuditBlock) * v.maxblocks);
+	v.reading = &v.chunks[0];
 	load_epochs(&v);
+	v.events = steward_verify_events_open();
 
 	if (have_since && since.block > 0)
 	{
@@ -765,14 +898,27 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		{
 			CHECK_FOR_INTERRUPTS();
 			check_block(&v, fetched->vals[r], fetched->tupdesc);
-			if (v.chunk_events >= CHUNK_EVENTS)
-				check_chunk_events(&v);
+			/* take what the workers read meanwhile */
+			if (v.matching)
+				steward_verify_events_step(v.events);
+			if (v.reading->events >= CHUNK_EVENTS)
+			{
+				if (v.matching)
+					finish_chunk(&v);
+				start_chunk(&v);
+			}
 		}
 		SPI_freetuptable(fetched);
 	}
 	SPI_cursor_close(portal);
-	if (v.nblocks > 0)
-		check_chunk_events(&v);
+	if (v.matching)
+		finish_chunk(&v);
+	if (v.reading->nblocks > 0)
+	{
+		start_chunk(&v);
+		finish_chunk(&v);
+	}
+	steward_verify_events_close(v.events);
 	if (v.redacted != NIL)
 		check_redactions(&v);
 	check_epochs(&v);

@@ -15,6 +15,7 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "port/pg_bswap.h"
 #include "utils/builtins.h"
 
 #include "pg_steward.h"
@@ -155,6 +156,86 @@ blocks_sha_ni(uint32 *state, const uint8 *data, size_t nblocks)
 	_mm_storeu_si128((__m128i *) &state[4], st1);
 }
 
+/*
+ * One block of each of two independent messages, their rounds interleaved:
+ * each round of one waits for the round before it, so two chains keep the
+ * SHA unit busier than one.
+ */
+__attribute__((target("sha,sse4.1,ssse3")))
+static void
+block_sha_ni_x2(uint32 *state_a, const uint8 *data_a, uint32 *state_b, const uint8 *data_b)
+{
+	const __m128i bswap = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+	__m128i		a0,
+				a1,
+				b0,
+				b1,
+				tmp,
+				save_a0,
+				save_a1,
+				save_b0,
+				save_b1;
+	__m128i		wa[16],
+				wb[16];
+
+	tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &state_a[0]), 0xB1);
+	a1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &state_a[4]), 0x1B);
+	a0 = _mm_alignr_epi8(tmp, a1, 8);
+	a1 = _mm_blend_epi16(a1, tmp, 0xF0);
+	tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &state_b[0]), 0xB1);
+	b1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *) &state_b[4]), 0x1B);
+	b0 = _mm_alignr_epi8(tmp, b1, 8);
+	b1 = _mm_blend_epi16(b1, tmp, 0xF0);
+	save_a0 = a0;
+	save_a1 = a1;
+	save_b0 = b0;
+	save_b1 = b1;
+
+	for (int g = 0; g < 16; g++)
+	{
+		__m128i		k = _mm_loadu_si128((const __m128i *) &K[g * 4]);
+		__m128i		ma,
+					mb;
+
+		if (g < 4)
+		{
+			wa[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (data_a + g * 16)), bswap);
+			wb[g] = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *) (data_b + g * 16)), bswap);
+		}
+		else
+		{
+			__m128i		xa = _mm_sha256msg1_epu32(wa[g - 4], wa[g - 3]);
+			__m128i		xb = _mm_sha256msg1_epu32(wb[g - 4], wb[g - 3]);
+
+			xa = _mm_add_epi32(xa, _mm_alignr_epi8(wa[g - 1], wa[g - 2], 4));
+			xb = _mm_add_epi32(xb, _mm_alignr_epi8(wb[g - 1], wb[g - 2], 4));
+			wa[g] = _mm_sha256msg2_epu32(xa, wa[g - 1]);
+			wb[g] = _mm_sha256msg2_epu32(xb, wb[g - 1]);
+		}
+		ma = _mm_add_epi32(wa[g], k);
+		mb = _mm_add_epi32(wb[g], k);
+		a1 = _mm_sha256rnds2_epu32(a1, a0, ma);
+		b1 = _mm_sha256rnds2_epu32(b1, b0, mb);
+		ma = _mm_shuffle_epi32(ma, 0x0E);
+		mb = _mm_shuffle_epi32(mb, 0x0E);
+		a0 = _mm_sha256rnds2_epu32(a0, a1, ma);
+		b0 = _mm_sha256rnds2_epu32(b0, b1, mb);
+	}
+	a0 = _mm_add_epi32(a0, save_a0);
+	a1 = _mm_add_epi32(a1, save_a1);
+	b0 = _mm_add_epi32(b0, save_b0);
+	b1 = _mm_add_epi32(b1, save_b1);
+
+	tmp = _mm_shuffle_epi32(a0, 0x1B);
+	a1 = _mm_shuffle_epi32(a1, 0xB1);
+	_mm_storeu_si128((__m128i *) &state_a[0], _mm_blend_epi16(tmp, a1, 0xF0));
+	_mm_storeu_si128((__m128i *) &state_a[4], _mm_alignr_epi8(a1, tmp, 8));
+	tmp = _mm_shuffle_epi32(b0, 0x1B);
+	b1 = _mm_shuffle_epi32(b1, 0xB1);
+	_mm_storeu_si128((__m128i *) &state_b[0], _mm_blend_epi16(tmp, b1, 0xF0));
+	_mm_storeu_si128((__m128i *) &state_b[4], _mm_alignr_epi8(b1, tmp, 8));
+}
+
 static bool
 cpu_has_sha_ni(void)
 {
@@ -257,6 +338,82 @@ steward_sha256_init(StewardSha256 *ctx)
 	if (blocks == NULL)
 		blocks = choose_blocks(false);
 	sha256_begin(ctx, blocks);
+}
+
+/* a message cut into its blocks: the whole ones, then the padded tail */
+typedef struct Padded
+{
+	const uint8 *data;
+	size_t		nwhole;
+	size_t		nblocks;
+	uint32		state[8];
+	uint8		tail[128];
+} Padded;
+
+static void
+pad(Padded *m, const void *data, size_t len)
+{
+	size_t		rest = len % 64;
+	size_t		tail_len = rest < 56 ? 64 : 128;
+	uint64		bits = (uint64) len * 8;
+
+	m->data = (const uint8 *) data;
+	m->nwhole = len / 64;
+	m->nblocks = m->nwhole + tail_len / 64;
+	memcpy(m->state, H0, sizeof(m->state));
+	memset(m->tail, 0, sizeof(m->tail));
+	memcpy(m->tail, m->data + m->nwhole * 64, rest);
+	m->tail[rest] = 0x80;
+	for (int i = 0; i < 8; i++)
+		m->tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
+}
+
+static inline const uint8 *
+block_of(const Padded *m, size_t i)
+{
+	return i < m->nwhole ? m->data + i * 64 : m->tail + (i - m->nwhole) * 64;
+}
+
+static void
+digest_out(const uint32 *state, uint8 *out)
+{
+	for (int i = 0; i < 8; i++)
+	{
+		uint32		be = pg_hton32(state[i]);
+
+		memcpy(out + i * 4, &be, 4);
+	}
+}
+
+/*
+ * SHA-256 of two messages into out1 and out2, computed side by side
+ * (with the SHA extensions, two blocks at a time: about twice as fast as
+ * one after the other).
+ */
+void
+steward_sha256_pair(const void *data1, size_t len1, uint8 *out1,
+					const void *data2, size_t len2, uint8 *out2)
+{
+	static blocks_fn blocks = NULL;
+	Padded		a;
+	Padded		b;
+	size_t		i = 0;
+
+	if (blocks == NULL)
+		blocks = choose_blocks(false);
+	pad(&a, data1, len1);
+	pad(&b, data2, len2);
+#ifdef HAVE_SHA_NI_CODE
+	if (blocks == blocks_sha_ni)
+		for (; i < a.nblocks && i < b.nblocks; i++)
+			block_sha_ni_x2(a.state, block_of(&a, i), b.state, block_of(&b, i));
+#endif
+	for (size_t j = i; j < a.nblocks; j++)
+		blocks(a.state, block_of(&a, j), 1);
+	for (size_t j = i; j < b.nblocks; j++)
+		blocks(b.state, block_of(&b, j), 1);
+	digest_out(a.state, out1);
+	digest_out(b.state, out2);
 }
 
 /*

@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(97);
+SELECT plan(99);
 
 -- objects and privileges -----------------------------------------------------
 SELECT has_table('steward', 'audit_events', 'events table');
@@ -277,6 +277,31 @@ SELECT throws_ok(format('SELECT audit_redact(%s, %L)', pg_temp.ev('n5'), 'again'
 SELECT throws_ok($$SELECT audit_redact(1, '')$$, '22023', NULL, 'a reason is required');
 SELECT throws_ok($$SELECT audit_redact(-5, 'x')$$, '42704', NULL, 'unknown event');
 SELECT is((SELECT is_valid FROM verify_audit_chain(since => :'digest')), true, 'verification since a digest');
+
+-- payloads of every shape: audit_append renders each with jsonb's output
+-- function, verification with its own walk of the stored jsonb
+SELECT audit_append('SHAPE', 'payload', v, v::jsonb) FROM (VALUES
+    ('{}'), ('[]'), ('null'), ('true'), ('false'), ('0'), ('-0'), ('1.50'), ('-1e100'), ('1e-100'),
+    ('123456789012345678901234567890.000001'), ('"plain"'), ('""'), ('"a\"b\\c\/d"'),
+    ('"\b\f\n\r\t"'), ('"\u0001\u001f\u007f"'), ('"ü€𝄞 日本"'),
+    ('{"b": 1, "a": "x", "aa": [1, {"c": null}], "": {}}'), ('[[], [[]], {"a": []}, [{}]]'),
+    ('{"k\"ey\n": "v\u0002al", "x": [true, false, null, 1.0, "s"]}')) t(v);
+SELECT audit_append('SHAPE', 'payload', 'wide', jsonb_object_agg('key' || g,
+           CASE g % 4 WHEN 0 THEN to_jsonb(g) WHEN 1 THEN to_jsonb('v' || g)
+                      WHEN 2 THEN jsonb_build_array(g, 'x', NULL) ELSE jsonb_build_object('n', g * 1.5) END))
+  FROM generate_series(1, 100) g;
+SELECT audit_append('SHAPE', 'payload', 'toasted', jsonb_agg(repeat(md5(g::text), 20)))
+  FROM generate_series(1, 200) g;
+SELECT audit_append('SHAPE', 'payload', 'deep', ('{"a": ' || repeat('[', 100) || '1' || repeat(']', 100) || '}')::jsonb);
+SELECT audit_seal();
+SELECT is((SELECT row(is_valid, events_unsealed)::text FROM verify_audit_chain()), '(t,0)',
+          'payloads of every shape verify against the commitments appended with them');
+SELECT is((SELECT t.problem FROM pg_temp.tampered(
+             $$UPDATE steward.audit_events SET payload = '{"k\"ey\n": "v\u0002al", "x": [true, false, null, 1.0, "t"]}'
+                WHERE action = 'SHAPE' AND resource_id LIKE '{"k%'$$) t),
+          (SELECT format('the payload of event %s does not match its commitment', id)
+             FROM steward.audit_events WHERE action = 'SHAPE' AND resource_id LIKE '{"k%'),
+          'a payload changed in one character is caught');
 
 -- row-change auditing ----------------------------------------------------------
 CREATE TABLE ward (id int PRIMARY KEY, bed text);
