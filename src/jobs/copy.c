@@ -42,6 +42,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/timestamp.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
@@ -329,6 +330,95 @@ keep(StewardJob *job, const char *s)
 	return s ? MemoryContextStrdup(GetMemoryChunkContext(job), s) : NULL;
 }
 
+/*
+ * The phases, in their order.  The phase column reads "<phase>; <time of
+ * each phase so far>", e.g. "verify; copy 5.83 s, replay 0.92 s, verify
+ * 0.40 s", and at the end "done: N rows; copy 5.83 s, ..., final 0.12 s,
+ * lock held 95 ms".  A phase's time is wall-clock: from the end of the
+ * previous batch of the run (or the start of the run's first batch) to the
+ * end of each of its batches, so it includes commits, the health gate,
+ * pauses and retries; runs add up.
+ */
+typedef enum CopyPhase
+{
+	PHASE_COPY,
+	PHASE_REPLAY,
+	PHASE_VERIFY,
+	PHASE_FINAL,
+	NUM_PHASES
+} CopyPhase;
+
+static const char *const phase_names[NUM_PHASES] = {"copy", "replay", "verify", "final"};
+
+/* What a run of a copy keeps between its batches (job->kind_state). */
+typedef struct CopyRun
+{
+	CopyPhase	phase;
+	double		secs[NUM_PHASES];	/* each phase's time so far */
+	double		lock_ms;		/* longest lock the final step held, or -1 */
+	TimestampTz last_end;		/* end of this run's previous batch, or 0 */
+} CopyRun;
+
+/* The run's state, read from the phase column at its first batch. */
+static CopyRun *
+copy_run(StewardJob *job)
+{
+	CopyRun    *run = (CopyRun *) job->kind_state;
+	const char *p = job->phase;
+
+	if (run != NULL)
+		return run;
+	run = MemoryContextAllocZero(GetMemoryChunkContext(job), sizeof(CopyRun));
+	run->lock_ms = -1;
+	run->phase = PHASE_COPY;
+	job->kind_state = run;
+	if (p == NULL)
+		return run;
+	for (int i = 0; i < NUM_PHASES; i++)
+	{
+		size_t		len = strlen(phase_names[i]);
+
+		if (strncmp(p, phase_names[i], len) == 0 && (p[len] == '\0' || p[len] == ';'))
+			run->phase = (CopyPhase) i;
+	}
+	/* the times: "; name 1.23 s, name 4.56 s" */
+	p = strchr(p, ';');
+	while (p != NULL)
+	{
+		char		name[16];
+		double		secs;
+
+		p++;
+		if (sscanf(p, " %15s %lf s", name, &secs) == 2)
+		{
+			for (int i = 0; i < NUM_PHASES; i++)
+				if (strcmp(name, phase_names[i]) == 0)
+					run->secs[i] = secs;
+		}
+		p = strchr(p, ',');
+	}
+	return run;
+}
+
+/* ", name 1.23 s" for every phase up to the given one */
+static void
+append_times(StringInfo buf, CopyRun *run, CopyPhase upto)
+{
+	for (int i = 0; i <= (int) upto; i++)
+		appendStringInfo(buf, "%s %s %.2f s", i == 0 ? ";" : ",", phase_names[i], run->secs[i]);
+}
+
+static void
+set_phase_text(StewardJob *job, CopyRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, phase_names[run->phase]);
+	append_times(&buf, run, run->phase);
+	steward_job_set_phase(job, buf.data);
+}
+
 static void
 copy_start(StewardJob *job)
 {
@@ -339,7 +429,6 @@ copy_start(StewardJob *job)
 	copy_sql(job, &c);
 	job->upper_key = keep(job, steward_key_max(&c.key, c.src));
 	job->rows_estimate = steward_key_count(&c.key, c.src, NULL, NULL);
-	steward_job_set_phase(job, "copy");
 }
 
 /* Insert the source's rows with keys in (from, to] into the target. */
@@ -471,14 +560,27 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 	return false;
 }
 
-/* final: under a short lock, drain the log, compare counts, swap */
+/* milliseconds since t */
+static double
+ms_since(TimestampTz t)
+{
+	return (double) (GetCurrentTimestamp() - t) / 1000.0;
+}
+
+/*
+ * final: under a short lock, drain the log, compare counts, swap.  The
+ * time from the lock's grant to the end of the step is recorded in
+ * run->lock_ms (the longest, when the step runs more than once).
+ */
 static void
-final_step(StewardJob *job, CopySql *c)
+final_step(StewardJob *job, CopySql *c, CopyRun *run)
 {
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
 	int64		rows;
 	char	   *n_src;
 	char	   *n_tgt;
+	TimestampTz locked;
+	StringInfoData done;
 
 	if (swap)
 	{
@@ -487,72 +589,108 @@ final_step(StewardJob *job, CopySql *c)
 	}
 	else if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->src), false, 0) < 0)
 		elog(ERROR, "could not lock the source");
+	locked = GetCurrentTimestamp();
 
-	while (!replay_batch(job, c, &rows))
-		CHECK_FOR_INTERRUPTS();
-
-	/* not read_only: a fresh snapshot, taken under the lock, after the replay */
-	if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
-							 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count rows");
-	n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	n_tgt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(n_src, n_tgt) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("copy verification failed: the source has %s rows, the target %s", n_src, n_tgt)));
-
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-								   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
-						  0, NULL);
-	if (swap)
+	PG_TRY();
 	{
-		char	   *src_name = get_rel_name(job->source);
-		char	   *old_name = psprintf("%s_old", src_name);
+		while (!replay_batch(job, c, &rows))
+			CHECK_FOR_INTERRUPTS();
 
-		if (SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->src, quote_identifier(old_name)), false, 0) < 0 ||
-			SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->tgt, quote_identifier(src_name)), false, 0) < 0)
-			elog(ERROR, "could not swap the tables");
-		steward_job_set_phase(job, psprintf("done: %s rows, swapped (the old table is %s)", n_tgt, old_name));
+		/* not read_only: a fresh snapshot, taken under the lock, after the replay */
+		if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
+								 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not count rows");
+		n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		n_tgt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (strcmp(n_src, n_tgt) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("copy verification failed: the source has %s rows, the target %s", n_src, n_tgt)));
+
+		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
+							  0, NULL);
+		initStringInfo(&done);
+		appendStringInfo(&done, "done: %s rows", n_tgt);
+		if (swap)
+		{
+			char	   *src_name = get_rel_name(job->source);
+			char	   *old_name = psprintf("%s_old", src_name);
+
+			if (SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->src, quote_identifier(old_name)), false, 0) < 0 ||
+				SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->tgt, quote_identifier(src_name)), false, 0) < 0)
+				elog(ERROR, "could not swap the tables");
+			appendStringInfo(&done, ", swapped (the old table is %s)", old_name);
+		}
 	}
-	else
-		steward_job_set_phase(job, psprintf("done: %s rows", n_tgt));
+	PG_CATCH();
+	{
+		run->lock_ms = Max(run->lock_ms, ms_since(locked));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	run->lock_ms = Max(run->lock_ms, ms_since(locked));
+	steward_job_set_phase(job, done.data);
 }
 
 static StewardBatchResult
 copy_table_batch(StewardJob *job, int64 *rows)
 {
 	CopySql		c;
-	const char *phase = job->phase ? job->phase : "copy";
+	CopyRun    *run = copy_run(job);
+	TimestampTz start = GetCurrentTimestamp();
+	CopyPhase	phase = run->phase;
+	CopyPhase	next = phase;
+	StewardBatchResult result = BATCH_MORE;
 
 	copy_sql(job, &c);
 	*rows = 0;
-	if (strcmp(phase, "copy") == 0)
+	switch (phase)
 	{
-		if (copy_batch(job, &c, rows))
-		{
-			steward_job_set_phase(job, "replay");
-			job->current_key = NULL;
-		}
-		return BATCH_MORE;
+		case PHASE_COPY:
+			if (copy_batch(job, &c, rows))
+			{
+				next = PHASE_REPLAY;
+				job->current_key = NULL;
+			}
+			break;
+		case PHASE_REPLAY:
+			if (replay_batch(job, &c, rows))
+				next = PHASE_VERIFY;
+			break;
+		case PHASE_VERIFY:
+			if (verify_batch(job, &c, rows))
+			{
+				next = PHASE_FINAL;
+				job->current_key = NULL;
+			}
+			break;
+		case PHASE_FINAL:
+			final_step(job, &c, run);
+			result = BATCH_DONE;
+			break;
+		case NUM_PHASES:
+			Assert(false);
+			break;
 	}
-	if (strcmp(phase, "replay") == 0)
+
+	/* the batch's time, since the end of the run's previous batch */
+	run->secs[phase] += (double) (GetCurrentTimestamp() - (run->last_end ? run->last_end : start)) / 1000000.0;
+	run->last_end = GetCurrentTimestamp();
+	run->phase = next;
+	if (result == BATCH_DONE)
 	{
-		if (replay_batch(job, &c, rows))
-			steward_job_set_phase(job, "verify");
-		return BATCH_MORE;
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, job->phase);
+		append_times(&buf, run, PHASE_FINAL);
+		appendStringInfo(&buf, ", lock held %.0f ms", run->lock_ms);
+		steward_job_set_phase(job, buf.data);
 	}
-	if (strcmp(phase, "verify") == 0)
-	{
-		if (verify_batch(job, &c, rows))
-		{
-			steward_job_set_phase(job, "final");
-			job->current_key = NULL;
-		}
-		return BATCH_MORE;
-	}
-	final_step(job, &c);
-	return BATCH_DONE;
+	else
+		set_phase_text(job, run);
+	return result;
 }
 
 /*

@@ -46,7 +46,7 @@ BEGIN
 END $$});
 $writer->quit;
 
-like($node->safe_psql('postgres', "SELECT state || ' ' || phase FROM job_status($job)"), qr/^paused copy$/,
+like($node->safe_psql('postgres', "SELECT state || ' ' || phase FROM job_status($job)"), qr/^paused copy; copy [0-9.]+ s$/,
 	'the writes happened in the middle of the copy');
 $node->safe_psql('postgres', 'CREATE TABLE expected AS SELECT * FROM visits');
 $node->safe_psql('postgres', "SELECT job_resume($job)");
@@ -55,6 +55,9 @@ $node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FRO
   or die 'the copy did not end';
 is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
 	'succeeded ', 'the copy succeeded');
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"),
+	qr/^done: \d+ rows, swapped \(the old table is visits_old\); copy [0-9.]+ s, replay [0-9.]+ s, verify [0-9.]+ s, final [0-9.]+ s, lock held \d+ ms$/,
+	'the phase reports the rows, the swap, the time of each phase and how long the lock was held');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM expected EXCEPT SELECT * FROM visits) d}),
 	'0', 'no row of the source is missing from the copy');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM visits EXCEPT SELECT * FROM expected) d}),
