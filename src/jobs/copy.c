@@ -37,11 +37,13 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
 #include "utils/timestamp.h"
 
 #include "pg_steward.h"
@@ -431,112 +433,294 @@ copy_start(StewardJob *job)
 	job->rows_estimate = steward_key_count(&c.key, c.src, NULL, NULL);
 }
 
-/* Insert the source's rows with keys in (from, to] into the target. */
-static uint64
-copy_range(StewardJob *job, CopySql *c, const char *from, const char *to)
+/* The parameters of steward_key_range: $1 from, $2 to (NULL: no bound). */
+static void
+range_params(CopySql *c, const char *from, const char *to, Oid *types, Datum *values, char *nulls)
 {
-	if (steward_key_execute(&c->key,
-							psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
-									 c->tgt, c->cols, c->cols, c->src, steward_key_range(&c->key, from, to)),
-							from, to, 0, job->in_worker) != SPI_OK_INSERT)
+	types[0] = types[1] = c->key.type;
+	values[0] = from ? steward_key_datum(&c->key, from) : (Datum) 0;
+	nulls[0] = from ? ' ' : 'n';
+	values[1] = to ? steward_key_datum(&c->key, to) : (Datum) 0;
+	nulls[1] = to ? ' ' : 'n';
+}
+
+/*
+ * INSERT INTO target (columns) SELECT columns FROM source WHERE cond, cond
+ * with its parameters; the number of rows inserted.
+ */
+static uint64
+insert_rows(StewardJob *job, CopySql *c, const char *cond, int nargs,
+			Oid *types, Datum *values, const char *nulls)
+{
+	char	   *sql = psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+							   c->tgt, c->cols, c->cols, c->src, cond);
+
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, sql);
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not copy rows of job %lld", (long long) job->id);
 	return SPI_processed;
 }
 
-/* copy: one keyset batch, from the checkpoint up to the frozen bound */
+/* Insert the source's rows with keys in (from, to] into the target. */
+static uint64
+copy_range(StewardJob *job, CopySql *c, const char *from, const char *to)
+{
+	Oid			types[2];
+	Datum		values[2];
+	char		nulls[2];
+
+	range_params(c, from, to, types, values, nulls);
+	return insert_rows(job, c, steward_key_range(&c->key, from, to), 2, types, values, nulls);
+}
+
+/* ----------------------------------------------------------------
+ * The change log
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The logged keys travel as one typed array parameter: a text parameter
+ * cast in SQL would be re-parsed for every row (array_in is only stable)
+ * and rule out the key index.
+ */
+static Oid
+key_array_type(StewardJob *job, CopySql *c)
+{
+	Oid			arraytype = get_array_type(c->key.type);
+
+	if (!OidIsValid(arraytype))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("copy_table cannot replay the changes of job %lld: its key type %s has no array type",
+						(long long) job->id, format_type_be(c->key.type)),
+				 errhint("Copy a table whose key is not itself an array.")));
+	return arraytype;
+}
+
+/* A text[] literal of logged keys as an array of the key type. */
+static ArrayType *
+keys_array(StewardJob *job, CopySql *c, char *text)
+{
+	Oid			infunc;
+	Oid			ioparam;
+
+	getTypeInputInfo(key_array_type(job, c), &infunc, &ioparam);
+	return DatumGetArrayTypeP(OidInputFunctionCall(infunc, text, ioparam, -1));
+}
+
+/*
+ * Take the oldest "limit" entries of the log (delete them: this commits
+ * with the batch); returns their number, and their distinct keys in *keys.
+ */
+static int64
+take_log(StewardJob *job, CopySql *c, int limit, ArrayType **keys)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", limit)};
+	char	   *text;
+	bool		isnull;
+	int64		n;
+
+	text = steward_query_text_as_owner(
+		"WITH d AS (DELETE FROM steward.copy_changes WHERE id = ANY (ARRAY("
+		"             SELECT id FROM steward.copy_changes WHERE job_id = $1::bigint "
+		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
+		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
+		2, args, &isnull);
+	n = strtoll(text, NULL, 10);
+	*keys = keys_array(job, c, strchr(text, ':') + 1);
+	return n;
+}
+
+/* The distinct keys of the log's entries, left in place. */
+static ArrayType *
+pending_keys(StewardJob *job, CopySql *c)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+	bool		isnull;
+
+	return keys_array(job, c, steward_query_text_as_owner(
+						  "SELECT coalesce(array_agg(DISTINCT key)::text, '{}') "
+						  "  FROM steward.copy_changes WHERE job_id = $1::bigint",
+						  1, args, &isnull));
+}
+
+/*
+ * The keys outside (from, to]: in the copy phase, the keys the copy has
+ * not reached yet need no replay (the copy reads their rows later, with a
+ * newer snapshot than the one that saw their log entries), and must get
+ * none, or the copy would insert them again.
+ */
+static ArrayType *
+keys_outside(CopySql *c, ArrayType *keys, const char *from, const char *to)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *isnull;
+	int			n;
+	int			kept = 0;
+	Datum		lo = from ? steward_key_datum(&c->key, from) : (Datum) 0;
+	Datum		hi = steward_key_datum(&c->key, to);
+
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	deconstruct_array(keys, c->key.type, typlen, typbyval, typalign, &elems, &isnull, &n);
+	for (int i = 0; i < n; i++)
+	{
+		bool		ahead;
+
+		CHECK_FOR_INTERRUPTS();
+		ahead = !isnull[i] &&
+			(from == NULL || steward_key_compare(&c->key, elems[i], lo) > 0) &&
+			steward_key_compare(&c->key, elems[i], hi) <= 0;
+		if (!ahead)
+			elems[kept++] = elems[i];
+	}
+	return construct_array(elems, kept, c->key.type, typlen, typbyval, typalign);
+}
+
+/* Re-sync keys: delete the target's rows, insert the source's. */
+static void
+apply_keys(StewardJob *job, CopySql *c, ArrayType *keys)
+{
+	Oid			types[1] = {key_array_type(job, c)};
+	Datum		values[1] = {PointerGetDatum(keys)};
+
+	if (ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys)) == 0)
+		return;
+	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq),
+							  1, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
+	(void) insert_rows(job, c, psprintf("%s %s ANY ($1)", c->key.operand, c->key.eq),
+					   1, types, values, NULL);
+}
+
+/*
+ * Replay the oldest "limit" entries of the log; entries for keys in
+ * (skip_from, skip_to] are only deleted (skip_to NULL: none).  Returns the
+ * number of entries taken.
+ */
+static int64
+replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to)
+{
+	ArrayType  *keys;
+	int64		n = take_log(job, c, limit, &keys);
+
+	if (n == 0)
+		return 0;
+	if (skip_to != NULL)
+		keys = keys_outside(c, keys, skip_from, skip_to);
+	apply_keys(job, c, keys);
+	return n;
+}
+
+/* ----------------------------------------------------------------
+ * The phases
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * copy: one keyset batch, from the checkpoint up to the frozen bound,
+ * after the log entries written so far (the copy keeps the log short).
+ */
 static bool
 copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
 	char	   *last;
+	int64		n;
 
 	if (job->upper_key == NULL)
 		return true;
-	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, rows);
+	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key);
+	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, &n);
 	if (last == NULL)
 		return true;
-	(void) copy_range(job, c, job->current_key, last);
+	*rows += copy_range(job, c, job->current_key, last);
 	job->current_key = keep(job, last);
-	return *rows < job->batch_size;
+	return n < job->batch_size;
 }
 
 /* replay: re-sync a batch of logged keys; true when the log is drained */
 static bool
 replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
-	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", job->batch_size)};
-	char	   *keys;
-	bool		isnull;
-	Oid			types[1];
-	Datum		values[1];
-	int			n;
-
-	/* take (and delete) the oldest log entries; this commits with the batch */
-	keys = steward_query_text_as_owner(
-		"WITH d AS (DELETE FROM steward.copy_changes WHERE id = ANY (ARRAY("
-		"             SELECT id FROM steward.copy_changes WHERE job_id = $1::bigint "
-		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
-		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
-		2, args, &isnull);
-	n = atoi(keys);
-	keys = strchr(keys, ':') + 1;
-	*rows = n;
-	if (n == 0)
-		return true;
-
-	/*
-	 * Pass the keys as a typed array parameter: a text parameter cast in SQL
-	 * would be re-parsed for every row (array_in is only stable) and rule
-	 * out the key index.
-	 */
-	{
-		Oid			infunc;
-		Oid			ioparam;
-
-		types[0] = get_array_type(c->key.type);
-		if (!OidIsValid(types[0]))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("copy_table cannot replay the changes of job %lld: its key type %s has no array type",
-							(long long) job->id, format_type_be(c->key.type)),
-					 errhint("Copy a table whose key is not itself an array.")));
-		getTypeInputInfo(types[0], &infunc, &ioparam);
-		values[0] = OidInputFunctionCall(infunc, keys, ioparam, -1);
-	}
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq),
-							  1, types, values, NULL, false, 0) < 0 ||
-		SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s %s ANY ($1)",
-									   c->tgt, c->cols, c->cols, c->src, c->key.operand, c->key.eq),
-							  1, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
-	return n < job->batch_size;
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	return *rows < job->batch_size;
 }
 
-/* verify: compare one key range; copy it again if it differs */
-static bool
-verify_batch(StewardJob *job, CopySql *c, int64 *rows)
+/*
+ * The hash of a row that verify sums: of the columns' values with their
+ * types' hash functions (values their type's = holds equal hash equally,
+ * as EXCEPT compares them), when every column has the same type in source
+ * and target, a hash function and no nondeterministic collation; otherwise
+ * of the row's text form.
+ */
+static const char *
+row_hash_sql(StewardJob *job, CopySql *c)
 {
-	int64		range = (int64) job->batch_size * VERIFY_RANGE_FACTOR;
-	int64		n;
-	char	   *hi;
-	char	   *range_sql;
-	char	   *summary;
+	Relation	rel = relation_open(job->source, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData cols;
+	bool		typed = true;
+
+	initStringInfo(&cols);
+	for (int i = 0; i < desc->natts && typed; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrNumber	tattnum;
+		Oid			ttype;
+		int32		ttypmod;
+		Oid			tcoll;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(NameStr(att->attname)));
+		tattnum = get_attnum(job->relid, NameStr(att->attname));
+		if (tattnum == InvalidAttrNumber)
+		{
+			typed = false;
+			break;
+		}
+		get_atttypetypmodcoll(job->relid, tattnum, &ttype, &ttypmod, &tcoll);
+		if (ttype != att->atttypid || ttypmod != att->atttypmod ||
+			!OidIsValid(lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC)->hash_extended_proc) ||
+			(OidIsValid(att->attcollation) && !get_collation_isdeterministic(att->attcollation)) ||
+			(OidIsValid(tcoll) && !get_collation_isdeterministic(tcoll)))
+			typed = false;
+	}
+	relation_close(rel, AccessShareLock);
+	if (typed && strcmp(cols.data, c->cols) == 0)
+		return psprintf("pg_catalog.hash_record_extended(ROW(%s), 0::pg_catalog.int8)", c->cols);
+	return psprintf("pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)", c->cols);
+}
+
+/*
+ * Do source and target agree on the keys in (from, to] (NULL bounds: open)
+ * but those of the array "except"?  Row count and sum of row hashes, both
+ * sides in one statement, so in one snapshot.
+ */
+static bool
+same_range(StewardJob *job, CopySql *c, const char *hash, const char *from, const char *to,
+		   ArrayType *except)
+{
+	char	   *cond = psprintf("%s AND NOT (%s %s ANY ($3))", steward_key_range(&c->key, from, to),
+								c->key.operand, c->key.eq);
+	const char *summary = "(SELECT pg_catalog.count(*) AS n, pg_catalog.sum(%s) AS h FROM %s WHERE %s)";
+	char	   *sql = psprintf("SELECT s.n, s.h, t.n, t.h FROM %s s, %s t",
+							   psprintf(summary, hash, c->src, cond),
+							   psprintf(summary, hash, c->tgt, cond));
+	Oid			types[3];
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 	bool		same = true;
 
-	*rows = 0;
-	hi = steward_key_next(&c->key, c->src, job->current_key, NULL, range, &n);
-	if (hi == NULL)
-		return true;			/* past the last key */
-
-	/* row count and a sum of hashes of the rows' text, on both sides */
-	range_sql = steward_key_range(&c->key, job->current_key, hi);
-	summary = "(SELECT pg_catalog.count(*) AS n, "
-		"        pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)) AS h "
-		"   FROM %s WHERE %s)";
-	if (steward_key_execute(&c->key,
-							psprintf("SELECT s.n, s.h, t.n, t.h FROM %s s, %s t",
-									 psprintf(summary, c->cols, c->src, range_sql),
-									 psprintf(summary, c->cols, c->tgt, range_sql)),
-							job->current_key, hi, 0, job->in_worker) != SPI_OK_SELECT || SPI_processed != 1)
+	range_params(c, from, to, types, values, nulls);
+	types[2] = key_array_type(job, c);
+	values[2] = PointerGetDatum(except);
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, sql);
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
 	for (int i = 1; i <= 2; i++)
 	{
@@ -546,16 +730,65 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
 			same = false;
 	}
-	if (!same)
+	return same;
+}
+
+#define VERIFY_ATTEMPTS 3
+
+/*
+ * verify: compare the next key range, copy it again if it differs.
+ *
+ * The log is replayed first, then the keys still in it are left out of
+ * the comparison: their rows are re-synced by a later replay, and a write
+ * made while the job runs is in the log (of this snapshot) exactly when
+ * its row is.  A range that differs all the same is compared again with
+ * the log read again (a write may have committed between the two
+ * statements); after VERIFY_ATTEMPTS it is deleted from the target and
+ * copied again.  The last range is open above, so that rows of the target
+ * beyond the source's last key are counted too.
+ */
+static bool
+verify_batch(StewardJob *job, CopySql *c, int64 *rows)
+{
+	int64		range = (int64) job->batch_size * VERIFY_RANGE_FACTOR;
+	int64		n;
+	char	   *hi;
+	const char *to;
+	const char *hash = row_hash_sql(job, c);
+
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	hi = steward_key_next(&c->key, c->src, job->current_key, NULL, range, &n);
+	to = (hi != NULL && n == range) ? hi : NULL;
+	for (int attempt = 1;; attempt++)
 	{
-		/* copy the range again; concurrent changes are in the log anyway */
-		if (steward_key_execute(&c->key, psprintf("DELETE FROM %s WHERE %s", c->tgt, range_sql),
-								job->current_key, hi, 0, false) < 0)
-			elog(ERROR, "could not copy a differing range again");
-		*rows = copy_range(job, c, job->current_key, hi);
-		ereport(LOG, (errmsg("pg_steward job %lld: range up to key %s differed and was copied again",
-							 (long long) job->id, hi)));
+		CHECK_FOR_INTERRUPTS();
+		/* the log is read first, the range in a newer snapshot (not read_only) */
+		if (same_range(job, c, hash, job->current_key, to, pending_keys(job, c)))
+			break;
+		if (attempt == VERIFY_ATTEMPTS)
+		{
+			Oid			types[2];
+			Datum		values[2];
+			char		nulls[2];
+
+			/* copy the range again; concurrent changes are in the log anyway */
+			range_params(c, job->current_key, to, types, values, nulls);
+			if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s", c->tgt,
+											   steward_key_range(&c->key, job->current_key, to)),
+									  2, types, values, nulls, false, 0) < 0)
+				elog(ERROR, "could not copy a differing range again");
+			*rows += copy_range(job, c, job->current_key, to);
+			if (to != NULL)
+				ereport(LOG, (errmsg("pg_steward job %lld: range up to key %s differed and was copied again",
+									 (long long) job->id, to)));
+			else
+				ereport(LOG, (errmsg("pg_steward job %lld: the last range, after key %s, differed and was copied again",
+									 (long long) job->id, job->current_key ? job->current_key : "(none)")));
+			break;
+		}
 	}
+	if (to == NULL)
+		return true;			/* the last range */
 	job->current_key = keep(job, hi);
 	return false;
 }
@@ -576,7 +809,6 @@ static void
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
 {
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
-	int64		rows;
 	char	   *n_src;
 	char	   *n_tgt;
 	TimestampTz locked;
@@ -593,7 +825,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 
 	PG_TRY();
 	{
-		while (!replay_batch(job, c, &rows))
+		while (replay_log(job, c, job->batch_size, NULL, NULL) == job->batch_size)
 			CHECK_FOR_INTERRUPTS();
 
 		/* not read_only: a fresh snapshot, taken under the lock, after the replay */

@@ -29,6 +29,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/stratnum.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
@@ -105,6 +106,29 @@ steward_key_load(Oid relid, const char *column, StewardKey *key)
 	key->le = operator_sql(tc->btree_opf, tc->btree_opintype, BTLessEqualStrategyNumber, coltype);
 	key->eq = operator_sql(tc->btree_opf, tc->btree_opintype, BTEqualStrategyNumber, coltype);
 	getTypeInputInfo(key->type, &key->infunc, &key->ioparam);
+	{
+		Oid			typid;
+		int32		typmod;
+
+		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &key->collation);
+	}
+	key->cmpproc = get_opfamily_proc(tc->btree_opf, tc->btree_opintype, tc->btree_opintype, BTORDER_PROC);
+	if (!OidIsValid(key->cmpproc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the default btree operator class of type %s has no comparison function",
+						format_type_be(coltype))));
+}
+
+/*
+ * Compare two key values (of key->type) as the key's range conditions do:
+ * the comparison function of the same btree family, with the column's
+ * collation.  <0, 0 or >0.
+ */
+int
+steward_key_compare(const StewardKey *key, Datum a, Datum b)
+{
+	return DatumGetInt32(OidFunctionCall2Coll(key->cmpproc, key->collation, a, b));
 }
 
 /* A key value as text (see the header comment). */

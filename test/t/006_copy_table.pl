@@ -9,7 +9,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('copy');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_steward;
@@ -70,6 +70,88 @@ is($node->safe_psql('postgres', q{SELECT to_regclass('visits_old') IS NOT NULL})
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'steward_copy_%'}), '0',
 	'the capture trigger is gone');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '0', 'the change log is empty');
+
+# --- a kill -9 of the worker in the middle of a copy while the application
+# writes, and writes that escape the capture trigger --------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE rounds (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO rounds SELECT g, '2025-01-01'::timestamptz + g * interval '1 minute', 'r' || g
+  FROM generate_series(1, 100000) g;
+CREATE TABLE rounds_new (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+CREATE TABLE writer_stop (stop boolean);
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('rounds', 'rounds_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
+$writer = $node->background_psql('postgres', on_error_stop => 0);
+$writer->query_until(qr/writing/, q{\echo writing
+DO $$
+DECLARE i int := 0;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
+        i := i + 1;
+        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        UPDATE rounds SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;
+        COMMIT;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+END $$;
+});
+$node->poll_query_until('postgres', "SELECT rows_done >= 20000 AND state = 'running' FROM job_status($job)")
+  or die 'the copy did not get going';
+my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM job_status($job)");
+kill 'KILL', $pid;
+# the crash ends the writer's session too; write again once the job runs again
+$writer->quit;
+$node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
+  or die 'the copy did not run again after the crash';
+$writer = $node->background_psql('postgres', on_error_stop => 0);
+$writer->query_until(qr/writing/, q{\echo writing
+DO $$
+DECLARE i int := 5000;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
+        i := i + 1;
+        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        COMMIT;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+END $$;
+});
+$node->poll_query_until('postgres', "SELECT rows_done >= 60000 FROM job_status($job)")
+  or die 'the copy did not go on';
+$node->safe_psql('postgres', "SELECT job_pause($job)");
+$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+  or die 'the copy did not pause';
+$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
+$writer->quit;
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^copy;/, 'paused in the copy phase');
+
+# writes no trigger sees: in the copied part of the source, past its last
+# key, and in the target
+$node->safe_psql('postgres', q{
+SET session_replication_role = replica;
+UPDATE rounds SET note = 'escaped' WHERE id = (SELECT min(id) FROM rounds);
+DELETE FROM rounds WHERE id = (SELECT min(id) + 1 FROM rounds);
+INSERT INTO rounds VALUES (900000, now(), 'escaped insert');
+INSERT INTO rounds_new VALUES (950000, now(), 'stray row');
+});
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'the copy interrupted by a crash succeeded');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM rounds EXCEPT SELECT * FROM rounds_new) d}),
+	'0', 'after the crash, no row of the source is missing from the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM rounds_new EXCEPT SELECT * FROM rounds) d}),
+	'0', 'after the crash, the copy has no row the source does not have');
+like(slurp_file($node->logfile), qr/pg_steward job $job: range up to key \S+ differed and was copied again.*pg_steward job $job: the last range, after key \S+, differed and was copied again/s,
+	'verify found the ranges the escaped writes changed');
+is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $job"), '0',
+	'the change log of the job is empty');
 
 $node->stop;
 done_testing();
