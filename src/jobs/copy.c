@@ -34,11 +34,14 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/params.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -430,7 +433,7 @@ copy_start(StewardJob *job)
 		return;					/* resumed: the bound is frozen already */
 	copy_sql(job, &c);
 	job->upper_key = keep(job, steward_key_max(&c.key, c.src));
-	job->rows_estimate = steward_key_count(&c.key, c.src, NULL, NULL);
+	job->rows_estimate = steward_key_estimate(&c.key, job->source, c.src);
 }
 
 /* The parameters of steward_key_range: $1 from, $2 to (NULL: no bound). */
@@ -446,7 +449,8 @@ range_params(CopySql *c, const char *from, const char *to, Oid *types, Datum *va
 
 /*
  * INSERT INTO target (columns) SELECT columns FROM source WHERE cond, cond
- * with its parameters; the number of rows inserted.
+ * with its parameters, in bulk where the target allows it (bulk.c); the
+ * number of rows inserted.
  */
 static uint64
 insert_rows(StewardJob *job, CopySql *c, const char *cond, int nargs,
@@ -454,9 +458,13 @@ insert_rows(StewardJob *job, CopySql *c, const char *cond, int nargs,
 {
 	char	   *sql = psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
 							   c->tgt, c->cols, c->cols, c->src, cond);
+	uint64		rows;
 
 	if (job->in_worker)
 		pgstat_report_activity(STATE_RUNNING, sql);
+	if (steward_bulk_insert(job->source, job->relid, c->cols, cond, nargs, types, values, nulls,
+							NULL, &rows, NULL))
+		return rows;
 	if (SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not copy rows of job %lld", (long long) job->id);
 	return SPI_processed;
@@ -546,72 +554,88 @@ pending_keys(StewardJob *job, CopySql *c)
 }
 
 /*
- * The keys outside (from, to]: in the copy phase, the keys the copy has
- * not reached yet need no replay (the copy reads their rows later, with a
- * newer snapshot than the one that saw their log entries), and must get
- * none, or the copy would insert them again.
+ * Re-sync keys: delete the target's rows, insert the source's, in chunks
+ * of REPLAY_CHUNK keys looked up by the key indexes.  enable_seqscan is off
+ * for these statements: the target has no statistics while it is being
+ * filled, and the planner, taking each key for 0.5% of its rows, would
+ * read every partition whole for every chunk.
  */
-static ArrayType *
-keys_outside(CopySql *c, ArrayType *keys, const char *from, const char *to)
+#define REPLAY_CHUNK 1000
+
+static void
+apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 {
+	Oid			types[1] = {key_array_type(job, c)};
 	int16		typlen;
 	bool		typbyval;
 	char		typalign;
-	Datum	   *elems;
-	bool	   *isnull;
-	int			n;
-	int			kept = 0;
-	Datum		lo = from ? steward_key_datum(&c->key, from) : (Datum) 0;
-	Datum		hi = steward_key_datum(&c->key, to);
+	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq);
+	char	   *cond = psprintf("%s %s ANY ($1)", c->key.operand, c->key.eq);
 
+	int			nestlevel;
+
+	if (n == 0)
+		return;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
-	deconstruct_array(keys, c->key.type, typlen, typbyval, typalign, &elems, &isnull, &n);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i += REPLAY_CHUNK)
 	{
-		bool		ahead;
+		Datum		values[1];
 
 		CHECK_FOR_INTERRUPTS();
-		ahead = !isnull[i] &&
-			(from == NULL || steward_key_compare(&c->key, elems[i], lo) > 0) &&
-			steward_key_compare(&c->key, elems[i], hi) <= 0;
-		if (!ahead)
-			elems[kept++] = elems[i];
+		values[0] = PointerGetDatum(construct_array(keys + i, Min(REPLAY_CHUNK, n - i), c->key.type,
+													typlen, typbyval, typalign));
+		if (SPI_execute_with_args(delete_sql, 1, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
+		(void) insert_rows(job, c, cond, 1, types, values, NULL);
 	}
-	return construct_array(elems, kept, c->key.type, typlen, typbyval, typalign);
-}
-
-/* Re-sync keys: delete the target's rows, insert the source's. */
-static void
-apply_keys(StewardJob *job, CopySql *c, ArrayType *keys)
-{
-	Oid			types[1] = {key_array_type(job, c)};
-	Datum		values[1] = {PointerGetDatum(keys)};
-
-	if (ArrayGetNItems(ARR_NDIM(keys), ARR_DIMS(keys)) == 0)
-		return;
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq),
-							  1, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
-	(void) insert_rows(job, c, psprintf("%s %s ANY ($1)", c->key.operand, c->key.eq),
-					   1, types, values, NULL);
+	AtEOXact_GUC(true, nestlevel);
 }
 
 /*
  * Replay the oldest "limit" entries of the log; entries for keys in
  * (skip_from, skip_to] are only deleted (skip_to NULL: none).  Returns the
  * number of entries taken.
+ *
+ * In the copy phase, the keys the copy has not reached yet need no replay
+ * (the copy reads their rows later, with a newer snapshot than the one
+ * that saw their log entries), and must get none, or the copy would insert
+ * them again.
  */
 static int64
 replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to)
 {
 	ArrayType  *keys;
 	int64		n = take_log(job, c, limit, &keys);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *isnull;
+	int			nkeys;
+	int			kept = 0;
 
 	if (n == 0)
 		return 0;
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	deconstruct_array(keys, c->key.type, typlen, typbyval, typalign, &elems, &isnull, &nkeys);
 	if (skip_to != NULL)
-		keys = keys_outside(c, keys, skip_from, skip_to);
-	apply_keys(job, c, keys);
+	{
+		Datum		lo = skip_from ? steward_key_datum(&c->key, skip_from) : (Datum) 0;
+		Datum		hi = steward_key_datum(&c->key, skip_to);
+
+		for (int i = 0; i < nkeys; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!((skip_from == NULL || steward_key_compare(&c->key, elems[i], lo) > 0) &&
+				  steward_key_compare(&c->key, elems[i], hi) <= 0))
+				elems[kept++] = elems[i];
+		}
+		nkeys = kept;
+	}
+	apply_keys(job, c, elems, nkeys);
 	return n;
 }
 
@@ -623,16 +647,42 @@ replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const 
 /*
  * copy: one keyset batch, from the checkpoint up to the frozen bound,
  * after the log entries written so far (the copy keeps the log short).
+ * In bulk, the batch is "the next batch_size keys" in one pass, the last
+ * row read giving the checkpoint; otherwise its last key is found first.
  */
 static bool
 copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
 	char	   *last;
 	int64		n;
+	uint64		copied;
+	Oid			types[3];
+	Datum		values[3];
+	char		nulls[3];
+	char	   *cond;
 
 	if (job->upper_key == NULL)
 		return true;
 	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key);
+
+	range_params(c, job->current_key, job->upper_key, types, values, nulls);
+	types[2] = INT8OID;
+	values[2] = Int64GetDatum(job->batch_size);
+	nulls[2] = ' ';
+	cond = psprintf("%s ORDER BY %s LIMIT $3", steward_key_range(&c->key, job->current_key, job->upper_key),
+					c->key.name);
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+														c->tgt, c->cols, c->cols, c->src, cond));
+	if (steward_bulk_insert(job->source, job->relid, c->cols, cond, 3, types, values, nulls,
+							steward_job_arg_text(job, "key_column"), &copied, &last))
+	{
+		if (last != NULL)
+			job->current_key = keep(job, last);
+		*rows += copied;
+		return copied < (uint64) job->batch_size;
+	}
+
 	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, &n);
 	if (last == NULL)
 		return true;
@@ -695,42 +745,148 @@ row_hash_sql(StewardJob *job, CopySql *c)
 	return psprintf("pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)", c->cols);
 }
 
-/*
- * Do source and target agree on the keys in (from, to] (NULL bounds: open)
- * but those of the array "except"?  Row count and sum of row hashes, both
- * sides in one statement, so in one snapshot.
- */
-static bool
-same_range(StewardJob *job, CopySql *c, const char *hash, const char *from, const char *to,
-		   ArrayType *except)
+/* A row count and a sum of row hashes, and the last key, of a SELECT. */
+typedef struct RangeSum
 {
-	char	   *cond = psprintf("%s AND NOT (%s %s ANY ($3))", steward_key_range(&c->key, from, to),
-								c->key.operand, c->key.eq);
-	const char *summary = "(SELECT pg_catalog.count(*) AS n, pg_catalog.sum(%s) AS h FROM %s WHERE %s)";
-	char	   *sql = psprintf("SELECT s.n, s.h, t.n, t.h FROM %s s, %s t",
-							   psprintf(summary, hash, c->src, cond),
-							   psprintf(summary, hash, c->tgt, cond));
-	Oid			types[3];
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	bool		same = true;
+	DestReceiver pub;
+	bool		keyed;			/* the rows are (key, hash), else (hash) */
+	int64		n;
+	uint64		sum;			/* modulo 2^64 */
+	MemoryContext cxt;			/* where the last key is kept */
+	Datum		last;
+	bool		haslast;
+	Oid			keytype;
+	int16		keylen;
+	bool		keybyval;
+} RangeSum;
+
+static void
+rangesum_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	RangeSum   *rs = (RangeSum *) self;
+
+	if (typeinfo->natts != (rs->keyed ? 2 : 1))
+		elog(ERROR, "a range summary got %d columns", typeinfo->natts);
+	if (rs->keyed)
+	{
+		rs->keytype = TupleDescAttr(typeinfo, 0)->atttypid;
+		rs->keylen = TupleDescAttr(typeinfo, 0)->attlen;
+		rs->keybyval = TupleDescAttr(typeinfo, 0)->attbyval;
+	}
+}
+
+static bool
+rangesum_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RangeSum   *rs = (RangeSum *) self;
+	int			h = rs->keyed ? 1 : 0;
+
+	CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	rs->n++;
+	if (!slot->tts_isnull[h])
+		rs->sum += (uint64) DatumGetInt64(slot->tts_values[h]);
+	if (rs->keyed && !slot->tts_isnull[0])
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(rs->cxt);
+
+		if (rs->haslast && !rs->keybyval)
+			pfree(DatumGetPointer(rs->last));
+		rs->last = datumCopy(slot->tts_values[0], rs->keybyval, rs->keylen);
+		rs->haslast = true;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return true;
+}
+
+static void
+rangesum_noop(DestReceiver *self)
+{
+}
+
+/*
+ * Sum up the rows of sql ($1 from, $2 to, $3 the keys left out, $4 a
+ * limit), read as they come (never in parallel).
+ */
+static void
+range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const char *to,
+		  ArrayType *except, int64 limit, RangeSum *rs)
+{
+	Oid			types[4];
+	Datum		values[4];
+	char		nulls[4];
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+	SPIExecuteOptions options = {0};
 
 	range_params(c, from, to, types, values, nulls);
 	types[2] = key_array_type(job, c);
 	values[2] = PointerGetDatum(except);
+	nulls[2] = ' ';
+	types[3] = INT8OID;
+	values[3] = Int64GetDatum(limit);
+	nulls[3] = ' ';
+
+	rs->pub.receiveSlot = rangesum_receive;
+	rs->pub.rStartup = rangesum_startup;
+	rs->pub.rShutdown = rangesum_noop;
+	rs->pub.rDestroy = rangesum_noop;
+	rs->pub.mydest = DestNone;
+	rs->cxt = CurrentMemoryContext;
+
 	if (job->in_worker)
 		pgstat_report_activity(STATE_RUNNING, sql);
-	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
-	for (int i = 1; i <= 2; i++)
+	plan = SPI_prepare_cursor(sql, 4, types, 0);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a comparison of job %lld: %s", (long long) job->id,
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(4);
+	for (int i = 0; i < 4; i++)
 	{
-		char	   *a = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
-		char	   *b = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2);
-
-		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
-			same = false;
+		params->params[i].value = values[i];
+		params->params[i].isnull = nulls[i] == 'n';
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = types[i];
 	}
-	return same;
+	options.params = params;
+	options.dest = (DestReceiver *) rs;
+	if (SPI_execute_plan_extended(plan, &options) < 0)
+		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
+	SPI_freeplan(plan);
+}
+
+/*
+ * Compare the next "range" keys of the source after "from" (NULL: the
+ * first) but the keys of "except", with the target's rows in the same key
+ * range: row counts and sums of row hashes.  *hi is the last source key
+ * read (NULL: none); *is_last is set when the source had fewer than
+ * "range" keys left, and then the target is read past *hi too.
+ *
+ * The source is read first, in key order, up to the range's end; then the
+ * target in that range.  The two reads have two snapshots, which matters
+ * not: only the job writes the target.
+ */
+static bool
+compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
+			  ArrayType *except, char **hi, bool *is_last)
+{
+	RangeSum	src = {0};
+	RangeSum	tgt = {0};
+	char	   *except_sql = psprintf("NOT (%s %s ANY ($3))", c->key.operand, c->key.eq);
+
+	src.keyed = true;
+	range_sum(job, c,
+			  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
+					   c->key.name, hash, c->src, steward_key_range(&c->key, from, NULL), except_sql,
+					   c->key.name),
+			  from, NULL, except, range, &src);
+	*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
+	*is_last = src.n < range;
+	range_sum(job, c,
+			  psprintf("SELECT %s FROM %s WHERE %s AND %s", hash, c->tgt,
+					   steward_key_range(&c->key, from, *is_last ? NULL : *hi), except_sql),
+			  from, *is_last ? NULL : *hi, except, 0, &tgt);
+	return src.n == tgt.n && src.sum == tgt.sum;
 }
 
 #define VERIFY_ATTEMPTS 3
@@ -738,35 +894,35 @@ same_range(StewardJob *job, CopySql *c, const char *hash, const char *from, cons
 /*
  * verify: compare the next key range, copy it again if it differs.
  *
- * The log is replayed first, then the keys still in it are left out of
+ * The log is replayed first (a batch that takes a full batch_size of
+ * entries does only that), then the keys still in it are left out of
  * the comparison: their rows are re-synced by a later replay, and a write
- * made while the job runs is in the log (of this snapshot) exactly when
- * its row is.  A range that differs all the same is compared again with
- * the log read again (a write may have committed between the two
- * statements); after VERIFY_ATTEMPTS it is deleted from the target and
- * copied again.  The last range is open above, so that rows of the target
- * beyond the source's last key are counted too.
+ * is in the log (of a snapshot) exactly when its row change is.  The log
+ * is read before the source, so a write that commits in between makes the
+ * range differ: it is compared again with the log read again; after
+ * VERIFY_ATTEMPTS the range is deleted from the target and copied again.
+ * The last range is open above, so that rows of the target beyond the
+ * source's last key are counted too.
  */
 static bool
 verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
 	int64		range = (int64) job->batch_size * VERIFY_RANGE_FACTOR;
-	int64		n;
-	char	   *hi;
-	const char *to;
 	const char *hash = row_hash_sql(job, c);
+	char	   *hi = NULL;
+	bool		is_last = false;
 
 	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
-	hi = steward_key_next(&c->key, c->src, job->current_key, NULL, range, &n);
-	to = (hi != NULL && n == range) ? hi : NULL;
+	if (*rows == job->batch_size)
+		return false;			/* drain the log first: the keys left out stay few */
 	for (int attempt = 1;; attempt++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		/* the log is read first, the range in a newer snapshot (not read_only) */
-		if (same_range(job, c, hash, job->current_key, to, pending_keys(job, c)))
+		if (compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last))
 			break;
 		if (attempt == VERIFY_ATTEMPTS)
 		{
+			const char *to = is_last ? NULL : hi;
 			Oid			types[2];
 			Datum		values[2];
 			char		nulls[2];
@@ -787,8 +943,8 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 			break;
 		}
 	}
-	if (to == NULL)
-		return true;			/* the last range */
+	if (is_last)
+		return true;
 	job->current_key = keep(job, hi);
 	return false;
 }

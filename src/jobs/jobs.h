@@ -185,9 +185,15 @@ extern int	steward_key_execute(const StewardKey *key, const char *sql, const cha
 								const char *to, int64 n, bool report);
 extern int64 steward_key_count(const StewardKey *key, const char *rel, const char *from,
 							   const char *to);
+extern int64 steward_key_estimate(const StewardKey *key, Oid relid, const char *rel);
 extern char *steward_key_max(const StewardKey *key, const char *rel);
 extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
 							  const char *to, int64 n, int64 *count);
+
+/* bulk.c */
+extern bool steward_bulk_insert(Oid source, Oid target, const char *cols, const char *cond,
+								int nargs, Oid *types, Datum *values, const char *nulls,
+								const char *keyname, uint64 *rows, char **lastkey);
 
 /* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;

@@ -31,6 +31,7 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/stratnum.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -219,6 +220,24 @@ steward_key_count(const StewardKey *key, const char *rel, const char *from, cons
 							from, to, 0, false) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the rows of %s", rel);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * The rows of relid (rel, quoted) for a job's progress: the planner's
+ * count (pg_class.reltuples), or a count(*) when it was never analyzed.
+ */
+int64
+steward_key_estimate(const StewardKey *key, Oid relid, const char *rel)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	float4		reltuples = 0;
+
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	return reltuples > 0 ? (int64) reltuples : steward_key_count(key, rel, NULL, NULL);
 }
 
 /* The largest key of rel, or NULL when it is empty. */

@@ -153,5 +153,93 @@ like(slurp_file($node->logfile), qr/pg_steward job $job: range up to key \S+ dif
 is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $job"), '0',
 	'the change log of the job is empty');
 
+# --- what the target does to the rows it is given: the copy writes them in
+# bulk only where that is what the INSERT would do ---------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE kinds (id bigint PRIMARY KEY, a int, b text);
+INSERT INTO kinds SELECT g, g, 'row ' || g FROM generate_series(1, 100) g;
+});
+
+# submit a copy of kinds into the target as role (superuser when undef), wait
+sub copy_into
+{
+	my ($target, $role, %opts) = @_;
+	my $set = $role ? "SET ROLE $role;" : '';
+	my $after = $opts{after_submit} // '';
+	# the job starts when this transaction commits
+	my $job = $node->safe_psql('postgres', qq{BEGIN; $set
+SELECT copy_table('kinds', '$target', batch_size => 30, target_batch_time => '0');
+RESET ROLE; $after COMMIT;});
+	$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+	  or die "the copy into $target did not end";
+	return $node->safe_psql('postgres',
+		"SELECT state || ' ' || coalesce(last_sqlstate, '') FROM job_status($job)");
+}
+
+# a partitioned target whose partition has its columns in another order and
+# a dropped column: each row is converted to its partition's row type
+$node->safe_psql('postgres', q{
+CREATE TABLE k_parts (id bigint NOT NULL, a int, b text, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE k_parts_low (b text, gone int, a int, id bigint NOT NULL);
+ALTER TABLE k_parts_low DROP COLUMN gone;
+ALTER TABLE k_parts ATTACH PARTITION k_parts_low FOR VALUES FROM (MINVALUE) TO (50);
+CREATE TABLE k_parts_high PARTITION OF k_parts FOR VALUES FROM (50) TO (MAXVALUE);
+});
+is(copy_into('k_parts'), 'succeeded ', 'a copy into partitions of other row types succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM kinds EXCEPT SELECT * FROM k_parts) d}),
+	'0', 'each partition got its rows, column by column');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_parts_low}), '49', 'routed by the partition key');
+
+# a trigger on the target runs for every row, a default fills a column the
+# source lacks, a column of another type is converted
+$node->safe_psql('postgres', q{
+CREATE TABLE k_trig (id bigint PRIMARY KEY, a int, b text);
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.b := upper(NEW.b); RETURN NEW; END $$;
+CREATE TRIGGER shout BEFORE INSERT ON k_trig FOR EACH ROW EXECUTE FUNCTION shout();
+CREATE TABLE k_default (id bigint PRIMARY KEY, a int, b text, extra int DEFAULT 7);
+CREATE TABLE k_wider (id bigint PRIMARY KEY, a numeric, b varchar(20));
+});
+is(copy_into('k_trig'), 'succeeded ', 'a copy into a table with a trigger succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_trig WHERE b = upper(b)}), '100', 'the trigger ran for every row');
+is(copy_into('k_default'), 'succeeded ', 'a copy into a table with an extra column succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_default WHERE extra = 7}), '100', 'the extra column got its default');
+is(copy_into('k_wider'), 'succeeded ', 'a copy into columns of other types succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT id, a::int, b::text FROM k_wider EXCEPT SELECT * FROM kinds) d}),
+	'0', 'the values were converted');
+
+# the target's constraints hold: CHECK, NOT NULL, UNIQUE
+$node->safe_psql('postgres', q{
+CREATE TABLE k_check (id bigint PRIMARY KEY, a int CHECK (a < 90), b text);
+CREATE TABLE k_notnull (id bigint PRIMARY KEY, a int, b text NOT NULL);
+CREATE TABLE k_unique (id bigint PRIMARY KEY, a int, b text UNIQUE);
+UPDATE kinds SET b = NULL WHERE id = 77;
+});
+is(copy_into('k_check'), 'failed 23514', 'a row against a CHECK constraint fails the copy');
+is(copy_into('k_notnull'), 'failed 23502', 'a NULL against NOT NULL fails the copy');
+$node->safe_psql('postgres', q{UPDATE kinds SET b = 'row 1' WHERE id IN (2, 77)});
+is(copy_into('k_unique'), 'failed 23505', 'a duplicate against a unique index fails the copy');
+$node->safe_psql('postgres', q{UPDATE kinds SET b = 'row ' || id WHERE id IN (2, 77)});
+
+# as a role: its INSERT privilege is checked at every batch, and the target's
+# row security applies
+$node->safe_psql('postgres', q{
+CREATE ROLE copier;
+GRANT USAGE ON SCHEMA steward TO copier;
+GRANT EXECUTE ON FUNCTION steward.copy_table(regclass, regclass, integer, boolean, name, interval, interval, interval, interval),
+      steward.job_status(bigint) TO copier;
+GRANT SELECT, UPDATE, TRIGGER ON kinds TO copier;
+CREATE TABLE k_revoked (id bigint PRIMARY KEY, a int, b text);
+GRANT SELECT, INSERT, DELETE ON k_revoked TO copier;
+CREATE TABLE k_policy (id bigint PRIMARY KEY, a int, b text);
+ALTER TABLE k_policy OWNER TO copier;
+ALTER TABLE k_policy ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY small ON k_policy USING (true) WITH CHECK (a < 60);
+});
+is(copy_into('k_revoked', 'copier', after_submit => 'REVOKE INSERT ON k_revoked FROM copier;'),
+	'failed 42501', 'INSERT revoked after submission fails the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_revoked}), '0', 'and nothing was copied');
+is(copy_into('k_policy', 'copier'), 'failed 42501', "the target's row security refuses rows it does not allow");
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_policy WHERE a >= 60}), '0', 'none of them got in');
+
 $node->stop;
 done_testing();
