@@ -7,21 +7,27 @@
  * Copies a table into an existing, empty target (a new partitioned table,
  * say) while the application keeps writing to the source, in phases:
  *	  copy	  keyset batches of INSERT INTO target SELECT ... FROM source,
- *			  up to the largest key at the start;
+ *			  up to the largest key at the start, each after a replay of
+ *			  the log written so far (below) that skips the keys the copy
+ *			  has yet to reach;
  *	  replay  writes made to the source since submission: a trigger
  *			  created with the job logs every changed key in
  *			  steward.copy_changes, and replay re-syncs those keys (delete
  *			  from target, insert the source's current row) and removes the
  *			  log entries in the same transaction;
- *	  verify  per key range, row counts and a content checksum of source
- *			  and target are compared; a differing range is copied again;
+ *	  verify  per key range, row counts and sums of row hashes of source
+ *			  and target are compared, but for the keys still in the log;
+ *			  a differing range is copied again;
  *	  final	  under a short lock (SHARE on the source; ACCESS EXCLUSIVE on
  *			  both with swap), with lock_timeout and retries: the last log
  *			  entries are replayed, the row counts compared, the trigger
  *			  dropped and, with swap, the tables renamed: the source becomes
  *			  <name>_old and the target takes its name.
  * The trigger exists from submission on (created in the submitting
- * transaction), so no write is lost between submission and copy.
+ * transaction), so no write is lost between submission and copy.  The
+ * target is written in bulk where that is what its INSERT would do
+ * (bulk.c).  The phase column records the time of each phase and how long
+ * the final step held its lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -571,7 +577,6 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 	char		typalign;
 	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq);
 	char	   *cond = psprintf("%s %s ANY ($1)", c->key.operand, c->key.eq);
-
 	int			nestlevel;
 
 	if (n == 0)
@@ -700,11 +705,12 @@ replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 }
 
 /*
- * The hash of a row that verify sums: of the columns' values with their
- * types' hash functions (values their type's = holds equal hash equally,
- * as EXCEPT compares them), when every column has the same type in source
- * and target, a hash function and no nondeterministic collation; otherwise
- * of the row's text form.
+ * How verify hashes a row.  NULL: the columns are read and hashed here,
+ * with their types' hash functions (values their type's = holds equal hash
+ * equally, as EXCEPT compares them), combined as hash_record_extended()
+ * does; possible when every column has the same type in source and
+ * target, a hash function and no nondeterministic collation.  Otherwise
+ * the SQL of the hash of the row's text form.
  */
 static const char *
 row_hash_sql(StewardJob *job, CopySql *c)
@@ -741,7 +747,7 @@ row_hash_sql(StewardJob *job, CopySql *c)
 	}
 	relation_close(rel, AccessShareLock);
 	if (typed && strcmp(cols.data, c->cols) == 0)
-		return psprintf("pg_catalog.hash_record_extended(ROW(%s), 0::pg_catalog.int8)", c->cols);
+		return NULL;
 	return psprintf("pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)", c->cols);
 }
 
@@ -749,7 +755,13 @@ row_hash_sql(StewardJob *job, CopySql *c)
 typedef struct RangeSum
 {
 	DestReceiver pub;
-	bool		keyed;			/* the rows are (key, hash), else (hash) */
+	bool		keyed;			/* the first column is the key */
+	bool		typed;			/* the other columns are the row, hashed here;
+								 * else one column, the row's hash */
+	int			ncols;			/* columns hashed here */
+	FmgrInfo  **hashfn;			/* their hash functions */
+	Oid		   *collation;
+	MemoryContext rowcxt;		/* reset after every row */
 	int64		n;
 	uint64		sum;			/* modulo 2^64 */
 	MemoryContext cxt;			/* where the last key is kept */
@@ -765,8 +777,29 @@ rangesum_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 	RangeSum   *rs = (RangeSum *) self;
 
-	if (typeinfo->natts != (rs->keyed ? 2 : 1))
+	int			first = rs->keyed ? 1 : 0;
+
+	if (typeinfo->natts < first + 1 || (!rs->typed && typeinfo->natts != first + 1))
 		elog(ERROR, "a range summary got %d columns", typeinfo->natts);
+	if (rs->typed)
+	{
+		rs->ncols = typeinfo->natts - first;
+		rs->hashfn = palloc(sizeof(FmgrInfo *) * rs->ncols);
+		rs->collation = palloc(sizeof(Oid) * rs->ncols);
+		for (int i = 0; i < rs->ncols; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(typeinfo, first + i);
+			TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+
+			if (!OidIsValid(tc->hash_extended_proc))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("could not identify an extended hash function for type %s",
+								format_type_be(att->atttypid))));
+			rs->hashfn[i] = &tc->hash_extended_proc_finfo;
+			rs->collation[i] = att->attcollation;
+		}
+	}
 	if (rs->keyed)
 	{
 		rs->keytype = TupleDescAttr(typeinfo, 0)->atttypid;
@@ -779,16 +812,36 @@ static bool
 rangesum_receive(TupleTableSlot *slot, DestReceiver *self)
 {
 	RangeSum   *rs = (RangeSum *) self;
-	int			h = rs->keyed ? 1 : 0;
+	int			first = rs->keyed ? 1 : 0;
+	MemoryContext oldcxt;
 
 	CHECK_FOR_INTERRUPTS();
 	slot_getallattrs(slot);
 	rs->n++;
-	if (!slot->tts_isnull[h])
-		rs->sum += (uint64) DatumGetInt64(slot->tts_values[h]);
+	if (rs->typed)
+	{
+		uint64		h = 0;
+
+		/* as hash_record_extended() combines its columns' hashes */
+		oldcxt = MemoryContextSwitchTo(rs->rowcxt);
+		for (int i = 0; i < rs->ncols; i++)
+		{
+			uint64		e = 0;
+
+			if (!slot->tts_isnull[first + i])
+				e = DatumGetUInt64(FunctionCall2Coll(rs->hashfn[i], rs->collation[i],
+													 slot->tts_values[first + i], UInt64GetDatum(0)));
+			h = (h << 5) - h + e;
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rs->rowcxt);
+		rs->sum += h;
+	}
+	else if (!slot->tts_isnull[first])
+		rs->sum += (uint64) DatumGetInt64(slot->tts_values[first]);
 	if (rs->keyed && !slot->tts_isnull[0])
 	{
-		MemoryContext oldcxt = MemoryContextSwitchTo(rs->cxt);
+		oldcxt = MemoryContextSwitchTo(rs->cxt);
 
 		if (rs->haslast && !rs->keybyval)
 			pfree(DatumGetPointer(rs->last));
@@ -833,6 +886,7 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
 	rs->pub.rDestroy = rangesum_noop;
 	rs->pub.mydest = DestNone;
 	rs->cxt = CurrentMemoryContext;
+	rs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward verify row", ALLOCSET_SMALL_SIZES);
 
 	if (job->in_worker)
 		pgstat_report_activity(STATE_RUNNING, sql);
@@ -853,12 +907,13 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
 	if (SPI_execute_plan_extended(plan, &options) < 0)
 		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
 	SPI_freeplan(plan);
+	MemoryContextDelete(rs->rowcxt);
 }
 
 /*
  * Compare the next "range" keys of the source after "from" (NULL: the
  * first) but the keys of "except", with the target's rows in the same key
- * range: row counts and sums of row hashes.  *hi is the last source key
+ * range: row counts and sums of row hashes (hash: see row_hash_sql).  *hi is the last source key
  * read (NULL: none); *is_last is set when the source had fewer than
  * "range" keys left, and then the target is read past *hi too.
  *
@@ -873,17 +928,19 @@ compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, i
 	RangeSum	src = {0};
 	RangeSum	tgt = {0};
 	char	   *except_sql = psprintf("NOT (%s %s ANY ($3))", c->key.operand, c->key.eq);
+	const char *row = hash ? hash : c->cols;
 
 	src.keyed = true;
+	src.typed = tgt.typed = (hash == NULL);
 	range_sum(job, c,
 			  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
-					   c->key.name, hash, c->src, steward_key_range(&c->key, from, NULL), except_sql,
+					   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
 					   c->key.name),
 			  from, NULL, except, range, &src);
 	*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
 	*is_last = src.n < range;
 	range_sum(job, c,
-			  psprintf("SELECT %s FROM %s WHERE %s AND %s", hash, c->tgt,
+			  psprintf("SELECT %s FROM %s WHERE %s AND %s", row, c->tgt,
 					   steward_key_range(&c->key, from, *is_last ? NULL : *hi), except_sql),
 			  from, *is_last ? NULL : *hi, except, 0, &tgt);
 	return src.n == tgt.n && src.sum == tgt.sum;

@@ -207,6 +207,26 @@ is(copy_into('k_wider'), 'succeeded ', 'a copy into columns of other types succe
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT id, a::int, b::text FROM k_wider EXCEPT SELECT * FROM kinds) d}),
 	'0', 'the values were converted');
 
+# toasted values, an expression index, a partial unique index and an
+# exclusion constraint on the target
+$node->safe_psql('postgres', q{
+CREATE TABLE k_wide (id bigint PRIMARY KEY, a int, b text);
+INSERT INTO k_wide SELECT g, g % 7, repeat(md5(g::text), 3000) FROM generate_series(1, 60) g;
+CREATE TABLE k_wide_new (id bigint PRIMARY KEY, a int, b text, EXCLUDE USING btree (id WITH =));
+CREATE INDEX ON k_wide_new (lower(b));
+CREATE UNIQUE INDEX ON k_wide_new (a) WHERE id > 1000;
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('k_wide', 'k_wide_new', batch_size => 25, target_batch_time => '0')});
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy of wide rows did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'a copy of toasted values into a table with expression and partial indexes succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM k_wide EXCEPT SELECT * FROM k_wide_new) d}),
+	'0', 'the toasted values arrived whole');
+is($node->safe_psql('postgres', q{SET enable_seqscan = off; SELECT count(*) FROM k_wide_new WHERE lower(b) = lower(repeat(md5('7'), 3000))}),
+	'1', 'the expression index has the rows');
+
 # the target's constraints hold: CHECK, NOT NULL, UNIQUE
 $node->safe_psql('postgres', q{
 CREATE TABLE k_check (id bigint PRIMARY KEY, a int CHECK (a < 90), b text);
