@@ -21,7 +21,8 @@
  *		deferrable constraints are triggers), no rule on the target, no row
  *		security for the owner;
  *	  - no generated column, and no column of the target left out of the
- *		copy with a default or an identity (those would need evaluating);
+ *		copy with a default, an identity or a domain type (those would need
+ *		evaluating or checking);
  *	  - every copied column of the same type and typmod on both sides (no
  *		assignment coercion);
  *	  - plain heap tables only (no foreign partition, no other access
@@ -43,6 +44,7 @@
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
 #include "executor/execPartition.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -150,13 +152,18 @@ bulk_eligible(Oid source, Oid target, const char *cols, const char *keyname,
 	}
 	ok = ok && strcmp(names.data, cols) == 0 && (keyname == NULL || *keycol >= 0);
 
-	/* the target's other columns stay NULL, as the INSERT leaves them */
+	/*
+	 * The target's other columns stay NULL, as the INSERT leaves them: but
+	 * for a default, an identity, and a domain, whose constraints the INSERT
+	 * checks on that NULL.
+	 */
 	for (int i = 0; i < tdesc->natts && ok; i++)
 	{
 		Form_pg_attribute tatt = TupleDescAttr(tdesc, i);
 
 		if (!tatt->attisdropped && !copied[tatt->attnum] &&
-			(tatt->atthasdef || tatt->attidentity || tatt->attgenerated))
+			(tatt->atthasdef || tatt->attidentity || tatt->attgenerated ||
+			 get_typtype(tatt->atttypid) == TYPTYPE_DOMAIN))
 			ok = false;
 	}
 

@@ -102,8 +102,9 @@ $node->poll_query_until('postgres', "SELECT rows_done >= 20000 AND state = 'runn
   or die 'the copy did not get going';
 my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM job_status($job)");
 kill 'KILL', $pid;
-# the crash ends the writer's session too; write again once the job runs again
-$writer->quit;
+# the crash ends the writer's session too (its psql may be gone already);
+# write again once the job runs again
+eval { $writer->quit; };
 $node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
   or die 'the copy did not run again after the crash';
 $writer = $node->background_psql('postgres', on_error_stop => 0);
@@ -203,6 +204,11 @@ is(copy_into('k_trig'), 'succeeded ', 'a copy into a table with a trigger succee
 is($node->safe_psql('postgres', q{SELECT count(*) FROM k_trig WHERE b = upper(b)}), '100', 'the trigger ran for every row');
 is(copy_into('k_default'), 'succeeded ', 'a copy into a table with an extra column succeeds');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM k_default WHERE extra = 7}), '100', 'the extra column got its default');
+$node->safe_psql('postgres', q{
+CREATE DOMAIN filled AS int NOT NULL;
+CREATE TABLE k_domain (id bigint PRIMARY KEY, a int, b text, extra filled);
+});
+is(copy_into('k_domain'), 'failed 23502', "a column the source lacks gets NULL, which its domain refuses");
 is(copy_into('k_wider'), 'succeeded ', 'a copy into columns of other types succeeds');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT id, a::int, b::text FROM k_wider EXCEPT SELECT * FROM kinds) d}),
 	'0', 'the values were converted');
