@@ -53,6 +53,7 @@ OBJS = \
 	src/common/statement.o \
 	src/common/subxact.o \
 	src/jobs/backfill.o \
+	src/jobs/bulk.o \
 	src/jobs/control.o \
 	src/jobs/copy.o \
 	src/jobs/key.o \

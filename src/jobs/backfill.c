@@ -39,7 +39,6 @@
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
@@ -210,8 +209,6 @@ backfill_start(StewardJob *job)
 {
 	StewardKey	key;
 	char	   *rel = qualified_rel(job->relid);
-	HeapTuple	tup;
-	float4		reltuples = 0;
 
 	if (job->upper_key != NULL || job->current_key != NULL)
 		return;
@@ -219,15 +216,7 @@ backfill_start(StewardJob *job)
 	job->upper_key = steward_key_max(&key, rel);
 	if (job->upper_key)
 		job->upper_key = MemoryContextStrdup(GetMemoryChunkContext(job), job->upper_key);
-
-	/* the planner's row count, or a count when the table was never analyzed */
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(job->relid));
-	if (HeapTupleIsValid(tup))
-	{
-		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
-		ReleaseSysCache(tup);
-	}
-	job->rows_estimate = reltuples > 0 ? (int64) reltuples : steward_key_count(&key, rel, NULL, NULL);
+	job->rows_estimate = steward_key_estimate(&key, job->relid, rel);
 }
 
 /*

@@ -7,21 +7,27 @@
  * Copies a table into an existing, empty target (a new partitioned table,
  * say) while the application keeps writing to the source, in phases:
  *	  copy	  keyset batches of INSERT INTO target SELECT ... FROM source,
- *			  up to the largest key at the start;
+ *			  up to the largest key at the start, each after a replay of
+ *			  the log written so far (below) that skips the keys the copy
+ *			  has yet to reach;
  *	  replay  writes made to the source since submission: a trigger
  *			  created with the job logs every changed key in
  *			  steward.copy_changes, and replay re-syncs those keys (delete
  *			  from target, insert the source's current row) and removes the
  *			  log entries in the same transaction;
- *	  verify  per key range, row counts and a content checksum of source
- *			  and target are compared; a differing range is copied again;
+ *	  verify  per key range, row counts and sums of row hashes of source
+ *			  and target are compared, but for the keys still in the log;
+ *			  a differing range is copied again;
  *	  final	  under a short lock (SHARE on the source; ACCESS EXCLUSIVE on
  *			  both with swap), with lock_timeout and retries: the last log
  *			  entries are replayed, the row counts compared, the trigger
  *			  dropped and, with swap, the tables renamed: the source becomes
  *			  <name>_old and the target takes its name.
  * The trigger exists from submission on (created in the submitting
- * transaction), so no write is lost between submission and copy.
+ * transaction), so no write is lost between submission and copy.  The
+ * target is written in bulk where that is what its INSERT would do
+ * (bulk.c).  The phase column records the time of each phase and how long
+ * the final step held its lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,14 +40,20 @@
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "nodes/params.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/typcache.h"
+#include "utils/timestamp.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
@@ -329,6 +341,95 @@ keep(StewardJob *job, const char *s)
 	return s ? MemoryContextStrdup(GetMemoryChunkContext(job), s) : NULL;
 }
 
+/*
+ * The phases, in their order.  The phase column reads "<phase>; <time of
+ * each phase so far>", e.g. "verify; copy 5.83 s, replay 0.92 s, verify
+ * 0.40 s", and at the end "done: N rows; copy 5.83 s, ..., final 0.12 s,
+ * lock held 95 ms".  A phase's time is wall-clock: from the end of the
+ * previous batch of the run (or the start of the run's first batch) to the
+ * end of each of its batches, so it includes commits, the health gate,
+ * pauses and retries; runs add up.
+ */
+typedef enum CopyPhase
+{
+	PHASE_COPY,
+	PHASE_REPLAY,
+	PHASE_VERIFY,
+	PHASE_FINAL,
+	NUM_PHASES
+} CopyPhase;
+
+static const char *const phase_names[NUM_PHASES] = {"copy", "replay", "verify", "final"};
+
+/* What a run of a copy keeps between its batches (job->kind_state). */
+typedef struct CopyRun
+{
+	CopyPhase	phase;
+	double		secs[NUM_PHASES];	/* each phase's time so far */
+	double		lock_ms;		/* longest lock the final step held, or -1 */
+	TimestampTz last_end;		/* end of this run's previous batch, or 0 */
+} CopyRun;
+
+/* The run's state, read from the phase column at its first batch. */
+static CopyRun *
+copy_run(StewardJob *job)
+{
+	CopyRun    *run = (CopyRun *) job->kind_state;
+	const char *p = job->phase;
+
+	if (run != NULL)
+		return run;
+	run = MemoryContextAllocZero(GetMemoryChunkContext(job), sizeof(CopyRun));
+	run->lock_ms = -1;
+	run->phase = PHASE_COPY;
+	job->kind_state = run;
+	if (p == NULL)
+		return run;
+	for (int i = 0; i < NUM_PHASES; i++)
+	{
+		size_t		len = strlen(phase_names[i]);
+
+		if (strncmp(p, phase_names[i], len) == 0 && (p[len] == '\0' || p[len] == ';'))
+			run->phase = (CopyPhase) i;
+	}
+	/* the times: "; name 1.23 s, name 4.56 s" */
+	p = strchr(p, ';');
+	while (p != NULL)
+	{
+		char		name[16];
+		double		secs;
+
+		p++;
+		if (sscanf(p, " %15s %lf s", name, &secs) == 2)
+		{
+			for (int i = 0; i < NUM_PHASES; i++)
+				if (strcmp(name, phase_names[i]) == 0)
+					run->secs[i] = secs;
+		}
+		p = strchr(p, ',');
+	}
+	return run;
+}
+
+/* ", name 1.23 s" for every phase up to the given one */
+static void
+append_times(StringInfo buf, CopyRun *run, CopyPhase upto)
+{
+	for (int i = 0; i <= (int) upto; i++)
+		appendStringInfo(buf, "%s %s %.2f s", i == 0 ? ";" : ",", phase_names[i], run->secs[i]);
+}
+
+static void
+set_phase_text(StewardJob *job, CopyRun *run)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, phase_names[run->phase]);
+	append_times(&buf, run, run->phase);
+	steward_job_set_phase(job, buf.data);
+}
+
 static void
 copy_start(StewardJob *job)
 {
@@ -338,147 +439,593 @@ copy_start(StewardJob *job)
 		return;					/* resumed: the bound is frozen already */
 	copy_sql(job, &c);
 	job->upper_key = keep(job, steward_key_max(&c.key, c.src));
-	job->rows_estimate = steward_key_count(&c.key, c.src, NULL, NULL);
-	steward_job_set_phase(job, "copy");
+	job->rows_estimate = steward_key_estimate(&c.key, job->source, c.src);
+}
+
+/* The parameters of steward_key_range: $1 from, $2 to (NULL: no bound). */
+static void
+range_params(CopySql *c, const char *from, const char *to, Oid *types, Datum *values, char *nulls)
+{
+	types[0] = types[1] = c->key.type;
+	values[0] = from ? steward_key_datum(&c->key, from) : (Datum) 0;
+	nulls[0] = from ? ' ' : 'n';
+	values[1] = to ? steward_key_datum(&c->key, to) : (Datum) 0;
+	nulls[1] = to ? ' ' : 'n';
+}
+
+/*
+ * INSERT INTO target (columns) SELECT columns FROM source WHERE cond, cond
+ * with its parameters, in bulk where the target allows it (bulk.c); the
+ * number of rows inserted.
+ */
+static uint64
+insert_rows(StewardJob *job, CopySql *c, const char *cond, int nargs,
+			Oid *types, Datum *values, const char *nulls)
+{
+	char	   *sql = psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+							   c->tgt, c->cols, c->cols, c->src, cond);
+	uint64		rows;
+
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, sql);
+	if (steward_bulk_insert(job->source, job->relid, c->cols, cond, nargs, types, values, nulls,
+							NULL, &rows, NULL))
+		return rows;
+	if (SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not copy rows of job %lld", (long long) job->id);
+	return SPI_processed;
 }
 
 /* Insert the source's rows with keys in (from, to] into the target. */
 static uint64
 copy_range(StewardJob *job, CopySql *c, const char *from, const char *to)
 {
-	if (steward_key_execute(&c->key,
-							psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
-									 c->tgt, c->cols, c->cols, c->src, steward_key_range(&c->key, from, to)),
-							from, to, 0, job->in_worker) != SPI_OK_INSERT)
-		elog(ERROR, "could not copy rows of job %lld", (long long) job->id);
-	return SPI_processed;
+	Oid			types[2];
+	Datum		values[2];
+	char		nulls[2];
+
+	range_params(c, from, to, types, values, nulls);
+	return insert_rows(job, c, steward_key_range(&c->key, from, to), 2, types, values, nulls);
 }
 
-/* copy: one keyset batch, from the checkpoint up to the frozen bound */
+/* ----------------------------------------------------------------
+ * The change log
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The logged keys travel as one typed array parameter: a text parameter
+ * cast in SQL would be re-parsed for every row (array_in is only stable)
+ * and rule out the key index.
+ */
+static Oid
+key_array_type(StewardJob *job, CopySql *c)
+{
+	Oid			arraytype = get_array_type(c->key.type);
+
+	if (!OidIsValid(arraytype))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("copy_table cannot replay the changes of job %lld: its key type %s has no array type",
+						(long long) job->id, format_type_be(c->key.type)),
+				 errhint("Copy a table whose key is not itself an array.")));
+	return arraytype;
+}
+
+/* A text[] literal of logged keys as an array of the key type. */
+static ArrayType *
+keys_array(StewardJob *job, CopySql *c, char *text)
+{
+	Oid			infunc;
+	Oid			ioparam;
+
+	getTypeInputInfo(key_array_type(job, c), &infunc, &ioparam);
+	return DatumGetArrayTypeP(OidInputFunctionCall(infunc, text, ioparam, -1));
+}
+
+/*
+ * Take the oldest "limit" entries of the log (delete them: this commits
+ * with the batch); returns their number, and their distinct keys in *keys.
+ */
+static int64
+take_log(StewardJob *job, CopySql *c, int limit, ArrayType **keys)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", limit)};
+	char	   *text;
+	bool		isnull;
+	int64		n;
+
+	text = steward_query_text_as_owner(
+		"WITH d AS (DELETE FROM steward.copy_changes WHERE id = ANY (ARRAY("
+		"             SELECT id FROM steward.copy_changes WHERE job_id = $1::bigint "
+		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
+		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
+		2, args, &isnull);
+	n = strtoll(text, NULL, 10);
+	*keys = keys_array(job, c, strchr(text, ':') + 1);
+	return n;
+}
+
+/* The distinct keys of the log's entries, left in place. */
+static ArrayType *
+pending_keys(StewardJob *job, CopySql *c)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+	bool		isnull;
+
+	return keys_array(job, c, steward_query_text_as_owner(
+						  "SELECT coalesce(array_agg(DISTINCT key)::text, '{}') "
+						  "  FROM steward.copy_changes WHERE job_id = $1::bigint",
+						  1, args, &isnull));
+}
+
+/*
+ * Re-sync keys: delete the target's rows, insert the source's, in chunks
+ * of REPLAY_CHUNK keys looked up by the key indexes.  enable_seqscan is off
+ * for these statements: the target has no statistics while it is being
+ * filled, and the planner, taking each key for 0.5% of its rows, would
+ * read every partition whole for every chunk.
+ */
+#define REPLAY_CHUNK 1000
+
+static void
+apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
+{
+	Oid			types[1] = {key_array_type(job, c)};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	char	   *delete_sql = psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq);
+	char	   *cond = psprintf("%s %s ANY ($1)", c->key.operand, c->key.eq);
+	int			nestlevel;
+
+	if (n == 0)
+		return;
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	for (int i = 0; i < n; i += REPLAY_CHUNK)
+	{
+		Datum		values[1];
+
+		CHECK_FOR_INTERRUPTS();
+		values[0] = PointerGetDatum(construct_array(keys + i, Min(REPLAY_CHUNK, n - i), c->key.type,
+													typlen, typbyval, typalign));
+		if (SPI_execute_with_args(delete_sql, 1, types, values, NULL, false, 0) < 0)
+			elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
+		(void) insert_rows(job, c, cond, 1, types, values, NULL);
+	}
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * Replay the oldest "limit" entries of the log; entries for keys in
+ * (skip_from, skip_to] are only deleted (skip_to NULL: none).  Returns the
+ * number of entries taken.
+ *
+ * In the copy phase, the keys the copy has not reached yet need no replay
+ * (the copy reads their rows later, with a newer snapshot than the one
+ * that saw their log entries), and must get none, or the copy would insert
+ * them again.
+ */
+static int64
+replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to)
+{
+	ArrayType  *keys;
+	int64		n = take_log(job, c, limit, &keys);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *isnull;
+	int			nkeys;
+	int			kept = 0;
+
+	if (n == 0)
+		return 0;
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	deconstruct_array(keys, c->key.type, typlen, typbyval, typalign, &elems, &isnull, &nkeys);
+	if (skip_to != NULL)
+	{
+		Datum		lo = skip_from ? steward_key_datum(&c->key, skip_from) : (Datum) 0;
+		Datum		hi = steward_key_datum(&c->key, skip_to);
+
+		for (int i = 0; i < nkeys; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			if (!((skip_from == NULL || steward_key_compare(&c->key, elems[i], lo) > 0) &&
+				  steward_key_compare(&c->key, elems[i], hi) <= 0))
+				elems[kept++] = elems[i];
+		}
+		nkeys = kept;
+	}
+	apply_keys(job, c, elems, nkeys);
+	return n;
+}
+
+/* ----------------------------------------------------------------
+ * The phases
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * copy: one keyset batch, from the checkpoint up to the frozen bound,
+ * after the log entries written so far (the copy keeps the log short).
+ * In bulk, the batch is "the next batch_size keys" in one pass, the last
+ * row read giving the checkpoint; otherwise its last key is found first.
+ */
 static bool
 copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
 	char	   *last;
+	int64		n;
+	uint64		copied;
+	Oid			types[3];
+	Datum		values[3];
+	char		nulls[3];
+	char	   *cond;
 
 	if (job->upper_key == NULL)
 		return true;
-	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, rows);
+	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key);
+
+	range_params(c, job->current_key, job->upper_key, types, values, nulls);
+	types[2] = INT8OID;
+	values[2] = Int64GetDatum(job->batch_size);
+	nulls[2] = ' ';
+	cond = psprintf("%s ORDER BY %s LIMIT $3", steward_key_range(&c->key, job->current_key, job->upper_key),
+					c->key.name);
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+														c->tgt, c->cols, c->cols, c->src, cond));
+	if (steward_bulk_insert(job->source, job->relid, c->cols, cond, 3, types, values, nulls,
+							steward_job_arg_text(job, "key_column"), &copied, &last))
+	{
+		if (last != NULL)
+			job->current_key = keep(job, last);
+		*rows += copied;
+		return copied < (uint64) job->batch_size;
+	}
+
+	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, &n);
 	if (last == NULL)
 		return true;
-	(void) copy_range(job, c, job->current_key, last);
+	*rows += copy_range(job, c, job->current_key, last);
 	job->current_key = keep(job, last);
-	return *rows < job->batch_size;
+	return n < job->batch_size;
 }
 
 /* replay: re-sync a batch of logged keys; true when the log is drained */
 static bool
 replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
-	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", job->batch_size)};
-	char	   *keys;
-	bool		isnull;
-	Oid			types[1];
-	Datum		values[1];
-	int			n;
-
-	/* take (and delete) the oldest log entries; this commits with the batch */
-	keys = steward_query_text_as_owner(
-		"WITH d AS (DELETE FROM steward.copy_changes WHERE id = ANY (ARRAY("
-		"             SELECT id FROM steward.copy_changes WHERE job_id = $1::bigint "
-		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
-		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
-		2, args, &isnull);
-	n = atoi(keys);
-	keys = strchr(keys, ':') + 1;
-	*rows = n;
-	if (n == 0)
-		return true;
-
-	/*
-	 * Pass the keys as a typed array parameter: a text parameter cast in SQL
-	 * would be re-parsed for every row (array_in is only stable) and rule
-	 * out the key index.
-	 */
-	{
-		Oid			infunc;
-		Oid			ioparam;
-
-		types[0] = get_array_type(c->key.type);
-		if (!OidIsValid(types[0]))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("copy_table cannot replay the changes of job %lld: its key type %s has no array type",
-							(long long) job->id, format_type_be(c->key.type)),
-					 errhint("Copy a table whose key is not itself an array.")));
-		getTypeInputInfo(types[0], &infunc, &ioparam);
-		values[0] = OidInputFunctionCall(infunc, keys, ioparam, -1);
-	}
-	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s %s ANY ($1)", c->tgt, c->key.operand, c->key.eq),
-							  1, types, values, NULL, false, 0) < 0 ||
-		SPI_execute_with_args(psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s %s ANY ($1)",
-									   c->tgt, c->cols, c->cols, c->src, c->key.operand, c->key.eq),
-							  1, types, values, NULL, false, 0) < 0)
-		elog(ERROR, "could not replay changes of job %lld", (long long) job->id);
-	return n < job->batch_size;
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	return *rows < job->batch_size;
 }
 
-/* verify: compare one key range; copy it again if it differs */
+/*
+ * How verify hashes a row.  NULL: the columns are read and hashed here,
+ * with their types' hash functions (values their type's = holds equal hash
+ * equally, as EXCEPT compares them), combined as hash_record_extended()
+ * does; possible when every column has the same type in source and
+ * target, a hash function and no nondeterministic collation.  Otherwise
+ * the SQL of the hash of the row's text form.
+ */
+static const char *
+row_hash_sql(StewardJob *job, CopySql *c)
+{
+	Relation	rel = relation_open(job->source, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData cols;
+	bool		typed = true;
+
+	initStringInfo(&cols);
+	for (int i = 0; i < desc->natts && typed; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+		AttrNumber	tattnum;
+		Oid			ttype;
+		int32		ttypmod;
+		Oid			tcoll;
+
+		if (att->attisdropped || att->attgenerated)
+			continue;
+		appendStringInfo(&cols, "%s%s", cols.len ? ", " : "", quote_identifier(NameStr(att->attname)));
+		tattnum = get_attnum(job->relid, NameStr(att->attname));
+		if (tattnum == InvalidAttrNumber)
+		{
+			typed = false;
+			break;
+		}
+		get_atttypetypmodcoll(job->relid, tattnum, &ttype, &ttypmod, &tcoll);
+		if (ttype != att->atttypid || ttypmod != att->atttypmod ||
+			!OidIsValid(lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC)->hash_extended_proc) ||
+			(OidIsValid(att->attcollation) && !get_collation_isdeterministic(att->attcollation)) ||
+			(OidIsValid(tcoll) && !get_collation_isdeterministic(tcoll)))
+			typed = false;
+	}
+	relation_close(rel, AccessShareLock);
+	if (typed && strcmp(cols.data, c->cols) == 0)
+		return NULL;
+	return psprintf("pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)", c->cols);
+}
+
+/* A row count and a sum of row hashes, and the last key, of a SELECT. */
+typedef struct RangeSum
+{
+	DestReceiver pub;
+	bool		keyed;			/* the first column is the key */
+	bool		typed;			/* the other columns are the row, hashed here;
+								 * else one column, the row's hash */
+	int			ncols;			/* columns hashed here */
+	FmgrInfo  **hashfn;			/* their hash functions */
+	Oid		   *collation;
+	MemoryContext rowcxt;		/* reset after every row */
+	int64		n;
+	uint64		sum;			/* modulo 2^64 */
+	MemoryContext cxt;			/* where the last key is kept */
+	Datum		last;
+	bool		haslast;
+	Oid			keytype;
+	int16		keylen;
+	bool		keybyval;
+} RangeSum;
+
+static void
+rangesum_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	RangeSum   *rs = (RangeSum *) self;
+
+	int			first = rs->keyed ? 1 : 0;
+
+	if (typeinfo->natts < first + 1 || (!rs->typed && typeinfo->natts != first + 1))
+		elog(ERROR, "a range summary got %d columns", typeinfo->natts);
+	if (rs->typed)
+	{
+		rs->ncols = typeinfo->natts - first;
+		rs->hashfn = palloc(sizeof(FmgrInfo *) * rs->ncols);
+		rs->collation = palloc(sizeof(Oid) * rs->ncols);
+		for (int i = 0; i < rs->ncols; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(typeinfo, first + i);
+			TypeCacheEntry *tc = lookup_type_cache(att->atttypid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+
+			if (!OidIsValid(tc->hash_extended_proc))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_FUNCTION),
+						 errmsg("could not identify an extended hash function for type %s",
+								format_type_be(att->atttypid))));
+			rs->hashfn[i] = &tc->hash_extended_proc_finfo;
+			rs->collation[i] = att->attcollation;
+		}
+	}
+	if (rs->keyed)
+	{
+		rs->keytype = TupleDescAttr(typeinfo, 0)->atttypid;
+		rs->keylen = TupleDescAttr(typeinfo, 0)->attlen;
+		rs->keybyval = TupleDescAttr(typeinfo, 0)->attbyval;
+	}
+}
+
+static bool
+rangesum_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	RangeSum   *rs = (RangeSum *) self;
+	int			first = rs->keyed ? 1 : 0;
+	MemoryContext oldcxt;
+
+	CHECK_FOR_INTERRUPTS();
+	slot_getallattrs(slot);
+	rs->n++;
+	if (rs->typed)
+	{
+		uint64		h = 0;
+
+		/* as hash_record_extended() combines its columns' hashes */
+		oldcxt = MemoryContextSwitchTo(rs->rowcxt);
+		for (int i = 0; i < rs->ncols; i++)
+		{
+			uint64		e = 0;
+
+			if (!slot->tts_isnull[first + i])
+				e = DatumGetUInt64(FunctionCall2Coll(rs->hashfn[i], rs->collation[i],
+													 slot->tts_values[first + i], UInt64GetDatum(0)));
+			h = (h << 5) - h + e;
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(rs->rowcxt);
+		rs->sum += h;
+	}
+	else if (!slot->tts_isnull[first])
+		rs->sum += (uint64) DatumGetInt64(slot->tts_values[first]);
+	if (rs->keyed && !slot->tts_isnull[0])
+	{
+		oldcxt = MemoryContextSwitchTo(rs->cxt);
+
+		if (rs->haslast && !rs->keybyval)
+			pfree(DatumGetPointer(rs->last));
+		rs->last = datumCopy(slot->tts_values[0], rs->keybyval, rs->keylen);
+		rs->haslast = true;
+		MemoryContextSwitchTo(oldcxt);
+	}
+	return true;
+}
+
+static void
+rangesum_noop(DestReceiver *self)
+{
+}
+
+/*
+ * Sum up the rows of sql ($1 from, $2 to, $3 the keys left out, $4 a
+ * limit), read as they come (never in parallel).
+ */
+static void
+range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const char *to,
+		  ArrayType *except, int64 limit, RangeSum *rs)
+{
+	Oid			types[4];
+	Datum		values[4];
+	char		nulls[4];
+	SPIPlanPtr	plan;
+	ParamListInfo params;
+	SPIExecuteOptions options = {0};
+
+	range_params(c, from, to, types, values, nulls);
+	types[2] = key_array_type(job, c);
+	values[2] = PointerGetDatum(except);
+	nulls[2] = ' ';
+	types[3] = INT8OID;
+	values[3] = Int64GetDatum(limit);
+	nulls[3] = ' ';
+
+	rs->pub.receiveSlot = rangesum_receive;
+	rs->pub.rStartup = rangesum_startup;
+	rs->pub.rShutdown = rangesum_noop;
+	rs->pub.rDestroy = rangesum_noop;
+	rs->pub.mydest = DestNone;
+	rs->cxt = CurrentMemoryContext;
+	rs->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "pg_steward verify row", ALLOCSET_SMALL_SIZES);
+
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, sql);
+	plan = SPI_prepare_cursor(sql, 4, types, 0);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare a comparison of job %lld: %s", (long long) job->id,
+			 SPI_result_code_string(SPI_result));
+	params = makeParamList(4);
+	for (int i = 0; i < 4; i++)
+	{
+		params->params[i].value = values[i];
+		params->params[i].isnull = nulls[i] == 'n';
+		params->params[i].pflags = PARAM_FLAG_CONST;
+		params->params[i].ptype = types[i];
+	}
+	options.params = params;
+	options.dest = (DestReceiver *) rs;
+	if (SPI_execute_plan_extended(plan, &options) < 0)
+		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
+	SPI_freeplan(plan);
+	MemoryContextDelete(rs->rowcxt);
+}
+
+/*
+ * Compare the next "range" keys of the source after "from" (NULL: the
+ * first) but the keys of "except", with the target's rows in the same key
+ * range: row counts and sums of row hashes (hash: see row_hash_sql).  *hi is the last source key
+ * read (NULL: none); *is_last is set when the source had fewer than
+ * "range" keys left, and then the target is read past *hi too.
+ *
+ * The source is read first, in key order, up to the range's end; then the
+ * target in that range.  The two reads have two snapshots, which matters
+ * not: only the job writes the target.
+ */
+static bool
+compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
+			  ArrayType *except, char **hi, bool *is_last)
+{
+	RangeSum	src = {0};
+	RangeSum	tgt = {0};
+	char	   *except_sql = psprintf("NOT (%s %s ANY ($3))", c->key.operand, c->key.eq);
+	const char *row = hash ? hash : c->cols;
+
+	src.keyed = true;
+	src.typed = tgt.typed = (hash == NULL);
+	range_sum(job, c,
+			  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
+					   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
+					   c->key.name),
+			  from, NULL, except, range, &src);
+	*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
+	*is_last = src.n < range;
+	range_sum(job, c,
+			  psprintf("SELECT %s FROM %s WHERE %s AND %s", row, c->tgt,
+					   steward_key_range(&c->key, from, *is_last ? NULL : *hi), except_sql),
+			  from, *is_last ? NULL : *hi, except, 0, &tgt);
+	return src.n == tgt.n && src.sum == tgt.sum;
+}
+
+#define VERIFY_ATTEMPTS 3
+
+/*
+ * verify: compare the next key range, copy it again if it differs.
+ *
+ * The log is replayed first (a batch that takes a full batch_size of
+ * entries does only that), then the keys still in it are left out of
+ * the comparison: their rows are re-synced by a later replay, and a write
+ * is in the log (of a snapshot) exactly when its row change is.  The log
+ * is read before the source, so a write that commits in between makes the
+ * range differ: it is compared again with the log read again; after
+ * VERIFY_ATTEMPTS the range is deleted from the target and copied again.
+ * The last range is open above, so that rows of the target beyond the
+ * source's last key are counted too.
+ */
 static bool
 verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
 	int64		range = (int64) job->batch_size * VERIFY_RANGE_FACTOR;
-	int64		n;
-	char	   *hi;
-	char	   *range_sql;
-	char	   *summary;
-	bool		same = true;
+	const char *hash = row_hash_sql(job, c);
+	char	   *hi = NULL;
+	bool		is_last = false;
 
-	*rows = 0;
-	hi = steward_key_next(&c->key, c->src, job->current_key, NULL, range, &n);
-	if (hi == NULL)
-		return true;			/* past the last key */
-
-	/* row count and a sum of hashes of the rows' text, on both sides */
-	range_sql = steward_key_range(&c->key, job->current_key, hi);
-	summary = "(SELECT pg_catalog.count(*) AS n, "
-		"        pg_catalog.sum(pg_catalog.hashtextextended(ROW(%s)::pg_catalog.text, 0::pg_catalog.int8)) AS h "
-		"   FROM %s WHERE %s)";
-	if (steward_key_execute(&c->key,
-							psprintf("SELECT s.n, s.h, t.n, t.h FROM %s s, %s t",
-									 psprintf(summary, c->cols, c->src, range_sql),
-									 psprintf(summary, c->cols, c->tgt, range_sql)),
-							job->current_key, hi, 0, job->in_worker) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
-	for (int i = 1; i <= 2; i++)
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	if (*rows == job->batch_size)
+		return false;			/* drain the log first: the keys left out stay few */
+	for (int attempt = 1;; attempt++)
 	{
-		char	   *a = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i);
-		char	   *b = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2);
+		CHECK_FOR_INTERRUPTS();
+		if (compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last))
+			break;
+		if (attempt == VERIFY_ATTEMPTS)
+		{
+			const char *to = is_last ? NULL : hi;
+			Oid			types[2];
+			Datum		values[2];
+			char		nulls[2];
 
-		if ((a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0))
-			same = false;
+			/* copy the range again; concurrent changes are in the log anyway */
+			range_params(c, job->current_key, to, types, values, nulls);
+			if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s", c->tgt,
+											   steward_key_range(&c->key, job->current_key, to)),
+									  2, types, values, nulls, false, 0) < 0)
+				elog(ERROR, "could not copy a differing range again");
+			*rows += copy_range(job, c, job->current_key, to);
+			if (to != NULL)
+				ereport(LOG, (errmsg("pg_steward job %lld: range up to key %s differed and was copied again",
+									 (long long) job->id, to)));
+			else
+				ereport(LOG, (errmsg("pg_steward job %lld: the last range, after key %s, differed and was copied again",
+									 (long long) job->id, job->current_key ? job->current_key : "(none)")));
+			break;
+		}
 	}
-	if (!same)
-	{
-		/* copy the range again; concurrent changes are in the log anyway */
-		if (steward_key_execute(&c->key, psprintf("DELETE FROM %s WHERE %s", c->tgt, range_sql),
-								job->current_key, hi, 0, false) < 0)
-			elog(ERROR, "could not copy a differing range again");
-		*rows = copy_range(job, c, job->current_key, hi);
-		ereport(LOG, (errmsg("pg_steward job %lld: range up to key %s differed and was copied again",
-							 (long long) job->id, hi)));
-	}
+	if (is_last)
+		return true;
 	job->current_key = keep(job, hi);
 	return false;
 }
 
-/* final: under a short lock, drain the log, compare counts, swap */
+/* milliseconds since t */
+static double
+ms_since(TimestampTz t)
+{
+	return (double) (GetCurrentTimestamp() - t) / 1000.0;
+}
+
+/*
+ * final: under a short lock, drain the log, compare counts, swap.  The
+ * time from the lock's grant to the end of the step is recorded in
+ * run->lock_ms (the longest, when the step runs more than once).
+ */
 static void
-final_step(StewardJob *job, CopySql *c)
+final_step(StewardJob *job, CopySql *c, CopyRun *run)
 {
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
-	int64		rows;
 	char	   *n_src;
 	char	   *n_tgt;
+	TimestampTz locked;
+	StringInfoData done;
 
 	if (swap)
 	{
@@ -487,72 +1034,108 @@ final_step(StewardJob *job, CopySql *c)
 	}
 	else if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->src), false, 0) < 0)
 		elog(ERROR, "could not lock the source");
+	locked = GetCurrentTimestamp();
 
-	while (!replay_batch(job, c, &rows))
-		CHECK_FOR_INTERRUPTS();
-
-	/* not read_only: a fresh snapshot, taken under the lock, after the replay */
-	if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
-							 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not count rows");
-	n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	n_tgt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	if (strcmp(n_src, n_tgt) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("copy verification failed: the source has %s rows, the target %s", n_src, n_tgt)));
-
-	steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
-								   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
-						  0, NULL);
-	if (swap)
+	PG_TRY();
 	{
-		char	   *src_name = get_rel_name(job->source);
-		char	   *old_name = psprintf("%s_old", src_name);
+		while (replay_log(job, c, job->batch_size, NULL, NULL) == job->batch_size)
+			CHECK_FOR_INTERRUPTS();
 
-		if (SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->src, quote_identifier(old_name)), false, 0) < 0 ||
-			SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->tgt, quote_identifier(src_name)), false, 0) < 0)
-			elog(ERROR, "could not swap the tables");
-		steward_job_set_phase(job, psprintf("done: %s rows, swapped (the old table is %s)", n_tgt, old_name));
+		/* not read_only: a fresh snapshot, taken under the lock, after the replay */
+		if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
+								 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not count rows");
+		n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		n_tgt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		if (strcmp(n_src, n_tgt) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("copy verification failed: the source has %s rows, the target %s", n_src, n_tgt)));
+
+		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
+							  0, NULL);
+		initStringInfo(&done);
+		appendStringInfo(&done, "done: %s rows", n_tgt);
+		if (swap)
+		{
+			char	   *src_name = get_rel_name(job->source);
+			char	   *old_name = psprintf("%s_old", src_name);
+
+			if (SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->src, quote_identifier(old_name)), false, 0) < 0 ||
+				SPI_execute(psprintf("ALTER TABLE %s RENAME TO %s", c->tgt, quote_identifier(src_name)), false, 0) < 0)
+				elog(ERROR, "could not swap the tables");
+			appendStringInfo(&done, ", swapped (the old table is %s)", old_name);
+		}
 	}
-	else
-		steward_job_set_phase(job, psprintf("done: %s rows", n_tgt));
+	PG_CATCH();
+	{
+		run->lock_ms = Max(run->lock_ms, ms_since(locked));
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	run->lock_ms = Max(run->lock_ms, ms_since(locked));
+	steward_job_set_phase(job, done.data);
 }
 
 static StewardBatchResult
 copy_table_batch(StewardJob *job, int64 *rows)
 {
 	CopySql		c;
-	const char *phase = job->phase ? job->phase : "copy";
+	CopyRun    *run = copy_run(job);
+	TimestampTz start = GetCurrentTimestamp();
+	CopyPhase	phase = run->phase;
+	CopyPhase	next = phase;
+	StewardBatchResult result = BATCH_MORE;
 
 	copy_sql(job, &c);
 	*rows = 0;
-	if (strcmp(phase, "copy") == 0)
+	switch (phase)
 	{
-		if (copy_batch(job, &c, rows))
-		{
-			steward_job_set_phase(job, "replay");
-			job->current_key = NULL;
-		}
-		return BATCH_MORE;
+		case PHASE_COPY:
+			if (copy_batch(job, &c, rows))
+			{
+				next = PHASE_REPLAY;
+				job->current_key = NULL;
+			}
+			break;
+		case PHASE_REPLAY:
+			if (replay_batch(job, &c, rows))
+				next = PHASE_VERIFY;
+			break;
+		case PHASE_VERIFY:
+			if (verify_batch(job, &c, rows))
+			{
+				next = PHASE_FINAL;
+				job->current_key = NULL;
+			}
+			break;
+		case PHASE_FINAL:
+			final_step(job, &c, run);
+			result = BATCH_DONE;
+			break;
+		case NUM_PHASES:
+			Assert(false);
+			break;
 	}
-	if (strcmp(phase, "replay") == 0)
+
+	/* the batch's time, since the end of the run's previous batch */
+	run->secs[phase] += (double) (GetCurrentTimestamp() - (run->last_end ? run->last_end : start)) / 1000000.0;
+	run->last_end = GetCurrentTimestamp();
+	run->phase = next;
+	if (result == BATCH_DONE)
 	{
-		if (replay_batch(job, &c, rows))
-			steward_job_set_phase(job, "verify");
-		return BATCH_MORE;
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, job->phase);
+		append_times(&buf, run, PHASE_FINAL);
+		appendStringInfo(&buf, ", lock held %.0f ms", run->lock_ms);
+		steward_job_set_phase(job, buf.data);
 	}
-	if (strcmp(phase, "verify") == 0)
-	{
-		if (verify_batch(job, &c, rows))
-		{
-			steward_job_set_phase(job, "final");
-			job->current_key = NULL;
-		}
-		return BATCH_MORE;
-	}
-	final_step(job, &c);
-	return BATCH_DONE;
+	else
+		set_phase_text(job, run);
+	return result;
 }
 
 /*

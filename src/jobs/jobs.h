@@ -107,6 +107,8 @@ typedef struct StewardKey
 	const char *eq;				/* ... = */
 	Oid			infunc;			/* input function of type */
 	Oid			ioparam;
+	Oid			collation;		/* the column's collation, for cmpproc */
+	Oid			cmpproc;		/* btree comparison function of the family */
 } StewardKey;
 
 /* What a batch function reports */
@@ -177,14 +179,21 @@ extern char *steward_key_column(Oid relid, const char *requested, Oid *keytype);
 extern void steward_key_load(Oid relid, const char *column, StewardKey *key);
 extern char *steward_key_text(Datum value, Oid typid);
 extern Datum steward_key_datum(const StewardKey *key, const char *text);
+extern int	steward_key_compare(const StewardKey *key, Datum a, Datum b);
 extern char *steward_key_range(const StewardKey *key, const char *from, const char *to);
 extern int	steward_key_execute(const StewardKey *key, const char *sql, const char *from,
 								const char *to, int64 n, bool report);
 extern int64 steward_key_count(const StewardKey *key, const char *rel, const char *from,
 							   const char *to);
+extern int64 steward_key_estimate(const StewardKey *key, Oid relid, const char *rel);
 extern char *steward_key_max(const StewardKey *key, const char *rel);
 extern char *steward_key_next(const StewardKey *key, const char *rel, const char *from,
 							  const char *to, int64 n, int64 *count);
+
+/* bulk.c */
+extern bool steward_bulk_insert(Oid source, Oid target, const char *cols, const char *cond,
+								int nargs, Oid *types, Datum *values, const char *nulls,
+								const char *keyname, uint64 *rows, char **lastkey);
 
 /* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;

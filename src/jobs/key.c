@@ -29,7 +29,9 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/nbtree.h"
 #include "access/stratnum.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -105,6 +107,29 @@ steward_key_load(Oid relid, const char *column, StewardKey *key)
 	key->le = operator_sql(tc->btree_opf, tc->btree_opintype, BTLessEqualStrategyNumber, coltype);
 	key->eq = operator_sql(tc->btree_opf, tc->btree_opintype, BTEqualStrategyNumber, coltype);
 	getTypeInputInfo(key->type, &key->infunc, &key->ioparam);
+	{
+		Oid			typid;
+		int32		typmod;
+
+		get_atttypetypmodcoll(relid, attnum, &typid, &typmod, &key->collation);
+	}
+	key->cmpproc = get_opfamily_proc(tc->btree_opf, tc->btree_opintype, tc->btree_opintype, BTORDER_PROC);
+	if (!OidIsValid(key->cmpproc))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("the default btree operator class of type %s has no comparison function",
+						format_type_be(coltype))));
+}
+
+/*
+ * Compare two key values (of key->type) as the key's range conditions do:
+ * the comparison function of the same btree family, with the column's
+ * collation.  <0, 0 or >0.
+ */
+int
+steward_key_compare(const StewardKey *key, Datum a, Datum b)
+{
+	return DatumGetInt32(OidFunctionCall2Coll(key->cmpproc, key->collation, a, b));
 }
 
 /* A key value as text (see the header comment). */
@@ -195,6 +220,24 @@ steward_key_count(const StewardKey *key, const char *rel, const char *from, cons
 							from, to, 0, false) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count the rows of %s", rel);
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * The rows of relid (rel, quoted) for a job's progress: the planner's
+ * count (pg_class.reltuples), or a count(*) when it was never analyzed.
+ */
+int64
+steward_key_estimate(const StewardKey *key, Oid relid, const char *rel)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	float4		reltuples = 0;
+
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	return reltuples > 0 ? (int64) reltuples : steward_key_count(key, rel, NULL, NULL);
 }
 
 /* The largest key of rel, or NULL when it is empty. */

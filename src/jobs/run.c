@@ -605,10 +605,13 @@ adapt_batch_size(StewardJob *job, double elapsed_ms, int64 rows)
 	if (job->target_batch_ms <= 0 || elapsed_ms <= 0)
 		return;
 	/*
-	 * Aim below the target and grow slowly, so that batches stay under it on
-	 * a noisy machine; shrink fast.
+	 * Aim at half the target and grow slowly, so that a batch stays under it
+	 * unless it runs twice as slowly per row as the one before (a checkpoint
+	 * starting, with full-page images in the WAL; other work on the
+	 * machine); shrink fast.  Per-batch work is a few milliseconds, so the
+	 * margin costs little.
 	 */
-	factor = 0.75 * job->target_batch_ms / elapsed_ms;
+	factor = 0.5 * job->target_batch_ms / elapsed_ms;
 	factor = Max(0.5, Min(1.25, factor));
 	size = (int64) (job->batch_size * factor);
 	job->batch_size = (int) Max((int64) job->min_batch, Min((int64) job->max_batch, size));

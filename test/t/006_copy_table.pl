@@ -9,7 +9,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('copy');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_steward;
@@ -46,7 +46,7 @@ BEGIN
 END $$});
 $writer->quit;
 
-like($node->safe_psql('postgres', "SELECT state || ' ' || phase FROM job_status($job)"), qr/^paused copy$/,
+like($node->safe_psql('postgres', "SELECT state || ' ' || phase FROM job_status($job)"), qr/^paused copy; copy [0-9.]+ s$/,
 	'the writes happened in the middle of the copy');
 $node->safe_psql('postgres', 'CREATE TABLE expected AS SELECT * FROM visits');
 $node->safe_psql('postgres', "SELECT job_resume($job)");
@@ -55,6 +55,9 @@ $node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FRO
   or die 'the copy did not end';
 is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
 	'succeeded ', 'the copy succeeded');
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"),
+	qr/^done: \d+ rows, swapped \(the old table is visits_old\); copy [0-9.]+ s, replay [0-9.]+ s, verify [0-9.]+ s, final [0-9.]+ s, lock held \d+ ms$/,
+	'the phase reports the rows, the swap, the time of each phase and how long the lock was held');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM expected EXCEPT SELECT * FROM visits) d}),
 	'0', 'no row of the source is missing from the copy');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM visits EXCEPT SELECT * FROM expected) d}),
@@ -67,6 +70,202 @@ is($node->safe_psql('postgres', q{SELECT to_regclass('visits_old') IS NOT NULL})
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'steward_copy_%'}), '0',
 	'the capture trigger is gone');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '0', 'the change log is empty');
+
+# --- a kill -9 of the worker in the middle of a copy while the application
+# writes, and writes that escape the capture trigger --------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE rounds (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO rounds SELECT g, '2025-01-01'::timestamptz + g * interval '1 minute', 'r' || g
+  FROM generate_series(1, 100000) g;
+CREATE TABLE rounds_new (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+CREATE TABLE writer_stop (stop boolean);
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('rounds', 'rounds_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
+$writer = $node->background_psql('postgres', on_error_stop => 0);
+$writer->query_until(qr/writing/, q{\echo writing
+DO $$
+DECLARE i int := 0;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
+        i := i + 1;
+        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        UPDATE rounds SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;
+        COMMIT;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+END $$;
+});
+$node->poll_query_until('postgres', "SELECT rows_done >= 20000 AND state = 'running' FROM job_status($job)")
+  or die 'the copy did not get going';
+my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM job_status($job)");
+kill 'KILL', $pid;
+# the crash ends the writer's session too (its psql may be gone already);
+# write again once the job runs again
+eval { $writer->quit; };
+$node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
+  or die 'the copy did not run again after the crash';
+$writer = $node->background_psql('postgres', on_error_stop => 0);
+$writer->query_until(qr/writing/, q{\echo writing
+DO $$
+DECLARE i int := 5000;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
+        i := i + 1;
+        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        COMMIT;
+        PERFORM pg_sleep(0.002);
+    END LOOP;
+END $$;
+});
+$node->poll_query_until('postgres', "SELECT rows_done >= 60000 FROM job_status($job)")
+  or die 'the copy did not go on';
+$node->safe_psql('postgres', "SELECT job_pause($job)");
+$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+  or die 'the copy did not pause';
+$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
+$writer->quit;
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^copy;/, 'paused in the copy phase');
+
+# writes no trigger sees: in the copied part of the source, past its last
+# key, and in the target
+$node->safe_psql('postgres', q{
+SET session_replication_role = replica;
+UPDATE rounds SET note = 'escaped' WHERE id = (SELECT min(id) FROM rounds);
+DELETE FROM rounds WHERE id = (SELECT min(id) + 1 FROM rounds);
+INSERT INTO rounds VALUES (900000, now(), 'escaped insert');
+INSERT INTO rounds_new VALUES (950000, now(), 'stray row');
+});
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'the copy interrupted by a crash succeeded');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM rounds EXCEPT SELECT * FROM rounds_new) d}),
+	'0', 'after the crash, no row of the source is missing from the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM rounds_new EXCEPT SELECT * FROM rounds) d}),
+	'0', 'after the crash, the copy has no row the source does not have');
+like(slurp_file($node->logfile), qr/pg_steward job $job: range up to key \S+ differed and was copied again.*pg_steward job $job: the last range, after key \S+, differed and was copied again/s,
+	'verify found the ranges the escaped writes changed');
+is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $job"), '0',
+	'the change log of the job is empty');
+
+# --- what the target does to the rows it is given: the copy writes them in
+# bulk only where that is what the INSERT would do ---------------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE kinds (id bigint PRIMARY KEY, a int, b text);
+INSERT INTO kinds SELECT g, g, 'row ' || g FROM generate_series(1, 100) g;
+});
+
+# submit a copy of kinds into the target as role (superuser when undef), wait
+sub copy_into
+{
+	my ($target, $role, %opts) = @_;
+	my $set = $role ? "SET ROLE $role;" : '';
+	my $after = $opts{after_submit} // '';
+	# the job starts when this transaction commits
+	my $job = $node->safe_psql('postgres', qq{BEGIN; $set
+SELECT copy_table('kinds', '$target', batch_size => 30, target_batch_time => '0');
+RESET ROLE; $after COMMIT;});
+	$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+	  or die "the copy into $target did not end";
+	return $node->safe_psql('postgres',
+		"SELECT state || ' ' || coalesce(last_sqlstate, '') FROM job_status($job)");
+}
+
+# a partitioned target whose partition has its columns in another order and
+# a dropped column: each row is converted to its partition's row type
+$node->safe_psql('postgres', q{
+CREATE TABLE k_parts (id bigint NOT NULL, a int, b text, PRIMARY KEY (id)) PARTITION BY RANGE (id);
+CREATE TABLE k_parts_low (b text, gone int, a int, id bigint NOT NULL);
+ALTER TABLE k_parts_low DROP COLUMN gone;
+ALTER TABLE k_parts ATTACH PARTITION k_parts_low FOR VALUES FROM (MINVALUE) TO (50);
+CREATE TABLE k_parts_high PARTITION OF k_parts FOR VALUES FROM (50) TO (MAXVALUE);
+});
+is(copy_into('k_parts'), 'succeeded ', 'a copy into partitions of other row types succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM kinds EXCEPT SELECT * FROM k_parts) d}),
+	'0', 'each partition got its rows, column by column');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_parts_low}), '49', 'routed by the partition key');
+
+# a trigger on the target runs for every row, a default fills a column the
+# source lacks, a column of another type is converted
+$node->safe_psql('postgres', q{
+CREATE TABLE k_trig (id bigint PRIMARY KEY, a int, b text);
+CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.b := upper(NEW.b); RETURN NEW; END $$;
+CREATE TRIGGER shout BEFORE INSERT ON k_trig FOR EACH ROW EXECUTE FUNCTION shout();
+CREATE TABLE k_default (id bigint PRIMARY KEY, a int, b text, extra int DEFAULT 7);
+CREATE TABLE k_wider (id bigint PRIMARY KEY, a numeric, b varchar(20));
+});
+is(copy_into('k_trig'), 'succeeded ', 'a copy into a table with a trigger succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_trig WHERE b = upper(b)}), '100', 'the trigger ran for every row');
+is(copy_into('k_default'), 'succeeded ', 'a copy into a table with an extra column succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_default WHERE extra = 7}), '100', 'the extra column got its default');
+$node->safe_psql('postgres', q{
+CREATE DOMAIN filled AS int NOT NULL;
+CREATE TABLE k_domain (id bigint PRIMARY KEY, a int, b text, extra filled);
+});
+is(copy_into('k_domain'), 'failed 23502', "a column the source lacks gets NULL, which its domain refuses");
+is(copy_into('k_wider'), 'succeeded ', 'a copy into columns of other types succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT id, a::int, b::text FROM k_wider EXCEPT SELECT * FROM kinds) d}),
+	'0', 'the values were converted');
+
+# toasted values, an expression index, a partial unique index and an
+# exclusion constraint on the target
+$node->safe_psql('postgres', q{
+CREATE TABLE k_wide (id bigint PRIMARY KEY, a int, b text);
+INSERT INTO k_wide SELECT g, g % 7, repeat(md5(g::text), 3000) FROM generate_series(1, 60) g;
+CREATE TABLE k_wide_new (id bigint PRIMARY KEY, a int, b text, EXCLUDE USING btree (id WITH =));
+CREATE INDEX ON k_wide_new (lower(b));
+CREATE UNIQUE INDEX ON k_wide_new (a) WHERE id > 1000;
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('k_wide', 'k_wide_new', batch_size => 25, target_batch_time => '0')});
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy of wide rows did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'a copy of toasted values into a table with expression and partial indexes succeeds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM k_wide EXCEPT SELECT * FROM k_wide_new) d}),
+	'0', 'the toasted values arrived whole');
+is($node->safe_psql('postgres', q{SET enable_seqscan = off; SELECT count(*) FROM k_wide_new WHERE lower(b) = lower(repeat(md5('7'), 3000))}),
+	'1', 'the expression index has the rows');
+
+# the target's constraints hold: CHECK, NOT NULL, UNIQUE
+$node->safe_psql('postgres', q{
+CREATE TABLE k_check (id bigint PRIMARY KEY, a int CHECK (a < 90), b text);
+CREATE TABLE k_notnull (id bigint PRIMARY KEY, a int, b text NOT NULL);
+CREATE TABLE k_unique (id bigint PRIMARY KEY, a int, b text UNIQUE);
+UPDATE kinds SET b = NULL WHERE id = 77;
+});
+is(copy_into('k_check'), 'failed 23514', 'a row against a CHECK constraint fails the copy');
+is(copy_into('k_notnull'), 'failed 23502', 'a NULL against NOT NULL fails the copy');
+$node->safe_psql('postgres', q{UPDATE kinds SET b = 'row 1' WHERE id IN (2, 77)});
+is(copy_into('k_unique'), 'failed 23505', 'a duplicate against a unique index fails the copy');
+$node->safe_psql('postgres', q{UPDATE kinds SET b = 'row ' || id WHERE id IN (2, 77)});
+
+# as a role: its INSERT privilege is checked at every batch, and the target's
+# row security applies
+$node->safe_psql('postgres', q{
+CREATE ROLE copier;
+GRANT USAGE ON SCHEMA steward TO copier;
+GRANT EXECUTE ON FUNCTION steward.copy_table(regclass, regclass, integer, boolean, name, interval, interval, interval, interval),
+      steward.job_status(bigint) TO copier;
+GRANT SELECT, UPDATE, TRIGGER ON kinds TO copier;
+CREATE TABLE k_revoked (id bigint PRIMARY KEY, a int, b text);
+GRANT SELECT, INSERT, DELETE ON k_revoked TO copier;
+CREATE TABLE k_policy (id bigint PRIMARY KEY, a int, b text);
+ALTER TABLE k_policy OWNER TO copier;
+ALTER TABLE k_policy ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+CREATE POLICY small ON k_policy USING (true) WITH CHECK (a < 60);
+});
+is(copy_into('k_revoked', 'copier', after_submit => 'REVOKE INSERT ON k_revoked FROM copier;'),
+	'failed 42501', 'INSERT revoked after submission fails the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_revoked}), '0', 'and nothing was copied');
+is(copy_into('k_policy', 'copier'), 'failed 42501', "the target's row security refuses rows it does not allow");
+is($node->safe_psql('postgres', q{SELECT count(*) FROM k_policy WHERE a >= 60}), '0', 'none of them got in');
 
 $node->stop;
 done_testing();
