@@ -249,7 +249,7 @@ steward_audit_read_head(AuditBlock *head)
 		Oid			types[1] = {INT8OID};
 		Datum		arg = Int64GetDatum(head->block_id - 1);
 
-		rc = SPI_execute_with_args(steward_audit_block_select("NULL::pg_catalog.bytea", "WHERE block_id = $1"),
+		rc = SPI_execute_with_args(steward_audit_block_select("NULL::pg_catalog.bytea", "WHERE block_id OPERATOR(pg_catalog.=) $1"),
 								   1, types, &arg, NULL, true, 1);
 		if (rc != SPI_OK_SELECT)
 			elog(ERROR, "could not read block %lld: %s", (long long) (head->block_id - 1),
@@ -297,7 +297,7 @@ steward_audit_refuse_xid_behind(uint64 head_xmax, uint64 current)
 
 	args[0] = psprintf(UINT64_FORMAT, head_xmax);
 	newest = steward_query_text_as_owner("SELECT (max(xid::text::pg_catalog.numeric) + 1)::text "
-										 "  FROM steward.audit_events WHERE xid >= $1::pg_catalog.xid8",
+										 "  FROM steward.audit_events WHERE xid OPERATOR(pg_catalog.>=) $1::pg_catalog.xid8",
 										 1, args, &isnull);
 	if (newest && !isnull && strtou64(newest, NULL, 10) > ledger_xmax)
 		ledger_xmax = strtou64(newest, NULL, 10);

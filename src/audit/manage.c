@@ -98,8 +98,8 @@ key_arguments(Oid relid)
 		"SELECT pg_catalog.string_agg(pg_catalog.quote_literal(a.attname), ', ' ORDER BY k.ord) "
 		"  FROM pg_catalog.pg_index i "
 		"  CROSS JOIN LATERAL pg_catalog.unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-		"  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-		" WHERE i.indrelid = $1::pg_catalog.oid AND i.indisprimary",
+		"  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) k.attnum "
+		" WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid AND i.indisprimary",
 		1, args, NULL);
 	return (row && row[0]) ? row[0] : "";
 }
@@ -114,8 +114,8 @@ has_trigger(Oid relid, const char *name)
 	args[0] = psprintf("%u", relid);
 	args[1] = name;
 	(void) steward_query_text_as_owner(
-		"SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::pg_catalog.oid "
-		"   AND tgname = $2 AND NOT tgisinternal",
+		"SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid "
+		"   AND tgname OPERATOR(pg_catalog.=) $2 AND NOT tgisinternal",
 		2, args, &isnull);
 	return !isnull;
 }
@@ -215,7 +215,7 @@ steward_audit_redact(PG_FUNCTION_ARGS)
 	args[0] = psprintf(INT64_FORMAT, event_id);
 	row = steward_query_row_as_owner(
 		"SELECT payload IS NOT NULL, commitment IS NOT NULL, event_type "
-		"  FROM steward.audit_events WHERE id = $1::pg_catalog.int8 FOR UPDATE",
+		"  FROM steward.audit_events WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.int8 FOR UPDATE",
 		1, args, NULL);
 	if (row == NULL)
 		ereport(ERROR,
@@ -238,7 +238,7 @@ steward_audit_redact(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		steward_exec_as_owner("UPDATE steward.audit_events SET payload = NULL, salt = NULL "
-							  " WHERE id = $1::pg_catalog.int8", 1, args);
+							  " WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", 1, args);
 	}
 	PG_FINALLY();
 	{

@@ -51,8 +51,8 @@ int			steward_audit_block_max_events = 1000000;
 	"SELECT e.id, e.xid, e.event_time, " \
 	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", NULL, NULL) " \
 	"  FROM steward.audit_events e " \
-	" WHERE ((e.xid >= $1::pg_catalog.xid8 AND e.xid < $2::pg_catalog.xid8) " \
-	"        OR e.xid = ANY ($3::pg_catalog.xid8[])) " \
+	" WHERE ((e.xid OPERATOR(pg_catalog.>=) $1::pg_catalog.xid8 AND e.xid OPERATOR(pg_catalog.<) $2::pg_catalog.xid8) " \
+	"        OR e.xid OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.xid8[])) " \
 	"   AND pg_catalog.pg_visible_in_snapshot(e.xid, $4::pg_catalog.pg_snapshot) " \
 	" ORDER BY e.xid, e.id"
 

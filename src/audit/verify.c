@@ -629,7 +629,7 @@ check_epochs(Verify *v)
 		Datum		a1 = CStringGetTextDatum(v->since_snap);
 
 		rc = SPI_execute_with_args("SELECT id FROM steward.audit_events "
-								   " WHERE event_type = 'RETENTION' "
+								   " WHERE event_type OPERATOR(pg_catalog.=) 'RETENTION' "
 								   "   AND pg_catalog.pg_visible_in_snapshot(xid, $1::pg_catalog.pg_snapshot) "
 								   " ORDER BY id DESC LIMIT 1", 1, t1, &a1, NULL, true, 1);
 		if (rc == SPI_OK_SELECT && SPI_processed == 1)
@@ -693,7 +693,7 @@ check_redactions(Verify *v)
 		int			rc;
 
 		rc = SPI_execute_with_args("SELECT resource_id FROM steward.audit_events "
-								   " WHERE event_type = 'REDACTION' "
+								   " WHERE event_type OPERATOR(pg_catalog.=) 'REDACTION' "
 								   "   AND pg_catalog.pg_visible_in_snapshot(xid, $1::pg_catalog.pg_snapshot)",
 								   1, t1, &a1, NULL, true, 0);
 		if (rc != SPI_OK_SELECT)
@@ -790,7 +790,7 @@ digest_matches(const Digest *dg, bool *exists)
 		return dg->position == 0;
 	}
 	rc = SPI_execute_with_args("SELECT block_hash, first_position + event_count - 1 "
-							   "  FROM steward.audit_blocks WHERE block_id = $1",
+							   "  FROM steward.audit_blocks WHERE block_id OPERATOR(pg_catalog.=) $1",
 							   1, types, &arg, NULL, true, 1);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read block %lld", (long long) dg->block);
@@ -864,7 +864,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		else
 		{
 			arg = Int64GetDatum(since.block);
-			rc = SPI_execute_with_args(steward_audit_block_select("NULL::pg_catalog.bytea", "WHERE block_id = $1"),
+			rc = SPI_execute_with_args(steward_audit_block_select("NULL::pg_catalog.bytea", "WHERE block_id OPERATOR(pg_catalog.=) $1"),
 									   1, types, &arg, NULL, true, 1);
 			if (rc != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "could not read block %lld", (long long) since.block);
@@ -881,7 +881,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 
 	arg = Int64GetDatum(v.chain.next_block - 1);
 	portal = SPI_cursor_open_with_args(NULL,
-									   steward_audit_block_select("entries", "WHERE block_id > $1 ORDER BY block_id"),
+									   steward_audit_block_select("entries", "WHERE block_id OPERATOR(pg_catalog.>) $1 ORDER BY block_id"),
 									   1, types, &arg, NULL, true, 0);
 	for (;;)
 	{

@@ -67,7 +67,7 @@ read_job(int64 job_id, JobRow *jr)
 		"                 CASE WHEN rate > 0 THEN round(rate::numeric) || ' rows/s' END, "
 		"                 CASE WHEN hold_reason IS NOT NULL THEN 'holding: ' || hold_reason END), "
 		"       xmin::text, kind "
-		"  FROM steward.jobs WHERE id = $1::bigint",
+		"  FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 		1, args, NULL);
 	if (row == NULL)
 		return false;
@@ -115,7 +115,7 @@ transition(int64 job_id, const char *to, const char *from_list)
 	return steward_query_text_as_owner(
 		"UPDATE steward.jobs SET state = $2, updated_at = clock_timestamp(), "
 		"       finished_at = CASE WHEN $2 = 'cancelled' THEN clock_timestamp() END "
-		" WHERE id = $1::bigint AND state = ANY (string_to_array($3, ',')) "
+		" WHERE id OPERATOR(pg_catalog.=) $1::bigint AND state OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array($3, ',')) "
 		"RETURNING state",
 		lengthof(args), args, &isnull);
 }

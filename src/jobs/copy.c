@@ -536,8 +536,8 @@ take_log(StewardJob *job, CopySql *c, int limit, ArrayType **keys)
 	int64		n;
 
 	text = steward_query_text_as_owner(
-		"WITH d AS (DELETE FROM steward.copy_changes WHERE id = ANY (ARRAY("
-		"             SELECT id FROM steward.copy_changes WHERE job_id = $1::bigint "
+		"WITH d AS (DELETE FROM steward.copy_changes WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
+		"             SELECT id FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1::bigint "
 		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
 		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
 		2, args, &isnull);
@@ -555,7 +555,7 @@ pending_keys(StewardJob *job, CopySql *c)
 
 	return keys_array(job, c, steward_query_text_as_owner(
 						  "SELECT coalesce(array_agg(DISTINCT key)::text, '{}') "
-						  "  FROM steward.copy_changes WHERE job_id = $1::bigint",
+						  "  FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1::bigint",
 						  1, args, &isnull));
 }
 
@@ -1152,7 +1152,7 @@ copy_cleanup(StewardJob *job)
 									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)),
 									   qualified_rel(job->source)),
 							  0, NULL);
-	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id = $1::bigint", 1, args);
+	steward_exec_as_owner("DELETE FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1::bigint", 1, args);
 }
 
 const StewardJobKind steward_copy_kind = {

@@ -266,7 +266,7 @@ load_job(StewardJob *job, int64 id)
 		"       (args->>'system_identifier' IS NULL OR args->>'system_identifier' = "
 		"        (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))::text, owner_name, "
 		"       login_role::text "
-		"  FROM steward.jobs WHERE id = $1::bigint FOR UPDATE",
+		"  FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint FOR UPDATE",
 		1, args, &ncols);
 	if (row == NULL)
 		return NULL;
@@ -316,7 +316,7 @@ steward_job_state(int64 id)
 	const char *args[] = {i64(id)};
 	bool		isnull;
 
-	return steward_query_text_as_owner("SELECT state FROM steward.jobs WHERE id = $1::bigint",
+	return steward_query_text_as_owner("SELECT state FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 									   1, args, &isnull);
 }
 
@@ -336,7 +336,7 @@ steward_job_save_progress(StewardJob *job)
 		"       current_key = $4, upper_key = $5, batches = $6::bigint, "
 		"       batch_size = $7::integer, rate = $8::float8, phase = $9, max_batch_ms = $10::float8, "
 		"       hold_reason = NULL, updated_at = clock_timestamp() "
-		" WHERE id = $1::bigint",
+		" WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 		lengthof(args), args);
 }
 
@@ -362,7 +362,7 @@ steward_job_set_state(StewardJob *job, const char *state, ErrorData *edata)
 		"       started_at = coalesce(started_at, CASE WHEN $2 = 'running' THEN clock_timestamp() END), "
 		"       attempts = attempts + CASE WHEN $2 = 'running' THEN 1 ELSE 0 END, "
 		"       updated_at = clock_timestamp() "
-		" WHERE id = $1::bigint",
+		" WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 		lengthof(args), args);
 }
 
@@ -372,7 +372,7 @@ set_hold(StewardJob *job, const char *reason)
 	const char *args[] = {i64(job->id), reason};
 
 	steward_exec_as_owner("UPDATE steward.jobs SET hold_reason = $2, updated_at = clock_timestamp() "
-						  " WHERE id = $1::bigint", 2, args);
+						  " WHERE id OPERATOR(pg_catalog.=) $1::bigint", 2, args);
 }
 
 /* ----------------------------------------------------------------
@@ -868,7 +868,7 @@ before_batch(JobRun *r)
 
 	if (strcmp(state, JOB_PAUSED) == 0)
 	{
-		steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id = $1::bigint",
+		steward_exec_as_owner("UPDATE steward.jobs SET worker_pid = NULL WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 							  1, (const char *[]) {i64(job->id)});
 		txn_commit(job);
 		return GATE_STOP;

@@ -190,7 +190,7 @@ invalid_indexes(Oid relid)
 
 	list = steward_query_text_as_owner(
 		"SELECT string_agg(indexrelid::text, ',' ORDER BY indexrelid) "
-		"  FROM pg_catalog.pg_index WHERE indrelid = $1::oid AND NOT indisvalid",
+		"  FROM pg_catalog.pg_index WHERE indrelid OPERATOR(pg_catalog.=) $1::oid AND NOT indisvalid",
 		1, args, &isnull);
 	return isnull ? "" : list;
 }
@@ -368,7 +368,7 @@ statements_execute(StewardJob *job)
 		if (SPI_execute_with_args("SELECT e.s->>'number', e.s->>'text' "
 								  "  FROM steward.jobs j, jsonb_array_elements(j.args->'statements') "
 								  "       WITH ORDINALITY AS e(s, i) "
-								  " WHERE j.id = $1 ORDER BY e.i",
+								  " WHERE j.id OPERATOR(pg_catalog.=) $1 ORDER BY e.i",
 								  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read the statements of job %lld", (long long) job->id);
 		n = (int) SPI_processed;
@@ -536,7 +536,7 @@ statements_cleanup(StewardJob *job)
 		"SELECT args->'statements'->coalesce(current_key::int, 0)->>'number', "
 		"       args->'statements'->coalesce(current_key::int, 0)->>'text', "
 		"       coalesce(current_key::int, 0)::text "
-		"  FROM steward.jobs WHERE id = $1::bigint", 1, args, &ncols);
+		"  FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint", 1, args, &ncols);
 	e.sqlerrcode = ERRCODE_QUERY_CANCELED;
 	e.message = "cancelled with job_cancel()";
 	if (row && row[0])

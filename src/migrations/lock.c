@@ -52,11 +52,11 @@ steward_migration_lock(const char *what)
 	args[2] = subid;
 	pid = steward_query_text_as_owner(
 		"SELECT l.pid::text FROM pg_catalog.pg_locks l "
-		" WHERE l.locktype = 'advisory' AND l.granted "
-		"   AND l.database = (SELECT oid FROM pg_catalog.pg_database "
-		"                      WHERE datname = pg_catalog.current_database()) "
-		"   AND l.classid = $1::oid AND l.objid = $2::oid AND l.objsubid = $3::integer "
-		"   AND l.pid <> pg_catalog.pg_backend_pid() "
+		" WHERE l.locktype OPERATOR(pg_catalog.=) 'advisory' AND l.granted "
+		"   AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database "
+		"                      WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
+		"   AND l.classid OPERATOR(pg_catalog.=) $1::oid AND l.objid OPERATOR(pg_catalog.=) $2::oid AND l.objsubid OPERATOR(pg_catalog.=) $3::integer "
+		"   AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() "
 		" LIMIT 1",
 		lengthof(args), args, &isnull);
 

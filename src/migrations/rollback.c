@@ -127,7 +127,7 @@ steward_migrate_rollback(PG_FUNCTION_ARGS)
 	row = steward_query_row_as_owner(
 		"SELECT down_sql, down_sql_role::text, down_sql_role_name, "
 		"       current_user_name, last_op "
-		"  FROM steward.migrations WHERE version = $1", 1, args, NULL);
+		"  FROM steward.migrations WHERE version OPERATOR(pg_catalog.=) $1", 1, args, NULL);
 	if (row == NULL || row[0] == NULL)
 		elog(ERROR, "down_sql of migration \"%s\" vanished", version);
 	down_sql = row[0];

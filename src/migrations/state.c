@@ -44,12 +44,12 @@ steward_version_state(const char *version, StewardVersionState *st)
 		"SELECT s.status, s.checksum, s.kind, (s.down_sql IS NOT NULL)::text, "
 		"       m.xmin::text, "
 		"       (SELECT max(n.version) FROM steward.migration_state n "
-		"         WHERE n.status = 'completed' AND n.version > q.v), "
-		"       (s.status = 'failed' AND m.job_id IS NOT NULL AND m.last_op = 'apply')::text, "
+		"         WHERE n.status OPERATOR(pg_catalog.=) 'completed' AND n.version OPERATOR(pg_catalog.>) q.v), "
+		"       (s.status OPERATOR(pg_catalog.=) 'failed' AND m.job_id IS NOT NULL AND m.last_op OPERATOR(pg_catalog.=) 'apply')::text, "
 		"       s.error_statement::text, m.job_id::text "
 		"  FROM (SELECT $1::text COLLATE \"C\" AS v) q "
-		"  LEFT JOIN steward.migration_state s ON s.version = q.v "
-		"  LEFT JOIN steward.migrations m ON m.version = q.v",
+		"  LEFT JOIN steward.migration_state s ON s.version OPERATOR(pg_catalog.=) q.v "
+		"  LEFT JOIN steward.migrations m ON m.version OPERATOR(pg_catalog.=) q.v",
 		lengthof(args), args, &ncols);
 	if (row == NULL)
 		elog(ERROR, "could not read the state of migration \"%s\"", version);
