@@ -211,7 +211,7 @@ samplers_stop() {
 # ("-" for a phase no sample showed: its time is in the phase before it)
 phases() {
 	awk -F'\t' -v st="$2" -v fin="$3" '
-		NF >= 4 { p = $3; sub(/:.*/, "", p); if (!(p in first)) first[p] = $4 }
+		NF >= 4 { p = $3; sub(/[:;].*/, "", p); if (!(p in first)) first[p] = $4 }
 		END {
 			n = split("copy replay verify final done", ph, " ")
 			first["copy"] = st; first["done"] = fin
@@ -253,6 +253,17 @@ SQL
 		SELECT extract(epoch FROM started_at), extract(epoch FROM finished_at), round(max_batch_ms), batches
 		  FROM job_status($job)")"
 	read -r "COPY[p_copy,$1]" "COPY[p_replay,$1]" "COPY[p_verify,$1]" "COPY[p_final,$1]" <<<"$(phases "$WORKDIR/phases-$1.tsv" "$started" "$finished")"
+	# copy_table's own account of its phases and of its lock, in its last
+	# phase text ("done: N rows; copy 5.83 s, replay ..., final 0.12 s,
+	# lock held 95 ms"): preferred to the samples when it is there
+	COPY[held,$1]=-
+	local done_phase
+	done_phase=$(psql_q -c "SELECT phase FROM job_status($job)")
+	if [[ $done_phase =~ copy\ ([0-9.]+)\ s,\ replay\ ([0-9.]+)\ s,\ verify\ ([0-9.]+)\ s,\ final\ ([0-9.]+)\ s,\ lock\ held\ ([0-9]+)\ ms ]]; then
+		COPY[p_copy,$1]=${BASH_REMATCH[1]} COPY[p_replay,$1]=${BASH_REMATCH[2]}
+		COPY[p_verify,$1]=${BASH_REMATCH[3]} COPY[p_final,$1]=${BASH_REMATCH[4]}
+		COPY[held,$1]=${BASH_REMATCH[5]}
+	fi
 	COPY[probe_max,$1]=$(awk '/^Time: / { if ($2 > m) m = $2 } END { printf "%.0f", m }' "$WORKDIR/probe-$1.log")
 	COPY[probe_n,$1]=$(grep -c '^Time: ' "$WORKDIR/probe-$1.log" || true)
 	COPY[covered,$1]=$(psql_q -c "SELECT finished_at > '$load_end'::timestamptz FROM job_status($job)")
@@ -385,9 +396,11 @@ After each job: $(every COPY rows) rows in the copy; rows of the source missing 
 copy, all runs: **$LOST**; rows in the copy that the source does not have: **$EXTRA**
 (the write load ended before the job did: $COVERED).
 
-Where copy_table's time went, per run (seconds; a phase starts at the \`updated_at\` of the
-first sample of \`job_status()\` that shows it, sampled every $PHASE_INTERVAL s, so a phase
-ends up to one batch late; "-": no sample showed it, and its time is in the phase before):
+Where copy_table's time went, per run (seconds, as the job reports them in its last
+\`job_status().phase\`, "done: N rows; copy … s, replay … s, verify … s, final … s, lock held
+… ms"; a run whose job did not report them: a phase starts at the \`updated_at\` of the first
+sample of \`job_status()\` that shows it, sampled every $PHASE_INTERVAL s, so a phase ends up to
+one batch late; "-": no sample showed it, and its time is in the phase before):
 
 | | $(for r in $(seq "$RUNS"); do printf 'run %s | ' "$r"; done | sed 's/ | $//') |
 |---|$(for _ in $(seq "$RUNS"); do printf -- '---:|'; done)
@@ -395,6 +408,7 @@ ends up to one batch late; "-": no sample showed it, and its time is in the phas
 | replay (the change log) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_replay,$r]}"; done)
 | verify (ranges compared) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_verify,$r]}"; done)
 | final (under the SHARE lock: last replay, counts, trigger dropped) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_final,$r]}"; done)
+| the final step's lock held (ms, the job's own figure) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[held,$r]}"; done)
 | whole job (submission to \`job_await\`) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${T[copy,$r]}"; done)
 | batches; the longest (ms, \`max_batch_ms\`) |$(for r in $(seq "$RUNS"); do printf ' %s; %s |' "${COPY[batches,$r]}" "${COPY[maxbatch,$r]}"; done)
 | the longest a writer waited (ms): a no-op \`UPDATE\` of one source row every 50 ms (probes) |$(for r in $(seq "$RUNS"); do printf ' **%s** (%s) |' "${COPY[probe_max,$r]}" "${COPY[probe_n,$r]}"; done)
@@ -444,6 +458,7 @@ EOF2
 	done
 	printf 'copy_phase\tmax_batch_ms\t%s\t%s\t%s\tms\n' "$COPY_BEST" "${COPY[maxbatch,$COPY_BEST]}" "$(every COPY maxbatch | tr -d ' ' | tr / ,)"
 	printf 'copy_lock\tprobe_max_ms\t-\t%s\t%s\tms\n' "$PROBE_MAX" "$(every COPY probe_max | tr -d ' ' | tr / ,)"
+	printf 'copy_lock\theld_ms\t%s\t%s\t%s\tms\n' "$COPY_BEST" "${COPY[held,$COPY_BEST]}" "$(every COPY held | tr -d ' ' | tr / ,)"
 	for r in $(seq "$RUNS"); do
 		awk -F'\t' -v r="$r" '{ printf "copy_status\t%s\t%s\t%s\t-\t-\n", $1, r, $2 }' "$WORKDIR/copy-status-$r.tsv"
 	done

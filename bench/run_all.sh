@@ -638,12 +638,13 @@ changes, compares source and copy, and takes a SHARE lock for its final step.
 | one \`INSERT … SELECT\` (baseline, no concurrent writes) | $C_INSERT ($(runs_of "$J_TSV" copy insert_select)) | 1.00 |
 | **\`copy_table()\`** job under the write load | $C_STEWARD ($(runs_of "$J_TSV" copy copy_table)) | **$(calc '%.2f' "$C_STEWARD / $C_INSERT")** |
 
-Where the time goes (seconds, the fastest run, run $C_BEST; every run in brackets), sampled from
-\`job_status()\` every $(meta "$J_TSV" phase_interval) s:
+Where the time goes (seconds, the fastest run, run $C_BEST; every run in brackets), as the job
+reports them in its last \`job_status().phase\` (else sampled from \`job_status()\` every
+$(meta "$J_TSV" phase_interval) s), and the longest lock held at the swap:
 
-| copy | replay | verify | final step (SHARE lock) | longest batch (ms) | the longest a writer waited (ms) |
-|---:|---:|---:|---:|---:|---:|
-| $(val "$J_TSV" copy_phase copy) ($(runs_of "$J_TSV" copy_phase copy)) | $(val "$J_TSV" copy_phase replay) ($(runs_of "$J_TSV" copy_phase replay)) | $(val "$J_TSV" copy_phase verify) ($(runs_of "$J_TSV" copy_phase verify)) | $(val "$J_TSV" copy_phase final) ($(runs_of "$J_TSV" copy_phase final)) | $(val "$J_TSV" copy_phase max_batch_ms) ($(runs_of "$J_TSV" copy_phase max_batch_ms)) | **$(val "$J_TSV" copy_lock probe_max_ms)** ($(runs_of "$J_TSV" copy_lock probe_max_ms)) |
+| copy | replay | verify | final step (SHARE lock) | its lock held (ms, the job's figure) | longest batch (ms) | the longest a writer waited (ms) |
+|---:|---:|---:|---:|---:|---:|---:|
+| $(val "$J_TSV" copy_phase copy) ($(runs_of "$J_TSV" copy_phase copy)) | $(val "$J_TSV" copy_phase replay) ($(runs_of "$J_TSV" copy_phase replay)) | $(val "$J_TSV" copy_phase verify) ($(runs_of "$J_TSV" copy_phase verify)) | $(val "$J_TSV" copy_phase final) ($(runs_of "$J_TSV" copy_phase final)) | **$(val "$J_TSV" copy_lock held_ms)** ($(runs_of "$J_TSV" copy_lock held_ms)) | $(val "$J_TSV" copy_phase max_batch_ms) ($(runs_of "$J_TSV" copy_phase max_batch_ms)) | **$(val "$J_TSV" copy_lock probe_max_ms)** ($(runs_of "$J_TSV" copy_lock probe_max_ms)) |
 
 The longest a writer waited is the slowest of the no-op \`UPDATE\`s of one source row that a
 probe session ran every 50 ms while the job ran: the final step's lock blocks them.
@@ -658,10 +659,7 @@ EOF
 		echo "$STATUS_ROWS"
 	else
 		echo
-		echo "**\`job_status()\` does not report copy_table's phase durations or its longest lock (yet)**: the"
-		echo "figures above are measured from outside. Once it does (any column or JSON key naming a phase"
-		echo "or a lock and a duration), they appear here. Columns of job_status() the script does not"
-		echo "know: $(meta "$J_TSV" copy_status_columns)."
+		echo "Columns of job_status() the script does not know: $(meta "$J_TSV" copy_status_columns)."
 	fi
 	if [ "$HAVE_PROFILE" = 1 ]; then
 		cat <<EOF
