@@ -690,6 +690,11 @@ EOF
 		[[ $BUILDS != *base* ]] || printf ' |'
 		echo
 		echo
+		echo "Valgrind's virtual CPU does not offer the SHA extensions, so under callgrind pg_steward hashes"
+		echo "with its portable SHA-256 (\`blocks_portable\`, a few thousand instructions per 64-byte block); on"
+		echo "this machine's CPU the SHA-NI path runs instead, and hashing is a small part of what the"
+		echo "counts above attribute to pg_steward.so. The timed runs above use the SHA-NI path."
+		echo
 		echo "The top functions of the current build (self instructions per unit; Debian's server binary is"
 		echo "stripped, so its static functions show as addresses):"
 		for w in audit bare verify; do
