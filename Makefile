@@ -68,6 +68,7 @@ OBJS = \
 	src/migrations/attempt.o \
 	src/migrations/deferred.o \
 	src/migrations/dryrun.o \
+	src/migrations/expand.o \
 	src/migrations/import.o \
 	src/migrations/lock.o \
 	src/migrations/repair.o \
@@ -88,11 +89,11 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress (sql/, expected/)
-REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit review review_corpus
+REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit review review_corpus expand_contract
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)
-ISOLATION      = concurrent_apply jobs_control audit_concurrent review_nowait
+ISOLATION      = concurrent_apply jobs_control audit_concurrent review_nowait expand_contract
 ISOLATION_OPTS = --inputdir=$(srcdir)/test/isolation --load-extension=pg_steward
 
 # TAP (PostgreSQL::Test::Cluster): crashes, restarts

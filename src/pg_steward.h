@@ -78,6 +78,9 @@ extern char **steward_query_row_as_owner(const char *sql, int nargs,
 extern char *steward_query_text_as_owner(const char *sql, int nargs,
 										 const char *const *args,
 										 bool *isnull);
+extern char *steward_query_text_as_caller(const char *sql, int nargs,
+										  const char *const *args,
+										  bool *isnull);
 
 extern void steward_return_query_as_owner(FunctionCallInfo fcinfo, const char *sql,
 										  int nargs, const char *const *args);
@@ -122,6 +125,7 @@ extern int	steward_interval_arg_ms(FunctionCallInfo fcinfo, int n, const char *a
 									int dflt, bool allow_zero);
 extern bool steward_owns_relation(Oid relid);
 extern List *steward_parse_sql_arg(const char *sql, const char *what);
+extern struct Query *steward_analyze_sql_arg(const char *sql, const char *what);
 extern char *steward_shown_text(const char *text, int len, int maxbytes);
 
 /* common/bgworker.c */

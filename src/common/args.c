@@ -27,6 +27,7 @@
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "parser/analyze.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -341,6 +342,32 @@ steward_parse_sql_arg(const char *sql, const char *what)
 	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
 	error_context_stack = errcb.previous;
 	return raw;
+}
+
+/*
+ * Parse analysis of SQL given as an argument (one statement), with the same
+ * error reporting: checks names and types, runs nothing.
+ */
+Query *
+steward_analyze_sql_arg(const char *sql, const char *what)
+{
+	SqlArgContext c = {sql, what};
+	ErrorContextCallback errcb;
+	List	   *raw;
+	Query	   *query;
+
+	errcb.callback = sql_arg_error_context;
+	errcb.arg = &c;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+	raw = raw_parser(sql, RAW_PARSE_DEFAULT);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a single statement", what)));
+	query = parse_analyze_fixedparams(linitial_node(RawStmt, raw), sql, NULL, 0, NULL);
+	error_context_stack = errcb.previous;
+	return query;
 }
 
 /*

@@ -186,6 +186,20 @@ steward_query_text_as_owner(const char *sql, int nargs,
 }
 
 /*
+ * The same as the current user (its own privileges), with search_path
+ * pinned: for SQL pg_steward generates around a caller's fragments.
+ */
+char *
+steward_query_text_as_caller(const char *sql, int nargs,
+							 const char *const *args, bool *isnull)
+{
+	char	  **row = exec_pinned(false, sql, nargs, args, NULL);
+
+	*isnull = (row == NULL || row[0] == NULL);
+	return *isnull ? NULL : row[0];
+}
+
+/*
  * Every row of a query run as the steward owner, returned as the result of
  * the set-returning function being called (materialize mode).  The query's
  * columns must have the types of the function's result columns.

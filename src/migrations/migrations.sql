@@ -883,3 +883,141 @@ AS 'MODULE_PATHNAME', 'steward_migrate_plan'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_plan(text, interval, interval) IS
     'dry run: execute a migration in a subtransaction, roll it back, report objects, locks and rewrites';
+
+-- Expand/contract migrations (src/migrations/expand.c) ----------------------
+
+-- One row per expand/contract migration: what expand added and where it is.
+-- Written only by the bookkeeping below, which migrate_expand,
+-- migrate_contract and migrate_abort call as the owner.
+CREATE TABLE steward.expansions (
+    version             text COLLATE "C" PRIMARY KEY,
+    relation            oid NOT NULL,
+    relation_name       text NOT NULL,
+    old_column          name NOT NULL,
+    new_column          name NOT NULL,
+    in_place            boolean NOT NULL,
+    old_type            text NOT NULL,
+    new_type            text NOT NULL,
+    up_expr             text NOT NULL,
+    down_expr           text NOT NULL,
+    sync_function       text NOT NULL,
+    sync_trigger        name NOT NULL,
+    backfill_job        bigint,
+    phase               text NOT NULL CHECK (phase IN ('expanded', 'contracted', 'aborted')),
+    expanded_by         name NOT NULL,
+    expanded_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+    ended_by            name,
+    ended_at            timestamptz
+);
+COMMENT ON TABLE steward.expansions IS
+    'one row per expand/contract migration (read it with migrate_expansions())';
+SELECT pg_catalog.pg_extension_config_dump('steward.expansions', '');
+
+-- migrate_expand's bookkeeping, in the caller's transaction after the
+-- expand migration was applied.  An aborted expansion may be expanded again
+-- (migrate_apply allows a rolled-back version again).
+CREATE FUNCTION steward.expansion_begin(p_version text, p_relation oid, p_relation_name text,
+                                        p_old name, p_new name, p_in_place boolean,
+                                        p_old_type text, p_new_type text, p_up text,
+                                        p_down text, p_function text, p_trigger name,
+                                        p_job bigint, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO steward.expansions AS t
+        (version, relation, relation_name, old_column, new_column, in_place,
+         old_type, new_type, up_expr, down_expr, sync_function, sync_trigger,
+         backfill_job, phase, expanded_by)
+    VALUES (p_version, p_relation, p_relation_name, p_old, p_new, p_in_place,
+            p_old_type, p_new_type, p_up, p_down, p_function, p_trigger,
+            p_job, 'expanded', who->>'current_user')
+    ON CONFLICT (version) DO UPDATE
+       SET relation = EXCLUDED.relation, relation_name = EXCLUDED.relation_name,
+           old_column = EXCLUDED.old_column, new_column = EXCLUDED.new_column,
+           in_place = EXCLUDED.in_place, old_type = EXCLUDED.old_type,
+           new_type = EXCLUDED.new_type, up_expr = EXCLUDED.up_expr,
+           down_expr = EXCLUDED.down_expr, sync_function = EXCLUDED.sync_function,
+           sync_trigger = EXCLUDED.sync_trigger, backfill_job = EXCLUDED.backfill_job,
+           phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
+           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL
+     WHERE t.phase = 'aborted';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- migrate_contract's and migrate_abort's bookkeeping.
+CREATE FUNCTION steward.expansion_end(p_version text, p_phase text, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    UPDATE steward.expansions AS t
+       SET phase = p_phase, ended_by = who->>'current_user', ended_at = clock_timestamp()
+     WHERE t.version = p_version AND t.phase = 'expanded';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'expand/contract migration "%" is not expanded', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+CREATE FUNCTION steward.migrate_expand(
+    version text,
+    relation regclass,
+    column_name name,
+    new_name name DEFAULT NULL,
+    new_type text DEFAULT NULL,
+    up text DEFAULT NULL,
+    down text DEFAULT NULL,
+    description text DEFAULT NULL,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL,
+    batch_size integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_migrate_expand'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_expand(text, regclass, name, name, text, text, text, text, boolean, interval, integer, integer) IS
+    'expand: add a renamed or retyped copy of a column, keep both in sync by a trigger, backfill it in a job; returns the job id';
+
+CREATE FUNCTION steward.migrate_expand_check(version text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_migrate_expand_check'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_expand_check(text) IS
+    'the number of rows of an expanded table whose new column disagrees with up of the row';
+
+CREATE FUNCTION steward.migrate_contract(
+    version text,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_contract'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_contract(text, interval, integer) IS
+    'contract: drop the sync trigger and the old column once the backfill has succeeded and every row agrees';
+
+CREATE FUNCTION steward.migrate_abort(
+    version text,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_abort'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_abort(text, interval, integer) IS
+    'abort an expanded migration: cancel its backfill, drop the trigger and the new column';
+
+CREATE FUNCTION steward.migrate_expansions()
+RETURNS TABLE (
+    version text, relation text, old_column name, new_column name,
+    new_type text, up text, down text, phase text, backfill_job bigint,
+    backfill_state text, rows_done bigint, rows_estimate bigint,
+    expanded_by name, expanded_at timestamptz, ended_by name, ended_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT e.version, e.relation_name, e.old_column, e.new_column, e.new_type,
+           e.up_expr, e.down_expr, e.phase, e.backfill_job, j.state, j.rows_done,
+           j.rows_estimate, e.expanded_by, e.expanded_at, e.ended_by, e.ended_at
+      FROM steward.expansions e
+      LEFT JOIN steward.jobs j ON j.id = e.backfill_job
+     ORDER BY e.version
+$$;
+COMMENT ON FUNCTION steward.migrate_expansions() IS
+    'every expand/contract migration with its phase and its backfill job''s progress';

@@ -31,8 +31,9 @@ SELECT set_eq($$SELECT n.nspname || '.' || r.relname
                     'steward.copy_changes', 'steward.copy_changes_id_seq',
                     'steward.audit_events_default', 'steward.audit_events_id_seq',
                     'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention',
-                    'steward.schema_snapshots', 'steward.schema_snapshots_id_seq'],
-              'pg_dump keeps the history, the jobs and the ledger');
+                    'steward.schema_snapshots', 'steward.schema_snapshots_id_seq',
+                    'steward.expansions'],
+              'pg_dump keeps the history, the jobs, the expansions and the ledger');
 
 -- GUCs ---------------------------------------------------------------------
 SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_settings WHERE name LIKE 'pg\_steward.%'$$,

@@ -1,0 +1,141 @@
+-- Expand/contract migrations: rename a column and change a column's type
+-- while the old and the new application write the same table.
+\pset null '(null)'
+SET client_min_messages = warning;
+
+CREATE TABLE ec_residents (id bigint PRIMARY KEY, first_name text NOT NULL DEFAULT 'unknown',
+                           care_level text, photo point);
+INSERT INTO ec_residents SELECT g, 'name ' || g, (g % 5 + 1)::text FROM generate_series(1, 500) g;
+
+-- Bad input is refused and changes nothing.
+SELECT migrate_expand(NULL, 'ec_residents', 'first_name', new_name => 'given_name');
+SELECT migrate_expand('', 'ec_residents', 'first_name', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', NULL, 'first_name', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'zz_ec_nosuch', 'first_name', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', NULL, new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', '', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'nosuch', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'ctid', new_name => 'given_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'first_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'care_level');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => '');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'given_name', up => 'first_name');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'photo', new_name => 'picture');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level::smallint');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'nosuchtype', up => 'care_level::smallint', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => '', up => 'care_level::smallint', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => '', down => 'care_level_new::text');
+-- an expression that does not parse, that is not one expression, that
+-- writes or reads another table, or that has the wrong type
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level::', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => '1; DROP TABLE ec_residents', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => '1) FROM pg_class WHERE (true', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => '1), (2', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => '(SELECT 1::smallint)', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'EXISTS (WITH d AS (DELETE FROM ec_residents RETURNING 1) SELECT 1)', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'max(care_level)::smallint', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'generate_series(1, 2)::smallint', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'now()', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'nosuch::smallint', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'public.nosuch(care_level)', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level::smallint) --', down => 'care_level_new::text');
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level::smallint', down => 'care_level_new::text', batch_size => 0);
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint', up => 'care_level::smallint', down => 'care_level_new::text', lock_timeout => '-1s');
+
+-- only roles granted it may call it, and only on tables they own
+CREATE ROLE regress_ec_stranger;
+SET ROLE regress_ec_stranger;
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'given_name');
+RESET ROLE;
+GRANT EXECUTE ON FUNCTION migrate_expand(text, regclass, name, name, text, text, text, text, boolean, interval, integer, integer) TO regress_ec_stranger;
+SET ROLE regress_ec_stranger;
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'given_name');
+RESET ROLE;
+REVOKE ALL ON FUNCTION migrate_expand(text, regclass, name, name, text, text, text, text, boolean, interval, integer, integer) FROM regress_ec_stranger;
+DROP ROLE regress_ec_stranger;
+
+-- nothing was added, recorded or submitted
+SELECT attname FROM pg_attribute WHERE attrelid = 'ec_residents'::regclass AND attnum > 0 ORDER BY attnum;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ec_residents'::regclass;
+SELECT count(*) AS migrations FROM migrate_status() WHERE version LIKE 'zz\_ec\_%';
+SELECT count(*) AS expansions FROM migrate_expansions();
+
+-- Expand: a rename and a type change of the same table, pending together
+-- (out of order: the suites before this one applied later versions).
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'first_name', new_name => 'given_name',
+                      out_of_order => true) AS job1 \gset
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint',
+                      up => 'care_level::smallint', down => 'care_level_new::text',
+                      out_of_order => true) AS job2 \gset
+CALL job_await(:job1);
+CALL job_await(:job2);
+SELECT version, relation, old_column, new_column, new_type, up, down, phase, backfill_state
+  FROM migrate_expansions();
+SELECT version, kind, description, status FROM migrate_status() WHERE version LIKE 'zz\_ec\_%';
+
+-- a column of a pending expansion cannot be expanded again
+SELECT migrate_expand('zz_ec_003', 'ec_residents', 'first_name', new_name => 'forename');
+SELECT migrate_expand('zz_ec_003', 'ec_residents', 'given_name', new_name => 'forename');
+SELECT migrate_expand('zz_ec_001', 'ec_residents', 'id', new_name => 'ident');
+
+-- the old application and the new one write the same table
+INSERT INTO ec_residents (id, first_name, care_level) VALUES (1001, 'Old App', '2');
+INSERT INTO ec_residents (id, given_name, care_level_new) VALUES (1002, 'New App', 3);
+UPDATE ec_residents SET first_name = 'Old Again', care_level = '4' WHERE id = 1002;
+UPDATE ec_residents SET given_name = 'New Again', care_level_new = 5 WHERE id = 1001;
+SELECT id, first_name, given_name, care_level, care_level_new FROM ec_residents
+ WHERE id IN (1, 1001, 1002) ORDER BY id;
+SELECT migrate_expand_check('zz_ec_001') AS disagree_1, migrate_expand_check('zz_ec_002') AS disagree_2;
+
+-- a write with the trigger disabled makes a row disagree: contract refuses
+SET session_replication_role = replica;
+UPDATE ec_residents SET given_name = 'out of sync' WHERE id = 7;
+RESET session_replication_role;
+SELECT migrate_expand_check('zz_ec_001') AS disagree_1;
+SELECT migrate_contract('zz_ec_001');
+UPDATE ec_residents SET first_name = first_name WHERE id = 7;
+SELECT migrate_expand_check('zz_ec_001') AS disagree_1;
+
+-- a view on the old column: contract refuses and names it
+CREATE VIEW ec_names AS SELECT id, first_name FROM ec_residents;
+SELECT migrate_contract('zz_ec_001');
+DROP VIEW ec_names;
+
+-- unknown migrations, and NULL
+SELECT migrate_contract('zz_ec_nosuch');
+SELECT migrate_contract(NULL);
+SELECT migrate_abort('zz_ec_nosuch');
+SELECT migrate_expand_check('zz_ec_nosuch');
+
+-- Contract the rename; abort the type change.
+SELECT migrate_contract('zz_ec_001');
+SELECT migrate_abort('zz_ec_002');
+SELECT attname, format_type(atttypid, atttypmod), attnotnull,
+       pg_get_expr(d.adbin, d.adrelid) AS default
+  FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+ WHERE attrelid = 'ec_residents'::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum;
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ec_residents'::regclass;
+SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'steward\_sync\_%';
+SELECT version, phase, backfill_state FROM migrate_expansions();
+SELECT version, event FROM migrate_history() WHERE version LIKE 'zz\_ec\_%' ORDER BY id;
+SELECT action, resource_id FROM steward.audit_events
+ WHERE event_type = 'SCHEMA_MIGRATION' AND resource_id LIKE 'zz\_ec\_%' ORDER BY id;
+
+-- ended migrations cannot be contracted, aborted or checked again
+SELECT migrate_contract('zz_ec_001');
+SELECT migrate_abort('zz_ec_001');
+SELECT migrate_contract('zz_ec_002');
+SELECT migrate_expand_check('zz_ec_002');
+
+-- a type change in place: the new column takes the old one's name at contract
+SELECT migrate_expand('zz_ec_002', 'ec_residents', 'care_level', new_type => 'smallint',
+                      up => 'care_level::smallint', down => 'care_level_new::text',
+                      out_of_order => true) AS job3 \gset
+CALL job_await(:job3);
+INSERT INTO ec_residents (id, given_name, care_level) VALUES (1003, 'x', '1');
+SELECT migrate_contract('zz_ec_002');
+SELECT id, care_level, pg_typeof(care_level) FROM ec_residents WHERE id IN (1, 1001, 1002, 1003) ORDER BY id;
+SELECT version, event FROM migrate_history() WHERE version LIKE 'zz\_ec\_002%' ORDER BY id;

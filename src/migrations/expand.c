@@ -1,0 +1,780 @@
+/*-------------------------------------------------------------------------
+ *
+ * expand.c
+ *	  Expand/contract migrations: rename a column or change its type while
+ *	  the old and the new application version both write the same table.
+ *
+ *	  migrate_expand(version, relation, column_name, new_name, new_type,
+ *					 up, down, description, lock_timeout, lock_retries,
+ *					 batch_size)
+ *	  migrate_expand_check(version)
+ *	  migrate_contract(version, lock_timeout, lock_retries)
+ *	  migrate_abort(version, lock_timeout, lock_retries)
+ *
+ * Words: an expansion is one expand/contract migration, named by its
+ * version.  The old column is the one the old application uses; the new
+ * column is added by expand.  up computes the new column from a row, down
+ * the old one.  A row disagrees when its new column is distinct from up of
+ * the row.
+ *
+ * expand adds the new column, a BEFORE INSERT OR UPDATE trigger whose
+ * function (plpgsql, not SECURITY DEFINER, search_path pinned) keeps both
+ * columns in sync whichever side a statement wrote, and submits a backfill
+ * job for the rows already there.  The schema change is applied through
+ * migrate_apply, as the caller, under its lock_timeout and retries, with
+ * history, checksum, review and ledger; its down_sql removes what expand
+ * added, and migrate_abort runs it through migrate_rollback.  contract is
+ * applied through migrate_apply as the version "<version>_contract".
+ *
+ * Nothing of the caller's runs as the owner: the bookkeeping in
+ * steward.expansions is written through fixed SQL as the owner (owner
+ * scope); the up and down expressions are parsed here as the caller, and
+ * evaluated only by the trigger (as whoever writes the row), by the
+ * backfill job (as the caller who submitted it) and by the check (as its
+ * caller).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parse_type.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/typcache.h"
+
+#include "pg_steward.h"
+#include "migrations/migrations.h"
+
+PG_FUNCTION_INFO_V1(steward_migrate_expand);
+PG_FUNCTION_INFO_V1(steward_migrate_expand_check);
+PG_FUNCTION_INFO_V1(steward_migrate_contract);
+PG_FUNCTION_INFO_V1(steward_migrate_abort);
+
+#define ARG_TEXT_OR_NULL(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
+#define MAX_EXPRESSION_LEN	8192
+
+/* One expansion as steward.expansions records it. */
+typedef struct Expansion
+{
+	char	   *version;
+	Oid			relid;
+	char	   *relname;		/* qualified and quoted */
+	char	   *old_column;
+	char	   *new_column;
+	bool		in_place;
+	char	   *new_type;		/* formatted with the pinned search_path */
+	char	   *up;
+	char	   *sync_function;	/* qualified and quoted */
+	char	   *sync_trigger;
+	int64		job_id;
+	char	   *phase;
+} Expansion;
+
+/* The first column of a query's first row, run as the caller (pinned path). */
+static char *
+as_caller(const char *sql, int nargs, const char *const *args)
+{
+	bool		isnull;
+
+	return steward_query_text_as_caller(sql, nargs, args, &isnull);
+}
+
+/* An interval argument as text (NULL for SQL NULL). */
+static const char *
+timeout_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL
+		: DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n)));
+}
+
+/* A column name argument (type name, so at most NAMEDATALEN - 1 bytes). */
+static char *
+required_name(FunctionCallInfo fcinfo, int n, const char *argname)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", argname)));
+	s = pstrdup(NameStr(*PG_GETARG_NAME(n)));
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname)));
+	return s;
+}
+
+/* The relation of an expansion: an ordinary table the caller owns. */
+static void
+check_relation(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an ordinary table", get_rel_name(relid)),
+				 errdetail("Expand/contract migrations work on ordinary (not partitioned) tables.")));
+	if (!steward_owns_relation(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", get_rel_name(relid)),
+				 errdetail("An expand/contract migration alters the table, as migrate_apply would.")));
+}
+
+static bool
+walk_for_sublinks(Node *node, void *context)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, SubLink))
+		return true;
+	return raw_expression_tree_walker(node, walk_for_sublinks, context);
+}
+
+/*
+ * Check that expr (the argument argname) is one SQL expression over the
+ * columns of the table, and that its value can be assigned to a column of
+ * type target: parsed on its own (no statement, no second statement, no
+ * subquery, no aggregate, window function or set-returning function), then
+ * analysed with search_path pinned, as the trigger will run it.  The row it
+ * sees is the table's with the new column (newcol of type newtype) added.
+ * Evaluates nothing.  Must be called with search_path pinned.
+ */
+static void
+check_expression(const char *argname, const char *expr, const char *relname,
+				 const char *newcol, const char *newtype, Oid target,
+				 const char *targetname)
+{
+	char	   *sql;
+	List	   *raw;
+	RawStmt    *rs;
+	SelectStmt *sel;
+	Query	   *q;
+	TargetEntry *tle;
+	Oid			type;
+
+	if (strlen(expr) > MAX_EXPRESSION_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("The limit is %d bytes.", MAX_EXPRESSION_LEN)));
+
+	sql = psprintf("SELECT (%s\n)", expr);
+	raw = steward_parse_sql_arg(sql, argname);
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a single expression", argname)));
+	rs = linitial_node(RawStmt, raw);
+	sel = (SelectStmt *) rs->stmt;
+	if (!IsA(sel, SelectStmt) || sel->op != SETOP_NONE ||
+		list_length(sel->targetList) != 1 || sel->fromClause || sel->whereClause ||
+		sel->groupClause || sel->havingClause || sel->windowClause ||
+		sel->valuesLists || sel->sortClause || sel->limitCount ||
+		sel->limitOffset || sel->lockingClause || sel->withClause ||
+		sel->distinctClause || sel->intoClause)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a single expression", argname),
+				 errdetail("It is written into a trigger as (%s); it must not close the parenthesis or add clauses.", argname)));
+	if (walk_for_sublinks(((ResTarget *) linitial(sel->targetList))->val, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not contain a subquery", argname),
+				 errdetail("The expression computes one column from the other columns of the same row.")));
+
+	/* analyse it against the row the trigger sees */
+	sql = psprintf("SELECT (%s\n) FROM (SELECT t.*, NULL::%s AS %s FROM ONLY %s AS t) AS t",
+				   expr, newtype, quote_identifier(newcol), relname);
+	q = steward_analyze_sql_arg(sql, argname);
+	if (q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs || q->hasSubLinks)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must compute one value per row", argname),
+				 errdetail("Aggregates, window functions, subqueries and set-returning functions are not allowed.")));
+	tle = linitial_node(TargetEntry, q->targetList);
+	type = exprType((Node *) tle->expr);
+	if (!can_coerce_type(1, &type, &target, COERCION_ASSIGNMENT))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s has type %s, but column \"%s\" has type %s",
+						argname, format_type_be(type), targetname, format_type_be(target)),
+				 errhint("Add a cast to the expression, e.g. (...)::%s.", format_type_be(target))));
+}
+
+/* A type whose values the trigger compares with IS DISTINCT FROM. */
+static void
+require_equality(Oid type, const char *column)
+{
+	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
+
+	if (!OidIsValid(tc->eq_opr))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("type %s of column \"%s\" has no equality operator", format_type_be(type), column),
+				 errdetail("The sync trigger compares old and new values.")));
+}
+
+/* A dollar-quote tag that occurs in none of the texts. */
+static char *
+dollar_tag(const char *a, const char *b)
+{
+	for (int i = 0;; i++)
+	{
+		char	   *tag = i == 0 ? pstrdup("$steward_sync$") : psprintf("$steward_sync_%d$", i);
+
+		if (strstr(a, tag) == NULL && strstr(b, tag) == NULL)
+			return tag;
+	}
+}
+
+Datum
+steward_migrate_expand(PG_FUNCTION_ARGS)
+{
+	char	   *version;
+	Oid			relid;
+	char	   *column;
+	char	   *new_name = NULL;
+	char	   *new_type_arg;
+	char	   *up;
+	char	   *down;
+	char	   *description;
+	AttrNumber	attnum;
+	Oid			old_typid;
+	int32		old_typmod;
+	Oid			new_typid;
+	int32		new_typmod;
+	bool		in_place;
+	char	   *relname;
+	char	   *nspname;
+	char	   *old_type;
+	char	   *new_type;
+	char	   *hash;
+	char	   *sync_name;
+	char	   *sync_function;
+	char	   *tag;
+	char	   *up_val;
+	char	   *down_val;
+	char	   *conflict;
+	StewardOwnerScope scope;
+	StringInfoData sql;
+	StringInfoData undo;
+	char	   *result;
+	char	   *job;
+	int32		batch_size;
+
+	steward_refuse_nested();
+	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation must not be null")));
+	relid = PG_GETARG_OID(1);
+	column = required_name(fcinfo, 2, "column_name");
+	if (!PG_ARGISNULL(3))
+		new_name = required_name(fcinfo, 3, "new_name");
+	new_type_arg = steward_optional_text(ARG_TEXT_OR_NULL(4), "new_type", 1024);
+	up = steward_optional_text(ARG_TEXT_OR_NULL(5), "up", 0);
+	down = steward_optional_text(ARG_TEXT_OR_NULL(6), "down", 0);
+	description = steward_optional_text(ARG_TEXT_OR_NULL(7), "description",
+										STEWARD_MAX_DESCRIPTION_LEN);
+	batch_size = PG_ARGISNULL(11) ? 10000 : PG_GETARG_INT32(11);
+	if (batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+
+	steward_require_read_write("expand a table");
+	steward_require_read_committed("migrate_expand");
+	check_relation(relid);
+
+	attnum = get_attnum(relid, column);
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, get_rel_name(relid))));
+	if (attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is a system column", column)));
+	if (get_attgenerated(relid, attnum) != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is a generated column", column)));
+	get_atttypetypmodcoll(relid, attnum, &old_typid, &old_typmod, &(Oid) {0});
+
+	if (new_name == NULL && new_type_arg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("nothing to expand: give new_name, new_type or both")));
+	if (new_type_arg)
+		parseTypeString(new_type_arg, &new_typid, &new_typmod, NULL);
+	else
+	{
+		new_typid = old_typid;
+		new_typmod = old_typmod;
+	}
+	if (new_type_arg == NULL && (up || down))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("up and down are for a type change"),
+				 errdetail("A rename copies the value as it is."),
+				 errhint("Pass new_type with up and down, or leave up and down out.")));
+	if (new_type_arg && (up == NULL || down == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a type change needs both up and down"),
+				 errdetail("up computes the new column from a row the old application wrote, down the old column from a row the new application wrote.")));
+	in_place = (new_name == NULL);
+	if (in_place)
+	{
+		new_name = psprintf("%s_new", column);
+		if (strlen(new_name) >= NAMEDATALEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_NAME_TOO_LONG),
+					 errmsg("column name \"%s\" is too long for a temporary \"_new\" column", column),
+					 errhint("Pass new_name.")));
+	}
+	if (strcmp(new_name, column) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("new_name is the name of the column already"),
+				 errhint("To change only the type, leave new_name out.")));
+	if (get_attnum(relid, new_name) != InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" already exists", new_name, get_rel_name(relid))));
+	require_equality(old_typid, column);
+	require_equality(new_typid, new_name);
+
+	nspname = get_namespace_name(get_rel_namespace(relid));
+	hash = steward_sha256_hex(version, strlen(version));
+	sync_name = psprintf("steward_sync_%.12s", hash);
+
+	/* names and expressions as the trigger sees them: search_path pinned */
+	steward_owner_scope_begin(&scope, false);
+	relname = quote_qualified_identifier(nspname, get_rel_name(relid));
+	old_type = format_type_with_typemod(old_typid, old_typmod);
+	new_type = format_type_with_typemod(new_typid, new_typmod);
+	if (up == NULL)
+	{
+		up = pstrdup(quote_identifier(column));
+		down = pstrdup(quote_identifier(new_name));
+	}
+	check_expression("up", up, relname, new_name, new_type, new_typid, new_name);
+	check_expression("down", down, relname, new_name, new_type, old_typid, column);
+	steward_owner_scope_end(&scope);
+	sync_function = quote_qualified_identifier(nspname, sync_name);
+
+	/* no other pending expansion may use either column */
+	{
+		const char *args[4] = {psprintf("%u", relid), column, new_name, version};
+		bool		isnull;
+
+		conflict = steward_query_text_as_owner(
+			"SELECT e.version FROM steward.expansions e "
+			" WHERE e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid "
+			"   AND e.phase OPERATOR(pg_catalog.=) 'expanded' "
+			"   AND (e.old_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
+			"     OR e.new_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
+			"     OR e.version OPERATOR(pg_catalog.=) $4) "
+			" LIMIT 1", 4, args, &isnull);
+	}
+	if (conflict && strcmp(conflict, version) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("expand/contract migration \"%s\" is already expanded", version),
+				 errhint("migrate_contract('%s') or migrate_abort('%s') ends it.", version, version)));
+	if (conflict)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("column \"%s\" of relation \"%s\" is part of the pending expand/contract migration \"%s\"",
+						column, get_rel_name(relid), conflict),
+				 errhint("Contract or abort \"%s\" first.", conflict)));
+
+	tag = dollar_tag(up, down);
+	up_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", up, new_type);
+	down_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", down, old_type);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "-- expand/contract migration %s: expand\n"
+					 "ALTER TABLE %s ADD COLUMN %s %s;\n\n",
+					 version, relname, quote_identifier(new_name), new_type);
+	appendStringInfo(&sql,
+					 "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql\n"
+					 "SET search_path = pg_catalog, pg_temp AS %s\n"
+					 "#variable_conflict use_column\n"
+					 "BEGIN\n"
+					 "    IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN\n"
+					 "        IF NEW.%s IS NULL THEN\n"
+					 "            NEW.%s := %s;\n"
+					 "        ELSIF NEW.%s IS DISTINCT FROM %s THEN\n"
+					 "            NEW.%s := %s;\n"
+					 "        END IF;\n"
+					 "    ELSIF NEW.%s IS DISTINCT FROM OLD.%s THEN\n"
+					 "        IF NEW.%s IS DISTINCT FROM %s THEN\n"
+					 "            NEW.%s := %s;\n"
+					 "        END IF;\n"
+					 "    ELSE\n"
+					 "        NEW.%s := %s;\n"
+					 "    END IF;\n"
+					 "    RETURN NEW;\n"
+					 "END\n"
+					 "%s;\n\n",
+					 sync_function, tag,
+					 quote_identifier(new_name),
+					 quote_identifier(new_name), up_val,
+					 quote_identifier(new_name), up_val,
+					 quote_identifier(column), down_val,
+					 quote_identifier(new_name), quote_identifier(new_name),
+					 quote_identifier(new_name), up_val,
+					 quote_identifier(column), down_val,
+					 quote_identifier(new_name), up_val,
+					 tag);
+	appendStringInfo(&sql,
+					 "REVOKE ALL ON FUNCTION %s() FROM PUBLIC;\n\n"
+					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s\n"
+					 "    FOR EACH ROW EXECUTE FUNCTION %s();\n",
+					 sync_function, quote_identifier(sync_name), relname, sync_function);
+
+	initStringInfo(&undo);
+	appendStringInfo(&undo,
+					 "-- expand/contract migration %s: abort\n"
+					 "DROP TRIGGER %s ON %s;\n"
+					 "DROP FUNCTION %s();\n"
+					 "ALTER TABLE %s DROP COLUMN %s;\n",
+					 version, quote_identifier(sync_name), relname, sync_function,
+					 relname, quote_identifier(new_name));
+
+	if (description == NULL)
+		description = new_type_arg
+			? psprintf("expand: %s.%s to %s %s", get_rel_name(relid), column, new_name, new_type)
+			: psprintf("expand: rename %s.%s to %s", get_rel_name(relid), column, new_name);
+
+	/* the schema change, through migrate_apply, as the caller */
+	{
+		const char *args[7] = {
+			version, sql.data, undo.data, description,
+			(!PG_ARGISNULL(8) && PG_GETARG_BOOL(8)) ? "true" : "false",
+			timeout_arg(fcinfo, 9),
+			PG_ARGISNULL(10) ? NULL : psprintf("%d", PG_GETARG_INT32(10))
+		};
+
+		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
+							  "down_sql => $3, description => $4, "
+							  "out_of_order => $5::pg_catalog.bool, "
+							  "lock_timeout => $6::pg_catalog.interval, "
+							  "lock_retries => $7::pg_catalog.int4)", 7, args);
+	}
+	if (result == NULL || strcmp(result, "applied") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" was not applied by this expand (%s)", version,
+						result ? result : "no result"),
+				 errhint("A version already applied cannot be expanded again; choose a new version.")));
+
+	/* the backfill, as the caller, with the trigger's search_path */
+	{
+		const char *args[4] = {
+			psprintf("%u", relid),
+			psprintf("%s = CAST((%s\n) AS %s)", quote_identifier(new_name), up, new_type),
+			psprintf("%s IS DISTINCT FROM CAST((%s\n) AS %s)", quote_identifier(new_name), up, new_type),
+			psprintf("%d", batch_size)
+		};
+
+		job = as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
+						   "set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
+						   4, args);
+	}
+
+	/* the bookkeeping, as the owner */
+	{
+		const char *args[14] = {
+			version, psprintf("%u", relid), relname, column, new_name,
+			in_place ? "true" : "false", old_type, new_type, up, down,
+			sync_function, sync_name, job, steward_capture_who()
+		};
+
+		steward_exec_as_owner("SELECT steward.expansion_begin($1, $2::pg_catalog.oid, $3, $4, $5, "
+							  "$6::pg_catalog.bool, $7, $8, $9, $10, $11, $12, "
+							  "$13::pg_catalog.int8, $14::pg_catalog.jsonb)",
+							  14, args);
+	}
+
+	ereport(NOTICE,
+			(errmsg("expand/contract migration \"%s\" expanded: column \"%s\" added, kept in sync with \"%s\" by trigger %s; backfill job %s",
+					version, new_name, column, sync_name, job),
+			 errhint("migrate_expand_check('%s') counts the rows that disagree; migrate_contract('%s') ends the migration once the job has succeeded.",
+					 version, version)));
+	PG_RETURN_INT64(pg_strtoint64(job));
+}
+
+/* The expansion of a version, or an error when there is none. */
+static void
+load_expansion(const char *version, Expansion *e)
+{
+	const char *args[1] = {version};
+	char	  **row;
+	int			ncols;
+
+	row = steward_query_row_as_owner(
+		"SELECT e.relation::pg_catalog.text, e.relation_name, e.old_column, e.new_column, "
+		"       e.in_place::pg_catalog.text, e.new_type, e.up_expr, e.sync_function, "
+		"       e.sync_trigger, e.backfill_job::pg_catalog.text, e.phase "
+		"  FROM steward.expansions e WHERE e.version OPERATOR(pg_catalog.=) $1",
+		1, args, &ncols);
+	if (row == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("expand/contract migration \"%s\" does not exist", version),
+				 errhint("migrate_expansions() lists them.")));
+	e->version = pstrdup(version);
+	e->relid = (Oid) strtoul(row[0], NULL, 10);
+	e->relname = row[1];
+	e->old_column = row[2];
+	e->new_column = row[3];
+	e->in_place = strcmp(row[4], "true") == 0;
+	e->new_type = row[5];
+	e->up = row[6];
+	e->sync_function = row[7];
+	e->sync_trigger = row[8];
+	e->job_id = row[9] ? pg_strtoint64(row[9]) : 0;
+	e->phase = row[10];
+}
+
+static void
+require_expanded(Expansion *e, const char *what)
+{
+	if (strcmp(e->phase, "expanded") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot %s expand/contract migration \"%s\": it is %s", what, e->version, e->phase)));
+	if (get_rel_name(e->relid) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the table %s of expand/contract migration \"%s\" no longer exists",
+						e->relname, e->version)));
+}
+
+/*
+ * The checks contract and abort start with: a read-write primary, READ
+ * COMMITTED, an expanded migration of a table the caller owns.
+ */
+static char *
+begin_phase(FunctionCallInfo fcinfo, const char *what, const char *fn, Expansion *e)
+{
+	char	   *version;
+
+	steward_refuse_nested();
+	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
+	steward_require_read_write(psprintf("%s an expand/contract migration", what));
+	steward_require_read_committed(fn);
+	load_expansion(version, e);
+	require_expanded(e, what);
+	check_relation(e->relid);
+	return version;
+}
+
+/* The number of rows whose new column is distinct from up of the row. */
+static int64
+count_disagreeing(Expansion *e)
+{
+	char	   *sql;
+	char	   *n;
+
+	sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS DISTINCT FROM CAST((%s\n) AS %s)",
+				   e->relname, quote_identifier(e->new_column), e->up, e->new_type);
+	n = as_caller(sql, 0, NULL);
+	return pg_strtoint64(n);
+}
+
+Datum
+steward_migrate_expand_check(PG_FUNCTION_ARGS)
+{
+	char	   *version;
+	Expansion	e;
+
+	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
+	load_expansion(version, &e);
+	require_expanded(&e, "check");
+	PG_RETURN_INT64(count_disagreeing(&e));
+}
+
+static char *
+job_state(int64 job_id)
+{
+	const char *args[1] = {psprintf(INT64_FORMAT, job_id)};
+	bool		isnull;
+
+	return steward_query_text_as_owner("SELECT j.state FROM steward.jobs j "
+									   " WHERE j.id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+									   1, args, &isnull);
+}
+
+
+static void
+expansion_end(Expansion *e, const char *phase)
+{
+	const char *args[3] = {e->version, phase, steward_capture_who()};
+
+	steward_exec_as_owner("SELECT steward.expansion_end($1, $2, $3::pg_catalog.jsonb)", 3, args);
+}
+
+Datum
+steward_migrate_contract(PG_FUNCTION_ARGS)
+{
+	char	   *version;
+	Expansion	e;
+	char	   *state;
+	int64		disagree;
+	AttrNumber	oldnum;
+	char	   *deps;
+	char	   *def = NULL;
+	StringInfoData sql;
+	char	   *result;
+
+	version = begin_phase(fcinfo, "contract", "migrate_contract", &e);
+
+	state = e.job_id > 0 ? job_state(e.job_id) : NULL;
+	if (state == NULL || strcmp(state, "succeeded") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot contract expand/contract migration \"%s\": its backfill job %lld has not succeeded",
+						version, (long long) e.job_id),
+				 errdetail("The job is %s.", state ? state : "gone"),
+				 errhint("CALL job_await(%lld) waits for it; job_status(%lld) shows its progress.",
+						 (long long) e.job_id, (long long) e.job_id)));
+	disagree = count_disagreeing(&e);
+	if (disagree > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot contract expand/contract migration \"%s\": %lld row%s disagree%s",
+						version, (long long) disagree, disagree == 1 ? "" : "s", disagree == 1 ? "s" : ""),
+				 errdetail("Column \"%s\" of such a row is not what up computes from the row.", e.new_column),
+				 errhint("migrate_expand_check('%s') counts them; an UPDATE of a row brings it in sync.", version)));
+
+	oldnum = get_attnum(e.relid, e.old_column);
+	if (oldnum == InvalidAttrNumber || get_attnum(e.relid, e.new_column) == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" or \"%s\" of %s no longer exists", e.old_column, e.new_column, e.relname)));
+
+	/* objects that still use the old column: refuse rather than drop them */
+	{
+		const char *args[2] = {psprintf("%u", e.relid), psprintf("%d", oldnum)};
+		bool		isnull;
+
+		deps = steward_query_text_as_owner(
+			"SELECT pg_catalog.string_agg(o.d, ', ' ORDER BY o.d) FROM ("
+			" SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS d"
+			"   FROM pg_catalog.pg_depend d"
+			"  WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			"    AND d.refobjid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+			"    AND d.refobjsubid OPERATOR(pg_catalog.=) $2::pg_catalog.int4"
+			"    AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+			"    AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::pg_catalog.\"char\"[])) o",
+			2, args, &isnull);
+		if (deps)
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("cannot contract expand/contract migration \"%s\": objects still use column \"%s\"",
+							version, e.old_column),
+					 errdetail("Dependent objects: %s.", deps),
+					 errhint("Move them to column \"%s\" (or drop them) in a migration, then contract.",
+							 e.new_column)));
+		/* a rename keeps the default, deparsed with search_path pinned */
+		if (!e.in_place)
+			def = steward_query_text_as_owner("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
+											  " WHERE d.adrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+											  "   AND d.adnum OPERATOR(pg_catalog.=) $2::pg_catalog.int2",
+											  2, args, &isnull);
+	}
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql,
+					 "-- expand/contract migration %s: contract\n"
+					 "DROP TRIGGER %s ON %s;\n"
+					 "DROP FUNCTION %s();\n"
+					 "ALTER TABLE %s DROP COLUMN %s;\n",
+					 version, quote_identifier(e.sync_trigger), e.relname, e.sync_function,
+					 e.relname, quote_identifier(e.old_column));
+	if (def)
+		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
+						 e.relname, quote_identifier(e.new_column), def);
+	if (e.in_place)
+		appendStringInfo(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
+						 e.relname, quote_identifier(e.new_column), quote_identifier(e.old_column));
+
+	{
+		const char *args[5] = {
+			psprintf("%s_contract", version), sql.data,
+			psprintf("contract: %s", version),
+			timeout_arg(fcinfo, 1),
+			PG_ARGISNULL(2) ? NULL : psprintf("%d", PG_GETARG_INT32(2))
+		};
+
+		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
+							  "description => $3, out_of_order => true, "
+							  "lock_timeout => $4::pg_catalog.interval, "
+							  "lock_retries => $5::pg_catalog.int4, "
+							  "allow => ARRAY['drop-column the expand/contract migration moved every writer to the new column']::pg_catalog.text[])",
+							  5, args);
+	}
+	if (result == NULL || strcmp(result, "applied") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the contract of \"%s\" was not applied (%s)", version, result ? result : "no result")));
+	expansion_end(&e, "contracted");
+	PG_RETURN_TEXT_P(cstring_to_text("contracted"));
+}
+
+Datum
+steward_migrate_abort(PG_FUNCTION_ARGS)
+{
+	char	   *version;
+	Expansion	e;
+	char	   *state;
+	char	   *result;
+
+	version = begin_phase(fcinfo, "abort", "migrate_abort", &e);
+
+	state = e.job_id > 0 ? job_state(e.job_id) : NULL;
+	if (state && (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0 ||
+				  strcmp(state, "paused") == 0))
+	{
+		const char *args[1] = {psprintf(INT64_FORMAT, e.job_id)};
+
+		(void) as_caller("SELECT steward.job_cancel($1::pg_catalog.int8)", 1, args);
+	}
+	{
+		const char *args[3] = {
+			version, timeout_arg(fcinfo, 1),
+			PG_ARGISNULL(2) ? NULL : psprintf("%d", PG_GETARG_INT32(2))
+		};
+
+		result = as_caller("SELECT steward.migrate_rollback(version => $1, out_of_order => true, "
+							  "lock_timeout => $2::pg_catalog.interval, "
+							  "lock_retries => $3::pg_catalog.int4)", 3, args);
+	}
+	if (result == NULL || strcmp(result, "rolled_back") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the abort of \"%s\" was not applied (%s)", version, result ? result : "no result")));
+	expansion_end(&e, "aborted");
+	PG_RETURN_TEXT_P(cstring_to_text("aborted"));
+}
