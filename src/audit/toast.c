@@ -122,8 +122,10 @@ steward_audit_detoast(struct varlena *attr)
 			chunkdata = VARDATA_SHORT(chunk);
 		}
 		else
-			elog(ERROR, "found toasted toast chunk for toast value %u in %s",
-				 toast_pointer.va_valueid, RelationGetRelationName(toastrel));
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg_internal("found toasted toast chunk for toast value %u in %s",
+									 toast_pointer.va_valueid, RelationGetRelationName(toastrel))));
 
 		/* the checks of heap_fetch_toast_slice */
 		if (curchunk != expected)

@@ -402,7 +402,9 @@ steward_verify_events_open(void)
 	int			cap = 8;
 
 	if (!OidIsValid(relid))
-		elog(ERROR, "steward.audit_events does not exist");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s.audit_events\" does not exist", STEWARD_SCHEMA)));
 	ev->parent = table_open(relid, AccessShareLock);
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
 	if (aclresult != ACLCHECK_OK)

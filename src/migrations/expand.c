@@ -95,6 +95,13 @@ timeout_arg(FunctionCallInfo fcinfo, int n)
 		: DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n)));
 }
 
+/* lock_retries argument n as text for migrate_apply/migrate_rollback, or NULL */
+static char *
+retries_arg(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : psprintf("%d", PG_GETARG_INT32(n));
+}
+
 /* A column name argument (type name, so at most NAMEDATALEN - 1 bytes). */
 static char *
 required_name(FunctionCallInfo fcinfo, int n, const char *argname)
@@ -472,7 +479,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			version, sql.data, undo.data, description,
 			(!PG_ARGISNULL(8) && PG_GETARG_BOOL(8)) ? "true" : "false",
 			timeout_arg(fcinfo, 9),
-			PG_ARGISNULL(10) ? NULL : psprintf("%d", PG_GETARG_INT32(10))
+			retries_arg(fcinfo, 10)
 		};
 
 		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
@@ -725,7 +732,7 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 			psprintf("%s_contract", version), sql.data,
 			psprintf("contract: %s", version),
 			timeout_arg(fcinfo, 1),
-			PG_ARGISNULL(2) ? NULL : psprintf("%d", PG_GETARG_INT32(2))
+			retries_arg(fcinfo, 2)
 		};
 
 		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
@@ -764,7 +771,7 @@ steward_migrate_abort(PG_FUNCTION_ARGS)
 	{
 		const char *args[3] = {
 			version, timeout_arg(fcinfo, 1),
-			PG_ARGISNULL(2) ? NULL : psprintf("%d", PG_GETARG_INT32(2))
+			retries_arg(fcinfo, 2)
 		};
 
 		result = as_caller("SELECT steward.migrate_rollback(version => $1, out_of_order => true, "

@@ -71,6 +71,33 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname L
 	'the capture trigger is gone');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '0', 'the change log is empty');
 
+# A session that inserts, updates and deletes rows of "rounds" (and moves
+# keys, with $key_updates), one transaction per round from round $from on,
+# until a row appears in writer_stop.
+sub start_writer
+{
+	my ($from, $key_updates) = @_;
+	my $move = $key_updates
+	  ? "UPDATE rounds SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;"
+	  : '';
+	my $session = $node->background_psql('postgres', on_error_stop => 0);
+	$session->query_until(qr/writing/, qq{\\echo writing
+DO \$\$
+DECLARE i int := $from;
+BEGIN
+    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
+        i := i + 1;
+        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        $move
+        COMMIT;
+    END LOOP;
+END \$\$;
+});
+	return $session;
+}
+
 # --- a kill -9 of the worker in the middle of a copy while the application
 # writes, and writes that escape the capture trigger --------------------------
 $node->safe_psql('postgres', q{
@@ -82,22 +109,7 @@ CREATE TABLE writer_stop (stop boolean);
 });
 $job = $node->safe_psql('postgres', q{
 SELECT copy_table('rounds', 'rounds_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
-$writer = $node->background_psql('postgres', on_error_stop => 0);
-$writer->query_until(qr/writing/, q{\echo writing
-DO $$
-DECLARE i int := 0;
-BEGIN
-    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
-        i := i + 1;
-        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
-        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
-        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
-        UPDATE rounds SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;
-        COMMIT;
-        PERFORM pg_sleep(0.002);
-    END LOOP;
-END $$;
-});
+$writer = start_writer(0, 1);
 $node->poll_query_until('postgres', "SELECT rows_done >= 20000 AND state = 'running' FROM job_status($job)")
   or die 'the copy did not get going';
 my $pid = $node->safe_psql('postgres', "SELECT worker_pid FROM job_status($job)");
@@ -107,21 +119,7 @@ kill 'KILL', $pid;
 eval { $writer->quit; };
 $node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
   or die 'the copy did not run again after the crash';
-$writer = $node->background_psql('postgres', on_error_stop => 0);
-$writer->query_until(qr/writing/, q{\echo writing
-DO $$
-DECLARE i int := 5000;
-BEGIN
-    WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
-        i := i + 1;
-        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
-        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
-        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
-        COMMIT;
-        PERFORM pg_sleep(0.002);
-    END LOOP;
-END $$;
-});
+$writer = start_writer(5000, 0);
 $node->poll_query_until('postgres', "SELECT rows_done >= 60000 FROM job_status($job)")
   or die 'the copy did not go on';
 $node->safe_psql('postgres', "SELECT job_pause($job)");

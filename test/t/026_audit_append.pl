@@ -44,7 +44,7 @@ sub append_in
 {
 	my ($session, $action) = @_;
 	return $session->query_safe(
-		qq{SELECT pg_sleep(0.002); SELECT audit_append('$action')})
+		qq{SELECT audit_append('$action')})
 	  =~ s/^\s*\n//r;
 }
 
@@ -56,11 +56,11 @@ sub where
 	  : $node->safe_psql('postgres', sprintf($where_sql, $id));
 }
 
-# just after the time of event $id, as a literal, read in $session
+# just after the time of event $id (an append in a later statement has a later time), as a literal, read in $session
 sub just_after
 {
 	my ($session, $id) = @_;
-	my $sql = "SELECT quote_literal(event_time + interval '1 millisecond') FROM steward.audit_events WHERE id = $id";
+	my $sql = "SELECT quote_literal(event_time + interval '1 microsecond') FROM steward.audit_events WHERE id = $id";
 	return ref($session) ? $session->query_safe($sql) : $node->safe_psql('postgres', $sql);
 }
 
