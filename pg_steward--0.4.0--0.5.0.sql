@@ -5,9 +5,9 @@
 -- proves that an installation updated with this script is the same.
 --
 -- 0.5.0 adds expand/contract migrations (docs/expand-contract.md):
--- migrate_expand, migrate_expand_check, migrate_contract, migrate_abort and
--- migrate_expansions, their table steward.expansions and its bookkeeping
--- functions.  Nothing is granted to PUBLIC.
+-- migrate_expand, migrate_expand_rename_table, migrate_expand_check,
+-- migrate_contract, migrate_abort and migrate_expansions, their table
+-- steward.expansions and its bookkeeping functions.  Nothing is granted to PUBLIC.
 
 \echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -16,25 +16,37 @@
 -- One row per expand/contract migration: what expand added and where it is.
 -- Written only by the bookkeeping below, which migrate_expand,
 -- migrate_contract and migrate_abort call as the owner.
+-- kind 'column' (migrate_expand): a new column next to an old one, kept in
+-- sync by a trigger; kind 'table' (migrate_expand_rename_table): the table
+-- renamed, relation_name its new name, old_relation_name the view that has
+-- its old name; the column fields are NULL.
 CREATE TABLE steward.expansions (
     version             text COLLATE "C" PRIMARY KEY,
     relation            oid NOT NULL,
     relation_name       text NOT NULL,
-    old_column          name NOT NULL,
-    new_column          name NOT NULL,
-    in_place            boolean NOT NULL,
-    old_type            text NOT NULL,
-    new_type            text NOT NULL,
-    up_expr             text NOT NULL,
-    down_expr           text NOT NULL,
-    sync_function       text NOT NULL,
-    sync_trigger        name NOT NULL,
+    old_column          name,
+    new_column          name,
+    in_place            boolean,
+    old_type            text,
+    new_type            text,
+    up_expr             text,
+    down_expr           text,
+    sync_function       text,
+    sync_trigger        name,
     backfill_job        bigint,
     phase               text NOT NULL CHECK (phase IN ('expanded', 'contracted', 'aborted')),
     expanded_by         name NOT NULL,
     expanded_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     ended_by            name,
-    ended_at            timestamptz
+    ended_at            timestamptz,
+    kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table')),
+    old_relation_name   text,
+    CHECK (kind <> 'column' OR (old_column IS NOT NULL AND new_column IS NOT NULL
+                                AND in_place IS NOT NULL AND old_type IS NOT NULL
+                                AND new_type IS NOT NULL AND up_expr IS NOT NULL
+                                AND down_expr IS NOT NULL AND sync_function IS NOT NULL
+                                AND sync_trigger IS NOT NULL)),
+    CHECK (kind <> 'table' OR old_relation_name IS NOT NULL)
 );
 COMMENT ON TABLE steward.expansions IS
     'one row per expand/contract migration (read it with migrate_expansions())';
@@ -64,6 +76,30 @@ BEGIN
            new_type = EXCLUDED.new_type, up_expr = EXCLUDED.up_expr,
            down_expr = EXCLUDED.down_expr, sync_function = EXCLUDED.sync_function,
            sync_trigger = EXCLUDED.sync_trigger, backfill_job = EXCLUDED.backfill_job,
+           phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
+           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
+           kind = 'column', old_relation_name = NULL
+     WHERE t.phase = 'aborted';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- migrate_expand_rename_table's bookkeeping.
+CREATE FUNCTION steward.expansion_begin_table(p_version text, p_relation oid, p_relation_name text,
+                                              p_old_relation_name text, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    INSERT INTO steward.expansions AS t
+        (version, kind, relation, relation_name, old_relation_name, phase, expanded_by)
+    VALUES (p_version, 'table', p_relation, p_relation_name, p_old_relation_name, 'expanded',
+            who->>'current_user')
+    ON CONFLICT (version) DO UPDATE
+       SET kind = 'table', relation = EXCLUDED.relation, relation_name = EXCLUDED.relation_name,
+           old_relation_name = EXCLUDED.old_relation_name, old_column = NULL, new_column = NULL,
+           in_place = NULL, old_type = NULL, new_type = NULL, up_expr = NULL, down_expr = NULL,
+           sync_function = NULL, sync_trigger = NULL, backfill_job = NULL,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
            expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL
      WHERE t.phase = 'aborted';
@@ -105,6 +141,20 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_expand(text, regclass, name, name, text, text, text, text, boolean, interval, integer, integer) IS
     'expand: add a renamed or retyped copy of a column, keep both in sync by a trigger, backfill it in a job; returns the job id';
 
+CREATE FUNCTION steward.migrate_expand_rename_table(
+    version text,
+    relation regclass,
+    new_name name,
+    description text DEFAULT NULL,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'steward_migrate_expand_rename_table'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_expand_rename_table(text, regclass, name, text, boolean, interval, integer) IS
+    'expand: rename a table and keep its old name as an updatable view of it until contract';
+
 CREATE FUNCTION steward.migrate_expand_check(version text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_migrate_expand_check'
@@ -137,11 +187,13 @@ RETURNS TABLE (
     version text, relation text, old_column name, new_column name,
     new_type text, up text, down text, phase text, backfill_job bigint,
     backfill_state text, rows_done bigint, rows_estimate bigint,
-    expanded_by name, expanded_at timestamptz, ended_by name, ended_at timestamptz)
+    expanded_by name, expanded_at timestamptz, ended_by name, ended_at timestamptz,
+    kind text, old_relation text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT e.version, e.relation_name, e.old_column, e.new_column, e.new_type,
            e.up_expr, e.down_expr, e.phase, e.backfill_job, j.state, j.rows_done,
-           j.rows_estimate, e.expanded_by, e.expanded_at, e.ended_by, e.ended_at
+           j.rows_estimate, e.expanded_by, e.expanded_at, e.ended_by, e.ended_at,
+           e.kind, e.old_relation_name
       FROM steward.expansions e
       LEFT JOIN steward.jobs j ON j.id = e.backfill_job
      ORDER BY e.version

@@ -53,6 +53,7 @@
 #include "utils/typcache.h"
 
 #include "pg_steward.h"
+#include "migrations/expand.h"
 #include "migrations/migrations.h"
 
 PG_FUNCTION_INFO_V1(steward_migrate_expand);
@@ -79,11 +80,13 @@ typedef struct Expansion
 	int64		job_id;
 	char	   *phase;
 	char	   *expanded_by;	/* the role that expanded it (its author) */
+	char	   *kind;			/* 'column' or 'table' */
+	char	   *old_relation;	/* a table rename: the view's qualified name */
 } Expansion;
 
 /* The first column of a query's first row, run as the caller (pinned path). */
-static char *
-as_caller(const char *sql, int nargs, const char *const *args)
+char *
+steward_expand_as_caller(const char *sql, int nargs, const char *const *args)
 {
 	bool		isnull;
 
@@ -91,23 +94,23 @@ as_caller(const char *sql, int nargs, const char *const *args)
 }
 
 /* An interval argument as text (NULL for SQL NULL). */
-static const char *
-timeout_arg(FunctionCallInfo fcinfo, int n)
+const char *
+steward_expand_timeout_arg(FunctionCallInfo fcinfo, int n)
 {
 	return PG_ARGISNULL(n) ? NULL
 		: DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(n)));
 }
 
 /* lock_retries argument n as text for migrate_apply/migrate_rollback, or NULL */
-static char *
-retries_arg(FunctionCallInfo fcinfo, int n)
+char *
+steward_expand_retries_arg(FunctionCallInfo fcinfo, int n)
 {
 	return PG_ARGISNULL(n) ? NULL : psprintf("%d", PG_GETARG_INT32(n));
 }
 
 /* A column name argument (type name, so at most NAMEDATALEN - 1 bytes). */
-static char *
-required_name(FunctionCallInfo fcinfo, int n, const char *argname)
+char *
+steward_expand_required_name(FunctionCallInfo fcinfo, int n, const char *argname)
 {
 	char	   *s;
 
@@ -123,9 +126,12 @@ required_name(FunctionCallInfo fcinfo, int n, const char *argname)
 	return s;
 }
 
-/* The relation of an expansion: an ordinary table the caller owns. */
-static void
-check_relation(Oid relid)
+/*
+ * The relation of an expansion: an ordinary table the caller owns (or a
+ * partitioned one, for a table rename).
+ */
+void
+steward_expand_check_relation(Oid relid, bool allow_partitioned)
 {
 	char		relkind = get_rel_relkind(relid);
 
@@ -133,16 +139,37 @@ check_relation(Oid relid)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("relation with OID %u does not exist", relid)));
-	if (relkind != RELKIND_RELATION)
+	if (relkind != RELKIND_RELATION &&
+		!(allow_partitioned && relkind == RELKIND_PARTITIONED_TABLE))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an ordinary table", get_rel_name(relid)),
-				 errdetail("Expand/contract migrations work on ordinary (not partitioned) tables.")));
+				 errdetail(allow_partitioned
+						   ? "A table rename works on ordinary and partitioned tables."
+						   : "Expand/contract migrations of a column work on ordinary (not partitioned) tables.")));
 	if (!steward_owns_relation(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("must be owner of table %s", get_rel_name(relid)),
 				 errdetail("An expand/contract migration alters the table, as migrate_apply would.")));
+}
+
+/*
+ * The version of a pending expansion of any kind on relid, or of version
+ * itself; NULL when there is none.
+ */
+char *
+steward_expand_pending_on(Oid relid, const char *version)
+{
+	const char *args[2] = {psprintf("%u", relid), version};
+	bool		isnull;
+
+	return steward_query_text_as_owner(
+		"SELECT e.version FROM steward.expansions e "
+		" WHERE e.phase OPERATOR(pg_catalog.=) 'expanded' "
+		"   AND (e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid "
+		"     OR e.version OPERATOR(pg_catalog.=) $2) "
+		" ORDER BY e.version OPERATOR(pg_catalog.=) $2 DESC LIMIT 1", 2, args, &isnull);
 }
 
 static bool
@@ -294,9 +321,9 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("relation must not be null")));
 	relid = PG_GETARG_OID(1);
-	column = required_name(fcinfo, 2, "column_name");
+	column = steward_expand_required_name(fcinfo, 2, "column_name");
 	if (!PG_ARGISNULL(3))
-		new_name = required_name(fcinfo, 3, "new_name");
+		new_name = steward_expand_required_name(fcinfo, 3, "new_name");
 	new_type_arg = steward_optional_text(ARG_TEXT_OR_NULL(4), "new_type", 1024);
 	up = steward_optional_text(ARG_TEXT_OR_NULL(5), "up", 0);
 	down = steward_optional_text(ARG_TEXT_OR_NULL(6), "down", 0);
@@ -310,7 +337,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 
 	steward_require_read_write("expand a table");
 	steward_require_read_committed("migrate_expand");
-	check_relation(relid);
+	steward_expand_check_relation(relid, false);
 
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber)
@@ -401,8 +428,9 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			"   AND e.phase OPERATOR(pg_catalog.=) 'expanded' "
 			"   AND (e.old_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
 			"     OR e.new_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
+			"     OR e.kind OPERATOR(pg_catalog.=) 'table' "
 			"     OR e.version OPERATOR(pg_catalog.=) $4) "
-			" LIMIT 1", 4, args, &isnull);
+			" ORDER BY e.version OPERATOR(pg_catalog.=) $4 DESC LIMIT 1", 4, args, &isnull);
 	}
 	if (conflict && strcmp(conflict, version) == 0)
 		ereport(ERROR,
@@ -481,11 +509,11 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 		const char *args[7] = {
 			version, sql.data, undo.data, description,
 			(!PG_ARGISNULL(8) && PG_GETARG_BOOL(8)) ? "true" : "false",
-			timeout_arg(fcinfo, 9),
-			retries_arg(fcinfo, 10)
+			steward_expand_timeout_arg(fcinfo, 9),
+			steward_expand_retries_arg(fcinfo, 10)
 		};
 
-		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
+		result = steward_expand_as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
 							  "down_sql => $3, description => $4, "
 							  "out_of_order => $5::pg_catalog.bool, "
 							  "lock_timeout => $6::pg_catalog.interval, "
@@ -507,7 +535,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			psprintf("%d", batch_size)
 		};
 
-		job = as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
+		job = steward_expand_as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
 						   "set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
 						   4, args);
 	}
@@ -546,7 +574,7 @@ load_expansion(const char *version, Expansion *e)
 		"SELECT e.relation::pg_catalog.text, e.relation_name, e.old_column, e.new_column, "
 		"       e.in_place::pg_catalog.text, e.new_type, e.up_expr, e.sync_function, "
 		"       e.sync_trigger, e.backfill_job::pg_catalog.text, e.phase, "
-		"       e.expanded_by::pg_catalog.text "
+		"       e.expanded_by::pg_catalog.text, e.kind, e.old_relation_name "
 		"  FROM steward.expansions e WHERE e.version OPERATOR(pg_catalog.=) $1",
 		1, args, &ncols);
 	if (row == NULL)
@@ -559,7 +587,7 @@ load_expansion(const char *version, Expansion *e)
 	e->relname = row[1];
 	e->old_column = row[2];
 	e->new_column = row[3];
-	e->in_place = strcmp(row[4], "true") == 0;
+	e->in_place = row[4] != NULL && strcmp(row[4], "true") == 0;
 	e->new_type = row[5];
 	e->up = row[6];
 	e->sync_function = row[7];
@@ -567,6 +595,8 @@ load_expansion(const char *version, Expansion *e)
 	e->job_id = row[9] ? pg_strtoint64(row[9]) : 0;
 	e->phase = row[10];
 	e->expanded_by = row[11];
+	e->kind = row[12];
+	e->old_relation = row[13];
 }
 
 static void
@@ -598,7 +628,7 @@ begin_phase(FunctionCallInfo fcinfo, const char *what, const char *fn, Expansion
 	steward_require_read_committed(fn);
 	load_expansion(version, e);
 	require_expanded(e, what);
-	check_relation(e->relid);
+	steward_expand_check_relation(e->relid, strcmp(e->kind, "table") == 0);
 	return version;
 }
 
@@ -638,7 +668,7 @@ count_disagreeing(Expansion *e)
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
-	n = as_caller(sql, 0, NULL);
+	n = steward_expand_as_caller(sql, 0, NULL);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return pg_strtoint64(n);
 }
@@ -652,6 +682,8 @@ steward_migrate_expand_check(PG_FUNCTION_ARGS)
 	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
 	load_expansion(version, &e);
 	require_expanded(&e, "check");
+	if (strcmp(e.kind, "table") == 0)
+		PG_RETURN_INT64(0);		/* a table rename keeps one copy of each row */
 	PG_RETURN_INT64(count_disagreeing(&e));
 }
 
@@ -675,48 +707,48 @@ expansion_end(Expansion *e, const char *phase)
 	steward_exec_as_owner("SELECT steward.expansion_end($1, $2, $3::pg_catalog.jsonb)", 3, args);
 }
 
-Datum
-steward_migrate_contract(PG_FUNCTION_ARGS)
+/*
+ * The contract SQL of a column expansion, after checking that it may be
+ * contracted: its backfill succeeded, no row disagrees, nothing but the
+ * expansion uses the old column.
+ */
+static char *
+column_contract_sql(const char *version, Expansion *e)
 {
-	char	   *version;
-	Expansion	e;
 	char	   *state;
 	int64		disagree;
 	AttrNumber	oldnum;
 	char	   *deps;
 	char	   *def = NULL;
 	StringInfoData sql;
-	char	   *result;
 
-	version = begin_phase(fcinfo, "contract", "migrate_contract", &e);
-
-	state = e.job_id > 0 ? job_state(e.job_id) : NULL;
+	state = e->job_id > 0 ? job_state(e->job_id) : NULL;
 	if (state == NULL || strcmp(state, "succeeded") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot contract expand/contract migration \"%s\": its backfill job %lld has not succeeded",
-						version, (long long) e.job_id),
+						version, (long long) e->job_id),
 				 errdetail("The job is %s.", state ? state : "gone"),
 				 errhint("CALL job_await(%lld) waits for it; job_status(%lld) shows its progress.",
-						 (long long) e.job_id, (long long) e.job_id)));
-	disagree = count_disagreeing(&e);
+						 (long long) e->job_id, (long long) e->job_id)));
+	disagree = count_disagreeing(e);
 	if (disagree > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("cannot contract expand/contract migration \"%s\": %lld row%s disagree%s",
 						version, (long long) disagree, disagree == 1 ? "" : "s", disagree == 1 ? "s" : ""),
-				 errdetail("Column \"%s\" of such a row is not what up computes from the row.", e.new_column),
+				 errdetail("Column \"%s\" of such a row is not what up computes from the row.", e->new_column),
 				 errhint("migrate_expand_check('%s') counts them; an UPDATE of a row brings it in sync.", version)));
 
-	oldnum = get_attnum(e.relid, e.old_column);
-	if (oldnum == InvalidAttrNumber || get_attnum(e.relid, e.new_column) == InvalidAttrNumber)
+	oldnum = get_attnum(e->relid, e->old_column);
+	if (oldnum == InvalidAttrNumber || get_attnum(e->relid, e->new_column) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" or \"%s\" of %s no longer exists", e.old_column, e.new_column, e.relname)));
+				 errmsg("column \"%s\" or \"%s\" of %s no longer exists", e->old_column, e->new_column, e->relname)));
 
 	/* objects that still use the old column: refuse rather than drop them */
 	{
-		const char *args[2] = {psprintf("%u", e.relid), psprintf("%d", oldnum)};
+		const char *args[2] = {psprintf("%u", e->relid), psprintf("%d", oldnum)};
 		bool		isnull;
 
 		deps = steward_query_text_as_owner(
@@ -733,12 +765,12 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 					 errmsg("cannot contract expand/contract migration \"%s\": objects still use column \"%s\"",
-							version, e.old_column),
+							version, e->old_column),
 					 errdetail("Dependent objects: %s.", deps),
 					 errhint("Move them to column \"%s\" (or drop them) in a migration, then contract.",
-							 e.new_column)));
+							 e->new_column)));
 		/* a rename keeps the default, deparsed with search_path pinned */
-		if (!e.in_place)
+		if (!e->in_place)
 			def = steward_query_text_as_owner("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
 											  " WHERE d.adrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
 											  "   AND d.adnum OPERATOR(pg_catalog.=) $2::pg_catalog.int2",
@@ -751,24 +783,40 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 					 "DROP TRIGGER %s ON %s;\n"
 					 "DROP FUNCTION %s();\n"
 					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 version, quote_identifier(e.sync_trigger), e.relname, e.sync_function,
-					 e.relname, quote_identifier(e.old_column));
+					 version, quote_identifier(e->sync_trigger), e->relname, e->sync_function,
+					 e->relname, quote_identifier(e->old_column));
 	if (def)
 		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
-						 e.relname, quote_identifier(e.new_column), def);
-	if (e.in_place)
+						 e->relname, quote_identifier(e->new_column), def);
+	if (e->in_place)
 		appendStringInfo(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
-						 e.relname, quote_identifier(e.new_column), quote_identifier(e.old_column));
+						 e->relname, quote_identifier(e->new_column), quote_identifier(e->old_column));
+	return sql.data;
+}
+
+Datum
+steward_migrate_contract(PG_FUNCTION_ARGS)
+{
+	char	   *version;
+	Expansion	e;
+	char	   *sql;
+	char	   *result;
+
+	version = begin_phase(fcinfo, "contract", "migrate_contract", &e);
+	if (strcmp(e.kind, "table") == 0)
+		sql = steward_table_rename_contract_sql(version, e.old_relation);
+	else
+		sql = column_contract_sql(version, &e);
 
 	{
 		const char *args[5] = {
-			psprintf("%s_contract", version), sql.data,
+			psprintf("%s_contract", version), sql,
 			psprintf("contract: %s", version),
-			timeout_arg(fcinfo, 1),
-			retries_arg(fcinfo, 2)
+			steward_expand_timeout_arg(fcinfo, 1),
+			steward_expand_retries_arg(fcinfo, 2)
 		};
 
-		result = as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
+		result = steward_expand_as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
 							  "description => $3, out_of_order => true, "
 							  "lock_timeout => $4::pg_catalog.interval, "
 							  "lock_retries => $5::pg_catalog.int4, "
@@ -799,15 +847,15 @@ steward_migrate_abort(PG_FUNCTION_ARGS)
 	{
 		const char *args[1] = {psprintf(INT64_FORMAT, e.job_id)};
 
-		(void) as_caller("SELECT steward.job_cancel($1::pg_catalog.int8)", 1, args);
+		(void) steward_expand_as_caller("SELECT steward.job_cancel($1::pg_catalog.int8)", 1, args);
 	}
 	{
 		const char *args[3] = {
-			version, timeout_arg(fcinfo, 1),
-			retries_arg(fcinfo, 2)
+			version, steward_expand_timeout_arg(fcinfo, 1),
+			steward_expand_retries_arg(fcinfo, 2)
 		};
 
-		result = as_caller("SELECT steward.migrate_rollback(version => $1, out_of_order => true, "
+		result = steward_expand_as_caller("SELECT steward.migrate_rollback(version => $1, out_of_order => true, "
 							  "lock_timeout => $2::pg_catalog.interval, "
 							  "lock_retries => $3::pg_catalog.int4)", 3, args);
 	}

@@ -1,0 +1,30 @@
+/*-------------------------------------------------------------------------
+ *
+ * expand.h
+ *	  What the expand/contract files share: argument helpers, running SQL
+ *	  as the caller, and the SQL of a table rename (expand_table.c) that
+ *	  migrate_contract and migrate_abort (expand.c) apply.
+ *
+ * Words: a column expansion adds a new column next to an old one
+ * (expand.c); a table rename expansion renames a table and leaves a view
+ * under the old name (expand_table.c).  Both are rows of
+ * steward.expansions, told apart by its kind ('column', 'table').
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef STEWARD_EXPAND_H
+#define STEWARD_EXPAND_H
+
+#include "fmgr.h"
+
+extern char *steward_expand_as_caller(const char *sql, int nargs, const char *const *args);
+extern const char *steward_expand_timeout_arg(FunctionCallInfo fcinfo, int n);
+extern char *steward_expand_retries_arg(FunctionCallInfo fcinfo, int n);
+extern char *steward_expand_required_name(FunctionCallInfo fcinfo, int n, const char *argname);
+extern void steward_expand_check_relation(Oid relid, bool allow_partitioned);
+extern char *steward_expand_pending_on(Oid relid, const char *version);
+
+/* expand_table.c */
+extern char *steward_table_rename_contract_sql(const char *version, const char *view_name);
+
+#endif							/* STEWARD_EXPAND_H */
