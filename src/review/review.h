@@ -159,6 +159,13 @@ extern void steward_guard_observe_rewrites(StewardRewriteObserver observer);
 extern List *steward_parse_checks(ArrayType *checks, const char *argname);
 extern void steward_run_checks(List *checks, const char *what);
 
+/* expand_hint.c: the expand/contract call for a finding's safe alternative */
+extern char *steward_expand_hint_rename(Oid relid, const char *column,
+										const char *new_name);
+extern char *steward_expand_hint_type(Oid relid, AttrNumber attnum,
+									  TypeName *newtype, bool has_using);
+extern char *steward_expand_hint_require(Oid relid, const char *column);
+
 /* GUC (src/pg_steward.c) */
 extern int	steward_large_table_kb;
 
