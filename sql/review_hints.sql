@@ -47,6 +47,8 @@ SELECT backfill_job AS job FROM migrate_expansions() WHERE version = 'zzz_hint_0
 CALL job_await(:job);
 SELECT backfill_job AS job FROM migrate_expansions() WHERE version = 'zzz_hint_002' \gset
 CALL job_await(:job);
+SELECT version, expand_phase, backfill_state, backfill_rows_done FROM migrate_status()
+ WHERE version LIKE 'zzz_hint%' ORDER BY version;
 SELECT migrate_expand_check('zzz_hint_001') AS rename_disagree, migrate_expand_check('zzz_hint_002') AS type_disagree;
 SELECT replace((regexp_match(safe_alternative, '(SELECT migrate_contract\(.*\);)'))[1], '<version>', v)
   FROM migrate_lint($$ALTER TABLE "Care Home"."Resident's Log" RENAME COLUMN "first name" TO "given ""name""";$$),
@@ -55,6 +57,8 @@ SELECT replace((regexp_match(safe_alternative, '(SELECT migrate_contract\(.*\);)
 SELECT attname, format_type(atttypid, atttypmod), attnotnull FROM pg_attribute
  WHERE attrelid = '"Care Home"."Resident''s Log"'::regclass AND attnum > 0 AND NOT attisdropped
  ORDER BY attnum;
+SELECT version, expand_phase, rows_disagreeing FROM migrate_status()
+ WHERE version LIKE 'zzz_hint%' ORDER BY version;
 
 DROP TABLE "Care Home"."Resident's Log", hint_patients, hint_empty;
 DROP SCHEMA "Care Home";

@@ -7,7 +7,8 @@
  *	  migrate_expand(version, relation, column_name, new_name, new_type,
  *					 up, down, description, lock_timeout, lock_retries,
  *					 batch_size)
- *	  migrate_expand_check(version)
+ *	  migrate_expand_check(version), which records its count for
+ *	  migrate_status()
  *	  migrate_contract(version, lock_timeout, lock_retries)
  *	  migrate_abort(version, lock_timeout, lock_retries)
  *
@@ -37,6 +38,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -615,11 +618,20 @@ steward_migrate_expand_check(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	Expansion	e;
+	int64		n;
 
 	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
 	load_expansion(version, &e);
 	require_expanded(&e, "check");
-	PG_RETURN_INT64(count_disagreeing(&e));
+	n = count_disagreeing(&e);
+	/* for migrate_status(), where it can be written */
+	if (!RecoveryInProgress() && !XactReadOnly)
+	{
+		const char *args[2] = {version, psprintf(INT64_FORMAT, n)};
+
+		steward_exec_as_owner("SELECT steward.expansion_counted($1, $2::pg_catalog.int8)", 2, args);
+	}
+	PG_RETURN_INT64(n);
 }
 
 static char *
