@@ -27,6 +27,11 @@
  * added, and migrate_abort runs it through migrate_rollback.  contract is
  * applied through migrate_apply as the version "<version>_contract".
  *
+ * A rename of a NOT NULL column keeps NOT NULL: expand adds CHECK (new IS
+ * NOT NULL) NOT VALID with the new column; contract validates it first
+ * (SHARE UPDATE EXCLUSIVE, writes go on), then sets NOT NULL, proven by
+ * the check without a scan, and drops the check.
+ *
  * Nothing of the caller's runs as the owner: the bookkeeping in
  * steward.expansions is written through fixed SQL as the owner (owner
  * scope); the up and down expressions are parsed here as the caller, and
@@ -38,9 +43,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -51,6 +59,7 @@
 #include "parser/parse_type.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "pg_steward.h"
@@ -239,6 +248,30 @@ require_equality(Oid type, const char *column)
 				 errdetail("The sync trigger compares old and new values.")));
 }
 
+/* Whether a column is NOT NULL (pg_attribute.attnotnull). */
+static bool
+column_not_null(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		notnull;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	return notnull;
+}
+
+/*
+ * The CHECK (<new column> IS NOT NULL) a rename of a NOT NULL column adds
+ * NOT VALID at expand and contract validates, then turns into NOT NULL.
+ */
+static char *
+not_null_check_name(const char *version)
+{
+	return psprintf("steward_nn_%.12s", steward_sha256_hex(version, strlen(version)));
+}
+
 /* A dollar-quote tag that occurs in none of the texts. */
 static char *
 dollar_tag(const char *a, const char *b)
@@ -423,8 +456,13 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "-- expand/contract migration %s: expand\n"
-					 "ALTER TABLE %s ADD COLUMN %s %s;\n\n",
+					 "ALTER TABLE %s ADD COLUMN %s %s",
 					 version, relname, quote_identifier(new_name), new_type);
+	/* a rename keeps NOT NULL: checked from now on, validated at contract */
+	if (new_type_arg == NULL && column_not_null(relid, attnum))
+		appendStringInfo(&sql, ",\n    ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+						 quote_identifier(not_null_check_name(version)), quote_identifier(new_name));
+	appendStringInfoString(&sql, ";\n\n");
 	appendStringInfo(&sql,
 					 "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql\n"
 					 "SET search_path = pg_catalog, pg_temp AS %s\n"
@@ -664,6 +702,7 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 	AttrNumber	oldnum;
 	char	   *deps;
 	char	   *def = NULL;
+	char	   *nn_check;
 	StringInfoData sql;
 	char	   *result;
 
@@ -724,17 +763,32 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 											  2, args, &isnull);
 	}
 
+	nn_check = not_null_check_name(version);
+	if (!OidIsValid(get_relation_constraint_oid(e.relid, nn_check, true)))
+		nn_check = NULL;
+
 	initStringInfo(&sql);
+	appendStringInfo(&sql, "-- expand/contract migration %s: contract\n", version);
+	/* the scan first, under SHARE UPDATE EXCLUSIVE: writes go on meanwhile */
+	if (nn_check)
+		appendStringInfo(&sql, "ALTER TABLE %s VALIDATE CONSTRAINT %s;\n",
+						 e.relname, quote_identifier(nn_check));
 	appendStringInfo(&sql,
-					 "-- expand/contract migration %s: contract\n"
 					 "DROP TRIGGER %s ON %s;\n"
 					 "DROP FUNCTION %s();\n"
 					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 version, quote_identifier(e.sync_trigger), e.relname, e.sync_function,
+					 quote_identifier(e.sync_trigger), e.relname, e.sync_function,
 					 e.relname, quote_identifier(e.old_column));
 	if (def)
 		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
 						 e.relname, quote_identifier(e.new_column), def);
+	/* proven by the validated CHECK, so no scan; then the CHECK goes */
+	if (nn_check)
+		appendStringInfo(&sql,
+						 "ALTER TABLE %s ALTER COLUMN %s SET NOT NULL;\n"
+						 "ALTER TABLE %s DROP CONSTRAINT %s;\n",
+						 e.relname, quote_identifier(e.new_column),
+						 e.relname, quote_identifier(nn_check));
 	if (e.in_place)
 		appendStringInfo(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
 						 e.relname, quote_identifier(e.new_column), quote_identifier(e.old_column));
