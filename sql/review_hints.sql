@@ -34,6 +34,19 @@ ALTER TABLE hint_empty RENAME COLUMN first_name TO given_name;
 ALTER TABLE hint_empty ALTER COLUMN ward_id TYPE bigint;
 $$) ORDER BY statement, rule;
 
+-- a table migrate_expand refuses (no one-column primary key for the
+-- backfill, or partitioned) gets no call
+CREATE TABLE hint_no_key (a integer, b integer, note text, PRIMARY KEY (a, b));
+INSERT INTO hint_no_key SELECT g, g, 'n' FROM generate_series(1, 100) g;
+CREATE TABLE hint_parted (id bigint PRIMARY KEY, note text) PARTITION BY RANGE (id);
+CREATE TABLE hint_parted_1 PARTITION OF hint_parted FOR VALUES FROM (0) TO (1000);
+INSERT INTO hint_parted SELECT g, 'n' FROM generate_series(1, 100) g;
+SELECT relation, rule, safe_alternative LIKE '%migrate_expand%' AS has_call FROM migrate_lint($$
+ALTER TABLE hint_no_key RENAME COLUMN note TO remark;
+ALTER TABLE hint_parted RENAME COLUMN note TO remark;
+$$) WHERE rule = 'rename-column' ORDER BY statement;
+DROP TABLE hint_no_key, hint_parted;
+
 -- The calls as given, with a version filled in: expand, await, contract.
 SELECT 'SELECT ' || replace((regexp_match(safe_alternative, 'SELECT (migrate_expand\(.*\)); once'))[1],
                             '<version>', 'zzz_hint_001') || ' > 0 AS expanded'

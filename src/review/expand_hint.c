@@ -11,13 +11,15 @@
  * quote the columns they use.  Types are formatted as the expand's trigger
  * will read them (search_path = pg_catalog, pg_temp): qualified unless they
  * are in pg_catalog.  The version is left as '<version>' for the migration
- * that replaces the reviewed one.
+ * that replaces the reviewed one.  Tables migrate_expand refuses get no
+ * call.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "parser/parse_type.h"
@@ -29,14 +31,19 @@
 
 #define CONTRACT_CALL "SELECT migrate_contract('<version>');"
 
-/* The relation as a regclass literal: 'schema.name'::regclass, quoted. */
+/*
+ * The relation as a regclass literal: 'schema.name'::regclass, quoted; NULL
+ * for a table migrate_expand refuses (not an ordinary table, or without a
+ * one-column primary key for the backfill to walk).
+ */
 static char *
 regclass_literal(Oid relid)
 {
 	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
 	char	   *rel = get_rel_name(relid);
 
-	if (nsp == NULL || rel == NULL)
+	if (nsp == NULL || rel == NULL || get_rel_relkind(relid) != RELKIND_RELATION ||
+		!steward_has_one_column_primary_key(relid))
 		return NULL;
 	return psprintf("%s::regclass", quote_literal_cstr(quote_qualified_identifier(nsp, rel)));
 }

@@ -130,6 +130,7 @@ extern List *steward_domain_columns(List *names, bool *notnull);
 extern bool steward_domain_has_constraints(TypeName *tn);
 extern bool steward_index_covers(Oid relid, List *attnums);
 extern bool steward_column_indexed(Oid relid, AttrNumber attnum);
+extern bool steward_has_one_column_primary_key(Oid relid);
 
 /* silence.c */
 typedef struct LintSilence
