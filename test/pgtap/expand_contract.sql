@@ -18,7 +18,7 @@ SELECT has_function('migrate_abort', ARRAY['text', 'interval', 'integer']);
 SELECT has_function('migrate_expansions', '{}'::name[]);
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'steward'::regnamespace
-              AND (p.proname LIKE 'migrate\_expan%' OR p.proname IN ('migrate_contract', 'migrate_abort', 'expansion_begin', 'expansion_end'))
+              AND (p.proname LIKE 'migrate\_expan%' OR p.proname IN ('migrate_contract', 'migrate_abort', 'expansion_begin', 'expansion_end', 'expansion_counted'))
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
           'no expand/contract function is executable by PUBLIC');
 SELECT is((SELECT count(*)::int FROM pg_proc p
