@@ -263,7 +263,7 @@ check_xid_ahead_of_ledger(void)
 	steward_owner_scope_begin(&scope, true);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (steward_audit_read_head(&head) && steward_audit_visible(&head.snap, current))
+	if (steward_audit_read_head(&head, NULL) && steward_audit_visible(&head.snap, current))
 	{
 		behind = true;
 		snap.xmax = head.snap.xmax;

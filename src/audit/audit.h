@@ -229,6 +229,7 @@ extern char *steward_audit_hex(const uint8 *bytes, int len);
 extern bool steward_audit_unhex(const char *hex, uint8 *out, int len);
 extern bool steward_audit_time_encodable(TimestampTz t);
 extern void steward_audit_check_time(TimestampTz t, const char *what);
+extern void steward_audit_refuse_time(const char *what) pg_attribute_noreturn();
 extern int64 steward_audit_unix_micros(TimestampTz t);
 extern bool steward_audit_from_unix_micros(int64 us, TimestampTz *t);
 
@@ -259,7 +260,7 @@ extern void steward_audit_chain_start(AuditChainEnd *end);
 extern void steward_audit_read_block(HeapTuple tuple, TupleDesc desc, AuditBlock *b);
 extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
 									  AuditBlockProblem *problem);
-extern bool steward_audit_read_head(AuditBlock *head);
+extern bool steward_audit_read_head(AuditBlock *head, const AuditBlock *known);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 
 /* insert.c: an event's row (AuditColumn order, AUDIT_NCOLS values) */

@@ -12,7 +12,10 @@
  * the entries and the snapshot), its entries match its Merkle root, and
  * its snapshot follows the previous one and holds its entries.  A head
  * that does not verify stops sealing and the restored-ledger advice with
- * "the audit ledger is damaged".  The advice itself, for a head that does
+ * "the audit ledger is damaged".  A seal that finds as the head the very
+ * block its backend wrote last, byte for byte, skips recomputing its
+ * Merkle root and hash (steward_audit_read_head's known block); every
+ * other check is made.  The advice itself, for a head that does
  * verify, is here too (steward_audit_refuse_xid_behind): appends and seals
  * both give it.
  *
@@ -163,11 +166,13 @@ found(AuditBlockProblem *p, int64 block_id, int64 position, const char *fmt,...)
  * Check a block against the chain before it.  Returns true and the first
  * problem found, in this order: numbering, position, entries against the
  * count, the link to the previous hash, the format, the Merkle root, the
- * hash, the snapshot.
+ * hash, the snapshot.  Without rehash, the Merkle root and the hash are
+ * taken as they are (for a block known to be byte for byte one whose were
+ * computed from its bytes).
  */
-bool
-steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
-						  AuditBlockProblem *p)
+static bool
+check_block(const AuditBlock *b, const AuditChainEnd *before, AuditBlockProblem *p,
+			bool rehash)
 {
 	long long	id = (long long) b->block_id;
 	uint8		calc[AUDIT_HASH_LEN];
@@ -193,14 +198,17 @@ steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
 		return found(p, b->block_id, b->first_position,
 					 "block %lld has format %d after a block of format %d",
 					 id, b->format, before->format);
-	steward_audit_entries_root(b->entries, b->count, calc);
-	if (!b->has_root || memcmp(b->root, calc, AUDIT_HASH_LEN) != 0)
-		return found(p, b->block_id, b->first_position,
-					 "block %lld: its entries do not match its Merkle root", id);
-	if (!b->has_hash || !steward_audit_block_hash(b, b->prev_hash, calc) ||
-		memcmp(b->hash, calc, AUDIT_HASH_LEN) != 0)
-		return found(p, b->block_id, b->first_position,
-					 "block %lld: its hash does not match its header", id);
+	if (rehash)
+	{
+		steward_audit_entries_root(b->entries, b->count, calc);
+		if (!b->has_root || memcmp(b->root, calc, AUDIT_HASH_LEN) != 0)
+			return found(p, b->block_id, b->first_position,
+						 "block %lld: its entries do not match its Merkle root", id);
+		if (!b->has_hash || !steward_audit_block_hash(b, b->prev_hash, calc) ||
+			memcmp(b->hash, calc, AUDIT_HASH_LEN) != 0)
+			return found(p, b->block_id, b->first_position,
+						 "block %lld: its hash does not match its header", id);
+	}
 	if (before->snap != NULL && !steward_audit_snapshot_follows(&b->snap, before->snap))
 		return found(p, b->block_id, b->first_position,
 					 "block %lld: its snapshot does not follow block %lld's", id, id - 1);
@@ -208,6 +216,36 @@ steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
 		return found(p, b->block_id, b->first_position,
 					 "block %lld: its snapshot does not match its entries", id);
 	return false;
+}
+
+bool
+steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
+						  AuditBlockProblem *p)
+{
+	return check_block(b, before, p, true);
+}
+
+/*
+ * Is stored block b byte for byte the block known (its header, snapshot
+ * and entries)?
+ */
+static bool
+same_block(const AuditBlock *b, const AuditBlock *known)
+{
+	return b->block_id == known->block_id && b->format == known->format &&
+		b->first_position == known->first_position && b->count == known->count &&
+		b->sealed_at == known->sealed_at &&
+		b->has_root && known->has_root && memcmp(b->root, known->root, AUDIT_HASH_LEN) == 0 &&
+		b->has_prev_hash && known->has_prev_hash &&
+		memcmp(b->prev_hash, known->prev_hash, AUDIT_HASH_LEN) == 0 &&
+		b->has_hash && known->has_hash && memcmp(b->hash, known->hash, AUDIT_HASH_LEN) == 0 &&
+		b->snap.xmin == known->snap.xmin && b->snap.xmax == known->snap.xmax &&
+		b->snap.nxip == known->snap.nxip &&
+		(b->snap.nxip == 0 ||
+		 memcmp(b->snap.xip, known->snap.xip, sizeof(uint64) * b->snap.nxip) == 0) &&
+		b->entries != NULL && known->entries != NULL &&
+		(b->count == 0 ||
+		 memcmp(b->entries, known->entries, (Size) b->count * AUDIT_ENTRY_LEN) == 0);
 }
 
 static void
@@ -225,14 +263,18 @@ refuse_damaged(int64 block_id, const char *problem)
 /*
  * Read the newest block into head and check it against the block before
  * it; errors out if it does not verify.  Returns false when nothing is
- * sealed yet.
+ * sealed yet.  known, if not NULL, is a block this backend wrote (its
+ * Merkle root and hash computed from its bytes): when the stored head is
+ * byte for byte that block, those two are not computed again; every other
+ * check is made all the same.
  */
 bool
-steward_audit_read_head(AuditBlock *head)
+steward_audit_read_head(AuditBlock *head, const AuditBlock *known)
 {
 	AuditChainEnd before;
 	AuditBlock	prev;
 	AuditBlockProblem problem;
+	bool		rehash;
 	int			rc;
 
 	rc = SPI_execute(steward_audit_block_select("entries", "ORDER BY block_id DESC LIMIT 1"), true, 1);
@@ -268,7 +310,12 @@ steward_audit_read_head(AuditBlock *head)
 		before.format = prev.format;
 		before.snap = &prev.snap;
 	}
-	if (steward_audit_check_block(head, &before, &problem))
+	rehash = known == NULL || !same_block(head, known);
+	if (!rehash)
+		ereport(DEBUG2,
+				(errmsg_internal("newest block %lld is the one this session wrote: not hashed again",
+								 (long long) head->block_id)));
+	if (check_block(head, &before, &problem, rehash))
 		refuse_damaged(head->block_id, problem.text);
 	return true;
 }

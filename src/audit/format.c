@@ -105,11 +105,18 @@ void
 steward_audit_check_time(TimestampTz t, const char *what)
 {
 	if (!steward_audit_time_encodable(t))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("the time of %s cannot be encoded in the audit ledger", what),
-				 errdetail("Ledger times must be finite and before %d-01-01 00:00:00 UTC.",
-						   AUDIT_TIME_END_YEAR)));
+		steward_audit_refuse_time(what);
+}
+
+/* the refusal of steward_audit_check_time, for a time known not encodable */
+void
+steward_audit_refuse_time(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("the time of %s cannot be encoded in the audit ledger", what),
+			 errdetail("Ledger times must be finite and before %d-01-01 00:00:00 UTC.",
+					   AUDIT_TIME_END_YEAR)));
 }
 
 /*

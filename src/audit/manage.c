@@ -297,7 +297,7 @@ steward_audit_range_summary(PG_FUNCTION_ARGS)
 	initStringInfo(&leaves);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (steward_audit_read_head(&head))
+	if (steward_audit_read_head(&head, NULL))
 		pfree(head.entries);
 	portal = SPI_cursor_open_with_args(NULL,
 									   "SELECT block_id, block_hash, entries FROM steward.audit_blocks ORDER BY block_id",

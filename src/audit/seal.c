@@ -8,18 +8,34 @@
  * one snapshot S, and in that snapshot reads the previous block (checked
  * first: a previous block that does not verify stops the seal, see
  * block.c) and every event visible in S but not in the previous block's
- * snapshot (see snapshot.c), in (xid, id) order.  The events' entries, the Merkle root
+ * snapshot (see snapshot.c), in (xid, id) order.  The events are read in
+ * C by verify_read.c, in this backend alone: that set of events is a
+ * chunk of verify_audit_chain (upper S, lower the previous block's
+ * snapshot), so the xid index of each partition finds their pages and
+ * each row's leaf is computed from the stored row, without SQL per row; a
+ * partition without an xid index, or not a heap table, is read whole.
+ * The rows are sorted here (gather_block).  The events' entries, the Merkle root
  * over their leaves and the header hash chained to the previous block go
  * into one new row of steward.audit_blocks (format 2: the hash covers the
  * entries and the snapshot too), in the sealer's own transaction.  Writers never take part: a transaction still running at
  * the seal is simply not visible in S, and its events land in a later block.
+ *
+ * The backend keeps a copy of the block it wrote last (written, up to
+ * SEAL_KEEP_MAX bytes of entries): when the next seal finds that block as
+ * the newest, byte for byte, its Merkle root and hash are not computed
+ * again (every other check of the head still is).  A block whose
+ * transaction rolled back is not in the table, and a changed one differs:
+ * both are checked in full, so nothing is trusted from the copy alone.
  *
  * A seal must run in a READ COMMITTED transaction that has not written
  * anything: its own uncommitted events would otherwise look visible.
  *
  * A block holds at most pg_steward.audit_block_max_events events (more
  * only when one transaction appended more): a larger backlog becomes
- * several blocks, cut at xid boundaries (block_snapshot).
+ * several blocks, cut at xid boundaries (block_snapshot), each read by a
+ * pass of its own.  Memory: the rows of about one block (64 bytes each,
+ * up to a quarter more than the limit, see gather_block) and its entries
+ * (56 bytes each), whatever the backlog.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,27 +50,21 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 #include "pg_steward.h"
 #include "audit/audit.h"
+#include "audit/verify.h"
 
 #define SEAL_LOCK_CLASS		0x53544557	/* "STEW" */
 #define SEAL_LOCK_SUBID		5
-#define SEAL_FETCH			10000
+/* a copy of the block this backend wrote last is kept up to this size */
+#define SEAL_KEEP_MAX		((Size) 8 * 1024 * 1024)
 
 int			steward_audit_block_max_events = 1000000;
-
-#define SEAL_EVENTS_SQL \
-	"SELECT e.id, e.xid, e.event_time, " \
-	"       steward.audit_event_check(" AUDIT_EVENT_COLUMNS ", NULL, NULL) " \
-	"  FROM steward.audit_events e " \
-	" WHERE ((e.xid OPERATOR(pg_catalog.>=) $1::pg_catalog.xid8 AND e.xid OPERATOR(pg_catalog.<) $2::pg_catalog.xid8) " \
-	"        OR e.xid OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.xid8[])) " \
-	"   AND pg_catalog.pg_visible_in_snapshot(e.xid, $4::pg_catalog.pg_snapshot) " \
-	" ORDER BY e.xid, e.id"
 
 static void
 check_can_seal(void)
@@ -68,20 +78,6 @@ check_can_seal(void)
 				 errhint("Call it in a transaction of its own; events of this transaction are sealed after it commits.")));
 }
 
-/* the xip list of a snapshot as an xid8[] literal */
-static char *
-xip_array(const AuditSnapshot *s)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < s->nxip; i++)
-		appendStringInfo(&buf, "%s" UINT64_FORMAT, i ? "," : "", s->xip[i]);
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
 static bytea *
 to_bytea(const void *data, size_t len)
 {
@@ -90,6 +86,147 @@ to_bytea(const void *data, size_t len)
 	SET_VARSIZE(b, VARHDRSZ + len);
 	memcpy(VARDATA(b), data, len);
 	return b;
+}
+
+/* an event to seal: what its entry holds */
+typedef struct SealRow
+{
+	uint64		xid;
+	int64		id;
+	int64		time_us;
+	bool		encodable;
+	uint8		leaf[AUDIT_HASH_LEN];
+} SealRow;
+
+/*
+ * The events of the next block, gathered as the reader hands them over
+ * (see gather_block).
+ */
+typedef struct SealRows
+{
+	SealRow    *rows;
+	int64		n;
+	int64		cap;			/* allocated */
+	int64		compact_at;		/* at this many rows, drop what the block cannot hold */
+	int64		slack;			/* rows kept beyond pg_steward.audit_block_max_events */
+	uint64		limit;			/* rows from this xid on belong to a later block */
+} SealRows;
+
+/* the order of a block's events: xid, then id */
+static int
+seal_row_cmp(const void *a, const void *b)
+{
+	const SealRow *x = (const SealRow *) a;
+	const SealRow *y = (const SealRow *) b;
+
+	if (x->xid != y->xid)
+		return x->xid < y->xid ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return 0;
+}
+
+/*
+ * Where a block of the sorted rows ends: at the first row of the first
+ * transaction reached with pg_steward.audit_block_max_events rows before
+ * it, or after the last row.
+ */
+static int64
+block_end(const SealRow *rows, int64 n)
+{
+	for (int64 i = Max(steward_audit_block_max_events, 1); i < n; i++)
+		if (rows[i].xid != rows[i - 1].xid)
+			return i;
+	return n;
+}
+
+/*
+ * Room for one more row: rows are kept up to compact_at; then they are
+ * sorted and those after the block's end dropped, and the end's xid
+ * becomes the limit (no row from there on is taken any more).  The array
+ * grows beyond that only when one transaction fills most of it.
+ */
+static void
+make_room(SealRows *s)
+{
+	if (s->n >= s->compact_at)
+	{
+		int64		end;
+
+		qsort(s->rows, s->n, sizeof(SealRow), seal_row_cmp);
+		end = block_end(s->rows, s->n);
+		if (end < s->n)
+		{
+			s->limit = s->rows[end].xid;
+			s->n = end;
+		}
+		if (s->n <= s->compact_at - s->slack / 2 && s->n < s->cap)
+			return;
+		/* one transaction holds most of them: room for more */
+		s->compact_at = s->n + s->slack;
+	}
+	s->cap = Min(s->cap * 2, s->compact_at);
+	s->rows = repalloc_huge(s->rows, sizeof(SealRow) * s->cap);
+}
+
+/* the reader's rows (VerifyRowsFn): those the block may hold are kept */
+static void
+gather_rows(void *arg, const VerifyRow *rows, int nrows)
+{
+	SealRows   *s = (SealRows *) arg;
+
+	for (int i = 0; i < nrows; i++)
+	{
+		const VerifyRow *v = &rows[i];
+		SealRow    *r;
+
+		if (v->xid >= s->limit)
+			continue;
+		if (s->n == s->cap)
+		{
+			make_room(s);
+			if (v->xid >= s->limit)
+				continue;
+		}
+		r = &s->rows[s->n++];
+		r->xid = v->xid;
+		r->id = v->id;
+		r->time_us = v->time_us;
+		r->encodable = v->encodable;
+		memcpy(r->leaf, v->leaf, AUDIT_HASH_LEN);
+	}
+}
+
+/*
+ * The events of the next block, in (xid, id) order, into s: those visible
+ * in cur and not in prev (NULL: none before), up to the block's end; *cut
+ * is the first xid left for a later block (0: none).  The rows are read in
+ * storage order and kept while the block may need them: once more than
+ * pg_steward.audit_block_max_events (and some) are kept, those after the
+ * block's end are dropped and no row from its xid on is read any more (the
+ * end can only move down as rows come in, never below the true one).  So
+ * memory stays about that of one block, whatever the backlog.
+ */
+static void
+gather_block(VerifyEvents *ev, const AuditSnapshot *cur, const AuditSnapshot *prev,
+			 SealRows *s, uint64 *cut)
+{
+	int64		end;
+
+	s->n = 0;
+	s->limit = cur->xmax;
+	s->slack = Max(steward_audit_block_max_events / 4, 1024);
+	s->compact_at = Max(s->cap, steward_audit_block_max_events + s->slack);
+	steward_verify_events_read(ev, cur, prev, &s->limit, gather_rows, s);
+	qsort(s->rows, s->n, sizeof(SealRow), seal_row_cmp);
+	end = block_end(s->rows, s->n);
+	if (end < s->n)
+		*cut = s->rows[end].xid;
+	else if (s->limit < cur->xmax)
+		*cut = s->limit;		/* the rows at the end were dropped on the way */
+	else
+		*cut = 0;
+	s->n = end;
 }
 
 /*
@@ -128,10 +265,51 @@ block_snapshot(const AuditSnapshot *prev, const AuditSnapshot *cur, uint64 cut)
 	return buf.data;
 }
 
-/* Write one block; prev_hash becomes its hash. */
+/*
+ * The block this backend wrote last (block_id 0: none), with a copy of its
+ * entries, in TopMemoryContext.  The next seal compares the stored newest
+ * block with it byte for byte (block.c): the same bytes need not be
+ * hashed again.  Nothing else is trusted from it, so a block whose
+ * transaction rolled back, or that was changed since, is simply checked
+ * in full.
+ */
+static AuditBlock written;
+
+static void
+forget_written(void)
+{
+	if (written.entries)
+		pfree(written.entries);
+	if (written.snap.xip)
+		pfree(written.snap.xip);
+	memset(&written, 0, sizeof(written));
+}
+
+/* remember b, which was just written (small enough blocks only) */
+static void
+remember_written(const AuditBlock *b)
+{
+	Size		len = (Size) b->count * AUDIT_ENTRY_LEN;
+
+	forget_written();
+	if (len > SEAL_KEEP_MAX)
+		return;
+	written = *b;
+	written.snap_text = NULL;
+	written.snap.xip = MemoryContextAlloc(TopMemoryContext,
+										  sizeof(uint64) * Max(b->snap.nxip, 1));
+	if (b->snap.nxip > 0)
+		memcpy(written.snap.xip, b->snap.xip, sizeof(uint64) * b->snap.nxip);
+	written.entries = MemoryContextAlloc(TopMemoryContext, Max(len, 1));
+	if (len > 0)
+		memcpy(written.entries, b->entries, len);
+}
+
+/* Write one block; prev_hash becomes its hash, and *b the block written. */
 static void
 write_block(int format, int64 block_id, const char *snap_text, const AuditSnapshot *snap,
-			int64 first_position, int64 n, const StringInfo entries, uint8 *prev_hash)
+			int64 first_position, int64 n, const StringInfo entries, uint8 *prev_hash,
+			AuditBlock *out)
 {
 	AuditBlock	b = {0};
 	Oid			types[10] = {INT8OID, INT2OID, TEXTOID, INT8OID, INT8OID, BYTEAOID,
@@ -151,6 +329,9 @@ write_block(int format, int64 block_id, const char *snap_text, const AuditSnapsh
 	b.has_root = true;
 	if (!steward_audit_block_hash(&b, prev_hash, b.hash))
 		elog(ERROR, "could not compute the hash of block %lld", (long long) block_id);
+	memcpy(b.prev_hash, prev_hash, AUDIT_HASH_LEN);
+	b.has_prev_hash = true;
+	b.has_hash = true;
 
 	vals[0] = Int64GetDatum(block_id);
 	vals[1] = Int16GetDatum(b.format);
@@ -177,6 +358,7 @@ write_block(int format, int64 block_id, const char *snap_text, const AuditSnapsh
 		elog(ERROR, "could not write block %lld: %s", (long long) block_id,
 			 SPI_result_code_string(rc));
 	memcpy(prev_hash, b.hash, AUDIT_HASH_LEN);
+	*out = b;
 }
 
 /*
@@ -192,17 +374,17 @@ steward_audit_seal_now(bool quiet)
 	int64		block_id = 1;
 	int64		first_position = 1;
 	uint8		prev_hash[AUDIT_HASH_LEN] = {0};
-	char	   *prev_snap_text = NULL;
+	bool		have_prev = false;
 	char	   *cur_snap_text;
 	AuditBlock	head;
+	AuditBlock	last = {0};
 	int			format;
 	AuditSnapshot prev = {0};
 	AuditSnapshot cur;
 	StringInfoData entries;
+	VerifyEvents *ev;
+	SealRows	rows;
 	int64		n = 0;
-	Portal		portal;
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		args[4];
 	int			rc;
 
 	check_can_seal();
@@ -221,13 +403,17 @@ steward_audit_seal_now(bool quiet)
 
 	format = steward_audit_blocks_have_format() ? AUDIT_BLOCK_FORMAT : 1;
 
-	/* sealing continues from the newest block, so it must verify first */
-	if (steward_audit_read_head(&head))
+	/*
+	 * Sealing continues from the newest block, so it must verify first (if
+	 * it is the block this backend wrote last, unchanged, its hashes are not
+	 * computed again).
+	 */
+	if (steward_audit_read_head(&head, written.block_id > 0 ? &written : NULL))
 	{
 		block_id = head.block_id + 1;
 		first_position = head.first_position + head.count;
 		memcpy(prev_hash, head.hash, AUDIT_HASH_LEN);
-		prev_snap_text = head.snap_text;
+		have_prev = true;
 		prev = head.snap;
 		pfree(head.entries);
 	}
@@ -237,8 +423,13 @@ steward_audit_seal_now(bool quiet)
 		elog(ERROR, "could not read the current snapshot");
 	cur_snap_text = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	steward_audit_parse_snapshot(cur_snap_text, &cur);
-	if (prev_snap_text && cur.xmax < prev.xmax)
+	if (have_prev && cur.xmax < prev.xmax)
 		steward_audit_refuse_xid_behind(prev.xmax, cur.xmax);
+
+	/* the events are read in C, in this snapshot (verify_read.c) */
+	ev = steward_verify_events_open("audit_seal", true);
+	rows.cap = 1024;
+	rows.rows = palloc(sizeof(SealRow) * rows.cap);
 
 	/*
 	 * One block per pg_steward.audit_block_max_events events at most: a
@@ -248,76 +439,51 @@ steward_audit_seal_now(bool quiet)
 	initStringInfo(&entries);
 	for (;;)
 	{
-		uint64		cut = 0;	/* first xid left for the next block; 0: none */
-		uint64		last_xid = 0;
-		int64		nblock = 0;
+		uint64		cut;		/* first xid left for the next block; 0: none */
 		char	   *block_snap_text;
 		AuditSnapshot block_snap;
 
-		args[0] = CStringGetTextDatum(psprintf(UINT64_FORMAT, prev_snap_text ? prev.xmax : 0));
-		args[1] = CStringGetTextDatum(psprintf(UINT64_FORMAT, cur.xmax));
-		args[2] = CStringGetTextDatum(xip_array(&prev));
-		args[3] = CStringGetTextDatum(cur_snap_text);
-		resetStringInfo(&entries);
-
-		portal = SPI_cursor_open_with_args(NULL, SEAL_EVENTS_SQL, 4, argtypes, args,
-										   NULL, true, 0);
-		while (cut == 0)
-		{
-			SPI_cursor_fetch(portal, true, SEAL_FETCH);
-			if (SPI_processed == 0)
-				break;
-			for (uint64 i = 0; i < SPI_processed; i++)
-			{
-				HeapTuple	t = SPI_tuptable->vals[i];
-				TupleDesc	d = SPI_tuptable->tupdesc;
-				bool		isnull;
-				uint8		e[AUDIT_ENTRY_LEN];
-				bytea	   *check;
-				int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-				uint64		xid = U64FromFullTransactionId(DatumGetFullTransactionId(SPI_getbinval(t, d, 2, &isnull)));
-				TimestampTz time = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
-
-				CHECK_FOR_INTERRUPTS();
-				if (nblock >= steward_audit_block_max_events && xid != last_xid)
-				{
-					cut = xid;
-					break;
-				}
-				last_xid = xid;
-				/* never seal a time the format cannot encode */
-				steward_audit_check_time(time, psprintf("event " INT64_FORMAT, id));
-				steward_audit_put_int64(e + AUDIT_ENTRY_ID, id);
-				steward_audit_put_int64(e + AUDIT_ENTRY_XID, (int64) xid);
-				steward_audit_put_int64(e + AUDIT_ENTRY_TIME, steward_audit_unix_micros(time));
-				check = DatumGetByteaPP(SPI_getbinval(t, d, 4, &isnull));
-				memcpy(e + AUDIT_ENTRY_LEAF, VARDATA_ANY(check), AUDIT_HASH_LEN);
-				appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);
-				nblock++;
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
-		SPI_cursor_close(portal);
-
-		if (nblock == 0)
+		gather_block(ev, &cur, have_prev ? &prev : NULL, &rows, &cut);
+		if (rows.n == 0)
 			break;
-		block_snap_text = block_snapshot(prev_snap_text ? &prev : NULL, &cur, cut ? cut : cur.xmax);
+		resetStringInfo(&entries);
+		enlargeStringInfo(&entries, (int) (rows.n * AUDIT_ENTRY_LEN));
+		for (int64 i = 0; i < rows.n; i++)
+		{
+			const SealRow *r = &rows.rows[i];
+			uint8		e[AUDIT_ENTRY_LEN];
+
+			CHECK_FOR_INTERRUPTS();
+			/* never seal a time the format cannot encode */
+			if (!r->encodable)
+				steward_audit_refuse_time(psprintf("event " INT64_FORMAT, r->id));
+			steward_audit_put_int64(e + AUDIT_ENTRY_ID, r->id);
+			steward_audit_put_int64(e + AUDIT_ENTRY_XID, (int64) r->xid);
+			steward_audit_put_int64(e + AUDIT_ENTRY_TIME, r->time_us);
+			memcpy(e + AUDIT_ENTRY_LEAF, r->leaf, AUDIT_HASH_LEN);
+			appendBinaryStringInfo(&entries, (char *) e, AUDIT_ENTRY_LEN);
+		}
+
+		block_snap_text = block_snapshot(have_prev ? &prev : NULL, &cur, cut ? cut : cur.xmax);
 		steward_audit_parse_snapshot(block_snap_text, &block_snap);
-		write_block(format, block_id, block_snap_text, &block_snap, first_position, nblock,
-					&entries, prev_hash);
+		write_block(format, block_id, block_snap_text, &block_snap, first_position, rows.n,
+					&entries, prev_hash, &last);
 		if (!quiet)
 			ereport(DEBUG1,
 					(errmsg_internal("sealed %lld audit events into block %lld",
-									 (long long) nblock, (long long) block_id)));
-		n += nblock;
+									 (long long) rows.n, (long long) block_id)));
+		n += rows.n;
 		if (cut == 0)
 			break;
 		/* the next block starts where this one was cut */
-		prev_snap_text = block_snap_text;
+		have_prev = true;
 		prev = block_snap;
 		block_id++;
-		first_position += nblock;
+		first_position += rows.n;
 	}
+	steward_verify_events_close(ev);
+	if (last.block_id > 0)
+		remember_written(&last);
 
 	SPI_finish();
 	PopActiveSnapshot();

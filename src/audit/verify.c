@@ -852,7 +852,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	steward_audit_chain_start(&v.chain);
 	v.reading = &v.chunks[0];
 	load_epochs(&v);
-	v.events = steward_verify_events_open();
+	v.events = steward_verify_events_open("verify_audit_chain", false);
 
 	if (have_since && since.block > 0)
 	{

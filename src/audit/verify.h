@@ -76,6 +76,7 @@ typedef struct VerifyReader
 	AttrNumber *attnums;		/* AUDIT_NCOLS per partition */
 	BlockNumber *nblocks;		/* each partition's pages when the run began */
 	Snapshot	snapshot;
+	bool		leaf_only;		/* leaves only, no payload state nor kind */
 	BufferAccessStrategy strategy;	/* a small ring, as large scans use */
 	Datum	   *values;			/* a row's columns, deformed */
 	bool	   *isnull;
@@ -88,15 +89,18 @@ typedef struct VerifyReader
 } VerifyReader;
 
 /* verify_read.c */
-extern VerifyEvents *steward_verify_events_open(void);
+extern VerifyEvents *steward_verify_events_open(const char *caller, bool for_seal);
 extern void steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
 										const AuditSnapshot *lower,
 										VerifyRowsFn fn, void *arg);
 extern void steward_verify_events_step(VerifyEvents *ev);
 extern void steward_verify_events_finish(VerifyEvents *ev);
+extern void steward_verify_events_read(VerifyEvents *ev, const AuditSnapshot *upper,
+									   const AuditSnapshot *lower, const uint64 *xid_limit,
+									   VerifyRowsFn fn, void *arg);
 extern void steward_verify_events_close(VerifyEvents *ev);
 extern void steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels,
-									   Snapshot snapshot);
+									   Snapshot snapshot, bool any_am);
 extern void steward_verify_reader_end(VerifyReader *r);
 extern int	steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int part,
 									 const BlockNumber *pages, int npages);

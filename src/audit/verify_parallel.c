@@ -386,7 +386,7 @@ steward_verify_worker(dsm_segment *seg, shm_toc *toc)
 	rels = palloc(sizeof(Relation) * Max(s->nparts, 1));
 	for (uint32 p = 0; p < s->nparts; p++)
 		rels[p] = table_open(partoids[p], AccessShareLock);
-	steward_verify_reader_init(&r, s->nparts, rels, GetActiveSnapshot());
+	steward_verify_reader_init(&r, s->nparts, rels, GetActiveSnapshot(), false);
 
 	while ((n = read_next_unit(s, &r, &b)) >= 0)
 	{

@@ -36,6 +36,14 @@
  * since rows are read beneath it.  Only heap partitions can be read.  Partitions come in the order of their
  * bounds, the order an Append of the table would scan them in.
  *
+ * Sealing (seal.c) reads the events of the next block the same way, as a
+ * chunk whose lower snapshot is the previous block's, with
+ * steward_verify_events_read: in the backend alone (no parallel workers),
+ * unit after unit, computing leaves only (no payload state), skipping rows
+ * from an xid the caller no longer wants (the cut of its block) before
+ * they are hashed.  There a partition that is not a heap table is read
+ * whole through its table access method (read_scan).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -45,6 +53,8 @@
 #include "access/htup_details.h"
 #include "access/nbtree.h"
 #include "access/table.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am_d.h"
 #include "catalog/pg_index.h"
@@ -81,6 +91,10 @@ static const Oid column_types[AUDIT_NCOLS] = {
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 	INETOID, TEXTOID, BYTEAOID, BYTEAOID, JSONBOID
 };
+
+/* pages read at a time by steward_verify_events_read; rows of a scan handed on at a time */
+#define SERIAL_UNIT_PAGES	8
+#define SCAN_BATCH			1024
 
 struct VerifyEvents
 {
@@ -131,21 +145,25 @@ map_columns(Relation rel, AttrNumber *attnums)
 
 /*
  * Set up a reader over the already opened partitions, reading in
- * snapshot.
+ * snapshot.  Unless any_am, every partition must be a heap table (its
+ * pages are read directly); with it, other partitions are read through
+ * their table access method (steward_verify_events_read).
  */
 void
-steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels, Snapshot snapshot)
+steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels, Snapshot snapshot,
+						   bool any_am)
 {
 	int			natts = 1;
 
 	r->nparts = nparts;
 	r->rels = rels;
 	r->snapshot = snapshot;
+	r->leaf_only = false;
 	r->attnums = palloc(sizeof(AttrNumber) * AUDIT_NCOLS * Max(nparts, 1));
 	r->nblocks = palloc(sizeof(BlockNumber) * Max(nparts, 1));
 	for (int p = 0; p < nparts; p++)
 	{
-		if (rels[p]->rd_rel->relam != HEAP_TABLE_AM_OID)
+		if (!any_am && rels[p]->rd_rel->relam != HEAP_TABLE_AM_OID)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("partition \"%s\" of the audit ledger is not a heap table",
@@ -153,7 +171,8 @@ steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels, Snapshot
 		map_columns(rels[p], &r->attnums[p * AUDIT_NCOLS]);
 		natts = Max(natts, RelationGetDescr(rels[p])->natts);
 		/* rows appended after the snapshot are not read, nor their pages */
-		r->nblocks[p] = RelationGetNumberOfBlocks(rels[p]);
+		r->nblocks[p] = rels[p]->rd_rel->relam == HEAP_TABLE_AM_OID ?
+			RelationGetNumberOfBlocks(rels[p]) : 0;
 		/* what a sequential scan of the partition would take */
 		PredicateLockRelation(rels[p], snapshot);
 	}
@@ -206,9 +225,20 @@ read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, V
 	row->xid = xid;
 	row->time_us = steward_audit_unix_micros(t);
 	row->encodable = steward_audit_time_encodable(t);
-	row->state = steward_audit_event_check_values(values, isnull, &r->bytes, &r->text, row->leaf);
 	row->kind = VERIFY_KIND_OTHER;
 	row->target = 0;
+	if (r->leaf_only)
+	{
+		bool		nopayload[AUDIT_NCOLS];
+
+		/* the leaf alone: as audit_event_check with a NULL salt and payload */
+		memcpy(nopayload, isnull, sizeof(nopayload));
+		nopayload[AUDIT_COL_SALT] = nopayload[AUDIT_COL_PAYLOAD] = true;
+		row->state = steward_audit_event_check_values(values, nopayload, &r->bytes, &r->text,
+													  row->leaf);
+		return;
+	}
+	row->state = steward_audit_event_check_values(values, isnull, &r->bytes, &r->text, row->leaf);
 	if (!isnull[AUDIT_COL_EVENT_TYPE])
 	{
 		if (text_is(values[AUDIT_COL_EVENT_TYPE], AUDIT_TYPE_REDACTION))
@@ -391,10 +421,13 @@ add_partitions(VerifyEvents *ev, Relation rel, int *cap)
 
 /*
  * Open steward.audit_events, its partitions and their xid indexes for a
- * run, as the current user (the owner of schema steward).
+ * run, as the current user (the owner of schema steward); caller names the
+ * function in the refusal under row-level security.  for_seal: the reading
+ * of steward_verify_events_read, leaves only, partitions that are not heap
+ * tables allowed.
  */
 VerifyEvents *
-steward_verify_events_open(void)
+steward_verify_events_open(const char *caller, bool for_seal)
 {
 	VerifyEvents *ev = palloc0(sizeof(VerifyEvents));
 	Oid			relid = get_relname_relid("audit_events", get_namespace_oid(STEWARD_SCHEMA, false));
@@ -413,8 +446,8 @@ steward_verify_events_open(void)
 	if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("verify_audit_chain cannot read steward.audit_events under row-level security"),
-				 errhint("Verification reads every stored event; disable row-level security on the table.")));
+				 errmsg("%s cannot read steward.audit_events under row-level security", caller),
+				 errhint("It reads every stored event; disable row-level security on the table.")));
 
 	ev->parts = palloc(sizeof(Relation) * cap);
 	if (ev->parent->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
@@ -422,10 +455,12 @@ steward_verify_events_open(void)
 	else
 		ev->parts[ev->nparts++] = ev->parent;
 
-	steward_verify_reader_init(&ev->reader, ev->nparts, ev->parts, GetActiveSnapshot());
+	steward_verify_reader_init(&ev->reader, ev->nparts, ev->parts, GetActiveSnapshot(), for_seal);
+	ev->reader.leaf_only = for_seal;
 	ev->indexes = palloc0(sizeof(Relation) * Max(ev->nparts, 1));
 	for (int p = 0; p < ev->nparts; p++)
-		ev->indexes[p] = xid_index(ev->parts[p], ev->reader.attnums[p * AUDIT_NCOLS + AUDIT_COL_XID]);
+		if (ev->parts[p]->rd_rel->relam == HEAP_TABLE_AM_OID)
+			ev->indexes[p] = xid_index(ev->parts[p], ev->reader.attnums[p * AUDIT_NCOLS + AUDIT_COL_XID]);
 	return ev;
 }
 
@@ -569,4 +604,114 @@ steward_verify_events_finish(VerifyEvents *ev)
 {
 	steward_verify_run_finish(ev->run);
 	ev->run = NULL;
+}
+
+/*
+ * The rows of the chunk in a partition that is not a heap table, read
+ * whole through its access method (a scan in the reader's snapshot), to
+ * fn in batches.
+ */
+static void
+read_scan(VerifyReader *r, const VerifyBounds *b, int part, VerifyRowsFn fn, void *arg)
+{
+	const AttrNumber *att = &r->attnums[part * AUDIT_NCOLS];
+	Relation	rel = r->rels[part];
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TableScanDesc scan = table_beginscan(rel, r->snapshot, 0, NULL);
+	MemoryContext old;
+	int			n = 0;
+
+	if (r->maxrows < SCAN_BATCH)
+	{
+		r->maxrows = SCAN_BATCH;
+		r->rows = r->rows ? repalloc(r->rows, sizeof(VerifyRow) * r->maxrows) :
+			MemoryContextAlloc(r->cxt, sizeof(VerifyRow) * r->maxrows);
+	}
+	old = MemoryContextSwitchTo(r->rowcxt);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		values[AUDIT_NCOLS];
+		bool		isnull[AUDIT_NCOLS];
+		uint64		xid;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		if (slot->tts_isnull[att[AUDIT_COL_XID] - 1])
+			continue;
+		xid = U64FromFullTransactionId(DatumGetFullTransactionId(slot->tts_values[att[AUDIT_COL_XID] - 1]));
+		if (!in_chunk(b, xid))
+			continue;
+		for (int c = 0; c < AUDIT_NCOLS; c++)
+		{
+			values[c] = slot->tts_values[att[c] - 1];
+			isnull[c] = slot->tts_isnull[att[c] - 1];
+		}
+		read_row(r, values, isnull, xid, &r->rows[n]);
+		r->rows[n].part = part;
+		r->rows[n].blkno = 0;
+		r->rows[n].offnum = 0;
+		if (++n == SCAN_BATCH)
+		{
+			MemoryContextSwitchTo(old);
+			fn(arg, r->rows, n);
+			n = 0;
+			MemoryContextReset(r->rowcxt);
+			MemoryContextSwitchTo(r->rowcxt);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	if (n > 0)
+		fn(arg, r->rows, n);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	MemoryContextReset(r->rowcxt);
+}
+
+/*
+ * Read the events of a chunk (those completed in upper and not in lower,
+ * NULL: none before) in this backend alone, without parallel workers, as
+ * sealing does; the reader must have been opened for_seal.  Rows go to fn
+ * as they are read, a unit of pages at a time, with their leaves (no
+ * payload state).  Rows with an xid at or above *xid_limit are not read:
+ * fn may lower it as it goes, and later units skip what it no longer
+ * wants before anything is hashed.  Partitions that are not heap tables
+ * are read whole through their access method.
+ */
+void
+steward_verify_events_read(VerifyEvents *ev, const AuditSnapshot *upper,
+						   const AuditSnapshot *lower, const uint64 *xid_limit,
+						   VerifyRowsFn fn, void *arg)
+{
+	VerifyBounds b;
+
+	Assert(ev->run == NULL && ev->reader.leaf_only);
+	b.upper = *upper;
+	b.has_lower = lower != NULL;
+	if (lower)
+		b.lower = *lower;
+	for (int p = 0; p < ev->nparts; p++)
+	{
+		VerifyPages pages = {0};
+
+		b.upper.xmax = Min(upper->xmax, *xid_limit);
+		if (ev->parts[p]->rd_rel->relam != HEAP_TABLE_AM_OID)
+		{
+			read_scan(&ev->reader, &b, p, fn, arg);
+			continue;
+		}
+		chunk_pages(ev, p, &b, &pages);
+		for (int i = 0; i < pages.npages; i += SERIAL_UNIT_PAGES)
+		{
+			int			n;
+
+			/* what fn no longer wants is not read (see in_chunk) */
+			b.upper.xmax = Min(upper->xmax, *xid_limit);
+			n = steward_verify_read_unit(&ev->reader, &b, p, pages.pages + i,
+										 Min(SERIAL_UNIT_PAGES, pages.npages - i));
+			if (n > 0)
+				fn(arg, ev->reader.rows, n);
+		}
+		if (pages.pages)
+			pfree(pages.pages);
+	}
 }

@@ -35,9 +35,10 @@
  * Nothing of the caller's runs as the owner: the bookkeeping in
  * steward.expansions is written through fixed SQL as the owner (owner
  * scope); the up and down expressions are parsed here as the caller, and
- * evaluated only by the trigger (as whoever writes the row), by the
- * backfill job (as the caller who submitted it) and by the check (as its
- * caller).
+ * evaluated only by the trigger (as whoever writes the row, like any
+ * trigger the table's owner adds), by the backfill job (as the caller who
+ * submitted it) and by the check of migrate_expand_check and
+ * migrate_contract (as the role that expanded it, whoever calls them).
  *
  *-------------------------------------------------------------------------
  */
@@ -57,6 +58,7 @@
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_type.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -88,6 +90,7 @@ typedef struct Expansion
 	char	   *sync_trigger;
 	int64		job_id;
 	char	   *phase;
+	char	   *expanded_by;	/* the role that expanded it (its author) */
 } Expansion;
 
 /* The first column of a query's first row, run as the caller (pinned path). */
@@ -583,7 +586,8 @@ load_expansion(const char *version, Expansion *e)
 	row = steward_query_row_as_owner(
 		"SELECT e.relation::pg_catalog.text, e.relation_name, e.old_column, e.new_column, "
 		"       e.in_place::pg_catalog.text, e.new_type, e.up_expr, e.sync_function, "
-		"       e.sync_trigger, e.backfill_job::pg_catalog.text, e.phase "
+		"       e.sync_trigger, e.backfill_job::pg_catalog.text, e.phase, "
+		"       e.expanded_by::pg_catalog.text "
 		"  FROM steward.expansions e WHERE e.version OPERATOR(pg_catalog.=) $1",
 		1, args, &ncols);
 	if (row == NULL)
@@ -603,6 +607,7 @@ load_expansion(const char *version, Expansion *e)
 	e->sync_trigger = row[8];
 	e->job_id = row[9] ? pg_strtoint64(row[9]) : 0;
 	e->phase = row[10];
+	e->expanded_by = row[11];
 }
 
 static void
@@ -638,16 +643,44 @@ begin_phase(FunctionCallInfo fcinfo, const char *what, const char *fn, Expansion
 	return version;
 }
 
-/* The number of rows whose new column is distinct from up of the row. */
+/*
+ * The number of rows whose new column is distinct from up of the row.
+ *
+ * up is the author's expression (the role that expanded): it runs as that
+ * role, never with the caller's (possibly greater) privileges, as the
+ * backfill job does, and only a member of that role may have it run.  The
+ * user id is restored by the abort of the (sub)transaction on an error.
+ */
 static int64
 count_disagreeing(Expansion *e)
 {
+	Oid			author = get_role_oid(e->expanded_by, true);
+	Oid			save_userid;
+	int			save_sec_context;
 	char	   *sql;
 	char	   *n;
 
+	if (!OidIsValid(author))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\", which expanded expand/contract migration \"%s\", no longer exists",
+						e->expanded_by, e->version),
+				 errdetail("The check evaluates up as the role that expanded the migration."),
+				 errhint("migrate_abort('%s') ends the migration.", e->version)));
+	if (!is_member_of_role(GetUserId(), author))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to check expand/contract migration \"%s\"", e->version),
+				 errdetail("Its up expression runs as role \"%s\", which expanded it; only members of that role may have it evaluated.",
+						   e->expanded_by)));
+
 	sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS DISTINCT FROM CAST((%s\n) AS %s)",
 				   e->relname, quote_identifier(e->new_column), e->up, e->new_type);
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
 	n = as_caller(sql, 0, NULL);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return pg_strtoint64(n);
 }
 
