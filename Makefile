@@ -77,6 +77,7 @@ OBJS = \
 	src/migrations/state.o \
 	src/review/catalog.o \
 	src/review/checks.o \
+	src/review/expand_hint.o \
 	src/review/keymap.o \
 	src/review/lint.o \
 	src/review/lint_api.o \
@@ -90,7 +91,7 @@ PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter \
               -Wno-missing-field-initializers -Wno-sign-compare
 
 # pg_regress (sql/, expected/)
-REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit review review_corpus expand_contract
+REGRESS      = migrations_basic migrations_errors migrations_repair jobs jobs_migrations audit review review_corpus expand_contract review_hints
 REGRESS_OPTS = --inputdir=$(srcdir) --load-extension=pg_steward
 
 # isolation tester (test/isolation/specs, test/isolation/expected)

@@ -7,7 +7,9 @@
 -- 0.5.0 adds expand/contract migrations (docs/expand-contract.md):
 -- migrate_expand, migrate_expand_rename_table, migrate_expand_check,
 -- migrate_contract, migrate_abort and migrate_expansions, their table
--- steward.expansions and its bookkeeping functions.  Nothing is granted to PUBLIC.
+-- steward.expansions and its bookkeeping functions; migrate_status() shows
+-- the phase and backfill of an expand/contract migration.  Nothing is
+-- granted to PUBLIC.
 
 \echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -39,6 +41,8 @@ CREATE TABLE steward.expansions (
     expanded_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     ended_by            name,
     ended_at            timestamptz,
+    disagreeing         bigint,         -- rows counted by the last check, NULL: none yet
+    disagreeing_counted_at timestamptz,
     kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table')),
     old_relation_name   text,
     CHECK (kind <> 'column' OR (old_column IS NOT NULL AND new_column IS NOT NULL
@@ -78,7 +82,8 @@ BEGIN
            sync_trigger = EXCLUDED.sync_trigger, backfill_job = EXCLUDED.backfill_job,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
            expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
-           kind = 'column', old_relation_name = NULL
+           kind = 'column', old_relation_name = NULL,
+           disagreeing = NULL, disagreeing_counted_at = NULL
      WHERE t.phase = 'aborted';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
@@ -101,7 +106,8 @@ BEGIN
            in_place = NULL, old_type = NULL, new_type = NULL, up_expr = NULL, down_expr = NULL,
            sync_function = NULL, sync_trigger = NULL, backfill_job = NULL,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
-           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL
+           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
+           disagreeing = NULL, disagreeing_counted_at = NULL
      WHERE t.phase = 'aborted';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
@@ -109,18 +115,68 @@ BEGIN
     END IF;
 END $$;
 
--- migrate_contract's and migrate_abort's bookkeeping.
+-- migrate_contract's and migrate_abort's bookkeeping.  Contract has just
+-- counted no row that disagrees.
 CREATE FUNCTION steward.expansion_end(p_version text, p_phase text, who jsonb)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE steward.expansions AS t
-       SET phase = p_phase, ended_by = who->>'current_user', ended_at = clock_timestamp()
+       SET phase = p_phase, ended_by = who->>'current_user', ended_at = clock_timestamp(),
+           disagreeing = CASE WHEN p_phase = 'contracted' THEN 0 ELSE t.disagreeing END,
+           disagreeing_counted_at = CASE WHEN p_phase = 'contracted' THEN clock_timestamp()
+                                         ELSE t.disagreeing_counted_at END
      WHERE t.version = p_version AND t.phase = 'expanded';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" is not expanded', p_version
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 END $$;
+
+-- migrate_expand_check's bookkeeping: the count it made as its caller,
+-- recorded for migrate_status().
+CREATE FUNCTION steward.expansion_counted(p_version text, p_count bigint)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE steward.expansions AS t
+       SET disagreeing = p_count, disagreeing_counted_at = clock_timestamp()
+     WHERE t.version = p_version AND t.phase = 'expanded';
+$$;
+
+-- migrate_status() gains the phase and backfill of an expand/contract
+-- migration.  Its result type changes, so it is dropped and created again;
+-- the roles that could execute it may again (remembered for this
+-- transaction in a setting).
+SELECT pg_catalog.set_config('steward_upgrade.migrate_status_acl',
+                             COALESCE(p.proacl, '{}')::pg_catalog.text, true)
+  FROM pg_catalog.pg_proc p
+ WHERE p.oid OPERATOR(pg_catalog.=) 'steward.migrate_status()'::pg_catalog.regprocedure;
+DROP FUNCTION steward.migrate_status();
+CREATE FUNCTION steward.migrate_status()
+RETURNS TABLE (
+    version text, kind text, description text, status text, checksum text,
+    statements_applied integer, statements_total integer, attempts integer,
+    lock_retries integer, last_op text, started_at timestamptz,
+    finished_at timestamptz, duration interval, session_user_name name,
+    current_user_name name, application_name text, client_addr inet,
+    backend_pid integer, error_sqlstate text, error_message text,
+    error_statement integer, installed_rank bigint, job_id bigint, up_sql text, down_sql text,
+    review jsonb, expand_phase text, backfill_job bigint, backfill_state text,
+    backfill_rows_done bigint, rows_disagreeing bigint, disagreement_counted_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.version, s.kind, s.description, s.status, s.checksum,
+           s.statements_applied, s.statements_total, s.attempts, s.lock_retries,
+           s.last_op, s.started_at, s.finished_at, s.duration,
+           s.session_user_name, s.current_user_name, s.application_name,
+           s.client_addr, s.backend_pid, s.error_sqlstate, s.error_message,
+           s.error_statement, s.installed_rank, s.job_id, s.up_sql, s.down_sql,
+           s.review, e.phase, e.backfill_job, j.state, j.rows_done,
+           e.disagreeing, e.disagreeing_counted_at
+      FROM steward.migration_state s
+      LEFT JOIN steward.expansions e ON e.version = s.version
+      LEFT JOIN steward.jobs j ON j.id = e.backfill_job
+     ORDER BY s.version
+$$;
+COMMENT ON FUNCTION steward.migrate_status() IS
+    'every migration version with its status and its latest attempt, and the phase and backfill of an expand/contract migration';
 
 CREATE FUNCTION steward.migrate_expand(
     version text,
@@ -207,3 +263,22 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA steward FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION steward.migrate_checksum(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION steward.migrate_lint_rules() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION steward.version_from_name(text) TO PUBLIC;
+
+-- EXECUTE on migrate_status() again for the roles that had it before
+DO $$
+DECLARE
+    g record;
+BEGIN
+    FOR g IN SELECT a.grantee, a.is_grantable
+               FROM pg_catalog.aclexplode(pg_catalog.current_setting('steward_upgrade.migrate_status_acl')::pg_catalog.aclitem[]) a
+               JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) 'steward.migrate_status()'::pg_catalog.regprocedure
+              WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+                AND a.grantee OPERATOR(pg_catalog.<>) 0
+                AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+    LOOP
+        EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION steward.migrate_status() TO %I%s',
+                                  pg_catalog.pg_get_userbyid(g.grantee),
+                                  CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+    END LOOP;
+END $$;
+SELECT pg_catalog.set_config('steward_upgrade.migrate_status_acl', '', true);

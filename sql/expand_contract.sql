@@ -110,9 +110,17 @@ SELECT migrate_contract(NULL);
 SELECT migrate_abort('zz_ec_nosuch');
 SELECT migrate_expand_check('zz_ec_nosuch');
 
+-- the rename of a NOT NULL column checks the new column NOT VALID meanwhile
+SELECT conname, convalidated, pg_get_constraintdef(oid) FROM pg_constraint
+ WHERE conrelid = 'ec_residents'::regclass AND contype = 'c';
+
 -- Contract the rename; abort the type change.
 SELECT migrate_contract('zz_ec_001');
 SELECT migrate_abort('zz_ec_002');
+-- contract validated the check first, then made the column NOT NULL (no
+-- scan) and dropped the check
+SELECT up_sql FROM migrate_status() WHERE version = 'zz_ec_001_contract';
+SELECT count(*) AS checks FROM pg_constraint WHERE conrelid = 'ec_residents'::regclass AND contype = 'c';
 SELECT attname, format_type(atttypid, atttypmod), attnotnull,
        pg_get_expr(d.adbin, d.adrelid) AS default
   FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -7,7 +7,8 @@
  *	  migrate_expand(version, relation, column_name, new_name, new_type,
  *					 up, down, description, lock_timeout, lock_retries,
  *					 batch_size)
- *	  migrate_expand_check(version)
+ *	  migrate_expand_check(version), which records its count for
+ *	  migrate_status()
  *	  migrate_contract(version, lock_timeout, lock_retries)
  *	  migrate_abort(version, lock_timeout, lock_retries)
  *
@@ -26,6 +27,11 @@
  * added, and migrate_abort runs it through migrate_rollback.  contract is
  * applied through migrate_apply as the version "<version>_contract".
  *
+ * A rename of a NOT NULL column keeps NOT NULL: expand adds CHECK (new IS
+ * NOT NULL) NOT VALID with the new column; contract validates it first
+ * (SHARE UPDATE EXCLUSIVE, writes go on), then sets NOT NULL, proven by
+ * the check without a scan, and drops the check.
+ *
  * Nothing of the caller's runs as the owner: the bookkeeping in
  * steward.expansions is written through fixed SQL as the owner (owner
  * scope); the up and down expressions are parsed here as the caller, and
@@ -38,7 +44,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
+#include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,6 +61,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 
 #include "pg_steward.h"
@@ -266,6 +278,30 @@ require_equality(Oid type, const char *column)
 				 errdetail("The sync trigger compares old and new values.")));
 }
 
+/* Whether a column is NOT NULL (pg_attribute.attnotnull). */
+static bool
+column_not_null(Oid relid, AttrNumber attnum)
+{
+	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
+	bool		notnull;
+
+	if (!HeapTupleIsValid(tup))
+		return false;
+	notnull = ((Form_pg_attribute) GETSTRUCT(tup))->attnotnull;
+	ReleaseSysCache(tup);
+	return notnull;
+}
+
+/*
+ * The CHECK (<new column> IS NOT NULL) a rename of a NOT NULL column adds
+ * NOT VALID at expand and contract validates, then turns into NOT NULL.
+ */
+static char *
+not_null_check_name(const char *version)
+{
+	return psprintf("steward_nn_%.12s", steward_sha256_hex(version, strlen(version)));
+}
+
 /* A dollar-quote tag that occurs in none of the texts. */
 static char *
 dollar_tag(const char *a, const char *b)
@@ -451,8 +487,13 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "-- expand/contract migration %s: expand\n"
-					 "ALTER TABLE %s ADD COLUMN %s %s;\n\n",
+					 "ALTER TABLE %s ADD COLUMN %s %s",
 					 version, relname, quote_identifier(new_name), new_type);
+	/* a rename keeps NOT NULL: checked from now on, validated at contract */
+	if (new_type_arg == NULL && column_not_null(relid, attnum))
+		appendStringInfo(&sql, ",\n    ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
+						 quote_identifier(not_null_check_name(version)), quote_identifier(new_name));
+	appendStringInfoString(&sql, ";\n\n");
 	appendStringInfo(&sql,
 					 "CREATE FUNCTION %s() RETURNS trigger LANGUAGE plpgsql\n"
 					 "SET search_path = pg_catalog, pg_temp AS %s\n"
@@ -678,13 +719,22 @@ steward_migrate_expand_check(PG_FUNCTION_ARGS)
 {
 	char	   *version;
 	Expansion	e;
+	int64		n;
 
 	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
 	load_expansion(version, &e);
 	require_expanded(&e, "check");
 	if (strcmp(e.kind, "table") == 0)
 		PG_RETURN_INT64(0);		/* a table rename keeps one copy of each row */
-	PG_RETURN_INT64(count_disagreeing(&e));
+	n = count_disagreeing(&e);
+	/* for migrate_status(), where it can be written */
+	if (!RecoveryInProgress() && !XactReadOnly)
+	{
+		const char *args[2] = {version, psprintf(INT64_FORMAT, n)};
+
+		steward_exec_as_owner("SELECT steward.expansion_counted($1, $2::pg_catalog.int8)", 2, args);
+	}
+	PG_RETURN_INT64(n);
 }
 
 static char *
@@ -720,6 +770,7 @@ column_contract_sql(const char *version, Expansion *e)
 	AttrNumber	oldnum;
 	char	   *deps;
 	char	   *def = NULL;
+	char	   *nn_check;
 	StringInfoData sql;
 
 	state = e->job_id > 0 ? job_state(e->job_id) : NULL;
@@ -777,17 +828,32 @@ column_contract_sql(const char *version, Expansion *e)
 											  2, args, &isnull);
 	}
 
+	nn_check = not_null_check_name(version);
+	if (!OidIsValid(get_relation_constraint_oid(e->relid, nn_check, true)))
+		nn_check = NULL;
+
 	initStringInfo(&sql);
+	appendStringInfo(&sql, "-- expand/contract migration %s: contract\n", version);
+	/* the scan first, under SHARE UPDATE EXCLUSIVE: writes go on meanwhile */
+	if (nn_check)
+		appendStringInfo(&sql, "ALTER TABLE %s VALIDATE CONSTRAINT %s;\n",
+						 e->relname, quote_identifier(nn_check));
 	appendStringInfo(&sql,
-					 "-- expand/contract migration %s: contract\n"
 					 "DROP TRIGGER %s ON %s;\n"
 					 "DROP FUNCTION %s();\n"
 					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 version, quote_identifier(e->sync_trigger), e->relname, e->sync_function,
+					 quote_identifier(e->sync_trigger), e->relname, e->sync_function,
 					 e->relname, quote_identifier(e->old_column));
 	if (def)
 		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
 						 e->relname, quote_identifier(e->new_column), def);
+	/* proven by the validated CHECK, so no scan; then the CHECK goes */
+	if (nn_check)
+		appendStringInfo(&sql,
+						 "ALTER TABLE %s ALTER COLUMN %s SET NOT NULL;\n"
+						 "ALTER TABLE %s DROP CONSTRAINT %s;\n",
+						 e->relname, quote_identifier(e->new_column),
+						 e->relname, quote_identifier(nn_check));
 	if (e->in_place)
 		appendStringInfo(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
 						 e->relname, quote_identifier(e->new_column), quote_identifier(e->old_column));

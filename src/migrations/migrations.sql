@@ -538,30 +538,6 @@ LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION steward.migrate_checksum(text) IS
     'the checksum migrate_apply stores for this SQL (v1:sha256 over normalized text)';
 
-CREATE FUNCTION steward.migrate_status()
-RETURNS TABLE (
-    version text, kind text, description text, status text, checksum text,
-    statements_applied integer, statements_total integer, attempts integer,
-    lock_retries integer, last_op text, started_at timestamptz,
-    finished_at timestamptz, duration interval, session_user_name name,
-    current_user_name name, application_name text, client_addr inet,
-    backend_pid integer, error_sqlstate text, error_message text,
-    error_statement integer, installed_rank bigint, job_id bigint, up_sql text, down_sql text,
-    review jsonb)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    SELECT s.version, s.kind, s.description, s.status, s.checksum,
-           s.statements_applied, s.statements_total, s.attempts, s.lock_retries,
-           s.last_op, s.started_at, s.finished_at, s.duration,
-           s.session_user_name, s.current_user_name, s.application_name,
-           s.client_addr, s.backend_pid, s.error_sqlstate, s.error_message,
-           s.error_statement, s.installed_rank, s.job_id, s.up_sql, s.down_sql,
-           s.review
-      FROM steward.migration_state s
-     ORDER BY s.version
-$$;
-COMMENT ON FUNCTION steward.migrate_status() IS
-    'every migration version with its status and its latest attempt';
-
 CREATE FUNCTION steward.migrate_history(version text DEFAULT NULL)
 RETURNS TABLE (
     id bigint, at timestamptz, version text, event text, checksum text,
@@ -912,6 +888,8 @@ CREATE TABLE steward.expansions (
     expanded_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
     ended_by            name,
     ended_at            timestamptz,
+    disagreeing         bigint,         -- rows counted by the last check, NULL: none yet
+    disagreeing_counted_at timestamptz,
     kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table')),
     old_relation_name   text,
     CHECK (kind <> 'column' OR (old_column IS NOT NULL AND new_column IS NOT NULL
@@ -951,7 +929,8 @@ BEGIN
            sync_trigger = EXCLUDED.sync_trigger, backfill_job = EXCLUDED.backfill_job,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
            expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
-           kind = 'column', old_relation_name = NULL
+           kind = 'column', old_relation_name = NULL,
+           disagreeing = NULL, disagreeing_counted_at = NULL
      WHERE t.phase = 'aborted';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
@@ -974,7 +953,8 @@ BEGIN
            in_place = NULL, old_type = NULL, new_type = NULL, up_expr = NULL, down_expr = NULL,
            sync_function = NULL, sync_trigger = NULL, backfill_job = NULL,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
-           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL
+           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
+           disagreeing = NULL, disagreeing_counted_at = NULL
      WHERE t.phase = 'aborted';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
@@ -982,18 +962,60 @@ BEGIN
     END IF;
 END $$;
 
--- migrate_contract's and migrate_abort's bookkeeping.
+-- migrate_contract's and migrate_abort's bookkeeping.  Contract has just
+-- counted no row that disagrees.
 CREATE FUNCTION steward.expansion_end(p_version text, p_phase text, who jsonb)
 RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     UPDATE steward.expansions AS t
-       SET phase = p_phase, ended_by = who->>'current_user', ended_at = clock_timestamp()
+       SET phase = p_phase, ended_by = who->>'current_user', ended_at = clock_timestamp(),
+           disagreeing = CASE WHEN p_phase = 'contracted' THEN 0 ELSE t.disagreeing END,
+           disagreeing_counted_at = CASE WHEN p_phase = 'contracted' THEN clock_timestamp()
+                                         ELSE t.disagreeing_counted_at END
      WHERE t.version = p_version AND t.phase = 'expanded';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'expand/contract migration "%" is not expanded', p_version
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 END $$;
+
+-- migrate_expand_check's bookkeeping: the count it made as its caller,
+-- recorded for migrate_status().
+CREATE FUNCTION steward.expansion_counted(p_version text, p_count bigint)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    UPDATE steward.expansions AS t
+       SET disagreeing = p_count, disagreeing_counted_at = clock_timestamp()
+     WHERE t.version = p_version AND t.phase = 'expanded';
+$$;
+
+-- migrate_status() is defined after steward.expansions, which it reads.
+CREATE FUNCTION steward.migrate_status()
+RETURNS TABLE (
+    version text, kind text, description text, status text, checksum text,
+    statements_applied integer, statements_total integer, attempts integer,
+    lock_retries integer, last_op text, started_at timestamptz,
+    finished_at timestamptz, duration interval, session_user_name name,
+    current_user_name name, application_name text, client_addr inet,
+    backend_pid integer, error_sqlstate text, error_message text,
+    error_statement integer, installed_rank bigint, job_id bigint, up_sql text, down_sql text,
+    review jsonb, expand_phase text, backfill_job bigint, backfill_state text,
+    backfill_rows_done bigint, rows_disagreeing bigint, disagreement_counted_at timestamptz)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT s.version, s.kind, s.description, s.status, s.checksum,
+           s.statements_applied, s.statements_total, s.attempts, s.lock_retries,
+           s.last_op, s.started_at, s.finished_at, s.duration,
+           s.session_user_name, s.current_user_name, s.application_name,
+           s.client_addr, s.backend_pid, s.error_sqlstate, s.error_message,
+           s.error_statement, s.installed_rank, s.job_id, s.up_sql, s.down_sql,
+           s.review, e.phase, e.backfill_job, j.state, j.rows_done,
+           e.disagreeing, e.disagreeing_counted_at
+      FROM steward.migration_state s
+      LEFT JOIN steward.expansions e ON e.version = s.version
+      LEFT JOIN steward.jobs j ON j.id = e.backfill_job
+     ORDER BY s.version
+$$;
+COMMENT ON FUNCTION steward.migrate_status() IS
+    'every migration version with its status and its latest attempt, and the phase and backfill of an expand/contract migration';
 
 CREATE FUNCTION steward.migrate_expand(
     version text,

@@ -782,3 +782,17 @@ steward_column_indexed(Oid relid, AttrNumber attnum)
 {
 	return for_each_index(relid, has_key, &attnum);
 }
+
+static bool
+is_one_column_primary_key(Form_pg_index ind, HeapTuple tup, void *arg)
+{
+	return ind->indisprimary && ind->indisvalid && ind->indnkeyatts == 1 &&
+		ind->indkey.values[0] != 0;
+}
+
+/* Has relid a primary key of one column (the key a backfill job walks)? */
+bool
+steward_has_one_column_primary_key(Oid relid)
+{
+	return for_each_index(relid, is_one_column_primary_key, NULL);
+}

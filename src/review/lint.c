@@ -398,6 +398,20 @@ emit_data_dependent(LintState *s, LintRel *r, LOCKMODE mode, const char *prechec
 	f->instead = keep_str(s, psprintf("pre-check: %s", precheck));
 }
 
+/*
+ * Append the expand/contract call that does f's change (expand_hint.c) to
+ * its safe alternative, when the table has rows: on an empty one the plain
+ * statement is the simplest.
+ */
+static void
+add_expand_hint(LintState *s, LintFinding *f, LintRel *r, const char *call)
+{
+	if (call == NULL || !existing(r) || rel_size(r) == 0)
+		return;
+	f->instead = keep_str(s, psprintf("%s; or with expand/contract, while both application versions run: %s",
+									  f->rule->instead, call));
+}
+
 static void
 note_lock(LintState *s, LintRel *r, LOCKMODE mode)
 {
@@ -982,6 +996,7 @@ lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mo
 	ColumnDef  *cd = (ColumnDef *) cmd->def;
 	AttrNumber	attnum;
 	char	   *col = psprintf("column %s", quote_identifier(cmd->name));
+	LintFinding *f = NULL;
 
 	hygiene_type(s, r->name, cmd->name, cd->typeName, false);
 	if (!existing(r))
@@ -997,17 +1012,20 @@ lint_alter_column_type(LintState *s, LintRel *r, AlterTableCmd *cmd, LOCKMODE mo
 					 psprintf("%s: the data stays, but a new collation rebuilds the indexes on the column", col));
 			break;
 		case 2:
-			emit(s, "change-column-type", r, mode,
-				 psprintf("%s: no implicit cast to the new type, so it needs USING", col));
+			f = emit(s, "change-column-type", r, mode,
+					 psprintf("%s: no implicit cast to the new type, so it needs USING", col));
 			break;
 		case 3:
-			emit(s, "change-column-type", r, mode,
-				 psprintf("%s: the new type does not exist yet, so a rewrite is assumed", col));
+			f = emit(s, "change-column-type", r, mode,
+					 psprintf("%s: the new type does not exist yet, so a rewrite is assumed", col));
 			break;
 		default:
-			emit(s, "change-column-type", r, mode, col);
+			f = emit(s, "change-column-type", r, mode, col);
 			break;
 	}
+	if (f && cd->collClause == NULL)
+		add_expand_hint(s, f, r, steward_expand_hint_type(r->relid, attnum, cd->typeName,
+														  cd->raw_default != NULL));
 	if (steward_column_in_check(r->relid, attnum, dropped_constraints(s, r)))
 		emit(s, "type-change-with-checks", r, mode, col);
 }
@@ -1030,7 +1048,8 @@ lint_set_not_null(LintState *s, LintRel *r, const char *colname, LOCKMODE mode)
 	if (already || steward_column_proven_not_null(r->relid, attnum) ||
 		steward_key_member(s->proven_not_null, column_key(r, colname)))
 		return;
-	emit(s, "set-not-null", r, mode, psprintf("column %s", quote_identifier(colname)));
+	add_expand_hint(s, emit(s, "set-not-null", r, mode, psprintf("column %s", quote_identifier(colname))),
+					r, steward_expand_hint_require(r->relid, colname));
 	emit_data_dependent(s, r, mode,
 						psprintf("SELECT count(*) FROM %s WHERE %s IS NULL",
 								 r->name, quote_identifier(colname)));
@@ -1374,9 +1393,15 @@ lint_rename(LintState *s, RenameStmt *stmt)
 		case OBJECT_COLUMN:
 			if (!lint_rel(s, stmt->relation, &r) || !existing(&r))
 				return;
-			emit(s, "rename-column", &r, AccessExclusiveLock,
-				 psprintf("column %s to %s", quote_identifier(stmt->subname),
-						  quote_identifier(stmt->newname)));
+			{
+				LintFinding *f = emit(s, "rename-column", &r, AccessExclusiveLock,
+									  psprintf("column %s to %s", quote_identifier(stmt->subname),
+											   quote_identifier(stmt->newname)));
+
+				if (OidIsValid(r.relid) && get_attnum(r.relid, stmt->subname) != InvalidAttrNumber)
+					add_expand_hint(s, f, &r, steward_expand_hint_rename(r.relid, stmt->subname,
+																		 stmt->newname));
+			}
 			note_lock(s, &r, AccessExclusiveLock);
 			return;
 		case OBJECT_SCHEMA:

@@ -130,6 +130,7 @@ extern List *steward_domain_columns(List *names, bool *notnull);
 extern bool steward_domain_has_constraints(TypeName *tn);
 extern bool steward_index_covers(Oid relid, List *attnums);
 extern bool steward_column_indexed(Oid relid, AttrNumber attnum);
+extern bool steward_has_one_column_primary_key(Oid relid);
 
 /* silence.c */
 typedef struct LintSilence
@@ -158,6 +159,13 @@ extern void steward_guard_observe_rewrites(StewardRewriteObserver observer);
 /* checks.c */
 extern List *steward_parse_checks(ArrayType *checks, const char *argname);
 extern void steward_run_checks(List *checks, const char *what);
+
+/* expand_hint.c: the expand/contract call for a finding's safe alternative */
+extern char *steward_expand_hint_rename(Oid relid, const char *column,
+										const char *new_name);
+extern char *steward_expand_hint_type(Oid relid, AttrNumber attnum,
+									  TypeName *newtype, bool has_using);
+extern char *steward_expand_hint_require(Oid relid, const char *column);
 
 /* GUC (src/pg_steward.c) */
 extern int	steward_large_table_kb;

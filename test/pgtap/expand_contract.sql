@@ -7,7 +7,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(34);
+SELECT plan(38);
 
 -- Objects ------------------------------------------------------------------
 SELECT has_table('steward', 'expansions', 'expansions table');
@@ -18,7 +18,7 @@ SELECT has_function('migrate_abort', ARRAY['text', 'interval', 'integer']);
 SELECT has_function('migrate_expansions', '{}'::name[]);
 SELECT is((SELECT count(*)::int FROM pg_proc p
             WHERE p.pronamespace = 'steward'::regnamespace
-              AND (p.proname LIKE 'migrate\_expan%' OR p.proname IN ('migrate_contract', 'migrate_abort', 'expansion_begin', 'expansion_end'))
+              AND (p.proname LIKE 'migrate\_expan%' OR p.proname IN ('migrate_contract', 'migrate_abort', 'expansion_begin', 'expansion_end', 'expansion_counted'))
               AND has_function_privilege('public', p.oid, 'EXECUTE')), 0,
           'no expand/contract function is executable by PUBLIC');
 SELECT is((SELECT count(*)::int FROM pg_proc p
@@ -40,6 +40,14 @@ CALL job_await(:job1);
 CALL job_await(:job2);
 SELECT is((SELECT count(*)::int FROM migrate_expansions() WHERE phase = 'expanded'), 2,
           'two expand/contract migrations are pending at once');
+
+-- migrate_status() shows them expanded, with the backfill's progress; no
+-- count of disagreeing rows yet (only migrate_expand_check counts)
+SELECT results_eq($$SELECT expand_phase, backfill_job, backfill_state, backfill_rows_done, rows_disagreeing,
+                           disagreement_counted_at FROM migrate_status() WHERE version = '20260301_rename'$$,
+                  format($$VALUES ('expanded'::text, %s::bigint, 'succeeded'::text, 3000::bigint, NULL::bigint,
+                                   NULL::timestamptz)$$, :job1),
+                  'migrate_status shows the expansion expanded, with its backfill job''s progress');
 
 SELECT is((SELECT prosecdef FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid
             WHERE t.tgrelid = 'residents'::regclass LIMIT 1), false,
@@ -99,6 +107,10 @@ SET session_replication_role = replica;
 UPDATE residents SET display_name = 'drift' WHERE id IN (30, 31);
 RESET session_replication_role;
 SELECT is(migrate_expand_check('20260301_rename'), 2::bigint, 'the check counts the disagreeing rows');
+SELECT results_eq($$SELECT rows_disagreeing, disagreement_counted_at IS NOT NULL FROM migrate_status()
+                     WHERE version = '20260301_rename'$$,
+                  $$VALUES (2::bigint, true)$$,
+                  'migrate_status shows the count of the last check');
 SELECT throws_ok($$SELECT migrate_contract('20260301_rename')$$, '55000', NULL,
                  'contract is refused while rows disagree');
 SELECT ok(EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'residents'::regclass AND attname = 'full_name' AND NOT attisdropped),
@@ -133,6 +145,15 @@ SELECT lives_ok($$SELECT migrate_contract('20260301_rename')$$, 'contract of the
 SELECT is((SELECT array_agg(attname ORDER BY attnum)::text[] FROM pg_attribute
             WHERE attrelid = 'residents'::regclass AND attnum > 0 AND NOT attisdropped),
           ARRAY['id', 'care_level_pflegegrad', 'display_name'], 'after contract only the new column is left');
+SELECT results_eq($$SELECT version, expand_phase, backfill_state, rows_disagreeing FROM migrate_status()
+                     WHERE version LIKE '202603%' ORDER BY version$$,
+                  $$VALUES ('20260301_rename'::text, 'contracted'::text, 'succeeded'::text, 0::bigint),
+                           ('20260301_rename_contract', NULL, NULL, NULL),
+                           ('20260302_care', 'aborted', 'succeeded', 0),
+                           ('20260303_wards', 'aborted', 'cancelled', NULL)$$,
+                  'after contract and abort migrate_status shows each phase');
+SELECT is((SELECT count(*)::int FROM migrate_status() WHERE version NOT LIKE '202603%' AND expand_phase IS NOT NULL), 0,
+          'other migrations have no expand phase');
 SELECT results_eq($$SELECT version, event FROM migrate_history() WHERE version LIKE '202603%' ORDER BY id$$,
                   $$VALUES ('20260301_rename'::text, 'apply'::text), ('20260302_care', 'apply'),
                            ('20260303_wards', 'apply'), ('20260303_wards', 'rollback'),
