@@ -393,3 +393,39 @@ SELECT check_name, severity, object FROM migrate_validate() WHERE severity <> 'o
 CREATE INDEX bills_amount_idx ON clinic.bills (amount);   -- a hotfix nobody put in a migration
 SELECT check_name, severity, object, detail FROM migrate_validate() WHERE check_name = 'schema-drift';
 RESET pg_steward.large_table_threshold;
+
+\echo
+\echo '=== 25. Expand/contract: the old and the new application write the residents table at once'
+-- Seed 003: first_name becomes given_name, care_level_pflegegrad (text) a smallint.
+CREATE TABLE residents (id bigint PRIMARY KEY, first_name text, care_level_pflegegrad text);
+INSERT INTO residents SELECT g, 'Resident ' || g, (g % 5 + 1)::text FROM generate_series(1, 5000) g;
+-- deploy 1: expand, while the old application keeps running
+SELECT migrate_expand('20260301_000000_given_name', 'residents', 'first_name',
+                      new_name => 'given_name') AS rename_job \gset
+SELECT migrate_expand('20260301_000001_care_level', 'residents', 'care_level_pflegegrad',
+                      new_name => 'care_level', new_type => 'smallint',
+                      up => 'care_level_pflegegrad::smallint', down => 'care_level::text') AS level_job \gset
+-- the old application writes the old columns, the new one the new columns; both are filled
+INSERT INTO residents (id, first_name, care_level_pflegegrad) VALUES (5001, 'Old App', '2');
+INSERT INTO residents (id, given_name, care_level) VALUES (5002, 'New App', 4);
+SELECT id, first_name, given_name, care_level_pflegegrad, care_level
+  FROM residents WHERE id IN (5001, 5002) ORDER BY id;
+SELECT job_wait(:rename_job) AS rename_backfill, job_wait(:level_job) AS level_backfill;
+SELECT migrate_expand_check('20260301_000000_given_name') AS rename_disagreeing,
+       migrate_expand_check('20260301_000001_care_level') AS level_disagreeing;
+SELECT version, expand_phase, backfill_state, backfill_rows_done, rows_disagreeing
+  FROM migrate_status() WHERE expand_phase IS NOT NULL ORDER BY version;
+-- deploy 2: the new application runs everywhere; contract drops the old columns
+SELECT migrate_contract('20260301_000000_given_name') AS given_name,
+       migrate_contract('20260301_000001_care_level') AS care_level;
+SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS residents_columns
+  FROM pg_attribute WHERE attrelid = 'residents'::regclass AND attnum > 0 AND NOT attisdropped;
+
+\echo
+\echo '=== 26. Expand/contract of a table name: residents becomes care_recipients'
+SELECT migrate_expand_rename_table('20260302_000000_care_recipients', 'residents', 'care_recipients');
+-- old code still says residents (an updatable view now), new code care_recipients
+INSERT INTO residents (id, given_name, care_level) VALUES (5003, 'Via Old Name', 1);
+SELECT count(*) AS care_recipients FROM care_recipients;
+SELECT migrate_contract('20260302_000000_care_recipients');
+SELECT to_regclass('residents') AS old_name, to_regclass('care_recipients') AS new_name;
