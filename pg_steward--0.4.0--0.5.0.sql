@@ -8,7 +8,8 @@
 -- migrate_expand, migrate_expand_rename_table, migrate_expand_check,
 -- migrate_contract, migrate_abort and migrate_expansions, their table
 -- steward.expansions and its bookkeeping functions; migrate_status() shows
--- the phase and backfill of an expand/contract migration.  Nothing is
+-- the phase and backfill of an expand/contract migration; and
+-- audit_redact_subject, a data subject's erasure request.  Nothing is
 -- granted to PUBLIC.
 
 \echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.5.0'" to load this file. \quit
@@ -256,6 +257,14 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION steward.migrate_expansions() IS
     'every expand/contract migration with its phase and its backfill job''s progress';
+
+-- A data subject's erasure request (src/audit/manage.c) ---------------------
+CREATE FUNCTION steward.audit_redact_subject(resource_type text DEFAULT NULL, resource_id text DEFAULT NULL,
+                                             actor text DEFAULT NULL, reason text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact_subject';
+COMMENT ON FUNCTION steward.audit_redact_subject(text, text, text, text) IS
+    'erase every payload about one data subject (a resource, or an actor), each with its REDACTION event, and record the request; returns how many';
 
 -- as src/privileges.sql: nothing new for PUBLIC
 REVOKE ALL ON ALL TABLES IN SCHEMA steward FROM PUBLIC;

@@ -402,6 +402,13 @@ LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact';
 COMMENT ON FUNCTION steward.audit_redact(bigint, text) IS
     'erase the payload of an event (GDPR); the chain still verifies; returns the REDACTION event id';
 
+CREATE FUNCTION steward.audit_redact_subject(resource_type text DEFAULT NULL, resource_id text DEFAULT NULL,
+                                             actor text DEFAULT NULL, reason text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact_subject';
+COMMENT ON FUNCTION steward.audit_redact_subject(text, text, text, text) IS
+    'erase every payload about one data subject (a resource, or an actor), each with its REDACTION event, and record the request; returns how many';
+
 CREATE FUNCTION steward.audit_table(relation regclass) RETURNS boolean
 LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_table';
 COMMENT ON FUNCTION steward.audit_table(regclass) IS

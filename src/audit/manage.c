@@ -2,13 +2,15 @@
  *
  * manage.c
  *	  Changing what the ledger covers: audit_table() and unaudit_table(),
- *	  audit_redact() (GDPR erasure of a payload), and the summary that
+ *	  audit_redact() (GDPR erasure of a payload) and audit_redact_subject()
+ *	  (every payload about one data subject), and the summary that
  *	  retention records before it drops a partition.
  *
  * Redaction erases an event's payload and salt.  The commitment stays, so
  * the chain still verifies; a REDACTION event (who, when, why) is appended
  * in the same transaction, and verification treats an erased payload as
- * redacted only when such an event names it.
+ * redacted only when such an event names it.  A subject's request adds one
+ * LEDGER event (REDACT_SUBJECT) listing what it redacted.
  *
  *-------------------------------------------------------------------------
  */
@@ -179,6 +181,64 @@ steward_unaudit_table(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(true);
 }
 
+/* reason: required, 1 to AUDIT_MAX_FIELD_LEN bytes */
+static char *
+redaction_reason(FunctionCallInfo fcinfo, int n)
+{
+	char	   *reason;
+
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("reason must not be null"),
+				 errhint("Name the legal basis, e.g. 'GDPR Art. 17 request 2026-114'.")));
+	reason = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (reason[0] == '\0' || strlen(reason) > AUDIT_MAX_FIELD_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("reason must be between 1 and %d bytes", AUDIT_MAX_FIELD_LEN)));
+	return reason;
+}
+
+/* erase the payload and salt of the events (ids: a pg_catalog.int8[] literal) */
+static void
+erase_payloads(const char *ids)
+{
+	const char *args[1] = {ids};
+
+	steward_audit_bypass_begin();
+	PG_TRY();
+	{
+		steward_exec_as_owner("UPDATE steward.audit_events SET payload = NULL, salt = NULL "
+							  " WHERE id OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.int8[])", 1, args);
+	}
+	PG_FINALLY();
+	{
+		steward_audit_bypass_end();
+	}
+	PG_END_TRY();
+}
+
+/* the REDACTION event naming an erased event; returns its id */
+static int64
+redaction_event(int64 event_id, const char *reason)
+{
+	AuditInput	in = {0};
+	StringInfoData payload;
+
+	initStringInfo(&payload);
+	appendStringInfo(&payload, "{\"redacted_event\": " INT64_FORMAT ", \"reason\": ", event_id);
+	escape_json(&payload, reason);
+	appendStringInfoChar(&payload, '}');
+
+	in.event_type = AUDIT_TYPE_REDACTION;
+	in.action = "REDACT";
+	in.resource_type = "audit_event";
+	in.resource_id = psprintf(INT64_FORMAT, event_id);
+	in.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload.data));
+	return steward_audit_insert(&in);
+}
+
 PG_FUNCTION_INFO_V1(steward_audit_redact);
 
 /*
@@ -192,24 +252,13 @@ steward_audit_redact(PG_FUNCTION_ARGS)
 	char	   *reason;
 	char	  **row;
 	const char *args[1];
-	AuditInput	in = {0};
-	StringInfoData payload;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("event_id must not be null")));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("reason must not be null"),
-				 errhint("Name the legal basis, e.g. 'GDPR Art. 17 request 2026-114'.")));
+	reason = redaction_reason(fcinfo, 1);
 	event_id = PG_GETARG_INT64(0);
-	reason = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (reason[0] == '\0' || strlen(reason) > AUDIT_MAX_FIELD_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("reason must be between 1 and %d bytes", AUDIT_MAX_FIELD_LEN)));
 	steward_require_read_write("audit_redact");
 
 	args[0] = psprintf(INT64_FORMAT, event_id);
@@ -234,29 +283,137 @@ steward_audit_redact(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s events cannot be redacted", row[2])));
 
-	steward_audit_bypass_begin();
-	PG_TRY();
+	erase_payloads(psprintf("{" INT64_FORMAT "}", event_id));
+	PG_RETURN_INT64(redaction_event(event_id, reason));
+}
+
+/* an optional text argument: NULL, or 1 to AUDIT_MAX_FIELD_LEN bytes */
+static char *
+subject_arg(FunctionCallInfo fcinfo, int n, const char *argname)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(n))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(n));
+	if (s[0] == '\0' || strlen(s) > AUDIT_MAX_FIELD_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be between 1 and %d bytes", argname, AUDIT_MAX_FIELD_LEN)));
+	return s;
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_redact_subject);
+
+/*
+ * audit_redact_subject(resource_type text, resource_id text, actor text,
+ *						reason text) returns bigint
+ *
+ * A data subject's erasure request: every event about one resource
+ * (resource_type and resource_id), or every event of one actor, that still
+ * has a payload and is not a reserved REDACTION, RETENTION or LEDGER event,
+ * loses its payload and salt; each gets its REDACTION event, as from
+ * audit_redact, and one LEDGER event (REDACT_SUBJECT) records the request:
+ * the subject, the reason and the ids of the events and of their
+ * REDACTION events.  Returns how many events were redacted.  The rows are
+ * locked first (FOR UPDATE, in id order); memory is linear in their number.
+ */
+Datum
+steward_audit_redact_subject(PG_FUNCTION_ARGS)
+{
+	char	   *resource_type = subject_arg(fcinfo, 0, "resource_type");
+	char	   *resource_id = subject_arg(fcinfo, 1, "resource_id");
+	char	   *actor = subject_arg(fcinfo, 2, "actor");
+	char	   *reason = redaction_reason(fcinfo, 3);
+	bool		by_resource = resource_type != NULL || resource_id != NULL;
+	char	   *ids;
+	bool		isnull;
+	int64		n = 0;
+	StringInfoData events;
+	StringInfoData redactions;
+	StringInfoData payload;
+	AuditInput	in = {0};
+	int64		request;
+
+	if (by_resource == (actor != NULL) || (by_resource && (resource_type == NULL || resource_id == NULL)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name the data subject by resource_type and resource_id, or by actor"),
+				 errhint("audit_redact_subject(resource_type => 'patient', resource_id => 'P-1001', reason => ...).")));
+	steward_require_read_write("audit_redact_subject");
+
+	if (by_resource)
 	{
-		steward_exec_as_owner("UPDATE steward.audit_events SET payload = NULL, salt = NULL "
-							  " WHERE id OPERATOR(pg_catalog.=) $1::pg_catalog.int8", 1, args);
+		const char *args[2] = {resource_type, resource_id};
+
+		ids = steward_query_text_as_owner(
+			"SELECT pg_catalog.string_agg(s.id::pg_catalog.text, ',' ORDER BY s.id) FROM ("
+			" SELECT e.id FROM steward.audit_events e"
+			"  WHERE e.resource_type OPERATOR(pg_catalog.=) $1 AND e.resource_id OPERATOR(pg_catalog.=) $2"
+			"    AND e.payload IS NOT NULL"
+			"    AND e.event_type OPERATOR(pg_catalog.<>) ALL ('{REDACTION,RETENTION,LEDGER}'::pg_catalog.text[])"
+			"  ORDER BY e.id FOR UPDATE) s", 2, args, &isnull);
 	}
-	PG_FINALLY();
+	else
 	{
-		steward_audit_bypass_end();
+		const char *args[1] = {actor};
+
+		ids = steward_query_text_as_owner(
+			"SELECT pg_catalog.string_agg(s.id::pg_catalog.text, ',' ORDER BY s.id) FROM ("
+			" SELECT e.id FROM steward.audit_events e"
+			"  WHERE e.actor OPERATOR(pg_catalog.=) $1"
+			"    AND e.payload IS NOT NULL"
+			"    AND e.event_type OPERATOR(pg_catalog.<>) ALL ('{REDACTION,RETENTION,LEDGER}'::pg_catalog.text[])"
+			"  ORDER BY e.id FOR UPDATE) s", 1, args, &isnull);
 	}
-	PG_END_TRY();
+
+	initStringInfo(&events);
+	initStringInfo(&redactions);
+	if (ids != NULL)
+	{
+		char	   *p = ids;
+
+		erase_payloads(psprintf("{%s}", ids));
+		while (*p)
+		{
+			char	   *end;
+			int64		id = strtoi64(p, &end, 10);
+
+			CHECK_FOR_INTERRUPTS();
+			appendStringInfo(&events, "%s" INT64_FORMAT, n ? ", " : "", id);
+			appendStringInfo(&redactions, "%s" INT64_FORMAT, n ? ", " : "", redaction_event(id, reason));
+			n++;
+			p = (*end == ',') ? end + 1 : end;
+		}
+	}
 
 	initStringInfo(&payload);
-	appendStringInfo(&payload, "{\"redacted_event\": " INT64_FORMAT ", \"reason\": ", event_id);
+	appendStringInfoString(&payload, "{\"reason\": ");
 	escape_json(&payload, reason);
-	appendStringInfoChar(&payload, '}');
+	if (by_resource)
+	{
+		appendStringInfoString(&payload, ", \"resource_type\": ");
+		escape_json(&payload, resource_type);
+		appendStringInfoString(&payload, ", \"resource_id\": ");
+		escape_json(&payload, resource_id);
+	}
+	else
+	{
+		appendStringInfoString(&payload, ", \"actor\": ");
+		escape_json(&payload, actor);
+	}
+	appendStringInfo(&payload, ", \"events\": [%s], \"redactions\": [%s]}", events.data, redactions.data);
 
-	in.event_type = AUDIT_TYPE_REDACTION;
-	in.action = "REDACT";
-	in.resource_type = "audit_event";
-	in.resource_id = args[0];
+	in.event_type = AUDIT_TYPE_LEDGER;
+	in.action = "REDACT_SUBJECT";
+	in.resource_type = by_resource ? resource_type : "actor";
+	in.resource_id = by_resource ? resource_id : actor;
 	in.payload = DirectFunctionCall1(jsonb_in, CStringGetDatum(payload.data));
-	PG_RETURN_INT64(steward_audit_insert(&in));
+	request = steward_audit_insert(&in);
+	ereport(NOTICE,
+			(errmsg("%lld audit event%s redacted; the request is audit event %lld",
+					(long long) n, n == 1 ? "" : "s", (long long) request)));
+	PG_RETURN_INT64(n);
 }
 
 PG_FUNCTION_INFO_V1(steward_audit_range_summary);
