@@ -167,6 +167,57 @@ steward_expand_check_relation(Oid relid, bool allow_partitioned)
 }
 
 /*
+ * Apply an expand migration through migrate_apply, as the caller: up_sql
+ * and down_sql, with the function's out_of_order, lock_timeout and
+ * lock_retries arguments (numbers argn, argn + 1, argn + 2); allow, if
+ * not NULL, is one lint acceptance ("<rule> <reason>").
+ */
+void
+steward_expand_apply(FunctionCallInfo fcinfo, int argn, const char *version, const char *up_sql,
+					 const char *down_sql, const char *description, const char *allow)
+{
+	const char *args[8] = {
+		version, up_sql, down_sql, description,
+		(!PG_ARGISNULL(argn) && PG_GETARG_BOOL(argn)) ? "true" : "false",
+		steward_expand_timeout_arg(fcinfo, argn + 1),
+		steward_expand_retries_arg(fcinfo, argn + 2),
+		allow
+	};
+	char	   *result;
+
+	result = steward_expand_as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
+									  "down_sql => $3, description => $4, "
+									  "out_of_order => $5::pg_catalog.bool, "
+									  "lock_timeout => $6::pg_catalog.interval, "
+									  "lock_retries => $7::pg_catalog.int4, "
+									  "allow => pg_catalog.array_remove(ARRAY[$8], NULL))", 8, args);
+	if (result == NULL || strcmp(result, "applied") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" was not applied by this expand (%s)", version,
+						result ? result : "no result"),
+				 errhint("A version already applied cannot be expanded again; choose a new version.")));
+}
+
+/*
+ * Refuse an expand because of the pending expansion "pending": the same
+ * version, or another one that holds what (e.g. 'table "t"').
+ */
+void
+steward_expand_refuse_pending(const char *version, const char *pending, const char *what)
+{
+	if (strcmp(pending, version) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("expand/contract migration \"%s\" is already expanded", version),
+				 errhint("migrate_contract('%s') or migrate_abort('%s') ends it.", version, version)));
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("%s is part of the pending expand/contract migration \"%s\"", what, pending),
+			 errhint("Contract or abort \"%s\" first.", pending)));
+}
+
+/*
  * The version of a pending expansion of any kind on relid, or of version
  * itself; NULL when there is none.
  */
@@ -346,7 +397,6 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	StewardOwnerScope scope;
 	StringInfoData sql;
 	StringInfoData undo;
-	char	   *result;
 	char	   *job;
 	int32		batch_size;
 
@@ -468,17 +518,9 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			"     OR e.version OPERATOR(pg_catalog.=) $4) "
 			" ORDER BY e.version OPERATOR(pg_catalog.=) $4 DESC LIMIT 1", 4, args, &isnull);
 	}
-	if (conflict && strcmp(conflict, version) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("expand/contract migration \"%s\" is already expanded", version),
-				 errhint("migrate_contract('%s') or migrate_abort('%s') ends it.", version, version)));
 	if (conflict)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("column \"%s\" of relation \"%s\" is part of the pending expand/contract migration \"%s\"",
-						column, get_rel_name(relid), conflict),
-				 errhint("Contract or abort \"%s\" first.", conflict)));
+		steward_expand_refuse_pending(version, conflict,
+									  psprintf("column \"%s\" of relation \"%s\"", column, get_rel_name(relid)));
 
 	tag = dollar_tag(up, down);
 	up_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", up, new_type);
@@ -546,26 +588,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			: psprintf("expand: rename %s.%s to %s", get_rel_name(relid), column, new_name);
 
 	/* the schema change, through migrate_apply, as the caller */
-	{
-		const char *args[7] = {
-			version, sql.data, undo.data, description,
-			(!PG_ARGISNULL(8) && PG_GETARG_BOOL(8)) ? "true" : "false",
-			steward_expand_timeout_arg(fcinfo, 9),
-			steward_expand_retries_arg(fcinfo, 10)
-		};
-
-		result = steward_expand_as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
-							  "down_sql => $3, description => $4, "
-							  "out_of_order => $5::pg_catalog.bool, "
-							  "lock_timeout => $6::pg_catalog.interval, "
-							  "lock_retries => $7::pg_catalog.int4)", 7, args);
-	}
-	if (result == NULL || strcmp(result, "applied") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration \"%s\" was not applied by this expand (%s)", version,
-						result ? result : "no result"),
-				 errhint("A version already applied cannot be expanded again; choose a new version.")));
+	steward_expand_apply(fcinfo, 8, version, sql.data, undo.data, description, NULL);
 
 	/* the backfill, as the caller, with the trigger's search_path */
 	{

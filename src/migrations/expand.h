@@ -23,6 +23,11 @@ extern char *steward_expand_retries_arg(FunctionCallInfo fcinfo, int n);
 extern char *steward_expand_required_name(FunctionCallInfo fcinfo, int n, const char *argname);
 extern void steward_expand_check_relation(Oid relid, bool allow_partitioned);
 extern char *steward_expand_pending_on(Oid relid, const char *version);
+extern void steward_expand_apply(FunctionCallInfo fcinfo, int argn, const char *version,
+								 const char *up_sql, const char *down_sql,
+								 const char *description, const char *allow);
+extern void steward_expand_refuse_pending(const char *version, const char *pending,
+										  const char *what) pg_attribute_noreturn();
 
 /* expand_table.c */
 extern char *steward_table_rename_contract_sql(const char *version, const char *view_name);

@@ -124,7 +124,6 @@ steward_migrate_expand_rename_table(PG_FUNCTION_ARGS)
 	char	   *pending;
 	StringInfoData sql;
 	char	   *undo;
-	char	   *result;
 
 	steward_refuse_nested();
 	version = steward_check_version("version", PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
@@ -154,17 +153,8 @@ steward_migrate_expand_rename_table(PG_FUNCTION_ARGS)
 				 errmsg("relation \"%s\" already exists in schema \"%s\"", new_name, nspname)));
 
 	pending = steward_expand_pending_on(relid, version);
-	if (pending && strcmp(pending, version) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("expand/contract migration \"%s\" is already expanded", version),
-				 errhint("migrate_contract('%s') or migrate_abort('%s') ends it.", version, version)));
 	if (pending)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table \"%s\" is part of the pending expand/contract migration \"%s\"",
-						old_name, pending),
-				 errhint("Contract or abort \"%s\" first.", pending)));
+		steward_expand_refuse_pending(version, pending, psprintf("table \"%s\"", old_name));
 
 	table = quote_qualified_identifier(nspname, new_name);
 	view = quote_qualified_identifier(nspname, old_name);
@@ -188,28 +178,8 @@ steward_migrate_expand_rename_table(PG_FUNCTION_ARGS)
 	if (description == NULL)
 		description = psprintf("expand: rename table %s to %s", old_name, new_name);
 
-	{
-		const char *args[7] = {
-			version, sql.data, undo, description,
-			(!PG_ARGISNULL(4) && PG_GETARG_BOOL(4)) ? "true" : "false",
-			steward_expand_timeout_arg(fcinfo, 5),
-			steward_expand_retries_arg(fcinfo, 6)
-		};
-
-		result = steward_expand_as_caller("SELECT steward.migrate_apply(version => $1, up_sql => $2, "
-										  "down_sql => $3, description => $4, "
-										  "out_of_order => $5::pg_catalog.bool, "
-										  "lock_timeout => $6::pg_catalog.interval, "
-										  "lock_retries => $7::pg_catalog.int4, "
-										  "allow => ARRAY['rename-table the old name stays as an updatable view until contract']::pg_catalog.text[])",
-										  7, args);
-	}
-	if (result == NULL || strcmp(result, "applied") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("migration \"%s\" was not applied by this expand (%s)", version,
-						result ? result : "no result"),
-				 errhint("A version already applied cannot be expanded again; choose a new version.")));
+	steward_expand_apply(fcinfo, 4, version, sql.data, undo, description,
+						 "rename-table the old name stays as an updatable view until contract");
 
 	{
 		const char *args[5] = {version, psprintf("%u", relid), table, view, steward_capture_who()};
