@@ -167,6 +167,35 @@ steward_expand_check_relation(Oid relid, bool allow_partitioned)
 }
 
 /*
+ * The objects that depend on a relation (attnum 0) or on one of its
+ * columns, as "a, b" for a message, or NULL when none does: what contract
+ * must not break.  A column's default does not count (it goes with the
+ * column), nor do a view's own rules.
+ */
+char *
+steward_expand_dependents(Oid relid, AttrNumber attnum)
+{
+	const char *args[2] = {psprintf("%u", relid), psprintf("%d", attnum)};
+	bool		isnull;
+
+	return steward_query_text_as_owner(
+		"SELECT pg_catalog.string_agg(o.d, ', ' ORDER BY o.d) FROM ("
+		" SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS d"
+		"   FROM pg_catalog.pg_depend d"
+		"  WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+		"    AND d.refobjid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+		"    AND ($2::pg_catalog.int4 OPERATOR(pg_catalog.=) 0"
+		"         OR d.refobjsubid OPERATOR(pg_catalog.=) $2::pg_catalog.int4)"
+		"    AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
+		"    AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::pg_catalog.\"char\"[])"
+		"    AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
+		"             AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT w.oid FROM pg_catalog.pg_rewrite w"
+		"                 WHERE w.ev_class OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+		"                   AND w.rulename OPERATOR(pg_catalog.=) '_RETURN'))) o",
+		2, args, &isnull);
+}
+
+/*
  * Apply an expand migration through migrate_apply, as the caller: up_sql
  * and down_sql, with the function's out_of_order, lock_timeout and
  * lock_retries arguments (numbers argn, argn + 1, argn + 2); allow, if
@@ -825,16 +854,7 @@ column_contract_sql(const char *version, Expansion *e)
 		const char *args[2] = {psprintf("%u", e->relid), psprintf("%d", oldnum)};
 		bool		isnull;
 
-		deps = steward_query_text_as_owner(
-			"SELECT pg_catalog.string_agg(o.d, ', ' ORDER BY o.d) FROM ("
-			" SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS d"
-			"   FROM pg_catalog.pg_depend d"
-			"  WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-			"    AND d.refobjid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-			"    AND d.refobjsubid OPERATOR(pg_catalog.=) $2::pg_catalog.int4"
-			"    AND d.classid OPERATOR(pg_catalog.<>) 'pg_catalog.pg_attrdef'::pg_catalog.regclass"
-			"    AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::pg_catalog.\"char\"[])) o",
-			2, args, &isnull);
+		deps = steward_expand_dependents(e->relid, oldnum);
 		if (deps)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),

@@ -15,6 +15,7 @@
 #ifndef STEWARD_EXPAND_H
 #define STEWARD_EXPAND_H
 
+#include "access/attnum.h"
 #include "fmgr.h"
 
 extern char *steward_expand_as_caller(const char *sql, int nargs, const char *const *args);
@@ -23,6 +24,7 @@ extern char *steward_expand_retries_arg(FunctionCallInfo fcinfo, int n);
 extern char *steward_expand_required_name(FunctionCallInfo fcinfo, int n, const char *argname);
 extern void steward_expand_check_relation(Oid relid, bool allow_partitioned);
 extern char *steward_expand_pending_on(Oid relid, const char *version);
+extern char *steward_expand_dependents(Oid relid, AttrNumber attnum);
 extern void steward_expand_apply(FunctionCallInfo fcinfo, int argn, const char *version,
 								 const char *up_sql, const char *down_sql,
 								 const char *description, const char *allow);

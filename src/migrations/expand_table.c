@@ -214,22 +214,7 @@ steward_table_rename_contract_sql(const char *version, const char *view_name)
 				 errmsg("the view %s of expand/contract migration \"%s\" no longer exists", view_name, version),
 				 errhint("Create the view again (the expand migration's SQL is in migrate_history('%s')), then contract.",
 						 version)));
-	{
-		const char *args[1] = {psprintf("%u", viewid)};
-		bool		isnull;
-
-		deps = steward_query_text_as_owner(
-			"SELECT pg_catalog.string_agg(o.d, ', ' ORDER BY o.d) FROM ("
-			" SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS d"
-			"   FROM pg_catalog.pg_depend d"
-			"  WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
-			"    AND d.refobjid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-			"    AND d.deptype OPERATOR(pg_catalog.=) ANY ('{n,a}'::pg_catalog.\"char\"[])"
-			"    AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_rewrite'::pg_catalog.regclass"
-			"             AND d.objid OPERATOR(pg_catalog.=) ANY (SELECT w.oid FROM pg_catalog.pg_rewrite w"
-			"                 WHERE w.ev_class OPERATOR(pg_catalog.=) $1::pg_catalog.oid))) o",
-			1, args, &isnull);
-	}
+	deps = steward_expand_dependents(viewid, 0);
 	if (deps)
 		ereport(ERROR,
 				(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
