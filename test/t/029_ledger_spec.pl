@@ -428,6 +428,76 @@ check('f|NULL|NULL|0|0|the retention epochs do not match the newest RETENTION ev
 tamper(q{UPDATE steward.audit_epochs SET range_to = range_to - interval '1 microsecond' WHERE partition_name = 'audit_events_2010'});
 valid();
 
+# --- the outside verifier of docs/audit.md agrees with the server ----------------------
+# its export and its Python, taken from the document, on this ledger as it is
+# and tampered with
+SKIP:
+{
+	skip 'no python3', 1 if system('python3 -c pass') != 0;
+	open(my $fh, '<', "$ENV{TESTDIR}/docs/audit.md") or die "docs/audit.md: $!";
+	my $doc = do { local $/; <$fh> };
+	close $fh;
+	my ($section) = $doc =~ /^### An outside verifier\n(.*?)^## /ms;
+	my ($export) = $section =~ /^```sh\n(.*?)^```/ms;
+	my ($python) = $section =~ /^```python\n(.*?)^```/ms;
+	ok($export && $python, 'audit.md has the export and the verifier');
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	open($fh, '>', "$dir/verify.py") or die;
+	print $fh $python;
+	close $fh;
+	my $outside = sub {
+		while ($export =~ /^psql -At clinic > (\w+\.jsonl) <<'SQL'\n(.*?)^SQL$/msg)
+		{
+			my ($file, $query) = ($1, $2);
+			open(my $out, '>', "$dir/$file") or die;
+			my $rows = sql($query);
+			print $out $rows, ($rows eq '' ? '' : "\n");
+			close $out;
+		}
+		my $said = `cd $dir && python3 verify.py 2>&1`;
+		return (split /\n/, $said)[0];
+	};
+	my $server = sub {
+		return sql(q{SELECT coalesce(CASE WHEN first_bad_position = 0 THEN 'position 0: ' || problem
+		                                  ELSE 'block ' || first_bad_block || ', position ' || first_bad_position
+		                                       || ': ' || problem END, 'no problem found')
+		               FROM verify_audit_chain()});
+	};
+	my $agree = sub {
+		my ($name) = @_;
+		my $s = $server->();
+		is($outside->(), $s, "the outside verifier: $name ($s)");
+	};
+	$agree->('an intact ledger with redactions and retention epochs');
+	tamper(qq{UPDATE steward.audit_events SET xid = '$x2b' WHERE id = $b2a[0][0]});
+	$agree->('a row moved within its block');
+	tamper(qq{UPDATE steward.audit_events SET xid = '$x3' WHERE id = $b2a[0][0]});
+	$agree->('a row moved to another block');
+	tamper(qq{UPDATE steward.audit_events SET xid = '$x2a' WHERE id = $b2a[0][0];
+	          INSERT INTO steward.audit_events ($copy)
+	          SELECT id, xid, event_time + interval '1 second', event_type, action, resource_type, resource_id, actor,
+	                 session_user_name, current_user_name, client_addr, application_name, commitment, salt, payload
+	            FROM steward.audit_events WHERE id = $b2b[1][0];
+	          INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
+	          VALUES (900001, '$x2b', now(), 'APPLICATION', 'FORGED', 'x', 'x');
+	          UPDATE steward.audit_events SET action = 'CHANGED' WHERE id = $b3[0][0]});
+	$agree->('a copy, an inserted row and a changed event');
+	tamper(qq{DELETE FROM steward.audit_events WHERE id = $b2b[1][0] AND event_time > '$b2b[1][2]'});
+	$agree->('an inserted row and a changed event at one position');
+	my $salt3 = sql(qq{SELECT encode(salt, 'hex') FROM steward.audit_events WHERE id = $b2a[2][0]});
+	tamper(qq{DELETE FROM steward.audit_events WHERE id = 900001;
+	          UPDATE steward.audit_events SET action = 'B3' WHERE id = $b3[0][0];
+	          UPDATE steward.audit_events SET payload = NULL, salt = NULL WHERE id = $b2a[2][0]});
+	$agree->('a payload erased without a redaction record');
+	tamper(qq{UPDATE steward.audit_events SET payload = jsonb_set(payload, '{policy}', '"forever"') WHERE id = $r2});
+	$agree->('the newest RETENTION event changed');
+	tamper(qq{UPDATE steward.audit_events SET payload = '$payload' WHERE id = $r2;
+	          UPDATE steward.audit_events SET payload = '{"b2": 3}', salt = '\\x$salt3' WHERE id = $b2a[2][0]});
+	$agree->('all restored');
+	tamper(qq{DELETE FROM steward.audit_events WHERE id = $b3[2][0]});
+	$agree->('a deleted event');
+}
+
 # --- (j) a NULL event_type ------------------------------------------------------------
 my ($ret, $out, $err) = $node->psql('postgres', qq{\\set VERBOSITY verbose
 SELECT audit_append('X', event_type => NULL)});
