@@ -431,6 +431,7 @@ valid();
 # --- the outside verifier of docs/audit.md agrees with the server ----------------------
 # its export and its Python, taken from the document, on this ledger as it is
 # and tampered with
+my $agree;
 SKIP:
 {
 	skip 'no python3', 1 if system('python3 -c pass') != 0;
@@ -463,7 +464,7 @@ SKIP:
 		                                       || ': ' || problem END, 'no problem found')
 		               FROM verify_audit_chain()});
 	};
-	my $agree = sub {
+	$agree = sub {
 		my ($name) = @_;
 		my $s = $server->();
 		is($outside->(), $s, "the outside verifier: $name ($s)");
@@ -494,8 +495,11 @@ SKIP:
 	tamper(qq{UPDATE steward.audit_events SET payload = '$payload' WHERE id = $r2;
 	          UPDATE steward.audit_events SET payload = '{"b2": 3}', salt = '\\x$salt3' WHERE id = $b2a[2][0]});
 	$agree->('all restored');
-	tamper(qq{DELETE FROM steward.audit_events WHERE id = $b3[2][0]});
+	tamper(qq{CREATE TABLE public.saved AS SELECT * FROM steward.audit_events WHERE id = $b3[2][0];
+	          DELETE FROM steward.audit_events WHERE id = $b3[2][0]});
 	$agree->('a deleted event');
+	tamper(q{INSERT INTO steward.audit_events SELECT * FROM public.saved; DROP TABLE public.saved});
+	$agree->('the deleted event restored');
 }
 
 # --- (j) a NULL event_type ------------------------------------------------------------
@@ -504,5 +508,60 @@ SELECT audit_append('X', event_type => NULL)});
 like($err, qr/ERROR:  22004: event_type must not be null/, 'audit_append refuses a NULL event_type');
 is(sql(q{SELECT audit_append('X') IS NOT NULL}), 't', 'an omitted event_type is APPLICATION');
 is(sql(q{SELECT event_type FROM steward.audit_events WHERE action = 'X'}), 'APPLICATION', 'stored as APPLICATION');
+
+# --- (c), (h) two entries of one block with one id ----------------------------------
+# a newest block forged with its second entry a copy of its first, its Merkle
+# root and hash recomputed (a chain a superuser rewrote): the later entry is
+# "sealed twice", the row of that id matches the first of the two, and the
+# row whose entry was overwritten is inserted after both
+seal();
+sql(q{SELECT audit_append('LAST', 'patient', g::text) FROM generate_series(1, 3) g});
+seal();
+my @last = events('LAST');
+is(scalar(@last), 3, 'a last block of three events');
+my ($lb, $lp) = ($last[0][4], $last[0][3]);
+tamper(qq{
+CREATE FUNCTION pg_temp.mroot(leaves bytea[]) RETURNS bytea LANGUAGE plpgsql AS \$\$
+DECLARE
+    n int := coalesce(array_length(leaves, 1), 0);
+    k int := 1;
+BEGIN
+    IF n = 0 THEN RETURN sha256(''::bytea); END IF;
+    IF n = 1 THEN RETURN leaves[1]; END IF;
+    WHILE k * 2 < n LOOP k := k * 2; END LOOP;
+    RETURN sha256('\\x01'::bytea || pg_temp.mroot(leaves[1:k]) || pg_temp.mroot(leaves[k + 1:n]));
+END \$\$;
+UPDATE steward.audit_blocks
+   SET entries = substring(entries from 1 for 56) || substring(entries from 1 for 56) || substring(entries from 113)
+ WHERE block_id = $lb;
+UPDATE steward.audit_blocks
+   SET merkle_root = pg_temp.mroot(ARRAY(SELECT substring(entries from i * 56 + 25 for 32)
+                                           FROM generate_series(0, event_count::int - 1) i ORDER BY i))
+ WHERE block_id = $lb;
+UPDATE steward.audit_blocks
+   SET block_hash = sha256('\\x03'::bytea || 'PSB'::bytea || substring(int2send(format) from 2)
+                           || int8send(block_id) || int8send(first_position) || int8send(event_count)
+                           || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
+                           || merkle_root || sha256('\\x04'::bytea || entries)
+                           || int8send(pg_snapshot_xmin(snapshot)::text::bigint)
+                           || int8send(pg_snapshot_xmax(snapshot)::text::bigint)
+                           || int8send((SELECT count(*) FROM pg_snapshot_xip(snapshot)))
+                           || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
+                                          FROM pg_snapshot_xip(snapshot) x), ''::bytea)
+                           || prev_hash)
+ WHERE block_id = $lb});
+my $second = $lp + 1;
+check("f|$last[0][0]|NULL|$lb|$second|event $last[0][0] is sealed twice",
+	'two entries of one block with one id: the later is sealed twice (and outranks its missing row)');
+$agree->('two entries of one block with one id') if $agree;
+my $third = $lp + 2;
+tamper(qq{UPDATE steward.audit_events SET action = 'CHANGED' WHERE id = $last[0][0]});
+check("f|$last[0][0]|$last[0][2]|$lb|$lp|event $last[0][0] was changed after sealing",
+	'the row of the duplicated id is matched with the first of the two entries');
+tamper(qq{UPDATE steward.audit_events SET action = 'LAST' WHERE id = $last[0][0];
+          UPDATE steward.audit_events SET id = 0 WHERE id = $last[0][0]});
+check("f|$last[0][0]|$last[0][2]|$lb|$lp|event $last[0][0] is missing: it was deleted after sealing",
+	'at one position, a missing entry ranks before a row inserted there (its id changed to 0)');
+$agree->('a missing entry and an inserted row at one position') if $agree;
 
 done_testing();
