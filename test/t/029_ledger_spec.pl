@@ -13,7 +13,8 @@
 #    where it now belongs; a second row with an entry's id (distinct or an
 #    exact copy) is "stored twice";
 #  * an inserted row is reported at the position it would have taken in its
-#    home block, in that block;
+#    home block, in that block; of two entries of one block with one id, the
+#    later is "sealed twice" and rows match the earlier;
 #  * problems at the same position rank by kind, then event id;
 #  * digest problems are reported at the positions the spec gives;
 #  * a redaction erases payload and salt, and either one put back (or only
@@ -22,7 +23,9 @@
 #  * the newest sealed, intact RETENTION event's list is the one compared;
 #    epochs take their range_from and not their range_to; the times in the
 #    list carry an offset and compare as instants;
-#  * audit_append refuses a NULL event_type.
+#  * audit_append refuses a NULL event_type;
+#  * the outside verifier of docs/audit.md (its export and its Python, run
+#    with python3 when there is one) reports what the server reports.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
