@@ -45,7 +45,8 @@ TimeZone = 'UTC'
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
 
-sub sql { return $node->safe_psql('postgres', $_[0]); }
+my $db = 'postgres';
+sub sql { return $node->safe_psql($db, $_[0]); }
 
 # a superuser edits stored rows behind the append-only triggers' back
 sub tamper { return sql("SET session_replication_role = replica;\n$_[0]"); }
@@ -566,5 +567,47 @@ tamper(qq{UPDATE steward.audit_events SET action = 'LAST' WHERE id = $last[0][0]
 check("f|$last[0][0]|$last[0][2]|$lb|$lp|event $last[0][0] is missing: it was deleted after sealing",
 	'at one position, a missing entry ranks before a row inserted there (its id changed to 0)');
 $agree->('a missing entry and an inserted row at one position') if $agree;
+
+# --- a chunk boundary --------------------------------------------------------------
+# verify.c reads the events of about 250 000 sealed events at a time
+# (CHUNK_EVENTS): a block of 250 000 events closes a chunk. What is found
+# around the boundary is the same as anywhere else: an inserted row just
+# after the block's last entry ranks after a changed event at that position
+# in the next block (it used to win, being found in the earlier chunk), and a
+# row moved across the boundary is missing where it was sealed, as it is
+# when moved between two blocks of one chunk. A run "since" the big block,
+# whose chunks start elsewhere, gives the same verdict.
+$node->safe_psql('postgres', 'CREATE DATABASE big');
+$db = 'big';
+sql('CREATE EXTENSION pg_steward');
+sql(q{SELECT count(audit_append('BIG', 'patient', g::text)) FROM generate_series(1, 250000) g});
+seal();
+my $big_digest = sql(q{SELECT audit_digest()});
+sql(q{SELECT audit_append('NB', 'patient', g::text) FROM generate_series(1, 3) g});
+seal();
+sql(q{SELECT audit_append('NC', 'patient', g::text) FROM generate_series(1, 3) g});
+seal();
+my @nb = events('NB');
+my @nc = events('NC');
+my $xa = sql(q{SELECT xid FROM steward.audit_events WHERE id = 1});
+is("$nb[0][3]|$nb[0][4]", '250001|2', 'a block of 250 000 events, then two small ones');
+valid('the big ledger verifies');
+tamper(qq{INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, session_user_name, current_user_name)
+          VALUES (900001, '$xa', now(), 'APPLICATION', 'FORGED', 'x', 'x')});
+check(qr/^f\|900001\|[^|]+\|1\|250001\|event 900001 is not in the chain: it was inserted after sealing$/,
+	'a row inserted after the last entry of the big block');
+tamper(qq{UPDATE steward.audit_events SET action = 'CHANGED' WHERE id = $nb[0][0]});
+my $changed = "f|$nb[0][0]|$nb[0][2]|2|250001|event $nb[0][0] was changed after sealing";
+check($changed, 'across the chunk boundary, a changed event ranks before an inserted row at its position');
+check($changed, 'a run since the big block gives the same verdict', "since => '$big_digest'");
+tamper(qq{DELETE FROM steward.audit_events WHERE id = 900001;
+          UPDATE steward.audit_events SET action = 'NB', xid = '$xa' WHERE id = $nb[0][0]});
+my $missing = "f|$nb[0][0]|$nb[0][2]|2|250001|event $nb[0][0] is missing: it was deleted after sealing";
+check($missing, 'a row moved back across the chunk boundary: missing where it was sealed');
+tamper(qq{UPDATE steward.audit_events SET xid = '$nc[0][1]' WHERE id = $nb[0][0]});
+check($missing, 'a row moved to a later block of the same chunk: the same verdict');
+check($missing, 'and the same in a run since the big block', "since => '$big_digest'");
+tamper(qq{UPDATE steward.audit_events SET xid = '$nb[1][1]' WHERE id = $nb[0][0]});
+valid('the big ledger restored');
 
 done_testing();
