@@ -15,20 +15,25 @@
  * (verify_parallel.c), which go on with a chunk while the leader reads and
  * checks the next chunk's blocks; here each event is matched by id against
  * the sealed entries:
- *	  - an entry whose leaf differs: the event was changed (or reordered:
- *		its id, xid or time moved);
+ * Matching is per block, never per chunk or per worker: an event belongs
+ * to the first block whose snapshot shows its xid completed (its home
+ * block), and only that block's entries are searched for its id, so the
+ * verdict does not depend on where chunks end or who read which page:
+ *	  - an entry whose leaf differs: the event was changed (or moved: its
+ *		xid or time differs from the entry's);
  *	  - an entry with no event: the event was deleted, unless retention
  *		dropped its partition (an epoch covers its time);
- *	  - an event with no entry among events the blocks cover: forged;
+ *	  - an event with no entry of its id in its home block: forged;
+ *	  - a second row for the same entry: a copy was stored;
  *	  - a payload that does not match its commitment: the payload changed;
  *		an erased payload is "redacted" only if a REDACTION event names it;
  *		a salt without a payload was kept or put back.
  * Problems of blocks come first (every other check reads the blocks), then
  * problems of the retention epochs, then those of events; within each
- * class, the lowest chain position is reported.  Of two problems at the
- * same position the one found first is kept, except that the rows of a
- * chunk, which arrive in no particular order, rank by where they are
- * stored (partition, page, item: the order of a scan of the table).
+ * class, the lowest chain position is reported.  Of two problems of blocks
+ * or epochs at the same position the one found first is kept; problems of
+ * events at the same position rank by kind (RANK_*), then event id, then
+ * time, so that the order rows arrive in does not matter.
  * Memory: the blocks and entries of two chunks (the one matched, the one
  * checked), an index of one chunk's entries (a memory context reset per
  * chunk), and a record per redacted event and per REDACTION event.
@@ -96,29 +101,28 @@ typedef struct EntryRef
 } EntryRef;
 
 /*
- * The rank of problems at the same position: in the order they are found
- * (chunk by chunk, and in a chunk: before its rows, its rows, after them),
- * and among the rows of a chunk by where the row is stored.
+ * The rank of problems of events at the same chain position, lowest first
+ * (docs/audit.md, "Problems and their precedence"); then the lower event
+ * id, then the lower time.
  */
-#define PHASE_BEFORE	0
-#define PHASE_ROWS		1
-#define PHASE_AFTER		2
-
-typedef struct ProblemOrder
-{
-	uint32		chunk;
-	uint32		phase;
-	uint32		part;
-	uint32		blkno;
-	uint32		offnum;
-} ProblemOrder;
+#define RANK_NONE			0	/* blocks and epochs: the first found is kept */
+#define RANK_SEALED_TWICE	1
+#define RANK_STORED_TWICE	2
+#define RANK_MOVED			3
+#define RANK_CHANGED		4
+#define RANK_PAYLOAD		5
+#define RANK_SALT			6
+#define RANK_ERASED			7
+#define RANK_MISSING		8
+#define RANK_INSERTED		9
 
 typedef struct Problem
 {
 	bool		found;
 	int			class;
 	int64		position;
-	ProblemOrder order;
+	int			rank;
+	int64		time_us;		/* as passed, for the ranking */
 	bool		has_event;
 	int64		event_id;
 	bool		has_at;
@@ -147,7 +151,6 @@ typedef struct Redacted
 typedef struct Verify
 {
 	Problem		problem;
-	ProblemOrder order;			/* of what is being checked now */
 	MemoryContext runcxt;		/* lives for the run */
 	MemoryContext chunkcxt;		/* reset after each chunk */
 	VerifyEvents *events;		/* the event tables, open */
@@ -168,7 +171,6 @@ typedef struct Verify
 	EntryRef   *refs;
 	int64		nrefs;
 	bool	   *seen;
-	bool		dups;			/* some id has two entries */
 	int64		hint;			/* where the next row's entry likely is */
 	int			nepochs;
 	Epoch	   *epochs;
@@ -183,47 +185,45 @@ typedef struct Verify
 } Verify;
 
 static void
-problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
-		bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(9, 10);
+problem(Verify *v, int class, int rank, int64 position, int64 block_id, bool has_event,
+		int64 event_id, bool has_at, int64 time_us, const char *fmt,...) pg_attribute_printf(10, 11);
 
-static int
-cmp_order(const ProblemOrder *a, const ProblemOrder *b)
+/* does the problem kept rank before (or as) a new one with these keys? */
+static bool
+kept_ranks_first(const Problem *p, int class, int rank, int64 position, int64 event_id,
+				 int64 time_us)
 {
-	if (a->chunk != b->chunk)
-		return a->chunk < b->chunk ? -1 : 1;
-	if (a->phase != b->phase)
-		return a->phase < b->phase ? -1 : 1;
-	if (a->part != b->part)
-		return a->part < b->part ? -1 : 1;
-	if (a->blkno != b->blkno)
-		return a->blkno < b->blkno ? -1 : 1;
-	if (a->offnum != b->offnum)
-		return a->offnum < b->offnum ? -1 : 1;
-	return 0;
+	if (!p->found)
+		return false;
+	if (p->class != class)
+		return p->class < class;
+	if (p->position != position)
+		return p->position < position;
+	/* blocks and epochs: the first found of a position is kept */
+	if (class != CLASS_EVENT)
+		return true;
+	if (p->rank != rank)
+		return p->rank < rank;
+	if (p->event_id != event_id)
+		return p->event_id < event_id;
+	return p->time_us <= time_us;
 }
 
 /*
- * Note a problem; the first one by class, then by chain position, then by
- * v->order (see ProblemOrder), is kept.  time_us is microseconds since 1970
- * (from an entry or an event); a value no timestamp can hold leaves
+ * Note a problem; the first one by class, then by chain position, then
+ * (for events) by rank, event id and time, is kept.  time_us is
+ * microseconds since 1970 (from an entry or an event); a value the byte
+ * format cannot encode (an infinite time saturates to one) leaves
  * first_bad_at NULL.
  */
 static void
-problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, int64 event_id,
-		bool has_at, int64 time_us, const char *fmt,...)
+problem(Verify *v, int class, int rank, int64 position, int64 block_id, bool has_event,
+		int64 event_id, bool has_at, int64 time_us, const char *fmt,...)
 {
 	va_list		ap;
 	char		buf[512];
-	ProblemOrder order = {0};
 
-	/* blocks and epochs: the first found of a position is kept */
-	if (class == CLASS_EVENT)
-		order = v->order;
-	if (v->problem.found &&
-		(v->problem.class < class ||
-		 (v->problem.class == class &&
-		  (v->problem.position < position ||
-		   (v->problem.position == position && cmp_order(&v->problem.order, &order) <= 0)))))
+	if (kept_ranks_first(&v->problem, class, rank, position, has_event ? event_id : 0, time_us))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
@@ -231,21 +231,15 @@ problem(Verify *v, int class, int64 position, int64 block_id, bool has_event, in
 	v->problem.found = true;
 	v->problem.class = class;
 	v->problem.position = position;
-	v->problem.order = order;
+	v->problem.rank = rank;
+	v->problem.time_us = time_us;
 	v->problem.block_id = block_id;
 	v->problem.has_event = has_event;
-	v->problem.event_id = event_id;
-	v->problem.has_at = has_at && steward_audit_from_unix_micros(time_us, &v->problem.at);
+	v->problem.event_id = has_event ? event_id : 0;
+	/* a time outside the ledger's range (infinity included) is not shown */
+	v->problem.has_at = has_at && steward_audit_from_unix_micros(time_us, &v->problem.at) &&
+		steward_audit_time_encodable(v->problem.at);
 	v->problem.text = MemoryContextStrdup(v->runcxt, buf);
-}
-
-static int
-cmp_ref(const void *a, const void *b)
-{
-	int64		x = ((const EntryRef *) a)->id;
-	int64		y = ((const EntryRef *) b)->id;
-
-	return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /* by id, then where the entry is (what a stable sort by id gives) */
@@ -315,7 +309,7 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	if (steward_audit_check_block(b, &v->chain, &bp))
 	{
 		has_first = NENTRIES(b) > 0;
-		problem(v, CLASS_BLOCK, bp.position, bp.block_id,
+		problem(v, CLASS_BLOCK, RANK_NONE, bp.position, bp.block_id,
 				has_first, has_first ? steward_audit_entry_id(b->entries) : 0,
 				has_first, has_first ? steward_audit_entry_time(b->entries) : 0, "%s", bp.text);
 	}
@@ -347,9 +341,14 @@ add_redaction_target(Verify *v, int64 target)
 	v->redaction_targets[v->ntargets++] = target;
 }
 
-/* where an event with this xid and id would sit in the chunk's chain */
+/*
+ * Where an event with this xid and id would sit in the chunk's chain: in
+ * the first block whose snapshot shows xid completed, before the first
+ * entry whose (xid, id) is not lower (entries are sealed in that order),
+ * or after the block's last entry; *block_id is that block's.
+ */
 static int64
-would_be_position(Chunk *c, uint64 xid, int64 id)
+would_be_position(Chunk *c, uint64 xid, int64 id, int64 *block_id)
 {
 	for (int k = 0; k < c->nblocks; k++)
 	{
@@ -369,22 +368,55 @@ would_be_position(Chunk *c, uint64 xid, int64 id)
 			else
 				hi = mid;
 		}
+		*block_id = b->block_id;
 		return b->first_position + lo;
 	}
+	*block_id = c->blocks[c->nblocks - 1].block_id;
 	return c->next_position;
 }
 
-/* the entry of the event with this id, or NULL */
-static EntryRef *
-find_ref(Verify *v, int64 id)
+/*
+ * Is block k of the chunk the home block of an event of the chunk with
+ * this xid: the first whose snapshot shows xid completed?  (No event of
+ * the chunk is completed in the snapshot before the chunk.)
+ */
+static inline bool
+home_block(Chunk *c, int k, uint64 xid)
 {
-	EntryRef	key;
+	return steward_audit_visible(&c->blocks[k].snap, xid) &&
+		(k == 0 || !steward_audit_visible(&c->blocks[k - 1].snap, xid));
+}
+
+/*
+ * The entry of an event with this id and xid: the first entry with its id
+ * in its home block (refs are ordered by id, then by position), or NULL.
+ */
+static EntryRef *
+find_ref(Verify *v, Chunk *c, int64 id, uint64 xid)
+{
+	int64		lo = 0;
+	int64		hi = v->nrefs;
 
 	/* rows mostly come in id order: try the entry after the last one */
-	if (!v->dups && v->hint < v->nrefs && v->refs[v->hint].id == id)
-		return &v->refs[v->hint];
-	key.id = id;
-	return bsearch(&key, v->refs, v->nrefs, sizeof(EntryRef), cmp_ref);
+	if (v->hint < v->nrefs && v->refs[v->hint].id == id &&
+		(v->hint == 0 || v->refs[v->hint - 1].id != id))
+		lo = v->hint;
+	else
+	{
+		while (lo < hi)
+		{
+			int64		mid = lo + (hi - lo) / 2;
+
+			if (v->refs[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+	}
+	for (; lo < v->nrefs && v->refs[lo].id == id; lo++)
+		if (home_block(c, v->refs[lo].block, xid))
+			return &v->refs[lo];
+	return NULL;
 }
 
 /* Match rows of the chunk's events to their entries (a VerifyRowsFn). */
@@ -393,7 +425,6 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 {
 	Verify	   *v = (Verify *) arg;
 	Chunk	   *c = v->matching;
-	AuditBlock *last = &c->blocks[c->nblocks - 1];
 
 	for (int r = 0; r < nrows; r++)
 	{
@@ -406,23 +437,28 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 		int64		pos;
 
 		CHECK_FOR_INTERRUPTS();
-		v->order.part = row->part;
-		v->order.blkno = row->blkno;
-		v->order.offnum = row->offnum;
 		v->events_checked++;
-		ref = find_ref(v, id);
+		ref = find_ref(v, c, id, row->xid);
 		if (ref == NULL)
 		{
-			problem(v, CLASS_EVENT, would_be_position(c, row->xid, id), last->block_id, true, id, true, time_us,
+			int64		block_id;
+
+			pos = would_be_position(c, row->xid, id, &block_id);
+			problem(v, CLASS_EVENT, RANK_INSERTED, pos, block_id, true, id, true, time_us,
 					"event %lld is not in the chain: it was inserted after sealing",
 					(long long) id);
 			continue;
 		}
 		v->hint = (ref - v->refs) + 1;
-		v->seen[ref - v->refs] = true;
 		b = &c->blocks[ref->block];
 		e = steward_audit_entry(b->entries, ref->idx);
 		pos = b->first_position + ref->idx;
+		/* whichever of two rows comes first: reported with the entry's time */
+		if (v->seen[ref - v->refs])
+			problem(v, CLASS_EVENT, RANK_STORED_TWICE, pos, b->block_id, true, id, true,
+					steward_audit_entry_time(e),
+					"event %lld is stored twice: more than one row has its id", (long long) id);
+		v->seen[ref - v->refs] = true;
 		if (memcmp(row->leaf, steward_audit_entry_leaf(e), AUDIT_HASH_LEN) == 0 &&
 			row->state == AUDIT_PAYLOAD_OK)
 		{
@@ -440,18 +476,18 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 			/* a time the format cannot encode was never sealed */
 			if (steward_audit_entry_xid(e) != row->xid || steward_audit_entry_time(e) != time_us ||
 				!row->encodable)
-				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
+				problem(v, CLASS_EVENT, RANK_MOVED, pos, b->block_id, true, id, true, time_us,
 						"event %lld was moved: its xid or time differs from what was sealed",
 						(long long) id);
 			else
-				problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
+				problem(v, CLASS_EVENT, RANK_CHANGED, pos, b->block_id, true, id, true, time_us,
 						"event %lld was changed after sealing", (long long) id);
 		}
 		if (row->state == AUDIT_PAYLOAD_MISMATCH)
-			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, RANK_PAYLOAD, pos, b->block_id, true, id, true, time_us,
 					"the payload of event %lld does not match its commitment", (long long) id);
 		else if (row->state == AUDIT_PAYLOAD_STRAY_SALT)
-			problem(v, CLASS_EVENT, pos, b->block_id, true, id, true, time_us,
+			problem(v, CLASS_EVENT, RANK_SALT, pos, b->block_id, true, id, true, time_us,
 					"event %lld has a salt but no payload", (long long) id);
 		else if (row->state == AUDIT_PAYLOAD_REDACTED)
 		{
@@ -508,21 +544,18 @@ start_chunk(Verify *v)
 	v->refs = refs;
 	v->nrefs = n;
 	v->seen = palloc0(sizeof(bool) * Max(n, 1));
-	v->dups = false;
 	v->hint = 0;
-	v->order.phase = PHASE_BEFORE;
+	/* two entries of one block with one id: the later one is reported */
 	for (int64 i = 1; i < n; i++)
-		if (refs[i].id == refs[i - 1].id)
+		if (refs[i].id == refs[i - 1].id && refs[i].block == refs[i - 1].block)
 		{
 			AuditBlock *b = &c->blocks[refs[i].block];
 
-			v->dups = true;
-			problem(v, CLASS_EVENT, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
+			problem(v, CLASS_EVENT, RANK_SEALED_TWICE, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
 					"event %lld is sealed twice", (long long) refs[i].id);
 		}
 	MemoryContextSwitchTo(old);
 
-	v->order.phase = PHASE_ROWS;
 	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
 								match_rows, v);
 }
@@ -537,8 +570,6 @@ finish_chunk(Verify *v)
 	Chunk	   *c = v->matching;
 
 	steward_verify_events_finish(v->events);
-	v->order.phase = PHASE_AFTER;
-	v->order.part = v->order.blkno = v->order.offnum = 0;
 
 	for (int64 i = 0; i < v->nrefs; i++)
 	{
@@ -555,8 +586,8 @@ finish_chunk(Verify *v)
 			v->events_pruned++;
 			continue;
 		}
-		problem(v, CLASS_EVENT, b->first_position + v->refs[i].idx, b->block_id, true, v->refs[i].id,
-				true, steward_audit_entry_time(e),
+		problem(v, CLASS_EVENT, RANK_MISSING, b->first_position + v->refs[i].idx, b->block_id, true,
+				v->refs[i].id, true, steward_audit_entry_time(e),
 				"event %lld is missing: it was deleted after sealing", (long long) v->refs[i].id);
 	}
 	MemoryContextReset(v->chunkcxt);
@@ -579,8 +610,6 @@ finish_chunk(Verify *v)
 	c->nblocks = 0;
 	c->events = 0;
 	v->matching = NULL;
-	v->order.chunk++;
-	v->order.phase = PHASE_BEFORE;
 }
 
 static void
@@ -588,8 +617,9 @@ load_epochs(Verify *v)
 {
 	int			rc;
 
-	rc = SPI_execute("SELECT epoch_id, range_from, range_to, events_dropped FROM steward.audit_epochs",
-					 true, 0);
+	/* in epoch_id order: an entry in overlapping ranges counts for the first */
+	rc = SPI_execute("SELECT epoch_id, range_from, range_to, events_dropped FROM steward.audit_epochs"
+					 " ORDER BY epoch_id", true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the retention epochs");
 	v->nepochs = (int) SPI_processed;
@@ -655,13 +685,13 @@ check_epochs(Verify *v)
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not compare the retention epochs");
 	if (strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
-		problem(v, CLASS_EPOCH, 0, 0, false, 0, false, 0,
+		problem(v, CLASS_EPOCH, RANK_NONE, 0, 0, false, 0, false, 0,
 				"the retention epochs do not match the newest RETENTION event of the ledger");
 
 	if (v->since_snap == NULL)
 		for (int i = 0; i < v->nepochs; i++)
 			if (v->epochs[i].pruned != v->epochs[i].dropped)
-				problem(v, CLASS_EPOCH, 0, 0, false, 0, false, 0,
+				problem(v, CLASS_EPOCH, RANK_NONE, 0, 0, false, 0, false, 0,
 						"retention epoch %lld dropped %lld events, but %lld sealed events of its range are gone",
 						(long long) v->epochs[i].epoch_id, (long long) v->epochs[i].dropped,
 						(long long) v->epochs[i].pruned);
@@ -700,15 +730,15 @@ check_redactions(Verify *v)
 			elog(ERROR, "could not read the earlier redactions");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			char	   *target = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			int64		target;
 
-			add_redaction_target(v, target ? strtoi64(target, NULL, 10) : 0);
+			if (steward_verify_redaction_target(text, &target))
+				add_redaction_target(v, target);
 		}
 	}
 	if (v->ntargets > 0)
 		qsort(v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64);
-	/* after every chunk's problems */
-	v->order.chunk = PG_UINT32_MAX;
 
 	foreach(lc, v->redacted)
 	{
@@ -717,7 +747,7 @@ check_redactions(Verify *v)
 		CHECK_FOR_INTERRUPTS();
 		if (v->ntargets == 0 ||
 			bsearch(&rd->id, v->redaction_targets, v->ntargets, sizeof(int64), cmp_int64) == NULL)
-			problem(v, CLASS_EVENT, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
+			problem(v, CLASS_EVENT, RANK_ERASED, rd->position, rd->block_id, true, rd->id, true, rd->time_us,
 					"the payload of event %lld was erased without a redaction record",
 					(long long) rd->id);
 	}
@@ -857,7 +887,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	if (have_since && since.block > 0)
 	{
 		if (!digest_matches(&since, &exists))
-			problem(&v, CLASS_BLOCK, since.position, since.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, RANK_NONE, since.position, since.block, false, 0, false, 0,
 					exists ? "block %lld does not match the since digest: the chain was rewritten"
 					: "block %lld named by the since digest is missing",
 					(long long) since.block);
@@ -947,13 +977,13 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	if (have_trusted && !digest_matches(&trusted, &exists))
 	{
 		if (!exists)
-			problem(&v, CLASS_BLOCK, v.chain.next_position, trusted.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, RANK_NONE, v.chain.next_position, trusted.block, false, 0, false, 0,
 					"the ledger is truncated: block %lld named by the trusted digest is missing "
 					"(the chain ends at block %lld, position %lld)",
 					(long long) trusted.block, (long long) (v.chain.next_block - 1),
 					(long long) (v.chain.next_position - 1));
 		else
-			problem(&v, CLASS_BLOCK, trusted.position, trusted.block, false, 0, false, 0,
+			problem(&v, CLASS_BLOCK, RANK_NONE, trusted.position, trusted.block, false, 0, false, 0,
 					"block %lld does not match the trusted digest: the chain was rewritten",
 					(long long) trusted.block);
 	}

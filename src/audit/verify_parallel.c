@@ -9,9 +9,10 @@
  * worker sends each unit's rows to the leader through a message queue of
  * its own; the leader matches what arrives against the entries
  * (verify.c), and in between reads units itself, as a Gather node's
- * leader does.  Rows arrive in no particular order: verify.c ranks what
- * it finds by where a row is stored, so the result does not depend on
- * who read what.
+ * leader does.  Rows arrive in no particular order: verify.c matches each
+ * row within its own block and ranks what it finds by position, kind,
+ * event id and time, never by arrival or storage order, so the result
+ * does not depend on who read what, nor on how many workers there were.
  *
  * Workers are started when the chunk has at least
  * min_parallel_table_scan_size worth of pages, up to
