@@ -5,7 +5,8 @@
 -- proves that an installation updated with this script is the same.
 --
 -- 0.5.0 adds expand/contract migrations (docs/expand-contract.md):
--- migrate_expand, migrate_expand_rename_table, migrate_expand_check,
+-- migrate_expand, migrate_expand_rename_table, migrate_expand_derive,
+-- migrate_expand_check,
 -- migrate_contract, migrate_abort and migrate_expansions, their table
 -- steward.expansions and its bookkeeping functions; migrate_status() shows
 -- the phase and backfill of an expand/contract migration; and
@@ -22,7 +23,9 @@
 -- kind 'column' (migrate_expand): a new column next to an old one, kept in
 -- sync by a trigger; kind 'table' (migrate_expand_rename_table): the table
 -- renamed, relation_name its new name, old_relation_name the view that has
--- its old name; the column fields are NULL.
+-- its old name; the column fields are NULL; kind 'derive'
+-- (migrate_expand_derive): a new column computed from old_columns by
+-- up_expr, and back by down_exprs (one per old column, or NULL).
 CREATE TABLE steward.expansions (
     version             text COLLATE "C" PRIMARY KEY,
     relation            oid NOT NULL,
@@ -44,14 +47,19 @@ CREATE TABLE steward.expansions (
     ended_at            timestamptz,
     disagreeing         bigint,         -- rows counted by the last check, NULL: none yet
     disagreeing_counted_at timestamptz,
-    kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table')),
+    kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table', 'derive')),
     old_relation_name   text,
+    old_columns         name[],
+    down_exprs          text[],
     CHECK (kind <> 'column' OR (old_column IS NOT NULL AND new_column IS NOT NULL
                                 AND in_place IS NOT NULL AND old_type IS NOT NULL
                                 AND new_type IS NOT NULL AND up_expr IS NOT NULL
                                 AND down_expr IS NOT NULL AND sync_function IS NOT NULL
                                 AND sync_trigger IS NOT NULL)),
-    CHECK (kind <> 'table' OR old_relation_name IS NOT NULL)
+    CHECK (kind <> 'table' OR old_relation_name IS NOT NULL),
+    CHECK (kind <> 'derive' OR (old_columns IS NOT NULL AND new_column IS NOT NULL
+                                AND new_type IS NOT NULL AND up_expr IS NOT NULL
+                                AND sync_function IS NOT NULL AND sync_trigger IS NOT NULL))
 );
 COMMENT ON TABLE steward.expansions IS
     'one row per expand/contract migration (read it with migrate_expansions())';
@@ -83,7 +91,7 @@ BEGIN
            sync_trigger = EXCLUDED.sync_trigger, backfill_job = EXCLUDED.backfill_job,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
            expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
-           kind = 'column', old_relation_name = NULL,
+           kind = 'column', old_relation_name = NULL, old_columns = NULL, down_exprs = NULL,
            disagreeing = NULL, disagreeing_counted_at = NULL
      WHERE t.phase = 'aborted';
     IF NOT FOUND THEN
@@ -106,6 +114,41 @@ BEGIN
            old_relation_name = EXCLUDED.old_relation_name, old_column = NULL, new_column = NULL,
            in_place = NULL, old_type = NULL, new_type = NULL, up_expr = NULL, down_expr = NULL,
            sync_function = NULL, sync_trigger = NULL, backfill_job = NULL,
+           old_columns = NULL, down_exprs = NULL,
+           phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
+           expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
+           disagreeing = NULL, disagreeing_counted_at = NULL
+     WHERE t.phase = 'aborted';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'expand/contract migration "%" exists already', p_version
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+END $$;
+
+-- migrate_expand_derive's bookkeeping: the old columns and the down
+-- expressions come as JSON arrays of strings (p_down NULL: no down).
+CREATE FUNCTION steward.expansion_begin_derive(p_version text, p_relation oid, p_relation_name text,
+                                               p_old jsonb, p_new name, p_new_type text, p_up text,
+                                               p_down jsonb, p_function text, p_trigger name,
+                                               p_job bigint, who jsonb)
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_old name[] := ARRAY(SELECT x::name FROM jsonb_array_elements_text(p_old) WITH ORDINALITY AS a(x, n) ORDER BY n);
+    v_down text[] := CASE WHEN p_down IS NULL THEN NULL
+                          ELSE ARRAY(SELECT x FROM jsonb_array_elements_text(p_down) WITH ORDINALITY AS a(x, n) ORDER BY n) END;
+BEGIN
+    INSERT INTO steward.expansions AS t
+        (version, kind, relation, relation_name, old_columns, new_column, in_place, new_type,
+         up_expr, down_exprs, sync_function, sync_trigger, backfill_job, phase, expanded_by)
+    VALUES (p_version, 'derive', p_relation, p_relation_name, v_old, p_new, false, p_new_type,
+            p_up, v_down, p_function, p_trigger, p_job, 'expanded', who->>'current_user')
+    ON CONFLICT (version) DO UPDATE
+       SET kind = 'derive', relation = EXCLUDED.relation, relation_name = EXCLUDED.relation_name,
+           old_columns = EXCLUDED.old_columns, new_column = EXCLUDED.new_column, in_place = false,
+           old_column = NULL, old_type = NULL, new_type = EXCLUDED.new_type, up_expr = EXCLUDED.up_expr,
+           down_expr = NULL, down_exprs = EXCLUDED.down_exprs, old_relation_name = NULL,
+           sync_function = EXCLUDED.sync_function, sync_trigger = EXCLUDED.sync_trigger,
+           backfill_job = EXCLUDED.backfill_job,
            phase = 'expanded', expanded_by = EXCLUDED.expanded_by,
            expanded_at = clock_timestamp(), ended_by = NULL, ended_at = NULL,
            disagreeing = NULL, disagreeing_counted_at = NULL
@@ -212,6 +255,25 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_expand_rename_table(text, regclass, name, text, boolean, interval, integer) IS
     'expand: rename a table and keep its old name as an updatable view of it until contract';
 
+CREATE FUNCTION steward.migrate_expand_derive(
+    version text,
+    relation regclass,
+    new_column name,
+    new_type text,
+    up text,
+    old_columns name[],
+    down text[] DEFAULT NULL,
+    description text DEFAULT NULL,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL,
+    batch_size integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_migrate_expand_derive'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_expand_derive(text, regclass, name, text, text, name[], text[], text, boolean, interval, integer, integer) IS
+    'expand: add a column derived from old columns by up (and back by down), kept in sync by a trigger, backfilled by a job; returns the job id';
+
 CREATE FUNCTION steward.migrate_expand_check(version text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_migrate_expand_check'
@@ -245,12 +307,12 @@ RETURNS TABLE (
     new_type text, up text, down text, phase text, backfill_job bigint,
     backfill_state text, rows_done bigint, rows_estimate bigint,
     expanded_by name, expanded_at timestamptz, ended_by name, ended_at timestamptz,
-    kind text, old_relation text)
+    kind text, old_relation text, old_columns name[])
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT e.version, e.relation_name, e.old_column, e.new_column, e.new_type,
            e.up_expr, e.down_expr, e.phase, e.backfill_job, j.state, j.rows_done,
            j.rows_estimate, e.expanded_by, e.expanded_at, e.ended_by, e.ended_at,
-           e.kind, e.old_relation_name
+           e.kind, e.old_relation_name, e.old_columns
       FROM steward.expansions e
       LEFT JOIN steward.jobs j ON j.id = e.backfill_job
      ORDER BY e.version

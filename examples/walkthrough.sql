@@ -396,28 +396,40 @@ RESET pg_steward.large_table_threshold;
 
 \echo
 \echo '=== 25. Expand/contract: the old and the new application write the residents table at once'
--- Seed 003: first_name becomes given_name, care_level_pflegegrad (text) a smallint.
-CREATE TABLE residents (id bigint PRIMARY KEY, first_name text, care_level_pflegegrad text);
-INSERT INTO residents SELECT g, 'Resident ' || g, (g % 5 + 1)::text FROM generate_series(1, 5000) g;
+-- Seed 003: first_name and last_name become full_name, care_level_pflegegrad
+-- (text) a smallint, room is renamed room_number.
+CREATE TABLE residents (id bigint PRIMARY KEY, first_name text, last_name text,
+                        care_level_pflegegrad text, room text);
+INSERT INTO residents SELECT g, 'Given' || g, 'Family' || g, (g % 5 + 1)::text, 'R' || (g % 300)
+  FROM generate_series(1, 5000) g;
 -- deploy 1: expand, while the old application keeps running
-SELECT migrate_expand('20260301_000000_given_name', 'residents', 'first_name',
-                      new_name => 'given_name') AS rename_job \gset
+SELECT migrate_expand_derive('20260301_000000_full_name', 'residents', 'full_name', 'text',
+                             up => $$first_name || ' ' || last_name$$,
+                             old_columns => '{first_name,last_name}',
+                             down => ARRAY[$$split_part(full_name, ' ', 1)$$,
+                                           $$substr(full_name, strpos(full_name, ' ') + 1)$$]) AS name_job \gset
 SELECT migrate_expand('20260301_000001_care_level', 'residents', 'care_level_pflegegrad',
                       new_name => 'care_level', new_type => 'smallint',
                       up => 'care_level_pflegegrad::smallint', down => 'care_level::text') AS level_job \gset
+SELECT migrate_expand('20260301_000002_room_number', 'residents', 'room',
+                      new_name => 'room_number') AS room_job \gset
 -- the old application writes the old columns, the new one the new columns; both are filled
-INSERT INTO residents (id, first_name, care_level_pflegegrad) VALUES (5001, 'Old App', '2');
-INSERT INTO residents (id, given_name, care_level) VALUES (5002, 'New App', 4);
-SELECT id, first_name, given_name, care_level_pflegegrad, care_level
+INSERT INTO residents (id, first_name, last_name, care_level_pflegegrad, room)
+     VALUES (5001, 'Old', 'App', '2', 'R1');
+INSERT INTO residents (id, full_name, care_level, room_number) VALUES (5002, 'New App', 4, 'R2');
+SELECT id, first_name, last_name, full_name, care_level_pflegegrad, care_level, room, room_number
   FROM residents WHERE id IN (5001, 5002) ORDER BY id;
-SELECT job_wait(:rename_job) AS rename_backfill, job_wait(:level_job) AS level_backfill;
-SELECT migrate_expand_check('20260301_000000_given_name') AS rename_disagreeing,
-       migrate_expand_check('20260301_000001_care_level') AS level_disagreeing;
+SELECT job_wait(:name_job) AS name_backfill, job_wait(:level_job) AS level_backfill,
+       job_wait(:room_job) AS room_backfill;
+SELECT migrate_expand_check('20260301_000000_full_name') AS name_disagreeing,
+       migrate_expand_check('20260301_000001_care_level') AS level_disagreeing,
+       migrate_expand_check('20260301_000002_room_number') AS room_disagreeing;
 SELECT version, expand_phase, backfill_state, backfill_rows_done, rows_disagreeing
   FROM migrate_status() WHERE expand_phase IS NOT NULL ORDER BY version;
 -- deploy 2: the new application runs everywhere; contract drops the old columns
-SELECT migrate_contract('20260301_000000_given_name') AS given_name,
-       migrate_contract('20260301_000001_care_level') AS care_level;
+SELECT migrate_contract('20260301_000000_full_name') AS full_name,
+       migrate_contract('20260301_000001_care_level') AS care_level,
+       migrate_contract('20260301_000002_room_number') AS room_number;
 SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER BY attnum) AS residents_columns
   FROM pg_attribute WHERE attrelid = 'residents'::regclass AND attnum > 0 AND NOT attisdropped;
 
@@ -425,7 +437,7 @@ SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod), ', ' ORDER
 \echo '=== 26. Expand/contract of a table name: residents becomes care_recipients'
 SELECT migrate_expand_rename_table('20260302_000000_care_recipients', 'residents', 'care_recipients');
 -- old code still says residents (an updatable view now), new code care_recipients
-INSERT INTO residents (id, given_name, care_level) VALUES (5003, 'Via Old Name', 1);
+INSERT INTO residents (id, full_name, care_level) VALUES (5003, 'Via Old-Name', 1);
 SELECT count(*) AS care_recipients FROM care_recipients;
 SELECT migrate_contract('20260302_000000_care_recipients');
 SELECT to_regclass('residents') AS old_name, to_regclass('care_recipients') AS new_name;

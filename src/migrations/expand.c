@@ -59,7 +59,10 @@
 #include "parser/parse_coerce.h"
 #include "parser/parse_type.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/typcache.h"
@@ -94,6 +97,10 @@ typedef struct Expansion
 	char	   *expanded_by;	/* the role that expanded it (its author) */
 	char	   *kind;			/* 'column' or 'table' */
 	char	   *old_relation;	/* a table rename: the view's qualified name */
+	char	  **old_cols;		/* the columns contract drops (a column
+								 * expansion: old_column; a derived one: its
+								 * old_columns) */
+	int			nold;
 } Expansion;
 
 /* The first column of a query's first row, run as the caller (pinned path). */
@@ -229,6 +236,27 @@ steward_expand_apply(FunctionCallInfo fcinfo, int argn, const char *version, con
 }
 
 /*
+ * Submit the backfill of a new column, as the caller: every row whose new
+ * column is distinct from up (cast to new_type) gets it.  Returns the job
+ * id as text.
+ */
+char *
+steward_expand_submit_backfill(Oid relid, const char *new_column, const char *up,
+							   const char *new_type, int32 batch_size)
+{
+	const char *args[4] = {
+		psprintf("%u", relid),
+		psprintf("%s = CAST((%s\n) AS %s)", quote_identifier(new_column), up, new_type),
+		psprintf("%s IS DISTINCT FROM CAST((%s\n) AS %s)", quote_identifier(new_column), up, new_type),
+		psprintf("%d", batch_size)
+	};
+
+	return steward_expand_as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
+									"set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
+									4, args);
+}
+
+/*
  * Refuse an expand because of the pending expansion "pending": the same
  * version, or another one that holds what (e.g. 'table "t"').
  */
@@ -244,6 +272,32 @@ steward_expand_refuse_pending(const char *version, const char *pending, const ch
 			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 			 errmsg("%s is part of the pending expand/contract migration \"%s\"", what, pending),
 			 errhint("Contract or abort \"%s\" first.", pending)));
+}
+
+/*
+ * The version of a pending expansion that an expansion of the columns cols
+ * (a JSON array of names) of relid would collide with: of version itself,
+ * a table rename of relid, or one whose old or new columns are among cols;
+ * NULL when there is none.
+ */
+char *
+steward_expand_pending_columns(Oid relid, const char *version, const char *cols)
+{
+	const char *args[3] = {psprintf("%u", relid), version, cols};
+	bool		isnull;
+
+	return steward_query_text_as_owner(
+		"SELECT e.version FROM steward.expansions e,"
+		"       LATERAL (SELECT ARRAY(SELECT x::pg_catalog.name"
+		"                               FROM pg_catalog.jsonb_array_elements_text($3::pg_catalog.jsonb) x) AS c) n"
+		" WHERE e.phase OPERATOR(pg_catalog.=) 'expanded' "
+		"   AND (e.version OPERATOR(pg_catalog.=) $2 "
+		"     OR (e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid "
+		"         AND (e.kind OPERATOR(pg_catalog.=) 'table' "
+		"           OR e.old_column OPERATOR(pg_catalog.=) ANY (n.c) "
+		"           OR e.new_column OPERATOR(pg_catalog.=) ANY (n.c) "
+		"           OR e.old_columns OPERATOR(pg_catalog.&&) n.c))) "
+		" ORDER BY e.version OPERATOR(pg_catalog.=) $2 DESC LIMIT 1", 3, args, &isnull);
 }
 
 /*
@@ -283,8 +337,8 @@ walk_for_sublinks(Node *node, void *context)
  * sees is the table's with the new column (newcol of type newtype) added.
  * Evaluates nothing.  Must be called with search_path pinned.
  */
-static void
-check_expression(const char *argname, const char *expr, const char *relname,
+void
+steward_expand_check_expression(const char *argname, const char *expr, const char *relname,
 				 const char *newcol, const char *newtype, Oid target,
 				 const char *targetname)
 {
@@ -346,8 +400,8 @@ check_expression(const char *argname, const char *expr, const char *relname,
 }
 
 /* A type whose values the trigger compares with IS DISTINCT FROM. */
-static void
-require_equality(Oid type, const char *column)
+void
+steward_expand_require_equality(Oid type, const char *column)
 {
 	TypeCacheEntry *tc = lookup_type_cache(type, TYPECACHE_EQ_OPR);
 
@@ -383,8 +437,8 @@ not_null_check_name(const char *version)
 }
 
 /* A dollar-quote tag that occurs in none of the texts. */
-static char *
-dollar_tag(const char *a, const char *b)
+char *
+steward_expand_dollar_tag(const char *a, const char *b)
 {
 	for (int i = 0;; i++)
 	{
@@ -510,8 +564,8 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" already exists", new_name, get_rel_name(relid))));
-	require_equality(old_typid, column);
-	require_equality(new_typid, new_name);
+	steward_expand_require_equality(old_typid, column);
+	steward_expand_require_equality(new_typid, new_name);
 
 	nspname = get_namespace_name(get_rel_namespace(relid));
 	hash = steward_sha256_hex(version, strlen(version));
@@ -527,31 +581,28 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 		up = pstrdup(quote_identifier(column));
 		down = pstrdup(quote_identifier(new_name));
 	}
-	check_expression("up", up, relname, new_name, new_type, new_typid, new_name);
-	check_expression("down", down, relname, new_name, new_type, old_typid, column);
+	steward_expand_check_expression("up", up, relname, new_name, new_type, new_typid, new_name);
+	steward_expand_check_expression("down", down, relname, new_name, new_type, old_typid, column);
 	steward_owner_scope_end(&scope);
 	sync_function = quote_qualified_identifier(nspname, sync_name);
 
 	/* no other pending expansion may use either column */
 	{
-		const char *args[4] = {psprintf("%u", relid), column, new_name, version};
-		bool		isnull;
+		StringInfoData cols;
 
-		conflict = steward_query_text_as_owner(
-			"SELECT e.version FROM steward.expansions e "
-			" WHERE e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid "
-			"   AND e.phase OPERATOR(pg_catalog.=) 'expanded' "
-			"   AND (e.old_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
-			"     OR e.new_column OPERATOR(pg_catalog.=) ANY (ARRAY[$2, $3]::pg_catalog.name[]) "
-			"     OR e.kind OPERATOR(pg_catalog.=) 'table' "
-			"     OR e.version OPERATOR(pg_catalog.=) $4) "
-			" ORDER BY e.version OPERATOR(pg_catalog.=) $4 DESC LIMIT 1", 4, args, &isnull);
+		initStringInfo(&cols);
+		appendStringInfoChar(&cols, '[');
+		escape_json(&cols, column);
+		appendStringInfoChar(&cols, ',');
+		escape_json(&cols, new_name);
+		appendStringInfoChar(&cols, ']');
+		conflict = steward_expand_pending_columns(relid, version, cols.data);
 	}
 	if (conflict)
 		steward_expand_refuse_pending(version, conflict,
 									  psprintf("column \"%s\" of relation \"%s\"", column, get_rel_name(relid)));
 
-	tag = dollar_tag(up, down);
+	tag = steward_expand_dollar_tag(up, down);
 	up_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", up, new_type);
 	down_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", down, old_type);
 
@@ -620,18 +671,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	steward_expand_apply(fcinfo, 8, version, sql.data, undo.data, description, NULL);
 
 	/* the backfill, as the caller, with the trigger's search_path */
-	{
-		const char *args[4] = {
-			psprintf("%u", relid),
-			psprintf("%s = CAST((%s\n) AS %s)", quote_identifier(new_name), up, new_type),
-			psprintf("%s IS DISTINCT FROM CAST((%s\n) AS %s)", quote_identifier(new_name), up, new_type),
-			psprintf("%d", batch_size)
-		};
-
-		job = steward_expand_as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
-						   "set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
-						   4, args);
-	}
+	job = steward_expand_submit_backfill(relid, new_name, up, new_type, batch_size);
 
 	/* the bookkeeping, as the owner */
 	{
@@ -667,7 +707,8 @@ load_expansion(const char *version, Expansion *e)
 		"SELECT e.relation::pg_catalog.text, e.relation_name, e.old_column, e.new_column, "
 		"       e.in_place::pg_catalog.text, e.new_type, e.up_expr, e.sync_function, "
 		"       e.sync_trigger, e.backfill_job::pg_catalog.text, e.phase, "
-		"       e.expanded_by::pg_catalog.text, e.kind, e.old_relation_name "
+		"       e.expanded_by::pg_catalog.text, e.kind, e.old_relation_name, "
+		"       e.old_columns::pg_catalog.text "
 		"  FROM steward.expansions e WHERE e.version OPERATOR(pg_catalog.=) $1",
 		1, args, &ncols);
 	if (row == NULL)
@@ -690,6 +731,25 @@ load_expansion(const char *version, Expansion *e)
 	e->expanded_by = row[11];
 	e->kind = row[12];
 	e->old_relation = row[13];
+	e->nold = 0;
+	e->old_cols = NULL;
+	if (row[14] != NULL)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		ArrayType  *a = DatumGetArrayTypeP(OidInputFunctionCall(F_ARRAY_IN, row[14], NAMEOID, -1));
+
+		deconstruct_array(a, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &elems, &nulls, &e->nold);
+		e->old_cols = palloc(sizeof(char *) * Max(e->nold, 1));
+		for (int i = 0; i < e->nold; i++)
+			e->old_cols[i] = pstrdup(NameStr(*DatumGetName(elems[i])));
+	}
+	else if (e->old_column != NULL)
+	{
+		e->nold = 1;
+		e->old_cols = palloc(sizeof(char *));
+		e->old_cols[0] = e->old_column;
+	}
 }
 
 static void
@@ -843,32 +903,39 @@ column_contract_sql(const char *version, Expansion *e)
 				 errdetail("Column \"%s\" of such a row is not what up computes from the row.", e->new_column),
 				 errhint("migrate_expand_check('%s') counts them; an UPDATE of a row brings it in sync.", version)));
 
-	oldnum = get_attnum(e->relid, e->old_column);
-	if (oldnum == InvalidAttrNumber || get_attnum(e->relid, e->new_column) == InvalidAttrNumber)
+	if (get_attnum(e->relid, e->new_column) == InvalidAttrNumber)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" or \"%s\" of %s no longer exists", e->old_column, e->new_column, e->relname)));
-
-	/* objects that still use the old column: refuse rather than drop them */
+				 errmsg("column \"%s\" of %s no longer exists", e->new_column, e->relname)));
+	/* objects that still use an old column: refuse rather than drop them */
+	for (int i = 0; i < e->nold; i++)
 	{
-		const char *args[2] = {psprintf("%u", e->relid), psprintf("%d", oldnum)};
-		bool		isnull;
-
+		oldnum = get_attnum(e->relid, e->old_cols[i]);
+		if (oldnum == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("column \"%s\" of %s no longer exists", e->old_cols[i], e->relname)));
 		deps = steward_expand_dependents(e->relid, oldnum);
 		if (deps)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
 					 errmsg("cannot contract expand/contract migration \"%s\": objects still use column \"%s\"",
-							version, e->old_column),
+							version, e->old_cols[i]),
 					 errdetail("Dependent objects: %s.", deps),
 					 errhint("Move them to column \"%s\" (or drop them) in a migration, then contract.",
 							 e->new_column)));
-		/* a rename keeps the default, deparsed with search_path pinned */
-		if (!e->in_place)
-			def = steward_query_text_as_owner("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
-											  " WHERE d.adrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-											  "   AND d.adnum OPERATOR(pg_catalog.=) $2::pg_catalog.int2",
-											  2, args, &isnull);
+	}
+	/* a rename keeps the default, deparsed with search_path pinned */
+	if (strcmp(e->kind, "column") == 0 && !e->in_place)
+	{
+		const char *args[2] = {psprintf("%u", e->relid),
+		psprintf("%d", get_attnum(e->relid, e->old_column))};
+		bool		isnull;
+
+		def = steward_query_text_as_owner("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
+										  " WHERE d.adrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+										  "   AND d.adnum OPERATOR(pg_catalog.=) $2::pg_catalog.int2",
+										  2, args, &isnull);
 	}
 
 	nn_check = not_null_check_name(version);
@@ -883,10 +950,11 @@ column_contract_sql(const char *version, Expansion *e)
 						 e->relname, quote_identifier(nn_check));
 	appendStringInfo(&sql,
 					 "DROP TRIGGER %s ON %s;\n"
-					 "DROP FUNCTION %s();\n"
-					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 quote_identifier(e->sync_trigger), e->relname, e->sync_function,
-					 e->relname, quote_identifier(e->old_column));
+					 "DROP FUNCTION %s();\n",
+					 quote_identifier(e->sync_trigger), e->relname, e->sync_function);
+	for (int i = 0; i < e->nold; i++)
+		appendStringInfo(&sql, "ALTER TABLE %s DROP COLUMN %s;\n",
+						 e->relname, quote_identifier(e->old_cols[i]));
 	if (def)
 		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
 						 e->relname, quote_identifier(e->new_column), def);

@@ -24,12 +24,22 @@ extern char *steward_expand_retries_arg(FunctionCallInfo fcinfo, int n);
 extern char *steward_expand_required_name(FunctionCallInfo fcinfo, int n, const char *argname);
 extern void steward_expand_check_relation(Oid relid, bool allow_partitioned);
 extern char *steward_expand_pending_on(Oid relid, const char *version);
+extern char *steward_expand_pending_columns(Oid relid, const char *version, const char *cols);
 extern char *steward_expand_dependents(Oid relid, AttrNumber attnum);
 extern void steward_expand_apply(FunctionCallInfo fcinfo, int argn, const char *version,
 								 const char *up_sql, const char *down_sql,
 								 const char *description, const char *allow);
 extern void steward_expand_refuse_pending(const char *version, const char *pending,
 										  const char *what) pg_attribute_noreturn();
+
+extern void steward_expand_check_expression(const char *argname, const char *expr,
+											const char *relname, const char *newcol,
+											const char *newtype, Oid target,
+											const char *targetname);
+extern void steward_expand_require_equality(Oid type, const char *column);
+extern char *steward_expand_dollar_tag(const char *a, const char *b);
+extern char *steward_expand_submit_backfill(Oid relid, const char *new_column, const char *up,
+											const char *new_type, int32 batch_size);
 
 /* expand_table.c */
 extern char *steward_table_rename_contract_sql(const char *version, const char *view_name);
