@@ -69,6 +69,7 @@ OBJS = \
 	src/migrations/deferred.o \
 	src/migrations/dryrun.o \
 	src/migrations/expand.o \
+	src/migrations/expand_require.o \
 	src/migrations/expand_table.o \
 	src/migrations/import.o \
 	src/migrations/lock.o \
