@@ -70,6 +70,7 @@ OBJS = \
 	src/migrations/dryrun.o \
 	src/migrations/expand.o \
 	src/migrations/expand_derive.o \
+	src/migrations/expand_require.o \
 	src/migrations/expand_table.o \
 	src/migrations/import.o \
 	src/migrations/lock.o \

@@ -441,3 +441,24 @@ INSERT INTO residents (id, full_name, care_level) VALUES (5003, 'Via Old-Name', 
 SELECT count(*) AS care_recipients FROM care_recipients;
 SELECT migrate_contract('20260302_000000_care_recipients');
 SELECT to_regclass('residents') AS old_name, to_regclass('care_recipients') AS new_name;
+
+\echo
+\echo '=== 27. Expand/contract of NOT NULL: every resident gets a preferred_language'
+-- Seed 003: preferred_language was added nullable; now it is required, 'de'
+-- unless known, while the old application still inserts residents without it.
+ALTER TABLE care_recipients ADD COLUMN preferred_language varchar(10);
+UPDATE care_recipients SET preferred_language = 'tr' WHERE id % 7 = 0;
+-- deploy 1: expand; a trigger fills NULL writes, a NOT VALID check refuses NULL, a job fills the rows
+SELECT migrate_expand_require('20260303_000000_language_required', 'care_recipients',
+                              'preferred_language', fill => $$'de'$$) AS language_job \gset
+-- the old application inserts without the column, or with NULL: no error, it gets 'de'
+INSERT INTO care_recipients (id, given_name, care_level) VALUES (5004, 'Old App', 2);
+INSERT INTO care_recipients (id, given_name, care_level, preferred_language) VALUES (5005, 'Old App', 3, NULL);
+SELECT id, preferred_language FROM care_recipients WHERE id IN (7, 5004, 5005) ORDER BY id;
+SELECT job_wait(:language_job) AS language_backfill;
+SELECT migrate_expand_check('20260303_000000_language_required') AS rows_still_null;
+-- deploy 2: contract validates the check (writes go on), sets NOT NULL without a scan, drops the helpers
+SELECT migrate_contract('20260303_000000_language_required');
+SELECT attnotnull AS preferred_language_not_null FROM pg_attribute
+ WHERE attrelid = 'care_recipients'::regclass AND attname = 'preferred_language';
+SELECT version, event FROM migrate_history() WHERE version LIKE '20260303_000000%' ORDER BY id;

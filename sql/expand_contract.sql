@@ -147,3 +147,117 @@ INSERT INTO ec_residents (id, given_name, care_level) VALUES (1003, 'x', '1');
 SELECT migrate_contract('zz_ec_002');
 SELECT id, care_level, pg_typeof(care_level) FROM ec_residents WHERE id IN (1, 1001, 1002, 1003) ORDER BY id;
 SELECT version, event FROM migrate_history() WHERE version LIKE 'zz\_ec\_002%' ORDER BY id;
+
+-- Make a column required while the old application still writes NULL
+-- (seed scenario: residents.preferred_language becomes NOT NULL, 'de').
+CREATE TABLE ec_people (id bigint PRIMARY KEY, name text, preferred_language varchar(10),
+                        care_level smallint, nick text NOT NULL DEFAULT '');
+INSERT INTO ec_people SELECT g, 'p' || g, CASE WHEN g % 4 = 0 THEN 'en' END, g % 5
+  FROM generate_series(1, 300) g;
+
+-- Bad input is refused and changes nothing.
+SELECT migrate_expand_require(NULL, 'ec_people', 'preferred_language', $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', NULL, 'preferred_language', $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', NULL, $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', '', $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'nosuch', $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'xmin', $$'de'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'nick', $$'x'$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'id', $$1$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', NULL);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', ' ');
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', 'NULL');
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$'de$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$'de'; DROP TABLE ec_people$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$'de') FROM pg_class WHERE (true$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$(SELECT 'de')$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$max(name)$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'care_level', $$'high'::text$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$public.nosuch(name)$$);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$'de'$$, batch_size => 0);
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language', $$'de'$$, lock_timeout => '-1s');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ec_people'::regclass;
+SELECT count(*) AS checks FROM pg_constraint WHERE conrelid = 'ec_people'::regclass AND contype = 'c';
+SELECT count(*) AS migrations FROM migrate_status() WHERE version LIKE 'zz\_ec\_01%';
+SELECT count(*) FILTER (WHERE preferred_language IS NULL) AS nulls FROM ec_people;
+
+-- Expand: a trigger fills NULL writes, a NOT VALID check refuses NULL, a
+-- job fills the rows already there.
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'preferred_language',
+                              fill => $$CASE WHEN care_level > 3 THEN 'en' ELSE 'de' END$$,
+                              out_of_order => true) AS job10 \gset
+CALL job_await(:job10);
+SELECT version, kind, relation, old_column, new_column, new_type, up, down, phase, backfill_state
+  FROM migrate_expansions() WHERE version = 'zz_ec_010';
+SELECT conname ~ '^steward_require_' AS helper, convalidated, pg_get_constraintdef(oid)
+  FROM pg_constraint WHERE conrelid = 'ec_people'::regclass AND contype = 'c';
+SELECT tgname ~ '^steward_fill_' AS fill_trigger FROM pg_trigger WHERE tgrelid = 'ec_people'::regclass;
+SELECT count(*) FILTER (WHERE preferred_language IS NULL) AS nulls,
+       count(*) FILTER (WHERE preferred_language = 'en') AS en FROM ec_people;
+SELECT migrate_expand_check('zz_ec_010') AS still_null;
+
+-- the old application writes NULL, or leaves the column out: it gets fill
+INSERT INTO ec_people (id, name, care_level) VALUES (1001, 'old app', 1);
+INSERT INTO ec_people (id, name, preferred_language, care_level) VALUES (1002, 'old app', NULL, 4);
+UPDATE ec_people SET preferred_language = NULL WHERE id = 8;
+-- the new application writes a value: it is kept
+INSERT INTO ec_people (id, name, preferred_language) VALUES (1003, 'new app', 'tr');
+SELECT id, preferred_language FROM ec_people WHERE id IN (4, 8, 1001, 1002, 1003) ORDER BY id;
+
+-- the column is part of a pending expansion
+SELECT migrate_expand_require('zz_ec_011', 'ec_people', 'preferred_language', $$'de'$$);
+SELECT migrate_expand('zz_ec_011', 'ec_people', 'preferred_language', new_name => 'language');
+SELECT migrate_expand_require('zz_ec_010', 'ec_people', 'name', $$'x'$$);
+
+-- a row with NULL written around the trigger and the check: contract refuses
+SELECT conname AS helper_check FROM pg_constraint
+ WHERE conrelid = 'ec_people'::regclass AND contype = 'c' \gset
+ALTER TABLE ec_people DROP CONSTRAINT :"helper_check";
+SET session_replication_role = replica;
+INSERT INTO ec_people (id, name) VALUES (1004, 'bulk load');
+RESET session_replication_role;
+ALTER TABLE ec_people ADD CONSTRAINT :"helper_check" CHECK (preferred_language IS NOT NULL) NOT VALID;
+SELECT migrate_expand_check('zz_ec_010') AS still_null;
+SELECT migrate_contract('zz_ec_010');
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'ec_people'::regclass AND attname = 'preferred_language';
+UPDATE ec_people SET preferred_language = NULL WHERE id = 1004;
+SELECT migrate_expand_check('zz_ec_010') AS still_null;
+
+-- Contract: validate, SET NOT NULL (proven by the check), drop check and trigger
+SELECT migrate_contract('zz_ec_010');
+SELECT up_sql FROM migrate_status() WHERE version = 'zz_ec_010_contract';
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'ec_people'::regclass AND attname = 'preferred_language';
+SELECT count(*) AS checks FROM pg_constraint WHERE conrelid = 'ec_people'::regclass AND contype = 'c';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ec_people'::regclass;
+SELECT count(*) AS functions FROM pg_proc WHERE proname LIKE 'steward\_fill\_%';
+INSERT INTO ec_people (id, name) VALUES (1005, 'old app after contract');
+SELECT version, phase FROM migrate_expansions() WHERE version = 'zz_ec_010';
+SELECT migrate_contract('zz_ec_010');
+SELECT migrate_expand_check('zz_ec_010');
+
+-- Abort: the trigger and the helper check go, the column stays nullable
+-- (values already filled stay); the same version can be expanded again
+BEGIN;   -- paused before the worker sees it
+SELECT migrate_expand_require('zz_ec_012', 'ec_people', 'name', $$'unknown'$$,
+                              out_of_order => true) AS job12 \gset
+SELECT job_pause(:job12) IS NOT NULL AS paused;
+COMMIT;
+\set VERBOSITY sqlstate
+SELECT migrate_contract('zz_ec_012');   -- the backfill has not succeeded
+\set VERBOSITY default
+SELECT migrate_abort('zz_ec_012');
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'ec_people'::regclass AND attname = 'name';
+SELECT count(*) AS checks FROM pg_constraint WHERE conrelid = 'ec_people'::regclass AND contype = 'c';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'ec_people'::regclass;
+INSERT INTO ec_people (id, name, preferred_language) VALUES (1006, NULL, 'de');
+SELECT migrate_expand_require('zz_ec_012', 'ec_people', 'name', $$'unknown'$$,
+                              out_of_order => true) AS job12 \gset
+CALL job_await(:job12);
+SELECT name FROM ec_people WHERE id = 1006;
+SELECT migrate_contract('zz_ec_012');
+SELECT attnotnull FROM pg_attribute WHERE attrelid = 'ec_people'::regclass AND attname = 'name';
+
+-- every phase is in the history and the ledger
+SELECT version, event FROM migrate_history() WHERE version LIKE 'zz\_ec\_01%' ORDER BY id;
+SELECT action, resource_id FROM steward.audit_events
+ WHERE event_type = 'SCHEMA_MIGRATION' AND resource_id LIKE 'zz\_ec\_01%' ORDER BY id;

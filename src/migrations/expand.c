@@ -12,6 +12,10 @@
  *	  migrate_contract(version, lock_timeout, lock_retries)
  *	  migrate_abort(version, lock_timeout, lock_retries)
  *
+ *	  check, contract and abort serve every kind of expansion: a column
+ *	  (here), a table rename (expand_table.c), a required column
+ *	  (expand_require.c), which share the helpers of expand.h.
+ *
  * Words: an expansion is one expand/contract migration, named by its
  * version.  The old column is the one the old application uses; the new
  * column is added by expand.  up computes the new column from a row, down
@@ -244,16 +248,11 @@ char *
 steward_expand_submit_backfill(Oid relid, const char *new_column, const char *up,
 							   const char *new_type, int32 batch_size)
 {
-	const char *args[4] = {
-		psprintf("%u", relid),
-		psprintf("%s = CAST((%s\n) AS %s)", quote_identifier(new_column), up, new_type),
-		psprintf("%s IS DISTINCT FROM CAST((%s\n) AS %s)", quote_identifier(new_column), up, new_type),
-		psprintf("%d", batch_size)
-	};
-
-	return steward_expand_as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
-									"set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
-									4, args);
+	return steward_expand_backfill(relid,
+								   psprintf("%s = CAST((%s\n) AS %s)", quote_identifier(new_column), up, new_type),
+								   psprintf("%s IS DISTINCT FROM CAST((%s\n) AS %s)",
+											quote_identifier(new_column), up, new_type),
+								   batch_size);
 }
 
 /*
@@ -334,13 +333,14 @@ walk_for_sublinks(Node *node, void *context)
  * type target: parsed on its own (no statement, no second statement, no
  * subquery, no aggregate, window function or set-returning function), then
  * analysed with search_path pinned, as the trigger will run it.  The row it
- * sees is the table's with the new column (newcol of type newtype) added.
- * Evaluates nothing.  Must be called with search_path pinned.
+ * sees is the table's, with the new column (newcol of type newtype) added
+ * unless newcol is NULL.  Returns the analysed expression.  Evaluates
+ * nothing.  Must be called with search_path pinned.
  */
-void
+Node *
 steward_expand_check_expression(const char *argname, const char *expr, const char *relname,
-				 const char *newcol, const char *newtype, Oid target,
-				 const char *targetname)
+								const char *newcol, const char *newtype, Oid target,
+								const char *targetname)
 {
 	char	   *sql;
 	List	   *raw;
@@ -381,8 +381,11 @@ steward_expand_check_expression(const char *argname, const char *expr, const cha
 				 errdetail("The expression computes one column from the other columns of the same row.")));
 
 	/* analyse it against the row the trigger sees */
-	sql = psprintf("SELECT (%s\n) FROM (SELECT t.*, NULL::%s AS %s FROM ONLY %s AS t) AS t",
-				   expr, newtype, quote_identifier(newcol), relname);
+	if (newcol)
+		sql = psprintf("SELECT (%s\n) FROM (SELECT t.*, NULL::%s AS %s FROM ONLY %s AS t) AS t",
+					   expr, newtype, quote_identifier(newcol), relname);
+	else
+		sql = psprintf("SELECT (%s\n) FROM ONLY %s AS t", expr, relname);
 	q = steward_analyze_sql_arg(sql, argname);
 	if (q->hasAggs || q->hasWindowFuncs || q->hasTargetSRFs || q->hasSubLinks)
 		ereport(ERROR,
@@ -397,6 +400,7 @@ steward_expand_check_expression(const char *argname, const char *expr, const cha
 				 errmsg("%s has type %s, but column \"%s\" has type %s",
 						argname, format_type_be(type), targetname, format_type_be(target)),
 				 errhint("Add a cast to the expression, e.g. (...)::%s.", format_type_be(target))));
+	return (Node *) tle->expr;
 }
 
 /* A type whose values the trigger compares with IS DISTINCT FROM. */
@@ -413,8 +417,8 @@ steward_expand_require_equality(Oid type, const char *column)
 }
 
 /* Whether a column is NOT NULL (pg_attribute.attnotnull). */
-static bool
-column_not_null(Oid relid, AttrNumber attnum)
+bool
+steward_expand_column_not_null(Oid relid, AttrNumber attnum)
 {
 	HeapTuple	tup = SearchSysCache2(ATTNUM, ObjectIdGetDatum(relid), Int16GetDatum(attnum));
 	bool		notnull;
@@ -433,7 +437,113 @@ column_not_null(Oid relid, AttrNumber attnum)
 static char *
 not_null_check_name(const char *version)
 {
-	return psprintf("steward_nn_%.12s", steward_sha256_hex(version, strlen(version)));
+	return steward_expand_object_name("steward_nn", version);
+}
+
+/* The name of an object an expansion creates: "<prefix>_" and 12 hex digits of the version's hash. */
+char *
+steward_expand_object_name(const char *prefix, const char *version)
+{
+	return psprintf("%s_%.12s", prefix, steward_sha256_hex(version, strlen(version)));
+}
+
+/* An expression of the row NEW as a trigger function assigns it, cast to type. */
+char *
+steward_expand_row_value(const char *expr, const char *type)
+{
+	return psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", expr, type);
+}
+
+/* The relation argument n, which must not be NULL. */
+Oid
+steward_expand_relation_arg(FunctionCallInfo fcinfo, int n)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("relation must not be null")));
+	return PG_GETARG_OID(n);
+}
+
+/* The batch_size argument n: 10000 for NULL, else at least 1. */
+int32
+steward_expand_batch_size_arg(FunctionCallInfo fcinfo, int n)
+{
+	int32		batch_size = PG_ARGISNULL(n) ? 10000 : PG_GETARG_INT32(n);
+
+	if (batch_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch_size must be at least 1")));
+	return batch_size;
+}
+
+/*
+ * The checks an expansion of a column starts with (fn is the function's
+ * name): a read-write primary, READ COMMITTED, an ordinary table the caller
+ * owns, a user column of it.  Returns the column's number.
+ */
+AttrNumber
+steward_expand_column_start(Oid relid, const char *column, const char *fn)
+{
+	AttrNumber	attnum;
+
+	steward_require_read_write("expand a table");
+	steward_require_read_committed(fn);
+	steward_expand_check_relation(relid, false);
+	attnum = get_attnum(relid, column);
+
+	if (attnum == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, get_rel_name(relid))));
+	if (attnum < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is a system column", column)));
+	if (get_attgenerated(relid, attnum) != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is a generated column", column)));
+	return attnum;
+}
+
+/*
+ * Refuse an expansion of column (and new_name) of relid while a pending
+ * expansion uses either column or renames the table, or version is
+ * pending already.
+ */
+void
+steward_expand_refuse_pending_column(Oid relid, const char *column, const char *new_name,
+									 const char *version)
+{
+	StringInfoData cols;
+	char	   *conflict;
+
+	initStringInfo(&cols);
+	appendStringInfoChar(&cols, '[');
+	escape_json(&cols, column);
+	appendStringInfoChar(&cols, ',');
+	escape_json(&cols, new_name);
+	appendStringInfoChar(&cols, ']');
+	conflict = steward_expand_pending_columns(relid, version, cols.data);
+	if (conflict)
+		steward_expand_refuse_pending(version, conflict,
+									  psprintf("column \"%s\" of relation \"%s\"", column, get_rel_name(relid)));
+}
+
+/* Submit the backfill job of an expansion, as the caller: its id. */
+char *
+steward_expand_backfill(Oid relid, const char *set_clause, const char *where_clause,
+						int32 batch_size)
+{
+	const char *args[4] = {
+		psprintf("%u", relid), set_clause, where_clause, psprintf("%d", batch_size)
+	};
+
+	return steward_expand_as_caller("SELECT steward.backfill(relation => $1::pg_catalog.oid::pg_catalog.regclass, "
+									"set_clause => $2, where_clause => $3, batch_size => $4::pg_catalog.int4)",
+									4, args);
 }
 
 /* A dollar-quote tag that occurs in none of the texts. */
@@ -470,13 +580,11 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	char	   *nspname;
 	char	   *old_type;
 	char	   *new_type;
-	char	   *hash;
 	char	   *sync_name;
 	char	   *sync_function;
 	char	   *tag;
 	char	   *up_val;
 	char	   *down_val;
-	char	   *conflict;
 	StewardOwnerScope scope;
 	StringInfoData sql;
 	StringInfoData undo;
@@ -485,11 +593,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 
 	steward_refuse_nested();
 	version = steward_check_version("version", ARG_TEXT_OR_NULL(0));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	relid = PG_GETARG_OID(1);
+	relid = steward_expand_relation_arg(fcinfo, 1);
 	column = steward_expand_required_name(fcinfo, 2, "column_name");
 	if (!PG_ARGISNULL(3))
 		new_name = steward_expand_required_name(fcinfo, 3, "new_name");
@@ -498,29 +602,9 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	down = steward_optional_text(ARG_TEXT_OR_NULL(6), "down", 0);
 	description = steward_optional_text(ARG_TEXT_OR_NULL(7), "description",
 										STEWARD_MAX_DESCRIPTION_LEN);
-	batch_size = PG_ARGISNULL(11) ? 10000 : PG_GETARG_INT32(11);
-	if (batch_size < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be at least 1")));
+	batch_size = steward_expand_batch_size_arg(fcinfo, 11);
 
-	steward_require_read_write("expand a table");
-	steward_require_read_committed("migrate_expand");
-	steward_expand_check_relation(relid, false);
-
-	attnum = get_attnum(relid, column);
-	if (attnum == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist", column, get_rel_name(relid))));
-	if (attnum < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" is a system column", column)));
-	if (get_attgenerated(relid, attnum) != '\0')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("column \"%s\" is a generated column", column)));
+	attnum = steward_expand_column_start(relid, column, "migrate_expand");
 	get_atttypetypmodcoll(relid, attnum, &old_typid, &old_typmod, &(Oid) {0});
 
 	if (new_name == NULL && new_type_arg == NULL)
@@ -568,8 +652,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	steward_expand_require_equality(new_typid, new_name);
 
 	nspname = get_namespace_name(get_rel_namespace(relid));
-	hash = steward_sha256_hex(version, strlen(version));
-	sync_name = psprintf("steward_sync_%.12s", hash);
+	sync_name = steward_expand_object_name("steward_sync", version);
 
 	/* names and expressions as the trigger sees them: search_path pinned */
 	steward_owner_scope_begin(&scope, false);
@@ -587,24 +670,11 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	sync_function = quote_qualified_identifier(nspname, sync_name);
 
 	/* no other pending expansion may use either column */
-	{
-		StringInfoData cols;
-
-		initStringInfo(&cols);
-		appendStringInfoChar(&cols, '[');
-		escape_json(&cols, column);
-		appendStringInfoChar(&cols, ',');
-		escape_json(&cols, new_name);
-		appendStringInfoChar(&cols, ']');
-		conflict = steward_expand_pending_columns(relid, version, cols.data);
-	}
-	if (conflict)
-		steward_expand_refuse_pending(version, conflict,
-									  psprintf("column \"%s\" of relation \"%s\"", column, get_rel_name(relid)));
+	steward_expand_refuse_pending_column(relid, column, new_name, version);
 
 	tag = steward_expand_dollar_tag(up, down);
-	up_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", up, new_type);
-	down_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", down, old_type);
+	up_val = steward_expand_row_value(up, new_type);
+	down_val = steward_expand_row_value(down, old_type);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
@@ -612,7 +682,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 					 "ALTER TABLE %s ADD COLUMN %s %s",
 					 version, relname, quote_identifier(new_name), new_type);
 	/* a rename keeps NOT NULL: checked from now on, validated at contract */
-	if (new_type_arg == NULL && column_not_null(relid, attnum))
+	if (new_type_arg == NULL && steward_expand_column_not_null(relid, attnum))
 		appendStringInfo(&sql, ",\n    ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID",
 						 quote_identifier(not_null_check_name(version)), quote_identifier(new_name));
 	appendStringInfoString(&sql, ";\n\n");
@@ -838,7 +908,10 @@ steward_migrate_expand_check(PG_FUNCTION_ARGS)
 	require_expanded(&e, "check");
 	if (strcmp(e.kind, "table") == 0)
 		PG_RETURN_INT64(0);		/* a table rename keeps one copy of each row */
-	n = count_disagreeing(&e);
+	if (strcmp(e.kind, "require") == 0)
+		n = steward_require_count_null(e.relname, e.old_column);
+	else
+		n = count_disagreeing(&e);
 	/* for migrate_status(), where it can be written */
 	if (!RecoveryInProgress() && !XactReadOnly)
 	{
@@ -860,6 +933,21 @@ job_state(int64 job_id)
 									   1, args, &isnull);
 }
 
+/* Refuse to contract an expansion whose backfill job has not succeeded. */
+void
+steward_expand_refuse_unfinished_backfill(const char *version, int64 job_id)
+{
+	char	   *state = job_id > 0 ? job_state(job_id) : NULL;
+
+	if (state == NULL || strcmp(state, "succeeded") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot contract expand/contract migration \"%s\": its backfill job %lld has not succeeded",
+						version, (long long) job_id),
+				 errdetail("The job is %s.", state ? state : "gone"),
+				 errhint("CALL job_await(%lld) waits for it; job_status(%lld) shows its progress.",
+						 (long long) job_id, (long long) job_id)));
+}
 
 static void
 expansion_end(Expansion *e, const char *phase)
@@ -877,7 +965,6 @@ expansion_end(Expansion *e, const char *phase)
 static char *
 column_contract_sql(const char *version, Expansion *e)
 {
-	char	   *state;
 	int64		disagree;
 	AttrNumber	oldnum;
 	char	   *deps;
@@ -885,15 +972,7 @@ column_contract_sql(const char *version, Expansion *e)
 	char	   *nn_check;
 	StringInfoData sql;
 
-	state = e->job_id > 0 ? job_state(e->job_id) : NULL;
-	if (state == NULL || strcmp(state, "succeeded") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot contract expand/contract migration \"%s\": its backfill job %lld has not succeeded",
-						version, (long long) e->job_id),
-				 errdetail("The job is %s.", state ? state : "gone"),
-				 errhint("CALL job_await(%lld) waits for it; job_status(%lld) shows its progress.",
-						 (long long) e->job_id, (long long) e->job_id)));
+	steward_expand_refuse_unfinished_backfill(version, e->job_id);
 	disagree = count_disagreeing(e);
 	if (disagree > 0)
 		ereport(ERROR,
@@ -982,6 +1061,9 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 	version = begin_phase(fcinfo, "contract", "migrate_contract", &e);
 	if (strcmp(e.kind, "table") == 0)
 		sql = steward_table_rename_contract_sql(version, e.old_relation);
+	else if (strcmp(e.kind, "require") == 0)
+		sql = steward_require_contract_sql(version, e.relid, e.relname, e.old_column,
+										   e.sync_function, e.sync_trigger, e.job_id);
 	else
 		sql = column_contract_sql(version, &e);
 

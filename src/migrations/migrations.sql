@@ -860,7 +860,7 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_plan(text, interval, interval) IS
     'dry run: execute a migration in a subtransaction, roll it back, report objects, locks and rewrites';
 
--- Expand/contract migrations (src/migrations/expand.c) ----------------------
+-- Expand/contract migrations (src/migrations/expand*.c) ---------------------
 
 -- One row per expand/contract migration: what expand added and where it is.
 -- Written only by the bookkeeping below, which migrate_expand,
@@ -870,7 +870,10 @@ COMMENT ON FUNCTION steward.migrate_plan(text, interval, interval) IS
 -- renamed, relation_name its new name, old_relation_name the view that has
 -- its old name; the column fields are NULL; kind 'derive'
 -- (migrate_expand_derive): a new column computed from old_columns by
--- up_expr, and back by down_exprs (one per old column, or NULL).
+-- up_expr, and back by down_exprs (one per old column, or NULL); kind
+-- 'require' (migrate_expand_require): old_column made NOT NULL (new_column
+-- the same, old_type and new_type its type), up_expr the fill expression,
+-- down_expr and in_place NULL.
 CREATE TABLE steward.expansions (
     version             text COLLATE "C" PRIMARY KEY,
     relation            oid NOT NULL,
@@ -892,7 +895,7 @@ CREATE TABLE steward.expansions (
     ended_at            timestamptz,
     disagreeing         bigint,         -- rows counted by the last check, NULL: none yet
     disagreeing_counted_at timestamptz,
-    kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table', 'derive')),
+    kind                text NOT NULL DEFAULT 'column' CHECK (kind IN ('column', 'table', 'derive', 'require')),
     old_relation_name   text,
     old_columns         name[],
     down_exprs          text[],
@@ -904,7 +907,10 @@ CREATE TABLE steward.expansions (
     CHECK (kind <> 'table' OR old_relation_name IS NOT NULL),
     CHECK (kind <> 'derive' OR (old_columns IS NOT NULL AND new_column IS NOT NULL
                                 AND new_type IS NOT NULL AND up_expr IS NOT NULL
-                                AND sync_function IS NOT NULL AND sync_trigger IS NOT NULL))
+                                AND sync_function IS NOT NULL AND sync_trigger IS NOT NULL)),
+    CHECK (kind <> 'require' OR (old_column IS NOT NULL AND new_column = old_column
+                                 AND old_type IS NOT NULL AND up_expr IS NOT NULL
+                                 AND sync_function IS NOT NULL AND sync_trigger IS NOT NULL))
 );
 COMMENT ON TABLE steward.expansions IS
     'one row per expand/contract migration (read it with migrate_expansions())';
@@ -1003,6 +1009,23 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
 END $$;
+
+-- migrate_expand_require's bookkeeping.
+CREATE FUNCTION steward.expansion_begin_require(p_version text, p_relation oid, p_relation_name text,
+                                                p_column name, p_type text, p_fill text,
+                                                p_function text, p_trigger name, p_job bigint,
+                                                who jsonb)
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
+    -- an aborted expansion of the version makes room (expand refused a
+    -- pending one, migrate_apply a contracted one)
+    DELETE FROM steward.expansions AS t
+     WHERE t.version = p_version AND t.phase = 'aborted';
+    INSERT INTO steward.expansions
+        (version, kind, relation, relation_name, old_column, new_column, old_type, new_type,
+         up_expr, sync_function, sync_trigger, backfill_job, phase, expanded_by)
+    VALUES (p_version, 'require', p_relation, p_relation_name, p_column, p_column, p_type, p_type,
+            p_fill, p_function, p_trigger, p_job, 'expanded', who->>'current_user');
+$$;
 
 -- migrate_contract's and migrate_abort's bookkeeping.  Contract has just
 -- counted no row that disagrees.
@@ -1111,12 +1134,28 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_expand_derive(text, regclass, name, text, text, name[], text[], text, boolean, interval, integer, integer) IS
     'expand: add a column derived from old columns by up (and back by down), kept in sync by a trigger, backfilled by a job; returns the job id';
 
+CREATE FUNCTION steward.migrate_expand_require(
+    version text,
+    relation regclass,
+    column_name name,
+    fill text,
+    description text DEFAULT NULL,
+    out_of_order boolean DEFAULT false,
+    lock_timeout interval DEFAULT NULL,
+    lock_retries integer DEFAULT NULL,
+    batch_size integer DEFAULT 10000)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'steward_migrate_expand_require'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION steward.migrate_expand_require(text, regclass, name, text, text, boolean, interval, integer, integer) IS
+    'expand: make a column required; a trigger fills a NULL write from fill, a NOT VALID check refuses NULL, a job backfills the rows; returns the job id';
+
 CREATE FUNCTION steward.migrate_expand_check(version text)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'steward_migrate_expand_check'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION steward.migrate_expand_check(text) IS
-    'the number of rows of an expanded table whose new column disagrees with up of the row';
+    'the number of rows of an expanded table whose new column disagrees with up of the row (a required column: whose column is NULL)';
 
 CREATE FUNCTION steward.migrate_contract(
     version text,

@@ -7,7 +7,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(38);
+SELECT plan(57);
 
 -- Objects ------------------------------------------------------------------
 SELECT has_table('steward', 'expansions', 'expansions table');
@@ -159,5 +159,65 @@ SELECT results_eq($$SELECT version, event FROM migrate_history() WHERE version L
                            ('20260303_wards', 'apply'), ('20260303_wards', 'rollback'),
                            ('20260302_care', 'rollback'), ('20260301_rename_contract', 'apply')$$,
                   'every phase is an event of the history');
+
+-- Make a column required -----------------------------------------------------
+SELECT has_function('migrate_expand_require', ARRAY['text', 'regclass', 'name', 'text', 'text', 'boolean', 'interval', 'integer', 'integer']);
+SELECT ok(NOT has_function_privilege('public', 'migrate_expand_require(text, regclass, name, text, text, boolean, interval, integer, integer)', 'EXECUTE'),
+          'migrate_expand_require is not executable by PUBLIC');
+SELECT is((SELECT prosecdef FROM pg_proc WHERE oid = 'migrate_expand_require(text, regclass, name, text, text, boolean, interval, integer, integer)'::regprocedure),
+          false, 'migrate_expand_require runs as its caller');
+
+CREATE TABLE visitors (id bigint PRIMARY KEY, name text, preferred_language varchar(10), badge text NOT NULL);
+INSERT INTO visitors SELECT g, 'Visitor ' || g, CASE WHEN g % 10 = 0 THEN 'en' END, 'b' || g
+  FROM generate_series(1, 2000) g;
+CREATE TABLE visitors_before AS SELECT * FROM visitors;
+
+SELECT throws_ok($$SELECT migrate_expand_require('20260310_badge', 'visitors', 'badge', $f$'x'$f$)$$,
+                 '55000', NULL, 'a column that is NOT NULL already is refused');
+SELECT throws_ok($$SELECT migrate_expand_require('20260310_lang', 'visitors', 'preferred_language', $f$'de'); DROP TABLE visitors; SELECT ('x'$f$)$$,
+                 '22023', NULL, 'a fill that tries to close the expression is refused');
+SELECT throws_ok($$SELECT migrate_expand_require('20260310_lang', 'visitors', 'nosuch', $f$'de'$f$)$$,
+                 '42703', NULL, 'an unknown column is refused');
+
+SELECT migrate_expand_require('20260310_lang', 'visitors', 'preferred_language', fill => $$'de'$$) AS job4 \gset
+-- the old application inserts without the column, or NULL, with a search_path of nothing
+SET search_path = '';
+INSERT INTO public.visitors (id, name, badge) VALUES (9001, 'old app', 'x');
+INSERT INTO public.visitors (id, name, preferred_language, badge) VALUES (9002, 'old app', NULL, 'y');
+UPDATE public.visitors SET preferred_language = NULL WHERE id = 20;
+RESET search_path;
+SELECT results_eq($$SELECT id, preferred_language FROM visitors WHERE id IN (20, 9001, 9002) ORDER BY id$$,
+                  $$VALUES (20::bigint, 'de'::varchar), (9001, 'de'), (9002, 'de')$$,
+                  'the old application''s NULL gets the fill value, no error');
+SELECT is((SELECT prosecdef FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid
+            WHERE t.tgrelid = 'visitors'::regclass), false,
+          'the fill trigger function is not SECURITY DEFINER');
+SELECT ok((SELECT proconfig = ARRAY['search_path=pg_catalog, pg_temp'] AND NOT has_function_privilege('public', p.oid, 'EXECUTE')
+             FROM pg_proc p JOIN pg_trigger t ON t.tgfoid = p.oid
+            WHERE t.tgrelid = 'visitors'::regclass),
+          'the fill trigger function pins search_path and is not executable by PUBLIC');
+CALL job_await(:job4);
+SELECT is(migrate_expand_check('20260310_lang'), 0::bigint, 'the backfill filled every NULL');
+SELECT is((SELECT count(*)::int FROM visitors v JOIN visitors_before b USING (id)
+            WHERE v.preferred_language IS DISTINCT FROM coalesce(b.preferred_language, 'de') AND v.id <> 20), 0,
+          'the backfill kept every value there was and filled the rest');
+SELECT is((SELECT kind FROM migrate_expansions() WHERE version = '20260310_lang'), 'require',
+          'the expansion is of kind require');
+
+SELECT lives_ok($$SELECT migrate_contract('20260310_lang')$$, 'contract of the required column');
+SELECT col_not_null('visitors', 'preferred_language', 'after contract the column is NOT NULL');
+SELECT is((SELECT count(*)::int FROM pg_constraint WHERE conrelid = 'visitors'::regclass AND contype = 'c'), 0,
+          'no helper check is left');
+SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'visitors'::regclass), 0,
+          'no fill trigger is left');
+
+-- abort restores the original: nullable, no trigger, no check
+SELECT migrate_expand_require('20260311_name', 'visitors', 'name', fill => $$'unknown'$$) AS job5 \gset
+CALL job_await(:job5);
+SELECT lives_ok($$SELECT migrate_abort('20260311_name')$$, 'abort of a required column');
+SELECT col_is_null('visitors', 'name', 'after abort the column is nullable again');
+SELECT is((SELECT count(*)::int FROM pg_constraint WHERE conrelid = 'visitors'::regclass AND contype = 'c')
+          + (SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'visitors'::regclass), 0,
+          'abort removed the helper check and the trigger');
 
 SELECT * FROM finish();

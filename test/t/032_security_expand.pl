@@ -97,6 +97,35 @@ isnt($rc, 0, 'an expansion whose author no longer exists is not checked');
 like($err, qr/role "gone_role", which expanded expand\/contract migration "x002", no longer exists/,
 	'... the message names the missing role');
 
+# a required column: the deployer's fill is evaluated by its backfill (as the
+# deployer) and by the trigger (as the writer); check and contract by a
+# superuser evaluate no expression of the deployer's
+($rc, $out, $err) = as_role('deployer', q{
+CREATE TABLE app.visitors (id bigint PRIMARY KEY, name text, language text);
+INSERT INTO app.visitors SELECT g, 'v' || g FROM generate_series(1, 300) g;
+CREATE FUNCTION app.lang(t text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE deployer SUPERUSER';
+    END IF;
+    RETURN 'de';
+END $$;
+SELECT steward.migrate_expand_require('x003', 'app.visitors', 'language', fill => 'app.lang(name)') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x003';
+});
+is($rc, 0, 'the deployer makes a column required with its own function in fill') or diag($err);
+like($out, qr/succeeded/, 'the backfill, run as the deployer, succeeded');
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_expand_check('x003')});
+is($out, '0', 'a superuser checks the required column') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x003')});
+is($rc, 0, 'a superuser contracts it') or diag($err);
+is(is_super('deployer'), 'f', 'check and contract by a superuser did not run the deployer\'s fill as superuser');
+is(q1(q{SELECT attnotnull FROM pg_attribute WHERE attrelid = 'app.visitors'::regclass AND attname = 'language'}),
+	't', 'the contract did its work');
+($rc, $out, $err) = as_role('other_deployer',
+	q{SELECT steward.migrate_expand_require('x004', 'app.visitors', 'name', fill => '''x''')});
+isnt($rc, 0, 'a role without the grant may not expand');
+
 ok(!server_crashed($node), 'no backend crashed');
 $node->stop;
 done_testing();
