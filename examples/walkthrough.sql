@@ -452,8 +452,8 @@ UPDATE care_recipients SET preferred_language = 'tr' WHERE id % 7 = 0;
 SELECT migrate_expand_require('20260303_000000_language_required', 'care_recipients',
                               'preferred_language', fill => $$'de'$$) AS language_job \gset
 -- the old application inserts without the column, or with NULL: no error, it gets 'de'
-INSERT INTO care_recipients (id, given_name, care_level) VALUES (5004, 'Old App', 2);
-INSERT INTO care_recipients (id, given_name, care_level, preferred_language) VALUES (5005, 'Old App', 3, NULL);
+INSERT INTO care_recipients (id, full_name, care_level) VALUES (5004, 'Old App', 2);
+INSERT INTO care_recipients (id, full_name, care_level, preferred_language) VALUES (5005, 'Old App', 3, NULL);
 SELECT id, preferred_language FROM care_recipients WHERE id IN (7, 5004, 5005) ORDER BY id;
 SELECT job_wait(:language_job) AS language_backfill;
 SELECT migrate_expand_check('20260303_000000_language_required') AS rows_still_null;
