@@ -48,6 +48,10 @@
  */
 #include "postgres.h"
 
+#include "access/sysattr.h"
+#include "optimizer/optimizer.h"
+#include "utils/guc.h"
+#include "nodes/primnodes.h"
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -546,7 +550,7 @@ steward_expand_backfill(Oid relid, const char *set_clause, const char *where_cla
 									4, args);
 }
 
-/* A dollar-quote tag that occurs in none of the texts. */
+/* A dollar-quote tag that occurs in none of the texts (all of a body's). */
 char *
 steward_expand_dollar_tag(const char *a, const char *b)
 {
@@ -672,7 +676,8 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	/* no other pending expansion may use either column */
 	steward_expand_refuse_pending_column(relid, column, new_name, version);
 
-	tag = steward_expand_dollar_tag(up, down);
+	/* a tag that occurs nowhere else in the function's body */
+	tag = steward_expand_dollar_tag(up, psprintf("%s\n%s\n%s", down, new_name, column));
 	up_val = steward_expand_row_value(up, new_type);
 	down_val = steward_expand_row_value(down, old_type);
 
@@ -801,6 +806,15 @@ load_expansion(const char *version, Expansion *e)
 	e->expanded_by = row[11];
 	e->kind = row[12];
 	e->old_relation = row[13];
+	/*
+	 * Every statement pg_steward builds for the table names it as the OID
+	 * names it now, never by the name stored at expand: a table renamed
+	 * since, and a view or another table put under its old name, must not
+	 * be what a check counts or a contract alters.
+	 */
+	if (get_rel_name(e->relid) != NULL)
+		e->relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(e->relid)),
+												get_rel_name(e->relid));
 	e->nold = 0;
 	e->old_cols = NULL;
 	if (row[14] != NULL)
@@ -856,6 +870,99 @@ begin_phase(FunctionCallInfo fcinfo, const char *what, const char *fn, Expansion
 }
 
 /*
+ * Whether relid has the helper constraint conname that expand added: a
+ * CHECK whose expression is exactly (column IS NOT NULL).  false when
+ * there is none; an error when a constraint of that name is anything
+ * else.  Contract validates it as its caller, so it must be nothing but
+ * that test: never a constraint found by its name alone.
+ */
+bool
+steward_expand_not_null_check(Oid relid, const char *conname, const char *column, const char *version)
+{
+	Oid			conoid = get_relation_constraint_oid(relid, conname, true);
+	HeapTuple	tup;
+	Form_pg_constraint con;
+	bool		ok = false;
+
+	if (!OidIsValid(conoid))
+		return false;
+	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(conoid));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	con = (Form_pg_constraint) GETSTRUCT(tup);
+	if (con->contype == CONSTRAINT_CHECK && con->conislocal && con->connoinherit == false)
+	{
+		bool		isnull;
+		Datum		bin = SysCacheGetAttr(CONSTROID, tup, Anum_pg_constraint_conbin, &isnull);
+
+		if (!isnull)
+		{
+			Node	   *expr = stringToNode(TextDatumGetCString(bin));
+
+			if (IsA(expr, NullTest) && ((NullTest *) expr)->nulltesttype == IS_NOT_NULL &&
+				!((NullTest *) expr)->argisrow && IsA(((NullTest *) expr)->arg, Var))
+			{
+				Var		   *var = (Var *) ((NullTest *) expr)->arg;
+
+				ok = var->varattno == get_attnum(relid, column) && var->varattno > 0;
+			}
+		}
+	}
+	ReleaseSysCache(tup);
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("constraint \"%s\" of %s is not the check expand/contract migration \"%s\" added",
+						conname, get_rel_name(relid), version),
+				 errdetail("Contract validates only a CHECK (%s IS NOT NULL) of the table itself.",
+						   quote_identifier(column)),
+				 errhint("Drop the constraint, or put back ALTER TABLE ... ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID.",
+						 quote_identifier(conname), quote_identifier(column))));
+	return true;
+}
+
+/*
+ * Run a count query over the expansion's table as the role that expanded
+ * the migration (see count_disagreeing), in a GUC nest level of its own
+ * that is rolled back whatever the query set: a set_config(..., false) in
+ * the author's expression must not outlive the call in the caller's
+ * session.  Returns the count.
+ */
+int64
+steward_expand_count_as_author(const char *version, const char *author_name, const char *sql)
+{
+	Oid			author = get_role_oid(author_name, true);
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+	char	   *n;
+
+	if (!OidIsValid(author))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\", which expanded expand/contract migration \"%s\", no longer exists",
+						author_name, version),
+				 errdetail("The check evaluates up as the role that expanded the migration."),
+				 errhint("migrate_abort('%s') ends the migration.", version)));
+	if (!is_member_of_role(GetUserId(), author))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to check expand/contract migration \"%s\"", version),
+				 errdetail("Its check runs as role \"%s\", which expanded it; only members of that role may have it run.",
+						   author_name)));
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	n = steward_expand_as_caller(sql, 0, NULL);
+	AtEOXact_GUC(false, nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	/* on an error, the (sub)transaction's abort restores both */
+	return pg_strtoint64(n);
+}
+
+/*
  * The number of rows whose new column is distinct from up of the row.
  *
  * up is the author's expression (the role that expanded): it runs as that
@@ -866,34 +973,9 @@ begin_phase(FunctionCallInfo fcinfo, const char *what, const char *fn, Expansion
 static int64
 count_disagreeing(Expansion *e)
 {
-	Oid			author = get_role_oid(e->expanded_by, true);
-	Oid			save_userid;
-	int			save_sec_context;
-	char	   *sql;
-	char	   *n;
-
-	if (!OidIsValid(author))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\", which expanded expand/contract migration \"%s\", no longer exists",
-						e->expanded_by, e->version),
-				 errdetail("The check evaluates up as the role that expanded the migration."),
-				 errhint("migrate_abort('%s') ends the migration.", e->version)));
-	if (!is_member_of_role(GetUserId(), author))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to check expand/contract migration \"%s\"", e->version),
-				 errdetail("Its up expression runs as role \"%s\", which expanded it; only members of that role may have it evaluated.",
-						   e->expanded_by)));
-
-	sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS DISTINCT FROM CAST((%s\n) AS %s)",
-				   e->relname, quote_identifier(e->new_column), e->up, e->new_type);
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
-	n = steward_expand_as_caller(sql, 0, NULL);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	return pg_strtoint64(n);
+	return steward_expand_count_as_author(e->version, e->expanded_by,
+										  psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS DISTINCT FROM CAST((%s\n) AS %s)",
+												   e->relname, quote_identifier(e->new_column), e->up, e->new_type));
 }
 
 Datum
@@ -909,7 +991,7 @@ steward_migrate_expand_check(PG_FUNCTION_ARGS)
 	if (strcmp(e.kind, "table") == 0)
 		PG_RETURN_INT64(0);		/* a table rename keeps one copy of each row */
 	if (strcmp(e.kind, "require") == 0)
-		n = steward_require_count_null(e.relname, e.old_column);
+		n = steward_require_count_null(version, e.expanded_by, e.relname, e.old_column);
 	else
 		n = count_disagreeing(&e);
 	/* for migrate_status(), where it can be written */
@@ -958,6 +1040,75 @@ expansion_end(Expansion *e, const char *phase)
 }
 
 /*
+ * The other pending expansions of the table whose expressions (up, down,
+ * the down of each old column, fill) read column attnum, as "a, b" for a
+ * message, or NULL: their triggers run those expressions on every write,
+ * and PostgreSQL does not know a trigger function's columns, so dropping
+ * the column would break every write.  The expressions are parsed and
+ * analysed against the table as it is now (search_path pinned), never run.
+ */
+static char *
+pending_users(Expansion *e, AttrNumber attnum)
+{
+	StewardOwnerScope scope;
+	const char *args[2] = {psprintf("%u", e->relid), e->version};
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	List	   *versions = NIL;
+	List	   *exprs = NIL;
+	ListCell   *lv;
+	ListCell   *lx;
+	StringInfoData users;
+	MemoryContext callercxt = CurrentMemoryContext;
+
+	values[0] = CStringGetTextDatum(args[0]);
+	values[1] = CStringGetTextDatum(args[1]);
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("SELECT e.version, x.expr FROM steward.expansions e,"
+							  "       LATERAL pg_catalog.unnest(ARRAY[e.up_expr, e.down_expr]"
+							  "               OPERATOR(pg_catalog.||) COALESCE(e.down_exprs, '{}')) AS x(expr)"
+							  " WHERE e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+							  "   AND e.phase OPERATOR(pg_catalog.=) 'expanded'"
+							  "   AND e.version OPERATOR(pg_catalog.<>) $2"
+							  "   AND x.expr IS NOT NULL",
+							  2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the pending expansions");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char	   *x = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		MemoryContext old = MemoryContextSwitchTo(callercxt);
+
+		versions = lappend(versions, pstrdup(v));
+		exprs = lappend(exprs, pstrdup(x));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+
+	initStringInfo(&users);
+	steward_owner_scope_begin(&scope, false);
+	forboth(lv, versions, lx, exprs)
+	{
+		Query	   *q;
+		Bitmapset  *attrs = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		q = steward_analyze_sql_arg(psprintf("SELECT (%s\n) FROM ONLY %s AS t", (char *) lfirst(lx), e->relname),
+									"an expression of a pending expand/contract migration");
+		pull_varattnos((Node *) q->targetList, 1, &attrs);
+		if (bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, attrs) &&
+			strstr(users.data, (char *) lfirst(lv)) == NULL)
+			appendStringInfo(&users, "%sthe trigger of expand/contract migration \"%s\"",
+							 users.len ? ", " : "", (char *) lfirst(lv));
+	}
+	steward_owner_scope_end(&scope);
+	return users.len ? users.data : NULL;
+}
+
+/*
  * The contract SQL of a column expansion, after checking that it may be
  * contracted: its backfill succeeded, no row disagrees, nothing but the
  * expansion uses the old column.
@@ -995,6 +1146,8 @@ column_contract_sql(const char *version, Expansion *e)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("column \"%s\" of %s no longer exists", e->old_cols[i], e->relname)));
 		deps = steward_expand_dependents(e->relid, oldnum);
+		if (deps == NULL)
+			deps = pending_users(e, oldnum);
 		if (deps)
 			ereport(ERROR,
 					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
@@ -1017,9 +1170,10 @@ column_contract_sql(const char *version, Expansion *e)
 										  2, args, &isnull);
 	}
 
-	nn_check = not_null_check_name(version);
-	if (!OidIsValid(get_relation_constraint_oid(e->relid, nn_check, true)))
-		nn_check = NULL;
+	nn_check = NULL;
+	if (strcmp(e->kind, "column") == 0 &&
+		steward_expand_not_null_check(e->relid, not_null_check_name(version), e->new_column, version))
+		nn_check = not_null_check_name(version);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "-- expand/contract migration %s: contract\n", version);
@@ -1062,7 +1216,7 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 	if (strcmp(e.kind, "table") == 0)
 		sql = steward_table_rename_contract_sql(version, e.old_relation);
 	else if (strcmp(e.kind, "require") == 0)
-		sql = steward_require_contract_sql(version, e.relid, e.relname, e.old_column,
+		sql = steward_require_contract_sql(version, e.expanded_by, e.relid, e.relname, e.old_column,
 										   e.sync_function, e.sync_trigger, e.job_id);
 	else
 		sql = column_contract_sql(version, &e);

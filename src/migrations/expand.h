@@ -49,6 +49,10 @@ extern char *steward_expand_backfill(Oid relid, const char *set_clause,
 extern void steward_expand_refuse_unfinished_backfill(const char *version, int64 job_id);
 
 extern void steward_expand_require_equality(Oid type, const char *column);
+extern int64 steward_expand_count_as_author(const char *version, const char *author_name,
+											const char *sql);
+extern bool steward_expand_not_null_check(Oid relid, const char *conname, const char *column,
+										  const char *version);
 extern char *steward_expand_submit_backfill(Oid relid, const char *new_column, const char *up,
 											const char *new_type, int32 batch_size);
 
@@ -56,9 +60,11 @@ extern char *steward_expand_submit_backfill(Oid relid, const char *new_column, c
 extern char *steward_table_rename_contract_sql(const char *version, const char *view_name);
 
 /* expand_require.c */
-extern int64 steward_require_count_null(const char *relname, const char *column);
-extern char *steward_require_contract_sql(const char *version, Oid relid, const char *relname,
-										  const char *column, const char *fill_function,
-										  const char *fill_trigger, int64 job_id);
+extern int64 steward_require_count_null(const char *version, const char *author,
+										const char *relname, const char *column);
+extern char *steward_require_contract_sql(const char *version, const char *author, Oid relid,
+										  const char *relname, const char *column,
+										  const char *fill_function, const char *fill_trigger,
+										  int64 job_id);
 
 #endif							/* STEWARD_EXPAND_H */

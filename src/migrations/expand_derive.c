@@ -231,6 +231,10 @@ steward_migrate_expand_derive(PG_FUNCTION_ARGS)
 										  psprintf("a column of %s", get_rel_name(relid)));
 	}
 
+	/* a tag that occurs nowhere else in the function's body, names and message included */
+	appendStringInfo(&all_down, "\n%s\n%s", new_name, version);
+	for (int i = 0; i < nold; i++)
+		appendStringInfo(&all_down, "\n%s", old_cols[i]);
 	tag = steward_expand_dollar_tag(up, all_down.data);
 	up_val = psprintf("(SELECT CAST((%s\n) AS %s) FROM (SELECT NEW.*) AS t)", up, new_type);
 

@@ -125,7 +125,7 @@ steward_migrate_expand_require(PG_FUNCTION_ARGS)
 	/* no other pending expansion may use the column */
 	steward_expand_refuse_pending_column(relid, column, column, version);
 
-	tag = steward_expand_dollar_tag(fill, fill);
+	tag = steward_expand_dollar_tag(fill, column);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "-- expand/contract migration %s: require\n"
@@ -191,17 +191,17 @@ steward_migrate_expand_require(PG_FUNCTION_ARGS)
 }
 
 /*
- * The number of rows whose column is still NULL, counted as the caller
- * (nothing of anybody's but the catalog's names is evaluated).
+ * The number of rows whose column is still NULL, counted as the role that
+ * expanded the migration, as every check is (expand.c): the table is
+ * named as its OID names it now, the author's rights apply.
  */
 int64
-steward_require_count_null(const char *relname, const char *column)
+steward_require_count_null(const char *version, const char *author, const char *relname,
+						   const char *column)
 {
-	char	   *sql;
-
-	sql = psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS NULL",
-				   relname, quote_identifier(column));
-	return pg_strtoint64(steward_expand_as_caller(sql, 0, NULL));
+	return steward_expand_count_as_author(version, author,
+										  psprintf("SELECT pg_catalog.count(*) FROM ONLY %s AS t WHERE t.%s IS NULL",
+												   relname, quote_identifier(column)));
 }
 
 /*
@@ -212,9 +212,9 @@ steward_require_count_null(const char *relname, const char *column)
  * drops the helper check and the trigger.
  */
 char *
-steward_require_contract_sql(const char *version, Oid relid, const char *relname,
-							 const char *column, const char *fill_function,
-							 const char *fill_trigger, int64 job_id)
+steward_require_contract_sql(const char *version, const char *author, Oid relid,
+							 const char *relname, const char *column,
+							 const char *fill_function, const char *fill_trigger, int64 job_id)
 {
 	int64		nulls;
 	char	   *check_name = helper_check_name(version);
@@ -225,7 +225,14 @@ steward_require_contract_sql(const char *version, Oid relid, const char *relname
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of %s no longer exists", column, relname)));
-	nulls = steward_require_count_null(relname, column);
+	nulls = steward_require_count_null(version, author, relname, column);
+	if (!steward_expand_not_null_check(relid, check_name, column, version))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("the check %s that expand/contract migration \"%s\" added to %s no longer exists",
+						quote_identifier(check_name), version, relname),
+				 errhint("Put it back with ALTER TABLE %s ADD CONSTRAINT %s CHECK (%s IS NOT NULL) NOT VALID, or abort the migration.",
+						 relname, quote_identifier(check_name), col)));
 	if (nulls > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -156,6 +156,42 @@ steward_migrate_expand_rename_table(PG_FUNCTION_ARGS)
 	if (pending)
 		steward_expand_refuse_pending(version, pending, psprintf("table \"%s\"", old_name));
 
+	/*
+	 * A security_invoker view checks SELECT on every column it lists, so a
+	 * role that may read only some columns of the table could read nothing
+	 * through the old name: refuse rather than break it.
+	 */
+	{
+		const char *args[1] = {psprintf("%u", relid)};
+		bool		isnull;
+		char	   *partial;
+
+		partial = steward_query_text_as_owner(
+			"SELECT pg_catalog.string_agg(DISTINCT CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'"
+			"                                          ELSE pg_catalog.quote_ident(r.rolname) END, ', ')"
+			"  FROM pg_catalog.pg_attribute t"
+			" CROSS JOIN LATERAL pg_catalog.aclexplode(t.attacl) a"
+			"  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee"
+			" WHERE t.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+			"   AND t.attnum OPERATOR(pg_catalog.>) 0 AND NOT t.attisdropped"
+			"   AND a.privilege_type OPERATOR(pg_catalog.=) 'SELECT'"
+			"   AND CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0"
+			"            THEN NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c,"
+			"                                   pg_catalog.aclexplode(c.relacl) b"
+			"                              WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
+			"                                AND b.grantee OPERATOR(pg_catalog.=) 0"
+			"                                AND b.privilege_type OPERATOR(pg_catalog.=) 'SELECT')"
+			"            ELSE NOT pg_catalog.has_table_privilege(a.grantee, $1::pg_catalog.oid, 'SELECT') END",
+			1, args, &isnull);
+		if (partial)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot keep the old name of table \"%s\" as a view: %s may read only some of its columns",
+							old_name, partial),
+					 errdetail("The view under the old name checks SELECT on every column it lists for whoever uses it."),
+					 errhint("Grant SELECT on the table to %s, or leave the table's name as it is.", partial)));
+	}
+
 	table = quote_qualified_identifier(nspname, new_name);
 	view = quote_qualified_identifier(nspname, old_name);
 

@@ -10,7 +10,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(25);
+SELECT plan(32);
 
 SELECT has_function('migrate_expand_derive',
     ARRAY['text', 'regclass', 'name', 'text', 'text', 'name[]', 'text[]', 'text', 'boolean', 'interval', 'integer', 'integer']);
@@ -80,6 +80,31 @@ SELECT is((SELECT array_agg(attname ORDER BY attnum)::text[] FROM pg_attribute
             WHERE attrelid = 'residents'::regclass AND attnum > 0 AND NOT attisdropped),
           ARRAY['id', 'ward', 'full_name'], 'after contract every old column is gone');
 SELECT is((SELECT count(*)::int FROM pg_trigger WHERE tgrelid = 'residents'::regclass), 0, 'and the trigger');
+
+-- Another pending expansion's expression reads an old column ----------------------
+CREATE TABLE people (id bigint PRIMARY KEY, first_name text, last_name text, age text);
+INSERT INTO people SELECT g, 'A' || g, 'B' || g, (g % 90)::text FROM generate_series(1, 100) g;
+SELECT migrate_expand_derive('20260504_people_name', 'people', 'full_name', 'text',
+    $$first_name || ' ' || last_name$$, '{first_name,last_name}',
+    ARRAY[$$split_part(full_name, ' ', 1)$$, $$split_part(full_name, ' ', 2)$$]) AS job3 \gset
+SELECT migrate_expand('20260505_people_age', 'people', 'age', new_type => 'integer',
+    up => $$CASE WHEN first_name IS NULL THEN NULL ELSE age::integer END$$, down => 'age_new::text') AS job4 \gset
+CALL job_await(:job3);
+CALL job_await(:job4);
+SELECT throws_ok($$SELECT migrate_contract('20260504_people_name')$$, '2BP01', NULL,
+                 'contract is refused while another pending expansion''s trigger reads an old column');
+SELECT lives_ok($$SELECT migrate_abort('20260505_people_age')$$, 'abort of that other expansion');
+SELECT lives_ok($$SELECT migrate_contract('20260504_people_name')$$, 'then contract goes through');
+SELECT lives_ok($$INSERT INTO people (id, full_name, age) VALUES (1001, 'C D', '5')$$, 'and writes still work');
+
+-- names that contain the dollar-quote tag of the trigger's body
+CREATE TABLE tags (id bigint PRIMARY KEY, "b$steward_sync$" text);
+INSERT INTO tags VALUES (1, 'x');
+SELECT lives_ok($$SELECT migrate_expand_derive('20260506_tags', 'tags', 'n$steward_sync$', 'text',
+                  '"b$steward_sync$"', '{b$steward_sync$}')$$,
+                'column names holding the dollar-quote tag are no problem for the trigger''s body');
+SELECT lives_ok($$INSERT INTO tags (id, "b$steward_sync$") VALUES (2, 'y')$$, 'and its trigger works');
+SELECT lives_ok($$SELECT migrate_abort('20260506_tags')$$, 'abort');
 
 -- Without down: the new column is derived only ------------------------------------
 CREATE TABLE staff (id bigint PRIMARY KEY, first_name text, last_name text);

@@ -9,7 +9,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(30);
+SELECT plan(32);
 
 SELECT has_function('migrate_expand_rename_table', ARRAY['text', 'regclass', 'name', 'text', 'boolean', 'interval', 'integer']);
 SELECT ok(NOT has_function_privilege('public', 'migrate_expand_rename_table(text, regclass, name, text, boolean, interval, integer)', 'EXECUTE'),
@@ -50,6 +50,15 @@ SELECT lives_ok($$SELECT migrate_abort('20260401_x')$$, 'abort of that expansion
 SELECT ok(to_regclass('public.patients') IS NOT NULL
           AND (SELECT relkind FROM pg_class WHERE oid = 'public.patients'::regclass) = 'r',
           'abort renamed the table back and dropped the view');
+
+-- a role that may read only some columns could read nothing through the view
+CREATE TABLE partial_read (id bigint PRIMARY KEY, name text, secret text);
+GRANT SELECT (id, name) ON partial_read TO tr_ward_b;
+SELECT throws_ok($$SELECT migrate_expand_rename_table('20260401_y', 'partial_read', 'partial_read2')$$, '55000', NULL,
+                 'a table some role may read only in part keeps its name');
+SELECT ok(to_regclass('public.partial_read') IS NOT NULL AND to_regclass('public.partial_read2') IS NULL,
+          'and nothing changed');
+DROP TABLE partial_read;
 
 -- Expand --------------------------------------------------------------------
 SELECT is(migrate_expand_rename_table('20260402_rename', 'patients', 'care_recipients'), 'expanded',

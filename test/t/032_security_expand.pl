@@ -4,7 +4,11 @@
 # migrate_contract), never with the privileges of whoever calls those
 # functions: a superuser checking or contracting a deployer's expansion does
 # not run the deployer's function as superuser.  Only members of the role
-# that expanded a migration may have its expression evaluated.
+# that expanded a migration may have its expression evaluated.  Nor can the
+# deployer reach the superuser through what contract and check act on: a
+# helper check swapped for one that calls its function, or planted under
+# the name contract looks for; a view put under the old name of the table;
+# a setting its up changes in the session that runs it.
 use strict;
 use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
@@ -125,6 +129,91 @@ is(q1(q{SELECT attnotnull FROM pg_attribute WHERE attrelid = 'app.visitors'::reg
 ($rc, $out, $err) = as_role('other_deployer',
 	q{SELECT steward.migrate_expand_require('x004', 'app.visitors', 'name', fill => '''x''')});
 isnt($rc, 0, 'a role without the grant may not expand');
+
+# The deployer's function that makes it superuser when a superuser runs it.
+($rc, $out, $err) = as_role('deployer', q{
+CREATE FUNCTION app.evil() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE deployer SUPERUSER';
+    END IF;
+    RETURN true;
+END $$;
+GRANT EXECUTE ON FUNCTION app.evil() TO PUBLIC;
+CREATE TABLE app.nn (id bigint PRIMARY KEY, a text NOT NULL);
+INSERT INTO app.nn SELECT g, 'x' || g FROM generate_series(1, 50) g;
+SELECT steward.migrate_expand('x101', 'app.nn', 'a', new_name => 'b') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x101';
+});
+is($rc, 0, 'the deployer renames a NOT NULL column') or diag($err);
+my $nn = q1(q{SELECT 'steward_nn_' || left(encode(sha256(convert_to('x101', 'UTF8')), 'hex'), 12)});
+($rc, $out, $err) = as_role('deployer', qq{
+ALTER TABLE app.nn DROP CONSTRAINT $nn;
+ALTER TABLE app.nn ADD CONSTRAINT $nn CHECK (b IS NOT NULL AND app.evil()) NOT VALID;
+});
+is($rc, 0, 'the deployer swaps the helper check of contract for one that calls its function') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x101')});
+isnt($rc, 0, "a superuser's contract refuses a helper check that is not exactly (column IS NOT NULL)");
+like($err, qr/is not the check expand\/contract migration "x101" added/, '... naming it');
+is(is_super('deployer'), 'f', 'the swapped check was not validated as superuser');
+
+# a check planted under the name contract looks for, on a derived column
+($rc, $out, $err) = as_role('deployer', q{
+CREATE TABLE app.dv (id bigint PRIMARY KEY, f text, l text);
+INSERT INTO app.dv SELECT g, 'f' || g, 'l' || g FROM generate_series(1, 50) g;
+SELECT steward.migrate_expand_derive('x102', 'app.dv', 'fl', 'text', $$f || ' ' || l$$, '{f,l}') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x102';
+});
+is($rc, 0, 'the deployer derives a column') or diag($err);
+my $nn2 = q1(q{SELECT 'steward_nn_' || left(encode(sha256(convert_to('x102', 'UTF8')), 'hex'), 12)});
+as_role('deployer', qq{ALTER TABLE app.dv ADD CONSTRAINT $nn2 CHECK (app.evil()) NOT VALID});
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x102')});
+is($rc, 0, "a superuser contracts the derived column") or diag($err);
+is(is_super('deployer'), 'f', 'a planted check of the same name was not validated as superuser');
+
+# the table of a required column renamed, a view of the deployer's under its old name
+($rc, $out, $err) = as_role('deployer', q{
+CREATE TABLE app.rq (id bigint PRIMARY KEY, c text);
+INSERT INTO app.rq SELECT g, NULL FROM generate_series(1, 20) g;
+SELECT steward.migrate_expand_require('x103', 'app.rq', 'c', fill => '''z''') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x103';
+ALTER TABLE app.rq RENAME TO rq_real;
+CREATE VIEW app.rq AS SELECT id, CASE WHEN app.evil() THEN NULL::text END AS c FROM app.rq_real;
+});
+is($rc, 0, 'the deployer puts a view with its function under the old name of the table') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_expand_check('x103')});
+is($out, '0', "a superuser's check counts the table itself, by its OID") or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x103')});
+is($rc, 0, "a superuser's contract works on the renamed table") or diag($err);
+is(is_super('deployer'), 'f', 'the view under the old name was not read as superuser');
+
+# an up that changes a setting of the session it runs in
+($rc, $out, $err) = as_role('deployer', q{
+CREATE TABLE app.gu (id bigint PRIMARY KEY, a text);
+INSERT INTO app.gu SELECT g, 'a' || g FROM generate_series(1, 20) g;
+CREATE FUNCTION app.f(x text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'app, pg_catalog, public', false);
+    PERFORM pg_catalog.set_config('application_name', 'changed by the deployer', false);
+    RETURN x;
+END $$;
+GRANT EXECUTE ON FUNCTION app.f(text) TO PUBLIC;
+SELECT steward.migrate_expand('x104', 'app.gu', 'a', new_name => 'b', new_type => 'text',
+                              up => 'app.f(a)', down => 'b') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x104';
+});
+is($rc, 0, 'the deployer expands with an up that sets session settings') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{
+SET application_name = 'dba';
+SELECT steward.migrate_expand_check('x104');
+SELECT current_setting('search_path') || ' / ' || current_setting('application_name');
+SELECT steward.migrate_contract('x104') IS NOT NULL;
+SELECT current_setting('search_path') || ' / ' || current_setting('application_name');});
+is($rc, 0, 'a superuser checks and contracts it') or diag($err);
+my @lines = split /\n/, $out;
+unlike($lines[1], qr/app/, "the up's set_config did not outlive migrate_expand_check in the superuser's session");
+like($lines[1], qr{/ dba$}, '... nor did its application_name');
+unlike($lines[3], qr/app|changed/, '... nor migrate_contract');
 
 ok(!server_crashed($node), 'no backend crashed');
 $node->stop;
