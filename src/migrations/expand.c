@@ -550,6 +550,28 @@ steward_expand_backfill(Oid relid, const char *set_clause, const char *where_cla
 									4, args);
 }
 
+/*
+ * The end of a sync expansion's expand SQL (appended to sql): EXECUTE on
+ * the trigger function revoked from PUBLIC, the BEFORE INSERT OR UPDATE
+ * trigger; returns its abort SQL, which drops both and the new column.
+ */
+char *
+steward_expand_sync_sql(StringInfo sql, const char *version, const char *sync_function,
+						const char *sync_name, const char *relname, const char *new_column)
+{
+	appendStringInfo(sql,
+					 "REVOKE ALL ON FUNCTION %s() FROM PUBLIC;\n\n"
+					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s\n"
+					 "    FOR EACH ROW EXECUTE FUNCTION %s();\n",
+					 sync_function, quote_identifier(sync_name), relname, sync_function);
+	return psprintf("-- expand/contract migration %s: abort\n"
+					"DROP TRIGGER %s ON %s;\n"
+					"DROP FUNCTION %s();\n"
+					"ALTER TABLE %s DROP COLUMN %s;\n",
+					version, quote_identifier(sync_name), relname, sync_function,
+					relname, quote_identifier(new_column));
+}
+
 /* A dollar-quote tag that occurs in none of the texts (all of a body's). */
 char *
 steward_expand_dollar_tag(const char *a, const char *b)
@@ -591,7 +613,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 	char	   *down_val;
 	StewardOwnerScope scope;
 	StringInfoData sql;
-	StringInfoData undo;
+	char	   *undo;
 	char	   *job;
 	int32		batch_size;
 
@@ -722,20 +744,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 					 quote_identifier(column), down_val,
 					 quote_identifier(new_name), up_val,
 					 tag);
-	appendStringInfo(&sql,
-					 "REVOKE ALL ON FUNCTION %s() FROM PUBLIC;\n\n"
-					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s\n"
-					 "    FOR EACH ROW EXECUTE FUNCTION %s();\n",
-					 sync_function, quote_identifier(sync_name), relname, sync_function);
-
-	initStringInfo(&undo);
-	appendStringInfo(&undo,
-					 "-- expand/contract migration %s: abort\n"
-					 "DROP TRIGGER %s ON %s;\n"
-					 "DROP FUNCTION %s();\n"
-					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 version, quote_identifier(sync_name), relname, sync_function,
-					 relname, quote_identifier(new_name));
+	undo = steward_expand_sync_sql(&sql, version, sync_function, sync_name, relname, new_name);
 
 	if (description == NULL)
 		description = new_type_arg
@@ -743,7 +752,7 @@ steward_migrate_expand(PG_FUNCTION_ARGS)
 			: psprintf("expand: rename %s.%s to %s", get_rel_name(relid), column, new_name);
 
 	/* the schema change, through migrate_apply, as the caller */
-	steward_expand_apply(fcinfo, 8, version, sql.data, undo.data, description, NULL);
+	steward_expand_apply(fcinfo, 8, version, sql.data, undo, description, NULL);
 
 	/* the backfill, as the caller, with the trigger's search_path */
 	job = steward_expand_submit_backfill(relid, new_name, up, new_type, batch_size);
@@ -1073,7 +1082,7 @@ pending_users(Expansion *e, AttrNumber attnum)
 							  "   AND e.phase OPERATOR(pg_catalog.=) 'expanded'"
 							  "   AND e.version OPERATOR(pg_catalog.<>) $2"
 							  "   AND x.expr IS NOT NULL",
-							  2, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
+							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the pending expansions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

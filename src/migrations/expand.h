@@ -17,6 +17,7 @@
 
 #include "access/attnum.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 
 extern char *steward_expand_as_caller(const char *sql, int nargs, const char *const *args);
 extern const char *steward_expand_timeout_arg(FunctionCallInfo fcinfo, int n);
@@ -49,6 +50,9 @@ extern char *steward_expand_backfill(Oid relid, const char *set_clause,
 extern void steward_expand_refuse_unfinished_backfill(const char *version, int64 job_id);
 
 extern void steward_expand_require_equality(Oid type, const char *column);
+extern char *steward_expand_sync_sql(StringInfo sql, const char *version, const char *sync_function,
+									 const char *sync_name, const char *relname,
+									 const char *new_column);
 extern int64 steward_expand_count_as_author(const char *version, const char *author_name,
 											const char *sql);
 extern bool steward_expand_not_null_check(Oid relid, const char *conname, const char *column,

@@ -102,17 +102,13 @@ steward_migrate_expand_derive(PG_FUNCTION_ARGS)
 	StringInfoData all_down;
 	StringInfoData cols_list;
 	StringInfoData sql;
-	StringInfoData undo;
+	char	   *undo;
 	StewardOwnerScope scope;
 	char	   *job;
 
 	steward_refuse_nested();
 	version = steward_check_version("version", PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	relid = PG_GETARG_OID(1);
+	relid = steward_expand_relation_arg(fcinfo, 1);
 	new_name = steward_expand_required_name(fcinfo, 2, "new_column");
 	new_type_arg = steward_optional_text(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3), "new_type", 1024);
 	up = steward_optional_text(PG_ARGISNULL(4) ? NULL : PG_GETARG_TEXT_PP(4), "up", 0);
@@ -142,11 +138,7 @@ steward_migrate_expand_derive(PG_FUNCTION_ARGS)
 	}
 	description = steward_optional_text(PG_ARGISNULL(7) ? NULL : PG_GETARG_TEXT_PP(7),
 										"description", STEWARD_MAX_DESCRIPTION_LEN);
-	batch_size = PG_ARGISNULL(11) ? 10000 : PG_GETARG_INT32(11);
-	if (batch_size < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("batch_size must be at least 1")));
+	batch_size = steward_expand_batch_size_arg(fcinfo, 11);
 
 	steward_require_read_write("expand a table");
 	steward_require_read_committed("migrate_expand_derive");
@@ -293,24 +285,12 @@ steward_migrate_expand_derive(PG_FUNCTION_ARGS)
 					 "    END IF;\n"
 					 "    RETURN NEW;\n"
 					 "END\n"
-					 "%s;\n\n"
-					 "REVOKE ALL ON FUNCTION %s() FROM PUBLIC;\n\n"
-					 "CREATE TRIGGER %s BEFORE INSERT OR UPDATE ON %s\n"
-					 "    FOR EACH ROW EXECUTE FUNCTION %s();\n",
-					 tag, sync_function, quote_identifier(sync_name), relname, sync_function);
-
-	initStringInfo(&undo);
-	appendStringInfo(&undo,
-					 "-- expand/contract migration %s: abort\n"
-					 "DROP TRIGGER %s ON %s;\n"
-					 "DROP FUNCTION %s();\n"
-					 "ALTER TABLE %s DROP COLUMN %s;\n",
-					 version, quote_identifier(sync_name), relname, sync_function,
-					 relname, quote_identifier(new_name));
+					 "%s;\n\n", tag);
+	undo = steward_expand_sync_sql(&sql, version, sync_function, sync_name, relname, new_name);
 	if (description == NULL)
 		description = psprintf("expand: derive %s.%s from %s", get_rel_name(relid), new_name, cols_list.data);
 
-	steward_expand_apply(fcinfo, 8, version, sql.data, undo.data, description, NULL);
+	steward_expand_apply(fcinfo, 8, version, sql.data, undo, description, NULL);
 	job = steward_expand_submit_backfill(relid, new_name, up, new_type, batch_size);
 
 	/* the bookkeeping, as the owner; names and expressions as JSON arrays */

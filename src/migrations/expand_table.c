@@ -127,11 +127,7 @@ steward_migrate_expand_rename_table(PG_FUNCTION_ARGS)
 
 	steward_refuse_nested();
 	version = steward_check_version("version", PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("relation must not be null")));
-	relid = PG_GETARG_OID(1);
+	relid = steward_expand_relation_arg(fcinfo, 1);
 	new_name = steward_expand_required_name(fcinfo, 2, "new_name");
 	description = steward_optional_text(PG_ARGISNULL(3) ? NULL : PG_GETARG_TEXT_PP(3),
 										"description", STEWARD_MAX_DESCRIPTION_LEN);
