@@ -109,14 +109,14 @@ SELECT lives_ok($$SELECT migrate_abort('20260506_tags')$$, 'abort');
 -- Without down: the new column is derived only ------------------------------------
 CREATE TABLE staff (id bigint PRIMARY KEY, first_name text, last_name text);
 INSERT INTO staff VALUES (1, 'Rosalind', 'Franklin');
-SELECT migrate_expand_derive('20260503_staff', 'staff', 'display_name', 'text',
+SELECT migrate_expand_derive('20260507_staff', 'staff', 'display_name', 'text',
     $$last_name || ', ' || first_name$$, '{first_name,last_name}') AS job2 \gset
 CALL job_await(:job2);
 SELECT throws_ok($$UPDATE staff SET display_name = 'someone else' WHERE id = 1$$, '55000', NULL,
                  'without down, a write of another value to the derived column is refused');
 SELECT lives_ok($$UPDATE staff SET display_name = 'Franklin, Rosalind', first_name = 'Rosalind' WHERE id = 1$$,
                 'a write of the value up gives is allowed');
-SELECT lives_ok($$SELECT migrate_abort('20260503_staff')$$, 'abort');
+SELECT lives_ok($$SELECT migrate_abort('20260507_staff')$$, 'abort');
 SELECT is((SELECT array_agg(attname ORDER BY attnum)::text[] FROM pg_attribute
             WHERE attrelid = 'staff'::regclass AND attnum > 0 AND NOT attisdropped),
           ARRAY['id', 'first_name', 'last_name'], 'abort leaves the table as it was');
