@@ -55,7 +55,9 @@
 #include "access/htup_details.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_attrdef.h"
 #include "catalog/pg_attribute.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_type.h"
@@ -1054,7 +1056,12 @@ expansion_end(Expansion *e, const char *phase)
  * message, or NULL: their triggers run those expressions on every write,
  * and PostgreSQL does not know a trigger function's columns, so dropping
  * the column would break every write.  The expressions are parsed and
- * analysed against the table as it is now (search_path pinned), never run.
+ * analysed against the table as it is now, never run; each as the role
+ * that expanded its migration (parsing can run code: a constant of a
+ * domain type is checked by the domain's CHECK), restricted, with
+ * search_path pinned and any setting it changes rolled back.  An
+ * expansion whose author is gone counts as a user: it cannot be analysed
+ * safely.
  */
 static char *
 pending_users(Expansion *e, AttrNumber attnum)
@@ -1064,10 +1071,13 @@ pending_users(Expansion *e, AttrNumber attnum)
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	List	   *versions = NIL;
+	List	   *authors = NIL;
 	List	   *exprs = NIL;
 	ListCell   *lv;
+	ListCell   *la;
 	ListCell   *lx;
 	StringInfoData users;
+	const char *last = NULL;
 	MemoryContext callercxt = CurrentMemoryContext;
 
 	values[0] = CStringGetTextDatum(args[0]);
@@ -1075,22 +1085,25 @@ pending_users(Expansion *e, AttrNumber attnum)
 	steward_owner_scope_begin(&scope, true);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT e.version, x.expr FROM steward.expansions e,"
+	if (SPI_execute_with_args("SELECT e.version, e.expanded_by::pg_catalog.text, x.expr FROM steward.expansions e,"
 							  "       LATERAL pg_catalog.unnest(ARRAY[e.up_expr, e.down_expr]"
 							  "               OPERATOR(pg_catalog.||) COALESCE(e.down_exprs, '{}')) AS x(expr)"
 							  " WHERE e.relation OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
 							  "   AND e.phase OPERATOR(pg_catalog.=) 'expanded'"
 							  "   AND e.version OPERATOR(pg_catalog.<>) $2"
-							  "   AND x.expr IS NOT NULL",
+							  "   AND x.expr IS NOT NULL"
+							  " ORDER BY e.version COLLATE \"C\"",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the pending expansions");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *v = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-		char	   *x = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *a = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		char	   *x = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3);
 		MemoryContext old = MemoryContextSwitchTo(callercxt);
 
 		versions = lappend(versions, pstrdup(v));
+		authors = lappend(authors, a ? pstrdup(a) : NULL);
 		exprs = lappend(exprs, pstrdup(x));
 		MemoryContextSwitchTo(old);
 	}
@@ -1098,37 +1111,110 @@ pending_users(Expansion *e, AttrNumber attnum)
 	steward_owner_scope_end(&scope);
 
 	initStringInfo(&users);
-	steward_owner_scope_begin(&scope, false);
-	forboth(lv, versions, lx, exprs)
+	forthree(lv, versions, la, authors, lx, exprs)
 	{
-		Query	   *q;
-		Bitmapset  *attrs = NULL;
+		const char *version = lfirst(lv);
+		Oid			author = lfirst(la) ? get_role_oid(lfirst(la), true) : InvalidOid;
+		bool		uses = true;
 
 		CHECK_FOR_INTERRUPTS();
-		q = steward_analyze_sql_arg(psprintf("SELECT (%s\n) FROM ONLY %s AS t", (char *) lfirst(lx), e->relname),
-									"an expression of a pending expand/contract migration");
-		pull_varattnos((Node *) q->targetList, 1, &attrs);
-		if (bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, attrs) &&
-			strstr(users.data, (char *) lfirst(lv)) == NULL)
+		if (last != NULL && strcmp(last, version) == 0)
+			continue;
+		if (OidIsValid(author))
+		{
+			Oid			save_userid;
+			int			save_sec_context;
+			Query	   *q;
+			Bitmapset  *attrs = NULL;
+			int			nestlevel;
+
+			GetUserIdAndSecContext(&save_userid, &save_sec_context);
+			SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+								   SECURITY_RESTRICTED_OPERATION);
+			nestlevel = NewGUCNestLevel();
+			(void) set_config_option("search_path", "pg_catalog, pg_temp",
+									 PGC_USERSET, PGC_S_SESSION,
+									 GUC_ACTION_SAVE, true, 0, false);
+			q = steward_analyze_sql_arg(psprintf("SELECT (%s\n) FROM ONLY %s AS t", (char *) lfirst(lx), e->relname),
+										"an expression of a pending expand/contract migration");
+			pull_varattnos((Node *) q->targetList, 1, &attrs);
+			uses = bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, attrs);
+			AtEOXact_GUC(false, nestlevel);
+			SetUserIdAndSecContext(save_userid, save_sec_context);
+			/* on an error, the (sub)transaction's abort restores both */
+		}
+		if (uses)
+		{
 			appendStringInfo(&users, "%sthe trigger of expand/contract migration \"%s\"",
-							 users.len ? ", " : "", (char *) lfirst(lv));
+							 users.len ? ", " : "", version);
+			last = version;
+		}
 	}
-	steward_owner_scope_end(&scope);
 	return users.len ? users.data : NULL;
+}
+
+/*
+ * The default of column attnum as its stored expression tree, from the
+ * relation cache, or NULL when it has none (a generation expression is
+ * not a default).  Nothing is parsed or evaluated.
+ */
+static Node *
+column_default_expr(Oid relid, AttrNumber attnum)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	Node	   *expr = NULL;
+
+	if (attnum > 0 && desc->constr != NULL &&
+		TupleDescAttr(desc, attnum - 1)->attgenerated == '\0')
+	{
+		for (int i = 0; i < desc->constr->num_defval; i++)
+			if (desc->constr->defval[i].adnum == attnum)
+				expr = stringToNode(desc->constr->defval[i].adbin);
+	}
+	table_close(rel, NoLock);
+	return expr;
+}
+
+/*
+ * After the contract of a rename: the new column takes the old column's
+ * default, stored as the expression tree it was (StoreAttrDefault, as
+ * ALTER TABLE stores one), so that nothing of it is parsed or run by the
+ * caller.  A new column that got a default of its own keeps it; one of
+ * another type (never, for a rename) gets none.  The contract's ALTER
+ * TABLE holds the table's ACCESS EXCLUSIVE lock.
+ */
+static void
+carry_default(Expansion *e, Node *expr)
+{
+	Relation	rel = table_open(e->relid, AccessExclusiveLock);
+	AttrNumber	attnum = get_attnum(e->relid, e->new_column);
+	Form_pg_attribute att;
+
+	if (attnum == InvalidAttrNumber)
+		elog(ERROR, "column \"%s\" of %s vanished during its contract", e->new_column, e->relname);
+	att = TupleDescAttr(RelationGetDescr(rel), attnum - 1);
+	if (!att->atthasdef && att->attgenerated == '\0' && att->attidentity == '\0' &&
+		exprType(expr) == att->atttypid)
+	{
+		StoreAttrDefault(rel, attnum, expr, false, false);
+		CommandCounterIncrement();
+	}
+	table_close(rel, NoLock);
 }
 
 /*
  * The contract SQL of a column expansion, after checking that it may be
  * contracted: its backfill succeeded, no row disagrees, nothing but the
- * expansion uses the old column.
+ * expansion uses the old column.  *default_expr is set to the old column's
+ * default for carry_default, or NULL.
  */
 static char *
-column_contract_sql(const char *version, Expansion *e)
+column_contract_sql(const char *version, Expansion *e, Node **default_expr)
 {
 	int64		disagree;
 	AttrNumber	oldnum;
 	char	   *deps;
-	char	   *def = NULL;
 	char	   *nn_check;
 	StringInfoData sql;
 
@@ -1166,18 +1252,16 @@ column_contract_sql(const char *version, Expansion *e)
 					 errhint("Move them to column \"%s\" (or drop them) in a migration, then contract.",
 							 e->new_column)));
 	}
-	/* a rename keeps the default, deparsed with search_path pinned */
+	/*
+	 * A rename keeps the old column's default.  It moves as the stored
+	 * expression tree (see carry_default), never as SQL text: text would
+	 * be parsed again by the caller, and parsing a constant of a domain
+	 * type runs the domain's checks, which the table's owner wrote.  The
+	 * contract SQL names it in a comment only.
+	 */
+	*default_expr = NULL;
 	if (strcmp(e->kind, "column") == 0 && !e->in_place)
-	{
-		const char *args[2] = {psprintf("%u", e->relid),
-		psprintf("%d", get_attnum(e->relid, e->old_column))};
-		bool		isnull;
-
-		def = steward_query_text_as_owner("SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid) FROM pg_catalog.pg_attrdef d"
-										  " WHERE d.adrelid OPERATOR(pg_catalog.=) $1::pg_catalog.oid"
-										  "   AND d.adnum OPERATOR(pg_catalog.=) $2::pg_catalog.int2",
-										  2, args, &isnull);
-	}
+		*default_expr = column_default_expr(e->relid, get_attnum(e->relid, e->old_column));
 
 	nn_check = NULL;
 	if (strcmp(e->kind, "column") == 0 &&
@@ -1197,9 +1281,6 @@ column_contract_sql(const char *version, Expansion *e)
 	for (int i = 0; i < e->nold; i++)
 		appendStringInfo(&sql, "ALTER TABLE %s DROP COLUMN %s;\n",
 						 e->relname, quote_identifier(e->old_cols[i]));
-	if (def)
-		appendStringInfo(&sql, "ALTER TABLE %s ALTER COLUMN %s SET DEFAULT %s;\n",
-						 e->relname, quote_identifier(e->new_column), def);
 	/* proven by the validated CHECK, so no scan; then the CHECK goes */
 	if (nn_check)
 		appendStringInfo(&sql,
@@ -1210,6 +1291,8 @@ column_contract_sql(const char *version, Expansion *e)
 	if (e->in_place)
 		appendStringInfo(&sql, "ALTER TABLE %s RENAME COLUMN %s TO %s;\n",
 						 e->relname, quote_identifier(e->new_column), quote_identifier(e->old_column));
+	if (*default_expr)
+		appendStringInfoString(&sql, "-- then the new column takes over the old column's default, as stored\n");
 	return sql.data;
 }
 
@@ -1220,6 +1303,7 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 	Expansion	e;
 	char	   *sql;
 	char	   *result;
+	Node	   *default_expr = NULL;
 
 	version = begin_phase(fcinfo, "contract", "migrate_contract", &e);
 	if (strcmp(e.kind, "table") == 0)
@@ -1228,7 +1312,7 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 		sql = steward_require_contract_sql(version, e.expanded_by, e.relid, e.relname, e.old_column,
 										   e.sync_function, e.sync_trigger, e.job_id);
 	else
-		sql = column_contract_sql(version, &e);
+		sql = column_contract_sql(version, &e, &default_expr);
 
 	{
 		const char *args[5] = {
@@ -1249,6 +1333,8 @@ steward_migrate_contract(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the contract of \"%s\" was not applied (%s)", version, result ? result : "no result")));
+	if (default_expr)
+		carry_default(&e, default_expr);
 	expansion_end(&e, "contracted");
 	PG_RETURN_TEXT_P(cstring_to_text("contracted"));
 }

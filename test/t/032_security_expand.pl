@@ -8,7 +8,9 @@
 # deployer reach the superuser through what contract and check act on: a
 # helper check swapped for one that calls its function, or planted under
 # the name contract looks for; a view put under the old name of the table;
-# a setting its up changes in the session that runs it.
+# a setting its up changes in the session that runs it; a constant of its
+# domain (whose CHECK calls its function) in a renamed column's default or
+# in another pending expansion's up, which parsing alone would check.
 use strict;
 use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
@@ -214,6 +216,46 @@ my @lines = split /\n/, $out;
 unlike($lines[1], qr/app/, "the up's set_config did not outlive migrate_expand_check in the superuser's session");
 like($lines[1], qr{/ dba$}, '... nor did its application_name');
 unlike($lines[3], qr/app|changed/, '... nor migrate_contract');
+
+# A domain whose CHECK calls the deployer's function: parsing a constant of
+# it runs the function.  Another pending expansion's expression is analysed
+# as its author; the default of a renamed column moves as stored.
+($rc, $out, $err) = as_role('deployer', q{
+CREATE DOMAIN app.okint AS integer CHECK (app.evil());
+CREATE TABLE app.pe (id bigint PRIMARY KEY, a text, b text);
+INSERT INTO app.pe SELECT g, 'a' || g, 'b' || g FROM generate_series(1, 30) g;
+SELECT steward.migrate_expand('x105', 'app.pe', 'a', new_name => 'a_new') > 0;
+SELECT steward.migrate_expand('x106', 'app.pe', 'b', new_name => 'b_new', new_type => 'text',
+    up => $$CASE WHEN '{1}'::app.okint[] IS NULL THEN NULL ELSE b END$$,
+    down => 'b_new') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version IN ('x105', 'x106');
+});
+is($rc, 0, 'the deployer expands two columns of a table, one with a constant of its domain in up') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x105')});
+is($rc, 0, "a superuser contracts the other one") or diag($err);
+is(is_super('deployer'), 'f', "the pending expansion's up was analysed as the deployer, not as superuser");
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x106')});
+is($rc, 0, "a superuser contracts the second expansion too") or diag($err);
+is(is_super('deployer'), 'f', "its up was evaluated as the deployer");
+
+$node->safe_psql('postgres', 'ALTER ROLE deployer NOSUPERUSER');    # each attack on its own
+($rc, $out, $err) = as_role('deployer', q{
+CREATE TABLE app.dd (id bigint PRIMARY KEY, codes app.okint[] DEFAULT '{1}'::app.okint[]);
+INSERT INTO app.dd (id) SELECT g FROM generate_series(1, 30) g;
+SELECT steward.migrate_expand('x107', 'app.dd', 'codes', new_name => 'codes_new') > 0;
+SELECT steward.job_wait(backfill_job) FROM steward.migrate_expansions() WHERE version = 'x107';
+});
+is($rc, 0, 'the deployer renames a column whose default is a constant of its domain') or diag($err);
+($rc, $out, $err) = $node->psql('postgres', q{SELECT steward.migrate_contract('x107')});
+is($rc, 0, "a superuser contracts the rename") or diag($err);
+is(is_super('deployer'), 'f', "the carried default was not parsed as superuser");
+is(q1(q{SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef WHERE adrelid = 'app.dd'::regclass
+        AND adnum = (SELECT attnum FROM pg_attribute WHERE attrelid = 'app.dd'::regclass AND attname = 'codes_new')}),
+   q{'{1}'::app.okint[]}, 'the renamed column has the old default');
+($rc, $out, $err) = as_role('deployer', q{INSERT INTO app.dd (id) VALUES (1001) RETURNING codes_new});
+is($out, '{1}', "and an INSERT without it gets that default") or diag($err);
+like(q1(q{SELECT up_sql FROM steward.migrations WHERE version = 'x107_contract'}),
+	qr/takes over the old column's default, as stored/, 'the contract SQL says so, without the default as text');
 
 ok(!server_crashed($node), 'no backend crashed');
 $node->stop;
