@@ -30,15 +30,18 @@ OBJS = \
 	src/compat.o \
 	src/audit/append.o \
 	src/audit/block.o \
+	src/audit/digest.o \
 	src/audit/epoch.o \
 	src/audit/format.o \
 	src/audit/insert.o \
 	src/audit/jsontext.o \
 	src/audit/manage.o \
+	src/audit/proof.o \
 	src/audit/seal.o \
 	src/audit/sealer.o \
 	src/audit/snapshot.o \
 	src/audit/toast.o \
+	src/audit/tree.o \
 	src/audit/verify.o \
 	src/audit/verify_parallel.o \
 	src/audit/verify_read.o \

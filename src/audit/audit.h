@@ -263,6 +263,29 @@ extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *
 extern bool steward_audit_read_head(AuditBlock *head, const AuditBlock *known);
 extern void steward_audit_refuse_xid_behind(uint64 ledger_xmax, uint64 current);
 
+/* digest.c: a digest audit_digest() returned */
+typedef struct AuditDigest
+{
+	int64		block;			/* the newest sealed block; 0: none */
+	int64		position;		/* its last chain position = the tree size */
+	uint8		hash[AUDIT_HASH_LEN];
+	bool		has_tree_root;	/* digests from 0.5.0 name the tree's root */
+	uint8		tree_root[AUDIT_HASH_LEN];
+} AuditDigest;
+
+extern void steward_audit_parse_digest(Datum jsonb, const char *argname, AuditDigest *dg);
+extern bool steward_audit_digest_matches(const AuditDigest *dg, bool *exists);
+
+/* tree.c: the ledger tree */
+#define AUDIT_TREE_TILE_LEVEL	8	/* nodes of 2^8 leaves and up are stored */
+extern void steward_audit_tree_node(const uint8 *left, const uint8 *right, uint8 *out);
+extern int64 steward_audit_tree_split(int64 n);
+extern int64 steward_audit_tree_sealed_size(void);
+extern void steward_audit_tree_read_leaves(int64 start, int64 count, uint8 *out);
+extern void steward_audit_tree_subtree(int64 start, int64 n, uint8 *out);
+extern void steward_audit_tree_root(int64 n, uint8 *out);
+extern void steward_audit_tree_extend(int64 size);
+
 /* insert.c: an event's row (AuditColumn order, AUDIT_NCOLS values) */
 extern int64 steward_audit_store(Datum *values, bool *isnull);
 

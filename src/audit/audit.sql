@@ -106,6 +106,29 @@ CREATE TRIGGER audit_epochs_no_truncate
     BEFORE TRUNCATE ON steward.audit_epochs
     FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_refuse();
 
+-- The ledger tree (src/audit/tree.c): every complete, aligned subtree of
+-- 2^level leaves with level >= 8 of the Merkle tree over all sealed leaves
+-- in chain order; node (level, idx) covers leaves idx * 2^level to
+-- (idx + 1) * 2^level - 1.  Written by audit_seal() with the blocks that
+-- complete a node; read by audit_digest(), audit_proof() and
+-- audit_consistency() so that a proof reads O(log n) rows.
+CREATE TABLE steward.audit_tree (
+    level   smallint NOT NULL CHECK (level BETWEEN 8 AND 62),
+    idx     bigint NOT NULL CHECK (idx >= 0),
+    hash    bytea NOT NULL CHECK (pg_catalog.length(hash) = 32),
+    PRIMARY KEY (level, idx)
+);
+COMMENT ON TABLE steward.audit_tree IS
+    'stored nodes of the ledger tree: subtrees of 256 leaves and more (audit_seal())';
+CREATE TRIGGER audit_tree_append_only
+    BEFORE UPDATE OR DELETE ON steward.audit_tree
+    FOR EACH ROW EXECUTE FUNCTION steward.audit_refuse();
+CREATE TRIGGER audit_tree_no_truncate
+    BEFORE TRUNCATE ON steward.audit_tree
+    FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_refuse();
+-- the leaves of a range of positions are found by the blocks' first positions
+CREATE INDEX audit_blocks_first_position_idx ON steward.audit_blocks (first_position);
+
 -- Retention policies: how long events of a type are kept ('*': every type
 -- without a policy of its own).  No policy: kept for ever.
 CREATE TABLE steward.audit_retention (
@@ -119,6 +142,7 @@ SELECT pg_catalog.pg_extension_config_dump('steward.audit_events_default', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.audit_events_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.audit_blocks', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.audit_epochs', '');
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_tree', '');
 SELECT pg_catalog.pg_extension_config_dump('steward.audit_retention', '');
 
 -- The event bytes (format.c) and the leaf plus payload check, from an
@@ -169,15 +193,27 @@ LANGUAGE c STABLE AS 'MODULE_PATHNAME', 'steward_audit_range_summary';
 
 -- The head of the chain as a digest (block 0 with a zero hash when nothing
 -- is sealed yet).
+-- The root of the ledger tree of tree_size leaves (src/audit/proof.c), for
+-- audit_head_digest(); and the extension of the stored tree to every
+-- sealed leaf (audit_seal() does it as it seals; the update to 0.5.0 once).
+CREATE FUNCTION steward.audit_tree_root(tree_size bigint) RETURNS bytea
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_tree_root_sql';
+CREATE FUNCTION steward.audit_tree_extend() RETURNS void
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'steward_audit_tree_extend_sql';
+
 CREATE FUNCTION steward.audit_head_digest() RETURNS jsonb
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT jsonb_build_object(
-        'format', 'pg_steward ledger digest v1',
+        'format', 'pg_steward ledger digest v2',
         'database', current_database(),
         'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
         'block', coalesce(h.block_id, 0),
         'position', coalesce(h.first_position + h.event_count - 1, 0),
         'hash', encode(coalesce(h.block_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea), 'hex'),
+        'tree_size', coalesce(h.first_position + h.event_count - 1, 0),
+        'tree_root', encode(steward.audit_tree_root(coalesce(h.first_position + h.event_count - 1, 0)), 'hex'),
         'sealed_at', h.sealed_at,
         'created_at', clock_timestamp())
       FROM (SELECT 1) one
@@ -376,6 +412,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 $$;
 COMMENT ON FUNCTION steward.audit_digest() IS
     'the head of the audit chain as a small JSON document to keep outside the database';
+
+CREATE FUNCTION steward.audit_proof(event_id bigint, digest jsonb DEFAULT NULL,
+                                    with_payload boolean DEFAULT false) RETURNS jsonb
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_proof';
+COMMENT ON FUNCTION steward.audit_proof(bigint, jsonb, boolean) IS
+    'the receipt of a sealed event: its bytes and audit path to the tree root a digest names';
+
+CREATE FUNCTION steward.audit_consistency(old_digest jsonb, new_digest jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_consistency';
+COMMENT ON FUNCTION steward.audit_consistency(jsonb, jsonb) IS
+    'the proof that the ledger tree a newer digest names extends the one an older digest names';
 
 CREATE FUNCTION steward.audit_event_bytes(event_id bigint) RETURNS bytea
 LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$

@@ -42,6 +42,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -50,6 +51,7 @@
 #include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -361,6 +363,15 @@ write_block(int format, int64 block_id, const char *snap_text, const AuditSnapsh
 	*out = b;
 }
 
+/* Does the ledger have its tree (an installation updated to 0.5.0)? */
+static bool
+tree_installed(void)
+{
+	Oid			nsp = get_namespace_oid("steward", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("audit_tree", nsp));
+}
+
 /*
  * Seal what became visible since the last block.  Returns the number of
  * events sealed (0: nothing new, no block written).
@@ -484,6 +495,18 @@ steward_audit_seal_now(bool quiet)
 	steward_verify_events_close(ev);
 	if (last.block_id > 0)
 		remember_written(&last);
+	/*
+	 * The ledger tree's nodes the new blocks complete, in this transaction:
+	 * read in a copy of the seal's snapshot that sees the blocks written.
+	 */
+	if (tree_installed())
+	{
+		CommandCounterIncrement();
+		PushCopiedSnapshot(GetActiveSnapshot());
+		UpdateActiveSnapshotCommandId();
+		steward_audit_tree_extend(-1);
+		PopActiveSnapshot();
+	}
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -531,4 +554,30 @@ Datum
 steward_audit_seal(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(steward_audit_seal_now(false));
+}
+
+PG_FUNCTION_INFO_V1(steward_audit_tree_extend_sql);
+
+/*
+ * audit_tree_extend(): store the nodes of the ledger tree that the sealed
+ * leaves complete and the tree lacks (the update to 0.5.0 builds the tree
+ * of an existing ledger with it).  Under the seal lock, so never at the
+ * same time as a seal.  Not granted to anyone.
+ */
+Datum
+steward_audit_tree_extend_sql(PG_FUNCTION_ARGS)
+{
+	StewardOwnerScope scope;
+	LOCKTAG		tag;
+
+	steward_require_read_write("audit_tree_extend");
+	steward_owner_scope_begin(&scope, true);
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, SEAL_LOCK_CLASS, 0, SEAL_LOCK_SUBID);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	steward_audit_tree_extend(-1);
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+	PG_RETURN_VOID();
 }

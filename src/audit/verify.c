@@ -66,7 +66,6 @@
 #include "audit/verify.h"
 
 #define CHUNK_EVENTS	250000	/* the entries of about this many events at a time */
-#define DIGEST_MAX_BYTES 65536	/* a digest is about 300 bytes */
 #define BLOCK_FETCH		64
 
 /*
@@ -271,14 +270,6 @@ pruned(Verify *v, int64 time_us)
 			return true;
 		}
 	return false;
-}
-
-static bytea *
-getbytea(HeapTuple t, TupleDesc d, int col, bool *isnull)
-{
-	Datum		x = SPI_getbinval(t, d, col, isnull);
-
-	return *isnull ? NULL : DatumGetByteaPP(x);
 }
 
 /* Check one block against the chain before it, and add it to the chunk read. */
@@ -753,86 +744,6 @@ check_redactions(Verify *v)
 	}
 }
 
-typedef struct Digest
-{
-	int64		block;
-	int64		position;
-	uint8		hash[AUDIT_HASH_LEN];
-} Digest;
-
-/* the text of a string or number under key, or NULL */
-static char *
-digest_key(Jsonb *jb, const char *key)
-{
-	JsonbValue *v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), NULL);
-
-	if (v != NULL && v->type == jbvNumeric)
-		return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
-	return (v != NULL && v->type == jbvString) ? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
-}
-
-/* 1 to 18 decimal digits */
-static bool
-digest_number(const char *s, int64 *out)
-{
-	size_t		len = s ? strlen(s) : 0;
-
-	if (len < 1 || len > 18 || strspn(s, "0123456789") != len)
-		return false;
-	*out = strtoi64(s, NULL, 10);
-	return true;
-}
-
-/*
- * Only block, position and hash are checked: the database name and the
- * system identifier are for people, since a renamed database or a
- * pg_upgrade'd cluster still holds the same ledger.  Read from the jsonb
- * itself, without rendering it: a digest is small, and anything larger
- * than DIGEST_MAX_BYTES is refused before it is looked at.
- */
-static void
-parse_digest(Jsonb *jb, const char *argname, Digest *dg)
-{
-	if (VARSIZE(jb) > DIGEST_MAX_BYTES || !JB_ROOT_IS_OBJECT(jb) ||
-		!digest_number(digest_key(jb, "block"), &dg->block) ||
-		!digest_number(digest_key(jb, "position"), &dg->position) ||
-		!steward_audit_unhex(digest_key(jb, "hash"), dg->hash, AUDIT_HASH_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is not a pg_steward ledger digest", argname),
-				 errhint("Pass a document returned by audit_digest().")));
-}
-
-/* does the stored block match the digest?  returns false if not */
-static bool
-digest_matches(const Digest *dg, bool *exists)
-{
-	Oid			types[1] = {INT8OID};
-	Datum		arg = Int64GetDatum(dg->block);
-	bool		isnull;
-	bytea	   *h;
-	int64		last;
-	int			rc;
-
-	if (dg->block == 0)
-	{
-		*exists = true;
-		return dg->position == 0;
-	}
-	rc = SPI_execute_with_args("SELECT block_hash, first_position + event_count - 1 "
-							   "  FROM steward.audit_blocks WHERE block_id OPERATOR(pg_catalog.=) $1",
-							   1, types, &arg, NULL, true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read block %lld", (long long) dg->block);
-	*exists = SPI_processed == 1;
-	if (!*exists)
-		return false;
-	h = getbytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	last = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	return h != NULL && VARSIZE_ANY_EXHDR(h) == AUDIT_HASH_LEN &&
-		memcmp(VARDATA_ANY(h), dg->hash, AUDIT_HASH_LEN) == 0 && last == dg->position;
-}
-
 PG_FUNCTION_INFO_V1(steward_verify_audit_chain);
 
 /*
@@ -845,8 +756,8 @@ Datum
 steward_verify_audit_chain(PG_FUNCTION_ARGS)
 {
 	Verify		v = {0};
-	Digest		trusted;
-	Digest		since;
+	AuditDigest trusted;
+	AuditDigest since;
 	AuditBlock	since_block;
 	bool		have_trusted = !PG_ARGISNULL(0);
 	bool		have_since = !PG_ARGISNULL(1);
@@ -875,9 +786,9 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	v.chunkcxt = AllocSetContextCreate(v.runcxt, "verify chunk", ALLOCSET_DEFAULT_SIZES);
 
 	if (have_trusted)
-		parse_digest(PG_GETARG_JSONB_P(0), "trusted_digest", &trusted);
+		steward_audit_parse_digest(PG_GETARG_DATUM(0), "trusted_digest", &trusted);
 	if (have_since)
-		parse_digest(PG_GETARG_JSONB_P(1), "since", &since);
+		steward_audit_parse_digest(PG_GETARG_DATUM(1), "since", &since);
 
 	steward_audit_chain_start(&v.chain);
 	v.reading = &v.chunks[0];
@@ -886,7 +797,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 
 	if (have_since && since.block > 0)
 	{
-		if (!digest_matches(&since, &exists))
+		if (!steward_audit_digest_matches(&since, &exists))
 			problem(&v, CLASS_BLOCK, RANK_NONE, since.position, since.block, false, 0, false, 0,
 					exists ? "block %lld does not match the since digest: the chain was rewritten"
 					: "block %lld named by the since digest is missing",
@@ -974,7 +885,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		v.events_unsealed = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
-	if (have_trusted && !digest_matches(&trusted, &exists))
+	if (have_trusted && !steward_audit_digest_matches(&trusted, &exists))
 	{
 		if (!exists)
 			problem(&v, CLASS_BLOCK, RANK_NONE, v.chain.next_position, trusted.block, false, 0, false, 0,
