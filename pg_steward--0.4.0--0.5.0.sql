@@ -9,9 +9,11 @@
 -- migrate_expand_require, migrate_expand_check, migrate_contract,
 -- migrate_abort and migrate_expansions, their table
 -- steward.expansions and its bookkeeping functions; migrate_status() shows
--- the phase and backfill of an expand/contract migration; and
--- audit_redact_subject, a data subject's erasure request.  Nothing is
--- granted to PUBLIC.
+-- the phase and backfill of an expand/contract migration;
+-- audit_redact_subject, a data subject's erasure request; and the ledger
+-- tree (steward.audit_tree, built here from the sealed blocks), receipts
+-- (audit_proof), consistency proofs (audit_consistency) and digests that
+-- name the tree's root.  Nothing is granted to PUBLIC.
 
 \echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -366,6 +368,76 @@ RETURNS bigint
 LANGUAGE c AS 'MODULE_PATHNAME', 'steward_audit_redact_subject';
 COMMENT ON FUNCTION steward.audit_redact_subject(text, text, text, text) IS
     'erase every payload about one data subject (a resource, or an actor), each with its REDACTION event, and record the request; returns how many';
+
+-- The ledger tree (src/audit/tree.c, src/audit/proof.c) -------------------
+
+-- The ledger tree (src/audit/tree.c): every complete, aligned subtree of
+-- 2^level leaves with level >= 8 of the Merkle tree over all sealed leaves
+-- in chain order; node (level, idx) covers leaves idx * 2^level to
+-- (idx + 1) * 2^level - 1.  Written by audit_seal() with the blocks that
+-- complete a node; read by audit_digest(), audit_proof() and
+-- audit_consistency() so that a proof reads O(log n) rows.
+CREATE TABLE steward.audit_tree (
+    level   smallint NOT NULL CHECK (level BETWEEN 8 AND 62),
+    idx     bigint NOT NULL CHECK (idx >= 0),
+    hash    bytea NOT NULL CHECK (pg_catalog.length(hash) = 32),
+    PRIMARY KEY (level, idx)
+);
+COMMENT ON TABLE steward.audit_tree IS
+    'stored nodes of the ledger tree: subtrees of 256 leaves and more (audit_seal())';
+CREATE TRIGGER audit_tree_append_only
+    BEFORE UPDATE OR DELETE ON steward.audit_tree
+    FOR EACH ROW EXECUTE FUNCTION steward.audit_refuse();
+CREATE TRIGGER audit_tree_no_truncate
+    BEFORE TRUNCATE ON steward.audit_tree
+    FOR EACH STATEMENT EXECUTE FUNCTION steward.audit_refuse();
+-- the leaves of a range of positions are found by the blocks' first positions
+CREATE INDEX audit_blocks_first_position_idx ON steward.audit_blocks (first_position);
+SELECT pg_catalog.pg_extension_config_dump('steward.audit_tree', '');
+
+-- The root of the ledger tree of tree_size leaves (src/audit/proof.c), for
+-- audit_head_digest(); and the extension of the stored tree to every
+-- sealed leaf (audit_seal() does it as it seals; the update to 0.5.0 once).
+CREATE FUNCTION steward.audit_tree_root(tree_size bigint) RETURNS bytea
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_tree_root_sql';
+CREATE FUNCTION steward.audit_tree_extend() RETURNS void
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'steward_audit_tree_extend_sql';
+
+-- Digests name the tree's size and root.
+CREATE OR REPLACE FUNCTION steward.audit_head_digest() RETURNS jsonb
+LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT jsonb_build_object(
+        'format', 'pg_steward ledger digest v2',
+        'database', current_database(),
+        'system_identifier', (SELECT system_identifier::text FROM pg_control_system()),
+        'block', coalesce(h.block_id, 0),
+        'position', coalesce(h.first_position + h.event_count - 1, 0),
+        'hash', encode(coalesce(h.block_hash, '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea), 'hex'),
+        'tree_size', coalesce(h.first_position + h.event_count - 1, 0),
+        'tree_root', encode(steward.audit_tree_root(coalesce(h.first_position + h.event_count - 1, 0)), 'hex'),
+        'sealed_at', h.sealed_at,
+        'created_at', clock_timestamp())
+      FROM (SELECT 1) one
+      LEFT JOIN LATERAL (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) h ON true
+$$;
+
+CREATE FUNCTION steward.audit_proof(event_id bigint, digest jsonb DEFAULT NULL,
+                                    with_payload boolean DEFAULT false) RETURNS jsonb
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_proof';
+COMMENT ON FUNCTION steward.audit_proof(bigint, jsonb, boolean) IS
+    'the receipt of a sealed event: its bytes and audit path to the tree root a digest names';
+
+CREATE FUNCTION steward.audit_consistency(old_digest jsonb, new_digest jsonb DEFAULT NULL) RETURNS jsonb
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'steward_audit_consistency';
+COMMENT ON FUNCTION steward.audit_consistency(jsonb, jsonb) IS
+    'the proof that the ledger tree a newer digest names extends the one an older digest names';
+
+-- the tree of the ledger as it is: every node its sealed leaves complete
+SELECT steward.audit_tree_extend();
 
 -- as src/privileges.sql: nothing new for PUBLIC
 REVOKE ALL ON ALL TABLES IN SCHEMA steward FROM PUBLIC;

@@ -12,6 +12,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/test/perl";
+use StewardTree;
 use JSON::PP;
 
 # every version an upgrade script starts from (0.1.0, 0.2.0, ...)
@@ -229,7 +231,8 @@ SELECT backfill('wards', 'beds = 12', 'beds IS NULL', batch_size => 100) AS job 
 SELECT job_wait(:job);
 });
 	$node->psql($db, q{SELECT migrate_apply('20260102_broken', 'SELECT 1/0')});
-	$node->safe_psql($db, q{SELECT audit_append('LOGIN', 'user', 'dr.jung'); SELECT audit_seal();});
+	$node->safe_psql($db, q{SELECT audit_append('LOGIN', 'user', 'dr.jung');
+SELECT count(audit_append('READ', 'patient', g::text)) FROM generate_series(1, 600) g; SELECT audit_seal();});
 	my $digest = $node->safe_psql($db, 'SELECT audit_digest()');
 	my $q_state = q{SELECT (SELECT string_agg(version || ':' || status, ',' ORDER BY version) FROM migrate_status())
 	                  || '|' || (SELECT string_agg(kind || ':' || state, ',' ORDER BY id) FROM job_status())
@@ -243,6 +246,23 @@ SELECT job_wait(:job);
 	is($node->safe_psql($db, $q_state), $before, "$from: the history, the jobs, the ledger and the data are kept");
 	is($node->safe_psql($db, qq{SELECT is_valid || '|' || events_unsealed FROM verify_audit_chain(trusted_digest => '$digest')}),
 		'true|0', "$from: the ledger verifies against the digest taken before the update");
+	# the ledger tree of the existing blocks is built by the update
+	my $n = $node->safe_psql($db, q{SELECT max(first_position + event_count - 1) FROM steward.audit_blocks});
+	is($node->safe_psql($db, q{SELECT count(*) FROM steward.audit_tree WHERE level = 8}), int($n / 256),
+		"$from: the update stored the tree's nodes of the sealed leaves");
+	my $new_digest = decode_json($node->safe_psql($db, 'SELECT audit_digest()'));
+	my @leaves = leaves_of(pack('H*', $node->safe_psql($db,
+		q{SELECT encode(string_agg(entries, '' ORDER BY block_id), 'hex') FROM steward.audit_blocks})));
+	is($new_digest->{tree_root}, unpack('H*', tree_root(@leaves)),
+		"$from: the digest names the root of the tree over every sealed leaf");
+	my $receipt = decode_json($node->safe_psql($db,
+		q{SELECT audit_proof((SELECT min(id) FROM steward.audit_events))}));
+	ok(receipt_ok($receipt, $new_digest), "$from: a receipt of the first event verifies");
+	my $old = decode_json($digest);
+	$old->{tree_root} = unpack('H*', tree_root(@leaves[0 .. $old->{position} - 1]));
+	$old->{tree_size} = $old->{position};
+	my $proof = decode_json($node->safe_psql($db, qq{SELECT audit_consistency('$digest')}));
+	ok(consistency_ok($proof, $old, $new_digest), "$from: the tree extends the one of the digest taken before the update");
 	my $updated = aspects_of($db);
 	for my $aspect (sort keys %aspects)
 	{
