@@ -199,6 +199,8 @@ steward_audit_tree_subtree(int64 start, int64 n, uint8 *out)
 	uint8		right[AUDIT_HASH_LEN];
 
 	CHECK_FOR_INTERRUPTS();
+	if (n >= TILE && (n & (n - 1)) == 0 && start % n == 0 && stored_node(level_of(n), start / n, out))
+		return;
 	if (n <= TILE)
 	{
 		uint8	   *leaves = palloc(n * AUDIT_HASH_LEN);
@@ -208,8 +210,6 @@ steward_audit_tree_subtree(int64 start, int64 n, uint8 *out)
 		pfree(leaves);
 		return;
 	}
-	if ((n & (n - 1)) == 0 && start % n == 0 && stored_node(level_of(n), start / n, out))
-		return;
 	k = steward_audit_tree_split(n);
 	steward_audit_tree_subtree(start, k, left);
 	steward_audit_tree_subtree(start + k, n - k, right);

@@ -898,6 +898,19 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 					"block %lld does not match the trusted digest: the chain was rewritten",
 					(long long) trusted.block);
 	}
+	else if (have_trusted && trusted.has_tree_root &&
+			 !(v.problem.found && v.problem.class == CLASS_BLOCK))
+	{
+		/* the ledger tree at the digest's size, from the intact blocks */
+		uint8		root[AUDIT_HASH_LEN];
+
+		steward_audit_tree_root(trusted.position, root);
+		if (memcmp(root, trusted.tree_root, AUDIT_HASH_LEN) != 0)
+			problem(&v, CLASS_BLOCK, RANK_NONE, trusted.position, trusted.block, false, 0, false, 0,
+					"the ledger tree of %lld events does not have the root the trusted digest names: "
+					"a stored node of the tree was changed",
+					(long long) trusted.position);
+	}
 
 	/* the head, as a digest to keep for the next run's "since" */
 	rc = SPI_execute("SELECT steward.audit_head_digest()::text", true, 1);
