@@ -23,12 +23,15 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/base64.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/jsonb.h"
 #include "utils/json.h"
 
@@ -420,6 +423,32 @@ locate_event(ProofEvent *ev, const Head *h)
 }
 
 /*
+ * A receipt with the payload shows what the caller could read itself only:
+ * with_payload needs SELECT on steward.audit_events (or on its columns
+ * payload and salt), which no documented role has but the owner.
+ */
+static void
+check_payload_privilege(void)
+{
+	Oid			nsp = get_namespace_oid("steward", false);
+	Oid			relid = get_relname_relid("audit_events", nsp);
+	Oid			user = GetUserId();
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "steward.audit_events does not exist");
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	if (pg_attribute_aclcheck(relid, get_attnum(relid, "payload"), user, ACL_SELECT) == ACLCHECK_OK &&
+		pg_attribute_aclcheck(relid, get_attnum(relid, "salt"), user, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied to read the payloads of the audit ledger"),
+			 errdetail("with_payload returns the payload and the salt of the event."),
+			 errhint("Leave with_payload out, or grant SELECT on steward.audit_events (payload, salt).")));
+}
+
+/*
  * audit_proof(event_id bigint, digest jsonb DEFAULT NULL,
  *			   with_payload boolean DEFAULT false) returns jsonb: the receipt
  * of one sealed event against the head the digest names (NULL: the newest
@@ -442,6 +471,8 @@ steward_audit_proof(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("event_id must not be null")));
+	if (with_payload)
+		check_payload_privilege();
 	steward_owner_scope_begin(&scope, true);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");

@@ -307,6 +307,22 @@ is($out, 't', 'a payload of 60 MB is appended within the memory cap');
 seal();
 is(verify(), 'true||', 'and verified within the memory cap');
 
+# --- receipts: no payload for a role that cannot read payloads -----------------
+seal();
+my $sealed_id = $node->safe_psql('postgres', q{SELECT max(id) FROM steward.audit_events WHERE payload IS NOT NULL});
+($ret, $out, $err) = as_role('auditor', qq{SELECT steward.audit_proof($sealed_id) ? 'audit_path'});
+is($out, 't', 'the auditor gets a receipt') or diag($err);
+($ret, $out, $err) = as_role('auditor', qq{SELECT steward.audit_proof($sealed_id, with_payload => true)});
+like($err, qr/ERROR:  42501: permission denied to read the payloads of the audit ledger/,
+	'but not with the payload: the auditor cannot read payloads');
+($ret, $out, $err) = as_role('clinic_app', q{SELECT steward.audit_proof(1)});
+like($err, qr/permission denied for function audit_proof/, 'the application gets no receipt');
+($ret, $out, $err) = as_role('auditor',
+	q{SELECT steward.audit_consistency(jsonb_build_object('block', 1, 'position', 1,
+	    'hash', repeat('0', 64), 'pad', repeat('x', 100000000)))});
+like($err, qr/ERROR:  22023: old_digest is not a pg_steward ledger digest/,
+	'audit_consistency refuses a digest of 100 MB without rendering it');
+
 # --- the sealer and a database owner's search_path -----------------------------
 # The sealer is a superuser session with the database's settings.  A database
 # owner sets the database's search_path to find its own = (name) and >= (xid8)
