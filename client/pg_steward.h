@@ -80,8 +80,12 @@ typedef struct ClientOptions
 
 	/* ledger */
 	const char *digest_file;
+	const char *old_digest_file;
 	const char *out_file;
 	const char *state_file;
+	const char *sign_key;		/* digest --sign-key: a private Ed25519 key */
+	const char *public_key;		/* its public key, to check FILE.sig */
+	bool		with_payload;
 
 	/* waiting */
 	double		timeout;		/* seconds; 0: no limit */
@@ -97,6 +101,7 @@ typedef struct ServerFeatures
 	bool		apply_allow;	/* migrate_apply(allow => text[]) */
 	bool		lint_allow;		/* migrate_lint(allow => text[]) */
 	bool		lint_line;		/* migrate_lint's column line */
+	bool		ledger_tree;	/* audit_proof, audit_consistency (0.5.0) */
 } ServerFeatures;
 
 typedef enum LayoutKind
@@ -205,6 +210,16 @@ extern void lint_format_print(const char *format, const LintFinding *f, int n,
 /* ledger.c */
 extern int	cmd_verify(const ClientOptions *opts);
 extern int	cmd_digest(const ClientOptions *opts);
+extern int	cmd_proof(const ClientOptions *opts, const char *event_id);
+extern int	cmd_consistency(const ClientOptions *opts);
+
+/* check.c: never connects */
+extern int	cmd_check_proof(const ClientOptions *opts, const char *file);
+
+/* sign.c */
+extern void *sign_key_load(const char *path);
+extern bool sign_write(void *key, const char *data, size_t len, const char *sigpath);
+extern int	sign_check(const char *path, const char *data, size_t len, const char *pubpath);
 
 /* json.c: flat JSON documents (strings, integers, booleans, null, arrays of strings) */
 typedef enum JsonKind
