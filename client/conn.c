@@ -129,7 +129,8 @@ server_features(PGconn *conn, ServerFeatures *f)
 		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'version_from_name'),"
 		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_apply' AND 'allow' OPERATOR(pg_catalog.=) ANY (proargnames)),"
 		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_lint' AND 'allow' OPERATOR(pg_catalog.=) ANY (proargnames)),"
-		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_lint' AND 'line' OPERATOR(pg_catalog.=) ANY (proargnames))"
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'migrate_lint' AND 'line' OPERATOR(pg_catalog.=) ANY (proargnames)),"
+		" EXISTS (SELECT 1 FROM p WHERE proname OPERATOR(pg_catalog.=) 'audit_consistency')"
 		" FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'pg_steward'";
 	PGresult   *res = exec_params(conn, sql, 0, NULL);
 
@@ -153,6 +154,7 @@ server_features(PGconn *conn, ServerFeatures *f)
 	f->apply_allow = PQgetvalue(res, 0, 2)[0] == 't';
 	f->lint_allow = PQgetvalue(res, 0, 3)[0] == 't';
 	f->lint_line = PQgetvalue(res, 0, 4)[0] == 't';
+	f->ledger_tree = PQgetvalue(res, 0, 5)[0] == 't';
 	PQclear(res);
 	return true;
 }

@@ -7,8 +7,9 @@
  *	  pg_steward SUBCOMMAND [OPTION]... [ARG]...
  *
  * Every subcommand takes the connection options (-d, -h, -p, -U, -w, -W)
- * and --help; the others are listed per subcommand in the table below and
- * refused elsewhere.  docs/client.md is the reference.
+ * and --help, except check-proof, which never connects; the others are
+ * listed per subcommand in the table below and refused elsewhere.
+ * docs/client.md is the reference.
  *
  * client/main.c
  *
@@ -41,8 +42,12 @@ enum
 	OPT_FORMAT,
 	OPT_FAIL_ON,
 	OPT_DIGEST,
+	OPT_OLD_DIGEST,
 	OPT_OUT,
 	OPT_STATE,
+	OPT_SIGN_KEY,
+	OPT_PUBLIC_KEY,
+	OPT_WITH_PAYLOAD,
 	OPT_TIMEOUT,
 	OPT_HELP,
 	OPT_VERSION
@@ -67,8 +72,12 @@ static const struct option long_options[] = {
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"fail-on", required_argument, NULL, OPT_FAIL_ON},
 	{"digest", required_argument, NULL, OPT_DIGEST},
+	{"old-digest", required_argument, NULL, OPT_OLD_DIGEST},
 	{"out", required_argument, NULL, OPT_OUT},
 	{"state", required_argument, NULL, OPT_STATE},
+	{"sign-key", required_argument, NULL, OPT_SIGN_KEY},
+	{"public-key", required_argument, NULL, OPT_PUBLIC_KEY},
+	{"with-payload", no_argument, NULL, OPT_WITH_PAYLOAD},
 	{"timeout", required_argument, NULL, OPT_TIMEOUT},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -83,13 +92,17 @@ typedef struct Subcommand
 	int			max_args;		/* -1: no limit */
 	const char *synopsis;
 	const char *help;
+	bool		offline;		/* never connects: no connection options */
 } Subcommand;
 
 static const int deploy_opts[] = {OPT_DRY_RUN, OPT_TARGET, OPT_ALLOW, OPT_REASON,
 	OPT_RESTORE_POINT, OPT_ALLOW_SKIPPED, OPT_OUT_OF_ORDER, OPT_LAYOUT, OPT_TIMEOUT, 0};
 static const int lint_opts[] = {OPT_FORMAT, OPT_FAIL_ON, OPT_ALLOW, OPT_REASON, OPT_LAYOUT, 0};
-static const int verify_opts[] = {OPT_DIGEST, OPT_STATE, 0};
-static const int digest_opts[] = {OPT_OUT, 0};
+static const int verify_opts[] = {OPT_DIGEST, OPT_STATE, OPT_PUBLIC_KEY, 0};
+static const int digest_opts[] = {OPT_OUT, OPT_SIGN_KEY, 0};
+static const int proof_opts[] = {OPT_DIGEST, OPT_OUT, OPT_WITH_PAYLOAD, 0};
+static const int consistency_opts[] = {OPT_OLD_DIGEST, OPT_DIGEST, OPT_OUT, 0};
+static const int check_proof_opts[] = {OPT_DIGEST, OPT_OLD_DIGEST, OPT_PUBLIC_KEY, 0};
 static const int wait_opts[] = {OPT_TIMEOUT, 0};
 static const int rollback_opts[] = {OPT_OUT_OF_ORDER, 0};
 static const int no_opts[] = {0};
@@ -129,12 +142,37 @@ static const Subcommand subcommands[] = {
 		"Verify the audit ledger (steward.verify_audit_chain).\n\n"
 		"Options:\n"
 		"      --digest=FILE          a digest written by \"pg_steward digest\": the trusted head\n"
+		"      --public-key=PUB.pem   trust the digest only with a valid signature FILE.sig\n"
 		"      --state=FILE           check only what was sealed since the last valid run,\n"
 		"                             then write the new head digest to FILE\n"},
 	{"digest", digest_opts, 0, 0, "digest [OPTION]...",
 		"Print the head digest of the audit ledger (steward.audit_digest).\n\n"
 		"Options:\n"
+		"      --out=FILE             write it to FILE (through a temporary file) instead\n"
+		"      --sign-key=KEY.pem     also write FILE.sig, an Ed25519 signature of FILE\n"},
+	{"proof", proof_opts, 1, 1, "proof [OPTION]... EVENT_ID",
+		"Print the receipt of a sealed event (steward.audit_proof): its bytes and audit\n"
+		"path to the tree root of a digest, checked later by \"pg_steward check-proof\".\n\n"
+		"Options:\n"
+		"      --digest=FILE          against this digest (default: the newest block)\n"
+		"      --with-payload         include the payload and its salt\n"
 		"      --out=FILE             write it to FILE (through a temporary file) instead\n"},
+	{"consistency", consistency_opts, 0, 0, "consistency [OPTION]... --old-digest=FILE",
+		"Print the proof that the ledger of a digest extends the ledger of an older\n"
+		"digest (steward.audit_consistency), checked by \"pg_steward check-proof\".\n\n"
+		"Options:\n"
+		"      --old-digest=FILE      the older digest (required)\n"
+		"      --digest=FILE          the newer digest (default: the newest block)\n"
+		"      --out=FILE             write it to FILE (through a temporary file) instead\n"},
+	{"check-proof", check_proof_opts, 1, 1, "check-proof [OPTION]... FILE --digest=FILE",
+		"Check a receipt or a consistency proof against digest files, without a server\n"
+		"(it never connects).\n\n"
+		"Options:\n"
+		"      --digest=FILE          the digest of the receipt, the newer one of a\n"
+		"                             consistency proof (required)\n"
+		"      --old-digest=FILE      the older digest of a consistency proof\n"
+		"      --public-key=PUB.pem   trust each digest only with a valid signature FILE.sig\n",
+	true},
 	{"jobs", no_opts, 0, 0, "jobs [OPTION]...",
 		"List the background jobs of the database (steward.job_status).\n"},
 	{"wait", wait_opts, 1, 1, "wait [OPTION]... JOB",
@@ -181,7 +219,14 @@ static void
 print_subcommand_help(const Subcommand *s)
 {
 	printf("Usage:\n  %s %s\n\n%s", progname, s->synopsis, s->help);
-	print_common_help();
+	if (s->offline)
+		printf("\nOther options:\n"
+			   "      --help                show this help, then exit\n"
+			   "\nExit status: 0 valid, 1 not valid (or a digest not trusted), 2 usage,\n"
+			   "4 could not check (a file that cannot be read or is malformed).\n"
+			   "Reference: docs/client.md\n");
+	else
+		print_common_help();
 }
 
 static bool
@@ -261,6 +306,8 @@ main(int argc, char **argv)
 	{
 		if (c >= OPT_DRY_RUN && c < OPT_HELP && !option_allowed(sub, c))
 			fail_usage("option --%s is not valid for \"%s\"", option_name(c), sub->name);
+		if (sub->offline && c < OPT_DRY_RUN && strchr("dhpUwW", c))
+			fail_usage("option -%c is not valid for \"%s\", which never connects", c, sub->name);
 		switch (c)
 		{
 			case 'd':
@@ -331,11 +378,23 @@ main(int argc, char **argv)
 			case OPT_DIGEST:
 				opts.digest_file = optarg;
 				break;
+			case OPT_OLD_DIGEST:
+				opts.old_digest_file = optarg;
+				break;
 			case OPT_OUT:
 				opts.out_file = optarg;
 				break;
 			case OPT_STATE:
 				opts.state_file = optarg;
+				break;
+			case OPT_SIGN_KEY:
+				opts.sign_key = optarg;
+				break;
+			case OPT_PUBLIC_KEY:
+				opts.public_key = optarg;
+				break;
+			case OPT_WITH_PAYLOAD:
+				opts.with_payload = true;
 				break;
 			case OPT_TIMEOUT:
 				opts.timeout = parse_seconds(optarg);
@@ -380,6 +439,12 @@ main(int argc, char **argv)
 		return cmd_verify(&opts);
 	if (strcmp(sub->name, "digest") == 0)
 		return cmd_digest(&opts);
+	if (strcmp(sub->name, "proof") == 0)
+		return cmd_proof(&opts, args[0]);
+	if (strcmp(sub->name, "consistency") == 0)
+		return cmd_consistency(&opts);
+	if (strcmp(sub->name, "check-proof") == 0)
+		return cmd_check_proof(&opts, args[0]);
 	if (strcmp(sub->name, "jobs") == 0)
 		return cmd_jobs(&opts);
 	if (strcmp(sub->name, "wait") == 0)

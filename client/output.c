@@ -164,11 +164,12 @@ stdout_is_tty(void)
 }
 
 /*
- * Read a whole file; NULL (with a message on stderr) when it cannot be
- * read or holds a NUL byte, which no SQL text may contain.
+ * Read a whole file of at most max bytes (0: no limit), NUL-terminated;
+ * *len is its length, NUL bytes included.  NULL, with a message on stderr,
+ * when it cannot be read or is larger.
  */
 char *
-file_read(const char *path, size_t *len)
+file_read_bytes(const char *path, size_t max, size_t *len)
 {
 	FILE	   *f = fopen(path, "rb");
 	PQExpBufferData buf;
@@ -182,7 +183,16 @@ file_read(const char *path, size_t *len)
 	}
 	initPQExpBuffer(&buf);
 	while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+	{
 		appendBinaryPQExpBuffer(&buf, chunk, got);
+		if (max > 0 && buf.len > max)
+		{
+			fprintf(stderr, "%s: \"%s\" is larger than %zu bytes\n", progname, path, max);
+			fclose(f);
+			termPQExpBuffer(&buf);
+			return NULL;
+		}
+	}
 	if (ferror(f) || PQExpBufferBroken(&buf))
 	{
 		fprintf(stderr, "%s: could not read \"%s\": %s\n", progname, path,
@@ -192,23 +202,39 @@ file_read(const char *path, size_t *len)
 		return NULL;
 	}
 	fclose(f);
-	if (strlen(buf.data) != buf.len)
-	{
-		fprintf(stderr, "%s: \"%s\" contains a NUL byte: not SQL text\n", progname, path);
-		termPQExpBuffer(&buf);
-		return NULL;
-	}
-	if (len)
-		*len = buf.len;
+	*len = buf.len;
 	return buf.data;
 }
 
 /*
- * Write text and a newline to path through path.tmp and a rename, so that
- * the file is either complete or untouched.
+ * Read a whole text file; NULL (with a message on stderr) when it cannot be
+ * read or holds a NUL byte, which no SQL text may contain.
+ */
+char *
+file_read(const char *path, size_t *len)
+{
+	size_t		n;
+	char	   *text = file_read_bytes(path, 0, &n);
+
+	if (text == NULL)
+		return NULL;
+	if (strlen(text) != n)
+	{
+		fprintf(stderr, "%s: \"%s\" contains a NUL byte: not SQL text\n", progname, path);
+		free(text);
+		return NULL;
+	}
+	if (len)
+		*len = n;
+	return text;
+}
+
+/*
+ * Write len bytes to path through path.tmp and a rename, so that the file
+ * is either complete or untouched.
  */
 bool
-file_write_atomic(const char *path, const char *text)
+file_write_atomic_bytes(const char *path, const char *data, size_t len)
 {
 	PQExpBufferData tmp;
 	FILE	   *f;
@@ -223,7 +249,7 @@ file_write_atomic(const char *path, const char *text)
 		termPQExpBuffer(&tmp);
 		return false;
 	}
-	ok = fprintf(f, "%s\n", text) >= 0;
+	ok = fwrite(data, 1, len, f) == len;
 	ok = (fflush(f) == 0) && ok;
 	ok = (fsync(fileno(f)) == 0) && ok;
 	ok = (fclose(f) == 0) && ok;
@@ -235,5 +261,25 @@ file_write_atomic(const char *path, const char *text)
 		unlink(tmp.data);
 	}
 	termPQExpBuffer(&tmp);
+	return ok;
+}
+
+/* Write text and a newline to path, as file_write_atomic_bytes. */
+bool
+file_write_atomic(const char *path, const char *text)
+{
+	PQExpBufferData buf;
+	bool		ok;
+
+	initPQExpBuffer(&buf);
+	appendPQExpBuffer(&buf, "%s\n", text);
+	if (PQExpBufferBroken(&buf))
+	{
+		fprintf(stderr, "%s: could not write \"%s\": out of memory\n", progname, path);
+		ok = false;
+	}
+	else
+		ok = file_write_atomic_bytes(path, buf.data, buf.len);
+	termPQExpBuffer(&buf);
 	return ok;
 }

@@ -80,8 +80,12 @@ typedef struct ClientOptions
 
 	/* ledger */
 	const char *digest_file;
+	const char *old_digest_file;
 	const char *out_file;
 	const char *state_file;
+	const char *sign_key;		/* digest --sign-key: a private Ed25519 key */
+	const char *public_key;		/* its public key, to check FILE.sig */
+	bool		with_payload;
 
 	/* waiting */
 	double		timeout;		/* seconds; 0: no limit */
@@ -97,6 +101,7 @@ typedef struct ServerFeatures
 	bool		apply_allow;	/* migrate_apply(allow => text[]) */
 	bool		lint_allow;		/* migrate_lint(allow => text[]) */
 	bool		lint_line;		/* migrate_lint's column line */
+	bool		ledger_tree;	/* audit_proof, audit_consistency (0.5.0) */
 } ServerFeatures;
 
 typedef enum LayoutKind
@@ -138,7 +143,9 @@ extern void append_json_string(PQExpBuffer buf, const char *s);
 extern void print_table(const PGresult *res, const char *const *headers, int ncols);
 extern bool stdout_is_tty(void);
 extern char *file_read(const char *path, size_t *len);
+extern char *file_read_bytes(const char *path, size_t max, size_t *len);
 extern bool file_write_atomic(const char *path, const char *text);
+extern bool file_write_atomic_bytes(const char *path, const char *data, size_t len);
 
 /* interrupt.c */
 extern volatile sig_atomic_t interrupted;
@@ -203,6 +210,48 @@ extern void lint_format_print(const char *format, const LintFinding *f, int n,
 /* ledger.c */
 extern int	cmd_verify(const ClientOptions *opts);
 extern int	cmd_digest(const ClientOptions *opts);
+extern int	cmd_proof(const ClientOptions *opts, const char *event_id);
+extern int	cmd_consistency(const ClientOptions *opts);
+
+/* check.c: never connects */
+extern int	cmd_check_proof(const ClientOptions *opts, const char *file);
+
+/* sign.c */
+extern void *sign_key_load(const char *path);
+extern bool sign_write(void *key, const char *data, size_t len, const char *sigpath);
+extern int	sign_check(const char *path, const char *data, size_t len, const char *pubpath);
+
+/* json.c: flat JSON documents (strings, integers, booleans, null, arrays of strings) */
+typedef enum JsonKind
+{
+	JSON_STRING,
+	JSON_INTEGER,
+	JSON_BOOL,
+	JSON_NULL,
+	JSON_ARRAY					/* of strings */
+} JsonKind;
+
+typedef struct JsonMember
+{
+	char	   *key;
+	JsonKind	kind;
+	char	   *str;			/* JSON_STRING: the text (UTF-8, no NUL);
+								 * JSON_INTEGER: its digits */
+	size_t		len;			/* of str */
+	int64		integer;		/* JSON_INTEGER: 0 to 18 digits */
+	bool		boolean;
+	char	  **items;			/* JSON_ARRAY */
+	int			nitems;
+} JsonMember;
+
+typedef struct JsonObject
+{
+	JsonMember *members;
+	int			n;
+} JsonObject;
+
+extern bool json_read_object(const char *text, size_t len, JsonObject *obj, PQExpBuffer error);
+extern const JsonMember *json_member(const JsonObject *obj, const char *key);
 
 /* status.c */
 extern int	cmd_status(const ClientOptions *opts);

@@ -42,6 +42,8 @@ STEWARD_PACKAGES=(
 	postgresql-15
 	postgresql-server-dev-15
 	libpq-dev
+	libssl-dev
+	openssl
 	postgresql-15-pgtap
 	libtap-parser-sourcehandler-pgtap-perl
 	libipc-run-perl
