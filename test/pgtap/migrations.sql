@@ -30,7 +30,7 @@ SELECT set_eq($$SELECT n.nspname || '.' || r.relname
                     'steward.jobs', 'steward.jobs_id_seq',
                     'steward.copy_changes', 'steward.copy_changes_id_seq',
                     'steward.audit_events_default', 'steward.audit_events_id_seq',
-                    'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention',
+                    'steward.audit_blocks', 'steward.audit_epochs', 'steward.audit_retention', 'steward.audit_tree',
                     'steward.schema_snapshots', 'steward.schema_snapshots_id_seq',
                     'steward.expansions'],
               'pg_dump keeps the history, the jobs, the expansions and the ledger');
