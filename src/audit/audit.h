@@ -269,6 +269,7 @@ typedef struct AuditDigest
 	int64		block;			/* the newest sealed block; 0: none */
 	int64		position;		/* its last chain position = the tree size */
 	uint8		hash[AUDIT_HASH_LEN];
+	int64		tree_size;		/* the tree it names: position when absent */
 	bool		has_tree_root;	/* digests from 0.5.0 name the tree's root */
 	uint8		tree_root[AUDIT_HASH_LEN];
 } AuditDigest;

@@ -52,7 +52,8 @@ digest_number(const char *s, int64 *out)
 /*
  * Read a digest (a jsonb datum): block, position and hash must be there
  * and well formed; tree_size and tree_root, when present, too (tree_size
- * must equal position).  Read from the jsonb itself, without rendering
+ * is position when absent; audit_digest() writes them equal, and whether
+ * they are is for the caller to judge).  Read from the jsonb itself, without rendering
  * it; anything larger than DIGEST_MAX_BYTES is refused before it is
  * looked at.
  */
@@ -73,12 +74,9 @@ steward_audit_parse_digest(Datum jsonb, const char *argname, AuditDigest *dg)
 	{
 		tree_size = digest_key(jb, "tree_size");
 		tree_root = digest_key(jb, "tree_root");
+		dg->tree_size = dg->position;
 		if (tree_size != NULL)
-		{
-			int64		n;
-
-			ok = digest_number(tree_size, &n) && n == dg->position;
-		}
+			ok = digest_number(tree_size, &dg->tree_size);
 		if (ok && tree_root != NULL)
 		{
 			ok = steward_audit_unhex(tree_root, dg->tree_root, AUDIT_HASH_LEN);

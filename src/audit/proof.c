@@ -113,6 +113,12 @@ head_of(FunctionCallInfo fcinfo, int argn, const char *argname, Head *h)
 									(long long) dg.block)
 				 : errdetail("Block %lld does not exist.", (long long) dg.block),
 				 errhint("verify_audit_chain(trusted_digest => ...) names the first difference.")));
+	if (dg.tree_size != dg.position)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s names a tree of %lld events, but its block ends at position %lld",
+						argname, (long long) dg.tree_size, (long long) dg.position),
+				 errhint("Pass a document returned by audit_digest().")));
 	h->block = dg.block;
 	h->size = dg.position;
 	memcpy(h->hash, dg.hash, AUDIT_HASH_LEN);

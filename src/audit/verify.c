@@ -904,12 +904,13 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		/* the ledger tree at the digest's size, from the intact blocks */
 		uint8		root[AUDIT_HASH_LEN];
 
-		steward_audit_tree_root(trusted.position, root);
-		if (memcmp(root, trusted.tree_root, AUDIT_HASH_LEN) != 0)
+		if (trusted.tree_size == trusted.position)
+			steward_audit_tree_root(trusted.tree_size, root);
+		if (trusted.tree_size != trusted.position ||
+			memcmp(root, trusted.tree_root, AUDIT_HASH_LEN) != 0)
 			problem(&v, CLASS_BLOCK, RANK_NONE, trusted.position, trusted.block, false, 0, false, 0,
-					"the ledger tree of %lld events does not have the root the trusted digest names: "
-					"a stored node of the tree was changed",
-					(long long) trusted.position);
+					"the ledger tree of %lld events does not have the root the trusted digest names",
+					(long long) trusted.tree_size);
 	}
 
 	/* the head, as a digest to keep for the next run's "since" */
