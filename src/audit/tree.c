@@ -17,9 +17,10 @@
  * computed from their leaves, at most 256, read from the blocks' entries.
  * A stored node only saves work: any subtree hash is computed from the
  * stored nodes it covers, or from leaves where none is stored.  Nodes are
- * never trusted for a verdict: a proof built from a wrong node fails to
- * verify against a digest taken before the change, and
- * verify_audit_chain() recomputes them (tree_check.c).
+ * never trusted alone: audit_proof and audit_consistency check every proof
+ * they build against the root computed from the leaves' side before
+ * returning it (a wrong node off the root's path is refused there), and
+ * verify_audit_chain() compares the root a trusted digest names.
  *
  * Proofs (proof.c) are RFC 9162's PATH and SUBPROOF over these hashes.
  * Everything here runs inside SPI, as the owner, and only reads, except
@@ -255,7 +256,7 @@ insert_node(SPIPlanPtr plan, int level, int64 index, const uint8 *hash)
 	vals[0] = Int16GetDatum(level);
 	vals[1] = Int64GetDatum(index);
 	vals[2] = PointerGetDatum(b);
-	if (SPI_execute_plan(plan, vals, NULL, false, 0) != SPI_OK_INSERT)
+	if (SPI_execute_plan(plan, vals, NULL, false, 0) < 0)
 		elog(ERROR, "could not write node (%d, %lld) of the ledger tree", level, (long long) index);
 	pfree(b);
 }
@@ -296,15 +297,18 @@ steward_audit_tree_extend(int64 size)
 			steward_audit_tree_subtree((c - 1) << level, (int64) 1 << level, frontier[level]);
 	}
 
-	plan = SPI_prepare("INSERT INTO steward.audit_tree (level, idx, hash) VALUES ($1, $2, $3)", 3, types);
+	/* a node stored already (a concurrent build, a gap refilled) stays as it is */
+	plan = SPI_prepare("INSERT INTO steward.audit_tree (level, idx, hash) VALUES ($1, $2, $3)"
+					   " ON CONFLICT (level, idx) DO NOTHING", 3, types);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the insert of a ledger tree node");
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "ledger tree leaves", ALLOCSET_DEFAULT_SIZES);
+	/* SPI switches contexts on every call: allocate in cxt by name */
 	old = MemoryContextSwitchTo(cxt);
 	for (pos = have * TILE; pos < tiles * TILE;)
 	{
 		int64		m = Min(tiles * TILE - pos, READ_LEAVES_MAX);
-		uint8	   *leaves = palloc(m * AUDIT_HASH_LEN);
+		uint8	   *leaves = MemoryContextAlloc(cxt, m * AUDIT_HASH_LEN);
 
 		steward_audit_tree_read_leaves(pos, m, leaves);
 		for (int64 j = 0; j < m / TILE; j++)

@@ -11,7 +11,7 @@
 \pset tuples_only true
 SET client_min_messages = warning;
 
-SELECT plan(43);
+SELECT plan(44);
 
 -- the verifier ---------------------------------------------------------------
 CREATE FUNCTION pg_temp.node(l bytea, r bytea) RETURNS bytea LANGUAGE sql IMMUTABLE
@@ -232,6 +232,17 @@ SELECT matches((SELECT problem FROM verify_audit_chain(trusted_digest => (SELECT
 SELECT ok((SELECT is_valid FROM verify_audit_chain()), 'without a digest the blocks and events still verify');
 SET session_replication_role = replica;
 UPDATE steward.audit_tree SET hash = (SELECT hash FROM saved) WHERE level = 9 AND idx = 0;
+SET session_replication_role = origin;
+-- a changed node off the root's path: a receipt that would need it is refused
+SET session_replication_role = replica;
+CREATE TEMP TABLE saved8 AS SELECT hash FROM steward.audit_tree WHERE level = 8 AND idx = 0;
+UPDATE steward.audit_tree SET hash = sha256('x'::bytea) WHERE level = 8 AND idx = 0;
+SET session_replication_role = origin;
+SELECT throws_ok($$SELECT audit_proof((SELECT mid FROM ev), (SELECT d FROM digests WHERE n = 3))$$, 'XX001',
+                 'the ledger tree''s stored nodes do not match its leaves',
+                 'a receipt built from a changed node is refused, not handed out');
+SET session_replication_role = replica;
+UPDATE steward.audit_tree SET hash = (SELECT hash FROM saved8) WHERE level = 8 AND idx = 0;
 SET session_replication_role = origin;
 
 -- a rewritten ledger: an entry's leaf changed and the tree rebuilt from the
