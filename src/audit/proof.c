@@ -464,6 +464,77 @@ read_event(int64 event_id, ProofEvent *ev)
 }
 
 /*
+ * The event's entry in its home block ev->block by binary search: a
+ * block's entries are in (xid, id) order, and each probe reads one entry's
+ * 56 bytes (entries are stored uncompressed, so a slice reads one toast
+ * chunk), never the whole block.  False when the search does not find it
+ * (entries out of order).
+ */
+static bool
+find_entry(ProofEvent *ev)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	SPIPlanPtr	plan;
+	int64		first;
+	int64		lo = 0;
+	int64		hi;
+	bool		isnull;
+	bool		found = false;
+	Datum		vals[2];
+
+	vals[0] = Int64GetDatum(ev->block);
+	if (SPI_execute_with_args("SELECT b.first_position, b.event_count FROM steward.audit_blocks b"
+							  " WHERE b.block_id OPERATOR(pg_catalog.=) $1",
+							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read block %lld", (long long) ev->block);
+	first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) - 1;
+	SPI_freetuptable(SPI_tuptable);
+
+	plan = SPI_prepare("SELECT pg_catalog.substr(b.entries, ($2 OPERATOR(pg_catalog.*) 56"
+					   "   OPERATOR(pg_catalog.+) 1)::pg_catalog.int4, 56)"
+					   "  FROM steward.audit_blocks b WHERE b.block_id OPERATOR(pg_catalog.=) $1",
+					   2, types);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the read of an entry");
+	while (lo <= hi && !found)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+		bytea	   *b;
+		const uint8 *e;
+		uint64		xid;
+		int64		id;
+
+		CHECK_FOR_INTERRUPTS();
+		vals[1] = Int64GetDatum(mid);
+		if (SPI_execute_plan(plan, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not read an entry of block %lld", (long long) ev->block);
+		b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		if (isnull || VARSIZE_ANY_EXHDR(b) != AUDIT_ENTRY_LEN)
+		{
+			SPI_freetuptable(SPI_tuptable);
+			break;
+		}
+		e = (const uint8 *) VARDATA_ANY(b);
+		xid = (uint64) steward_audit_entry_xid(e);
+		id = steward_audit_entry_id(e);
+		if (xid == ev->xid && id == ev->id)
+		{
+			ev->position = first + mid;
+			memcpy(ev->leaf, steward_audit_entry_leaf(e), AUDIT_HASH_LEN);
+			found = true;
+		}
+		else if (xid < ev->xid || (xid == ev->xid && id < ev->id))
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_freeplan(plan);
+	return found;
+}
+
+/*
  * The position and leaf of the event in the tree of head h: its home block
  * is the first whose snapshot shows its xid completed (binary search; the
  * snapshots only advance), and its entry there has its id and xid.
@@ -497,6 +568,10 @@ locate_event(ProofEvent *ev, const Head *h)
 		else
 			lo = mid + 1;
 	}
+	ev->block = lo;
+	if (find_entry(ev))
+		return;
+	/* entries out of order (a damaged block): look at every one */
 	vals[0] = Int64GetDatum(lo);
 	if (SPI_execute_with_args("SELECT b.first_position, b.entries FROM steward.audit_blocks b"
 							  " WHERE b.block_id OPERATOR(pg_catalog.=) $1",
