@@ -6,18 +6,21 @@
 # the sealer's CPU; the sealer's maximum rate; verify_audit_chain against a
 # plain scan, a one-hash PL/pgSQL loop and the same check in PL/pgSQL, at
 # EVENTS and EVENTS_LARGE events, with the verifying session's peak memory),
-# bench/jobs_bench.sh (backfill against one UPDATE and seed 003's loop, with
+# bench/tree_bench.sh (receipts and consistency proofs of the ledger tree at
+# EVENTS and EVENTS_LARGE events: their size, time and verification by a
+# verifier of its own; the tree's storage against the events'; sealing a
+# backlog, with the tree's share of it), bench/jobs_bench.sh (backfill against one UPDATE and seed 003's loop, with
 # its longest batch; copy_table under a write load against INSERT ... SELECT,
 # with its phases and the longest a writer waited) and bench/profile.sh
 # (callgrind's instruction counts per audit_append call, bare INSERT, verified
 # and sealed event, with the top functions), one after the other, each on a
 # throwaway cluster of its own.  They write their own reports and TSV files
-# (audit, jobs, profile .md/.tsv in the results directory); from those this
+# (audit, tree, jobs, profile .md/.tsv in the results directory); from those this
 # script writes docs/benchmarks.md: the goals first (each ratio, its goal and
 # whether it holds, computed here), then the raw figures, the machine's load,
 # the profile summary, and gnuplot charts in docs/benchmarks/*.png.
 #
-#   bench/run_all.sh                 the full run (about 30 minutes on 2 cores)
+#   bench/run_all.sh                 the full run (about 40 minutes on 2 cores)
 #   BENCH_QUICK=1 bench/run_all.sh   a smoke test of a few minutes: small sizes,
 #                                    and the report goes to /tmp/pg_steward-bench-quick
 #                                    (docs/, results/) instead of docs/ and bench/results/
@@ -26,7 +29,9 @@
 # pgbench run; 20 / 3), CLIENTS ("1 8 32"), EVENTS (events verified; 1000000 /
 # 100000), EVENTS_LARGE (the large ledger; 10000000 / 300000; 0 skips it),
 # VERIFY_RUNS (3), VERIFY_LARGE_RUNS (2), SEAL_EVENTS (events sealed at the
-# sealer's maximum rate; 200000 / 40000), ROWS (rows backfilled and copied;
+# sealer's maximum rate; 200000 / 40000), BACKLOG (events sealed on the
+# ledger tree benchmark's large ledger; 100000 / 20000; tree_bench.sh also
+# takes EVENTS and EVENTS_LARGE), ROWS (rows backfilled and copied;
 # 2000000 / 200000), LOAD_SECONDS (write load during copy_table; 10 / 3), RUNS
 # (runs of each jobs method; 2), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
 # PROFILE_SEAL (bench/profile.sh; 3000, 1000, 50000, 30000 / 1000, 250,
@@ -58,6 +63,7 @@ if [ "$BENCH_QUICK" = 1 ]; then
 	ROWS="${ROWS:-200000}" LOAD_SECONDS="${LOAD_SECONDS:-3}" SEAL_EVENTS="${SEAL_EVENTS:-40000}"
 	PROFILE_CALLS="${PROFILE_CALLS:-1000}" PROFILE_WARM="${PROFILE_WARM:-250}"
 	PROFILE_EVENTS="${PROFILE_EVENTS:-20000}" PROFILE_SEAL="${PROFILE_SEAL:-10000}"
+	BACKLOG="${BACKLOG:-20000}"
 	OUT=/tmp/pg_steward-bench-quick
 	DOC_DIR="${BENCH_DOC_DIR:-$OUT/docs}"
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$OUT/results}"
@@ -66,6 +72,7 @@ else
 	ROWS="${ROWS:-2000000}" LOAD_SECONDS="${LOAD_SECONDS:-10}" SEAL_EVENTS="${SEAL_EVENTS:-200000}"
 	PROFILE_CALLS="${PROFILE_CALLS:-3000}" PROFILE_WARM="${PROFILE_WARM:-1000}"
 	PROFILE_EVENTS="${PROFILE_EVENTS:-50000}" PROFILE_SEAL="${PROFILE_SEAL:-30000}"
+	BACKLOG="${BACKLOG:-100000}"
 	DOC_DIR="${BENCH_DOC_DIR:-$ROOT/docs}"
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
 fi
@@ -91,6 +98,9 @@ GOAL_LINEAR=1.25  # time per event at EVENTS_LARGE ÷ at EVENTS: at most (linear
 GOAL_MEMORY=1.25  # the verifying session's VmHWM at EVENTS_LARGE ÷ at EVENTS: at most (bounded)
 GOAL_COPY=2.5     # copy_table under load ÷ one quiet INSERT ... SELECT: at most
 GOAL_BACKFILL=0.9 # backfill's throughput ÷ one UPDATE's: at least
+GOAL_RECEIPT_BYTES=2000 # the largest receipt (audit_proof) at EVENTS_LARGE: bytes, below (2 kB)
+GOAL_RECEIPT_MS=10      # audit_proof's latency average at EVENTS_LARGE: ms, below
+GOAL_TREE_PCT=10        # steward.audit_tree's size ÷ the events' size: percent, at most
 
 # ------------------------------------------------------------ tools
 
@@ -126,8 +136,10 @@ bench() {
 if [ "${BENCH_REPORT_ONLY:-0}" = 1 ]; then
 	# only the charts and the report, from the results of the last run
 	[ -s "$WORK/run.env" ] || die "BENCH_REPORT_ONLY=1: no earlier run in $WORK"
+	T_TREE_END= # not in the run.env of a run before bench/tree_bench.sh
 	# shellcheck disable=SC1091
 	. "$WORK/run.env"
+	[ -n "$T_TREE_END" ] || T_TREE_END=$T_AUDIT_END
 else
 	DATE=$(date -u '+%Y-%m-%d %H:%M UTC')
 	LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -141,6 +153,11 @@ else
 	T_AUDIT_END=$(date +%s)
 
 	# audit_bench.sh built and installed this tree already (unless BENCH_BUILD=0)
+	bench tree_bench.sh "$WORK/logs/tree.log" EVENTS="$EVENTS" EVENTS_LARGE="$EVENTS_LARGE" BACKLOG="$BACKLOG" \
+		BENCH_BUILD=0 PGSTEWARD_BENCH_DIR="$WORK/tree"
+	RC_TREE=$RC
+	T_TREE_END=$(date +%s)
+
 	bench jobs_bench.sh "$WORK/logs/jobs.log" ROWS="$ROWS" LOAD_SECONDS="$LOAD_SECONDS" RUNS="$RUNS" \
 		BENCH_BUILD=0 PGSTEWARD_BENCH_DIR="$WORK/jobs"
 	RC_JOBS=$RC
@@ -153,7 +170,7 @@ else
 	fi
 	T_END=$(date +%s)
 	LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
-	declare -p DATE LOAD_START LOAD_END T_START T_AUDIT_END T_JOBS_END T_END RC_AUDIT RC_JOBS >"$WORK/run.env"
+	declare -p DATE LOAD_START LOAD_END T_START T_AUDIT_END T_TREE_END T_JOBS_END T_END RC_AUDIT RC_TREE RC_JOBS >"$WORK/run.env"
 fi
 
 # ------------------------------------------------------------ reading the results
@@ -222,9 +239,26 @@ BUILDS=
 [ "$HAVE_PROFILE" = 0 ] || BUILDS=$(meta "$P_TSV" builds)
 prof() { val "$P_TSV" profile "$1" "$2"; } # prof WORKLOAD BUILD: instructions per unit
 prof_lib() { awk -F'\t' -v m="$1" -v b="$2" '$1 == "profile" && $2 == m && $3 == b { print $5; exit }' "$P_TSV"; }
+# the ledger tree (tree_bench.sh): its figures at the largest ledger it measured
+T_TSV="$RESULTS_DIR/tree.tsv"
+HAVE_TREE=0
+if [ -s "$T_TSV" ]; then
+	HAVE_TREE=1
+	T_EVENTS=$(meta "$T_TSV" events)
+	T_LARGE=$(meta "$T_TSV" events_large)
+	T_SIZES="$T_EVENTS$([ "$T_LARGE" = 0 ] || echo " $T_LARGE")"
+	T_TOP=$([ "$T_LARGE" = 0 ] && echo "$T_EVENTS" || echo "$T_LARGE")
+	T_BYTES_MAX=$(val "$T_TSV" receipt_bytes max "$T_TOP")
+	T_MS_AVG=$(val "$T_TSV" receipt_ms avg "$T_TOP")
+	T_PCT=$(val "$T_TSV" storage tree_vs_events "$T_TOP")
+fi
+# tree_runs SECTION METHOD PARAM N: field N of the runs column (min,median,p95,max,avg,n)
+tree_runs() { awk -F'\t' -v s="$1" -v m="$2" -v p="$3" -v n="$4" '$1 == s && $2 == m && $3 == p { split($5, r, ","); print r[n]; exit }' "$T_TSV"; }
 
 # the checks of every script, and those that failed
-CHECKS_ALL=$(cat "$A_TSV" "$J_TSV" | awk -F'\t' '$1 == "check"')
+CHECK_FILES=("$A_TSV" "$J_TSV")
+[ "$HAVE_TREE" = 0 ] || CHECK_FILES+=("$T_TSV")
+CHECKS_ALL=$(cat "${CHECK_FILES[@]}" | awk -F'\t' '$1 == "check"')
 CHECKS_FAILED=$(awk -F'\t' '$4 != "ok"' <<<"$CHECKS_ALL")
 CHECKS_N=$(grep -c . <<<"$CHECKS_ALL" || true)
 
@@ -383,6 +417,20 @@ if [ "$V_LARGE" != 0 ]; then
 else
 	goal "verify_audit_chain() linear and bounded in memory at EVENTS_LARGE" "not measured: $(meta "$A_TSV" large_note)" "≤ $GOAL_LINEAR× per event, ≤ $GOAL_MEMORY× memory" "not measured"
 fi
+if [ "$HAVE_TREE" = 1 ]; then
+	T_AT="$(num "$T_TOP") events$([ "$T_LARGE" != 0 ] || echo " (EVENTS_LARGE not measured: $(meta "$T_TSV" large_note))")"
+	goal "audit_proof() receipt size at $T_AT (the largest of $(meta "$T_TSV" proofs) random events)" \
+		"**$T_BYTES_MAX bytes** (median $(val "$T_TSV" receipt_bytes median "$T_TOP"))" "< 2 kB ($GOAL_RECEIPT_BYTES bytes)" \
+		"$(verdict "$T_BYTES_MAX < $GOAL_RECEIPT_BYTES")"
+	goal "audit_proof() time per receipt at $T_AT (pgbench latency average)" \
+		"**$T_MS_AVG ms** (p95 $(tree_runs receipt_ms avg "$T_TOP" 3) ms)" "< $GOAL_RECEIPT_MS ms" "$(verdict "$T_MS_AVG < $GOAL_RECEIPT_MS")"
+	goal "steward.audit_tree size ÷ the events' size (steward.audit_events, every partition), $(num "$T_TOP") events" \
+		"**$T_PCT %** ($(calc '%.1f' "$(val "$T_TSV" storage tree "$T_TOP") / 1048576") MB / $(calc '%.0f' "$(val "$T_TSV" storage events "$T_TOP") / 1048576") MB)" \
+		"≤ $GOAL_TREE_PCT %" "$(verdict "$T_PCT <= $GOAL_TREE_PCT")"
+else
+	goal "audit_proof() receipt size and time, steward.audit_tree's size" "not measured: no $T_TSV" \
+		"< 2 kB, < $GOAL_RECEIPT_MS ms, ≤ $GOAL_TREE_PCT %" "not measured"
+fi
 r=$(calc '%.2f' "$C_STEWARD / $C_INSERT")
 LOST=$(meta "$J_TSV" copy_rows_lost)
 EXTRA=$(meta "$J_TSV" copy_rows_extra)
@@ -434,12 +482,20 @@ else
   server $J_SO (each server keeps the build it loaded at its start)."
 	warn "the two scripts ran different builds of pg_steward: $A_SO / $J_SO"
 fi
-if [ "$(meta "$A_TSV" so_replaced)" = yes ] || [ "$(meta "$J_TSV" so_replaced)" = yes ]; then
+if [ "$HAVE_TREE" = 1 ] && [ "$(meta "$T_TSV" so_loaded)" != "$A_SO" ]; then
+	SO_NOTE="$SO_NOTE
+  **tree_bench.sh's server ran another build**: $(meta "$T_TSV" so_loaded)."
+	warn "tree_bench.sh ran another build of pg_steward: $(meta "$T_TSV" so_loaded)"
+fi
+if [ "$(meta "$A_TSV" so_replaced)" = yes ] || [ "$(meta "$J_TSV" so_replaced)" = yes ] ||
+	{ [ "$HAVE_TREE" = 1 ] && [ "$(meta "$T_TSV" so_replaced)" = yes ]; }; then
 	SO_NOTE="$SO_NOTE
   pg_steward.so was reinstalled by another session during the run; that does not change a
   running server's build."
 fi
-RUN_TIMES="audit $(mins $((T_AUDIT_END - T_START))) min, jobs $(mins $((T_JOBS_END - T_AUDIT_END))) min"
+RUN_TIMES="audit $(mins $((T_AUDIT_END - T_START))) min"
+[ "$HAVE_TREE" = 0 ] || [ "$T_TREE_END" = "$T_AUDIT_END" ] || RUN_TIMES="$RUN_TIMES, tree $(mins $((T_TREE_END - T_AUDIT_END))) min"
+RUN_TIMES="$RUN_TIMES, jobs $(mins $((T_JOBS_END - T_TREE_END))) min"
 [ "$HAVE_PROFILE" = 0 ] || RUN_TIMES="$RUN_TIMES, profile $(mins $((T_END - T_JOBS_END))) min"
 # load_rows TSV SCRIPT: the load table's rows of one script
 load_rows() { awk -F'\t' -v s="$2" '$1 == "load" { split($5, v, ","); printf "| %s | %s | %s | %s–%s | %s | %s | %s | %s |\n", s, $2, $3, v[1], v[2], v[3], v[4], v[5], v[6] }' "$1"; }
@@ -449,7 +505,8 @@ load_rows() { awk -F'\t' -v s="$2" '$1 == "load" { split($5, v, ","); printf "| 
 
 pg_steward against the baselines it has to beat, all measured in the same run by
 \`bench/run_all.sh\`, which runs [bench/audit_bench.sh](../bench/audit_bench.sh),
-[bench/jobs_bench.sh](../bench/jobs_bench.sh) and [bench/profile.sh](../bench/profile.sh), and
+[bench/tree_bench.sh](../bench/tree_bench.sh), [bench/jobs_bench.sh](../bench/jobs_bench.sh) and
+[bench/profile.sh](../bench/profile.sh), and
 writes this page: first the goals, each as a ratio against a baseline of the same run with
 its target and whether it holds (computed by the script), then the raw figures, the
 machine's load, a profile of the hot paths in instructions (valgrind's callgrind) and the
@@ -469,6 +526,11 @@ What is measured:
   against a plain scan that renders every payload, a one-hash PL/pgSQL loop and the same
   check in PL/pgSQL, interleaved; then at \`EVENTS_LARGE\` events, with the verifying session's
   peak memory (VmHWM) at both sizes.
+- **Receipts** (tree_bench.sh): on a ledger of \`EVENTS\` and then \`EVENTS_LARGE\` events, the size
+  and time (pgbench) of \`audit_proof()\` receipts of random events and of the
+  \`audit_consistency()\` proof between the two sizes' digests, each verified by a verifier of
+  the script's own; the ledger tree's storage against the events'; the seal of a backlog
+  with the tree rows it writes, and the tree's share of it (perf).
 - **Jobs** (jobs_bench.sh): \`backfill()\` against one UPDATE, with its longest batch;
   \`copy_table()\` under a pgbench write load against one quiet INSERT … SELECT, with the
   time of its phases, the longest a writer waited, and the copy compared with the source.
@@ -477,7 +539,7 @@ What is measured:
   functions; \`BENCH_PROFILE_BASE=<commit>\` profiles an older commit alongside.
 
 Knobs (environment variables; see the head of each script): \`DURATION\`, \`CLIENTS\`, \`EVENTS\`,
-\`EVENTS_LARGE\`, \`VERIFY_RUNS\`, \`VERIFY_LARGE_RUNS\`, \`SEAL_EVENTS\`, \`ROWS\`, \`LOAD_SECONDS\`,
+\`EVENTS_LARGE\`, \`VERIFY_RUNS\`, \`VERIFY_LARGE_RUNS\`, \`SEAL_EVENTS\`, \`BACKLOG\`, \`ROWS\`, \`LOAD_SECONDS\`,
 \`RUNS\`, \`PROFILE_CALLS\`, \`PROFILE_WARM\`, \`PROFILE_EVENTS\`, \`PROFILE_SEAL\`, \`BENCH_PROFILE\`,
 \`BENCH_PROFILE_BASE\`, \`BENCH_BUILD\`, \`BENCH_QUICK\`, \`BENCH_DOC_DIR\`, \`BENCH_RESULTS_DIR\`,
 \`PGSTEWARD_BENCH_DIR\`, \`PGSTEWARD_PORT\`, \`PG_CONFIG\`. A failed correctness check (a ledger
@@ -503,7 +565,7 @@ EOF
   $(meta "$A_TSV" shared_buffers)); \`pg_steward.audit_seal_interval = $(meta "$A_TSV" seal_interval)\`.
 - **pg_steward**: $(meta "$A_TSV" source | sed 's/ (pg_steward\.so of [^)]*)//').${SO_NOTE}
 - **Sizes**: pgbench runs of $DURATION s at $CLIENTS_TEXT clients; ledgers of $(num "$V_EVENTS") and $(num "$V_LARGE") events
-  to verify ($VERIFY_RUNS and $VERIFY_LARGE_RUNS runs); $(num "$SEAL_EVENTS") events sealed at the sealer's maximum rate; a
+  to verify ($VERIFY_RUNS and $VERIFY_LARGE_RUNS runs); $(num "$SEAL_EVENTS") events sealed at the sealer's maximum rate;$([ "$HAVE_TREE" = 0 ] || printf '\n  receipts of %s random events at %s events each, a backlog of %s events sealed with the tree;' "$(meta "$T_TSV" proofs)" "$(for n in $T_SIZES; do printf '%s and ' "$(num "$n")"; done | sed 's/ and $//')" "$(num "$(meta "$T_TSV" backlog)")") a
   table of $(num "$ROWS") rows to backfill and to copy, with a write load of $LOAD_SECONDS s during the copy.
 - **Repetitions**: every writing method ran twice at each client count (in the order bare,
   plain, audit_append, DIY and then the reverse) and counts with its faster run;
@@ -607,6 +669,74 @@ The ledgers are written by \`gen_ledger\` (bench/lib.sh): the rows \`audit_appen
 INSERT … SELECT into \`steward.audit_events\` from $(nproc) sessions at once, sealed by \`audit_seal()\` in
 blocks of 100,000 events (the salt is md5 of the event's id rather than random bytes);
 $(num "$V_EVENTS") events in $(val "$A_TSV" fill ledger) s$([ "$V_LARGE" = 0 ] || echo ", the $(num "$(awk -F'\t' '$1 == "fill" && $2 == "ledger_large" { print $3 }' "$A_TSV")") more in $(val "$A_TSV" fill ledger_large) s"). Details: [audit.md]($R_LINK/audit.md).
+EOF
+	if [ "$HAVE_TREE" = 1 ]; then
+		cat <<EOF
+
+## Receipts and consistency proofs
+
+A ledger written by \`gen_ledger\` in a database of its own (blocks of 100,000 events, each sealed
+by \`audit_seal()\`, which stores the ledger tree's nodes), at $(for n in $T_SIZES; do printf '%s and ' "$(num "$n")"; done | sed 's/ and $//') events;
+at each size \`audit_digest()\`, whose tree root was recomputed from the blocks' leaves, and
+receipts of $(meta "$T_TSV" proofs) random events against it (\`audit_proof(id, digest)\`: bytes of its jsonb text, without
+the payload), each verified by the script's own verifier (RFC 9162, Python's hashlib); the time
+per call is pgbench's latency average over $(meta "$T_TSV" proof_calls) calls at random ids (one client, after
+$(meta "$T_TSV" warm_calls) to warm up), with the percentiles of its per-call log. Details: [tree.md]($R_LINK/tree.md).
+
+| events | receipt bytes: min / median / max | audit path (hashes) | verified | ms per receipt (average) | ms: median / p95 / max | audit_digest() (ms) |
+|---:|---:|---:|---:|---:|---:|---:|
+EOF
+		for n in $T_SIZES; do
+			printf '| %s | %s / %s / **%s** | %s–%s | %s of %s | **%s** | %s / %s / %s | %s |\n' "$(num "$n")" \
+				"$(val "$T_TSV" receipt_bytes min "$n")" "$(val "$T_TSV" receipt_bytes median "$n")" "$(val "$T_TSV" receipt_bytes max "$n")" \
+				"$(tree_runs receipt_path max "$n" 1)" "$(tree_runs receipt_path max "$n" 2)" \
+				"$(tree_runs receipt_verified verified "$n" 1)" "$(tree_runs receipt_verified verified "$n" 2)" \
+				"$(val "$T_TSV" receipt_ms avg "$n")" "$(tree_runs receipt_ms avg "$n" 2)" "$(tree_runs receipt_ms avg "$n" 3)" \
+				"$(tree_runs receipt_ms avg "$n" 4)" "$(val "$T_TSV" digest_ms audit_digest "$n")"
+		done
+		if [ "$T_LARGE" != 0 ]; then
+			CP="$T_EVENTS-$T_LARGE"
+			cat <<EOF
+
+| consistency proof | bytes | hashes | ms per proof (average) | ms: median / p95 / max |
+|---|---:|---:|---:|---:|
+| \`audit_consistency\`(digest at $(num "$T_EVENTS"), digest at $(num "$T_LARGE")), verified | **$(val "$T_TSV" consistency_bytes proof "$CP")** | $(val "$T_TSV" consistency_hashes proof "$CP") | **$(val "$T_TSV" consistency_ms avg "$CP")** | $(tree_runs consistency_ms avg "$CP" 2) / $(tree_runs consistency_ms avg "$CP" 3) / $(tree_runs consistency_ms avg "$CP" 4) |
+EOF
+		fi
+		cat <<EOF
+
+Storage (\`pg_total_relation_size\`: heap, indexes, TOAST, after \`VACUUM ANALYZE\`):
+
+| events | steward.audit_tree: rows | MB | steward.audit_events (every partition), MB | steward.audit_blocks, MB | tree ÷ events | tree ÷ blocks |
+|---:|---:|---:|---:|---:|---:|---:|
+EOF
+		for n in $T_SIZES; do
+			printf '| %s | %s | %s | %s | %s | **%s %%** | %s %% |\n' "$(num "$n")" "$(val "$T_TSV" storage tree_rows "$n")" \
+				"$(calc '%.1f' "$(val "$T_TSV" storage tree "$n") / 1048576")" "$(calc '%.0f' "$(val "$T_TSV" storage events "$n") / 1048576")" \
+				"$(calc '%.0f' "$(val "$T_TSV" storage blocks "$n") / 1048576")" "$(val "$T_TSV" storage tree_vs_events "$n")" \
+				"$(val "$T_TSV" storage tree_vs_blocks "$n")"
+		done
+		SEAL_TOP=$(awk -F'\t' '$1 == "seal" && $2 == "seconds" { print $3; exit }' "$T_TSV")
+		SHARE=$(val "$T_TSV" seal tree_share "$SEAL_TOP")
+		cat <<EOF
+
+Sealing with the tree: on the ledger of $(num "$SEAL_TOP") events, one \`audit_seal()\` of a backlog of
+$(num "$(meta "$T_TSV" backlog)") events appended by pgbench took $(val "$T_TSV" seal seconds "$SEAL_TOP") s and wrote $(val "$T_TSV" seal tree_rows "$SEAL_TOP") rows of \`steward.audit_tree\`;
+$(if [ -n "$SHARE" ]; then echo "sealing as many again under \`perf record -g\`, $SHARE % of the seal's CPU samples were in \`steward_audit_tree_extend\` (with its callees)."; else echo "the tree's share of the seal was not profiled ($(meta "$T_TSV" perf_note))."; fi)
+EOF
+		if grep -q '^profile_proof' "$T_TSV"; then
+			cat <<EOF
+
+Where a receipt's time goes at $(num "$T_TOP") events (\`perf record -g\` of the backend serving the calls; the
+functions of pg_steward and PostgreSQL with the most samples, with their callees):
+
+| samples with callees % | self % | function |
+|---:|---:|---|
+$(awk -F'\t' '$1 == "profile_proof" && n < 12 { n++; printf "| %s | %s | `%s` |\n", $4, $5, $2 }' "$T_TSV")
+EOF
+		fi
+	fi
+	cat <<EOF
 
 ## Backfilling a column
 
@@ -717,6 +847,7 @@ the time stolen by the hypervisor.
 |---|---|---:|---:|---:|---:|---:|---:|
 EOF
 	load_rows "$A_TSV" audit
+	[ "$HAVE_TREE" = 0 ] || load_rows "$T_TSV" tree
 	load_rows "$J_TSV" jobs
 	[ "$HAVE_PROFILE" = 0 ] || load_rows "$P_TSV" profile
 	cat <<EOF
@@ -735,8 +866,8 @@ BENCH_QUICK=1 bench/run_all.sh   # smoke test in a few minutes, written to /tmp/
 BENCH_PROFILE_BASE=027608f bench/run_all.sh   # the profile also of commit 027608f, before and after
 \`\`\`
 
-The scripts can also run alone (\`bench/audit_bench.sh\`, \`bench/jobs_bench.sh\`,
-\`bench/profile.sh\`); each writes its report and a TSV of its figures to bench/results/. By
+The scripts can also run alone (\`bench/audit_bench.sh\`, \`bench/tree_bench.sh\`,
+\`bench/jobs_bench.sh\`, \`bench/profile.sh\`); each writes its report and a TSV of its figures to bench/results/. By
 default they build and install this tree first; \`BENCH_BUILD=0\` benchmarks the pg_steward
 already installed, and \`PG_CONFIG\` chooses the PostgreSQL installation to build, install and
 run with.
@@ -752,7 +883,7 @@ EOF
 section "done in $(mins $((T_END - T_START))) minutes of benchmarks ($RUN_TIMES)"
 note "report: $REPORT"
 note "charts: $(cd "$IMG_DIR" && echo ./*.png)"
-note "scripts' reports: $RESULTS_DIR/{audit,jobs,profile}.{md,tsv}"
+note "scripts' reports: $RESULTS_DIR/{audit,tree,jobs,profile}.{md,tsv}"
 printf '%s\n' "${GOALS[@]}" | sed 's/^/    /'
 if [ -n "$CHECKS_FAILED" ]; then
 	warn "CORRECTNESS CHECKS FAILED:"
