@@ -418,10 +418,10 @@ typedef struct ProofEvent
 } ProofEvent;
 
 static void
-read_event(int64 event_id, ProofEvent *ev)
+read_event(int64 event_id, bool with_payload, ProofEvent *ev)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		vals[1] = {Int64GetDatum(event_id)};
+	Oid			types[2] = {INT8OID, BOOLOID};
+	Datum		vals[2] = {Int64GetDatum(event_id), BoolGetDatum(with_payload)};
 	bool		isnull;
 	HeapTuple	t;
 	TupleDesc	d;
@@ -432,9 +432,9 @@ read_event(int64 event_id, ProofEvent *ev)
 							  "           e.resource_type, e.resource_id, e.actor, e.session_user_name,"
 							  "           e.current_user_name, e.client_addr, e.application_name, e.commitment),"
 							  "       e.payload IS NULL AND e.commitment IS NOT NULL,"
-							  "       e.payload::pg_catalog.text, e.salt"
+							  "       CASE WHEN $2 THEN e.payload::pg_catalog.text END, e.salt"
 							  "  FROM steward.audit_events e WHERE e.id OPERATOR(pg_catalog.=) $1",
-							  1, types, vals, NULL, true, 2) != SPI_OK_SELECT)
+							  2, types, vals, NULL, true, 2) != SPI_OK_SELECT)
 		elog(ERROR, "could not read audit event %lld", (long long) event_id);
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -660,7 +660,7 @@ steward_audit_proof(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	head_of(fcinfo, 1, "digest", &h);
-	read_event(PG_GETARG_INT64(0), &ev);
+	read_event(PG_GETARG_INT64(0), with_payload, &ev);
 	locate_event(&ev, &h);
 
 	/* the event as stored must be the one sealed */
