@@ -496,15 +496,16 @@ steward_audit_seal_now(bool quiet)
 	if (last.block_id > 0)
 		remember_written(&last);
 	/*
-	 * The ledger tree's nodes the new blocks complete, in this transaction:
-	 * read in a copy of the seal's snapshot that sees the blocks written.
+	 * The ledger tree's nodes the new blocks complete, in this transaction
+	 * (a seal that wrote no block completes none): read in a copy of the
+	 * seal's snapshot that sees the blocks written.
 	 */
-	if (tree_installed())
+	if (last.block_id > 0 && tree_installed())
 	{
 		CommandCounterIncrement();
 		PushCopiedSnapshot(GetActiveSnapshot());
 		UpdateActiveSnapshotCommandId();
-		steward_audit_tree_extend(-1);
+		steward_audit_tree_extend(last.first_position + last.count - 1);
 		PopActiveSnapshot();
 	}
 

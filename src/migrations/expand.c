@@ -933,6 +933,36 @@ steward_expand_not_null_check(Oid relid, const char *conname, const char *column
 }
 
 /*
+ * Running as the role that expanded a migration (its author): restricted
+ * (SECURITY_RESTRICTED_OPERATION), in a GUC nest level that is rolled back
+ * at the end whatever the author's code set, so that nothing of it
+ * outlives the call in the caller's session.  On an error the
+ * (sub)transaction's abort restores both.
+ */
+typedef struct AuthorScope
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	int			nestlevel;
+} AuthorScope;
+
+static void
+author_scope_begin(AuthorScope *scope, Oid author)
+{
+	GetUserIdAndSecContext(&scope->save_userid, &scope->save_sec_context);
+	scope->nestlevel = NewGUCNestLevel();
+	SetUserIdAndSecContext(author, scope->save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+}
+
+static void
+author_scope_end(AuthorScope *scope)
+{
+	AtEOXact_GUC(false, scope->nestlevel);
+	SetUserIdAndSecContext(scope->save_userid, scope->save_sec_context);
+}
+
+/*
  * Run a count query over the expansion's table as the role that expanded
  * the migration (see count_disagreeing), in a GUC nest level of its own
  * that is rolled back whatever the query set: a set_config(..., false) in
@@ -943,9 +973,7 @@ int64
 steward_expand_count_as_author(const char *version, const char *author_name, const char *sql)
 {
 	Oid			author = get_role_oid(author_name, true);
-	Oid			save_userid;
-	int			save_sec_context;
-	int			nestlevel;
+	AuthorScope scope;
 	char	   *n;
 
 	if (!OidIsValid(author))
@@ -962,14 +990,9 @@ steward_expand_count_as_author(const char *version, const char *author_name, con
 				 errdetail("Its check runs as role \"%s\", which expanded it; only members of that role may have it run.",
 						   author_name)));
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	nestlevel = NewGUCNestLevel();
-	SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	author_scope_begin(&scope, author);
 	n = steward_expand_as_caller(sql, 0, NULL);
-	AtEOXact_GUC(false, nestlevel);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	/* on an error, the (sub)transaction's abort restores both */
+	author_scope_end(&scope);
 	return pg_strtoint64(n);
 }
 
@@ -1122,16 +1145,11 @@ pending_users(Expansion *e, AttrNumber attnum)
 			continue;
 		if (OidIsValid(author))
 		{
-			Oid			save_userid;
-			int			save_sec_context;
+			AuthorScope ascope;
 			Query	   *q;
 			Bitmapset  *attrs = NULL;
-			int			nestlevel;
 
-			GetUserIdAndSecContext(&save_userid, &save_sec_context);
-			SetUserIdAndSecContext(author, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-								   SECURITY_RESTRICTED_OPERATION);
-			nestlevel = NewGUCNestLevel();
+			author_scope_begin(&ascope, author);
 			(void) set_config_option("search_path", "pg_catalog, pg_temp",
 									 PGC_USERSET, PGC_S_SESSION,
 									 GUC_ACTION_SAVE, true, 0, false);
@@ -1139,9 +1157,7 @@ pending_users(Expansion *e, AttrNumber attnum)
 										"an expression of a pending expand/contract migration");
 			pull_varattnos((Node *) q->targetList, 1, &attrs);
 			uses = bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, attrs);
-			AtEOXact_GUC(false, nestlevel);
-			SetUserIdAndSecContext(save_userid, save_sec_context);
-			/* on an error, the (sub)transaction's abort restores both */
+			author_scope_end(&ascope);
 		}
 		if (uses)
 		{
