@@ -425,9 +425,9 @@ EOF2
 			echo
 		done <<<"$STATUS_KEYS"
 	else
-		echo "**\`job_status()\` reports no phase durations and no lock time for copy_table yet**: no column or"
-		echo "JSON key of its row names a phase or a lock together with a duration. The figures above are"
-		echo "measured from outside; this table is filled in once copy_table records them."
+		echo "\`job_status()\` has no column or JSON key of its own for the phases' durations or the lock"
+		echo "time: they are in the text of its \`phase\` (above, \"as the job reports them\"); a run whose"
+		echo "job did not report them was measured from outside."
 	fi
 	echo
 	echo "Columns of \`job_status()\` this script does not know: ${STATUS_COLUMNS:-none}. The whole row of each"

@@ -266,6 +266,7 @@ steward_sealer_main(Datum arg)
 	while (!ShutdownRequestPending)
 	{
 		int			wait_ms;
+		TimestampTz started;
 
 		if (ConfigReloadPending)
 		{
@@ -274,6 +275,7 @@ steward_sealer_main(Datum arg)
 		}
 		wait_ms = steward_audit_seal_interval_ms > 0 ? steward_audit_seal_interval_ms : 10000;
 
+		started = GetCurrentTimestamp();
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		if (!ledger_present())
@@ -299,6 +301,13 @@ steward_sealer_main(Datum arg)
 		if (idle >= IDLE_CYCLES)
 			break;
 
+		/*
+		 * Seals start every interval, not an interval after the last one
+		 * ended: an event that commits just after a seal's snapshot waits
+		 * one interval and the next seal, whatever this seal took.
+		 */
+		wait_ms = Max(0, wait_ms - (int) Min((GetCurrentTimestamp() - started) / 1000,
+											  (TimestampTz) wait_ms));
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
