@@ -5,7 +5,7 @@
  *	  (audit_consistency) checked against digest files with no server at
  *	  all, exactly as docs/audit.md, "The ledger tree", says: SHA-256 and
  *	  the RFC 9162 verification algorithms (§2.1.3.2 for an audit path,
- *	  §2.1.4.2 for a consistency proof).  This file never connects.
+ *	  §2.1.4.2 for a consistency proof; tree.c).  This file never connects.
  *
  * Documents and digests are read by json.c; with --public-key each digest
  * file must carry a valid signature (sign.c) before it is trusted.
@@ -17,7 +17,6 @@
 #include "pg_steward.h"
 
 #include "common/base64.h"
-#include "common/cryptohash.h"
 
 #define HASH_LEN			32
 #define SALT_LEN			16
@@ -65,38 +64,6 @@ malformed(const Doc *d, const char *fmt,...)
 	va_end(ap);
 	fputc('\n', stderr);
 	return false;
-}
-
-/* ---------------------------------------------------------------- hashing */
-
-/* H(prefix ‖ a ‖ b); a failure of the hash exits (could not check) */
-static void
-sha256(uint8 prefix, const void *a, size_t alen, const void *b, size_t blen, uint8 *out)
-{
-	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
-
-	if (ctx == NULL || pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, &prefix, 1) < 0 ||
-		(alen > 0 && pg_cryptohash_update(ctx, a, alen) < 0) ||
-		(blen > 0 && pg_cryptohash_update(ctx, b, blen) < 0) ||
-		pg_cryptohash_final(ctx, out, HASH_LEN) < 0)
-	{
-		fprintf(stderr, "%s: could not compute SHA-256: %s\n", progname,
-				ctx ? pg_cryptohash_error(ctx) : "out of memory");
-		exit(EXIT_SERVER);
-	}
-	pg_cryptohash_free(ctx);
-}
-
-/* node = H(0x01 ‖ left ‖ right); out may be left or right */
-static void
-node(const uint8 *left, const uint8 *right, uint8 *out)
-{
-	uint8		both[2 * HASH_LEN];
-
-	memcpy(both, left, HASH_LEN);
-	memcpy(both + HASH_LEN, right, HASH_LEN);
-	sha256(0x01, both, sizeof(both), NULL, 0, out);
 }
 
 /* --------------------------------------------------------- reading keys */
@@ -262,17 +229,18 @@ read_doc(Doc *d, const char *path, const char *what, const char *text, size_t le
 
 /*
  * A digest file: its signature checked first with a public key, then its
- * keys read as the server reads a digest (block, position, hash; tree_size
- * equal to position), and tree_root required, which a check without the
- * server needs (digests from pg_steward 0.5.0).
+ * keys read as the server reads a digest (block, position, hash; tree_size,
+ * position when absent; tree_root when present).  need_root: tree_root is
+ * required and tree_size must be position, which a check of a proof
+ * without the server needs (digests from pg_steward 0.5.0).  EXIT_OK, or
+ * the exit status with a message printed.
  */
-static int
-read_digest(const char *path, const char *public_key, Head *h)
+int
+digest_file_read(const char *path, const char *public_key, bool need_root, DigestHead *dg)
 {
 	size_t		len;
 	char	   *text = file_read_bytes(path, DIGEST_MAX_BYTES, &len);
 	Doc			d;
-	int64		position;
 	int			rc;
 
 	if (text == NULL)
@@ -280,22 +248,41 @@ read_digest(const char *path, const char *public_key, Head *h)
 	if (public_key && (rc = sign_check(path, text, len, public_key)) != EXIT_OK)
 		return rc;
 	if (!read_doc(&d, path, "ledger digest", text, len) ||
-		!get_int(&d, "block", true, &h->block) ||
-		!get_int(&d, "position", true, &position) ||
-		!get_hex(&d, "hash", h->hash))
+		!get_int(&d, "block", true, &dg->block) ||
+		!get_int(&d, "position", true, &dg->position) ||
+		!get_hex(&d, "hash", dg->hash))
 		return EXIT_SERVER;
-	if (json_member(&d.obj, "tree_root") == NULL)
+	dg->has_root = json_member(&d.obj, "tree_root") != NULL;
+	if (!dg->has_root && need_root)
 	{
 		malformed(&d, "it names no tree_root (a digest from before pg_steward 0.5.0): take a newer one");
 		return EXIT_SERVER;
 	}
-	if (!get_int(&d, "tree_size", true, &h->size) || !get_hex(&d, "tree_root", h->root))
+	dg->tree_size = dg->position;
+	if (json_member(&d.obj, "tree_size") != NULL && !get_int(&d, "tree_size", true, &dg->tree_size))
 		return EXIT_SERVER;
-	if (h->size != position)
+	if (dg->has_root && !get_hex(&d, "tree_root", dg->root))
+		return EXIT_SERVER;
+	if (need_root && dg->tree_size != dg->position)
 	{
 		malformed(&d, "its tree_size is not its position");
 		return EXIT_SERVER;
 	}
+	return EXIT_OK;
+}
+
+static int
+read_digest(const char *path, const char *public_key, Head *h)
+{
+	DigestHead	dg;
+	int			rc = digest_file_read(path, public_key, true, &dg);
+
+	if (rc != EXIT_OK)
+		return rc;
+	h->block = dg.block;
+	memcpy(h->hash, dg.hash, HASH_LEN);
+	h->size = dg.tree_size;
+	memcpy(h->root, dg.root, HASH_LEN);
 	return EXIT_OK;
 }
 
@@ -384,44 +371,6 @@ event_fields(const uint8 *b, size_t len, int64 *id, const uint8 **commitment)
 	return off == len;
 }
 
-/*
- * RFC 9162 §2.1.3.2: does the audit path of n hashes lead from leaf (index
- * fn of a tree of size) to root?
- */
-static bool
-path_leads_to(int64 index, int64 size, const uint8 *leaf, const uint8 *path, int n,
-			  const uint8 *root)
-{
-	uint64		fn = index;
-	uint64		sn = size - 1;
-	uint8		r[HASH_LEN];
-
-	if (index >= size)
-		return false;
-	memcpy(r, leaf, HASH_LEN);
-	for (int i = 0; i < n; i++)
-	{
-		const uint8 *p = path + i * HASH_LEN;
-
-		if (sn == 0)
-			return false;
-		if ((fn & 1) || fn == sn)
-		{
-			node(p, r, r);
-			while (!(fn & 1) && fn != 0)
-			{
-				fn >>= 1;
-				sn >>= 1;
-			}
-		}
-		else
-			node(r, p, r);
-		fn >>= 1;
-		sn >>= 1;
-	}
-	return sn == 0 && memcmp(r, root, HASH_LEN) == 0;
-}
-
 static int
 check_receipt(Doc *d, const char *digest_path, const char *public_key)
 {
@@ -479,12 +428,12 @@ check_receipt(Doc *d, const char *digest_path, const char *public_key)
 	/* 2. the leaf is H(0x00 ‖ event bytes) */
 	if (why == NULL)
 	{
-		sha256(0x00, bytes, nbytes, NULL, 0, leaf);
+		tree_sha256(0x00, bytes, nbytes, NULL, 0, leaf);
 		if (memcmp(leaf, leaf_given, HASH_LEN) != 0)
 			why = psprintf("its event bytes do not hash to its leaf");
 	}
 	/* 3. RFC 9162 §2.1.3.2 */
-	if (why == NULL && !path_leads_to(leaf_index, head.size, leaf, path, npath, dg.root))
+	if (why == NULL && !tree_path_leads_to(leaf_index, head.size, leaf, path, npath, dg.root))
 		why = psprintf("its audit path does not lead from leaf %lld to the digest's tree_root",
 					   (long long) leaf_index);
 	/* the event it is about */
@@ -508,7 +457,7 @@ check_receipt(Doc *d, const char *digest_path, const char *public_key)
 			why = psprintf("it has a payload but its event bytes hold no commitment");
 		else
 		{
-			sha256(0x02, salt_bytes, SALT_LEN, payload->str, payload->len, c);
+			tree_sha256(0x02, salt_bytes, SALT_LEN, payload->str, payload->len, c);
 			if (memcmp(c, commitment, HASH_LEN) != 0)
 				why = psprintf("its payload does not match the commitment in its event bytes");
 			payload_checked = true;
@@ -527,68 +476,6 @@ check_receipt(Doc *d, const char *digest_path, const char *public_key)
 }
 
 /* --------------------------------------------------- consistency proofs */
-
-/*
- * RFC 9162 §2.1.4.2: does the proof (n hashes, room for one more) show
- * that the tree old extends to the tree new?  Sizes equal: the proof is
- * empty and the roots are equal; old size 0: the proof is empty.
- */
-static bool
-consistent(const Head *old, const Head *new, uint8 *proof, int n)
-{
-	uint64		fn;
-	uint64		sn;
-	uint8		fr[HASH_LEN];
-	uint8		sr[HASH_LEN];
-
-	if (old->size > new->size)
-		return false;
-	if (old->size == new->size)
-		return n == 0 && memcmp(old->root, new->root, HASH_LEN) == 0;
-	if (old->size == 0)
-		return n == 0;
-	/* an old size that is a power of two: its root comes first */
-	if ((old->size & (old->size - 1)) == 0)
-	{
-		memmove(proof + HASH_LEN, proof, n * HASH_LEN);
-		memcpy(proof, old->root, HASH_LEN);
-		n++;
-	}
-	if (n == 0)
-		return false;
-	fn = old->size - 1;
-	sn = new->size - 1;
-	while (fn & 1)
-	{
-		fn >>= 1;
-		sn >>= 1;
-	}
-	memcpy(fr, proof, HASH_LEN);
-	memcpy(sr, proof, HASH_LEN);
-	for (int i = 1; i < n; i++)
-	{
-		const uint8 *c = proof + i * HASH_LEN;
-
-		if (sn == 0)
-			return false;
-		if ((fn & 1) || fn == sn)
-		{
-			node(c, fr, fr);
-			node(c, sr, sr);
-			while (!(fn & 1) && fn != 0)
-			{
-				fn >>= 1;
-				sn >>= 1;
-			}
-		}
-		else
-			node(sr, c, sr);
-		fn >>= 1;
-		sn >>= 1;
-	}
-	return sn == 0 && memcmp(fr, old->root, HASH_LEN) == 0 &&
-		memcmp(sr, new->root, HASH_LEN) == 0;
-}
 
 static int
 check_consistency(Doc *d, const char *old_path, const char *new_path, const char *public_key)
@@ -614,7 +501,7 @@ check_consistency(Doc *d, const char *old_path, const char *new_path, const char
 		why = head_mismatch(&new, &new_dg, "new ", "the digest");
 	if (why == NULL && old.size > new.size)
 		why = psprintf("the old digest names a larger tree than the digest");
-	if (why == NULL && !consistent(&old, &new, proof, n))
+	if (why == NULL && !tree_consistent(old.size, old.root, new.size, new.root, proof, n))
 		why = psprintf("its proof does not lead to both tree roots");
 	if (why)
 	{

@@ -5,6 +5,11 @@
  *	  without a server: digests, receipts and consistency proofs
  *	  (docs/audit.md).  libpq has no JSON parser.
  *
+ * json_parse_line reads the lines of an export (verify_export.c) in place,
+ * without allocating: the same strings, integers of the whole 64-bit
+ * range, negative ones too (times before 1970), and nested values kept as
+ * their raw text; json_array_next walks such an array.
+ *
  * A document is one JSON object (RFC 8259) whose values are strings,
  * non-negative integers of up to 18 digits, true, false, null, or arrays
  * of strings; anything else (nested objects, fractions, exponents,
@@ -26,6 +31,8 @@ typedef struct JsonReader
 	const char *p;
 	const char *end;
 	PQExpBuffer error;
+	bool		line;			/* json_parse_line: in place, negative
+								 * integers, nested values as raw text */
 } JsonReader;
 
 static bool
@@ -75,10 +82,17 @@ read_u4(JsonReader *r, pg_wchar *out)
 	return true;
 }
 
-/* a string, r->p at its opening quote; the decoded UTF-8 goes to out */
+/*
+ * A string, r->p at its opening quote; the decoded UTF-8 goes to dst, which
+ * has room for as many bytes as the string has between its quotes (what a
+ * string decodes to is never longer), and may be that very text: every
+ * byte is written behind the one read.  *outlen: the decoded length.
+ */
 static bool
-read_string(JsonReader *r, PQExpBuffer out)
+read_string(JsonReader *r, char *dst, size_t *outlen)
 {
+	char	   *w = dst;
+
 	r->p++;
 	for (;;)
 	{
@@ -90,6 +104,7 @@ read_string(JsonReader *r, PQExpBuffer out)
 		if (c == '"')
 		{
 			r->p++;
+			*outlen = w - dst;
 			return true;
 		}
 		if (c < 0x20)
@@ -102,28 +117,28 @@ read_string(JsonReader *r, PQExpBuffer out)
 			switch (*r->p++)
 			{
 				case '"':
-					appendPQExpBufferChar(out, '"');
+					*w++ = '"';
 					break;
 				case '\\':
-					appendPQExpBufferChar(out, '\\');
+					*w++ = '\\';
 					break;
 				case '/':
-					appendPQExpBufferChar(out, '/');
+					*w++ = '/';
 					break;
 				case 'b':
-					appendPQExpBufferChar(out, '\b');
+					*w++ = '\b';
 					break;
 				case 'f':
-					appendPQExpBufferChar(out, '\f');
+					*w++ = '\f';
 					break;
 				case 'n':
-					appendPQExpBufferChar(out, '\n');
+					*w++ = '\n';
 					break;
 				case 'r':
-					appendPQExpBufferChar(out, '\r');
+					*w++ = '\r';
 					break;
 				case 't':
-					appendPQExpBufferChar(out, '\t');
+					*w++ = '\t';
 					break;
 				case 'u':
 					{
@@ -149,7 +164,8 @@ read_string(JsonReader *r, PQExpBuffer out)
 						if (cp == 0)
 							return fail(r, "\\u0000 is not accepted");
 						unicode_to_utf8(cp, utf8);
-						appendBinaryPQExpBuffer(out, (char *) utf8, pg_utf_mblen(utf8));
+						memcpy(w, utf8, pg_utf_mblen(utf8));
+						w += pg_utf_mblen(utf8);
 						break;
 					}
 				default:
@@ -160,7 +176,7 @@ read_string(JsonReader *r, PQExpBuffer out)
 		}
 		if (c < 0x80)
 		{
-			appendPQExpBufferChar(out, (char) c);
+			*w++ = (char) c;
 			r->p++;
 		}
 		else
@@ -169,28 +185,51 @@ read_string(JsonReader *r, PQExpBuffer out)
 
 			if (l > r->end - r->p || !pg_utf8_islegal((const unsigned char *) r->p, l))
 				return fail(r, "invalid UTF-8 in a string");
-			appendBinaryPQExpBuffer(out, r->p, l);
+			memmove(w, r->p, l);
+			w += l;
 			r->p += l;
 		}
 	}
+}
+
+/* the number of bytes between a string's quotes, r->p at the opening one */
+static size_t
+raw_string_length(const JsonReader *r)
+{
+	const char *p = r->p + 1;
+
+	while (p < r->end && *p != '"')
+		p += (*p == '\\' && p + 1 < r->end) ? 2 : 1;
+	return p - (r->p + 1);
 }
 
 /* a string value: pg_malloc'd copy, its length in *len */
 static bool
 read_string_value(JsonReader *r, char **s, size_t *len)
 {
-	PQExpBufferData buf;
+	char	   *buf = pg_malloc(raw_string_length(r) + 1);
 
-	initPQExpBuffer(&buf);
-	if (!read_string(r, &buf))
+	if (!read_string(r, buf, len))
 	{
-		termPQExpBuffer(&buf);
+		free(buf);
 		return false;
 	}
-	if (PQExpBufferBroken(&buf))
-		return fail(r, "out of memory");
-	*s = buf.data;
-	*len = buf.len;
+	buf[*len] = '\0';
+	*s = buf;
+	return true;
+}
+
+/* a string value decoded in place (json_parse_line), NUL-terminated */
+static bool
+read_string_in_place(JsonReader *r, char **s, size_t *len)
+{
+	char	   *dst = (char *) r->p + 1;
+
+	if (!read_string(r, dst, len))
+		return false;
+	/* the terminator goes where the closing quote was, or before it */
+	dst[*len] = '\0';
+	*s = dst;
 	return true;
 }
 
@@ -199,16 +238,44 @@ read_integer(JsonReader *r, JsonMember *m)
 {
 	const char *digits = r->p;
 	size_t		n;
+	bool		negative = false;
 
 	if (*r->p == '-')
-		return fail(r, "a negative number (only integers from 0 are accepted)");
+	{
+		if (!r->line)
+			return fail(r, "a negative number (only integers from 0 are accepted)");
+		negative = true;
+		digits = ++r->p;
+	}
 	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
 		r->p++;
 	n = r->p - digits;
 	if (r->p < r->end && (*r->p == '.' || *r->p == 'e' || *r->p == 'E'))
 		return fail(r, "a number that is not an integer");
+	if (n == 0)
+		return fail(r, "a minus sign without digits");
 	if (n > 1 && digits[0] == '0')
 		return fail(r, "a number with a leading zero");
+	if (r->line)
+	{
+		/* the whole range of a 64-bit integer, without allocating */
+		uint64		v = 0;
+		uint64		limit = negative ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX;
+
+		for (size_t i = 0; i < n; i++)
+		{
+			uint64		d = digits[i] - '0';
+
+			if (v > (limit - d) / 10)
+				return fail(r, "an integer outside the range of 64 bits");
+			v = v * 10 + d;
+		}
+		m->kind = JSON_INTEGER;
+		m->str = (char *) digits - (negative ? 1 : 0);
+		m->len = n + (negative ? 1 : 0);
+		m->integer = negative ? (int64) (0 - v) : (int64) v;
+		return true;
+	}
 	if (n > 18)
 		return fail(r, "a number of more than 18 digits");
 	m->kind = JSON_INTEGER;
@@ -274,6 +341,109 @@ read_array(JsonReader *r, JsonMember *m)
 	}
 }
 
+/*
+ * Skip one JSON value of any kind (objects and arrays nested up to 64
+ * deep), checking its syntax; strings are checked as read_string checks
+ * them, without being kept.
+ */
+static bool
+skip_value(JsonReader *r, int depth)
+{
+	skip_space(r);
+	if (r->p >= r->end)
+		return fail(r, "expected a value");
+	if (depth > 64)
+		return fail(r, "values nested more than 64 deep");
+	if (*r->p == '"')
+	{
+		/* decode into a scratch copy: the text itself stays as it is */
+		size_t		n = raw_string_length(r);
+		char	   *scratch = pg_malloc(n + 1);
+		size_t		len;
+		bool		ok = read_string(r, scratch, &len);
+
+		free(scratch);
+		return ok;
+	}
+	if (*r->p == '{' || *r->p == '[')
+	{
+		char		close = *r->p == '{' ? '}' : ']';
+		bool		object = *r->p == '{';
+
+		r->p++;
+		skip_space(r);
+		if (r->p < r->end && *r->p == close)
+		{
+			r->p++;
+			return true;
+		}
+		for (;;)
+		{
+			skip_space(r);
+			if (object)
+			{
+				if (r->p >= r->end || *r->p != '"')
+					return fail(r, "expected a key (a string)");
+				if (!skip_value(r, depth + 1))
+					return false;
+				skip_space(r);
+				if (r->p >= r->end || *r->p != ':')
+					return fail(r, "expected : after a key");
+				r->p++;
+			}
+			if (!skip_value(r, depth + 1))
+				return false;
+			skip_space(r);
+			if (r->p < r->end && *r->p == ',')
+			{
+				r->p++;
+				continue;
+			}
+			if (r->p < r->end && *r->p == close)
+			{
+				r->p++;
+				return true;
+			}
+			return fail(r, object ? "expected , or } after a value" : "expected , or ] in an array");
+		}
+	}
+	if (*r->p == 't')
+		return read_literal(r, "true");
+	if (*r->p == 'f')
+		return read_literal(r, "false");
+	if (*r->p == 'n')
+		return read_literal(r, "null");
+	if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9'))
+	{
+		/* a number of any size: digits, a fraction, an exponent */
+		const char *start = r->p;
+
+		if (*r->p == '-')
+			r->p++;
+		while (r->p < r->end && ((*r->p >= '0' && *r->p <= '9') || *r->p == '.' ||
+								 *r->p == 'e' || *r->p == 'E' || *r->p == '+' || *r->p == '-'))
+			r->p++;
+		if (r->p == start + (*start == '-' ? 1 : 0))
+			return fail(r, "a minus sign without digits");
+		return true;
+	}
+	return fail(r, "expected a value");
+}
+
+/* a nested object or array, kept as its text (JSON_RAW) */
+static bool
+read_raw(JsonReader *r, JsonMember *m)
+{
+	const char *start = r->p;
+
+	if (!skip_value(r, 0))
+		return false;
+	m->kind = JSON_RAW;
+	m->str = (char *) start;
+	m->len = r->p - start;
+	return true;
+}
+
 static bool
 read_value(JsonReader *r, JsonMember *m)
 {
@@ -283,8 +453,12 @@ read_value(JsonReader *r, JsonMember *m)
 	{
 		case '"':
 			m->kind = JSON_STRING;
+			if (r->line)
+				return read_string_in_place(r, &m->str, &m->len);
 			return read_string_value(r, &m->str, &m->len);
 		case '[':
+			if (r->line)
+				return read_raw(r, m);
 			return read_array(r, m);
 		case 't':
 			m->kind = JSON_BOOL;
@@ -298,6 +472,8 @@ read_value(JsonReader *r, JsonMember *m)
 			m->kind = JSON_NULL;
 			return read_literal(r, "null");
 		case '{':
+			if (r->line)
+				return read_raw(r, m);
 			return fail(r, "a nested object");
 		default:
 			if (*r->p == '-' || (*r->p >= '0' && *r->p <= '9'))
@@ -383,4 +559,125 @@ json_member(const JsonObject *obj, const char *key)
 		if (strcmp(obj->members[i].key, key) == 0)
 			return &obj->members[i];
 	return NULL;
+}
+
+/*
+ * Read one line (len bytes, no newline) as one flat JSON object, in place:
+ * strings are decoded over their own text and NUL-terminated there, so
+ * members[i].str points into text; integers may be negative (the whole
+ * 64-bit range); a nested object or array is kept as its raw text
+ * (JSON_RAW, str and len, not NUL-terminated).  Nothing is allocated.  At
+ * most max members; the caller checks keys (a key given twice is not
+ * refused here).  False, with the reason appended to error, when the
+ * line is not such an object.
+ */
+bool
+json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
+				PQExpBuffer error)
+{
+	JsonReader	r = {text, text, text + len, error, true};
+
+	*n = 0;
+	skip_space(&r);
+	if (r.p >= r.end || *r.p != '{')
+		return fail(&r, "expected a JSON object");
+	r.p++;
+	skip_space(&r);
+	if (r.p < r.end && *r.p == '}')
+		r.p++;
+	else
+		for (;;)
+		{
+			JsonMember *m;
+			size_t		keylen;
+
+			skip_space(&r);
+			if (r.p >= r.end || *r.p != '"')
+				return fail(&r, "expected a key (a string)");
+			if (*n == max)
+				return fail(&r, "too many members");
+			m = &members[*n];
+			if (!read_string_in_place(&r, &m->key, &keylen))
+				return false;
+			skip_space(&r);
+			if (r.p >= r.end || *r.p != ':')
+				return fail(&r, "expected : after a key");
+			r.p++;
+			skip_space(&r);
+			if (!read_value(&r, m))
+				return false;
+			(*n)++;
+			skip_space(&r);
+			if (r.p < r.end && *r.p == ',')
+			{
+				r.p++;
+				continue;
+			}
+			if (r.p < r.end && *r.p == '}')
+			{
+				r.p++;
+				break;
+			}
+			return fail(&r, "expected , or } after a value");
+		}
+	skip_space(&r);
+	if (r.p != r.end)
+		return fail(&r, "text after the object");
+	return true;
+}
+
+/*
+ * The elements of a JSON array given as raw text (a JSON_RAW member):
+ * call with *pos 0 first; each call gives the next element's text in
+ * *elem and *elen and returns 1, returns 0 after the last one, -1 (with
+ * the reason in error) when the text is not an array.
+ */
+int
+json_array_next(const char *text, size_t len, size_t *pos, const char **elem, size_t *elen,
+				PQExpBuffer error)
+{
+	JsonReader	r = {text, text + *pos, text + len, error, true};
+
+	if (*pos == 0)
+	{
+		skip_space(&r);
+		if (r.p >= r.end || *r.p != '[')
+		{
+			fail(&r, "expected an array");
+			return -1;
+		}
+		r.p++;
+		skip_space(&r);
+		if (r.p < r.end && *r.p == ']')
+		{
+			*pos = len;
+			return 0;
+		}
+	}
+	else
+	{
+		skip_space(&r);
+		if (r.p >= r.end)
+			return 0;
+		if (*r.p == ']')
+		{
+			*pos = len;
+			return 0;
+		}
+		if (*r.p != ',')
+		{
+			fail(&r, "expected , or ] in an array");
+			return -1;
+		}
+		r.p++;
+	}
+	if (*pos == len)
+		return 0;
+	skip_space(&r);
+	*elem = r.p;
+	if (!skip_value(&r, 1))
+		return -1;
+	*elen = r.p - *elem;
+	*pos = r.p - text;
+	return 1;
 }

@@ -7,7 +7,7 @@
  *	  pg_steward SUBCOMMAND [OPTION]... [ARG]...
  *
  * Every subcommand takes the connection options (-d, -h, -p, -U, -w, -W)
- * and --help, except check-proof, which never connects; the others are
+ * and --help, except check-proof and verify-export, which never connect; the others are
  * listed per subcommand in the table below and refused elsewhere.
  * docs/client.md is the reference.
  *
@@ -103,6 +103,8 @@ static const int digest_opts[] = {OPT_OUT, OPT_SIGN_KEY, 0};
 static const int proof_opts[] = {OPT_DIGEST, OPT_OUT, OPT_WITH_PAYLOAD, 0};
 static const int consistency_opts[] = {OPT_OLD_DIGEST, OPT_DIGEST, OPT_OUT, 0};
 static const int check_proof_opts[] = {OPT_DIGEST, OPT_OLD_DIGEST, OPT_PUBLIC_KEY, 0};
+static const int export_opts[] = {OPT_OUT, 0};
+static const int verify_export_opts[] = {OPT_DIGEST, OPT_PUBLIC_KEY, 0};
 static const int wait_opts[] = {OPT_TIMEOUT, 0};
 static const int rollback_opts[] = {OPT_OUT_OF_ORDER, 0};
 static const int no_opts[] = {0};
@@ -172,6 +174,21 @@ static const Subcommand subcommands[] = {
 		"                             consistency proof (required)\n"
 		"      --old-digest=FILE      the older digest of a consistency proof\n"
 		"      --public-key=PUB.pem   trust each digest only with a valid signature FILE.sig\n",
+	true},
+	{"export", export_opts, 0, 0, "export [OPTION]...",
+		"Write the whole audit ledger, taken in one snapshot, as one JSON-lines file:\n"
+		"the head digest, the retention epochs, every block followed by its events,\n"
+		"the events not sealed yet; checked later by \"pg_steward verify-export\".\n\n"
+		"Options:\n"
+		"      --out=FILE             write it to FILE (through a temporary file) instead\n"},
+	{"verify-export", verify_export_opts, 1, 1, "verify-export [OPTION]... FILE",
+		"Verify an export of the audit ledger by the rules of verify_audit_chain(),\n"
+		"without a server (it never connects): print the first problem or\n"
+		"\"no problem found\", what was checked and the head.\n\n"
+		"Options:\n"
+		"      --digest=FILE          a digest written by \"pg_steward digest\": its block must\n"
+		"                             be in the export with its hash and tree root\n"
+		"      --public-key=PUB.pem   trust the digest only with a valid signature FILE.sig\n",
 	true},
 	{"jobs", no_opts, 0, 0, "jobs [OPTION]...",
 		"List the background jobs of the database (steward.job_status).\n"},
@@ -445,6 +462,10 @@ main(int argc, char **argv)
 		return cmd_consistency(&opts);
 	if (strcmp(sub->name, "check-proof") == 0)
 		return cmd_check_proof(&opts, args[0]);
+	if (strcmp(sub->name, "export") == 0)
+		return cmd_export(&opts);
+	if (strcmp(sub->name, "verify-export") == 0)
+		return cmd_verify_export(&opts, args[0]);
 	if (strcmp(sub->name, "jobs") == 0)
 		return cmd_jobs(&opts);
 	if (strcmp(sub->name, "wait") == 0)

@@ -216,6 +216,56 @@ extern int	cmd_consistency(const ClientOptions *opts);
 /* check.c: never connects */
 extern int	cmd_check_proof(const ClientOptions *opts, const char *file);
 
+/* a ledger digest file as read without a server (check.c) */
+typedef struct DigestHead
+{
+	int64		block;
+	int64		position;
+	uint8		hash[32];
+	bool		has_root;		/* tree_root given (digests from 0.5.0, v2) */
+	int64		tree_size;		/* position when absent */
+	uint8		root[32];
+} DigestHead;
+
+extern int	digest_file_read(const char *path, const char *public_key, bool need_root,
+							 DigestHead *dg);
+
+/* export.c */
+extern int	cmd_export(const ClientOptions *opts);
+
+/* verify_export.c: never connects */
+extern int	cmd_verify_export(const ClientOptions *opts, const char *file);
+
+/* tree.c: SHA-256, the ledger's Merkle trees, RFC 9162 proofs */
+#define TREE_HASH_LEN 32
+
+typedef struct Hasher
+{
+	struct pg_cryptohash_ctx *ctx;	/* created on first use, then reused */
+} Hasher;
+
+/* the roots of the complete subtrees of the leaves so far, largest first */
+typedef struct TreeStack
+{
+	uint64		size;			/* leaves pushed */
+	int			depth;
+	uint8		hash[64][TREE_HASH_LEN];
+} TreeStack;
+
+extern void hasher_start(Hasher *h);
+extern void hasher_add(Hasher *h, const void *data, size_t len);
+extern void hasher_end(Hasher *h, uint8 *out);
+extern void tree_sha256(uint8 prefix, const void *a, size_t alen, const void *b, size_t blen,
+						uint8 *out);
+extern void tree_node(const uint8 *left, const uint8 *right, uint8 *out);
+extern void tree_stack_init(TreeStack *t);
+extern void tree_stack_push(TreeStack *t, const uint8 *leaf);
+extern void tree_stack_root(const TreeStack *t, uint8 *out);
+extern bool tree_path_leads_to(int64 index, int64 size, const uint8 *leaf, const uint8 *path,
+							   int n, const uint8 *root);
+extern bool tree_consistent(int64 old_size, const uint8 *old_root, int64 new_size,
+							const uint8 *new_root, uint8 *proof, int n);
+
 /* sign.c */
 extern void *sign_key_load(const char *path);
 extern bool sign_write(void *key, const char *data, size_t len, const char *sigpath);
@@ -228,7 +278,9 @@ typedef enum JsonKind
 	JSON_INTEGER,
 	JSON_BOOL,
 	JSON_NULL,
-	JSON_ARRAY					/* of strings */
+	JSON_ARRAY,					/* of strings */
+	JSON_RAW					/* json_parse_line: a nested object or array,
+								 * as its text */
 } JsonKind;
 
 typedef struct JsonMember
@@ -252,6 +304,10 @@ typedef struct JsonObject
 
 extern bool json_read_object(const char *text, size_t len, JsonObject *obj, PQExpBuffer error);
 extern const JsonMember *json_member(const JsonObject *obj, const char *key);
+extern bool json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
+							PQExpBuffer error);
+extern int	json_array_next(const char *text, size_t len, size_t *pos, const char **elem,
+							size_t *elen, PQExpBuffer error);
 
 /* status.c */
 extern int	cmd_status(const ClientOptions *opts);

@@ -1,0 +1,234 @@
+/*-------------------------------------------------------------------------
+ *
+ * tree.c
+ *	  SHA-256 and the ledger's Merkle trees, as docs/audit.md ("Hashes",
+ *	  "The ledger tree") specifies them: leaf = H(0x00 ‖ event bytes),
+ *	  node = H(0x01 ‖ left ‖ right), the RFC 9162 Merkle Tree Hash of n
+ *	  leaves, computed while the leaves stream by (a stack of the roots of
+ *	  complete subtrees, O(log n) hashes), and RFC 9162's verification of
+ *	  an audit path (§2.1.3.2) and of a consistency proof (§2.1.4.2).
+ *
+ * check-proof (check.c) and verify-export (verify_export.c) both hash
+ * through this file only.  SHA-256 is libpgcommon's (pg_cryptohash, with
+ * OpenSSL), one context reused for every hash: no allocation per hash.
+ *
+ * client/tree.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "pg_steward.h"
+
+#include "common/cryptohash.h"
+
+static void
+hash_failed(pg_cryptohash_ctx *ctx)
+{
+	fprintf(stderr, "%s: could not compute SHA-256: %s\n", progname,
+			ctx ? pg_cryptohash_error(ctx) : "out of memory");
+	exit(EXIT_SERVER);
+}
+
+/* start a hash in h (created on first use, then reused) */
+void
+hasher_start(Hasher *h)
+{
+	if (h->ctx == NULL && (h->ctx = pg_cryptohash_create(PG_SHA256)) == NULL)
+		hash_failed(NULL);
+	if (pg_cryptohash_init(h->ctx) < 0)
+		hash_failed(h->ctx);
+}
+
+void
+hasher_add(Hasher *h, const void *data, size_t len)
+{
+	if (len > 0 && pg_cryptohash_update(h->ctx, data, len) < 0)
+		hash_failed(h->ctx);
+}
+
+void
+hasher_end(Hasher *h, uint8 *out)
+{
+	if (pg_cryptohash_final(h->ctx, out, TREE_HASH_LEN) < 0)
+		hash_failed(h->ctx);
+}
+
+/* H(prefix ‖ a ‖ b); a failure of the hash exits (could not check) */
+void
+tree_sha256(uint8 prefix, const void *a, size_t alen, const void *b, size_t blen, uint8 *out)
+{
+	static Hasher h;
+
+	hasher_start(&h);
+	hasher_add(&h, &prefix, 1);
+	hasher_add(&h, a, alen);
+	hasher_add(&h, b, blen);
+	hasher_end(&h, out);
+}
+
+/* node = H(0x01 ‖ left ‖ right); out may be left or right */
+void
+tree_node(const uint8 *left, const uint8 *right, uint8 *out)
+{
+	uint8		both[2 * TREE_HASH_LEN];
+
+	memcpy(both, left, TREE_HASH_LEN);
+	memcpy(both + TREE_HASH_LEN, right, TREE_HASH_LEN);
+	tree_sha256(0x01, both, sizeof(both), NULL, 0, out);
+}
+
+/* --------------------------------------------------- the streaming tree */
+
+void
+tree_stack_init(TreeStack *t)
+{
+	t->size = 0;
+	t->depth = 0;
+}
+
+/*
+ * Append leaf number t->size.  The stack holds the roots of the complete
+ * subtrees the leaves so far fall into, largest first: one per bit set in
+ * the number of leaves, so two subtrees of equal size are joined at once.
+ */
+void
+tree_stack_push(TreeStack *t, const uint8 *leaf)
+{
+	uint64		n = t->size;
+
+	memcpy(t->hash[t->depth++], leaf, TREE_HASH_LEN);
+	for (; n & 1; n >>= 1)
+	{
+		tree_node(t->hash[t->depth - 2], t->hash[t->depth - 1], t->hash[t->depth - 2]);
+		t->depth--;
+	}
+	t->size++;
+}
+
+/*
+ * The Merkle Tree Hash of the leaves pushed so far: the subtrees joined
+ * from the smallest, which is RFC 9162's split at the largest power of
+ * two below n, applied again to the rest; H("") for none.
+ */
+void
+tree_stack_root(const TreeStack *t, uint8 *out)
+{
+	uint8		r[TREE_HASH_LEN];
+
+	if (t->depth == 0)
+	{
+		static Hasher h;
+
+		/* H(""): the hash of nothing at all, no prefix */
+		hasher_start(&h);
+		hasher_end(&h, out);
+		return;
+	}
+	memcpy(r, t->hash[t->depth - 1], TREE_HASH_LEN);
+	for (int i = t->depth - 2; i >= 0; i--)
+		tree_node(t->hash[i], r, r);
+	memcpy(out, r, TREE_HASH_LEN);
+}
+
+/* ------------------------------------------------------------- proofs */
+
+/*
+ * RFC 9162 §2.1.3.2: does the audit path of n hashes lead from leaf (index
+ * fn of a tree of size) to root?
+ */
+bool
+tree_path_leads_to(int64 index, int64 size, const uint8 *leaf, const uint8 *path, int n,
+				   const uint8 *root)
+{
+	uint64		fn = index;
+	uint64		sn = size - 1;
+	uint8		r[TREE_HASH_LEN];
+
+	if (index >= size)
+		return false;
+	memcpy(r, leaf, TREE_HASH_LEN);
+	for (int i = 0; i < n; i++)
+	{
+		const uint8 *p = path + i * TREE_HASH_LEN;
+
+		if (sn == 0)
+			return false;
+		if ((fn & 1) || fn == sn)
+		{
+			tree_node(p, r, r);
+			while (!(fn & 1) && fn != 0)
+			{
+				fn >>= 1;
+				sn >>= 1;
+			}
+		}
+		else
+			tree_node(r, p, r);
+		fn >>= 1;
+		sn >>= 1;
+	}
+	return sn == 0 && memcmp(r, root, TREE_HASH_LEN) == 0;
+}
+
+/*
+ * RFC 9162 §2.1.4.2: does the proof (n hashes, room for one more) show
+ * that the tree of old_size leaves and old_root extends to the tree of
+ * new_size and new_root?  Sizes equal: the proof is empty and the roots
+ * are equal; old size 0: the proof is empty.
+ */
+bool
+tree_consistent(int64 old_size, const uint8 *old_root, int64 new_size, const uint8 *new_root,
+				uint8 *proof, int n)
+{
+	uint64		fn;
+	uint64		sn;
+	uint8		fr[TREE_HASH_LEN];
+	uint8		sr[TREE_HASH_LEN];
+
+	if (old_size > new_size)
+		return false;
+	if (old_size == new_size)
+		return n == 0 && memcmp(old_root, new_root, TREE_HASH_LEN) == 0;
+	if (old_size == 0)
+		return n == 0;
+	/* an old size that is a power of two: its root comes first */
+	if ((old_size & (old_size - 1)) == 0)
+	{
+		memmove(proof + TREE_HASH_LEN, proof, n * TREE_HASH_LEN);
+		memcpy(proof, old_root, TREE_HASH_LEN);
+		n++;
+	}
+	if (n == 0)
+		return false;
+	fn = old_size - 1;
+	sn = new_size - 1;
+	while (fn & 1)
+	{
+		fn >>= 1;
+		sn >>= 1;
+	}
+	memcpy(fr, proof, TREE_HASH_LEN);
+	memcpy(sr, proof, TREE_HASH_LEN);
+	for (int i = 1; i < n; i++)
+	{
+		const uint8 *c = proof + i * TREE_HASH_LEN;
+
+		if (sn == 0)
+			return false;
+		if ((fn & 1) || fn == sn)
+		{
+			tree_node(c, fr, fr);
+			tree_node(c, sr, sr);
+			while (!(fn & 1) && fn != 0)
+			{
+				fn >>= 1;
+				sn >>= 1;
+			}
+		}
+		else
+			tree_node(sr, c, sr);
+		fn >>= 1;
+		sn >>= 1;
+	}
+	return sn == 0 && memcmp(fr, old_root, TREE_HASH_LEN) == 0 &&
+		memcmp(sr, new_root, TREE_HASH_LEN) == 0;
+}
