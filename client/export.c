@@ -79,6 +79,10 @@
  * snapshot and not in the previous block's.  Those have an xid at or above
  * the previous snapshot's xmin (everything below it was completed then) and
  * below the block's xmax, a range the xid index of each partition finds.
+ * The blocks come in block_id order (the window's), each block's line
+ * before its events (the Append's order), the events of a block sorted by
+ * (xid, id) before their lines are built: no sort of the whole output,
+ * whose rows are large.  verify-export checks that order.
  */
 #define BLOCKS_SQL \
 	"COPY (SELECT x.line FROM" \
@@ -96,12 +100,12 @@
 	"   SELECT 0 AS k, NULL::pg_catalog.xid8 AS xid, NULL::pg_catalog.int8 AS id, b.line" \
 	"   UNION ALL" \
 	"   SELECT 1, e.xid, e.id, " EVENT_LINE \
-	"     FROM steward.audit_events e" \
-	"    WHERE e.xid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(b.prev), '0'::pg_catalog.xid8)" \
-	"      AND e.xid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(b.snapshot)" \
-	"      AND pg_catalog.pg_visible_in_snapshot(e.xid, b.snapshot)" \
-	"      AND (b.prev IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(e.xid, b.prev))) x" \
-	" ORDER BY b.block_id, x.k, x.xid, x.id)" \
+	"     FROM (SELECT * FROM steward.audit_events e" \
+	"            WHERE e.xid OPERATOR(pg_catalog.>=) COALESCE(pg_catalog.pg_snapshot_xmin(b.prev), '0'::pg_catalog.xid8)" \
+	"              AND e.xid OPERATOR(pg_catalog.<) pg_catalog.pg_snapshot_xmax(b.snapshot)" \
+	"              AND pg_catalog.pg_visible_in_snapshot(e.xid, b.snapshot)" \
+	"              AND (b.prev IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(e.xid, b.prev))" \
+	"            ORDER BY e.xid, e.id) e) x)" \
 	" TO STDOUT WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')"
 
 /*

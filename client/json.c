@@ -176,8 +176,15 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 		}
 		if (c < 0x80)
 		{
-			*w++ = (char) c;
-			r->p++;
+			/* a run of plain characters at once */
+			const char *run = r->p;
+
+			while (r->p < r->end && (unsigned char) *r->p >= 0x20 && (unsigned char) *r->p < 0x80 &&
+				   *r->p != '"' && *r->p != '\\')
+				r->p++;
+			if (w != run)
+				memmove(w, run, r->p - run);
+			w += r->p - run;
 		}
 		else
 		{

@@ -390,34 +390,37 @@ put_be64(uint8 *p, uint64 x)
 	memcpy(p, &x, 8);
 }
 
-static inline int
-hexval(unsigned char c)
+/* the value of a hex digit, or 0x10 for any other byte */
+static uint8 hex_digit[256];
+
+static void
+hex_digit_init(void)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
+	memset(hex_digit, 0x10, sizeof(hex_digit));
+	for (int c = 0; c < 10; c++)
+		hex_digit['0' + c] = c;
+	for (int c = 0; c < 6; c++)
+		hex_digit['a' + c] = hex_digit['A' + c] = 10 + c;
 }
 
 /* hex text to bytes; out may be the text itself; false when not hex */
 static bool
 unhex(const char *s, size_t len, uint8 *out)
 {
+	const uint8 *p = (const uint8 *) s;
+	uint8		bad = 0;
+
 	if (len % 2 != 0)
 		return false;
 	for (size_t i = 0; i < len / 2; i++)
 	{
-		int			hi = hexval(s[2 * i]);
-		int			lo = hexval(s[2 * i + 1]);
+		uint8		hi = hex_digit[p[2 * i]];
+		uint8		lo = hex_digit[p[2 * i + 1]];
 
-		if (hi < 0 || lo < 0)
-			return false;
-		out[i] = (uint8) (hi << 4 | lo);
+		bad |= hi | lo;
+		out[i] = (uint8) (hi << 4 | (lo & 0x0f));
 	}
-	return true;
+	return (bad & 0x10) == 0;
 }
 
 /* a member's value: kinds allowed by the caller */
@@ -1649,6 +1652,7 @@ cmd_verify_export(const ClientOptions *opts, const char *file)
 			v->has_digest_root = true;
 		}
 	}
+	hex_digit_init();
 	v->path = file;
 	v->rd.fd = open(file, O_RDONLY, 0);
 	if (v->rd.fd < 0)
