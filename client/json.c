@@ -82,6 +82,18 @@ read_u4(JsonReader *r, pg_wchar *out)
 	return true;
 }
 
+/* the bytes that stand for themselves in a string: printable ASCII but " and \ */
+#define PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+#define PLAIN_4(b) PLAIN(b), PLAIN((b) + 1), PLAIN((b) + 2), PLAIN((b) + 3)
+#define PLAIN_16(b) PLAIN_4(b), PLAIN_4((b) + 4), PLAIN_4((b) + 8), PLAIN_4((b) + 12)
+static const bool plain_char[256] = {
+	PLAIN_16(0x00), PLAIN_16(0x10), PLAIN_16(0x20), PLAIN_16(0x30),
+	PLAIN_16(0x40), PLAIN_16(0x50), PLAIN_16(0x60), PLAIN_16(0x70),
+	PLAIN_16(0x80), PLAIN_16(0x90), PLAIN_16(0xa0), PLAIN_16(0xb0),
+	PLAIN_16(0xc0), PLAIN_16(0xd0), PLAIN_16(0xe0), PLAIN_16(0xf0)
+};
+
+
 /*
  * A string, r->p at its opening quote; the decoded UTF-8 goes to dst, which
  * has room for as many bytes as the string has between its quotes (what a
@@ -176,15 +188,20 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 		}
 		if (c < 0x80)
 		{
-			/* a run of plain characters at once */
-			const char *run = r->p;
+			/* a run of plain characters at once, copied only behind an escape */
+			const char *p = r->p;
+			const char *end = r->end;
 
-			while (r->p < r->end && (unsigned char) *r->p >= 0x20 && (unsigned char) *r->p < 0x80 &&
-				   *r->p != '"' && *r->p != '\\')
-				r->p++;
-			if (w != run)
-				memmove(w, run, r->p - run);
-			w += r->p - run;
+			if (w == p)
+			{
+				while (p < end && plain_char[(unsigned char) *p])
+					p++;
+				w = (char *) p;
+			}
+			else
+				while (p < end && plain_char[(unsigned char) *p])
+					*w++ = *p++;
+			r->p = p;
 		}
 		else
 		{

@@ -22,6 +22,7 @@
 
 #include "libpq-fe.h"
 #include "pqexpbuffer.h"
+#include "common/sha256.h"
 
 /* Exit statuses: the one table is in docs/client.md, "Exit status". */
 #define EXIT_OK				0	/* everything done, nothing found */
@@ -241,7 +242,7 @@ extern int	cmd_verify_export(const ClientOptions *opts, const char *file);
 
 typedef struct Hasher
 {
-	struct pg_cryptohash_ctx *ctx;	/* created on first use, then reused */
+	StewardSha256 ctx;
 } Hasher;
 
 /* the roots of the complete subtrees of the leaves so far, largest first */

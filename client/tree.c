@@ -9,8 +9,9 @@
  *	  an audit path (§2.1.3.2) and of a consistency proof (§2.1.4.2).
  *
  * check-proof (check.c) and verify-export (verify_export.c) both hash
- * through this file only.  SHA-256 is libpgcommon's (pg_cryptohash, with
- * OpenSSL), one context reused for every hash: no allocation per hash.
+ * through this file only.  SHA-256 is the server's own code
+ * (src/common/sha256.c, compiled into the client too): the CPU's SHA
+ * extensions when it has them, no allocation and no lock per hash.
  *
  * client/tree.c
  *
@@ -18,38 +19,24 @@
  */
 #include "pg_steward.h"
 
-#include "common/cryptohash.h"
-
-static void
-hash_failed(pg_cryptohash_ctx *ctx)
-{
-	fprintf(stderr, "%s: could not compute SHA-256: %s\n", progname,
-			ctx ? pg_cryptohash_error(ctx) : "out of memory");
-	exit(EXIT_SERVER);
-}
-
-/* start a hash in h (created on first use, then reused) */
+/* start a hash in h */
 void
 hasher_start(Hasher *h)
 {
-	if (h->ctx == NULL && (h->ctx = pg_cryptohash_create(PG_SHA256)) == NULL)
-		hash_failed(NULL);
-	if (pg_cryptohash_init(h->ctx) < 0)
-		hash_failed(h->ctx);
+	steward_sha256_init(&h->ctx);
 }
 
 void
 hasher_add(Hasher *h, const void *data, size_t len)
 {
-	if (len > 0 && pg_cryptohash_update(h->ctx, data, len) < 0)
-		hash_failed(h->ctx);
+	if (len > 0)
+		steward_sha256_update(&h->ctx, data, len);
 }
 
 void
 hasher_end(Hasher *h, uint8 *out)
 {
-	if (pg_cryptohash_final(h->ctx, out, TREE_HASH_LEN) < 0)
-		hash_failed(h->ctx);
+	steward_sha256_final(&h->ctx, out);
 }
 
 /* H(prefix ‖ a ‖ b); a failure of the hash exits (could not check) */

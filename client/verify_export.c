@@ -229,8 +229,8 @@ typedef struct Verifier
 	int64		lines_epochs;
 
 	/* reused buffers */
-	Hasher		leaf_hasher;
-	Hasher		payload_hasher;
+	uint8	   *message;		/* 0x02 ‖ salt ‖ payload, a commitment's message */
+	size_t		message_size;
 	Hasher		block_hasher;
 	uint8	   *bytes;
 	size_t		bytes_cap;
@@ -997,6 +997,7 @@ read_event(Verifier *v, int n)
 	size_t		off;
 	uint8		leaf[TREE_HASH_LEN];
 	uint8		c[TREE_HASH_LEN];
+	bool		leaf_done;
 	const JsonMember *commitment;
 	const JsonMember *salt;
 	const JsonMember *payload;
@@ -1117,11 +1118,8 @@ read_event(Verifier *v, int n)
 		memcpy(v->bytes + off, commitment->str, commitment->len / 2);
 		off += commitment->len / 2;
 	}
-	hasher_start(&v->leaf_hasher);
-	hasher_add(&v->leaf_hasher, v->bytes, off);
-	hasher_end(&v->leaf_hasher, leaf);
-
-	/* its payload state (rule E6) */
+	/* its payload state (rule E6); the leaf and the commitment side by side */
+	leaf_done = false;
 	if (payload == NULL)
 		state = salt ? STATE_STRAY_SALT : commitment ? STATE_REDACTED : STATE_INTACT;
 	else if (commitment == NULL || salt == NULL || commitment->len != 2 * TREE_HASH_LEN ||
@@ -1129,15 +1127,22 @@ read_event(Verifier *v, int n)
 		state = STATE_MISMATCH;
 	else
 	{
-		uint8		prefix = 0x02;
+		size_t		mlen = 1 + SALT_LEN + payload->len;
 
-		hasher_start(&v->payload_hasher);
-		hasher_add(&v->payload_hasher, &prefix, 1);
-		hasher_add(&v->payload_hasher, salt->str, SALT_LEN);
-		hasher_add(&v->payload_hasher, payload->str, payload->len);
-		hasher_end(&v->payload_hasher, c);
+		if (mlen > v->message_size)
+		{
+			v->message_size = Max(mlen, 2 * v->message_size);
+			v->message = pg_realloc(v->message, v->message_size);
+		}
+		v->message[0] = 0x02;
+		memcpy(v->message + 1, salt->str, SALT_LEN);
+		memcpy(v->message + 1 + SALT_LEN, payload->str, payload->len);
+		steward_sha256_pair(v->bytes, off, leaf, v->message, mlen, c);
+		leaf_done = true;
 		state = memcmp(c, commitment->str, TREE_HASH_LEN) == 0 ? STATE_INTACT : STATE_MISMATCH;
 	}
+	if (!leaf_done)
+		steward_sha256(v->bytes, off, leaf);
 
 	/* its entry in its home block (E3), the first with its id */
 	idx = find_entry(v, id);

@@ -43,22 +43,8 @@ extern char *steward_normalize_sql(const char *sql);
 extern char *steward_checksum(const char *sql);
 extern char *steward_sha256_hex(const char *data, size_t len);
 
-/* common/sha256.c (an incremental hash: init, updates, final) */
-typedef struct StewardSha256
-{
-	uint32		state[8];
-	void		(*blocks) (uint32 *state, const uint8 *data, size_t nblocks);
-	uint64		len;			/* bytes hashed so far */
-	uint8		buf[64];		/* a partial block */
-	size_t		buffered;
-} StewardSha256;
-
-extern void steward_sha256(const void *data, size_t len, uint8 *out);
-extern void steward_sha256_init(StewardSha256 *ctx);
-extern void steward_sha256_update(StewardSha256 *ctx, const void *data, size_t len);
-extern void steward_sha256_final(StewardSha256 *ctx, uint8 *out);
-extern void steward_sha256_pair(const void *data1, size_t len1, uint8 *out1,
-								const void *data2, size_t len2, uint8 *out2);
+/* common/sha256.c */
+#include "common/sha256.h"
 
 /* common/spi_util.c */
 typedef struct StewardOwnerScope

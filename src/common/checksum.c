@@ -14,7 +14,8 @@
  * invalidates checksums stored under v1: a stored checksum is always
  * recomputed with the version it names.
  *
- * Hashing is steward_sha256() (sha256.c).
+ * Hashing is steward_sha256() (sha256.c); steward.sha256_check(), here
+ * too, lets the test suite compare that code with PostgreSQL's sha256().
  *
  *-------------------------------------------------------------------------
  */
@@ -131,4 +132,30 @@ steward_migrate_checksum(PG_FUNCTION_ARGS)
 				 errmsg("sql must not be null")));
 
 	PG_RETURN_TEXT_P(cstring_to_text(steward_checksum(text_to_cstring(PG_GETARG_TEXT_PP(0)))));
+}
+
+PG_FUNCTION_INFO_V1(steward_sha256_check);
+
+/*
+ * steward.sha256_check(data bytea, portable boolean) returns bytea: the
+ * hash as the ledger computes it (portable: without CPU extensions), for
+ * the test suite to compare with sha256().
+ */
+Datum
+steward_sha256_check(PG_FUNCTION_ARGS)
+{
+	bytea	   *in = PG_GETARG_BYTEA_PP(0);
+	bytea	   *result = palloc(VARHDRSZ + STEWARD_SHA256_LEN);
+	const char *data = VARDATA_ANY(in);
+	size_t		len = VARSIZE_ANY_EXHDR(in);
+	StewardSha256 ctx;
+
+	SET_VARSIZE(result, VARHDRSZ + STEWARD_SHA256_LEN);
+	steward_sha256_init_portable(&ctx, PG_GETARG_BOOL(1));
+	/* in three parts, so that the buffering between updates is tested too */
+	steward_sha256_update(&ctx, data, len / 3);
+	steward_sha256_update(&ctx, data + len / 3, len / 3);
+	steward_sha256_update(&ctx, data + 2 * (len / 3), len - 2 * (len / 3));
+	steward_sha256_final(&ctx, (uint8 *) VARDATA(result));
+	PG_RETURN_BYTEA_P(result);
 }

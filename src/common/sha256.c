@@ -8,17 +8,21 @@
  * set-up (a provider lookup under locks) that costs more than hashing the
  * message itself, so the ledger hashes here: with the CPU's SHA extensions
  * (x86-64 SHA-NI) when it has them, else in portable C.  The pgTAP suite
- * checks both against PostgreSQL's own sha256() (steward.sha256_check).
+ * checks both against PostgreSQL's own sha256() (steward.sha256_check,
+ * checksum.c).  The command-line client compiles this file too (with
+ * FRONTEND defined), so its offline checks hash with the same code.
  *
  *-------------------------------------------------------------------------
  */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
 #include "postgres.h"
+#endif
 
-#include "fmgr.h"
 #include "port/pg_bswap.h"
-#include "utils/builtins.h"
 
-#include "pg_steward.h"
+#include "common/sha256.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_SHA_NI_CODE 1
@@ -340,6 +344,13 @@ steward_sha256_init(StewardSha256 *ctx)
 	sha256_begin(ctx, blocks);
 }
 
+/* init, choosing the portable code whatever the CPU has (for tests) */
+void
+steward_sha256_init_portable(StewardSha256 *ctx, bool portable)
+{
+	sha256_begin(ctx, choose_blocks(portable));
+}
+
 /* a message cut into its blocks: the whole ones, then the padded tail */
 typedef struct Padded
 {
@@ -427,30 +438,4 @@ steward_sha256(const void *data, size_t len, uint8 *out)
 	steward_sha256_init(&ctx);
 	steward_sha256_update(&ctx, data, len);
 	steward_sha256_final(&ctx, out);
-}
-
-PG_FUNCTION_INFO_V1(steward_sha256_check);
-
-/*
- * steward.sha256_check(data bytea, portable boolean) returns bytea: the
- * hash as the ledger computes it (portable: without CPU extensions), for
- * the test suite to compare with sha256().
- */
-Datum
-steward_sha256_check(PG_FUNCTION_ARGS)
-{
-	bytea	   *in = PG_GETARG_BYTEA_PP(0);
-	bytea	   *result = palloc(VARHDRSZ + 32);
-	const char *data = VARDATA_ANY(in);
-	size_t		len = VARSIZE_ANY_EXHDR(in);
-	StewardSha256 ctx;
-
-	SET_VARSIZE(result, VARHDRSZ + 32);
-	sha256_begin(&ctx, choose_blocks(PG_GETARG_BOOL(1)));
-	/* in three parts, so that the buffering between updates is tested too */
-	steward_sha256_update(&ctx, data, len / 3);
-	steward_sha256_update(&ctx, data + len / 3, len / 3);
-	steward_sha256_update(&ctx, data + 2 * (len / 3), len - 2 * (len / 3));
-	steward_sha256_final(&ctx, (uint8 *) VARDATA(result));
-	PG_RETURN_BYTEA_P(result);
 }
