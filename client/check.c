@@ -19,7 +19,6 @@
 #include "common/base64.h"
 
 #define HASH_LEN			32
-#define SALT_LEN			16
 #define PROOF_MAX_BYTES		(16 * 1024 * 1024)	/* a receipt with a large payload */
 #define DIGEST_MAX_BYTES	65536	/* as the server's; a digest is ~400 bytes */
 

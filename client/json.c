@@ -25,6 +25,10 @@
 
 #include "mb/pg_wchar.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 typedef struct JsonReader
 {
 	const char *start;
@@ -191,8 +195,38 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 			/* a run of plain characters at once, copied only behind an escape */
 			const char *p = r->p;
 			const char *end = r->end;
+			bool		copy = w != p;
 
-			if (w == p)
+#ifdef __SSE2__
+			/* sixteen bytes at a time: none a quote, a backslash or outside 0x20-0x7f */
+			const __m128i quote = _mm_set1_epi8('"');
+			const __m128i backslash = _mm_set1_epi8('\\');
+			const __m128i space = _mm_set1_epi8(0x20);
+
+			while (end - p >= 16)
+			{
+				__m128i		x = _mm_loadu_si128((const __m128i *) p);
+				int			stop = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+																			   _mm_cmpeq_epi8(x, backslash)),
+														  _mm_cmplt_epi8(x, space)));
+
+				if (stop != 0)
+				{
+					int			k = __builtin_ctz(stop);
+
+					if (copy)
+						memmove(w, p, k);
+					w += k;
+					p += k;
+					break;
+				}
+				if (copy)
+					_mm_storeu_si128((__m128i *) w, x);
+				w += 16;
+				p += 16;
+			}
+#endif
+			if (!copy)
 			{
 				while (p < end && plain_char[(unsigned char) *p])
 					p++;

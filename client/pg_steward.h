@@ -262,6 +262,9 @@ extern void tree_node(const uint8 *left, const uint8 *right, uint8 *out);
 extern void tree_stack_init(TreeStack *t);
 extern void tree_stack_push(TreeStack *t, const uint8 *leaf);
 extern void tree_stack_root(const TreeStack *t, uint8 *out);
+extern void tree_stack_push_subtree(TreeStack *t, const uint8 *root, int height);
+extern void tree_root_of(const uint8 *leaves, size_t stride, int64 n, uint8 *scratch,
+						 uint8 *out);
 extern bool tree_path_leads_to(int64 index, int64 size, const uint8 *leaf, const uint8 *path,
 							   int n, const uint8 *root);
 extern bool tree_consistent(int64 old_size, const uint8 *old_root, int64 new_size,
@@ -309,6 +312,85 @@ extern bool json_parse_line(char *text, size_t len, JsonMember *members, int max
 							PQExpBuffer error);
 extern int	json_array_next(const char *text, size_t len, size_t *pos, const char **elem,
 							size_t *elen, PQExpBuffer error);
+
+/* export_lines.c: an export's lines, a chunk at a time, prepared by two threads */
+#define EXPORT_MAX_MEMBERS	24
+#define SALT_LEN			16
+
+/* the first and the last time the byte format encodes, in µs since 1970 */
+#define TIME_MIN_US		INT64CONST(-210866803200000000)
+#define TIME_MAX_US		INT64CONST(9223371244799999999)
+
+/* payload states (docs/audit.md, rule E6) */
+#define STATE_INTACT		0
+#define STATE_MISMATCH		1
+#define STATE_STRAY_SALT	2
+#define STATE_REDACTED		3
+
+/* export_event_leaf's results */
+#define EXPORT_LEAF_OK			0
+#define EXPORT_LEAF_COMMITMENT	1	/* the commitment is not hex */
+#define EXPORT_LEAF_SALT		2	/* the salt is not hex */
+
+/* an event line's members, in the order export writes them */
+enum
+{
+	E_KIND, E_ID, E_XID, E_TIME, E_TYPE, E_ACTION, E_RTYPE, E_RID, E_ACTOR, E_SESSION, E_CURRENT,
+	E_ADDR, E_APP, E_COMMITMENT, E_SALT, E_PAYLOAD, E_N
+};
+extern const char *const export_event_names[E_N];
+
+/* buffers one thread reuses for every event */
+typedef struct EventScratch
+{
+	uint8	   *bytes;			/* 0x00 ‖ the event bytes */
+	size_t		bytes_cap;
+	uint8	   *message;		/* 0x02 ‖ salt ‖ payload */
+	size_t		message_cap;
+	uint8	   *hexed;			/* the commitment's and the salt's bytes */
+	size_t		hexed_cap;
+} EventScratch;
+
+typedef struct ExportLine
+{
+	char	   *text;			/* NUL-terminated, without its newline */
+	size_t		len;
+	int64		lineno;
+	bool		parsed;			/* else error says why */
+	char	   *error;
+	int			n;
+	JsonMember	members[EXPORT_MAX_MEMBERS];
+	bool		hashed;			/* an event as export writes it: leaf and state */
+	int			state;
+	uint8		leaf[TREE_HASH_LEN];
+} ExportLine;
+
+typedef struct ExportLines
+{
+	const char *path;
+	int			fd;
+	char	   *buf;
+	size_t		cap;
+	size_t		start;			/* of the bytes not in a chunk yet */
+	size_t		end;			/* of the bytes read */
+	bool		eof;
+	int64		lineno;
+	ExportLine *lines;			/* the chunk */
+	int			nlines;
+	EventScratch scratch[2];	/* one per thread */
+	PQExpBufferData err[2];
+	/* how the lines are shared out (export_lines_next) */
+	double		prepare_time;	/* seconds both threads spent preparing */
+	double		check_time;		/* seconds the caller spent between chunks */
+	double		returned_at;
+} ExportLines;
+
+extern void export_lines_open(ExportLines *r, const char *path);
+extern bool export_lines_next(ExportLines *r);
+extern void export_lines_close(ExportLines *r);
+extern bool export_unhex(const char *s, size_t len, uint8 *out);
+extern int	export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodable,
+							  int64 time_us, EventScratch *s, uint8 *leaf, int *state);
 
 /* status.c */
 extern int	cmd_status(const ClientOptions *opts);

@@ -92,6 +92,82 @@ tree_stack_push(TreeStack *t, const uint8 *leaf)
 }
 
 /*
+ * Push the root of a complete subtree of 2^height leaves; the tree's size
+ * is a multiple of 2^height (the subtree is aligned).
+ */
+void
+tree_stack_push_subtree(TreeStack *t, const uint8 *root, int height)
+{
+	uint64		n = t->size >> height;
+
+	Assert((t->size & ((UINT64CONST(1) << height) - 1)) == 0);
+	memcpy(t->hash[t->depth++], root, TREE_HASH_LEN);
+	for (; n & 1; n >>= 1)
+	{
+		tree_node(t->hash[t->depth - 2], t->hash[t->depth - 1], t->hash[t->depth - 2]);
+		t->depth--;
+	}
+	t->size += UINT64CONST(1) << height;
+}
+
+/* two nodes at once: out_a = node(a ‖ a + 32), out_b = node(b ‖ b + 32) */
+static void
+node_pair(const uint8 *a, uint8 *out_a, const uint8 *b, uint8 *out_b)
+{
+	uint8		ma[1 + 2 * TREE_HASH_LEN];
+	uint8		mb[1 + 2 * TREE_HASH_LEN];
+
+	ma[0] = mb[0] = 0x01;
+	memcpy(ma + 1, a, 2 * TREE_HASH_LEN);
+	memcpy(mb + 1, b, 2 * TREE_HASH_LEN);
+	steward_sha256_pair(ma, sizeof(ma), out_a, mb, sizeof(mb), out_b);
+}
+
+/*
+ * The Merkle Tree Hash of n leaves, each TREE_HASH_LEN bytes at leaves +
+ * i * stride, computed level by level: the nodes of a level do not depend
+ * on each other, so they are hashed two at a time.  The odd node at the
+ * end of a level moves up unchanged, which is RFC 9162's split at the
+ * largest power of two below n.  scratch holds (n + 1) / 2 hashes.
+ */
+void
+tree_root_of(const uint8 *leaves, size_t stride, int64 n, uint8 *scratch, uint8 *out)
+{
+	int64		width = n;
+	const uint8 *level = leaves;
+	size_t		step = stride;
+
+	if (n == 0)
+	{
+		steward_sha256("", 0, out);	/* H(""), no prefix */
+		return;
+	}
+	while (width > 1)
+	{
+		int64		pairs = width / 2;
+		int64		i = 0;
+		uint8		both[2][2 * TREE_HASH_LEN];
+
+		for (; i + 1 < pairs; i += 2)
+		{
+			memcpy(both[0], level + 2 * i * step, TREE_HASH_LEN);
+			memcpy(both[0] + TREE_HASH_LEN, level + (2 * i + 1) * step, TREE_HASH_LEN);
+			memcpy(both[1], level + (2 * i + 2) * step, TREE_HASH_LEN);
+			memcpy(both[1] + TREE_HASH_LEN, level + (2 * i + 3) * step, TREE_HASH_LEN);
+			node_pair(both[0], scratch + i * TREE_HASH_LEN, both[1], scratch + (i + 1) * TREE_HASH_LEN);
+		}
+		if (i < pairs)
+			tree_node(level + 2 * i * step, level + (2 * i + 1) * step, scratch + i * TREE_HASH_LEN);
+		if (width % 2 == 1)
+			memmove(scratch + pairs * TREE_HASH_LEN, level + (width - 1) * step, TREE_HASH_LEN);
+		width = pairs + width % 2;
+		level = scratch;
+		step = TREE_HASH_LEN;
+	}
+	memcpy(out, level, TREE_HASH_LEN);
+}
+
+/*
  * The Merkle Tree Hash of the leaves pushed so far: the subtrees joined
  * from the smallest, which is RFC 9162's split at the largest power of
  * two below n, applied again to the rest; H("") for none.

@@ -37,12 +37,6 @@
 #include "port/pg_bswap.h"
 
 #define ENTRY_LEN		56
-#define SALT_LEN		16
-#define MAX_MEMBERS		24
-
-/* the first and the last time the byte format encodes, in µs since 1970 */
-#define TIME_MIN_US		INT64CONST(-210866803200000000)
-#define TIME_MAX_US		INT64CONST(9223371244799999999)
 
 /* problem classes and the ranks of problems of events (verify.c) */
 #define CLASS_BLOCK		0
@@ -60,11 +54,6 @@
 #define RANK_MISSING		8
 #define RANK_INSERTED		9
 
-/* payload states (docs/audit.md, rule E6) */
-#define STATE_INTACT		0
-#define STATE_MISMATCH		1
-#define STATE_STRAY_SALT	2
-#define STATE_REDACTED		3
 
 typedef struct Problem
 {
@@ -124,22 +113,11 @@ typedef struct Retention
 	size_t		len;
 } Retention;
 
-typedef struct Reader
-{
-	int			fd;
-	char	   *buf;
-	size_t		cap;
-	size_t		start;			/* of the line not returned yet */
-	size_t		end;			/* of the bytes read */
-	size_t		scanned;		/* searched for a newline up to here */
-	bool		eof;
-	int64		lineno;
-} Reader;
-
 typedef struct Verifier
 {
 	const char *path;
-	Reader		rd;
+	ExportLines rd;
+	ExportLine *line;			/* the line being checked */
 	PQExpBufferData err;
 	Problem		problem;
 
@@ -192,7 +170,9 @@ typedef struct Verifier
 
 	/* the ledger tree, and the roots wanted at some sizes */
 	TreeStack	tree;
-	TreeStack	block_tree;
+	uint8		block_root[TREE_HASH_LEN];	/* computed from the entries */
+	uint8	   *tree_scratch;	/* tree_root_of's */
+	int64		tree_scratch_n;
 	bool		has_head_root;
 	uint8		head_root_calc[TREE_HASH_LEN];
 	bool		has_digest;
@@ -229,12 +209,9 @@ typedef struct Verifier
 	int64		lines_epochs;
 
 	/* reused buffers */
-	uint8	   *message;		/* 0x02 ‖ salt ‖ payload, a commitment's message */
-	size_t		message_size;
+	EventScratch scratch;		/* for an event not prepared ahead */
 	Hasher		block_hasher;
-	uint8	   *bytes;
-	size_t		bytes_cap;
-	JsonMember	members[MAX_MEMBERS];
+	JsonMember *members;		/* the line's */
 } Verifier;
 
 /* ------------------------------------------------------------ messages */
@@ -249,7 +226,7 @@ refuse(Verifier *v, const char *fmt,...)
 	va_list		ap;
 
 	fprintf(stderr, "%s: could not check: \"%s\" is malformed or was edited: line %lld: ",
-			progname, v->path, (long long) v->rd.lineno);
+			progname, v->path, (long long) (v->line ? v->line->lineno : 0));
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -305,73 +282,6 @@ problem(Verifier *v, int class, int rank, int64 position, int64 block_id, int64 
 
 /* --------------------------------------------------------------- lines */
 
-/* the next line (without its newline, NUL-terminated); false at the end */
-static bool
-next_line(Verifier *v, char **line, size_t *len)
-{
-	Reader	   *r = &v->rd;
-
-	for (;;)
-	{
-		char	   *nl = memchr(r->buf + r->scanned, '\n', r->end - r->scanned);
-
-		if (nl != NULL)
-		{
-			*line = r->buf + r->start;
-			*len = nl - *line;
-			*nl = '\0';
-			r->start = r->scanned = nl - r->buf + 1;
-			r->lineno++;
-			return true;
-		}
-		r->scanned = r->end;
-		if (r->eof)
-		{
-			if (r->start == r->end)
-				return false;
-			/* a last line without its newline */
-			if (r->end == r->cap)
-			{
-				r->cap *= 2;
-				r->buf = pg_realloc(r->buf, r->cap);
-			}
-			r->buf[r->end] = '\0';
-			*line = r->buf + r->start;
-			*len = r->end - r->start;
-			r->start = r->scanned = r->end;
-			r->lineno++;
-			return true;
-		}
-		/* keep the start of the line, read more */
-		if (r->start > 0)
-		{
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->scanned -= r->start;
-			r->start = 0;
-		}
-		if (r->end == r->cap)
-		{
-			r->cap *= 2;
-			r->buf = pg_realloc(r->buf, r->cap);
-		}
-		{
-			ssize_t		got = read(r->fd, r->buf + r->end, r->cap - r->end);
-
-			if (got < 0)
-			{
-				if (errno == EINTR)
-					continue;
-				fprintf(stderr, "%s: could not read \"%s\": %s\n", progname, v->path, strerror(errno));
-				exit(EXIT_SERVER);
-			}
-			if (got == 0)
-				r->eof = true;
-			r->end += got;
-		}
-	}
-}
-
 /* ---------------------------------------------------------- the members */
 
 static inline uint64
@@ -388,39 +298,6 @@ put_be64(uint8 *p, uint64 x)
 {
 	x = pg_hton64(x);
 	memcpy(p, &x, 8);
-}
-
-/* the value of a hex digit, or 0x10 for any other byte */
-static uint8 hex_digit[256];
-
-static void
-hex_digit_init(void)
-{
-	memset(hex_digit, 0x10, sizeof(hex_digit));
-	for (int c = 0; c < 10; c++)
-		hex_digit['0' + c] = c;
-	for (int c = 0; c < 6; c++)
-		hex_digit['a' + c] = hex_digit['A' + c] = 10 + c;
-}
-
-/* hex text to bytes; out may be the text itself; false when not hex */
-static bool
-unhex(const char *s, size_t len, uint8 *out)
-{
-	const uint8 *p = (const uint8 *) s;
-	uint8		bad = 0;
-
-	if (len % 2 != 0)
-		return false;
-	for (size_t i = 0; i < len / 2; i++)
-	{
-		uint8		hi = hex_digit[p[2 * i]];
-		uint8		lo = hex_digit[p[2 * i + 1]];
-
-		bad |= hi | lo;
-		out[i] = (uint8) (hi << 4 | (lo & 0x0f));
-	}
-	return (bad & 0x10) == 0;
 }
 
 /* a member's value: kinds allowed by the caller */
@@ -559,20 +436,51 @@ visible(const Snap *snap, uint64 xid)
 
 /* ----------------------------------------------------------- the tree */
 
-/* push a leaf of the ledger tree; note the roots wanted at this size */
+/*
+ * Push count leaves (TREE_HASH_LEN bytes each, stride bytes apart) to the
+ * ledger tree, and take its root at the sizes a root is wanted at (the
+ * header's and the digest's tree_size).  Where the tree's size allows,
+ * an aligned subtree of many leaves is computed at once (tree_root_of)
+ * and pushed as one node; never past a size whose root is wanted.
+ */
 static void
-tree_leaf(Verifier *v, const uint8 *leaf)
+tree_leaves(Verifier *v, const uint8 *leaves, size_t stride, int64 count)
 {
-	tree_stack_push(&v->tree, leaf);
-	if (v->head_has_root && (int64) v->tree.size == v->head_tree_size)
+	int64		i = 0;
+
+	while (i < count)
 	{
-		tree_stack_root(&v->tree, v->head_root_calc);
-		v->has_head_root = true;
-	}
-	if (v->has_digest && v->dg.has_root && (int64) v->tree.size == v->dg.tree_size)
-	{
-		tree_stack_root(&v->tree, v->digest_root_calc);
-		v->has_digest_root = true;
+		uint64		size = v->tree.size;
+		uint64		stop = PG_UINT64_MAX;
+		int			h = 0;
+		uint8		root[TREE_HASH_LEN];
+
+		if (v->head_has_root && (uint64) v->head_tree_size > size)
+			stop = Min(stop, (uint64) v->head_tree_size);
+		if (v->has_digest && v->dg.has_root && (uint64) v->dg.tree_size > size)
+			stop = Min(stop, (uint64) v->dg.tree_size);
+		while (h < 40 && (size & ((UINT64CONST(2) << h) - 1)) == 0 &&
+			   (UINT64CONST(2) << h) <= (uint64) (count - i) && size + (UINT64CONST(2) << h) <= stop)
+			h++;
+		if (h == 0)
+			tree_stack_push(&v->tree, leaves + i * stride);
+		else
+		{
+			tree_root_of(leaves + i * stride, stride, INT64CONST(1) << h, v->tree_scratch, root);
+			tree_stack_push_subtree(&v->tree, root, h);
+		}
+		i += INT64CONST(1) << h;
+
+		if (v->head_has_root && (int64) v->tree.size == v->head_tree_size)
+		{
+			tree_stack_root(&v->tree, v->head_root_calc);
+			v->has_head_root = true;
+		}
+		if (v->has_digest && v->dg.has_root && (int64) v->tree.size == v->dg.tree_size)
+		{
+			tree_stack_root(&v->tree, v->digest_root_calc);
+			v->has_digest_root = true;
+		}
 	}
 }
 
@@ -695,11 +603,11 @@ hash_member(Verifier *v, const JsonMember *m, uint8 *out)
 	member_str(v, m, "a block", false);
 	if (m->len != 2 * TREE_HASH_LEN)
 	{
-		if (!unhex(m->str, m->len, (uint8 *) m->str))
+		if (!export_unhex(m->str, m->len, (uint8 *) m->str))
 			refuse(v, "the member \"%s\" of a block is not hex", m->key);
 		return false;
 	}
-	if (!unhex(m->str, m->len, out))
+	if (!export_unhex(m->str, m->len, out))
 		refuse(v, "the member \"%s\" of a block is not hex", m->key);
 	return true;
 }
@@ -797,8 +705,7 @@ check_block(Verifier *v, int format, bool has_root, const uint8 *root, bool has_
 				"block %lld has format %d after a block of format %d", id, format, v->format);
 		return;
 	}
-	tree_stack_root(&v->block_tree, calc);
-	if (!has_root || memcmp(root, calc, TREE_HASH_LEN) != 0)
+	if (!has_root || memcmp(root, v->block_root, TREE_HASH_LEN) != 0)
 	{
 		problem(v, CLASS_BLOCK, RANK_NONE, fp, v->block_id, 0, 0,
 				"block %lld: its entries do not match its Merkle root", id);
@@ -891,7 +798,7 @@ read_block(Verifier *v, int n)
 		v->entries = pg_malloc(v->entries_cap + 1);
 		v->seen = pg_malloc(v->entries_cap / ENTRY_LEN + 1);
 	}
-	if (!unhex(ent->str, ent->len, v->entries))
+	if (!export_unhex(ent->str, ent->len, v->entries))
 		refuse(v, "the entries of block %lld are not hex", (long long) v->block_id);
 	v->entries_ok = v->count >= 0 && nbytes % ENTRY_LEN == 0 &&
 		nbytes / ENTRY_LEN == (uint64) v->count;
@@ -901,16 +808,19 @@ read_block(Verifier *v, int n)
 	v->blocks_checked++;
 
 	/* its leaves: the block's own root, and the ledger tree */
-	tree_stack_init(&v->block_tree);
 	if (v->entries_ok)
 	{
 		memset(v->seen, 0, v->count);
-		for (int64 i = 0; i < v->count; i++)
+		if ((v->count + 1) / 2 > v->tree_scratch_n)
 		{
-			tree_stack_push(&v->block_tree, entry(v, i) + 24);
-			tree_leaf(v, entry(v, i) + 24);
+			v->tree_scratch_n = Max((v->count + 1) / 2, 2 * v->tree_scratch_n);
+			v->tree_scratch = pg_realloc(v->tree_scratch, v->tree_scratch_n * TREE_HASH_LEN);
 		}
+		tree_root_of(entry(v, 0) + 24, ENTRY_LEN, v->count, v->tree_scratch, v->block_root);
+		tree_leaves(v, entry(v, 0) + 24, ENTRY_LEN, v->count);
 	}
+	else
+		tree_root_of(NULL, ENTRY_LEN, 0, NULL, v->block_root);
 	check_block(v, (int) format, has_root, root, has_prev, prev, sealed != NULL,
 				sealed ? sealed->integer : 0);
 	if (v->entries_ok)
@@ -932,26 +842,6 @@ read_block(Verifier *v, int n)
 }
 
 /* ------------------------------------------------------------- events */
-
-static const char *const event_names[] = {"kind", "id", "xid", "time_us", "event_type", "action",
-	"resource_type", "resource_id", "actor", "session_user_name", "current_user_name",
-	"client_addr", "application_name", "commitment", "salt", "payload"};
-
-enum
-{
-	E_KIND, E_ID, E_XID, E_TIME, E_TYPE, E_ACTION, E_RTYPE, E_RID, E_ACTOR, E_SESSION, E_CURRENT,
-	E_ADDR, E_APP, E_COMMITMENT, E_SALT, E_PAYLOAD, E_N
-};
-
-static inline void
-bytes_room(Verifier *v, size_t need)
-{
-	if (need > v->bytes_cap)
-	{
-		v->bytes_cap = Max(need, 2 * v->bytes_cap);
-		v->bytes = pg_realloc(v->bytes, v->bytes_cap);
-	}
-}
 
 /* a REDACTION's resource_id: a bigint exactly as PostgreSQL writes one */
 static bool
@@ -994,12 +884,7 @@ read_event(Verifier *v, int n)
 	uint64		xid;
 	bool		encodable;
 	int64		time_us;
-	size_t		off;
 	uint8		leaf[TREE_HASH_LEN];
-	uint8		c[TREE_HASH_LEN];
-	bool		leaf_done;
-	const JsonMember *commitment;
-	const JsonMember *salt;
 	const JsonMember *payload;
 	const JsonMember *type;
 	int			state;
@@ -1007,7 +892,12 @@ read_event(Verifier *v, int n)
 	int64		pos;
 	const uint8 *e;
 
-	map_members(v, n, event_names, E_N, m, "an event");
+	/* a line prepared ahead has its members in export's order, named so */
+	if (v->line->hashed)
+		for (int k = 0; k < E_N; k++)
+			m[k] = &v->members[k];
+	else
+		map_members(v, n, export_event_names, E_N, m, "an event");
 	id = member_int(v, m[E_ID], "an event", false)->integer;
 	t = member_int(v, m[E_XID], "an event", false);
 	if (t->integer < 0)
@@ -1058,91 +948,30 @@ read_event(Verifier *v, int n)
 	}
 	v->events_checked++;
 
-	/* the event bytes (docs/audit.md, "Event bytes"), after the leaf's 0x00 */
-	commitment = member_str(v, m[E_COMMITMENT], "an event", true);
-	salt = member_str(v, m[E_SALT], "an event", true);
-	if (commitment && !unhex(commitment->str, commitment->len, (uint8 *) commitment->str))
-		refuse(v, "the commitment of event %lld is not hex", (long long) id);
-	if (salt && !unhex(salt->str, salt->len, (uint8 *) salt->str))
-		refuse(v, "the salt of event %lld is not hex", (long long) id);
+	/* its leaf and payload state (export_lines.c): prepared with the line, or here */
+	for (int k = E_TYPE; k <= E_SALT; k++)
+		(void) member_str(v, m[k], "an event", true);
+	if (v->line->hashed)
 	{
-		size_t		need = 1 + 4 + 3 * 9 + 13 * 5 + (commitment ? commitment->len / 2 : 0);
-
-		for (int k = E_TYPE; k <= E_APP; k++)
-			if (m[k]->kind == JSON_STRING)
-				need += m[k]->len;
-		bytes_room(v, need);
-	}
-	memcpy(v->bytes, "\x00PSE\x01", 5);
-	off = 5;
-	v->bytes[off++] = 0x01;
-	put_be64(v->bytes + off, id);
-	off += 8;
-	v->bytes[off++] = 0x01;
-	put_be64(v->bytes + off, xid);
-	off += 8;
-	if (encodable)
-	{
-		v->bytes[off++] = 0x01;
-		put_be64(v->bytes + off, time_us);
-		off += 8;
+		memcpy(leaf, v->line->leaf, TREE_HASH_LEN);
+		state = v->line->state;
 	}
 	else
-		v->bytes[off++] = 0x00;
-	for (int k = E_TYPE; k <= E_APP; k++)
 	{
-		const JsonMember *f = member_str(v, m[k], "an event", true);
+		const JsonMember *f[E_N];
 
-		if (f == NULL)
-			v->bytes[off++] = 0x00;
-		else
+		for (int k = 0; k < E_N; k++)
+			f[k] = m[k]->kind == JSON_NULL ? NULL : m[k];
+		switch (export_event_leaf(f, id, xid, encodable, time_us, &v->scratch, leaf, &state))
 		{
-			uint32		l = pg_hton32((uint32) f->len);
-
-			v->bytes[off++] = 0x02;
-			memcpy(v->bytes + off, &l, 4);
-			off += 4;
-			memcpy(v->bytes + off, f->str, f->len);
-			off += f->len;
+			case EXPORT_LEAF_COMMITMENT:
+				refuse(v, "the commitment of event %lld is not hex", (long long) id);
+			case EXPORT_LEAF_SALT:
+				refuse(v, "the salt of event %lld is not hex", (long long) id);
+			default:
+				break;
 		}
 	}
-	if (commitment == NULL)
-		v->bytes[off++] = 0x00;
-	else
-	{
-		uint32		l = pg_hton32((uint32) (commitment->len / 2));
-
-		v->bytes[off++] = 0x03;
-		memcpy(v->bytes + off, &l, 4);
-		off += 4;
-		memcpy(v->bytes + off, commitment->str, commitment->len / 2);
-		off += commitment->len / 2;
-	}
-	/* its payload state (rule E6); the leaf and the commitment side by side */
-	leaf_done = false;
-	if (payload == NULL)
-		state = salt ? STATE_STRAY_SALT : commitment ? STATE_REDACTED : STATE_INTACT;
-	else if (commitment == NULL || salt == NULL || commitment->len != 2 * TREE_HASH_LEN ||
-			 salt->len != 2 * SALT_LEN)
-		state = STATE_MISMATCH;
-	else
-	{
-		size_t		mlen = 1 + SALT_LEN + payload->len;
-
-		if (mlen > v->message_size)
-		{
-			v->message_size = Max(mlen, 2 * v->message_size);
-			v->message = pg_realloc(v->message, v->message_size);
-		}
-		v->message[0] = 0x02;
-		memcpy(v->message + 1, salt->str, SALT_LEN);
-		memcpy(v->message + 1 + SALT_LEN, payload->str, payload->len);
-		steward_sha256_pair(v->bytes, off, leaf, v->message, mlen, c);
-		leaf_done = true;
-		state = memcmp(c, commitment->str, TREE_HASH_LEN) == 0 ? STATE_INTACT : STATE_MISMATCH;
-	}
-	if (!leaf_done)
-		steward_sha256(v->bytes, off, leaf);
 
 	/* its entry in its home block (E3), the first with its id */
 	idx = find_entry(v, id);
@@ -1541,13 +1370,13 @@ read_header(Verifier *v, int n)
 		refuse(v, "the header names no position");
 	v->head_position = m->integer;
 	if ((m = find(v, n, "hash")) == NULL || m->kind != JSON_STRING || m->len != 2 * TREE_HASH_LEN ||
-		!unhex(m->str, m->len, v->head_hash))
+		!export_unhex(m->str, m->len, v->head_hash))
 		refuse(v, "the header names no hash");
 	m = find(v, n, "tree_root");
 	v->head_has_root = m != NULL && m->kind != JSON_NULL;
 	if (v->head_has_root)
 	{
-		if (m->kind != JSON_STRING || m->len != 2 * TREE_HASH_LEN || !unhex(m->str, m->len, v->head_root))
+		if (m->kind != JSON_STRING || m->len != 2 * TREE_HASH_LEN || !export_unhex(m->str, m->len, v->head_root))
 			refuse(v, "the header's tree_root is not 64 hex digits");
 		if ((m = find(v, n, "tree_size")) == NULL || m->kind != JSON_INTEGER || m->integer < 0)
 			refuse(v, "the header names a tree_root but no tree_size");
@@ -1633,13 +1462,50 @@ hex(const uint8 *h)
 	return buf;
 }
 
+/* check one line of the export, in file order */
+static void
+check_line(Verifier *v, bool *header, bool *ended)
+{
+	const JsonMember *kind;
+	int			n;
+
+	if (*ended)
+		refuse(v, "a line after the end line");
+	if (!v->line->parsed)
+		refuse(v, "not a JSON object of an export: %s", v->line->error);
+	v->members = v->line->members;
+	n = v->line->n;
+	kind = n > 0 ? &v->members[0] : NULL;
+	if (kind == NULL || strcmp(kind->key, "kind") != 0 || kind->kind != JSON_STRING)
+		refuse(v, "its first member is not \"kind\"");
+	if (!*header)
+	{
+		if (strcmp(kind->str, "export") != 0)
+			refuse(v, "the first line is not the header of a pg_steward export");
+		read_header(v, n);
+		*header = true;
+	}
+	else if (strcmp(kind->str, "event") == 0)
+		read_event(v, n);
+	else if (strcmp(kind->str, "block") == 0)
+		read_block(v, n);
+	else if (strcmp(kind->str, "epoch") == 0)
+		read_epoch(v, n);
+	else if (strcmp(kind->str, "end") == 0)
+	{
+		check_end(v, n);
+		*ended = true;
+	}
+	else if (strcmp(kind->str, "export") == 0)
+		refuse(v, "a second header");
+	else
+		refuse(v, "an unknown kind \"%s\"", kind->str);
+}
+
 int
 cmd_verify_export(const ClientOptions *opts, const char *file)
 {
 	Verifier   *v = pg_malloc0(sizeof(Verifier));
-	char	   *line;
-	size_t		len;
-	int			n;
 	bool		header = false;
 	bool		ended = false;
 	int			rc;
@@ -1657,62 +1523,28 @@ cmd_verify_export(const ClientOptions *opts, const char *file)
 			v->has_digest_root = true;
 		}
 	}
-	hex_digit_init();
 	v->path = file;
-	v->rd.fd = open(file, O_RDONLY, 0);
-	if (v->rd.fd < 0)
-	{
-		fprintf(stderr, "%s: could not open \"%s\": %s\n", progname, file, strerror(errno));
-		return EXIT_SERVER;
-	}
-	v->rd.cap = 4 * 1024 * 1024;
-	v->rd.buf = pg_malloc(v->rd.cap);
+	export_lines_open(&v->rd, file);
 	initPQExpBuffer(&v->err);
 	v->next_block = 1;
 	v->next_position = 1;
 	tree_stack_init(&v->tree);
 
-	while (next_line(v, &line, &len))
+	while (export_lines_next(&v->rd))
 	{
-		const JsonMember *kind;
-
-		if (ended)
-			refuse(v, "a line after the end line");
-		resetPQExpBuffer(&v->err);
-		if (!json_parse_line(line, len, v->members, MAX_MEMBERS, &n, &v->err))
-			refuse(v, "not a JSON object of an export: %s", v->err.data);
-		kind = n > 0 ? &v->members[0] : NULL;
-		if (kind == NULL || strcmp(kind->key, "kind") != 0 || kind->kind != JSON_STRING)
-			refuse(v, "its first member is not \"kind\"");
-		if (!header)
+		for (int i = 0; i < v->rd.nlines; i++)
 		{
-			if (strcmp(kind->str, "export") != 0)
-				refuse(v, "the first line is not the header of a pg_steward export");
-			read_header(v, n);
-			header = true;
+			v->line = &v->rd.lines[i];
+			check_line(v, &header, &ended);
 		}
-		else if (strcmp(kind->str, "event") == 0)
-			read_event(v, n);
-		else if (strcmp(kind->str, "block") == 0)
-			read_block(v, n);
-		else if (strcmp(kind->str, "epoch") == 0)
-			read_epoch(v, n);
-		else if (strcmp(kind->str, "end") == 0)
-		{
-			check_end(v, n);
-			ended = true;
-		}
-		else if (strcmp(kind->str, "export") == 0)
-			refuse(v, "a second header");
-		else
-			refuse(v, "an unknown kind \"%s\"", kind->str);
 		if (interrupted)
 		{
 			fprintf(stderr, "%s: interrupted\n", progname);
 			return EXIT_INTERRUPTED;
 		}
 	}
-	close(v->rd.fd);
+	export_lines_close(&v->rd);
+	v->line = NULL;
 	if (!header)
 		refuse(v, "the file is empty: no header");
 	if (!ended)

@@ -17,7 +17,9 @@
 #    dropped, an event moved to another block, the header, a line cut):
 #    reported or refused, never valid;
 #  * the test vectors (test/vectors) loaded into a database, exported and
-#    verified: the server's verdict.
+#    verified: the server's verdict;
+#  * an export larger than verify-export reads at a time (a block line
+#    longer than its buffer): valid, and a change deep inside found.
 use strict;
 use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
@@ -276,6 +278,39 @@ for my $t (@tampers)
 	is($rc, 1, "$name: verify-export exits 1") or diag($out, $err);
 	is(first_two($out), $server, "$name: verify-export reports exactly the server's problem and counts");
 }
+
+# ------------------------------------------- an export larger than a chunk
+# verify-export reads 1 MB and at most 2048 lines at a time, parsed and
+# hashed by two threads: a block of 20000 events (its line over 2 MB, longer
+# than the buffer) and its event lines cross both bounds; a changed payload
+# deep inside is found where the server finds it, and a file whose last
+# line has no newline is read to its end.
+client_db($node, 'big');
+sql(q{SELECT count(audit_append('READ', 'ward', 'W-' || g, jsonb_build_object('bed', g, 'note', repeat('é"', g % 97)), 'nurse'))
+        FROM generate_series(1, 20000) g;
+      SELECT audit_seal();
+      SELECT count(audit_append('READ', 'ward', 'X-' || g, NULL, 'nurse')) FROM generate_series(1, 3001) g;
+      SELECT audit_seal();}, 'big');
+my $eb = "$dir/big.jsonl";
+($rc, $out, $err) = run_client($node, 'big', [ 'export', '--out', $eb ]);
+is($rc, 0, 'a large export') or diag($err);
+cmp_ok(-s $eb, '>', 4 * 1024 * 1024, '... of more than 4 MB');
+($rc, $out, $err) = vexport($eb);
+is("$rc|" . first_two($out), "0|" . server_verdict('big'), '... valid, with the server\'s counts') or diag($err);
+my @lb = slurp_lines($eb);
+chomp $lb[-1];
+($rc, $out, $err) = vexport(write_lines("$dir/big-nonl.jsonl", @lb));
+is($rc, 0, '... and without the last newline') or diag($out, $err);
+sql(q{CREATE DATABASE big2 TEMPLATE big}, 'postgres');
+sql(q{SET session_replication_role = replica;
+      UPDATE steward.audit_events SET payload = payload || '{"bed": 0}' WHERE id = 15555;
+      DELETE FROM steward.audit_events WHERE id = 21234;}, 'big2');
+my $server_big2 = server_verdict('big2');
+like($server_big2, qr/^block 1, position 15555: the payload of event 15555 does not match its commitment\n/,
+	'a payload changed and a row deleted in the large ledger: the server reports the payload');
+($rc, $out, $err) = run_client($node, 'big2', [ 'export', '--out', "$dir/big2.jsonl" ]);
+($rc, $out, $err) = vexport("$dir/big2.jsonl");
+is("$rc|" . first_two($out), "1|$server_big2", '... and so does verify-export, with the same counts') or diag($err);
 
 # ------------------------------------------------ no server from here on
 $node->stop;
