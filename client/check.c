@@ -182,7 +182,7 @@ get_hashes(const Doc *d, const char *key, uint8 **hashes, int *n)
 	if (m->nitems > 128)
 		return malformed(d, "\"%s\" has more than 128 hashes", key);
 	*n = m->nitems;
-	*hashes = pg_malloc(HASH_LEN * (m->nitems + 1));	/* + 1: room to prepend one */
+	*hashes = pg_malloc(HASH_LEN * Max(m->nitems, 1));
 	for (int i = 0; i < m->nitems; i++)
 	{
 		char	   *h;
@@ -432,7 +432,7 @@ check_receipt(Doc *d, const char *digest_path, const char *public_key)
 			why = psprintf("its event bytes do not hash to its leaf");
 	}
 	/* 3. RFC 9162 §2.1.3.2 */
-	if (why == NULL && !tree_path_leads_to(leaf_index, head.size, leaf, path, npath, dg.root))
+	if (why == NULL && !steward_merkle_inclusion_holds(leaf_index, head.size, leaf, path, npath, dg.root))
 		why = psprintf("its audit path does not lead from leaf %lld to the digest's tree_root",
 					   (long long) leaf_index);
 	/* the event it is about */
@@ -500,7 +500,7 @@ check_consistency(Doc *d, const char *old_path, const char *new_path, const char
 		why = head_mismatch(&new, &new_dg, "new ", "the digest");
 	if (why == NULL && old.size > new.size)
 		why = psprintf("the old digest names a larger tree than the digest");
-	if (why == NULL && !tree_consistent(old.size, old.root, new.size, new.root, proof, n))
+	if (why == NULL && !steward_merkle_consistency_holds(old.size, old.root, new.size, new.root, proof, n))
 		why = psprintf("its proof does not lead to both tree roots");
 	if (why)
 	{

@@ -23,6 +23,7 @@
 #include "libpq-fe.h"
 #include "pqexpbuffer.h"
 #include "common/sha256.h"
+#include "common/merkle.h"
 
 /* Exit statuses: the one table is in docs/client.md, "Exit status". */
 #define EXIT_OK				0	/* everything done, nothing found */
@@ -263,12 +264,6 @@ extern void tree_stack_init(TreeStack *t);
 extern void tree_stack_push(TreeStack *t, const uint8 *leaf);
 extern void tree_stack_root(const TreeStack *t, uint8 *out);
 extern void tree_stack_push_subtree(TreeStack *t, const uint8 *root, int height);
-extern void tree_root_of(const uint8 *leaves, size_t stride, int64 n, uint8 *scratch,
-						 uint8 *out);
-extern bool tree_path_leads_to(int64 index, int64 size, const uint8 *leaf, const uint8 *path,
-							   int n, const uint8 *root);
-extern bool tree_consistent(int64 old_size, const uint8 *old_root, int64 new_size,
-							const uint8 *new_root, uint8 *proof, int n);
 
 /* sign.c */
 extern void *sign_key_load(const char *path);

@@ -171,7 +171,7 @@ typedef struct Verifier
 	/* the ledger tree, and the roots wanted at some sizes */
 	TreeStack	tree;
 	uint8		block_root[TREE_HASH_LEN];	/* computed from the entries */
-	uint8	   *tree_scratch;	/* tree_root_of's */
+	uint8	   *tree_scratch;	/* steward_merkle_root's */
 	int64		tree_scratch_n;
 	bool		has_head_root;
 	uint8		head_root_calc[TREE_HASH_LEN];
@@ -466,7 +466,7 @@ tree_leaves(Verifier *v, const uint8 *leaves, size_t stride, int64 count)
 			tree_stack_push(&v->tree, leaves + i * stride);
 		else
 		{
-			tree_root_of(leaves + i * stride, stride, INT64CONST(1) << h, v->tree_scratch, root);
+			steward_merkle_root(leaves + i * stride, stride, INT64CONST(1) << h, v->tree_scratch, root);
 			tree_stack_push_subtree(&v->tree, root, h);
 		}
 		i += INT64CONST(1) << h;
@@ -816,11 +816,11 @@ read_block(Verifier *v, int n)
 			v->tree_scratch_n = Max((v->count + 1) / 2, 2 * v->tree_scratch_n);
 			v->tree_scratch = pg_realloc(v->tree_scratch, v->tree_scratch_n * TREE_HASH_LEN);
 		}
-		tree_root_of(entry(v, 0) + 24, ENTRY_LEN, v->count, v->tree_scratch, v->block_root);
+		steward_merkle_root(entry(v, 0) + 24, ENTRY_LEN, v->count, v->tree_scratch, v->block_root);
 		tree_leaves(v, entry(v, 0) + 24, ENTRY_LEN, v->count);
 	}
 	else
-		tree_root_of(NULL, ENTRY_LEN, 0, NULL, v->block_root);
+		steward_merkle_root(NULL, ENTRY_LEN, 0, NULL, v->block_root);
 	check_block(v, (int) format, has_root, root, has_prev, prev, sealed != NULL,
 				sealed ? sealed->integer : 0);
 	if (v->entries_ok)

@@ -279,7 +279,6 @@ extern bool steward_audit_digest_matches(const AuditDigest *dg, bool *exists);
 
 /* tree.c: the ledger tree */
 #define AUDIT_TREE_TILE_LEVEL	8	/* nodes of 2^8 leaves and up are stored */
-extern void steward_audit_tree_node(const uint8 *left, const uint8 *right, uint8 *out);
 extern int64 steward_audit_tree_split(int64 n);
 extern int64 steward_audit_tree_sealed_size(void);
 extern void steward_audit_tree_read_leaves(int64 start, int64 count, uint8 *out);

@@ -352,66 +352,14 @@ steward_audit_commitment(const uint8 *salt, const char *payload, size_t len,
 	steward_sha256_final(&ctx, out);
 }
 
-/* node = H(0x01 || left || right) */
-static inline void
-node_message(uint8 *msg, const uint8 *left, const uint8 *right)
-{
-	msg[0] = DOMAIN_NODE;
-	memcpy(msg + 1, left, AUDIT_HASH_LEN);
-	memcpy(msg + 1 + AUDIT_HASH_LEN, right, AUDIT_HASH_LEN);
-}
-
-/*
- * RFC 6962 Merkle tree hash of n leaves (n >= 1), the leaves "stride" bytes
- * apart (so that the leaves inside entries need no copy).  RFC 6962 splits
- * n leaves at the largest power of two below n, so every left subtree is
- * complete; the same tree is built level by level from the bottom, pairing
- * neighbours and carrying an odd last node up unchanged.  That way the
- * nodes of a level are independent, and are hashed two at a time.
- */
+/* the Merkle Tree Hash of n leaves (common/merkle.c), n >= 1 */
 static void
 merkle(const uint8 *leaves, int64 n, size_t stride, uint8 *out)
 {
-	uint8	   *level;
-	const uint8 *cur = leaves;
-	size_t		cur_stride = stride;
+	uint8	   *scratch = palloc(((n + 1) / 2) * AUDIT_HASH_LEN);
 
-	if (n == 1)
-	{
-		memcpy(out, leaves, AUDIT_HASH_LEN);
-		return;
-	}
-	/* each level is written over the one before it, which it never passes */
-	level = palloc(((n + 1) / 2) * AUDIT_HASH_LEN);
-	while (n > 1)
-	{
-		int64		pairs = n / 2;
-
-		for (int64 j = 0; j < pairs; j += 2)
-		{
-			uint8		m1[1 + 2 * AUDIT_HASH_LEN];
-			uint8		m2[1 + 2 * AUDIT_HASH_LEN];
-
-			if ((j & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
-			node_message(m1, cur + 2 * j * cur_stride, cur + (2 * j + 1) * cur_stride);
-			if (j + 1 < pairs)
-			{
-				node_message(m2, cur + (2 * j + 2) * cur_stride, cur + (2 * j + 3) * cur_stride);
-				steward_sha256_pair(m1, sizeof(m1), level + j * AUDIT_HASH_LEN,
-									m2, sizeof(m2), level + (j + 1) * AUDIT_HASH_LEN);
-			}
-			else
-				steward_sha256(m1, sizeof(m1), level + j * AUDIT_HASH_LEN);
-		}
-		if (n % 2 == 1)
-			memmove(level + pairs * AUDIT_HASH_LEN, cur + (n - 1) * cur_stride, AUDIT_HASH_LEN);
-		n = pairs + n % 2;
-		cur = level;
-		cur_stride = AUDIT_HASH_LEN;
-	}
-	memcpy(out, level, AUDIT_HASH_LEN);
-	pfree(level);
+	steward_merkle_root(leaves, stride, n, scratch, out);
+	pfree(scratch);
 }
 
 void

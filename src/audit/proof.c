@@ -246,97 +246,10 @@ subproof(int64 m, int64 start, int64 n, bool b, StringInfo out)
 }
 
 /*
- * RFC 9162 §2.1.3.2: does the path (32-byte hashes) lead from leaf index
- * m of a tree of n leaves to root?  Proofs are checked before they are
- * returned, so that a wrong stored node (tree.c) is refused here rather
- * than handed out.
+ * Every receipt and consistency proof is checked (common/merkle.c, as a
+ * verifier would) before it is returned, so that a wrong stored node
+ * (tree.c) is refused here rather than handed out.
  */
-static bool
-inclusion_holds(const uint8 *leaf, int64 m, int64 n, const StringInfo path, const uint8 *root)
-{
-	uint64		fn = (uint64) m;
-	uint64		sn = (uint64) n - 1;
-	uint8		r[AUDIT_HASH_LEN];
-
-	if (m < 0 || m >= n)
-		return false;
-	memcpy(r, leaf, AUDIT_HASH_LEN);
-	for (int i = 0; i < path->len / AUDIT_HASH_LEN; i++)
-	{
-		const uint8 *p = (const uint8 *) path->data + i * AUDIT_HASH_LEN;
-
-		if (sn == 0)
-			return false;
-		if ((fn & 1) || fn == sn)
-		{
-			steward_audit_tree_node(p, r, r);
-			if (!(fn & 1))
-				do
-				{
-					fn >>= 1;
-					sn >>= 1;
-				} while (!(fn & 1) && fn != 0);
-		}
-		else
-			steward_audit_tree_node(r, p, r);
-		fn >>= 1;
-		sn >>= 1;
-	}
-	return sn == 0 && memcmp(r, root, AUDIT_HASH_LEN) == 0;
-}
-
-/* RFC 9162 §2.1.4.2 for 0 < m < n (see inclusion_holds) */
-static bool
-consistency_holds(int64 m, int64 n, const uint8 *old_root, const uint8 *new_root, const StringInfo proof)
-{
-	int			count = proof->len / AUDIT_HASH_LEN;
-	int			i = 0;
-	uint64		fn = (uint64) m - 1;
-	uint64		sn = (uint64) n - 1;
-	uint8		fr[AUDIT_HASH_LEN];
-	uint8		sr[AUDIT_HASH_LEN];
-
-	if ((m & (m - 1)) == 0)
-		memcpy(fr, old_root, AUDIT_HASH_LEN);
-	else
-	{
-		if (count == 0)
-			return false;
-		memcpy(fr, proof->data, AUDIT_HASH_LEN);
-		i = 1;
-	}
-	memcpy(sr, fr, AUDIT_HASH_LEN);
-	while (fn & 1)
-	{
-		fn >>= 1;
-		sn >>= 1;
-	}
-	for (; i < count; i++)
-	{
-		const uint8 *c = (const uint8 *) proof->data + i * AUDIT_HASH_LEN;
-
-		if (sn == 0)
-			return false;
-		if ((fn & 1) || fn == sn)
-		{
-			steward_audit_tree_node(c, fr, fr);
-			steward_audit_tree_node(c, sr, sr);
-			if (!(fn & 1))
-				do
-				{
-					fn >>= 1;
-					sn >>= 1;
-				} while (!(fn & 1) && fn != 0);
-		}
-		else
-			steward_audit_tree_node(sr, c, sr);
-		fn >>= 1;
-		sn >>= 1;
-	}
-	return sn == 0 && memcmp(fr, old_root, AUDIT_HASH_LEN) == 0 &&
-		memcmp(sr, new_root, AUDIT_HASH_LEN) == 0;
-}
-
 static void
 refuse_wrong_tree(void)
 {
@@ -676,7 +589,8 @@ steward_audit_proof(PG_FUNCTION_ARGS)
 
 	initStringInfo(&hashes);
 	path(ev.position - 1, 0, h.size, &hashes);
-	if (!inclusion_holds(ev.leaf, ev.position - 1, h.size, &hashes, h.root))
+	if (!steward_merkle_inclusion_holds(ev.position - 1, h.size, ev.leaf, (const uint8 *) hashes.data,
+										hashes.len / AUDIT_HASH_LEN, h.root))
 		refuse_wrong_tree();
 
 	initStringInfo(&json);
@@ -742,7 +656,8 @@ steward_audit_consistency(PG_FUNCTION_ARGS)
 	if (old_head.size > 0 && old_head.size < new_head.size)
 	{
 		subproof(old_head.size, 0, new_head.size, true, &hashes);
-		if (!consistency_holds(old_head.size, new_head.size, old_head.root, new_head.root, &hashes))
+		if (!steward_merkle_consistency_holds(old_head.size, old_head.root, new_head.size, new_head.root,
+											  (const uint8 *) hashes.data, hashes.len / AUDIT_HASH_LEN))
 			refuse_wrong_tree();
 	}
 	else if (old_head.size == new_head.size &&

@@ -44,18 +44,6 @@
 
 StaticAssertDecl(AUDIT_ENTRY_LEN == 56, "the SQL below reads entries of 56 bytes");
 
-/* node = H(0x01 ‖ left ‖ right) */
-void
-steward_audit_tree_node(const uint8 *left, const uint8 *right, uint8 *out)
-{
-	uint8		m[1 + 2 * AUDIT_HASH_LEN];
-
-	m[0] = 0x01;
-	memcpy(m + 1, left, AUDIT_HASH_LEN);
-	memcpy(m + 1 + AUDIT_HASH_LEN, right, AUDIT_HASH_LEN);
-	steward_sha256(m, sizeof(m), out);
-}
-
 /* the largest power of two below n (n >= 2) */
 int64
 steward_audit_tree_split(int64 n)
@@ -214,7 +202,7 @@ steward_audit_tree_subtree(int64 start, int64 n, uint8 *out)
 	k = steward_audit_tree_split(n);
 	steward_audit_tree_subtree(start, k, left);
 	steward_audit_tree_subtree(start + k, n - k, right);
-	steward_audit_tree_node(left, right, out);
+	steward_merkle_node(left, right, out);
 }
 
 /* the root of the tree of size n (H("") for 0) */
@@ -322,7 +310,7 @@ steward_audit_tree_extend(int64 size)
 			insert_node(plan, level, index, h);
 			while (index & 1)
 			{
-				steward_audit_tree_node(frontier[level], h, h);
+				steward_merkle_node(frontier[level], h, h);
 				level++;
 				index >>= 1;
 				insert_node(plan, level, index, h);
