@@ -415,4 +415,19 @@ $hr[0] =~ s/"tree_root" : "[0-9a-f]{64}"/'"tree_root" : "' . ('1' x 64) . '"'/e;
 like("$rc|$out", qr/^1\|block \d+, position \d+: the ledger tree of \d+ events does not have the root the export's header names\n/,
 	'a tree root in the header that the leaves do not give');
 
+# hex read sixteen digits at a time: a bad digit deep in a commitment or in
+# a block's entries is still refused
+my @hx = @l2;
+my ($ic) = grep { $hx[$_] =~ /"kind" : "event"/ && $hx[$_] =~ /"commitment" : "[0-9a-f]{64}"/ } 0 .. $#hx;
+$hx[$ic] =~ s/("commitment" : "[0-9a-f]{40})[0-9a-f]/${1}x/;
+($rc, $out, $err) = vexport(write_lines("$dir/t10.jsonl", @hx));
+is($rc, 4, 'a commitment that is not hex: exit 4');
+like($err, qr/the commitment of event \d+ is not hex/, '... named');
+@hx = @l2;
+my ($ib) = grep { $hx[$_] =~ /"kind" : "block"/ } 0 .. $#hx;
+$hx[$ib] =~ s/("entries" : "[0-9a-f]{100})[0-9a-f]/${1}g/;
+($rc, $out, $err) = vexport(write_lines("$dir/t11.jsonl", @hx));
+is($rc, 4, 'entries that are not hex: exit 4');
+like($err, qr/the entries of block \d+ are not hex/, '... named');
+
 done_testing();
