@@ -8,18 +8,22 @@
  * A *chunk* is as many whole lines as fit in CHUNK_BYTES (a longer line,
  * a block with many entries, is a chunk of its own) and at most
  * CHUNK_LINES of them.  What can be computed from one line alone is
- * computed for the whole chunk before verify_export.c looks at any of its
- * lines: the JSON of every line (json_parse_line, in place), and for an
- * event its leaf H(0x00 ‖ event bytes) and its payload state (docs/audit.md,
- * "Event bytes", rule E6), side by side.  The lines are shared out between
- * the calling thread and one worker thread by their bytes; each thread
- * writes only its own lines, and the caller reads them once both are done.
- * Nothing here refuses a line: one that does not parse keeps the reason,
- * and an event that is not as export writes it is left for
- * verify_export.c, which checks it member by member and says why.
+ * computed before verify_export.c looks at the line: its JSON
+ * (json_parse_line, in place), and for an event its leaf H(0x00 ‖ event
+ * bytes) and its payload state (docs/audit.md, "Event bytes", rule E6),
+ * side by side.  Two chunks are held at once, in two *slots*: while the
+ * caller checks one, a worker thread prepares its share of the next one;
+ * at the next call this thread prepares the rest and waits for the
+ * worker.  Each thread writes only its own lines, and the caller reads a
+ * chunk once both are done with it.  The shares are cut so that both
+ * threads finish together (split_point).  Nothing here refuses a line:
+ * one that does not parse keeps the reason, and an event that is not as
+ * export writes it is left for verify_export.c, which checks it member by
+ * member and says why.
  *
- * Memory: the read buffer (the largest line, at least CHUNK_BYTES) and
- * CHUNK_LINES parsed lines, whatever the size of the export.
+ * Memory: two slots, each a buffer (the longest line, at least
+ * CHUNK_BYTES) and CHUNK_LINES parsed lines, whatever the size of the
+ * export.
  *
  * client/export_lines.c
  *
@@ -276,16 +280,6 @@ prepare_line(ExportLine *l, EventScratch *s, PQExpBuffer err)
 								  &l->state) == EXPORT_LEAF_OK;
 }
 
-typedef struct Share
-{
-	ExportLine *lines;
-	int			from;
-	int			to;
-	EventScratch *scratch;
-	PQExpBuffer err;
-	double		seconds;		/* how long it took */
-} Share;
-
 static double
 monotonic_seconds(void)
 {
@@ -295,14 +289,15 @@ monotonic_seconds(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* prepare lines [from, to) of a slot; the worker thread's entry point */
 static void *
 prepare_share(void *arg)
 {
-	Share	   *sh = (Share *) arg;
+	ExportShare *sh = (ExportShare *) arg;
 	double		start = monotonic_seconds();
 
 	for (int i = sh->from; i < sh->to; i++)
-		prepare_line(&sh->lines[i], sh->scratch, sh->err);
+		prepare_line(&sh->slot->lines[i], &sh->scratch, &sh->err);
 	sh->seconds = monotonic_seconds() - start;
 	return NULL;
 }
@@ -320,13 +315,12 @@ export_lines_open(ExportLines *r, const char *path)
 		fprintf(stderr, "%s: could not open \"%s\": %s\n", progname, path, strerror(errno));
 		exit(EXIT_SERVER);
 	}
-	r->cap = CHUNK_BYTES;
-	r->buf = pg_malloc(r->cap + 1);
-	r->lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
-	for (int t = 0; t < 2; t++)
+	for (int k = 0; k < 2; k++)
 	{
-		initPQExpBuffer(&r->err[t]);
-		memset(&r->scratch[t], 0, sizeof(EventScratch));
+		r->slots[k].cap = CHUNK_BYTES;
+		r->slots[k].buf = pg_malloc(r->slots[k].cap + 1);
+		r->slots[k].lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
+		initPQExpBuffer(&r->shares[k].err);
 	}
 	/* the hash picks its code once, before any thread uses it */
 	steward_sha256("", 0, warm);
@@ -335,16 +329,19 @@ export_lines_open(ExportLines *r, const char *path)
 void
 export_lines_close(ExportLines *r)
 {
+	if (r->worker_running)
+		pthread_join(r->worker, NULL);
 	close(r->fd);
 }
 
-/* read until the buffer is full or the file ends */
+/* read into the slot until it holds want bytes (at most its buffer) or the file ends */
 static void
-read_more(ExportLines *r)
+read_more(ExportLines *r, ExportSlot *sl, size_t want)
 {
-	while (!r->eof && r->end < r->cap)
+	want = Min(want, sl->cap);
+	while (!r->eof && sl->end < want)
 	{
-		ssize_t		got = read(r->fd, r->buf + r->end, r->cap - r->end);
+		ssize_t		got = read(r->fd, sl->buf + sl->end, want - sl->end);
 
 		if (got < 0)
 		{
@@ -355,124 +352,182 @@ read_more(ExportLines *r)
 		}
 		if (got == 0)
 			r->eof = true;
-		r->end += got;
+		sl->end += got;
 	}
 }
 
 /*
- * The next chunk of lines in r->lines[0 .. r->nlines), prepared; false
- * after the last line.  The lines of the chunk before are gone.
+ * Fill slot sl with the next chunk: the bytes the other slot read past its
+ * last line first, then more from the file, up to CHUNK_BYTES, or more
+ * when that holds no whole line (a longer line grows the buffer).  The
+ * lines are cut, not prepared.
  */
-bool
-export_lines_next(ExportLines *r)
+static void
+fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 {
 	size_t		p;
-	size_t		total = 0;
-	double		now;
-	double		share;
-	int			split;
-	pthread_t	worker;
-	Share		shares[2];
 
-	for (int i = 0; i < r->nlines; i++)
-		if (r->lines[i].error)
+	for (int i = 0; i < sl->nlines; i++)
+		if (sl->lines[i].error)
 		{
-			free(r->lines[i].error);
-			r->lines[i].error = NULL;
+			free(sl->lines[i].error);
+			sl->lines[i].error = NULL;
 		}
-	r->nlines = 0;
-
-	/*
-	 * At least a chunk's worth of bytes unless the file ends first, and at
-	 * least one whole line: what is left moves to the front only when more
-	 * has to be read, and a line longer than the buffer grows it.
-	 */
-	for (;;)
+	sl->nlines = 0;
+	sl->end = 0;
+	sl->bytes = 0;
+	if (prev && prev->used < prev->end)
 	{
-		bool		need_more = r->end - r->start < CHUNK_BYTES ||
-			memchr(r->buf + r->start, '\n', r->end - r->start) == NULL;
+		size_t		left = prev->end - prev->used;
 
-		if (r->eof || !need_more)
-			break;
-		if (r->start > 0)
+		if (left > sl->cap)
 		{
-			memmove(r->buf, r->buf + r->start, r->end - r->start);
-			r->end -= r->start;
-			r->start = 0;
+			sl->cap = left;
+			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
 		}
-		else if (r->end == r->cap)
-		{
-			r->cap *= 2;
-			r->buf = pg_realloc(r->buf, r->cap + 1);
-		}
-		read_more(r);
+		memcpy(sl->buf, prev->buf + prev->used, left);
+		sl->end = left;
+		prev->end = prev->used;
 	}
-	if (r->start == r->end)
-		return false;
-
-	for (p = r->start; p < r->end && r->nlines < CHUNK_LINES;)
+	read_more(r, sl, CHUNK_BYTES);
+	while (!r->eof && memchr(sl->buf, '\n', sl->end) == NULL)
 	{
-		char	   *nl = memchr(r->buf + p, '\n', r->end - p);
-		ExportLine *l = &r->lines[r->nlines];
+		/* a line longer than what is read: read on, into a larger buffer */
+		if (sl->end == sl->cap)
+		{
+			sl->cap *= 2;
+			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
+		}
+		read_more(r, sl, sl->cap);
+	}
+
+	for (p = 0; p < sl->end && sl->nlines < CHUNK_LINES;)
+	{
+		char	   *nl = memchr(sl->buf + p, '\n', sl->end - p);
+		ExportLine *l = &sl->lines[sl->nlines];
 
 		if (nl == NULL)
 		{
 			if (!r->eof)
 				break;
 			/* a last line without its newline */
-			nl = r->buf + r->end;
+			nl = sl->buf + sl->end;
 		}
 		*nl = '\0';
-		l->text = r->buf + p;
+		l->text = sl->buf + p;
 		l->len = nl - l->text;
 		l->lineno = ++r->lineno;
-		total += l->len;
-		r->nlines++;
-		p = Min((size_t) (nl - r->buf) + 1, r->end);
+		sl->bytes += l->len;
+		sl->nlines++;
+		p = Min((size_t) (nl - sl->buf) + 1, sl->end);
 	}
-	r->start = p;
+	sl->used = p;
+}
 
-	/*
-	 * The first lines to this thread, the rest to the worker, shared so
-	 * that both finish together: this thread also checks the chunk in file
-	 * order afterwards (the time since the last return), so it takes the
-	 * fraction (1 - check / prepare) / 2 of the bytes, from the times of
-	 * the chunks so far.
-	 */
-	now = monotonic_seconds();
+/*
+ * Where the slot's lines are cut between this thread (the first ones) and
+ * the worker: so that both finish together while this thread also checks
+ * the chunk before (the caller's time between calls), this thread takes
+ * the fraction (1 - check / prepare) / 2 of the bytes, from the times of
+ * the chunks so far.  A line goes to the side its middle falls on.
+ */
+static int
+split_point(ExportLines *r, ExportSlot *sl)
+{
+	double		share = 0.5;
+	double		sum = 0;
+	int			split = 0;
+
+	if (r->prepare_time > 0)
+		share = Max(0.0, Min(0.5, (1 - r->check_time / r->prepare_time) / 2));
+	while (split < sl->nlines && sum + sl->lines[split].len / 2.0 < share * sl->bytes)
+		sum += sl->lines[split++].len;
+	return split;
+}
+
+/* start the worker on lines [from, nlines) of slot k */
+static void
+start_worker(ExportLines *r, int k, int from)
+{
+	ExportShare *sh = &r->shares[1];
+
+	sh->slot = &r->slots[k];
+	sh->from = from;
+	sh->to = r->slots[k].nlines;
+	sh->seconds = 0;
+	r->worker_running = false;
+	if (sh->from < sh->to)
+	{
+		if (pthread_create(&r->worker, NULL, prepare_share, sh) == 0)
+			r->worker_running = true;
+		else
+			prepare_share(sh);	/* no thread: do it here */
+	}
+}
+
+static void
+join_worker(ExportLines *r)
+{
+	if (!r->worker_running)
+		return;
+	if (pthread_join(r->worker, NULL) != 0)
+	{
+		fprintf(stderr, "%s: could not wait for a thread\n", progname);
+		exit(EXIT_SERVER);
+	}
+	r->worker_running = false;
+}
+
+/*
+ * The next chunk in r->lines[0 .. r->nlines), prepared; false after the
+ * last line.  While the caller checks it, the worker thread prepares its
+ * share of the chunk after it; this thread prepares the rest at the next
+ * call.  The lines of the chunk returned before are gone.
+ */
+bool
+export_lines_next(ExportLines *r)
+{
+	int			cur;
+	int			next;
+	ExportShare *mine = &r->shares[0];
+
 	if (r->returned_at > 0)
-		r->check_time += now - r->returned_at;
-	share = r->prepare_time > 0 ? (1 - r->check_time / r->prepare_time) / 2 : 0.5;
-	share = Max(0.05, Min(0.5, share));
-	split = 0;
-	for (size_t sum = 0; split < r->nlines && sum < share * total; split++)
-		sum += r->lines[split].len;
-	for (int t = 0; t < 2; t++)
+		r->check_time += monotonic_seconds() - r->returned_at;
+	if (!r->started)
 	{
-		shares[t].lines = r->lines;
-		shares[t].scratch = &r->scratch[t];
-		shares[t].err = &r->err[t];
+		/* the first chunk: both threads prepare it now */
+		r->started = true;
+		fill(r, &r->slots[0], NULL);
+		r->pending_split = split_point(r, &r->slots[0]);
+		start_worker(r, 0, r->pending_split);
+		r->pending = 0;
 	}
-	shares[0].from = 0;
-	shares[0].to = split;
-	shares[1].from = split;
-	shares[1].to = r->nlines;
-	if (split < r->nlines && pthread_create(&worker, NULL, prepare_share, &shares[1]) == 0)
+	cur = r->pending;
+	if (cur < 0)
+		return false;
+
+	/* this thread's share of the chunk the worker has been preparing */
+	mine->slot = &r->slots[cur];
+	mine->from = 0;
+	mine->to = r->pending_split;
+	prepare_share(mine);
+	join_worker(r);
+	r->prepare_time += mine->seconds + r->shares[1].seconds;
+	if (r->slots[cur].nlines == 0)
 	{
-		prepare_share(&shares[0]);
-		if (pthread_join(worker, NULL) != 0)
-		{
-			fprintf(stderr, "%s: could not wait for a thread\n", progname);
-			exit(EXIT_SERVER);
-		}
-		r->prepare_time += shares[0].seconds + shares[1].seconds;
+		r->pending = -1;
+		return false;
 	}
-	else
-	{
-		shares[0].to = r->nlines;
-		prepare_share(&shares[0]);
-		r->prepare_time += shares[0].seconds;
-	}
+
+	/* the chunk after it: read now, the worker's share prepared meanwhile */
+	next = 1 - cur;
+	fill(r, &r->slots[next], &r->slots[cur]);
+	r->pending_split = split_point(r, &r->slots[next]);
+	start_worker(r, next, r->pending_split);
+	r->pending = next;
+
+	r->lines = r->slots[cur].lines;
+	r->nlines = r->slots[cur].nlines;
 	r->returned_at = monotonic_seconds();
 	return true;
 }

@@ -18,6 +18,7 @@
 
 #include "postgres_fe.h"
 
+#include <pthread.h>
 #include <signal.h>
 
 #include "libpq-fe.h"
@@ -360,21 +361,46 @@ typedef struct ExportLine
 	uint8		leaf[TREE_HASH_LEN];
 } ExportLine;
 
+/* a chunk of lines and the bytes they are in */
+typedef struct ExportSlot
+{
+	char	   *buf;
+	size_t		cap;
+	size_t		end;			/* bytes read into buf */
+	size_t		used;			/* bytes of the lines cut (the rest: the next chunk's) */
+	size_t		bytes;			/* the lines' lengths */
+	ExportLine *lines;
+	int			nlines;
+} ExportSlot;
+
+/* the lines one thread prepares */
+typedef struct ExportShare
+{
+	ExportSlot *slot;
+	int			from;
+	int			to;
+	EventScratch scratch;
+	PQExpBufferData err;
+	double		seconds;		/* how long it took */
+} ExportShare;
+
 typedef struct ExportLines
 {
 	const char *path;
 	int			fd;
-	char	   *buf;
-	size_t		cap;
-	size_t		start;			/* of the bytes not in a chunk yet */
-	size_t		end;			/* of the bytes read */
 	bool		eof;
 	int64		lineno;
-	ExportLine *lines;			/* the chunk */
+	ExportLine *lines;			/* the chunk returned */
 	int			nlines;
-	EventScratch scratch[2];	/* one per thread */
-	PQExpBufferData err[2];
-	/* how the lines are shared out (export_lines_next) */
+	/* two chunks: the one returned, the next one being prepared */
+	ExportSlot	slots[2];
+	ExportShare shares[2];		/* this thread's, the worker's */
+	pthread_t	worker;
+	bool		worker_running;
+	bool		started;
+	int			pending;		/* the slot to return next; -1: none */
+	int			pending_split;	/* its lines this thread prepares: [0, split) */
+	/* how the lines are shared out (split_point) */
 	double		prepare_time;	/* seconds both threads spent preparing */
 	double		check_time;		/* seconds the caller spent between chunks */
 	double		returned_at;
