@@ -2,7 +2,8 @@
 # ledger"; docs/client.md): the whole ledger in one snapshot as JSON lines,
 # checked with no server at all.
 #  * a ledger of several blocks with a redaction and a retention epoch is
-#    exported, by a role with only the documented grants, while another
+#    exported by the exporter role docs/operations.md sets up (the auditor
+#    it sets up cannot export: it sees no payload), while another
 #    session keeps appending and sealing, and verify-export finds it valid
 #    with the server's counts;
 #  * with the server stopped and no PG* variable set: valid against a
@@ -24,6 +25,7 @@ use strict;
 use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
 use StewardClient;
+require StewardSecurity;    # its documented roles only (no memory cap)
 use IPC::Run;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
@@ -112,13 +114,14 @@ sub write_lines
 	return $path;
 }
 
-# ---------------------------------------------- an auditor with the grants
-sql(q{CREATE ROLE auditor LOGIN;
-      GRANT SELECT ON steward.audit_blocks, steward.audit_events, steward.audit_epochs TO auditor;
-      GRANT EXECUTE ON FUNCTION steward.audit_digest() TO auditor;});
+# ------------------------- the roles docs/operations.md sets up: the exporter
+sql(StewardSecurity::documented_setup_sql());
+($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'auditor', '--out', "$dir/auditor.jsonl" ]);
+is($rc, 4, 'the documented auditor cannot export: it sees no payload');
+like($err, qr/permission denied/, '... permission denied');
 my $e0 = "$dir/e0.jsonl";
-($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'auditor', '--out', $e0 ]);
-is("$rc|$out", "0|$e0\n", 'export --out as a role with SELECT on the ledger tables and audit_digest()') or diag($err);
+($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'exporter', '--out', $e0 ]);
+is("$rc|$out", "0|$e0\n", 'export --out as the documented exporter (SELECT on the ledger tables, audit_digest())') or diag($err);
 is(scalar(() = glob("$dir/*.tmp")), 0, '... and no temporary file is left');
 my @l0 = slurp_lines($e0);
 like($l0[0], qr/^\{"kind" : "export", "format" : 1, .*"tree_root" : "[0-9a-f]{64}"/, '... the header first');
@@ -133,7 +136,7 @@ is(first_two($out), server_verdict(), '... with the server\'s verdict and counts
 like($out, qr/\nhead: block \d+, position \d+, hash [0-9a-f]{64}, tree_size \d+, tree_root [0-9a-f]{64}\n\z/,
 	'... and the head');
 
-($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'auditor' ]);
+($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'exporter' ]);
 is($rc, 0, 'export without --out writes to standard output');
 {
 	my ($o, $f) = ($out, join('', @l0));
@@ -141,8 +144,8 @@ is($rc, 0, 'export without --out writes to standard output');
 	is($o, $f, '... the same lines (but the export time)');
 }
 
-sql(q{REVOKE SELECT ON steward.audit_events FROM auditor});
-($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'auditor', '--out', "$dir/no.jsonl" ]);
+sql(q{REVOKE SELECT ON steward.audit_events FROM exporter});
+($rc, $out, $err) = run_client($node, 'clinic', [ 'export', '-U', 'exporter', '--out', "$dir/no.jsonl" ]);
 is($rc, 4, 'export without SELECT on audit_events: exit 4');
 like($err, qr/could not export .*permission denied/, '... with the server\'s reason');
 ok(!-e "$dir/no.jsonl" && !-e "$dir/no.jsonl.tmp", '... and no file is left');
