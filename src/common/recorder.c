@@ -52,6 +52,8 @@
 #define RECORDER_POOL_SIZE		4
 #define RECORDER_IDLE_MS		1000
 #define RECORDER_POLL_MS		100
+#define RECORDER_SLOT_WAIT_MS	2000	/* waiting for a free worker slot */
+#define RECORDER_RETRY_MS		20
 
 typedef enum RecorderState
 {
@@ -83,7 +85,8 @@ typedef enum RecorderSlotState
 {
 	SLOT_FREE = 0,
 	SLOT_IDLE,					/* waiting for a request */
-	SLOT_BUSY					/* request handed over, not answered yet */
+	SLOT_BUSY,					/* request handed over, not answered yet */
+	SLOT_RETIRE					/* asked to exit: a requester needs its slot */
 } RecorderSlotState;
 
 typedef struct RecorderSlot
@@ -152,6 +155,56 @@ hand_to_idle_recorder(dsm_segment *seg, int *pid_out)
 	if (found >= 0)
 		SetLatch(&ProcGlobal->allProcs[procno].procLatch);
 	return found;
+}
+
+/*
+ * Ask the idle recorders of the pool to exit now (those of this database
+ * and role would have been handed the request): a requester that found no
+ * free worker slot needs theirs.  Returns how many were asked.
+ */
+static int
+retire_idle_recorders(void)
+{
+	int			procnos[RECORDER_POOL_SIZE];
+	int			n = 0;
+
+	if (pool == NULL)
+		return 0;
+	SpinLockAcquire(&pool->mutex);
+	for (int i = 0; i < RECORDER_POOL_SIZE; i++)
+		if (pool->slots[i].state == SLOT_IDLE)
+		{
+			pool->slots[i].state = SLOT_RETIRE;
+			procnos[n++] = pool->slots[i].procno;
+		}
+	SpinLockRelease(&pool->mutex);
+	for (int i = 0; i < n; i++)
+		SetLatch(&ProcGlobal->allProcs[procnos[i]].procLatch);
+	return n;
+}
+
+/*
+ * Register the recorder worker; without a free slot, ask the idle
+ * recorders to give theirs up and try again for up to
+ * RECORDER_SLOT_WAIT_MS (a slot held for a moment, by a recorder that is
+ * exiting or a parallel query, comes free).
+ */
+static bool
+register_recorder(BackgroundWorker *worker, BackgroundWorkerHandle **handle)
+{
+	if (RegisterDynamicBackgroundWorker(worker, handle))
+		return true;
+	(void) retire_idle_recorders();
+	for (int waited = 0; waited < RECORDER_SLOT_WAIT_MS; waited += RECORDER_RETRY_MS)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 RECORDER_RETRY_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (RegisterDynamicBackgroundWorker(worker, handle))
+			return true;
+	}
+	return false;
 }
 
 /* Is the recorder with pid still in slot i (busy or idle)? */
@@ -237,7 +290,7 @@ steward_record_autonomous(const char *sql, int nargs, const char *const *args,
 		worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 		worker.bgw_notify_pid = MyProcPid;
 
-		if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+		if (!register_recorder(&worker, &handle))
 		{
 			dsm_detach(seg);
 			*errmsg_out = pstrdup("no background worker slot is free (see max_worker_processes)");
@@ -415,6 +468,14 @@ steward_recorder_main(Datum main_arg)
 		SpinLockAcquire(&pool->mutex);
 		if (pool->slots[my_slot].state == SLOT_BUSY)
 			request = pool->slots[my_slot].request;
+		else if (pool->slots[my_slot].state == SLOT_RETIRE)
+		{
+			/* a requester needs this worker slot: leave the pool and exit */
+			pool->slots[my_slot].state = SLOT_FREE;
+			SpinLockRelease(&pool->mutex);
+			my_slot = -1;
+			break;
+		}
 		else
 		{
 			left = RECORDER_IDLE_MS -

@@ -2,8 +2,9 @@
 # own transactions) connects as the caller's session user, so an ordinary
 # login role can deploy; a recorder waiting for the next record of its role
 # records the attempts of two roles one after the other each under its own
-# role, and leaves by itself; and without a free worker slot a migration is
-# refused before anything changes.
+# role, and leaves by itself, or at once when another role's migration needs
+# its worker slot; and without a free worker slot a migration is refused
+# before anything changes.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -68,6 +69,31 @@ SELECT count(*) FROM steward.migration_events WHERE version LIKE 'rec\_002\_pool
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward recorder'"),
 	'the waiting recorders exit by themselves');
+
+# --- one worker slot for recorders: an idle one of another role gives it up
+# With room for the launchers (pg_steward's, logical replication's) and one
+# recorder only (and no sealer), a
+# migration of deployer leaves its recorder waiting in the pool for the
+# next record of deployer; a migration of deployer2 right after it finds no
+# free slot, asks that recorder to leave, and gets its slot.
+$node->append_conf('postgresql.conf', "max_worker_processes = 3\npg_steward.audit_seal_interval = 0\n");
+$node->restart;
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type LIKE 'pg_steward%'"),
+	'only the launcher runs');
+($ret, $out, $err) = $node->psql('postgres', q{
+SET SESSION AUTHORIZATION deployer;
+SELECT migrate_apply('rec_002_slot_a', 'CREATE TABLE rec_slot_a (id int)');
+RESET SESSION AUTHORIZATION;
+SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward recorder';
+SET SESSION AUTHORIZATION deployer2;
+SELECT migrate_apply('rec_002_slot_b', 'CREATE TABLE rec_slot_b (id int)');});
+is($ret, 0, 'a migration of another role right after one that filled the last slot') or diag($err);
+like($out, qr/^t?\n?1\n/m, '... while the first one\'s recorder was still waiting in the pool');
+is($node->safe_psql('postgres', q{
+SELECT string_agg(version || ':' || status || ':' || session_user_name, ',' ORDER BY version)
+  FROM migrate_status() WHERE version IN ('rec_002_slot_a', 'rec_002_slot_b')}),
+	'rec_002_slot_a:completed:deployer,rec_002_slot_b:completed:deployer2', '... both recorded under their roles');
 
 # --- no free background worker slot: refused, nothing changed ------------
 $node->append_conf('postgresql.conf', "max_worker_processes = 0\n");
