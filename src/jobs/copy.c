@@ -512,51 +512,126 @@ key_array_type(StewardJob *job, CopySql *c)
 	return arraytype;
 }
 
-/* A text[] literal of logged keys as an array of the key type. */
-static ArrayType *
-keys_array(StewardJob *job, CopySql *c, char *text)
+/* qsort_arg comparator of key values: the key's comparison function */
+typedef struct KeyOrder
 {
-	Oid			infunc;
-	Oid			ioparam;
+	FmgrInfo	cmp;
+	Oid			collation;
+} KeyOrder;
 
-	getTypeInputInfo(key_array_type(job, c), &infunc, &ioparam);
-	return DatumGetArrayTypeP(OidInputFunctionCall(infunc, text, ioparam, -1));
+static int
+key_order_cmp(const void *a, const void *b, void *arg)
+{
+	KeyOrder   *ko = (KeyOrder *) arg;
+
+	return DatumGetInt32(FunctionCall2Coll(&ko->cmp, ko->collation, *(const Datum *) a, *(const Datum *) b));
+}
+
+/*
+ * Read keys of the change log: sql, run as the steward owner with
+ * $1 the job id and $2 limit, returns the keys (text) of entries.  Sets
+ * *keys to their values (of the key's type, by its input function, as the
+ * caller), sorted by the key's comparison function, without duplicates
+ * (*nkeys); returns the number of entries.
+ *
+ * The log's statistics trail it (it grows by thousands of entries a second
+ * and shrinks as fast), so the planner, taking a job's entries for a few
+ * hundred, would read every entry of the job, dead ones too, by a bitmap
+ * scan and sort them, for every batch.  Sequential and bitmap scans are off
+ * for these statements: they read the entries in order from the
+ * (job_id, id) index, as far as they need to.
+ */
+static int64
+log_keys(StewardJob *job, CopySql *c, const char *sql, int limit, Datum **keys, int *nkeys)
+{
+	MemoryContext callercxt = CurrentMemoryContext;
+	StewardOwnerScope scope;
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	char	  **texts;
+	uint64		n;
+	int			kept = 0;
+	KeyOrder	ko;
+
+	values[0] = Int64GetDatum(job->id);
+	values[1] = Int32GetDatum(limit);
+	steward_owner_scope_begin(&scope, true);
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("enable_bitmapscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) < 0)
+		elog(ERROR, "could not read the change log of job %lld", (long long) job->id);
+	n = SPI_processed;
+	texts = MemoryContextAlloc(callercxt, sizeof(char *) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext oldcxt;
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(callercxt);
+		texts[i] = isnull ? NULL : TextDatumGetCString(d);
+		MemoryContextSwitchTo(oldcxt);
+	}
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+
+	*keys = palloc(sizeof(Datum) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (texts[i] != NULL)
+			(*keys)[kept++] = steward_key_datum(&c->key, texts[i]);
+	}
+	fmgr_info(c->key.cmpproc, &ko.cmp);
+	ko.collation = c->key.collation;
+	qsort_arg(*keys, kept, sizeof(Datum), key_order_cmp, &ko);
+	*nkeys = 0;
+	for (int i = 0; i < kept; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (*nkeys == 0 || key_order_cmp(&(*keys)[*nkeys - 1], &(*keys)[i], &ko) != 0)
+			(*keys)[(*nkeys)++] = (*keys)[i];
+	}
+	return (int64) n;
 }
 
 /*
  * Take the oldest "limit" entries of the log (delete them: this commits
  * with the batch); returns their number, and their distinct keys in *keys.
+ * The entries are deleted by ctid, found in the same statement: the log's
+ * rows are never updated, and only this job deletes its own.
  */
 static int64
-take_log(StewardJob *job, CopySql *c, int limit, ArrayType **keys)
+take_log(StewardJob *job, CopySql *c, int limit, Datum **keys, int *nkeys)
 {
-	const char *args[] = {psprintf(INT64_FORMAT, job->id), psprintf("%d", limit)};
-	char	   *text;
-	bool		isnull;
-	int64		n;
-
-	text = steward_query_text_as_owner(
-		"WITH d AS (DELETE FROM steward.copy_changes WHERE id OPERATOR(pg_catalog.=) ANY (ARRAY("
-		"             SELECT id FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1::bigint "
-		"              ORDER BY id LIMIT $2::int)) RETURNING key) "
-		"SELECT count(*)::text || ':' || coalesce(array_agg(DISTINCT key)::text, '{}') FROM d",
-		2, args, &isnull);
-	n = strtoll(text, NULL, 10);
-	*keys = keys_array(job, c, strchr(text, ':') + 1);
-	return n;
+	return log_keys(job, c,
+					"DELETE FROM steward.copy_changes WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+					"  SELECT ctid FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1 "
+					"   ORDER BY id LIMIT $2)) RETURNING key",
+					limit, keys, nkeys);
 }
 
-/* The distinct keys of the log's entries, left in place. */
+/* The keys of the log's entries, left in place, as an array of the key type. */
 static ArrayType *
 pending_keys(StewardJob *job, CopySql *c)
 {
-	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
-	bool		isnull;
+	Datum	   *keys;
+	int			nkeys;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
 
-	return keys_array(job, c, steward_query_text_as_owner(
-						  "SELECT coalesce(array_agg(DISTINCT key)::text, '{}') "
-						  "  FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1::bigint",
-						  1, args, &isnull));
+	(void) log_keys(job, c,
+					"SELECT key FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1 "
+					" ORDER BY id LIMIT $2",
+					PG_INT32_MAX, &keys, &nkeys);
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	return construct_array(keys, nkeys, c->key.type, typlen, typbyval, typalign);
 }
 
 /*
@@ -612,20 +687,13 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 static int64
 replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to)
 {
-	ArrayType  *keys;
-	int64		n = take_log(job, c, limit, &keys);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
 	Datum	   *elems;
-	bool	   *isnull;
 	int			nkeys;
+	int64		n = take_log(job, c, limit, &elems, &nkeys);
 	int			kept = 0;
 
 	if (n == 0)
 		return 0;
-	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
-	deconstruct_array(keys, c->key.type, typlen, typbyval, typalign, &elems, &isnull, &nkeys);
 	if (skip_to != NULL)
 	{
 		Datum		lo = skip_from ? steward_key_datum(&c->key, skip_from) : (Datum) 0;
