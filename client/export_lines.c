@@ -11,17 +11,18 @@
  * computed before verify_export.c looks at the line: its JSON
  * (json_parse_line, in place), and for an event its leaf H(0x00 ‖ event
  * bytes) and its payload state (docs/audit.md, "Event bytes", rule E6),
- * side by side.  Two chunks are held at once, in two *slots*: while the
- * caller checks one, a worker thread prepares its share of the next one;
- * at the next call this thread prepares the rest and waits for the
- * worker.  Each thread writes only its own lines, and the caller reads a
- * chunk once both are done with it.  The shares are cut so that both
- * threads finish together (split_point).  Nothing here refuses a line:
+ * side by side.  A reader thread reads and cuts the chunks into a ring of
+ * EXPORT_SLOTS *slots* and prepares their lines, up to EXPORT_SLOTS - 1
+ * chunks ahead of the caller; when the caller comes for a chunk, it
+ * prepares what the reader has not taken yet (lines are claimed in batches
+ * from a counter) and waits for the reader's last batch.  Each thread
+ * writes only the lines it claimed, and the caller reads a chunk once both
+ * are done with it.  Nothing here refuses a line:
  * one that does not parse keeps the reason, and an event that is not as
  * export writes it is left for verify_export.c, which checks it member by
  * member and says why.
  *
- * Memory: two slots, each a buffer (the longest line, at least
+ * Memory: EXPORT_SLOTS slots, each a buffer (the longest line, at least
  * CHUNK_BYTES) and CHUNK_LINES parsed lines, whatever the size of the
  * export.
  *
@@ -33,7 +34,6 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "port/pg_bswap.h"
@@ -44,12 +44,19 @@
 
 #define CHUNK_BYTES		(1024 * 1024)
 #define CHUNK_LINES		2048
+#define PREPARE_BATCH	32		/* lines a thread claims at a time */
 
 /* an event line's members, in the order export writes them (E_*) */
 const char *const export_event_names[E_N] = {
 	"kind", "id", "xid", "time_us", "event_type", "action", "resource_type", "resource_id",
 	"actor", "session_user_name", "current_user_name", "client_addr", "application_name",
 	"commitment", "salt", "payload"
+};
+
+/* a block line's members, in the order export writes them (B_*) */
+const char *const export_block_names[B_N] = {
+	"kind", "block_id", "format", "snapshot", "first_position", "event_count", "sealed_at_us",
+	"merkle_root", "prev_hash", "block_hash", "entries"
 };
 
 /* the value of a hex digit, or 0x10 for any other byte */
@@ -256,19 +263,88 @@ event_members(const ExportLine *l, const JsonMember **m)
 		m[E_XID]->integer >= 0;
 }
 
+/*
+ * A block line as export writes it: its entries decoded, the Merkle root
+ * of their leaves, and their leaves as the aligned subtrees of the ledger
+ * tree they make, from the tree's size first_position - 1 (what
+ * verify_export.c pushes, when that is the tree's size then).
+ */
+static void
+prepare_block(ExportLine *l, ExportShare *sh)
+{
+	const JsonMember *m = l->members;
+	int64		count;
+	int64		start;
+	const uint8 *leaves;
+
+	if (l->n != B_N)
+		return;
+	for (int k = 0; k < B_N; k++)
+		if (strcmp(m[k].key, export_block_names[k]) != 0)
+			return;
+	if (m[B_FIRST].kind != JSON_INTEGER || m[B_COUNT].kind != JSON_INTEGER ||
+		m[B_ENTRIES].kind != JSON_STRING)
+		return;
+	count = m[B_COUNT].integer;
+	start = m[B_FIRST].integer - 1;
+	if (count <= 0 || start < 0 || m[B_ENTRIES].len != (size_t) count * EXPORT_ENTRY_LEN * 2)
+		return;
+	/* the entries, then room for at most two pieces per height */
+	l->entries = pg_malloc(count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece));
+	l->pieces = (ExportPiece *) (l->entries + count * EXPORT_ENTRY_LEN);
+	if (!export_unhex(m[B_ENTRIES].str, m[B_ENTRIES].len, l->entries))
+	{
+		free(l->entries);
+		l->entries = NULL;
+		return;
+	}
+	if ((count + 1) / 2 > sh->tree_scratch_n)
+	{
+		sh->tree_scratch_n = Max((count + 1) / 2, 2 * sh->tree_scratch_n);
+		sh->tree_scratch = pg_realloc(sh->tree_scratch, sh->tree_scratch_n * TREE_HASH_LEN);
+	}
+	leaves = l->entries + EXPORT_ENTRY_LEAF;
+	steward_merkle_root(leaves, EXPORT_ENTRY_LEN, count, sh->tree_scratch, l->block_root);
+	l->pieces_at = start;
+	l->npieces = 0;
+	for (int64 i = 0; i < count;)
+	{
+		uint64		size = (uint64) (start + i);
+		int			h = 0;
+
+		while (h < 40 && (size & ((UINT64CONST(2) << h) - 1)) == 0 &&
+			   (UINT64CONST(2) << h) <= (uint64) (count - i))
+			h++;
+		l->pieces[l->npieces].height = h;
+		steward_merkle_root(leaves + i * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN, INT64CONST(1) << h,
+							sh->tree_scratch, l->pieces[l->npieces].root);
+		l->npieces++;
+		i += INT64CONST(1) << h;
+	}
+	l->block_prepared = true;
+}
+
 /* parse one line and, for an event, compute its leaf and payload state */
 static void
-prepare_line(ExportLine *l, EventScratch *s, PQExpBuffer err)
+prepare_line(ExportLine *l, ExportShare *sh)
 {
+	EventScratch *s = &sh->scratch;
+	PQExpBuffer err = &sh->err;
 	const JsonMember *m[E_N];
 	bool		encodable;
 
 	l->hashed = false;
+	l->block_prepared = false;
 	resetPQExpBuffer(err);
 	l->parsed = json_parse_line(l->text, l->len, l->members, EXPORT_MAX_MEMBERS, &l->n, err);
 	if (!l->parsed)
 	{
 		l->error = pg_strdup(err->data);
+		return;
+	}
+	if (l->n > 0 && l->members[0].kind == JSON_STRING && strcmp(l->members[0].str, "block") == 0)
+	{
+		prepare_block(l, sh);
 		return;
 	}
 	if (!event_members(l, m))
@@ -280,58 +356,32 @@ prepare_line(ExportLine *l, EventScratch *s, PQExpBuffer err)
 								  &l->state) == EXPORT_LEAF_OK;
 }
 
-static double
-monotonic_seconds(void)
+/*
+ * Prepare the lines of a slot, a batch at a time, claimed from the slot's
+ * counter, by whichever thread is free: the reader thread right after it
+ * has cut them, this thread when it comes for the chunk and the reader is
+ * not done with it.  The last batch done wakes whoever waits for it.
+ */
+static void
+prepare_lines(ExportLines *r, ExportSlot *sl, ExportShare *sh)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* prepare lines [from, to) of a slot; the worker thread's entry point */
-static void *
-prepare_share(void *arg)
-{
-	ExportShare *sh = (ExportShare *) arg;
-	double		start = monotonic_seconds();
-
-	for (int i = sh->from; i < sh->to; i++)
-		prepare_line(&sh->slot->lines[i], &sh->scratch, &sh->err);
-	sh->seconds = monotonic_seconds() - start;
-	return NULL;
-}
-
-void
-export_lines_open(ExportLines *r, const char *path)
-{
-	uint8		warm[TREE_HASH_LEN];
-
-	memset(r, 0, sizeof(*r));
-	r->path = path;
-	r->fd = open(path, O_RDONLY, 0);
-	if (r->fd < 0)
+	for (;;)
 	{
-		fprintf(stderr, "%s: could not open \"%s\": %s\n", progname, path, strerror(errno));
-		exit(EXIT_SERVER);
-	}
-	for (int k = 0; k < 2; k++)
-	{
-		r->slots[k].cap = CHUNK_BYTES;
-		r->slots[k].buf = pg_malloc(r->slots[k].cap + 1);
-		r->slots[k].lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
-		initPQExpBuffer(&r->shares[k].err);
-	}
-	/* the hash picks its code once, before any thread uses it */
-	steward_sha256("", 0, warm);
-}
+		int			from = __atomic_fetch_add(&sl->claimed, PREPARE_BATCH, __ATOMIC_RELAXED);
+		int			to;
 
-void
-export_lines_close(ExportLines *r)
-{
-	if (r->worker_running)
-		pthread_join(r->worker, NULL);
-	close(r->fd);
+		if (from >= sl->nlines)
+			break;
+		to = Min(from + PREPARE_BATCH, sl->nlines);
+		for (int i = from; i < to; i++)
+			prepare_line(&sl->lines[i], sh);
+		if (__atomic_add_fetch(&sl->prepared, to - from, __ATOMIC_ACQ_REL) == sl->nlines)
+		{
+			pthread_mutex_lock(&r->mutex);
+			pthread_cond_broadcast(&r->cond);
+			pthread_mutex_unlock(&r->mutex);
+		}
+	}
 }
 
 /* read into the slot until it holds want bytes (at most its buffer) or the file ends */
@@ -368,11 +418,18 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 	size_t		p;
 
 	for (int i = 0; i < sl->nlines; i++)
+	{
 		if (sl->lines[i].error)
 		{
 			free(sl->lines[i].error);
 			sl->lines[i].error = NULL;
 		}
+		if (sl->lines[i].entries)
+		{
+			free(sl->lines[i].entries);
+			sl->lines[i].entries = NULL;
+		}
+	}
 	sl->nlines = 0;
 	sl->end = 0;
 	sl->bytes = 0;
@@ -425,109 +482,123 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 }
 
 /*
- * Where the slot's lines are cut between this thread (the first ones) and
- * the worker: so that both finish together while this thread also checks
- * the chunk before (the caller's time between calls), this thread takes
- * the fraction (1 - check / prepare) / 2 of the bytes, from the times of
- * the chunks so far.  A line goes to the side its middle falls on.
+ * The reader thread: fills the slots in turn, as the caller frees them,
+ * and prepares each one's lines; it runs up to EXPORT_SLOTS - 1 chunks
+ * ahead of the caller, so that a chunk that takes the caller long (a block
+ * of many entries) does not hold it up.  A slot with no line marks the
+ * end of the file.
  */
-static int
-split_point(ExportLines *r, ExportSlot *sl)
+static void *
+reader_main(void *arg)
 {
-	double		share = 0.5;
-	double		sum = 0;
-	int			split = 0;
+	ExportLines *r = (ExportLines *) arg;
+	ExportSlot *prev = NULL;
 
-	if (r->prepare_time > 0)
-		share = Max(0.0, Min(0.5, (1 - r->check_time / r->prepare_time) / 2));
-	while (split < sl->nlines && sum + sl->lines[split].len / 2.0 < share * sl->bytes)
-		sum += sl->lines[split++].len;
-	return split;
-}
-
-/* start the worker on lines [from, nlines) of slot k */
-static void
-start_worker(ExportLines *r, int k, int from)
-{
-	ExportShare *sh = &r->shares[1];
-
-	sh->slot = &r->slots[k];
-	sh->from = from;
-	sh->to = r->slots[k].nlines;
-	sh->seconds = 0;
-	r->worker_running = false;
-	if (sh->from < sh->to)
+	for (int k = 0;; k = (k + 1) % EXPORT_SLOTS)
 	{
-		if (pthread_create(&r->worker, NULL, prepare_share, sh) == 0)
-			r->worker_running = true;
-		else
-			prepare_share(sh);	/* no thread: do it here */
+		ExportSlot *sl = &r->slots[k];
+
+		pthread_mutex_lock(&r->mutex);
+		while (sl->state != SLOT_EMPTY && !r->stop)
+			pthread_cond_wait(&r->cond, &r->mutex);
+		pthread_mutex_unlock(&r->mutex);
+		if (r->stop)
+			break;
+		fill(r, sl, prev);
+		sl->claimed = 0;
+		sl->prepared = 0;
+		pthread_mutex_lock(&r->mutex);
+		sl->state = SLOT_FILLED;
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->mutex);
+		if (sl->nlines == 0)
+			break;
+		prepare_lines(r, sl, &r->shares[1]);
+		prev = sl;
 	}
+	return NULL;
 }
 
-static void
-join_worker(ExportLines *r)
+void
+export_lines_open(ExportLines *r, const char *path)
 {
-	if (!r->worker_running)
-		return;
-	if (pthread_join(r->worker, NULL) != 0)
+	uint8		warm[TREE_HASH_LEN];
+
+	memset(r, 0, sizeof(*r));
+	r->path = path;
+	r->fd = open(path, O_RDONLY, 0);
+	if (r->fd < 0)
 	{
-		fprintf(stderr, "%s: could not wait for a thread\n", progname);
+		fprintf(stderr, "%s: could not open \"%s\": %s\n", progname, path, strerror(errno));
 		exit(EXIT_SERVER);
 	}
-	r->worker_running = false;
+	for (int k = 0; k < EXPORT_SLOTS; k++)
+	{
+		r->slots[k].cap = CHUNK_BYTES;
+		r->slots[k].buf = pg_malloc(r->slots[k].cap + 1);
+		r->slots[k].lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
+		r->slots[k].state = SLOT_EMPTY;
+	}
+	for (int t = 0; t < 2; t++)
+		initPQExpBuffer(&r->shares[t].err);
+	/* the hash picks its code once, before any thread uses it */
+	steward_sha256("", 0, warm);
+	pthread_mutex_init(&r->mutex, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	r->current = -1;
+	if (pthread_create(&r->reader, NULL, reader_main, r) != 0)
+	{
+		fprintf(stderr, "%s: could not start a thread\n", progname);
+		exit(EXIT_SERVER);
+	}
+}
+
+void
+export_lines_close(ExportLines *r)
+{
+	pthread_mutex_lock(&r->mutex);
+	r->stop = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mutex);
+	pthread_join(r->reader, NULL);
+	close(r->fd);
 }
 
 /*
  * The next chunk in r->lines[0 .. r->nlines), prepared; false after the
- * last line.  While the caller checks it, the worker thread prepares its
- * share of the chunk after it; this thread prepares the rest at the next
- * call.  The lines of the chunk returned before are gone.
+ * last line.  The chunk returned before is given back to the reader.
  */
 bool
 export_lines_next(ExportLines *r)
 {
-	int			cur;
-	int			next;
-	ExportShare *mine = &r->shares[0];
+	ExportSlot *sl;
 
-	if (r->returned_at > 0)
-		r->check_time += monotonic_seconds() - r->returned_at;
-	if (!r->started)
+	pthread_mutex_lock(&r->mutex);
+	if (r->current >= 0)
 	{
-		/* the first chunk: both threads prepare it now */
-		r->started = true;
-		fill(r, &r->slots[0], NULL);
-		r->pending_split = split_point(r, &r->slots[0]);
-		start_worker(r, 0, r->pending_split);
-		r->pending = 0;
+		r->slots[r->current].state = SLOT_EMPTY;
+		pthread_cond_broadcast(&r->cond);
 	}
-	cur = r->pending;
-	if (cur < 0)
-		return false;
-
-	/* this thread's share of the chunk the worker has been preparing */
-	mine->slot = &r->slots[cur];
-	mine->from = 0;
-	mine->to = r->pending_split;
-	prepare_share(mine);
-	join_worker(r);
-	r->prepare_time += mine->seconds + r->shares[1].seconds;
-	if (r->slots[cur].nlines == 0)
+	sl = &r->slots[r->head];
+	while (sl->state != SLOT_FILLED)
+		pthread_cond_wait(&r->cond, &r->mutex);
+	pthread_mutex_unlock(&r->mutex);
+	if (sl->nlines == 0)
 	{
-		r->pending = -1;
+		r->current = -1;
 		return false;
 	}
 
-	/* the chunk after it: read now, the worker's share prepared meanwhile */
-	next = 1 - cur;
-	fill(r, &r->slots[next], &r->slots[cur]);
-	r->pending_split = split_point(r, &r->slots[next]);
-	start_worker(r, next, r->pending_split);
-	r->pending = next;
+	/* what the reader has not taken yet, then wait for its last batch */
+	prepare_lines(r, sl, &r->shares[0]);
+	pthread_mutex_lock(&r->mutex);
+	while (__atomic_load_n(&sl->prepared, __ATOMIC_ACQUIRE) < sl->nlines)
+		pthread_cond_wait(&r->cond, &r->mutex);
+	pthread_mutex_unlock(&r->mutex);
 
-	r->lines = r->slots[cur].lines;
-	r->nlines = r->slots[cur].nlines;
-	r->returned_at = monotonic_seconds();
+	r->current = r->head;
+	r->head = (r->head + 1) % EXPORT_SLOTS;
+	r->lines = sl->lines;
+	r->nlines = sl->nlines;
 	return true;
 }

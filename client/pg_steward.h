@@ -336,6 +336,24 @@ enum
 };
 extern const char *const export_event_names[E_N];
 
+/* a block line's members, in the order export writes them */
+enum
+{
+	B_KIND, B_ID, B_FORMAT, B_SNAPSHOT, B_FIRST, B_COUNT, B_SEALED, B_ROOT, B_PREV, B_HASH, B_ENTRIES,
+	B_N
+};
+extern const char *const export_block_names[B_N];
+
+#define EXPORT_ENTRY_LEN	56
+#define EXPORT_ENTRY_LEAF	24		/* where an entry's leaf starts */
+
+/* a subtree of the ledger tree a block's leaves complete: 2^height leaves */
+typedef struct ExportPiece
+{
+	int			height;
+	uint8		root[TREE_HASH_LEN];
+} ExportPiece;
+
 /* buffers one thread reuses for every event */
 typedef struct EventScratch
 {
@@ -359,11 +377,29 @@ typedef struct ExportLine
 	bool		hashed;			/* an event as export writes it: leaf and state */
 	int			state;
 	uint8		leaf[TREE_HASH_LEN];
+	/* a block as export writes it, its entries whole hex: */
+	bool		block_prepared;
+	uint8	   *entries;		/* decoded (owned by the line, freed with
+								 * the chunk) */
+	uint8		block_root[TREE_HASH_LEN];	/* the Merkle root of its leaves */
+	int64		pieces_at;		/* the ledger tree's size the pieces start at */
+	int			npieces;
+	ExportPiece *pieces;		/* its leaves as aligned subtrees, in order
+								 * (allocated with entries) */
 } ExportLine;
+
+#define EXPORT_SLOTS 4
+
+typedef enum ExportSlotState
+{
+	SLOT_EMPTY,					/* for the reader to fill */
+	SLOT_FILLED					/* lines cut (being prepared); no line: the end */
+} ExportSlotState;
 
 /* a chunk of lines and the bytes they are in */
 typedef struct ExportSlot
 {
+	ExportSlotState state;		/* under ExportLines.mutex */
 	char	   *buf;
 	size_t		cap;
 	size_t		end;			/* bytes read into buf */
@@ -371,39 +407,35 @@ typedef struct ExportSlot
 	size_t		bytes;			/* the lines' lengths */
 	ExportLine *lines;
 	int			nlines;
+	int			claimed;		/* lines taken by a thread to prepare */
+	int			prepared;		/* lines prepared */
 } ExportSlot;
 
-/* the lines one thread prepares */
+/* one thread's buffers for preparing lines */
 typedef struct ExportShare
 {
-	ExportSlot *slot;
-	int			from;
-	int			to;
 	EventScratch scratch;
 	PQExpBufferData err;
-	double		seconds;		/* how long it took */
+	uint8	   *tree_scratch;	/* steward_merkle_root's */
+	int64		tree_scratch_n;
 } ExportShare;
 
 typedef struct ExportLines
 {
 	const char *path;
 	int			fd;
-	bool		eof;
-	int64		lineno;
+	bool		eof;			/* the reader's */
+	int64		lineno;			/* the reader's */
 	ExportLine *lines;			/* the chunk returned */
 	int			nlines;
-	/* two chunks: the one returned, the next one being prepared */
-	ExportSlot	slots[2];
-	ExportShare shares[2];		/* this thread's, the worker's */
-	pthread_t	worker;
-	bool		worker_running;
-	bool		started;
-	int			pending;		/* the slot to return next; -1: none */
-	int			pending_split;	/* its lines this thread prepares: [0, split) */
-	/* how the lines are shared out (split_point) */
-	double		prepare_time;	/* seconds both threads spent preparing */
-	double		check_time;		/* seconds the caller spent between chunks */
-	double		returned_at;
+	ExportSlot	slots[EXPORT_SLOTS];
+	ExportShare shares[2];		/* the caller's, the reader's */
+	pthread_t	reader;
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	bool		stop;			/* under mutex: the reader is to stop */
+	int			head;			/* the slot the caller takes next */
+	int			current;		/* the slot returned; -1: none */
 } ExportLines;
 
 extern void export_lines_open(ExportLines *r, const char *path);

@@ -436,6 +436,22 @@ visible(const Snap *snap, uint64 xid)
 
 /* ----------------------------------------------------------- the tree */
 
+/* take the ledger tree's root if its size is one whose root is wanted */
+static void
+tree_roots_wanted(Verifier *v)
+{
+	if (v->head_has_root && (int64) v->tree.size == v->head_tree_size)
+	{
+		tree_stack_root(&v->tree, v->head_root_calc);
+		v->has_head_root = true;
+	}
+	if (v->has_digest && v->dg.has_root && (int64) v->tree.size == v->dg.tree_size)
+	{
+		tree_stack_root(&v->tree, v->digest_root_calc);
+		v->has_digest_root = true;
+	}
+}
+
 /*
  * Push count leaves (TREE_HASH_LEN bytes each, stride bytes apart) to the
  * ledger tree, and take its root at the sizes a root is wanted at (the
@@ -471,16 +487,37 @@ tree_leaves(Verifier *v, const uint8 *leaves, size_t stride, int64 count)
 		}
 		i += INT64CONST(1) << h;
 
-		if (v->head_has_root && (int64) v->tree.size == v->head_tree_size)
+		tree_roots_wanted(v);
+	}
+}
+
+/*
+ * Push a block's leaves as the aligned subtrees export_lines.c computed
+ * (pieces, from the tree's size now); a piece that a size whose root is
+ * wanted falls inside is pushed leaf by leaf instead.
+ */
+static void
+tree_pieces(Verifier *v, const ExportLine *l)
+{
+	int64		i = 0;
+
+	for (int k = 0; k < l->npieces; k++)
+	{
+		uint64		size = v->tree.size;
+		uint64		end = size + (UINT64CONST(1) << l->pieces[k].height);
+		bool		inside = (v->head_has_root && (uint64) v->head_tree_size > size &&
+							  (uint64) v->head_tree_size < end) ||
+			(v->has_digest && v->dg.has_root && (uint64) v->dg.tree_size > size &&
+			 (uint64) v->dg.tree_size < end);
+
+		if (inside)
+			tree_leaves(v, v->entries + i * ENTRY_LEN + 24, ENTRY_LEN, INT64CONST(1) << l->pieces[k].height);
+		else
 		{
-			tree_stack_root(&v->tree, v->head_root_calc);
-			v->has_head_root = true;
+			tree_stack_push_subtree(&v->tree, l->pieces[k].root, l->pieces[k].height);
+			tree_roots_wanted(v);
 		}
-		if (v->has_digest && v->dg.has_root && (int64) v->tree.size == v->dg.tree_size)
-		{
-			tree_stack_root(&v->tree, v->digest_root_calc);
-			v->has_digest_root = true;
-		}
+		i += INT64CONST(1) << l->pieces[k].height;
 	}
 }
 
@@ -584,15 +621,6 @@ finish_block(Verifier *v)
 		}
 	v->in_block = false;
 }
-
-static const char *const block_names[] = {"kind", "block_id", "format", "snapshot", "first_position",
-	"event_count", "sealed_at_us", "merkle_root", "prev_hash", "block_hash", "entries"};
-
-enum
-{
-	B_KIND, B_ID, B_FORMAT, B_SNAPSHOT, B_FIRST, B_COUNT, B_SEALED, B_ROOT, B_PREV, B_HASH, B_ENTRIES,
-	B_N
-};
 
 /* a hash member: true when it is 32 bytes; not hex at all is malformed */
 static bool
@@ -772,7 +800,7 @@ read_block(Verifier *v, int n)
 		v->has_prev_snap = true;
 	}
 
-	map_members(v, n, block_names, B_N, m, "a block");
+	map_members(v, n, export_block_names, B_N, m, "a block");
 	v->block_id = member_int(v, m[B_ID], "a block", false)->integer;
 	format = member_int(v, m[B_FORMAT], "a block", false)->integer;
 	if (format < PG_INT16_MIN || format > PG_INT16_MAX)
@@ -798,7 +826,9 @@ read_block(Verifier *v, int n)
 		v->entries = pg_malloc(v->entries_cap + 1);
 		v->seen = pg_malloc(v->entries_cap / ENTRY_LEN + 1);
 	}
-	if (!export_unhex(ent->str, ent->len, v->entries))
+	if (v->line->block_prepared)
+		memcpy(v->entries, v->line->entries, nbytes);	/* decoded by export_lines.c */
+	else if (!export_unhex(ent->str, ent->len, v->entries))
 		refuse(v, "the entries of block %lld are not hex", (long long) v->block_id);
 	v->entries_ok = v->count >= 0 && nbytes % ENTRY_LEN == 0 &&
 		nbytes / ENTRY_LEN == (uint64) v->count;
@@ -816,8 +846,17 @@ read_block(Verifier *v, int n)
 			v->tree_scratch_n = Max((v->count + 1) / 2, 2 * v->tree_scratch_n);
 			v->tree_scratch = pg_realloc(v->tree_scratch, v->tree_scratch_n * TREE_HASH_LEN);
 		}
-		steward_merkle_root(entry(v, 0) + 24, ENTRY_LEN, v->count, v->tree_scratch, v->block_root);
-		tree_leaves(v, entry(v, 0) + 24, ENTRY_LEN, v->count);
+		if (v->line->block_prepared && (int64) v->tree.size == v->line->pieces_at)
+		{
+			/* computed by export_lines.c while the chunk before was checked */
+			memcpy(v->block_root, v->line->block_root, TREE_HASH_LEN);
+			tree_pieces(v, v->line);
+		}
+		else
+		{
+			steward_merkle_root(entry(v, 0) + 24, ENTRY_LEN, v->count, v->tree_scratch, v->block_root);
+			tree_leaves(v, entry(v, 0) + 24, ENTRY_LEN, v->count);
+		}
 	}
 	else
 		steward_merkle_root(NULL, ENTRY_LEN, 0, NULL, v->block_root);
