@@ -53,6 +53,9 @@ const char *const export_event_names[E_N] = {
 	"commitment", "salt", "payload"
 };
 
+/* their lengths (export_lines_open) */
+static size_t event_name_len[E_N];
+
 /* a block line's members, in the order export writes them (B_*) */
 const char *const export_block_names[B_N] = {
 	"kind", "block_id", "format", "snapshot", "first_position", "event_count", "sealed_at_us",
@@ -236,7 +239,7 @@ event_members(const ExportLine *l, const JsonMember **m)
 	{
 		const JsonMember *x = &l->members[k];
 
-		if (strcmp(x->key, export_event_names[k]) != 0)
+		if (x->keylen != event_name_len[k] || memcmp(x->key, export_event_names[k], x->keylen) != 0)
 			return false;
 		if (k == E_KIND)
 			m[k] = x;
@@ -543,6 +546,8 @@ export_lines_open(ExportLines *r, const char *path)
 		initPQExpBuffer(&r->shares[t].err);
 	/* the hash picks its code once, before any thread uses it */
 	steward_sha256("", 0, warm);
+	for (int k = 0; k < E_N; k++)
+		event_name_len[k] = strlen(export_event_names[k]);
 	pthread_mutex_init(&r->mutex, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->current = -1;

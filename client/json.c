@@ -657,6 +657,7 @@ json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
 			m = &members[*n];
 			if (!read_string_in_place(&r, &m->key, &keylen))
 				return false;
+			m->keylen = keylen;
 			skip_space(&r);
 			if (r.p >= r.end || *r.p != ':')
 				return fail(&r, "expected : after a key");

@@ -286,6 +286,7 @@ typedef enum JsonKind
 typedef struct JsonMember
 {
 	char	   *key;
+	size_t		keylen;			/* json_parse_line only */
 	JsonKind	kind;
 	char	   *str;			/* JSON_STRING: the text (UTF-8, no NUL);
 								 * JSON_INTEGER: its digits */

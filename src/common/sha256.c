@@ -372,8 +372,8 @@ pad(Padded *m, const void *data, size_t len)
 	m->nwhole = len / 64;
 	m->nblocks = m->nwhole + tail_len / 64;
 	memcpy(m->state, H0, sizeof(m->state));
-	memset(m->tail, 0, sizeof(m->tail));
 	memcpy(m->tail, m->data + m->nwhole * 64, rest);
+	memset(m->tail + rest, 0, tail_len - rest);
 	m->tail[rest] = 0x80;
 	for (int i = 0; i < 8; i++)
 		m->tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
