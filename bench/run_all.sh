@@ -736,6 +736,18 @@ $(awk -F'\t' '$1 == "profile_proof" && n < 12 { n++; printf "| %s | %s | `%s` |\
 EOF
 		fi
 	fi
+	if [ -f "$RESULTS_DIR/export.md" ]; then
+		cat <<EOF
+
+## Exporting and verifying offline
+
+\`pg_steward export\` and \`pg_steward verify-export\` against \`verify_audit_chain()\`, measured by
+[bench/export_bench.sh](../bench/export_bench.sh), which this script does not run: its figures are
+from its own run, whose date and build head [export.md](../bench/results/export.md).
+
+$(grep '^|' "$RESULTS_DIR/export.md")
+EOF
+	fi
 	cat <<EOF
 
 ## Backfilling a column

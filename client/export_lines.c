@@ -53,6 +53,9 @@ const char *const export_event_names[E_N] = {
 	"commitment", "salt", "payload"
 };
 
+/* how export writes an event line's start */
+#define EVENT_LINE_START "{\"kind\" : \"event\", "
+
 /* their lengths (export_lines_open) */
 static size_t event_name_len[E_N];
 
@@ -339,7 +342,21 @@ prepare_line(ExportLine *l, ExportShare *sh)
 	l->hashed = false;
 	l->block_prepared = false;
 	resetPQExpBuffer(err);
-	l->parsed = json_parse_line(l->text, l->len, l->members, EXPORT_MAX_MEMBERS, &l->n, err);
+	/* an event line as export writes it is read without a look at its keys */
+	if (l->len > sizeof(EVENT_LINE_START) &&
+		memcmp(l->text, EVENT_LINE_START, sizeof(EVENT_LINE_START) - 1) == 0)
+	{
+		bool		fits;
+
+		l->parsed = json_parse_line_as(l->text, l->len, export_event_names, event_name_len, E_N,
+									   l->members, err, &fits);
+		if (fits)
+			l->n = E_N;
+		else
+			l->parsed = json_parse_line(l->text, l->len, l->members, EXPORT_MAX_MEMBERS, &l->n, err);
+	}
+	else
+		l->parsed = json_parse_line(l->text, l->len, l->members, EXPORT_MAX_MEMBERS, &l->n, err);
 	if (!l->parsed)
 	{
 		l->error = pg_strdup(err->data);

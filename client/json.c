@@ -98,6 +98,33 @@ static const bool plain_char[256] = {
 };
 
 
+/* the first byte at or after p that does not stand for itself, or end */
+static inline const char *
+plain_run_end(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	/* sixteen bytes at a time: none a quote, a backslash or outside 0x20-0x7f */
+	const __m128i quote = _mm_set1_epi8('"');
+	const __m128i backslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(0x20);
+
+	while (end - p >= 16)
+	{
+		__m128i		x = _mm_loadu_si128((const __m128i *) p);
+		int			stop = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
+																	   _mm_cmpeq_epi8(x, backslash)),
+												  _mm_cmplt_epi8(x, space)));
+
+		if (stop != 0)
+			return p + __builtin_ctz(stop);
+		p += 16;
+	}
+#endif
+	while (p < end && plain_char[(unsigned char) *p])
+		p++;
+	return p;
+}
+
 /*
  * A string, r->p at its opening quote; the decoded UTF-8 goes to dst, which
  * has room for as many bytes as the string has between its quotes (what a
@@ -193,49 +220,12 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 		if (c < 0x80)
 		{
 			/* a run of plain characters at once, copied only behind an escape */
-			const char *p = r->p;
-			const char *end = r->end;
-			bool		copy = w != p;
+			const char *run_end = plain_run_end(r->p, r->end);
 
-#ifdef __SSE2__
-			/* sixteen bytes at a time: none a quote, a backslash or outside 0x20-0x7f */
-			const __m128i quote = _mm_set1_epi8('"');
-			const __m128i backslash = _mm_set1_epi8('\\');
-			const __m128i space = _mm_set1_epi8(0x20);
-
-			while (end - p >= 16)
-			{
-				__m128i		x = _mm_loadu_si128((const __m128i *) p);
-				int			stop = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-																			   _mm_cmpeq_epi8(x, backslash)),
-														  _mm_cmplt_epi8(x, space)));
-
-				if (stop != 0)
-				{
-					int			k = __builtin_ctz(stop);
-
-					if (copy)
-						memmove(w, p, k);
-					w += k;
-					p += k;
-					break;
-				}
-				if (copy)
-					_mm_storeu_si128((__m128i *) w, x);
-				w += 16;
-				p += 16;
-			}
-#endif
-			if (!copy)
-			{
-				while (p < end && plain_char[(unsigned char) *p])
-					p++;
-				w = (char *) p;
-			}
-			else
-				while (p < end && plain_char[(unsigned char) *p])
-					*w++ = *p++;
-			r->p = p;
+			if (w != r->p)
+				memmove(w, r->p, run_end - r->p);
+			w += run_end - r->p;
+			r->p = run_end;
 		}
 		else
 		{
@@ -739,4 +729,133 @@ json_array_next(const char *text, size_t len, size_t *pos, const char **elem, si
 	*elen = r.p - *elem;
 	*pos = r.p - text;
 	return 1;
+}
+
+/*
+ * The end of the string whose opening quote is at p (at most end): the
+ * position of its closing quote, or NULL when the string does not end
+ * or holds a control character (then json_parse_line reports it).
+ * *plain: no escape and no byte outside ASCII, so the string is its own
+ * text.  Nothing is written.
+ */
+static const char *
+scan_string(const char *p, const char *end, bool *plain)
+{
+	*plain = true;
+	p++;
+	for (;;)
+	{
+		p = plain_run_end(p, end);
+		if (p >= end)
+			return NULL;
+		if (*p == '"')
+			return p;
+		if (*p == '\\')
+		{
+			*plain = false;
+			p += 2;				/* the escaped byte cannot end the string */
+		}
+		else if ((unsigned char) *p >= 0x80)
+		{
+			*plain = false;
+			p++;
+		}
+		else
+			return NULL;		/* a control character */
+	}
+}
+
+/*
+ * Read a line of an export whose members are exactly names[0 .. n), in
+ * that order, written as export writes them: {"a" : 1, "b" : "x", …}
+ * with strings, integers and nulls only.  When the line is not written
+ * so, *fits is false, nothing was written and nothing else is set: read
+ * it with json_parse_line.  When it is, the members are set as
+ * json_parse_line sets them (the keys point at names) and false means a
+ * value json_parse_line would refuse as well, with the same reason.  A
+ * first pass finds where every value is and reads nothing twice that it
+ * need not: a string without an escape or a byte outside ASCII is not
+ * decoded at all.
+ */
+bool
+json_parse_line_as(char *text, size_t len, const char *const *names, const size_t *namelens,
+				   int n, JsonMember *members, PQExpBuffer error, bool *fits)
+{
+	const char *p = text;
+	const char *end = text + len;
+	const char *at[64];
+	const char *stop[64];
+	bool		plain[64];
+
+	*fits = false;
+	if (n > 64 || p >= end || *p++ != '{')
+		return false;
+	/* first pass: the layout, written nowhere */
+	for (int k = 0; k < n; k++)
+	{
+		if (k > 0)
+		{
+			if (end - p < 2 || p[0] != ',' || p[1] != ' ')
+				return false;
+			p += 2;
+		}
+		if ((size_t) (end - p) < namelens[k] + 5 || p[0] != '"' ||
+			memcmp(p + 1, names[k], namelens[k]) != 0 ||
+			memcmp(p + 1 + namelens[k], "\" : ", 4) != 0)
+			return false;
+		p += namelens[k] + 5;
+		at[k] = p;
+		if (p >= end)
+			return false;
+		if (*p == '"')
+		{
+			if ((stop[k] = scan_string(p, end, &plain[k])) == NULL)
+				return false;
+			p = stop[k] + 1;
+		}
+		else if (*p == 'n')
+		{
+			if (end - p < 4 || memcmp(p, "null", 4) != 0)
+				return false;
+			p += 4;
+		}
+		else if (*p == '-' || (*p >= '0' && *p <= '9'))
+		{
+			p++;
+			while (p < end && *p >= '0' && *p <= '9')
+				p++;
+		}
+		else
+			return false;
+	}
+	if (p >= end || *p != '}' || p + 1 != end)
+		return false;
+
+	/* second pass: the values, as json_parse_line reads them */
+	*fits = true;
+	for (int k = 0; k < n; k++)
+	{
+		JsonMember *m = &members[k];
+		JsonReader	r = {text, at[k], end, error, true};
+
+		m->key = (char *) names[k];
+		m->keylen = namelens[k];
+		if (*at[k] == '"')
+		{
+			m->kind = JSON_STRING;
+			if (plain[k])
+			{
+				m->str = (char *) at[k] + 1;
+				m->len = stop[k] - at[k] - 1;
+				m->str[m->len] = '\0';
+			}
+			else if (!read_string_in_place(&r, &m->str, &m->len))
+				return false;
+		}
+		else if (*at[k] == 'n')
+			m->kind = JSON_NULL;
+		else if (!read_integer(&r, m))
+			return false;
+	}
+	return true;
 }

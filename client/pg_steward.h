@@ -307,6 +307,9 @@ extern bool json_read_object(const char *text, size_t len, JsonObject *obj, PQEx
 extern const JsonMember *json_member(const JsonObject *obj, const char *key);
 extern bool json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
 							PQExpBuffer error);
+extern bool json_parse_line_as(char *text, size_t len, const char *const *names,
+							   const size_t *namelens, int n, JsonMember *members,
+							   PQExpBuffer error, bool *fits);
 extern int	json_array_next(const char *text, size_t len, size_t *pos, const char **elem,
 							size_t *elen, PQExpBuffer error);
 

@@ -433,4 +433,27 @@ $hx[$ib] =~ s/("entries" : "[0-9a-f]{100})[0-9a-f]/${1}g/;
 is($rc, 4, 'entries that are not hex: exit 4');
 like($err, qr/the entries of block \d+ are not hex/, '... named');
 
+# an event line written otherwise than export writes it (no spaces, members
+# after "kind" in another order) is read the long way, with the same
+# verdict; a value
+# json cannot hold (an unknown escape) is refused either way
+my @cp = @l2;
+my ($iv) = grep { $cp[$_] =~ /^\{"kind" : "event", "id" : \d+, / } 0 .. $#cp;
+$cp[$iv] =~ s/^\{"kind" : "event", "id" : (\d+), "xid" : (\d+), /{"kind":"event","xid":$2,"id":$1, /;
+($rc, $out, $err) = vexport(write_lines("$dir/t12.jsonl", @cp));
+is("$rc|" . first_two($out), "0|$verdict2", 'an event line written otherwise: the same verdict') or diag($err);
+my @bad = @l2;
+$bad[$iv] =~ s/"resource_id" : "/"resource_id" : "\\q/;
+my $at = index($bad[$iv], '\q') + 1;
+my $ln = $iv + 1;
+($rc, $out, $err) = vexport(write_lines("$dir/t13.jsonl", @bad));
+is($rc, 4, 'an unknown escape in an event line: exit 4');
+like($err, qr/line $ln: not a JSON object of an export: at byte $at: an unknown escape in a string/,
+	'... said so, where it is');
+$bad[$iv] =~ s/^\{"kind" : "event", /{"kind":"event", /;
+$at = index($bad[$iv], '\q') + 1;
+($rc, $out, $err) = vexport(write_lines("$dir/t14.jsonl", @bad));
+like($err, qr/line $ln: not a JSON object of an export: at byte $at: an unknown escape in a string/,
+	'... in the same words when the line is read the long way');
+
 done_testing();
