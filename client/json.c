@@ -531,6 +531,80 @@ read_value(JsonReader *r, JsonMember *m)
 }
 
 /*
+ * The members of one object, r at its start, into *members: grown from
+ * *cap as needed when grow, else at most *cap of them; *n of them.  A
+ * reader of lines (r->line) decodes the keys in place and leaves a key
+ * given twice to its caller; otherwise the keys are copies, and a key
+ * given twice is refused.
+ */
+static bool
+read_object(JsonReader *r, JsonMember **members, int *cap, bool grow, int *n)
+{
+	*n = 0;
+	skip_space(r);
+	if (r->p >= r->end || *r->p != '{')
+		return fail(r, "expected a JSON object");
+	r->p++;
+	skip_space(r);
+	if (r->p < r->end && *r->p == '}')
+		r->p++;
+	else
+		for (;;)
+		{
+			JsonMember *m;
+			size_t		keylen;
+
+			skip_space(r);
+			if (r->p >= r->end || *r->p != '"')
+				return fail(r, "expected a key (a string)");
+			if (*n == *cap)
+			{
+				if (!grow)
+					return fail(r, "too many members");
+				*cap *= 2;
+				*members = pg_realloc(*members, sizeof(JsonMember) * *cap);
+			}
+			m = &(*members)[*n];
+			memset(m, 0, sizeof(*m));
+			if (!(r->line ? read_string_in_place(r, &m->key, &keylen) :
+				  read_string_value(r, &m->key, &keylen)))
+				return false;
+			m->keylen = keylen;
+			if (!r->line)
+				for (int i = 0; i < *n; i++)
+					if (strcmp((*members)[i].key, m->key) == 0)
+					{
+						appendPQExpBuffer(r->error, "the key \"%s\" appears twice", m->key);
+						return false;
+					}
+			skip_space(r);
+			if (r->p >= r->end || *r->p != ':')
+				return fail(r, "expected : after a key");
+			r->p++;
+			skip_space(r);
+			if (!read_value(r, m))
+				return false;
+			(*n)++;
+			skip_space(r);
+			if (r->p < r->end && *r->p == ',')
+			{
+				r->p++;
+				continue;
+			}
+			if (r->p < r->end && *r->p == '}')
+			{
+				r->p++;
+				break;
+			}
+			return fail(r, "expected , or } after a value");
+		}
+	skip_space(r);
+	if (r->p != r->end)
+		return fail(r, "text after the object");
+	return true;
+}
+
+/*
  * Read text (len bytes) as one flat JSON object into obj.  False, with
  * the reason appended to error, when it is not one.
  */
@@ -540,63 +614,8 @@ json_read_object(const char *text, size_t len, JsonObject *obj, PQExpBuffer erro
 	JsonReader	r = {text, text, text + len, error};
 	int			cap = 16;
 
-	obj->n = 0;
 	obj->members = pg_malloc0(sizeof(JsonMember) * cap);
-	skip_space(&r);
-	if (r.p >= r.end || *r.p != '{')
-		return fail(&r, "expected a JSON object");
-	r.p++;
-	skip_space(&r);
-	if (r.p < r.end && *r.p == '}')
-		r.p++;
-	else
-		for (;;)
-		{
-			JsonMember *m;
-			size_t		keylen;
-
-			skip_space(&r);
-			if (r.p >= r.end || *r.p != '"')
-				return fail(&r, "expected a key (a string)");
-			if (obj->n == cap)
-			{
-				cap *= 2;
-				obj->members = pg_realloc(obj->members, sizeof(JsonMember) * cap);
-			}
-			m = &obj->members[obj->n];
-			memset(m, 0, sizeof(*m));
-			if (!read_string_value(&r, &m->key, &keylen))
-				return false;
-			if (json_member(obj, m->key) != NULL)
-			{
-				appendPQExpBuffer(error, "the key \"%s\" appears twice", m->key);
-				return false;
-			}
-			skip_space(&r);
-			if (r.p >= r.end || *r.p != ':')
-				return fail(&r, "expected : after a key");
-			r.p++;
-			skip_space(&r);
-			if (!read_value(&r, m))
-				return false;
-			obj->n++;
-			skip_space(&r);
-			if (r.p < r.end && *r.p == ',')
-			{
-				r.p++;
-				continue;
-			}
-			if (r.p < r.end && *r.p == '}')
-			{
-				r.p++;
-				break;
-			}
-			return fail(&r, "expected , or } after a value");
-		}
-	skip_space(&r);
-	if (r.p != r.end)
-		return fail(&r, "text after the object");
-	return true;
+	return read_object(&r, &obj->members, &cap, true, &obj->n);
 }
 
 /* the member named key, or NULL */
@@ -625,54 +644,7 @@ json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
 {
 	JsonReader	r = {text, text, text + len, error, true};
 
-	*n = 0;
-	skip_space(&r);
-	if (r.p >= r.end || *r.p != '{')
-		return fail(&r, "expected a JSON object");
-	r.p++;
-	skip_space(&r);
-	if (r.p < r.end && *r.p == '}')
-		r.p++;
-	else
-		for (;;)
-		{
-			JsonMember *m;
-			size_t		keylen;
-
-			skip_space(&r);
-			if (r.p >= r.end || *r.p != '"')
-				return fail(&r, "expected a key (a string)");
-			if (*n == max)
-				return fail(&r, "too many members");
-			m = &members[*n];
-			if (!read_string_in_place(&r, &m->key, &keylen))
-				return false;
-			m->keylen = keylen;
-			skip_space(&r);
-			if (r.p >= r.end || *r.p != ':')
-				return fail(&r, "expected : after a key");
-			r.p++;
-			skip_space(&r);
-			if (!read_value(&r, m))
-				return false;
-			(*n)++;
-			skip_space(&r);
-			if (r.p < r.end && *r.p == ',')
-			{
-				r.p++;
-				continue;
-			}
-			if (r.p < r.end && *r.p == '}')
-			{
-				r.p++;
-				break;
-			}
-			return fail(&r, "expected , or } after a value");
-		}
-	skip_space(&r);
-	if (r.p != r.end)
-		return fail(&r, "text after the object");
-	return true;
+	return read_object(&r, &members, &max, false, n);
 }
 
 /*
