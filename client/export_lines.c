@@ -23,8 +23,9 @@
  * member and says why.
  *
  * Memory: EXPORT_SLOTS slots, each a buffer (the longest line, at least
- * CHUNK_BYTES) and CHUNK_LINES parsed lines, whatever the size of the
- * export.
+ * CHUNK_BYTES), as large a buffer for the strings of event lines that need
+ * decoding (json_parse_line_as), and CHUNK_LINES parsed lines, whatever the
+ * size of the export.
  *
  * client/export_lines.c
  *
@@ -332,7 +333,7 @@ prepare_block(ExportLine *l, ExportShare *sh)
 
 /* parse one line and, for an event, compute its leaf and payload state */
 static void
-prepare_line(ExportLine *l, ExportShare *sh)
+prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh)
 {
 	EventScratch *s = &sh->scratch;
 	PQExpBuffer err = &sh->err;
@@ -349,7 +350,7 @@ prepare_line(ExportLine *l, ExportShare *sh)
 		bool		fits;
 
 		l->parsed = json_parse_line_as(l->text, l->len, export_event_names, event_name_len, E_N,
-									   l->members, err, &fits);
+									   l->members, sl->side + (l->text - sl->buf), err, &fits);
 		if (fits)
 			l->n = E_N;
 		else
@@ -394,7 +395,7 @@ prepare_lines(ExportLines *r, ExportSlot *sl, ExportShare *sh)
 			break;
 		to = Min(from + PREPARE_BATCH, sl->nlines);
 		for (int i = from; i < to; i++)
-			prepare_line(&sl->lines[i], sh);
+			prepare_line(sl, &sl->lines[i], sh);
 		if (__atomic_add_fetch(&sl->prepared, to - from, __ATOMIC_ACQ_REL) == sl->nlines)
 		{
 			pthread_mutex_lock(&r->mutex);
@@ -461,6 +462,7 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 		{
 			sl->cap = left;
 			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
+			sl->side = pg_realloc(sl->side, sl->cap + 1);
 		}
 		memcpy(sl->buf, prev->buf + prev->used, left);
 		sl->end = left;
@@ -474,6 +476,7 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 		{
 			sl->cap *= 2;
 			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
+			sl->side = pg_realloc(sl->side, sl->cap + 1);
 		}
 		read_more(r, sl, sl->cap);
 	}
@@ -556,6 +559,7 @@ export_lines_open(ExportLines *r, const char *path)
 	{
 		r->slots[k].cap = CHUNK_BYTES;
 		r->slots[k].buf = pg_malloc(r->slots[k].cap + 1);
+		r->slots[k].side = pg_malloc(r->slots[k].cap + 1);
 		r->slots[k].lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
 		r->slots[k].state = SLOT_EMPTY;
 	}

@@ -704,67 +704,34 @@ json_array_next(const char *text, size_t len, size_t *pos, const char **elem, si
 }
 
 /*
- * The end of the string whose opening quote is at p (at most end): the
- * position of its closing quote, or NULL when the string does not end
- * or holds a control character (then json_parse_line reports it).
- * *plain: no escape and no byte outside ASCII, so the string is its own
- * text.  Nothing is written.
- */
-static const char *
-scan_string(const char *p, const char *end, bool *plain)
-{
-	*plain = true;
-	p++;
-	for (;;)
-	{
-		p = plain_run_end(p, end);
-		if (p >= end)
-			return NULL;
-		if (*p == '"')
-			return p;
-		if (*p == '\\')
-		{
-			*plain = false;
-			p += 2;				/* the escaped byte cannot end the string */
-		}
-		else if ((unsigned char) *p >= 0x80)
-		{
-			*plain = false;
-			p++;
-		}
-		else
-			return NULL;		/* a control character */
-	}
-}
-
-/*
  * Read a line of an export whose members are exactly names[0 .. n), in
  * that order, written as export writes them: {"a" : 1, "b" : "x", …}
  * with strings, integers and nulls only.  When the line is not written
- * so, *fits is false, nothing was written and nothing else is set: read
- * it with json_parse_line.  When it is, the members are set as
- * json_parse_line sets them (the keys point at names) and false means a
- * value json_parse_line would refuse as well, with the same reason.  A
- * first pass finds where every value is and reads nothing twice that it
- * need not: a string without an escape or a byte outside ASCII is not
- * decoded at all.
+ * so, *fits is false, the line is as it was and json_parse_line is to read
+ * it.  Otherwise the members are set as json_parse_line sets them (the
+ * keys point at names), in one pass: a string without an escape or a byte
+ * outside ASCII is its own text (NUL-terminated once the whole line is
+ * known to fit), any other string is decoded into side, which has room for
+ * the line's length; false (with *fits true) means a value that
+ * json_parse_line would refuse too, with the same reason, as it would
+ * reach it first.
  */
 bool
 json_parse_line_as(char *text, size_t len, const char *const *names, const size_t *namelens,
-				   int n, JsonMember *members, PQExpBuffer error, bool *fits)
+				   int n, JsonMember *members, char *side, PQExpBuffer error, bool *fits)
 {
 	const char *p = text;
 	const char *end = text + len;
-	const char *at[64];
-	const char *stop[64];
-	bool		plain[64];
+	char	   *nul[64];		/* where plain strings end */
+	int			nnul = 0;
 
 	*fits = false;
 	if (n > 64 || p >= end || *p++ != '{')
 		return false;
-	/* first pass: the layout, written nowhere */
 	for (int k = 0; k < n; k++)
 	{
+		JsonMember *m = &members[k];
+
 		if (k > 0)
 		{
 			if (end - p < 2 || p[0] != ',' || p[1] != ' ')
@@ -776,58 +743,62 @@ json_parse_line_as(char *text, size_t len, const char *const *names, const size_
 			memcmp(p + 1 + namelens[k], "\" : ", 4) != 0)
 			return false;
 		p += namelens[k] + 5;
-		at[k] = p;
 		if (p >= end)
 			return false;
+		m->key = (char *) names[k];
+		m->keylen = namelens[k];
 		if (*p == '"')
 		{
-			if ((stop[k] = scan_string(p, end, &plain[k])) == NULL)
-				return false;
-			p = stop[k] + 1;
+			const char *q = plain_run_end(p + 1, end);
+
+			m->kind = JSON_STRING;
+			if (q < end && *q == '"')
+			{
+				m->str = (char *) p + 1;
+				m->len = q - p - 1;
+				nul[nnul++] = (char *) q;
+				p = q + 1;
+			}
+			else
+			{
+				JsonReader	r = {text, p, end, error, true};
+
+				if (!read_string(&r, side, &m->len))
+				{
+					*fits = true;
+					return false;
+				}
+				side[m->len] = '\0';
+				m->str = side;
+				side += m->len + 1;
+				p = r.p;
+			}
 		}
 		else if (*p == 'n')
 		{
 			if (end - p < 4 || memcmp(p, "null", 4) != 0)
 				return false;
+			m->kind = JSON_NULL;
 			p += 4;
 		}
 		else if (*p == '-' || (*p >= '0' && *p <= '9'))
 		{
-			p++;
-			while (p < end && *p >= '0' && *p <= '9')
-				p++;
+			JsonReader	r = {text, p, end, error, true};
+
+			if (!read_integer(&r, m))
+			{
+				*fits = true;
+				return false;
+			}
+			p = r.p;
 		}
 		else
 			return false;
 	}
 	if (p >= end || *p != '}' || p + 1 != end)
 		return false;
-
-	/* second pass: the values, as json_parse_line reads them */
 	*fits = true;
-	for (int k = 0; k < n; k++)
-	{
-		JsonMember *m = &members[k];
-		JsonReader	r = {text, at[k], end, error, true};
-
-		m->key = (char *) names[k];
-		m->keylen = namelens[k];
-		if (*at[k] == '"')
-		{
-			m->kind = JSON_STRING;
-			if (plain[k])
-			{
-				m->str = (char *) at[k] + 1;
-				m->len = stop[k] - at[k] - 1;
-				m->str[m->len] = '\0';
-			}
-			else if (!read_string_in_place(&r, &m->str, &m->len))
-				return false;
-		}
-		else if (*at[k] == 'n')
-			m->kind = JSON_NULL;
-		else if (!read_integer(&r, m))
-			return false;
-	}
+	for (int i = 0; i < nnul; i++)
+		*nul[i] = '\0';
 	return true;
 }

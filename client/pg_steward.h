@@ -308,7 +308,7 @@ extern const JsonMember *json_member(const JsonObject *obj, const char *key);
 extern bool json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
 							PQExpBuffer error);
 extern bool json_parse_line_as(char *text, size_t len, const char *const *names,
-							   const size_t *namelens, int n, JsonMember *members,
+							   const size_t *namelens, int n, JsonMember *members, char *side,
 							   PQExpBuffer error, bool *fits);
 extern int	json_array_next(const char *text, size_t len, size_t *pos, const char **elem,
 							size_t *elen, PQExpBuffer error);
@@ -405,6 +405,8 @@ typedef struct ExportSlot
 {
 	ExportSlotState state;		/* under ExportLines.mutex */
 	char	   *buf;
+	char	   *side;			/* as large as buf: a line's decoded strings
+								 * go where its text is in buf */
 	size_t		cap;
 	size_t		end;			/* bytes read into buf */
 	size_t		used;			/* bytes of the lines cut (the rest: the next chunk's) */
