@@ -295,6 +295,19 @@ steward_audit_tree_root_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(out);
 }
 
+/* a block the ledger should have is not there: the ledger was damaged */
+static void
+missing_block(int64 block) pg_attribute_noreturn();
+
+static void
+missing_block(int64 block)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("block %lld of the audit ledger is missing", (long long) block),
+			 errhint("verify_audit_chain() names the damaged block.")));
+}
+
 /* is xid completed in the snapshot of block b?  (the block exists) */
 static bool
 completed_in_block(uint64 xid, int64 block)
@@ -306,11 +319,10 @@ completed_in_block(uint64 xid, int64 block)
 
 	if (SPI_execute_with_args("SELECT pg_catalog.pg_visible_in_snapshot($1::pg_catalog.xid8, b.snapshot)"
 							  "  FROM steward.audit_blocks b WHERE b.block_id OPERATOR(pg_catalog.=) $2",
-							  2, types, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("block %lld of the audit ledger is missing", (long long) block),
-				 errhint("verify_audit_chain() names the damaged block.")));
+							  2, types, vals, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read block %lld", (long long) block);
+	if (SPI_processed != 1)
+		missing_block(block);
 	r = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return !isnull && r;
@@ -398,8 +410,10 @@ find_entry(ProofEvent *ev)
 	vals[0] = Int64GetDatum(ev->block);
 	if (SPI_execute_with_args("SELECT b.first_position, b.event_count FROM steward.audit_blocks b"
 							  " WHERE b.block_id OPERATOR(pg_catalog.=) $1",
-							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read block %lld", (long long) ev->block);
+	if (SPI_processed != 1)
+		missing_block(ev->block);
 	first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	hi = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) - 1;
 	SPI_freetuptable(SPI_tuptable);
@@ -420,8 +434,10 @@ find_entry(ProofEvent *ev)
 
 		CHECK_FOR_INTERRUPTS();
 		vals[1] = Int64GetDatum(mid);
-		if (SPI_execute_plan(plan, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		if (SPI_execute_plan(plan, vals, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read an entry of block %lld", (long long) ev->block);
+		if (SPI_processed != 1)
+			missing_block(ev->block);
 		b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		if (isnull || VARSIZE_ANY_EXHDR(b) != AUDIT_ENTRY_LEN)
 		{
@@ -488,8 +504,10 @@ locate_event(ProofEvent *ev, const Head *h)
 	vals[0] = Int64GetDatum(lo);
 	if (SPI_execute_with_args("SELECT b.first_position, b.entries FROM steward.audit_blocks b"
 							  " WHERE b.block_id OPERATOR(pg_catalog.=) $1",
-							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							  1, types, vals, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read block %lld", (long long) lo);
+	if (SPI_processed != 1)
+		missing_block(lo);
 	first = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	entries = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	e = (const uint8 *) VARDATA_ANY(entries);

@@ -512,19 +512,11 @@ key_array_type(StewardJob *job, CopySql *c)
 	return arraytype;
 }
 
-/* qsort_arg comparator of key values: the key's comparison function */
-typedef struct KeyOrder
-{
-	FmgrInfo	cmp;
-	Oid			collation;
-} KeyOrder;
-
+/* qsort_arg comparator of key values (arg: the StewardKey) */
 static int
 key_order_cmp(const void *a, const void *b, void *arg)
 {
-	KeyOrder   *ko = (KeyOrder *) arg;
-
-	return DatumGetInt32(FunctionCall2Coll(&ko->cmp, ko->collation, *(const Datum *) a, *(const Datum *) b));
+	return steward_key_compare((const StewardKey *) arg, *(const Datum *) a, *(const Datum *) b);
 }
 
 /*
@@ -551,7 +543,6 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, int limit, Datum **keys, 
 	char	  **texts;
 	uint64		n;
 	int			kept = 0;
-	KeyOrder	ko;
 
 	values[0] = Int64GetDatum(job->id);
 	values[1] = Int32GetDatum(limit);
@@ -587,14 +578,12 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, int limit, Datum **keys, 
 		if (texts[i] != NULL)
 			(*keys)[kept++] = steward_key_datum(&c->key, texts[i]);
 	}
-	fmgr_info(c->key.cmpproc, &ko.cmp);
-	ko.collation = c->key.collation;
-	qsort_arg(*keys, kept, sizeof(Datum), key_order_cmp, &ko);
+	qsort_arg(*keys, kept, sizeof(Datum), key_order_cmp, &c->key);
 	*nkeys = 0;
 	for (int i = 0; i < kept; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (*nkeys == 0 || key_order_cmp(&(*keys)[*nkeys - 1], &(*keys)[i], &ko) != 0)
+		if (*nkeys == 0 || steward_key_compare(&c->key, (*keys)[*nkeys - 1], (*keys)[i]) != 0)
 			(*keys)[(*nkeys)++] = (*keys)[i];
 	}
 	return (int64) n;

@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
 #include "nodes/pg_list.h"
 #include "postmaster/bgworker.h"
 #include "storage/latch.h"
@@ -109,6 +110,7 @@ typedef struct StewardKey
 	Oid			ioparam;
 	Oid			collation;		/* the column's collation, for cmpproc */
 	Oid			cmpproc;		/* btree comparison function of the family */
+	FmgrInfo	cmpfn;			/* ... looked up once */
 } StewardKey;
 
 /* What a batch function reports */

@@ -119,6 +119,7 @@ steward_key_load(Oid relid, const char *column, StewardKey *key)
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("the default btree operator class of type %s has no comparison function",
 						format_type_be(coltype))));
+	fmgr_info(key->cmpproc, &key->cmpfn);
 }
 
 /*
@@ -129,7 +130,7 @@ steward_key_load(Oid relid, const char *column, StewardKey *key)
 int
 steward_key_compare(const StewardKey *key, Datum a, Datum b)
 {
-	return DatumGetInt32(OidFunctionCall2Coll(key->cmpproc, key->collation, a, b));
+	return DatumGetInt32(FunctionCall2Coll(unconstify(FmgrInfo *, &key->cmpfn), key->collation, a, b));
 }
 
 /* A key value as text (see the header comment). */
