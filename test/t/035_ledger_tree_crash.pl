@@ -12,7 +12,6 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use JSON::PP;
-use Time::HiRes qw(usleep);
 use lib "$ENV{TESTDIR}/test/perl";
 use StewardTree;
 
@@ -63,22 +62,21 @@ END $$;
 	}
 	# kill the sealer while it seals (it may have just exited: take the next)
 	my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+	my $log_at = -s $node->logfile;
 	for (;;)
 	{
+		$node->poll_query_until('postgres', q{SELECT count(*) > 0 FROM pg_stat_activity
+		                                      WHERE backend_type = 'pg_steward sealer'})
+		  or die 'no sealer to kill';
 		my $pid = sql(q{SELECT coalesce(max(pid), 0) FROM pg_stat_activity
 		                 WHERE backend_type = 'pg_steward sealer'});
 		last if $pid > 0 && kill('KILL', $pid) == 1;    # never pid 0: that is our process group
 		die 'no sealer to kill' if time > $deadline;
-		usleep(10_000 * $round);
 	}
 	$killed++;
 	# the postmaster restarts every backend (the writers' sessions are gone)
 	# and is ready again after crash recovery
-	until ((() = slurp_file($node->logfile) =~ /database system is ready to accept connections/g) > $round)
-	{
-		die 'the server did not come back after the crash' if time > $deadline;
-		usleep(100_000);
-	}
+	$node->wait_for_log(qr/database system is ready to accept connections/, $log_at);
 	$node->poll_query_until('postgres', 'SELECT true') or die;
 	for my $w (@writers) { eval { $w->quit }; }
 	@writers = map { $node->background_psql('postgres', on_error_stop => 0) } 1 .. 2;
