@@ -50,6 +50,7 @@ OBJS = \
 	src/common/checksum.o \
 	src/common/launch.o \
 	src/common/recorder.o \
+	src/common/ledger_rules.o \
 	src/common/merkle.o \
 	src/common/sha256.o \
 	src/common/shmem.o \

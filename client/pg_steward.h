@@ -25,6 +25,7 @@
 #include "pqexpbuffer.h"
 #include "common/sha256.h"
 #include "common/merkle.h"
+#include "common/ledger_rules.h"
 
 /* Exit statuses: the one table is in docs/client.md, "Exit status". */
 #define EXIT_OK				0	/* everything done, nothing found */

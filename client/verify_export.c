@@ -38,23 +38,7 @@
 
 #define ENTRY_LEN		56
 
-/* problem classes and the ranks of problems of events (verify.c) */
-#define CLASS_BLOCK		0
-#define CLASS_EPOCH		1
-#define CLASS_EVENT		2
-
-#define RANK_NONE			0
-#define RANK_SEALED_TWICE	1
-#define RANK_STORED_TWICE	2
-#define RANK_MOVED			3
-#define RANK_CHANGED		4
-#define RANK_PAYLOAD		5
-#define RANK_SALT			6
-#define RANK_ERASED			7
-#define RANK_MISSING		8
-#define RANK_INSERTED		9
-
-
+/* problem classes and ranks: common/ledger_rules.h */
 typedef struct Problem
 {
 	bool		found;
@@ -239,19 +223,10 @@ static bool
 kept_ranks_first(const Problem *p, int class, int rank, int64 position, int64 event_id,
 				 int64 time_us)
 {
-	if (!p->found)
-		return false;
-	if (p->class != class)
-		return p->class < class;
-	if (p->position != position)
-		return p->position < position;
-	if (class != CLASS_EVENT)
-		return true;
-	if (p->rank != rank)
-		return p->rank < rank;
-	if (p->event_id != event_id)
-		return p->event_id < event_id;
-	return p->time_us <= time_us;
+	StewardProblemKey kept = {p->class, p->position, p->rank, p->event_id, p->time_us};
+	StewardProblemKey found = {class, position, rank, event_id, time_us};
+
+	return p->found && steward_problem_ranks_first(&kept, &found);
 }
 
 static void
@@ -409,29 +384,11 @@ copy_snapshot(Snap *dst, const Snap *src)
 		memcpy(dst->xip, src->xip, sizeof(uint64) * src->nxip);
 }
 
-/* completed in snap (src/audit/snapshot.c, steward_audit_visible) */
+/* completed in snap (common/ledger_rules.c) */
 static bool
 visible(const Snap *snap, uint64 xid)
 {
-	int			lo = 0;
-	int			hi = snap->nxip - 1;
-
-	if (xid < snap->xmin)
-		return true;
-	if (xid >= snap->xmax)
-		return false;
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (snap->xip[mid] == xid)
-			return false;
-		if (snap->xip[mid] < xid)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return true;
+	return steward_snapshot_completed(snap->xmin, snap->xmax, snap->xip, snap->nxip, xid);
 }
 
 /* ----------------------------------------------------------- the tree */

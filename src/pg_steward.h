@@ -43,9 +43,10 @@ extern char *steward_normalize_sql(const char *sql);
 extern char *steward_checksum(const char *sql);
 extern char *steward_sha256_hex(const char *data, size_t len);
 
-/* common/sha256.c, common/merkle.c (shared with the client) */
+/* common/sha256.c, merkle.c, ledger_rules.c (shared with the client) */
 #include "common/sha256.h"
 #include "common/merkle.h"
+#include "common/ledger_rules.h"
 
 /* common/spi_util.c */
 typedef struct StewardOwnerScope

@@ -75,25 +75,7 @@ steward_audit_parse_snapshot(const char *text, AuditSnapshot *snap)
 bool
 steward_audit_visible(const AuditSnapshot *snap, uint64 xid)
 {
-	int			lo = 0;
-	int			hi = snap->nxip - 1;
-
-	if (xid < snap->xmin)
-		return true;
-	if (xid >= snap->xmax)
-		return false;
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (snap->xip[mid] == xid)
-			return false;
-		if (snap->xip[mid] < xid)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return true;
+	return steward_snapshot_completed(snap->xmin, snap->xmax, snap->xip, snap->nxip, xid);
 }
 
 /*

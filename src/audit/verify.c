@@ -87,33 +87,12 @@ typedef struct Chunk
 /* the entries of a block the chunk reads: none when they are malformed */
 #define NENTRIES(b) ((b)->entries ? (b)->count : 0)
 
-/* problem classes, in the order they rank */
-#define CLASS_BLOCK		0
-#define CLASS_EPOCH		1
-#define CLASS_EVENT		2
-
 typedef struct EntryRef
 {
 	int64		id;
 	int32		block;			/* index into the chunk's blocks */
 	int32		idx;			/* entry within the block */
 } EntryRef;
-
-/*
- * The rank of problems of events at the same chain position, lowest first
- * (docs/audit.md, "Problems and their precedence"); then the lower event
- * id, then the lower time.
- */
-#define RANK_NONE			0	/* blocks and epochs: the first found is kept */
-#define RANK_SEALED_TWICE	1
-#define RANK_STORED_TWICE	2
-#define RANK_MOVED			3
-#define RANK_CHANGED		4
-#define RANK_PAYLOAD		5
-#define RANK_SALT			6
-#define RANK_ERASED			7
-#define RANK_MISSING		8
-#define RANK_INSERTED		9
 
 typedef struct Problem
 {
@@ -192,20 +171,10 @@ static bool
 kept_ranks_first(const Problem *p, int class, int rank, int64 position, int64 event_id,
 				 int64 time_us)
 {
-	if (!p->found)
-		return false;
-	if (p->class != class)
-		return p->class < class;
-	if (p->position != position)
-		return p->position < position;
-	/* blocks and epochs: the first found of a position is kept */
-	if (class != CLASS_EVENT)
-		return true;
-	if (p->rank != rank)
-		return p->rank < rank;
-	if (p->event_id != event_id)
-		return p->event_id < event_id;
-	return p->time_us <= time_us;
+	StewardProblemKey kept = {p->class, p->position, p->rank, p->event_id, p->time_us};
+	StewardProblemKey found = {class, position, rank, event_id, time_us};
+
+	return p->found && steward_problem_ranks_first(&kept, &found);
 }
 
 /*
