@@ -27,7 +27,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw($CLIENT client_node client_db run_client fixture fixture_copy lines);
+our @EXPORT = qw($CLIENT client_node client_db run_client fixture fixture_copy lines signing_key);
 
 my $bindir = `pg_config --bindir`;
 chomp $bindir;
@@ -104,6 +104,21 @@ sub lines
 {
 	my ($text) = @_;
 	return [ split /\n/, $text ];
+}
+
+# an Ed25519 key pair as docs/client.md tells users to make one: dir/name.pem
+# and dir/name.pub.pem
+sub signing_key
+{
+	my ($dir, $name) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ 'openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$dir/$name.pem" ],
+		'>', \$out, '2>', \$err)
+	  or die "the openssl command is needed (Debian: openssl): $err";
+	IPC::Run::run([ 'openssl', 'pkey', '-in', "$dir/$name.pem", '-pubout', '-out', "$dir/$name.pub.pem" ],
+		'>', \$out, '2>', \$err)
+	  or die "openssl pkey -pubout failed: $err";
+	return;
 }
 
 1;

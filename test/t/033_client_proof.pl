@@ -28,15 +28,7 @@ my $dir = PostgreSQL::Test::Utils::tempdir();
 my ($rc, $out, $err);
 
 # keys as docs/client.md tells users to make them
-for my $k ('key', 'other')
-{
-	IPC::Run::run([ 'openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$dir/$k.pem" ],
-		'>', \$out, '2>', \$err)
-	  or die "the openssl command is needed (Debian: openssl): $err";
-	IPC::Run::run([ 'openssl', 'pkey', '-in', "$dir/$k.pem", '-pubout', '-out', "$dir/$k.pub.pem" ],
-		'>', \$out, '2>', \$err)
-	  or die "openssl pkey -pubout failed: $err";
-}
+signing_key($dir, $_) for 'key', 'other';
 
 # sealed by the test only
 my $node = client_node('client_proof', "pg_steward.audit_seal_interval = 0\n");

@@ -22,16 +22,17 @@ use Digest::SHA qw(sha256);
 use MIME::Base64 qw(decode_base64);
 use lib "$ENV{TESTDIR}/test/perl";
 use StewardTree;
+use StewardVectors;
 
 my $dir = "$ENV{TESTDIR}/test/vectors";
 sub slurp { open(my $fh, '<', $_[0]) or die "$_[0]: $!"; local $/; my $t = <$fh>; close $fh; return $t; }
-sub lines { return map { decode_json($_) } grep { /\S/ } split /\n/, slurp($_[0]); }
 
 my $json = JSON::PP->new->canonical;
 my $tree = decode_json(slurp("$dir/tree.json"));
-my @blocks = lines("$dir/blocks.jsonl");
-my @events = lines("$dir/events.jsonl");
-my @epochs = lines("$dir/epochs.jsonl");
+my $vectors = vectors_read($dir);
+my @blocks = @{ $vectors->{blocks} };
+my @events = @{ $vectors->{events} };
+my @epochs = @{ $vectors->{epochs} };
 
 # --- the minimal verifier -------------------------------------------------------
 my @leaves = map { leaves_of(pack('H*', $_->{entries})) } @blocks;
@@ -97,41 +98,7 @@ pg_steward.audit_seal_interval = 0
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_steward');
 sub sql { return $node->safe_psql('postgres', $_[0]); }
-sub lit { my $v = shift; return 'NULL' if !defined $v; $v =~ s/'/''/g; return "'$v'"; }
-sub ts { return defined $_[0] ? "('epoch'::timestamptz + $_[0] * interval '1 microsecond')" : 'NULL'; }
-
-my $load = "SET session_replication_role = replica;\n";
-for my $b (@blocks)
-{
-	$load .= sprintf("INSERT INTO steward.audit_blocks (block_id, format, snapshot, first_position, event_count, "
-		  . "sealed_at, merkle_root, prev_hash, block_hash, entries) VALUES (%d, %d, %s, %d, %d, %s, "
-		  . "'\\x%s', '\\x%s', '\\x%s', '\\x%s');\n",
-		$b->{block_id}, $b->{format}, lit($b->{snapshot}), $b->{first_position}, $b->{event_count},
-		ts($b->{sealed_at_us}), $b->{merkle_root}, $b->{prev_hash}, $b->{block_hash}, $b->{entries});
-}
-for my $e (@events)
-{
-	$load .= sprintf("INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, resource_type, "
-		  . "resource_id, actor, session_user_name, current_user_name, client_addr, application_name, commitment, "
-		  . "salt, payload) VALUES (%d, '%d', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n",
-		$e->{id}, $e->{xid}, ts($e->{time_us}), lit($e->{event_type}), lit($e->{action}),
-		lit($e->{resource_type}), lit($e->{resource_id}), lit($e->{actor}), lit($e->{session_user_name}),
-		lit($e->{current_user_name}), lit($e->{client_addr}), lit($e->{application_name}),
-		defined $e->{commitment} ? "'\\x$e->{commitment}'" : 'NULL',
-		defined $e->{salt} ? "'\\x$e->{salt}'" : 'NULL', lit($e->{payload}));
-}
-my ($retention) = grep { $_->{event_type} eq 'RETENTION' } @events;
-my $rp = decode_json($retention->{payload});
-for my $ep (@epochs)
-{
-	$load .= sprintf("INSERT INTO steward.audit_epochs (epoch_id, partition_name, range_from, range_to, "
-		  . "events_dropped, dropped_root, head_block, head_hash, retention_event) OVERRIDING SYSTEM VALUE "
-		  . "VALUES (%d, %s, %s, %s, %d, '\\x%s', %d, '\\x%s', %d);\n",
-		$ep->{epoch_id}, lit($ep->{partition}), ts($ep->{from_us}), ts($ep->{to_us}), $ep->{events_dropped},
-		$rp->{dropped_root}, $rp->{head_block}, $rp->{head_hash}, $retention->{id});
-}
-$load .= "SET session_replication_role = origin;\nSELECT steward.audit_tree_extend();\n";
-sql($load);
+sql(vectors_load_sql($vectors));
 
 is(sql(q{SELECT is_valid || '|' || events_redacted || '|' || events_pruned || '|' || coalesce(problem, '')
          FROM steward.verify_audit_chain()}),

@@ -25,6 +25,7 @@ use strict;
 use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
 use StewardClient;
+use StewardVectors;
 require StewardSecurity;    # its documented roles only (no memory cap)
 use IPC::Run;
 use JSON::PP;
@@ -35,15 +36,7 @@ use Test::More;
 my $dir = PostgreSQL::Test::Utils::tempdir();
 my ($rc, $out, $err);
 
-for my $k ('key', 'other')
-{
-	IPC::Run::run([ 'openssl', 'genpkey', '-algorithm', 'ed25519', '-out', "$dir/$k.pem" ],
-		'>', \$out, '2>', \$err)
-	  or die "the openssl command is needed (Debian: openssl): $err";
-	IPC::Run::run([ 'openssl', 'pkey', '-in', "$dir/$k.pem", '-pubout', '-out', "$dir/$k.pub.pem" ],
-		'>', \$out, '2>', \$err)
-	  or die "openssl pkey -pubout failed: $err";
-}
+signing_key($dir, $_) for 'key', 'other';
 
 # sealed by the test (and the background writer) only
 my $node = client_node('export_verify', "pg_steward.audit_seal_interval = 0\n");
@@ -200,46 +193,7 @@ my $dg = decode_json(slurp_file($d1));
 # ----------------------------------------------------------- the vectors
 sql('CREATE DATABASE vectors', 'postgres');
 sql('CREATE EXTENSION pg_steward', 'vectors');
-{
-	my $vd = "$ENV{TESTDIR}/test/vectors";
-	my @blocks = map { decode_json($_) } slurp_lines("$vd/blocks.jsonl");
-	my @events = map { decode_json($_) } slurp_lines("$vd/events.jsonl");
-	my @epochs = map { decode_json($_) } slurp_lines("$vd/epochs.jsonl");
-	sub lit { my $v = shift; return 'NULL' if !defined $v; $v =~ s/'/''/g; return "'$v'"; }
-	sub ts { return defined $_[0] ? "('epoch'::timestamptz + $_[0] * interval '1 microsecond')" : 'NULL'; }
-	my $load = "SET session_replication_role = replica;\n";
-	for my $b (@blocks)
-	{
-		$load .= sprintf("INSERT INTO steward.audit_blocks (block_id, format, snapshot, first_position, event_count, "
-			  . "sealed_at, merkle_root, prev_hash, block_hash, entries) VALUES (%d, %d, %s, %d, %d, %s, "
-			  . "'\\x%s', '\\x%s', '\\x%s', '\\x%s');\n",
-			$b->{block_id}, $b->{format}, lit($b->{snapshot}), $b->{first_position}, $b->{event_count},
-			ts($b->{sealed_at_us}), $b->{merkle_root}, $b->{prev_hash}, $b->{block_hash}, $b->{entries});
-	}
-	for my $e (@events)
-	{
-		$load .= sprintf("INSERT INTO steward.audit_events (id, xid, event_time, event_type, action, resource_type, "
-			  . "resource_id, actor, session_user_name, current_user_name, client_addr, application_name, commitment, "
-			  . "salt, payload) VALUES (%d, '%d', %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s);\n",
-			$e->{id}, $e->{xid}, ts($e->{time_us}), lit($e->{event_type}), lit($e->{action}),
-			lit($e->{resource_type}), lit($e->{resource_id}), lit($e->{actor}), lit($e->{session_user_name}),
-			lit($e->{current_user_name}), lit($e->{client_addr}), lit($e->{application_name}),
-			defined $e->{commitment} ? "'\\x$e->{commitment}'" : 'NULL',
-			defined $e->{salt} ? "'\\x$e->{salt}'" : 'NULL', lit($e->{payload}));
-	}
-	my ($retention) = grep { $_->{event_type} eq 'RETENTION' } @events;
-	my $rp = decode_json($retention->{payload});
-	for my $ep (@epochs)
-	{
-		$load .= sprintf("INSERT INTO steward.audit_epochs (epoch_id, partition_name, range_from, range_to, "
-			  . "events_dropped, dropped_root, head_block, head_hash, retention_event) OVERRIDING SYSTEM VALUE "
-			  . "VALUES (%d, %s, %s, %s, %d, '\\x%s', %d, '\\x%s', %d);\n",
-			$ep->{epoch_id}, lit($ep->{partition}), ts($ep->{from_us}), ts($ep->{to_us}), $ep->{events_dropped},
-			$rp->{dropped_root}, $rp->{head_block}, $rp->{head_hash}, $retention->{id});
-	}
-	$load .= "SET session_replication_role = origin;\nSELECT steward.audit_tree_extend();\n";
-	sql($load, 'vectors');
-}
+sql(vectors_load_sql(vectors_read("$ENV{TESTDIR}/test/vectors")), 'vectors');
 my $ev = "$dir/vectors.jsonl";
 ($rc, $out, $err) = run_client($node, 'vectors', [ 'export', '--out', $ev ]);
 is($rc, 0, 'the test vectors loaded into a database are exported') or diag($err);
