@@ -839,27 +839,6 @@ read_block(Verifier *v, int n)
 
 /* ------------------------------------------------------------- events */
 
-/* a REDACTION's resource_id: a bigint exactly as PostgreSQL writes one */
-static bool
-redaction_target(const char *text, int64 *target)
-{
-	char	   *end;
-	int64		n;
-	char		again[32];
-
-	if (text == NULL || text[0] == '\0')
-		return false;
-	errno = 0;
-	n = strtoi64(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	snprintf(again, sizeof(again), INT64_FORMAT, n);
-	if (strcmp(again, text) != 0)
-		return false;
-	*target = n;
-	return true;
-}
-
 static void
 add_target(Verifier *v, int64 target)
 {
@@ -1003,7 +982,7 @@ read_event(Verifier *v, int n)
 
 		/* an intact REDACTION or RETENTION event is evidence (E9, E10) */
 		if (type && strcmp(type->str, "REDACTION") == 0 && m[E_RID]->kind == JSON_STRING &&
-			redaction_target(m[E_RID]->str, &target))
+			steward_redaction_target(m[E_RID]->str, &target))
 			add_target(v, target);
 		else if (type && strcmp(type->str, "RETENTION") == 0 && pos > v->newest_retention_pos)
 		{

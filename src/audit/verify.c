@@ -693,7 +693,7 @@ check_redactions(Verify *v)
 			char	   *text = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 			int64		target;
 
-			if (steward_verify_redaction_target(text, &target))
+			if (steward_redaction_target(text, &target))
 				add_redaction_target(v, target);
 		}
 	}

@@ -102,7 +102,6 @@ extern void steward_verify_events_close(VerifyEvents *ev);
 extern void steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels,
 									   Snapshot snapshot, bool any_am);
 extern void steward_verify_reader_end(VerifyReader *r);
-extern bool steward_verify_redaction_target(const char *text, int64 *target);
 extern int	steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int part,
 									 const BlockNumber *pages, int npages);
 

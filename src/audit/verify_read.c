@@ -215,30 +215,6 @@ text_is(Datum value, const char *s)
 	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
 }
 
-/*
- * The event a REDACTION event's resource_id names: true when the text is
- * an int8 exactly as its output function writes it (decimal digits, no
- * leading zero, sign, space or other character; "-" only before a
- * negative number), which is how audit_redact records the id.
- */
-bool
-steward_verify_redaction_target(const char *text, int64 *target)
-{
-	char	   *end;
-	int64		n;
-
-	if (text == NULL || text[0] == '\0')
-		return false;
-	errno = 0;
-	n = strtoi64(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return false;
-	if (strcmp(psprintf(INT64_FORMAT, n), text) != 0)
-		return false;
-	*target = n;
-	return true;
-}
-
 /* a row of the chunk into row */
 static void
 read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, VerifyRow *row)
@@ -269,7 +245,7 @@ read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, V
 		{
 			/* it names an event only with the id written as audit_redact writes it */
 			if (!isnull[AUDIT_COL_RESOURCE_ID] &&
-				steward_verify_redaction_target(TextDatumGetCString(values[AUDIT_COL_RESOURCE_ID]),
+				steward_redaction_target(TextDatumGetCString(values[AUDIT_COL_RESOURCE_ID]),
 												&row->target))
 				row->kind = VERIFY_KIND_REDACTION;
 		}

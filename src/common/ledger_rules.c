@@ -62,3 +62,29 @@ steward_problem_ranks_first(const StewardProblemKey *kept, const StewardProblemK
 		return kept->event_id < found->event_id;
 	return kept->time_us <= found->time_us;
 }
+
+/*
+ * The event a REDACTION event's resource_id names (rule E9): true when the
+ * text is an int8 exactly as its output function writes it (decimal
+ * digits, no leading zero, sign, space or other character; "-" only
+ * before a negative number), which is how audit_redact records the id.
+ */
+bool
+steward_redaction_target(const char *text, int64 *target)
+{
+	char	   *end;
+	int64		n;
+	char		again[32];
+
+	if (text == NULL || text[0] == '\0')
+		return false;
+	errno = 0;
+	n = strtoi64(text, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	snprintf(again, sizeof(again), INT64_FORMAT, n);
+	if (strcmp(again, text) != 0)
+		return false;
+	*target = n;
+	return true;
+}

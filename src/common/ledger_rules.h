@@ -4,8 +4,8 @@
  *	  The parts of the ledger's verification rules (docs/audit.md,
  *	  "Verification rules", "Problems and their precedence") that the
  *	  server's verify_audit_chain() and the client's verify-export share:
- *	  whether a snapshot shows a transaction as completed, and which of
- *	  two problems is the one reported.  The client compiles
+ *	  whether a snapshot shows a transaction as completed, which of two
+ *	  problems is the one reported, and which event a REDACTION names.  The client compiles
  *	  ledger_rules.c with FRONTEND defined.
  *
  * A problem's *key* is what ranks it: its class, its chain position, and
@@ -51,5 +51,6 @@ extern bool steward_snapshot_completed(uint64 xmin, uint64 xmax, const uint64 *x
 									   uint64 xid);
 extern bool steward_problem_ranks_first(const StewardProblemKey *kept,
 										const StewardProblemKey *found);
+extern bool steward_redaction_target(const char *text, int64 *target);
 
 #endif							/* STEWARD_LEDGER_RULES_H */
