@@ -98,6 +98,19 @@ exec_params(PGconn *conn, const char *sql, int nparams, const char *const *value
 	return PQexecParams(conn, sql, nparams, NULL, values, NULL, NULL, 0);
 }
 
+/*
+ * Read text in UTF-8 whatever the client's locale: the ledger's bytes are
+ * defined over UTF-8.  Prints why and returns false when it cannot.
+ */
+bool
+client_utf8(PGconn *conn)
+{
+	if (PQsetClientEncoding(conn, "UTF8") == 0)
+		return true;
+	fprintf(stderr, "%s: could not set the client encoding to UTF8: %s", progname, PQerrorMessage(conn));
+	return false;
+}
+
 bool
 result_ok(const PGresult *res)
 {

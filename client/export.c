@@ -266,9 +266,8 @@ cmd_export(const ClientOptions *opts)
 	conn = client_connect(opts);
 	if (!server_features(conn, &f))
 		return EXIT_SERVER;
-	if (PQsetClientEncoding(conn, "UTF8") != 0)
+	if (!client_utf8(conn))
 	{
-		fprintf(stderr, "%s: could not set the client encoding to UTF8: %s", progname, PQerrorMessage(conn));
 		PQfinish(conn);
 		return EXIT_SERVER;
 	}

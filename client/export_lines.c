@@ -316,12 +316,8 @@ prepare_block(ExportLine *l, ExportShare *sh)
 	l->npieces = 0;
 	for (int64 i = 0; i < count;)
 	{
-		uint64		size = (uint64) (start + i);
-		int			h = 0;
+		int			h = tree_aligned_height((uint64) (start + i), count - i, PG_UINT64_MAX);
 
-		while (h < 40 && (size & ((UINT64CONST(2) << h) - 1)) == 0 &&
-			   (UINT64CONST(2) << h) <= (uint64) (count - i))
-			h++;
 		l->pieces[l->npieces].height = h;
 		steward_merkle_root(leaves + i * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN, INT64CONST(1) << h,
 							sh->tree_scratch, l->pieces[l->npieces].root);

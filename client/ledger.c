@@ -149,9 +149,8 @@ write_document(const ClientOptions *opts, const char *what, bool needs_tree,
 		PQfinish(conn);
 		return EXIT_SERVER;
 	}
-	if (PQsetClientEncoding(conn, "UTF8") != 0)
+	if (!client_utf8(conn))
 	{
-		fprintf(stderr, "%s: could not set the client encoding to UTF8: %s", progname, PQerrorMessage(conn));
 		PQfinish(conn);
 		return EXIT_SERVER;
 	}

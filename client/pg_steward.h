@@ -160,6 +160,7 @@ extern void interrupt_set_conn(PGconn *conn);
 extern PGconn *client_connect(const ClientOptions *opts);
 extern PGresult *exec_params(PGconn *conn, const char *sql, int nparams,
 							 const char *const *values);
+extern bool client_utf8(PGconn *conn);
 extern bool result_ok(const PGresult *res);
 extern const char *result_sqlstate(const PGresult *res);
 extern bool server_features(PGconn *conn, ServerFeatures *features);
@@ -265,6 +266,7 @@ extern void tree_node(const uint8 *left, const uint8 *right, uint8 *out);
 extern void tree_stack_init(TreeStack *t);
 extern void tree_stack_push(TreeStack *t, const uint8 *leaf);
 extern void tree_stack_root(const TreeStack *t, uint8 *out);
+extern int	tree_aligned_height(uint64 size, int64 left, uint64 stop);
 extern void tree_stack_push_subtree(TreeStack *t, const uint8 *root, int height);
 
 /* sign.c */

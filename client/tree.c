@@ -87,6 +87,22 @@ tree_stack_push(TreeStack *t, const uint8 *leaf)
 }
 
 /*
+ * The height of the largest subtree that the next leaves can form: aligned
+ * at the tree's size (a multiple of its width), of at most left leaves, and
+ * not reaching past the size stop.  0: a single leaf.
+ */
+int
+tree_aligned_height(uint64 size, int64 left, uint64 stop)
+{
+	int			h = 0;
+
+	while (h < 40 && (size & ((UINT64CONST(2) << h) - 1)) == 0 &&
+		   (UINT64CONST(2) << h) <= (uint64) left && size + (UINT64CONST(2) << h) <= stop)
+		h++;
+	return h;
+}
+
+/*
  * Push the root of a complete subtree of 2^height leaves; the tree's size
  * is a multiple of 2^height (the subtree is aligned).
  */

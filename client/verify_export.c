@@ -409,6 +409,19 @@ tree_roots_wanted(Verifier *v)
 	}
 }
 
+/* the smallest size above size at which the tree's root is wanted */
+static uint64
+next_wanted_size(const Verifier *v, uint64 size)
+{
+	uint64		stop = PG_UINT64_MAX;
+
+	if (v->head_has_root && (uint64) v->head_tree_size > size)
+		stop = Min(stop, (uint64) v->head_tree_size);
+	if (v->has_digest && v->dg.has_root && (uint64) v->dg.tree_size > size)
+		stop = Min(stop, (uint64) v->dg.tree_size);
+	return stop;
+}
+
 /*
  * Push count leaves (TREE_HASH_LEN bytes each, stride bytes apart) to the
  * ledger tree, and take its root at the sizes a root is wanted at (the
@@ -424,17 +437,9 @@ tree_leaves(Verifier *v, const uint8 *leaves, size_t stride, int64 count)
 	while (i < count)
 	{
 		uint64		size = v->tree.size;
-		uint64		stop = PG_UINT64_MAX;
-		int			h = 0;
+		int			h = tree_aligned_height(size, count - i, next_wanted_size(v, size));
 		uint8		root[TREE_HASH_LEN];
 
-		if (v->head_has_root && (uint64) v->head_tree_size > size)
-			stop = Min(stop, (uint64) v->head_tree_size);
-		if (v->has_digest && v->dg.has_root && (uint64) v->dg.tree_size > size)
-			stop = Min(stop, (uint64) v->dg.tree_size);
-		while (h < 40 && (size & ((UINT64CONST(2) << h) - 1)) == 0 &&
-			   (UINT64CONST(2) << h) <= (uint64) (count - i) && size + (UINT64CONST(2) << h) <= stop)
-			h++;
 		if (h == 0)
 			tree_stack_push(&v->tree, leaves + i * stride);
 		else
@@ -462,12 +467,8 @@ tree_pieces(Verifier *v, const ExportLine *l)
 	{
 		uint64		size = v->tree.size;
 		uint64		end = size + (UINT64CONST(1) << l->pieces[k].height);
-		bool		inside = (v->head_has_root && (uint64) v->head_tree_size > size &&
-							  (uint64) v->head_tree_size < end) ||
-			(v->has_digest && v->dg.has_root && (uint64) v->dg.tree_size > size &&
-			 (uint64) v->dg.tree_size < end);
 
-		if (inside)
+		if (next_wanted_size(v, size) < end)
 			tree_leaves(v, v->entries + i * ENTRY_LEN + 24, ENTRY_LEN, INT64CONST(1) << l->pieces[k].height);
 		else
 		{
@@ -924,8 +925,6 @@ read_event(Verifier *v, int n)
 	v->events_checked++;
 
 	/* its leaf and payload state (export_lines.c): prepared with the line, or here */
-	for (int k = E_TYPE; k <= E_SALT; k++)
-		(void) member_str(v, m[k], "an event", true);
 	if (v->line->hashed)
 	{
 		memcpy(leaf, v->line->leaf, TREE_HASH_LEN);
@@ -935,6 +934,8 @@ read_event(Verifier *v, int n)
 	{
 		const JsonMember *f[E_N];
 
+		for (int k = E_TYPE; k <= E_SALT; k++)
+			(void) member_str(v, m[k], "an event", true);
 		for (int k = 0; k < E_N; k++)
 			f[k] = m[k]->kind == JSON_NULL ? NULL : m[k];
 		switch (export_event_leaf(f, id, xid, encodable, time_us, &v->scratch, leaf, &state))
