@@ -243,7 +243,9 @@ event_members(const ExportLine *l, const JsonMember **m)
 	{
 		const JsonMember *x = &l->members[k];
 
-		if (x->keylen != event_name_len[k] || memcmp(x->key, export_event_names[k], x->keylen) != 0)
+		/* json_parse_line_as points the keys at export_event_names */
+		if (x->key != export_event_names[k] &&
+			(x->keylen != event_name_len[k] || memcmp(x->key, export_event_names[k], x->keylen) != 0))
 			return false;
 		if (k == E_KIND)
 			m[k] = x;
@@ -271,6 +273,106 @@ event_members(const ExportLine *l, const JsonMember **m)
 }
 
 /*
+ * A block's leaves are hashed once for both of the trees they are in.  Let
+ * a be how many times 2 divides the tree's size where the block starts
+ * (at most BLOCK_SHARED_HEIGHT): every group of 2^a leaves that starts a
+ * multiple of 2^a into the block is then both a subtree of the block's
+ * own tree and an aligned subtree of the ledger tree.  The block's root is
+ * the Merkle root of those groups' roots followed by the root of the
+ * leaves left over (fewer than 2^a): the split of RFC 9162 (the largest
+ * power of two below the size) never falls inside a group.  The ledger
+ * tree's pieces of height a or more are Merkle roots of runs of group
+ * roots; smaller ones only occur among the leaves left over.
+ *
+ * A block of BLOCK_SPLIT_LEAVES leaves or more is hashed by two threads:
+ * this one and one started for it (the other thread of export_lines may
+ * be waiting for this very line): first each hashes half of the groups,
+ * then one computes the block's root while the other computes the pieces.
+ */
+#define BLOCK_SHARED_HEIGHT	12
+#define BLOCK_SPLIT_LEAVES	8192
+
+typedef struct BlockWork
+{
+	const uint8 *leaves;		/* the entries' leaves, EXPORT_ENTRY_LEN apart */
+	int64		count;
+	int64		start;			/* the ledger tree's size before the block */
+	int			a;
+	int64		ngroups;		/* whole groups of 2^a leaves */
+	uint8	   *groups;			/* their roots, then the rest's root */
+	ExportLine *line;
+} BlockWork;
+
+typedef struct BlockPart
+{
+	BlockWork  *w;
+	int			step;			/* 1: groups [from, to); 2: the block's root; 3: the pieces */
+	int64		from;
+	int64		to;
+	uint8	   *scratch;		/* steward_merkle_root's, for half the leaves */
+} BlockPart;
+
+static void
+block_part(BlockPart *p)
+{
+	BlockWork  *w = p->w;
+	ExportLine *l = w->line;
+	int64		group = INT64CONST(1) << w->a;
+	int64		nodes = w->ngroups + (w->count > w->ngroups * group ? 1 : 0);
+
+	if (p->step == 1)
+	{
+		for (int64 g = p->from; g < p->to; g++)
+			steward_merkle_root(w->leaves + g * group * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN, group,
+								p->scratch, w->groups + g * TREE_HASH_LEN);
+		return;
+	}
+	if (p->step == 2)
+	{
+		steward_merkle_root(w->groups, TREE_HASH_LEN, nodes, p->scratch, l->block_root);
+		return;
+	}
+	l->npieces = 0;
+	for (int64 i = 0; i < w->count;)
+	{
+		int			h = tree_aligned_height((uint64) (w->start + i), w->count - i, PG_UINT64_MAX);
+		ExportPiece *piece = &l->pieces[l->npieces++];
+
+		piece->height = h;
+		if (h >= w->a)
+			steward_merkle_root(w->groups + (i >> w->a) * TREE_HASH_LEN, TREE_HASH_LEN,
+								INT64CONST(1) << (h - w->a), p->scratch, piece->root);
+		else
+			steward_merkle_root(w->leaves + i * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN,
+								INT64CONST(1) << h, p->scratch, piece->root);
+		i += INT64CONST(1) << h;
+	}
+}
+
+static void *
+block_part_thread(void *arg)
+{
+	block_part((BlockPart *) arg);
+	return NULL;
+}
+
+/* run two parts, the second in a thread of its own when the block is large */
+static void
+block_parts(BlockPart *mine, BlockPart *other, bool split)
+{
+	pthread_t	thread;
+
+	if (split && pthread_create(&thread, NULL, block_part_thread, other) == 0)
+	{
+		block_part(mine);
+		pthread_join(thread, NULL);
+		return;
+	}
+	block_part(mine);
+	block_part(other);
+}
+
+/*
  * A block line as export writes it: its entries decoded, the Merkle root
  * of their leaves, and their leaves as the aligned subtrees of the ledger
  * tree they make, from the tree's size first_position - 1 (what
@@ -280,9 +382,11 @@ static void
 prepare_block(ExportLine *l, ExportShare *sh)
 {
 	const JsonMember *m = l->members;
-	int64		count;
-	int64		start;
-	const uint8 *leaves;
+	BlockWork	w;
+	BlockPart	mine;
+	BlockPart	other;
+	size_t		scratch_len;
+	bool		split;
 
 	if (l->n != B_N)
 		return;
@@ -292,38 +396,50 @@ prepare_block(ExportLine *l, ExportShare *sh)
 	if (m[B_FIRST].kind != JSON_INTEGER || m[B_COUNT].kind != JSON_INTEGER ||
 		m[B_ENTRIES].kind != JSON_STRING)
 		return;
-	count = m[B_COUNT].integer;
-	start = m[B_FIRST].integer - 1;
-	if (count <= 0 || start < 0 || m[B_ENTRIES].len != (size_t) count * EXPORT_ENTRY_LEN * 2)
+	w.count = m[B_COUNT].integer;
+	w.start = m[B_FIRST].integer - 1;
+	if (w.count <= 0 || w.start < 0 || m[B_ENTRIES].len != (size_t) w.count * EXPORT_ENTRY_LEN * 2)
 		return;
 	/* the entries, then room for at most two pieces per height */
-	l->entries = pg_malloc(count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece));
-	l->pieces = (ExportPiece *) (l->entries + count * EXPORT_ENTRY_LEN);
+	l->entries = pg_malloc(w.count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece));
+	l->pieces = (ExportPiece *) (l->entries + w.count * EXPORT_ENTRY_LEN);
 	if (!export_unhex(m[B_ENTRIES].str, m[B_ENTRIES].len, l->entries))
 	{
 		free(l->entries);
 		l->entries = NULL;
 		return;
 	}
-	if ((count + 1) / 2 > sh->tree_scratch_n)
+	w.leaves = l->entries + EXPORT_ENTRY_LEAF;
+	w.line = l;
+	w.a = 0;
+	while (w.a < BLOCK_SHARED_HEIGHT && (w.start & (INT64CONST(1) << w.a)) == 0)
+		w.a++;
+	w.ngroups = w.count >> w.a;
+	w.groups = pg_malloc((w.ngroups + 1) * TREE_HASH_LEN);
+	split = w.count >= BLOCK_SPLIT_LEAVES;
+	l->pieces_at = w.start;
+
+	/* scratch for half the leaves is enough for each part (two buffers) */
+	scratch_len = ((w.count + 1) / 2 + 1) * TREE_HASH_LEN;
+	if ((w.count + 1) / 2 + 1 > sh->tree_scratch_n)
 	{
-		sh->tree_scratch_n = Max((count + 1) / 2, 2 * sh->tree_scratch_n);
+		sh->tree_scratch_n = Max((w.count + 1) / 2 + 1, 2 * sh->tree_scratch_n);
 		sh->tree_scratch = pg_realloc(sh->tree_scratch, sh->tree_scratch_n * TREE_HASH_LEN);
 	}
-	leaves = l->entries + EXPORT_ENTRY_LEAF;
-	steward_merkle_root(leaves, EXPORT_ENTRY_LEN, count, sh->tree_scratch, l->block_root);
-	l->pieces_at = start;
-	l->npieces = 0;
-	for (int64 i = 0; i < count;)
-	{
-		int			h = tree_aligned_height((uint64) (start + i), count - i, PG_UINT64_MAX);
-
-		l->pieces[l->npieces].height = h;
-		steward_merkle_root(leaves + i * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN, INT64CONST(1) << h,
-							sh->tree_scratch, l->pieces[l->npieces].root);
-		l->npieces++;
-		i += INT64CONST(1) << h;
-	}
+	mine = (BlockPart) {&w, 1, 0, w.ngroups / 2, sh->tree_scratch};
+	other = (BlockPart) {&w, 1, w.ngroups / 2, w.ngroups, split ? pg_malloc(scratch_len) : sh->tree_scratch};
+	block_parts(&mine, &other, split);
+	/* the leaves left over, fewer than 2^a, are one more node */
+	if (w.count > w.ngroups << w.a)
+		steward_merkle_root(w.leaves + (w.ngroups << w.a) * EXPORT_ENTRY_LEN, EXPORT_ENTRY_LEN,
+							w.count - (w.ngroups << w.a), sh->tree_scratch,
+							w.groups + w.ngroups * TREE_HASH_LEN);
+	mine.step = 2;
+	other.step = 3;
+	block_parts(&mine, &other, split);
+	if (split)
+		free(other.scratch);
+	free(w.groups);
 	l->block_prepared = true;
 }
 

@@ -98,22 +98,26 @@ static const bool plain_char[256] = {
 };
 
 
+#ifdef __SSE2__
+/* a bit for each of sixteen bytes that is a quote, a backslash or outside 0x20-0x7f */
+static inline int
+stop_mask(__m128i x)
+{
+	return _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+													   _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+										  _mm_cmplt_epi8(x, _mm_set1_epi8(0x20))));
+}
+#endif
+
 /* the first byte at or after p that does not stand for itself, or end */
 static inline const char *
 plain_run_end(const char *p, const char *end)
 {
 #ifdef __SSE2__
-	/* sixteen bytes at a time: none a quote, a backslash or outside 0x20-0x7f */
-	const __m128i quote = _mm_set1_epi8('"');
-	const __m128i backslash = _mm_set1_epi8('\\');
-	const __m128i space = _mm_set1_epi8(0x20);
-
+	/* sixteen bytes at a time */
 	while (end - p >= 16)
 	{
-		__m128i		x = _mm_loadu_si128((const __m128i *) p);
-		int			stop = _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote),
-																	   _mm_cmpeq_epi8(x, backslash)),
-												  _mm_cmplt_epi8(x, space)));
+		int			stop = stop_mask(_mm_loadu_si128((const __m128i *) p));
 
 		if (stop != 0)
 			return p + __builtin_ctz(stop);
@@ -130,9 +134,14 @@ plain_run_end(const char *p, const char *end)
  * has room for as many bytes as the string has between its quotes (what a
  * string decodes to is never longer), and may be that very text: every
  * byte is written behind the one read.  *outlen: the decoded length.
+ *
+ * apart: dst is not the text and has room for as many bytes as there are
+ * from the opening quote to r->end; then plain runs are copied sixteen
+ * bytes at a time, the bytes past the run overwritten later or left
+ * unused.
  */
-static bool
-read_string(JsonReader *r, char *dst, size_t *outlen)
+static inline bool
+read_string_to(JsonReader *r, char *dst, size_t *outlen, bool apart)
 {
 	char	   *w = dst;
 
@@ -219,8 +228,38 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 		}
 		if (c < 0x80)
 		{
+			const char *run_end;
+
+#ifdef __SSE2__
+			if (apart && r->end - r->p >= 16)
+			{
+				/* runs and the escapes \" \\ \/ without leaving the loop */
+				const char *p = r->p;
+
+				while (r->end - p >= 16)
+				{
+					__m128i		x = _mm_loadu_si128((const __m128i *) p);
+					int			stop = stop_mask(x);
+					int			k = stop != 0 ? __builtin_ctz(stop) : 16;
+
+					_mm_storeu_si128((__m128i *) w, x);
+					w += k;
+					p += k;
+					if (k < 16)
+					{
+						if (p[0] != '\\' || r->end - p < 2 ||
+							(p[1] != '"' && p[1] != '\\' && p[1] != '/'))
+							break;
+						*w++ = p[1];
+						p += 2;
+					}
+				}
+				r->p = p;
+				continue;
+			}
+#endif
 			/* a run of plain characters at once, copied only behind an escape */
-			const char *run_end = plain_run_end(r->p, r->end);
+			run_end = plain_run_end(r->p, r->end);
 
 			if (w != r->p)
 				memmove(w, r->p, run_end - r->p);
@@ -238,6 +277,12 @@ read_string(JsonReader *r, char *dst, size_t *outlen)
 			r->p += l;
 		}
 	}
+}
+
+static bool
+read_string(JsonReader *r, char *dst, size_t *outlen)
+{
+	return read_string_to(r, dst, outlen, false);
 }
 
 /* the number of bytes between a string's quotes, r->p at the opening one */
@@ -285,20 +330,25 @@ static bool
 read_integer(JsonReader *r, JsonMember *m)
 {
 	const char *digits = r->p;
+	const char *p;
+	const char *end = r->end;
 	size_t		n;
 	bool		negative = false;
+	uint64		v = 0;
 
-	if (*r->p == '-')
+	if (*digits == '-')
 	{
 		if (!r->line)
 			return fail(r, "a negative number (only integers from 0 are accepted)");
 		negative = true;
-		digits = ++r->p;
+		digits++;
 	}
-	while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
-		r->p++;
-	n = r->p - digits;
-	if (r->p < r->end && (*r->p == '.' || *r->p == 'e' || *r->p == 'E'))
+	/* the digits and, up to 19 of them (no overflow), their value */
+	for (p = digits; p < end && (unsigned char) (*p - '0') <= 9; p++)
+		v = v * 10 + (uint64) (*p - '0');
+	r->p = p;
+	n = p - digits;
+	if (p < end && (*p == '.' || *p == 'e' || *p == 'E'))
 		return fail(r, "a number that is not an integer");
 	if (n == 0)
 		return fail(r, "a minus sign without digits");
@@ -307,16 +357,19 @@ read_integer(JsonReader *r, JsonMember *m)
 	if (r->line)
 	{
 		/* the whole range of a 64-bit integer, without allocating */
-		uint64		v = 0;
 		uint64		limit = negative ? (uint64) PG_INT64_MAX + 1 : (uint64) PG_INT64_MAX;
 
-		for (size_t i = 0; i < n; i++)
+		if (n > 18)
 		{
-			uint64		d = digits[i] - '0';
+			v = 0;
+			for (size_t i = 0; i < n; i++)
+			{
+				uint64		d = digits[i] - '0';
 
-			if (v > (limit - d) / 10)
-				return fail(r, "an integer outside the range of 64 bits");
-			v = v * 10 + d;
+				if (v > (limit - d) / 10)
+					return fail(r, "an integer outside the range of 64 bits");
+				v = v * 10 + d;
+			}
 		}
 		m->kind = JSON_INTEGER;
 		m->str = (char *) digits - (negative ? 1 : 0);
@@ -703,6 +756,39 @@ json_array_next(const char *text, size_t len, size_t *pos, const char **elem, si
 	return 1;
 }
 
+/* whether n bytes at a and b are the same; short ones without a call */
+static inline bool
+same_bytes(const char *a, const char *b, size_t n)
+{
+	if (n >= 8 && n <= 16)
+	{
+		uint64		a1,
+					a2,
+					b1,
+					b2;
+
+		memcpy(&a1, a, 8);
+		memcpy(&b1, b, 8);
+		memcpy(&a2, a + n - 8, 8);
+		memcpy(&b2, b + n - 8, 8);
+		return ((a1 ^ b1) | (a2 ^ b2)) == 0;
+	}
+	if (n >= 4 && n < 8)
+	{
+		uint32		a1,
+					a2,
+					b1,
+					b2;
+
+		memcpy(&a1, a, 4);
+		memcpy(&b1, b, 4);
+		memcpy(&a2, a + n - 4, 4);
+		memcpy(&b2, b + n - 4, 4);
+		return ((a1 ^ b1) | (a2 ^ b2)) == 0;
+	}
+	return memcmp(a, b, n) == 0;
+}
+
 /*
  * Read a line of an export whose members are exactly names[0 .. n), in
  * that order, written as export writes them: {"a" : 1, "b" : "x", …}
@@ -739,8 +825,8 @@ json_parse_line_as(char *text, size_t len, const char *const *names, const size_
 			p += 2;
 		}
 		if ((size_t) (end - p) < namelens[k] + 5 || p[0] != '"' ||
-			memcmp(p + 1, names[k], namelens[k]) != 0 ||
-			memcmp(p + 1 + namelens[k], "\" : ", 4) != 0)
+			!same_bytes(p + 1, names[k], namelens[k]) ||
+			!same_bytes(p + 1 + namelens[k], "\" : ", 4))
 			return false;
 		p += namelens[k] + 5;
 		if (p >= end)
@@ -763,7 +849,8 @@ json_parse_line_as(char *text, size_t len, const char *const *names, const size_
 			{
 				JsonReader	r = {text, p, end, error, true};
 
-				if (!read_string(&r, side, &m->len))
+				/* side has room for the line from this string on */
+				if (!read_string_to(&r, side, &m->len, true))
 				{
 					*fits = true;
 					return false;
