@@ -8,13 +8,16 @@
 #               (default 0: skipped; 10000000 needs about 3 GB of disk for
 #               the database and 4 GB for the export file), extended to it.
 #               At each size, after VACUUM ANALYZE and CHECKPOINT:
-#   verify      verify_audit_chain() timed by psql's \timing (the server's
-#               parallel workers as configured), with its verdict;
 #   export      pg_steward export --out FILE under /usr/bin/time: wall time
 #               and the client's peak resident size, and the file's size;
+#   verify      verify_audit_chain() timed by psql's \timing (the server's
+#               parallel workers as configured), with its verdict, and
 #   offline     pg_steward verify-export FILE under /usr/bin/time: wall time
 #               and peak resident size; it must say "no problem found" with
-#               the server's counts.
+#               the server's counts;
+#               the two taken in turn REPEAT times (3), each reported as the
+#               median of its runs (the largest peak RSS), so that a burst
+#               of other load on the machine moves one run, not the ratio.
 # Then the ratios: verify-export's µs per event over verify_audit_chain()'s,
 # and, with two sizes, each program's peak memory at the larger size over
 # that at the smaller (bounded memory: close to 1).
@@ -22,7 +25,7 @@
 # Public tools only: psql, /usr/bin/time, awk.  Wall-clock times on a
 # shared machine: read them as orders of magnitude.  The report goes to
 # standard output and to $RESULTS_DIR/export.md (BENCH_RESULTS_DIR).
-# Knobs: EVENTS, EVENTS_LARGE, BENCH_BUILD=0 (benchmark the installed
+# Knobs: EVENTS, EVENTS_LARGE, REPEAT, BENCH_BUILD=0 (benchmark the installed
 # build), PGSTEWARD_BENCH_DIR, PGSTEWARD_PORT (54352), PG_CONFIG.
 set -euo pipefail
 
@@ -35,6 +38,7 @@ cd "$ROOT"
 
 EVENTS="${EVENTS:-1000000}"
 EVENTS_LARGE="${EVENTS_LARGE:-0}"
+REPEAT="${REPEAT:-3}"
 CHUNK=100000
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-export-bench}"
 PORT="${PGSTEWARD_PORT:-54352}"
@@ -58,7 +62,9 @@ set_seal_interval 0 # gen_ledger seals each round itself
 
 SIZES=("$EVENTS")
 [ "$EVENTS_LARGE" -gt "$EVENTS" ] && SIZES+=("$EVENTS_LARGE")
-declare -A V_SECS V_OUT E_SECS E_KB E_MB X_SECS X_KB X_OUT
+declare -A V_SECS V_OUT V_ALL E_SECS E_KB E_MB X_SECS X_KB X_OUT X_ALL
+# median of the arguments (seconds)
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { printf "%.2f", NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 DONE=0
 FILE="$WORKDIR/ledger.jsonl"
 for size in "${SIZES[@]}"; do
@@ -67,12 +73,6 @@ for size in "${SIZES[@]}"; do
 	DONE=$size
 	psql_t -c "VACUUM ANALYZE" -c "CHECKPOINT"
 
-	timed_query "$DB" "SELECT is_valid, blocks_checked, events_checked, events_redacted, events_pruned, events_unsealed
-	                     FROM steward.verify_audit_chain()" || die "verify_audit_chain failed"
-	V_SECS[$size]=$Q_SECS
-	V_OUT[$size]=$Q_OUT
-	echo "verify_audit_chain(): $Q_SECS s ($Q_OUT)"
-
 	rm -f "$FILE"
 	/usr/bin/time -f '%e %M' -o "$WORKDIR/time.export" \
 		"$CLIENT" export -h "$STEWARD_SOCK" -p "$PORT" -U postgres -d "$DB" --out "$FILE" >/dev/null ||
@@ -80,16 +80,29 @@ for size in "${SIZES[@]}"; do
 	read -r E_SECS[$size] E_KB[$size] <"$WORKDIR/time.export"
 	E_MB[$size]=$(awk -v b="$(stat -c %s "$FILE")" 'BEGIN { printf "%.0f", b / 1048576 }')
 	echo "export: ${E_SECS[$size]} s, peak RSS ${E_KB[$size]} kB, file ${E_MB[$size]} MB"
-
 	sync
-	/usr/bin/time -f '%e %M' -o "$WORKDIR/time.verify" \
-		"$CLIENT" verify-export "$FILE" >"$WORKDIR/verify.out" || true
-	read -r X_SECS[$size] X_KB[$size] <"$WORKDIR/time.verify"
-	X_OUT[$size]=$(head -2 "$WORKDIR/verify.out" | tr '\n' ' ')
-	echo "verify-export: ${X_SECS[$size]} s, peak RSS ${X_KB[$size]} kB: ${X_OUT[$size]}"
-	read -r _ vb ve vr vp vu <<<"${V_OUT[$size]}"
-	[ "$(head -2 "$WORKDIR/verify.out")" = "$(printf 'no problem found\nchecked: %s blocks, %s events (%s redacted, %s pruned), %s not sealed' "$vb" "$ve" "$vr" "$vp" "$vu")" ] ||
-		warn "VERIFY-EXPORT DOES NOT GIVE THE SERVER'S VERDICT AT $size EVENTS"
+	vs=() xs=() X_KB[$size]=0
+	for run in $(seq "$REPEAT"); do
+		timed_query "$DB" "SELECT is_valid, blocks_checked, events_checked, events_redacted, events_pruned, events_unsealed
+		                     FROM steward.verify_audit_chain()" || die "verify_audit_chain failed"
+		vs+=("$Q_SECS")
+		V_OUT[$size]=$Q_OUT
+		echo "run $run: verify_audit_chain(): $Q_SECS s ($Q_OUT)"
+		/usr/bin/time -f '%e %M' -o "$WORKDIR/time.verify" \
+			"$CLIENT" verify-export "$FILE" >"$WORKDIR/verify.out" || true
+		read -r secs kb <"$WORKDIR/time.verify"
+		xs+=("$secs")
+		[ "$kb" -gt "${X_KB[$size]}" ] && X_KB[$size]=$kb
+		X_OUT[$size]=$(head -2 "$WORKDIR/verify.out" | tr '\n' ' ')
+		echo "run $run: verify-export: $secs s, peak RSS $kb kB: ${X_OUT[$size]}"
+		read -r _ vb ve vr vp vu <<<"${V_OUT[$size]}"
+		[ "$(head -2 "$WORKDIR/verify.out")" = "$(printf 'no problem found\nchecked: %s blocks, %s events (%s redacted, %s pruned), %s not sealed' "$vb" "$ve" "$vr" "$vp" "$vu")" ] ||
+			warn "VERIFY-EXPORT DOES NOT GIVE THE SERVER'S VERDICT AT $size EVENTS"
+	done
+	V_SECS[$size]=$(median "${vs[@]}")
+	X_SECS[$size]=$(median "${xs[@]}")
+	V_ALL[$size]="${vs[*]}"
+	X_ALL[$size]="${xs[*]}"
 done
 rm -f "$FILE"
 
@@ -104,6 +117,12 @@ mkdir -p "$RESULTS_DIR"
 			-v x="${X_SECS[$size]}" -v xk="${X_KB[$size]}" 'BEGIN {
 			printf "| %d | %.2f s (%.2f µs/event) | %.2f s | %.1f MB | %d MB | %.2f s (%.2f µs/event) | %.1f MB | %.2f |\n",
 				n, v, v * 1e6 / n, e, ek / 1024, mb, x, x * 1e6 / n, xk / 1024, x / v }'
+	done
+	echo
+	echo "verify_audit_chain() and verify-export taken in turn $REPEAT times at each size; the table gives the medians. Every run:"
+	echo
+	for size in "${SIZES[@]}"; do
+		echo "- $size events: verify_audit_chain() ${V_ALL[$size]// / s, } s; verify-export ${X_ALL[$size]// / s, } s"
 	done
 	if [ "${#SIZES[@]}" = 2 ]; then
 		s=${SIZES[0]} l=${SIZES[1]}

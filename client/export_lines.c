@@ -268,7 +268,7 @@ event_members(const ExportLine *l, const JsonMember **m)
 			m[k] = x->kind == JSON_NULL ? NULL : x;
 		}
 	}
-	return m[E_KIND]->kind == JSON_STRING && strcmp(m[E_KIND]->str, "event") == 0 &&
+	return m[E_KIND]->kind == JSON_STRING && JSON_STR_IS(m[E_KIND], "event") &&
 		m[E_XID]->integer >= 0;
 }
 
@@ -287,7 +287,8 @@ event_members(const ExportLine *l, const JsonMember **m)
  * A block of BLOCK_SPLIT_LEAVES leaves or more is hashed by two threads:
  * this one and one started for it (the other thread of export_lines may
  * be waiting for this very line): first each hashes half of the groups,
- * then one computes the block's root while the other computes the pieces.
+ * then one computes the block's root and the digest of its entries while
+ * the other computes the pieces.
  */
 #define BLOCK_SHARED_HEIGHT	12
 #define BLOCK_SPLIT_LEAVES	8192
@@ -306,7 +307,8 @@ typedef struct BlockWork
 typedef struct BlockPart
 {
 	BlockWork  *w;
-	int			step;			/* 1: groups [from, to); 2: the block's root; 3: the pieces */
+	int			step;			/* 1: groups [from, to); 2: the block's root
+								 * and entries digest; 3: the pieces */
 	int64		from;
 	int64		to;
 	uint8	   *scratch;		/* steward_merkle_root's, for half the leaves */
@@ -329,7 +331,15 @@ block_part(BlockPart *p)
 	}
 	if (p->step == 2)
 	{
+		StewardSha256 ctx;
+		const uint8 prefix = 0x04;
+
 		steward_merkle_root(w->groups, TREE_HASH_LEN, nodes, p->scratch, l->block_root);
+		/* the entries' digest, part of the block's hash (format 2) */
+		steward_sha256_init(&ctx);
+		steward_sha256_update(&ctx, &prefix, 1);
+		steward_sha256_update(&ctx, l->entries, w->count * EXPORT_ENTRY_LEN);
+		steward_sha256_final(&ctx, l->entries_digest);
 		return;
 	}
 	l->npieces = 0;
@@ -475,7 +485,7 @@ prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh)
 		l->error = pg_strdup(err->data);
 		return;
 	}
-	if (l->n > 0 && l->members[0].kind == JSON_STRING && strcmp(l->members[0].str, "block") == 0)
+	if (l->n > 0 && l->members[0].kind == JSON_STRING && JSON_STR_IS(&l->members[0], "block"))
 	{
 		prepare_block(l, sh);
 		return;

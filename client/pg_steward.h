@@ -300,6 +300,12 @@ typedef struct JsonMember
 	int			nitems;
 } JsonMember;
 
+/* whether a member's string (its key) is exactly the literal lit */
+#define JSON_STR_IS(m, lit) \
+	((m)->len == sizeof(lit) - 1 && memcmp((m)->str, lit, sizeof(lit) - 1) == 0)
+#define JSON_KEY_IS(m, lit) \
+	((m)->keylen == sizeof(lit) - 1 && memcmp((m)->key, lit, sizeof(lit) - 1) == 0)
+
 typedef struct JsonObject
 {
 	JsonMember *members;
@@ -389,6 +395,7 @@ typedef struct ExportLine
 	uint8	   *entries;		/* decoded (owned by the line, freed with
 								 * the chunk) */
 	uint8		block_root[TREE_HASH_LEN];	/* the Merkle root of its leaves */
+	uint8		entries_digest[TREE_HASH_LEN];	/* H(0x04 ‖ entries) */
 	int64		pieces_at;		/* the ledger tree's size the pieces start at */
 	int			npieces;
 	ExportPiece *pieces;		/* its leaves as aligned subtrees, in order

@@ -137,6 +137,10 @@ typedef struct Verifier
 	uint8	   *seen;
 	int32	   *slots;			/* id → 1 + index of its first entry */
 	uint32		nslots;
+	bool		has_entries_digest; /* H(0x04 ‖ entries), computed ahead */
+	uint8		entries_digest[TREE_HASH_LEN];
+	bool		ids_unique;		/* no two entries have one id */
+	int64		next_entry;		/* the entry after the last one found */
 	uint64		last_xid;		/* the order of the section's events */
 	int64		last_id;
 	bool		has_last;
@@ -495,14 +499,22 @@ slot_of(int64 id, uint32 mask)
 	return (uint32) (h >> 32) & mask;
 }
 
-/* the index of the block's first entry with this id, or -1 */
+/*
+ * The index of the block's first entry with this id, or -1.  Events come
+ * in the entries' (xid, id) order, so the entry after the last one found
+ * is tried first: when no two entries have one id, it is the one if its id
+ * is.
+ */
 static int64
-find_entry(const Verifier *v, int64 id)
+find_entry(Verifier *v, int64 id)
 {
 	uint32		mask = v->nslots - 1;
 
 	if (!v->entries_ok || v->count == 0)
 		return -1;
+	if (v->ids_unique && v->next_entry < v->count &&
+		(int64) get_be64(entry(v, v->next_entry)) == id)
+		return v->next_entry++;
 	for (uint32 s = slot_of(id, mask);; s = (s + 1) & mask)
 	{
 		int32		k = v->slots[s];
@@ -510,7 +522,10 @@ find_entry(const Verifier *v, int64 id)
 		if (k == 0)
 			return -1;
 		if ((int64) get_be64(entry(v, k - 1)) == id)
+		{
+			v->next_entry = k;
 			return k - 1;
+		}
 	}
 }
 
@@ -530,6 +545,8 @@ index_entries(Verifier *v)
 	}
 	memset(v->slots, 0, sizeof(int32) * v->nslots);
 	mask = v->nslots - 1;
+	v->ids_unique = true;
+	v->next_entry = 0;
 	for (int64 i = 0; i < v->count; i++)
 	{
 		int64		id = (int64) get_be64(entry(v, i));
@@ -539,8 +556,11 @@ index_entries(Verifier *v)
 			if ((int64) get_be64(entry(v, v->slots[s] - 1)) == id)
 				break;
 		if (v->slots[s] != 0)
+		{
+			v->ids_unique = false;
 			problem(v, CLASS_EVENT, RANK_SEALED_TWICE, v->first_position + i, v->block_id, id, 0,
 					"event %lld is sealed twice", (long long) id);
+		}
 		else
 			v->slots[s] = (int32) (i + 1);
 	}
@@ -626,7 +646,10 @@ block_hash(Verifier *v, int format, bool has_sealed, int64 sealed_us, const uint
 	{
 		uint8		eh[TREE_HASH_LEN];
 
-		tree_sha256(0x04, v->entries, (size_t) v->count * ENTRY_LEN, NULL, 0, eh);
+		if (v->has_entries_digest)
+			memcpy(eh, v->entries_digest, TREE_HASH_LEN);
+		else
+			tree_sha256(0x04, v->entries, (size_t) v->count * ENTRY_LEN, NULL, 0, eh);
 		hasher_add(h, eh, TREE_HASH_LEN);
 		put_be64(b, v->snap.xmin);
 		hasher_add(h, b, 8);
@@ -784,8 +807,13 @@ read_block(Verifier *v, int n)
 		v->entries = pg_malloc(v->entries_cap + 1);
 		v->seen = pg_malloc(v->entries_cap / ENTRY_LEN + 1);
 	}
+	v->has_entries_digest = v->line->block_prepared;
 	if (v->line->block_prepared)
-		memcpy(v->entries, v->line->entries, nbytes);	/* decoded by export_lines.c */
+	{
+		/* decoded and digested by export_lines.c */
+		memcpy(v->entries, v->line->entries, nbytes);
+		memcpy(v->entries_digest, v->line->entries_digest, TREE_HASH_LEN);
+	}
 	else if (!export_unhex(ent->str, ent->len, v->entries))
 		refuse(v, "the entries of block %lld are not hex", (long long) v->block_id);
 	v->entries_ok = v->count >= 0 && nbytes % ENTRY_LEN == 0 &&
@@ -909,7 +937,7 @@ read_event(Verifier *v, int n)
 	type = member_str(v, m[E_TYPE], "an event", true);
 	payload = member_str(v, m[E_PAYLOAD], "an event", true);
 	/* RETENTION rows: kept for the list of epochs (rule E10) */
-	if (type && payload && strcmp(type->str, "RETENTION") == 0)
+	if (type && payload && JSON_STR_IS(type, "RETENTION"))
 	{
 		v->retentions = pg_realloc(v->retentions, sizeof(Retention) * (v->nretentions + 1));
 		v->retentions[v->nretentions].id = id;
@@ -982,10 +1010,10 @@ read_event(Verifier *v, int n)
 		int64		target;
 
 		/* an intact REDACTION or RETENTION event is evidence (E9, E10) */
-		if (type && strcmp(type->str, "REDACTION") == 0 && m[E_RID]->kind == JSON_STRING &&
+		if (type && JSON_STR_IS(type, "REDACTION") && m[E_RID]->kind == JSON_STRING &&
 			steward_redaction_target(m[E_RID]->str, &target))
 			add_target(v, target);
-		else if (type && strcmp(type->str, "RETENTION") == 0 && pos > v->newest_retention_pos)
+		else if (type && JSON_STR_IS(type, "RETENTION") && pos > v->newest_retention_pos)
 		{
 			v->newest_retention_pos = pos;
 			v->newest_retention_id = id;
@@ -1452,27 +1480,27 @@ check_line(Verifier *v, bool *header, bool *ended)
 	v->members = v->line->members;
 	n = v->line->n;
 	kind = n > 0 ? &v->members[0] : NULL;
-	if (kind == NULL || strcmp(kind->key, "kind") != 0 || kind->kind != JSON_STRING)
+	if (kind == NULL || !JSON_KEY_IS(kind, "kind") || kind->kind != JSON_STRING)
 		refuse(v, "its first member is not \"kind\"");
 	if (!*header)
 	{
-		if (strcmp(kind->str, "export") != 0)
+		if (!JSON_STR_IS(kind, "export"))
 			refuse(v, "the first line is not the header of a pg_steward export");
 		read_header(v, n);
 		*header = true;
 	}
-	else if (strcmp(kind->str, "event") == 0)
+	else if (JSON_STR_IS(kind, "event"))
 		read_event(v, n);
-	else if (strcmp(kind->str, "block") == 0)
+	else if (JSON_STR_IS(kind, "block"))
 		read_block(v, n);
-	else if (strcmp(kind->str, "epoch") == 0)
+	else if (JSON_STR_IS(kind, "epoch"))
 		read_epoch(v, n);
-	else if (strcmp(kind->str, "end") == 0)
+	else if (JSON_STR_IS(kind, "end"))
 	{
 		check_end(v, n);
 		*ended = true;
 	}
-	else if (strcmp(kind->str, "export") == 0)
+	else if (JSON_STR_IS(kind, "export"))
 		refuse(v, "a second header");
 	else
 		refuse(v, "an unknown kind \"%s\"", kind->str);
