@@ -358,25 +358,33 @@ typedef struct Padded
 	size_t		nwhole;
 	size_t		nblocks;
 	uint32		state[8];
-	uint8		tail[128];
+	uint8		tail[128] pg_attribute_aligned(16);
 } Padded;
 
-static void
+static inline void
 pad(Padded *m, const void *data, size_t len)
 {
 	size_t		rest = len % 64;
-	size_t		tail_len = rest < 56 ? 64 : 128;
-	uint64		bits = (uint64) len * 8;
+	uint64		bits = pg_hton64((uint64) len * 8);
 
 	m->data = (const uint8 *) data;
 	m->nwhole = len / 64;
-	m->nblocks = m->nwhole + tail_len / 64;
 	memcpy(m->state, H0, sizeof(m->state));
+	/* whole-size stores the compiler can keep in registers, then the bytes */
+	if (rest < 56)
+	{
+		memset(m->tail, 0, 64);
+		memcpy(m->tail + 56, &bits, 8);
+		m->nblocks = m->nwhole + 1;
+	}
+	else
+	{
+		memset(m->tail, 0, 128);
+		memcpy(m->tail + 120, &bits, 8);
+		m->nblocks = m->nwhole + 2;
+	}
 	memcpy(m->tail, m->data + m->nwhole * 64, rest);
-	memset(m->tail + rest, 0, tail_len - rest);
 	m->tail[rest] = 0x80;
-	for (int i = 0; i < 8; i++)
-		m->tail[tail_len - 1 - i] = (uint8) (bits >> (8 * i));
 }
 
 static inline const uint8 *
