@@ -431,6 +431,14 @@ else
 	goal "audit_proof() receipt size and time, steward.audit_tree's size" "not measured: no $T_TSV" \
 		"< 2 kB, < $GOAL_RECEIPT_MS ms, ≤ $GOAL_TREE_PCT %" "not measured"
 fi
+# verify-export against verify_audit_chain(): from export_bench.sh's own run (export.md)
+if [ -f "$RESULTS_DIR/export.md" ]; then
+	while IFS='|' read -r _ n v _ _ _ x _ r _; do
+		n=$(tr -d ' ' <<<"$n") r=$(tr -d ' ' <<<"$r")
+		goal "verify-export's time per event ÷ verify_audit_chain()'s, $(num "$n") events ([export_bench.sh](../bench/export_bench.sh)'s run, medians)" \
+			"**$r×** ($(sed 's/ (.*//' <<<"$x" | xargs) / $(sed 's/ (.*//' <<<"$v" | xargs))" "≤ 1×" "$(verdict "$r <= 1")"
+	done < <(grep '^| [0-9]' "$RESULTS_DIR/export.md")
+fi
 r=$(calc '%.2f' "$C_STEWARD / $C_INSERT")
 LOST=$(meta "$J_TSV" copy_rows_lost)
 EXTRA=$(meta "$J_TSV" copy_rows_extra)

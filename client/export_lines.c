@@ -12,12 +12,13 @@
  * (json_parse_line, in place), and for an event its leaf H(0x00 ‖ event
  * bytes) and its payload state (docs/audit.md, "Event bytes", rule E6),
  * side by side.  A reader thread reads and cuts the chunks into a ring of
- * EXPORT_SLOTS *slots* and prepares their lines, up to EXPORT_SLOTS - 1
- * chunks ahead of the caller; when the caller comes for a chunk, it
- * prepares what the reader has not taken yet (lines are claimed in batches
- * from a counter) and waits for the reader's last batch.  Each thread
- * writes only the lines it claimed, and the caller reads a chunk once both
- * are done with it.  Nothing here refuses a line:
+ * EXPORT_SLOTS *slots*, up to EXPORT_SLOTS - 1 chunks ahead of the caller,
+ * and prepares their lines, oldest chunk first; when the caller comes for
+ * a chunk, it prepares what the reader has not taken yet (lines are
+ * claimed in batches from a counter) and, until the reader's last batch
+ * of it is done, lines of the chunks after it.  Each thread writes only
+ * the lines it claimed, and the caller reads a chunk once all its lines
+ * are prepared.  Nothing here refuses a line:
  * one that does not parse keeps the reason, and an event that is not as
  * export writes it is left for verify_export.c, which checks it member by
  * member and says why.
@@ -500,31 +501,51 @@ prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh)
 }
 
 /*
- * Prepare the lines of a slot, a batch at a time, claimed from the slot's
- * counter, by whichever thread is free: the reader thread right after it
- * has cut them, this thread when it comes for the chunk and the reader is
- * not done with it.  The last batch done wakes whoever waits for it.
+ * Prepare one batch of a slot's lines, claimed from the slot's counter, if
+ * any is left to claim; false if none.  Whichever thread is free does it:
+ * the reader thread once it has cut the chunks it has room for, the caller
+ * for the chunk it comes for and, while the reader ends a batch of that
+ * one, for the chunks after it.  The last batch done wakes whoever waits.
  */
-static void
-prepare_lines(ExportLines *r, ExportSlot *sl, ExportShare *sh)
+static bool
+prepare_batch(ExportLines *r, ExportSlot *sl, ExportShare *sh)
 {
-	for (;;)
-	{
-		int			from = __atomic_fetch_add(&sl->claimed, PREPARE_BATCH, __ATOMIC_RELAXED);
-		int			to;
+	int			from;
+	int			to;
 
-		if (from >= sl->nlines)
-			break;
-		to = Min(from + PREPARE_BATCH, sl->nlines);
-		for (int i = from; i < to; i++)
-			prepare_line(sl, &sl->lines[i], sh);
-		if (__atomic_add_fetch(&sl->prepared, to - from, __ATOMIC_ACQ_REL) == sl->nlines)
-		{
-			pthread_mutex_lock(&r->mutex);
-			pthread_cond_broadcast(&r->cond);
-			pthread_mutex_unlock(&r->mutex);
-		}
+	if (__atomic_load_n(&sl->claimed, __ATOMIC_RELAXED) >= sl->nlines)
+		return false;
+	from = __atomic_fetch_add(&sl->claimed, PREPARE_BATCH, __ATOMIC_RELAXED);
+	if (from >= sl->nlines)
+		return false;
+	to = Min(from + PREPARE_BATCH, sl->nlines);
+	for (int i = from; i < to; i++)
+		prepare_line(sl, &sl->lines[i], sh);
+	if (__atomic_add_fetch(&sl->prepared, to - from, __ATOMIC_ACQ_REL) == sl->nlines)
+	{
+		pthread_mutex_lock(&r->mutex);
+		pthread_cond_broadcast(&r->cond);
+		pthread_mutex_unlock(&r->mutex);
 	}
+	return true;
+}
+
+/*
+ * The first slot from slot k on, in ring order (oldest chunk first), that
+ * is filled and has lines left to claim; NULL if none.  Under the mutex.
+ */
+static ExportSlot *
+slot_to_prepare(ExportLines *r, int k)
+{
+	for (int i = 0; i < EXPORT_SLOTS; i++)
+	{
+		ExportSlot *sl = &r->slots[(k + i) % EXPORT_SLOTS];
+
+		if (sl->state == SLOT_FILLED && sl->nlines > 0 &&
+			__atomic_load_n(&sl->claimed, __ATOMIC_RELAXED) < sl->nlines)
+			return sl;
+	}
+	return NULL;
 }
 
 /* read into the slot until it holds want bytes (at most its buffer) or the file ends */
@@ -628,27 +649,54 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 
 /*
  * The reader thread: fills the slots in turn, as the caller frees them,
- * and prepares each one's lines; it runs up to EXPORT_SLOTS - 1 chunks
- * ahead of the caller, so that a chunk that takes the caller long (a block
- * of many entries) does not hold it up.  A slot with no line marks the
- * end of the file.
+ * up to EXPORT_SLOTS - 1 chunks ahead of the caller, so that a chunk that
+ * takes the caller long (a block of many entries) does not hold it up;
+ * cutting a chunk comes first, as only this thread does it, then it
+ * prepares lines, oldest chunk first.  A slot with no line marks the end
+ * of the file; after it the thread prepares what is left and ends.
  */
 static void *
 reader_main(void *arg)
 {
 	ExportLines *r = (ExportLines *) arg;
 	ExportSlot *prev = NULL;
+	int			k = 0;			/* the slot to fill next */
+	bool		ended = false;	/* the slot with no line is filled */
 
-	for (int k = 0;; k = (k + 1) % EXPORT_SLOTS)
+	for (;;)
 	{
-		ExportSlot *sl = &r->slots[k];
+		ExportSlot *sl;
+		bool		to_fill = false;
 
 		pthread_mutex_lock(&r->mutex);
-		while (sl->state != SLOT_EMPTY && !r->stop)
+		for (;;)
+		{
+			if (r->stop)
+			{
+				pthread_mutex_unlock(&r->mutex);
+				return NULL;
+			}
+			if (!ended && r->slots[k].state == SLOT_EMPTY)
+			{
+				sl = &r->slots[k];
+				to_fill = true;
+				break;
+			}
+			if ((sl = slot_to_prepare(r, k)) != NULL)
+				break;
+			if (ended)
+			{
+				pthread_mutex_unlock(&r->mutex);
+				return NULL;
+			}
 			pthread_cond_wait(&r->cond, &r->mutex);
+		}
 		pthread_mutex_unlock(&r->mutex);
-		if (r->stop)
-			break;
+		if (!to_fill)
+		{
+			(void) prepare_batch(r, sl, &r->shares[1]);
+			continue;
+		}
 		fill(r, sl, prev);
 		sl->claimed = 0;
 		sl->prepared = 0;
@@ -656,12 +704,10 @@ reader_main(void *arg)
 		sl->state = SLOT_FILLED;
 		pthread_cond_broadcast(&r->cond);
 		pthread_mutex_unlock(&r->mutex);
-		if (sl->nlines == 0)
-			break;
-		prepare_lines(r, sl, &r->shares[1]);
+		ended = sl->nlines == 0;
 		prev = sl;
+		k = (k + 1) % EXPORT_SLOTS;
 	}
-	return NULL;
 }
 
 void
@@ -737,11 +783,26 @@ export_lines_next(ExportLines *r)
 		return false;
 	}
 
-	/* what the reader has not taken yet, then wait for its last batch */
-	prepare_lines(r, sl, &r->shares[0]);
+	/*
+	 * What the reader has not taken yet; then, until its last batch is
+	 * done, lines of the chunks after this one, or wait.
+	 */
+	while (prepare_batch(r, sl, &r->shares[0]))
+		;
 	pthread_mutex_lock(&r->mutex);
 	while (__atomic_load_n(&sl->prepared, __ATOMIC_ACQUIRE) < sl->nlines)
-		pthread_cond_wait(&r->cond, &r->mutex);
+	{
+		ExportSlot *ahead = slot_to_prepare(r, (r->head + 1) % EXPORT_SLOTS);
+
+		if (ahead == NULL)
+		{
+			pthread_cond_wait(&r->cond, &r->mutex);
+			continue;
+		}
+		pthread_mutex_unlock(&r->mutex);
+		(void) prepare_batch(r, ahead, &r->shares[0]);
+		pthread_mutex_lock(&r->mutex);
+	}
 	pthread_mutex_unlock(&r->mutex);
 
 	r->current = r->head;
