@@ -274,6 +274,55 @@ event_members(const ExportLine *l, const JsonMember **m)
 }
 
 /*
+ * Index count entries (56 bytes each, the id first) by id: *index, grown to
+ * *nindex slots (a power of two, at least twice count), maps an id to
+ * 1 + the index of its first entry, found by open addressing from
+ * export_id_slot(id).  Returns how many entries have an id an earlier one
+ * has (sealed twice, rule E8); their indexes, in order, go to *twice
+ * (grown as needed, *twice_cap its room).
+ */
+int64
+export_index_entries(const uint8 *entries, int64 count, int32 **index, uint32 *nindex,
+					 int64 **twice, int64 *twice_cap)
+{
+	uint32		n = 16;
+	uint32		mask;
+	int64		ntwice = 0;
+
+	while (n < 2 * (uint64) count)
+		n *= 2;
+	if (*index == NULL || n > *nindex)
+	{
+		pg_free(*index);
+		*index = pg_malloc(sizeof(int32) * n);
+		*nindex = n;
+	}
+	memset(*index, 0, sizeof(int32) * *nindex);
+	mask = *nindex - 1;
+	for (int64 i = 0; i < count; i++)
+	{
+		int64		id = (int64) pg_ntoh64(*(const uint64 *) (entries + i * EXPORT_ENTRY_LEN));
+		uint32		s;
+
+		for (s = export_id_slot(id, mask); (*index)[s] != 0; s = (s + 1) & mask)
+			if ((int64) pg_ntoh64(*(const uint64 *) (entries + ((*index)[s] - 1) * EXPORT_ENTRY_LEN)) == id)
+				break;
+		if ((*index)[s] == 0)
+		{
+			(*index)[s] = (int32) (i + 1);
+			continue;
+		}
+		if (ntwice == *twice_cap)
+		{
+			*twice_cap = Max(16, 2 * *twice_cap);
+			*twice = pg_realloc(*twice, sizeof(int64) * *twice_cap);
+		}
+		(*twice)[ntwice++] = i;
+	}
+	return ntwice;
+}
+
+/*
  * A block's leaves are hashed once for both of the trees they are in.  Let
  * a be how many times 2 divides the tree's size where the block starts
  * (at most BLOCK_SHARED_HEIGHT): every group of 2^a leaves that starts a
@@ -289,7 +338,7 @@ event_members(const ExportLine *l, const JsonMember **m)
  * this one and one started for it (the other thread of export_lines may
  * be waiting for this very line): first each hashes half of the groups,
  * then one computes the block's root and the digest of its entries while
- * the other computes the pieces.
+ * the other indexes the entries by id and computes the pieces.
  */
 #define BLOCK_SHARED_HEIGHT	12
 #define BLOCK_SPLIT_LEAVES	8192
@@ -309,7 +358,8 @@ typedef struct BlockPart
 {
 	BlockWork  *w;
 	int			step;			/* 1: groups [from, to); 2: the block's root
-								 * and entries digest; 3: the pieces */
+								 * and entries digest; 3: the index by id
+								 * and the pieces */
 	int64		from;
 	int64		to;
 	uint8	   *scratch;		/* steward_merkle_root's, for half the leaves */
@@ -342,6 +392,11 @@ block_part(BlockPart *p)
 		steward_sha256_update(&ctx, l->entries, w->count * EXPORT_ENTRY_LEN);
 		steward_sha256_final(&ctx, l->entries_digest);
 		return;
+	}
+	{
+		int64		cap = 0;
+
+		l->ntwice = export_index_entries(l->entries, w->count, &l->index, &l->nindex, &l->twice, &cap);
 	}
 	l->npieces = 0;
 	for (int64 i = 0; i < w->count;)
@@ -592,6 +647,17 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 		{
 			free(sl->lines[i].entries);
 			sl->lines[i].entries = NULL;
+		}
+		if (sl->lines[i].index)
+		{
+			free(sl->lines[i].index);
+			sl->lines[i].index = NULL;
+			sl->lines[i].nindex = 0;
+		}
+		if (sl->lines[i].twice)
+		{
+			free(sl->lines[i].twice);
+			sl->lines[i].twice = NULL;
 		}
 	}
 	sl->nlines = 0;

@@ -396,6 +396,10 @@ typedef struct ExportLine
 								 * the chunk) */
 	uint8		block_root[TREE_HASH_LEN];	/* the Merkle root of its leaves */
 	uint8		entries_digest[TREE_HASH_LEN];	/* H(0x04 ‖ entries) */
+	int32	   *index;			/* its entries by id (export_index_entries) */
+	uint32		nindex;
+	int64	   *twice;			/* entries whose id an earlier one has */
+	int64		ntwice;
 	int64		pieces_at;		/* the ledger tree's size the pieces start at */
 	int			npieces;
 	ExportPiece *pieces;		/* its leaves as aligned subtrees, in order
@@ -458,6 +462,17 @@ extern void export_lines_open(ExportLines *r, const char *path);
 extern bool export_lines_next(ExportLines *r);
 extern void export_lines_close(ExportLines *r);
 extern bool export_unhex(const char *s, size_t len, uint8 *out);
+extern int64 export_index_entries(const uint8 *entries, int64 count, int32 **index, uint32 *nindex,
+								  int64 **twice, int64 *twice_cap);
+
+/* where an id's search in an index of entries starts (mask: its size - 1) */
+static inline uint32
+export_id_slot(int64 id, uint32 mask)
+{
+	uint64		h = (uint64) id * UINT64CONST(0x9E3779B97F4A7C15);
+
+	return (uint32) (h >> 32) & mask;
+}
 extern int	export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodable,
 							  int64 time_us, EventScratch *s, uint8 *leaf, int *state);
 

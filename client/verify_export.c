@@ -139,6 +139,8 @@ typedef struct Verifier
 	uint32		nslots;
 	bool		has_entries_digest; /* H(0x04 ‖ entries), computed ahead */
 	uint8		entries_digest[TREE_HASH_LEN];
+	int64	   *twice;			/* export_index_entries' */
+	int64		twice_cap;
 	bool		ids_unique;		/* no two entries have one id */
 	int64		next_entry;		/* the entry after the last one found */
 	uint64		last_xid;		/* the order of the section's events */
@@ -491,14 +493,6 @@ entry(const Verifier *v, int64 i)
 	return v->entries + i * ENTRY_LEN;
 }
 
-static inline uint32
-slot_of(int64 id, uint32 mask)
-{
-	uint64		h = (uint64) id * UINT64CONST(0x9E3779B97F4A7C15);
-
-	return (uint32) (h >> 32) & mask;
-}
-
 /*
  * The index of the block's first entry with this id, or -1.  Events come
  * in the entries' (xid, id) order, so the entry after the last one found
@@ -515,7 +509,7 @@ find_entry(Verifier *v, int64 id)
 	if (v->ids_unique && v->next_entry < v->count &&
 		(int64) get_be64(entry(v, v->next_entry)) == id)
 		return v->next_entry++;
-	for (uint32 s = slot_of(id, mask);; s = (s + 1) & mask)
+	for (uint32 s = export_id_slot(id, mask);; s = (s + 1) & mask)
 	{
 		int32		k = v->slots[s];
 
@@ -529,41 +523,41 @@ find_entry(Verifier *v, int64 id)
 	}
 }
 
-/* index the block's entries by id; the later of two with one id is E8 */
+/*
+ * Index the block's entries by id (indexed ahead by export_lines.c when it
+ * prepared the line: its index is swapped in); the later of two with one
+ * id is E8.
+ */
 static void
 index_entries(Verifier *v)
 {
-	uint32		n = 16;
-	uint32		mask;
+	const int64 *twice;
+	int64		ntwice;
 
-	while (n < 2 * (uint64) v->count)
-		n *= 2;
-	if (n > v->nslots)
+	if (v->line->block_prepared)
 	{
-		v->slots = pg_realloc(v->slots, sizeof(int32) * n);
-		v->nslots = n;
+		int32	   *index = v->slots;
+		uint32		n = v->nslots;
+
+		v->slots = v->line->index;
+		v->nslots = v->line->nindex;
+		v->line->index = index;
+		v->line->nindex = n;
+		twice = v->line->twice;
+		ntwice = v->line->ntwice;
 	}
-	memset(v->slots, 0, sizeof(int32) * v->nslots);
-	mask = v->nslots - 1;
-	v->ids_unique = true;
+	else
+	{
+		ntwice = export_index_entries(v->entries, v->count, &v->slots, &v->nslots,
+									  &v->twice, &v->twice_cap);
+		twice = v->twice;
+	}
+	v->ids_unique = ntwice == 0;
 	v->next_entry = 0;
-	for (int64 i = 0; i < v->count; i++)
-	{
-		int64		id = (int64) get_be64(entry(v, i));
-		uint32		s;
-
-		for (s = slot_of(id, mask); v->slots[s] != 0; s = (s + 1) & mask)
-			if ((int64) get_be64(entry(v, v->slots[s] - 1)) == id)
-				break;
-		if (v->slots[s] != 0)
-		{
-			v->ids_unique = false;
-			problem(v, CLASS_EVENT, RANK_SEALED_TWICE, v->first_position + i, v->block_id, id, 0,
-					"event %lld is sealed twice", (long long) id);
-		}
-		else
-			v->slots[s] = (int32) (i + 1);
-	}
+	for (int64 k = 0; k < ntwice; k++)
+		problem(v, CLASS_EVENT, RANK_SEALED_TWICE, v->first_position + twice[k], v->block_id,
+				(int64) get_be64(entry(v, twice[k])), 0,
+				"event %lld is sealed twice", (long long) get_be64(entry(v, twice[k])));
 }
 
 /* entries of the block just read that no event matched: pruned or E7 */
