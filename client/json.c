@@ -756,37 +756,44 @@ json_array_next(const char *text, size_t len, size_t *pos, const char **elem, si
 	return 1;
 }
 
-/* whether n bytes at a and b are the same; short ones without a call */
+/*
+ * Whether n bytes at a and b are the same; up to 32 without a call, as two
+ * loads of each that overlap when n is not a power of two.
+ */
 static inline bool
 same_bytes(const char *a, const char *b, size_t n)
 {
+#define SAME_BY(type) \
+	do { \
+		type		a1, a2, b1, b2; \
+		memcpy(&a1, a, sizeof(type)); \
+		memcpy(&b1, b, sizeof(type)); \
+		memcpy(&a2, a + n - sizeof(type), sizeof(type)); \
+		memcpy(&b2, b + n - sizeof(type), sizeof(type)); \
+		return ((a1 ^ b1) | (a2 ^ b2)) == 0; \
+	} while (0)
+
 	if (n >= 8 && n <= 16)
-	{
-		uint64		a1,
-					a2,
-					b1,
-					b2;
-
-		memcpy(&a1, a, 8);
-		memcpy(&b1, b, 8);
-		memcpy(&a2, a + n - 8, 8);
-		memcpy(&b2, b + n - 8, 8);
-		return ((a1 ^ b1) | (a2 ^ b2)) == 0;
-	}
+		SAME_BY(uint64);
 	if (n >= 4 && n < 8)
+		SAME_BY(uint32);
+	if (n >= 2 && n < 4)
+		SAME_BY(uint16);
+	if (n == 1)
+		return a[0] == b[0];
+#ifdef __SSE2__
+	if (n > 16 && n <= 32)
 	{
-		uint32		a1,
-					a2,
-					b1,
-					b2;
+		__m128i		x = _mm_xor_si128(_mm_loadu_si128((const __m128i *) a),
+									  _mm_loadu_si128((const __m128i *) b));
+		__m128i		y = _mm_xor_si128(_mm_loadu_si128((const __m128i *) (a + n - 16)),
+									  _mm_loadu_si128((const __m128i *) (b + n - 16)));
 
-		memcpy(&a1, a, 4);
-		memcpy(&b1, b, 4);
-		memcpy(&a2, a + n - 4, 4);
-		memcpy(&b2, b + n - 4, 4);
-		return ((a1 ^ b1) | (a2 ^ b2)) == 0;
+		return _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_or_si128(x, y), _mm_setzero_si128())) == 0xFFFF;
 	}
+#endif
 	return memcmp(a, b, n) == 0;
+#undef SAME_BY
 }
 
 /*
