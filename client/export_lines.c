@@ -154,14 +154,18 @@ put_field(uint8 *p, uint8 tag, const void *data, size_t len)
 }
 
 /*
- * The leaf and the payload state of an event from its members, m[k] the
- * member named export_event_names[k], the strings and NULLs already
- * checked to be what their members may be (NULL for a JSON null).
- * EXPORT_LEAF_COMMITMENT or EXPORT_LEAF_SALT when that member is not hex.
+ * What an event's leaf and payload state are computed from, built in s
+ * from its members, m[k] the member named export_event_names[k], the
+ * strings and NULLs already checked to be what their members may be (NULL
+ * for a JSON null): s->bytes, s->nbytes, the message of the leaf hash
+ * (0x00 ‖ the event bytes), and s->message, s->nmessage, the message of
+ * the commitment to compare with the stored one, or s->nmessage 0 and the
+ * payload state (rule E6) in *state.  EXPORT_LEAF_COMMITMENT or
+ * EXPORT_LEAF_SALT when that member is not hex.
  */
-int
-export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodable,
-				  int64 time_us, EventScratch *s, uint8 *leaf, int *state)
+static int
+event_build(const JsonMember *const *m, int64 id, uint64 xid, bool encodable,
+			int64 time_us, EventScratch *s, int *state)
 {
 	const JsonMember *commitment = m[E_COMMITMENT];
 	const JsonMember *salt = m[E_SALT];
@@ -171,7 +175,6 @@ export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodab
 	size_t		need = 1 + 4 + 3 * 9 + 9 * 5 + 5 + clen;
 	size_t		off;
 	uint8	   *b;
-	uint8		c[TREE_HASH_LEN];
 
 	room(&s->hexed, &s->hexed_cap, clen + slen);
 	if (commitment && !export_unhex(commitment->str, commitment->len, s->hexed))
@@ -209,25 +212,78 @@ export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodab
 	else
 		off += put_field(b + off, 0x03, s->hexed, clen);
 
-	/* the payload state (rule E6); the leaf and the commitment side by side */
+	s->nbytes = off;
+
+	/* the payload state (rule E6), or the commitment to compute for it */
+	s->nmessage = 0;
 	if (payload == NULL)
 		*state = salt ? STATE_STRAY_SALT : commitment ? STATE_REDACTED : STATE_INTACT;
 	else if (commitment == NULL || salt == NULL || clen != TREE_HASH_LEN || slen != SALT_LEN)
 		*state = STATE_MISMATCH;
 	else
 	{
-		size_t		mlen = 1 + SALT_LEN + payload->len;
-
-		room(&s->message, &s->message_cap, mlen);
+		s->nmessage = 1 + SALT_LEN + payload->len;
+		room(&s->message, &s->message_cap, s->nmessage);
 		s->message[0] = 0x02;
 		memcpy(s->message + 1, s->hexed + clen, SALT_LEN);
 		memcpy(s->message + 1 + SALT_LEN, payload->str, payload->len);
-		steward_sha256_pair(b, off, leaf, s->message, mlen, c);
-		*state = memcmp(c, s->hexed, TREE_HASH_LEN) == 0 ? STATE_INTACT : STATE_MISMATCH;
-		return EXPORT_LEAF_OK;
 	}
-	steward_sha256(b, off, leaf);
 	return EXPORT_LEAF_OK;
+}
+
+/* the payload state from the commitment computed (event_build's message) */
+static inline int
+commitment_state(const EventScratch *s, const uint8 *c)
+{
+	return memcmp(c, s->hexed, TREE_HASH_LEN) == 0 ? STATE_INTACT : STATE_MISMATCH;
+}
+
+/*
+ * The leaf and the payload state of an event from its members (as
+ * event_build takes them): the leaf and the commitment hashed side by side.
+ */
+int
+export_event_leaf(const JsonMember *const *m, int64 id, uint64 xid, bool encodable,
+				  int64 time_us, EventScratch *s, uint8 *leaf, int *state)
+{
+	int			rc = event_build(m, id, xid, encodable, time_us, s, state);
+	uint8		c[TREE_HASH_LEN];
+
+	if (rc != EXPORT_LEAF_OK)
+		return rc;
+	if (s->nmessage == 0)
+		steward_sha256(s->bytes, s->nbytes, leaf);
+	else
+	{
+		steward_sha256_pair(s->bytes, s->nbytes, leaf, s->message, s->nmessage, c);
+		*state = commitment_state(s, c);
+	}
+	return EXPORT_LEAF_OK;
+}
+
+/*
+ * The leaves and payload states of two events built in a[0] and a[1] (for
+ * lines l[0] and l[1]): the two leaves side by side, then the two
+ * commitments, so that no lane of the hash waits for a longer message.
+ */
+static void
+hash_two(EventScratch *a, ExportLine **l)
+{
+	uint8		c[2][TREE_HASH_LEN];
+
+	steward_sha256_pair(a[0].bytes, a[0].nbytes, l[0]->leaf, a[1].bytes, a[1].nbytes, l[1]->leaf);
+	if (a[0].nmessage > 0 && a[1].nmessage > 0)
+		steward_sha256_pair(a[0].message, a[0].nmessage, c[0], a[1].message, a[1].nmessage, c[1]);
+	else
+		for (int k = 0; k < 2; k++)
+			if (a[k].nmessage > 0)
+				steward_sha256(a[k].message, a[k].nmessage, c[k]);
+	for (int k = 0; k < 2; k++)
+	{
+		if (a[k].nmessage > 0)
+			l[k]->state = commitment_state(&a[k], c[k]);
+		l[k]->hashed = true;
+	}
 }
 
 /*
@@ -509,11 +565,14 @@ prepare_block(ExportLine *l, ExportShare *sh)
 	l->block_prepared = true;
 }
 
-/* parse one line and, for an event, compute its leaf and payload state */
-static void
-prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh)
+/*
+ * Parse one line and, for an event as export writes it, build what its
+ * leaf and payload state are computed from in s: true when it waits for
+ * those hashes (hash_two, or export_event_leaf's way for one).
+ */
+static bool
+prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh, EventScratch *s)
 {
-	EventScratch *s = &sh->scratch;
 	PQExpBuffer err = &sh->err;
 	const JsonMember *m[E_N];
 	bool		encodable;
@@ -539,20 +598,19 @@ prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh)
 	if (!l->parsed)
 	{
 		l->error = pg_strdup(err->data);
-		return;
+		return false;
 	}
 	if (l->n > 0 && l->members[0].kind == JSON_STRING && JSON_STR_IS(&l->members[0], "block"))
 	{
 		prepare_block(l, sh);
-		return;
+		return false;
 	}
 	if (!event_members(l, m))
-		return;
+		return false;
 	encodable = m[E_TIME] != NULL && m[E_TIME]->integer >= TIME_MIN_US &&
 		m[E_TIME]->integer <= TIME_MAX_US;
-	l->hashed = export_event_leaf(m, m[E_ID]->integer, (uint64) m[E_XID]->integer, encodable,
-								  m[E_TIME] ? m[E_TIME]->integer : 0, s, l->leaf,
-								  &l->state) == EXPORT_LEAF_OK;
+	return event_build(m, m[E_ID]->integer, (uint64) m[E_XID]->integer, encodable,
+					   m[E_TIME] ? m[E_TIME]->integer : 0, s, &l->state) == EXPORT_LEAF_OK;
 }
 
 /*
@@ -567,6 +625,7 @@ prepare_batch(ExportLines *r, ExportSlot *sl, ExportShare *sh)
 {
 	int			from;
 	int			to;
+	ExportLine *pending[2];
 
 	if (__atomic_load_n(&sl->claimed, __ATOMIC_RELAXED) >= sl->nlines)
 		return false;
@@ -574,8 +633,32 @@ prepare_batch(ExportLines *r, ExportSlot *sl, ExportShare *sh)
 	if (from >= sl->nlines)
 		return false;
 	to = Min(from + PREPARE_BATCH, sl->nlines);
-	for (int i = from; i < to; i++)
-		prepare_line(sl, &sl->lines[i], sh);
+	/* events are hashed two by two */
+	for (int i = from, npending = 0; i < to || npending > 0; i++)
+	{
+		if (i < to && prepare_line(sl, &sl->lines[i], sh, &sh->scratch[npending]))
+			pending[npending++] = &sl->lines[i];
+		if (npending == 2)
+		{
+			hash_two(sh->scratch, pending);
+			npending = 0;
+		}
+		else if (npending == 1 && i >= to - 1)
+		{
+			EventScratch *e = &sh->scratch[0];
+			uint8		c[TREE_HASH_LEN];
+
+			if (e->nmessage == 0)
+				steward_sha256(e->bytes, e->nbytes, pending[0]->leaf);
+			else
+			{
+				steward_sha256_pair(e->bytes, e->nbytes, pending[0]->leaf, e->message, e->nmessage, c);
+				pending[0]->state = commitment_state(e, c);
+			}
+			pending[0]->hashed = true;
+			npending = 0;
+		}
+	}
 	if (__atomic_add_fetch(&sl->prepared, to - from, __ATOMIC_ACQ_REL) == sl->nlines)
 	{
 		pthread_mutex_lock(&r->mutex);

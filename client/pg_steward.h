@@ -371,8 +371,10 @@ typedef struct ExportPiece
 typedef struct EventScratch
 {
 	uint8	   *bytes;			/* 0x00 ‖ the event bytes */
+	size_t		nbytes;
 	size_t		bytes_cap;
 	uint8	   *message;		/* 0x02 ‖ salt ‖ payload */
+	size_t		nmessage;
 	size_t		message_cap;
 	uint8	   *hexed;			/* the commitment's and the salt's bytes */
 	size_t		hexed_cap;
@@ -434,7 +436,7 @@ typedef struct ExportSlot
 /* one thread's buffers for preparing lines */
 typedef struct ExportShare
 {
-	EventScratch scratch;
+	EventScratch scratch[2];	/* two events hashed side by side */
 	PQExpBufferData err;
 	uint8	   *tree_scratch;	/* steward_merkle_root's */
 	int64		tree_scratch_n;
