@@ -877,14 +877,31 @@ json_parse_line_as(char *text, size_t len, const char *const *names, const size_
 		}
 		else if (*p == '-' || (*p >= '0' && *p <= '9'))
 		{
-			JsonReader	r = {text, p, end, error, true};
+			const char *d = p;
+			uint64		v = 0;
 
-			if (!read_integer(&r, m))
+			/* up to 18 digits and no leading zero here, the rest as read_integer reads it */
+			while (p < end && (unsigned char) (*p - '0') <= 9)
+				v = v * 10 + (uint64) (*p++ - '0');
+			if (p > d && p - d <= 18 && (d[0] != '0' || p - d == 1) &&
+				(p >= end || (*p != '.' && *p != 'e' && *p != 'E')))
 			{
-				*fits = true;
-				return false;
+				m->kind = JSON_INTEGER;
+				m->str = (char *) d;
+				m->len = p - d;
+				m->integer = (int64) v;
 			}
-			p = r.p;
+			else
+			{
+				JsonReader	r = {text, d, end, error, true};
+
+				if (!read_integer(&r, m))
+				{
+					*fits = true;
+					return false;
+				}
+				p = r.p;
+			}
 		}
 		else
 			return false;
