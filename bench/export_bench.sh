@@ -15,7 +15,7 @@
 #   offline     pg_steward verify-export FILE under /usr/bin/time: wall time
 #               and peak resident size; it must say "no problem found" with
 #               the server's counts;
-#               the two taken in turn REPEAT times (3), each reported as the
+#               the two taken in turn REPEAT times (5), each reported as the
 #               median of its runs (the largest peak RSS), so that a burst
 #               of other load on the machine moves one run, not the ratio.
 # Then the ratios: verify-export's µs per event over verify_audit_chain()'s,
@@ -38,7 +38,7 @@ cd "$ROOT"
 
 EVENTS="${EVENTS:-1000000}"
 EVENTS_LARGE="${EVENTS_LARGE:-0}"
-REPEAT="${REPEAT:-3}"
+REPEAT="${REPEAT:-5}"
 CHUNK=100000
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-export-bench}"
 PORT="${PGSTEWARD_PORT:-54352}"
