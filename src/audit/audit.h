@@ -178,6 +178,19 @@ typedef struct AuditBlock
 /* format.c */
 extern void steward_audit_event_bytes(StringInfo buf, const Datum *values,
 									  const bool *isnull, bool strict);
+/* an event prepared for hashing (steward_audit_event_prepare) */
+typedef struct AuditEventHash
+{
+	const char *msg;			/* the commitment's message; NULL: none to
+								 * compute, the state is known */
+	size_t		msglen;
+	uint8		commitment[AUDIT_HASH_LEN]; /* the stored one */
+} AuditEventHash;
+
+extern uint8 steward_audit_event_prepare(const Datum *values, const bool *isnull,
+										 StringInfo bytes, StringInfo scratch,
+										 AuditEventHash *h);
+extern uint8 steward_audit_event_state(const AuditEventHash *h, const uint8 *c);
 extern uint8 steward_audit_event_check_values(const Datum *values, const bool *isnull,
 											  StringInfo bytes, StringInfo scratch,
 											  uint8 *leaf);

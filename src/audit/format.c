@@ -518,32 +518,56 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 }
 
 /*
- * An event's leaf (not strict, as for verification) into leaf, and its
- * payload state, from its columns (AUDIT_COL_*).  The leaf and the
- * commitment are hashed side by side.  bytes and scratch are the caller's
- * buffers, reused.
+ * What an event's leaf (not strict, as for verification) and payload state
+ * are computed from, from its columns (AUDIT_COL_*): in bytes the message
+ * of the leaf hash (0x00 ‖ the event bytes); in h->msg the message of the
+ * commitment to compute (in scratch) and in h->commitment the stored one
+ * (copied), or h->msg NULL and the payload state returned.  bytes and
+ * scratch are the caller's buffers, reused.
  */
 uint8
-steward_audit_event_check_values(const Datum *values, const bool *isnull,
-								 StringInfo bytes, StringInfo scratch, uint8 *leaf)
+steward_audit_event_prepare(const Datum *values, const bool *isnull, StringInfo bytes,
+							StringInfo scratch, AuditEventHash *h)
 {
-	const char *msg;
-	size_t		msglen;
-	const uint8 *commitment;
-	uint8		c[AUDIT_HASH_LEN];
+	const uint8 *commitment = NULL;
 	uint8		state;
 
 	resetStringInfo(bytes);
 	appendStringInfoChar(bytes, DOMAIN_LEAF);
 	steward_audit_event_bytes(bytes, values, isnull, false);
-	state = payload_message(values, isnull, scratch, &msg, &msglen, &commitment);
-	if (msg == NULL)
+	state = payload_message(values, isnull, scratch, &h->msg, &h->msglen, &commitment);
+	if (h->msg != NULL)
+		memcpy(h->commitment, commitment, AUDIT_HASH_LEN);
+	return state;
+}
+
+/* the payload state once the commitment c of a prepared event is computed */
+uint8
+steward_audit_event_state(const AuditEventHash *h, const uint8 *c)
+{
+	return memcmp(c, h->commitment, AUDIT_HASH_LEN) == 0 ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
+}
+
+/*
+ * An event's leaf into leaf, and its payload state, from its columns (as
+ * steward_audit_event_prepare takes them): the leaf and the commitment
+ * hashed side by side.
+ */
+uint8
+steward_audit_event_check_values(const Datum *values, const bool *isnull,
+								 StringInfo bytes, StringInfo scratch, uint8 *leaf)
+{
+	AuditEventHash h;
+	uint8		c[AUDIT_HASH_LEN];
+	uint8		state = steward_audit_event_prepare(values, isnull, bytes, scratch, &h);
+
+	if (h.msg == NULL)
 	{
 		steward_sha256(bytes->data, bytes->len, leaf);
 		return state;
 	}
-	steward_sha256_pair(bytes->data, bytes->len, leaf, msg, msglen, c);
-	return memcmp(c, commitment, AUDIT_HASH_LEN) == 0 ? AUDIT_PAYLOAD_OK : AUDIT_PAYLOAD_MISMATCH;
+	steward_sha256_pair(bytes->data, bytes->len, leaf, h.msg, h.msglen, c);
+	return steward_audit_event_state(&h, c);
 }
 
 PG_FUNCTION_INFO_V1(steward_audit_event_check);

@@ -82,8 +82,12 @@ typedef struct VerifyReader
 	bool	   *isnull;
 	VerifyRow  *rows;			/* the rows of a unit */
 	int			maxrows;
-	StringInfoData bytes;		/* event bytes, reused */
-	StringInfoData text;		/* payload text, reused */
+	/* events hashed two by two: the leaves, then the commitments */
+	StringInfoData bytes[2];	/* event bytes, reused */
+	StringInfoData text[2];		/* payload text, reused */
+	AuditEventHash hash[2];
+	VerifyRow  *pending[2];		/* rows of this unit waiting for their hashes */
+	int			npending;
 	MemoryContext rowcxt;		/* reset after each unit */
 	MemoryContext cxt;			/* where the reader lives */
 } VerifyReader;

@@ -26,7 +26,8 @@
  * lock of a scan of the partition for serializable transactions.  Each
  * row of the chunk becomes a VerifyRow: its id, xid and time, its leaf
  * from the event bytes (format.c) and its payload state (the commitment
- * recomputed over the payload's text, jsontext.c), both hashed at once.
+ * recomputed over the payload's text, jsontext.c), hashed two rows at a
+ * time (their leaves side by side, then their commitments).
  * No SQL runs per row and nothing is rendered that the bytes do not
  * contain.  A unit's allocations go with a memory context reset after it.
  *
@@ -181,8 +182,12 @@ steward_verify_reader_init(VerifyReader *r, int nparts, Relation *rels, Snapshot
 	r->strategy = GetAccessStrategy(BAS_BULKREAD);
 	r->maxrows = 0;
 	r->rows = NULL;
-	initStringInfo(&r->bytes);
-	initStringInfo(&r->text);
+	for (int k = 0; k < 2; k++)
+	{
+		initStringInfo(&r->bytes[k]);
+		initStringInfo(&r->text[k]);
+	}
+	r->npending = 0;
 	r->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "verify rows",
 									  ALLOCSET_DEFAULT_SIZES);
 	r->cxt = CurrentMemoryContext;
@@ -215,7 +220,63 @@ text_is(Datum value, const char *s)
 	return VARSIZE_ANY_EXHDR(t) == len && memcmp(VARDATA_ANY(t), s, len) == 0;
 }
 
-/* a row of the chunk into row */
+/*
+ * The leaves and payload states of the rows waiting for them: two side by
+ * side (their leaves, then their commitments, so that no lane of the hash
+ * waits for a longer message), or one with its own commitment.
+ */
+static void
+hash_pending(VerifyReader *r)
+{
+	uint8		c[2][AUDIT_HASH_LEN];
+
+	if (r->npending == 1)
+	{
+		VerifyRow  *row = r->pending[0];
+		AuditEventHash *h = &r->hash[0];
+
+		if (h->msg == NULL)
+			steward_sha256(r->bytes[0].data, r->bytes[0].len, row->leaf);
+		else
+		{
+			steward_sha256_pair(r->bytes[0].data, r->bytes[0].len, row->leaf, h->msg, h->msglen, c[0]);
+			row->state = steward_audit_event_state(h, c[0]);
+		}
+	}
+	else if (r->npending == 2)
+	{
+		steward_sha256_pair(r->bytes[0].data, r->bytes[0].len, r->pending[0]->leaf,
+							r->bytes[1].data, r->bytes[1].len, r->pending[1]->leaf);
+		if (r->hash[0].msg != NULL && r->hash[1].msg != NULL)
+			steward_sha256_pair(r->hash[0].msg, r->hash[0].msglen, c[0],
+								r->hash[1].msg, r->hash[1].msglen, c[1]);
+		else
+			for (int k = 0; k < 2; k++)
+				if (r->hash[k].msg != NULL)
+					steward_sha256(r->hash[k].msg, r->hash[k].msglen, c[k]);
+		for (int k = 0; k < 2; k++)
+			if (r->hash[k].msg != NULL)
+				r->pending[k]->state = steward_audit_event_state(&r->hash[k], c[k]);
+	}
+	r->npending = 0;
+}
+
+/* a row's event bytes and commitment prepared; hashed with the next one */
+static void
+prepare_row(VerifyReader *r, const Datum *values, const bool *isnull, VerifyRow *row)
+{
+	int			k = r->npending;
+
+	row->state = steward_audit_event_prepare(values, isnull, &r->bytes[k], &r->text[k], &r->hash[k]);
+	r->pending[k] = row;
+	if (++r->npending == 2)
+		hash_pending(r);
+}
+
+/*
+ * A row of the chunk into row; its leaf and payload state are set once
+ * hash_pending has run (at the latest, at the end of the unit).
+ */
 static void
 read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, VerifyRow *row)
 {
@@ -234,11 +295,10 @@ read_row(VerifyReader *r, const Datum *values, const bool *isnull, uint64 xid, V
 		/* the leaf alone: as audit_event_check with a NULL salt and payload */
 		memcpy(nopayload, isnull, sizeof(nopayload));
 		nopayload[AUDIT_COL_SALT] = nopayload[AUDIT_COL_PAYLOAD] = true;
-		row->state = steward_audit_event_check_values(values, nopayload, &r->bytes, &r->text,
-													  row->leaf);
+		prepare_row(r, values, nopayload, row);
 		return;
 	}
-	row->state = steward_audit_event_check_values(values, isnull, &r->bytes, &r->text, row->leaf);
+	prepare_row(r, values, isnull, row);
 	if (!isnull[AUDIT_COL_EVENT_TYPE])
 	{
 		if (text_is(values[AUDIT_COL_EVENT_TYPE], AUDIT_TYPE_REDACTION))
@@ -363,6 +423,7 @@ steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int part,
 		}
 		ReleaseBuffer(buf);
 	}
+	hash_pending(r);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(r->rowcxt);
 	return n;
@@ -653,6 +714,7 @@ read_scan(VerifyReader *r, const VerifyBounds *b, int part, VerifyRowsFn fn, voi
 		r->rows[n].offnum = 0;
 		if (++n == SCAN_BATCH)
 		{
+			hash_pending(r);
 			MemoryContextSwitchTo(old);
 			fn(arg, r->rows, n);
 			n = 0;
@@ -660,6 +722,7 @@ read_scan(VerifyReader *r, const VerifyBounds *b, int part, VerifyRowsFn fn, voi
 			MemoryContextSwitchTo(r->rowcxt);
 		}
 	}
+	hash_pending(r);
 	MemoryContextSwitchTo(old);
 	if (n > 0)
 		fn(arg, r->rows, n);
