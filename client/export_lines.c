@@ -518,10 +518,12 @@ prepare_block(ExportLine *l, ExportShare *sh)
 	if (m[B_FIRST].kind != JSON_INTEGER || m[B_COUNT].kind != JSON_INTEGER ||
 		m[B_ENTRIES].kind != JSON_STRING)
 		return;
+	/* a count that does not match the entries is for verify_export.c to report */
 	w.count = m[B_COUNT].integer;
-	w.start = m[B_FIRST].integer - 1;
-	if (w.count <= 0 || w.start < 0 || m[B_ENTRIES].len != (size_t) w.count * EXPORT_ENTRY_LEN * 2)
+	if (w.count <= 0 || m[B_FIRST].integer < 1 || m[B_ENTRIES].len % (EXPORT_ENTRY_LEN * 2) != 0 ||
+		m[B_ENTRIES].len / (EXPORT_ENTRY_LEN * 2) != (uint64) w.count)
 		return;
+	w.start = m[B_FIRST].integer - 1;
 	/* the entries, then room for at most two pieces per height */
 	l->entries = pg_malloc(w.count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece));
 	l->pieces = (ExportPiece *) (l->entries + w.count * EXPORT_ENTRY_LEN);
@@ -882,8 +884,9 @@ export_lines_open(ExportLines *r, const char *path)
 	}
 	for (int t = 0; t < 2; t++)
 		initPQExpBuffer(&r->shares[t].err);
-	/* the hash picks its code once, before any thread uses it */
+	/* the hashes pick their code once, before any thread uses them */
 	steward_sha256("", 0, warm);
+	steward_sha256_pair("", 0, warm, "", 0, warm);
 	for (int k = 0; k < E_N; k++)
 		event_name_len[k] = strlen(export_event_names[k]);
 	pthread_mutex_init(&r->mutex, NULL);
