@@ -15,6 +15,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/test/perl";
+use StewardBlocks;
 
 my $node = PostgreSQL::Test::Cluster->new('seal');
 $node->init;
@@ -70,21 +72,10 @@ SELECT coalesce(string_agg(b.block_id::text, ',' ORDER BY b.block_id), '')
     OR b.first_position <> coalesce(p.first_position + p.event_count, 1)
 };
 # blocks whose hash is not the documented format 2 hash
-my $hash_sql = q{
+my $hash_sql = qq{
 SELECT coalesce(string_agg(block_id::text, ',' ORDER BY block_id), '')
   FROM steward.audit_blocks
- WHERE format <> 2
-    OR block_hash <> sha256('\x03'::bytea || 'PSB'::bytea || '\x02'::bytea || int8send(block_id)
-                            || int8send(first_position) || int8send(event_count)
-                            || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
-                            || merkle_root
-                            || sha256('\x04'::bytea || entries)
-                            || int8send(pg_snapshot_xmin(snapshot)::text::bigint)
-                            || int8send(pg_snapshot_xmax(snapshot)::text::bigint)
-                            || int8send((SELECT count(*) FROM pg_snapshot_xip(snapshot)))
-                            || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
-                                           FROM pg_snapshot_xip(snapshot) x), ''::bytea)
-                            || prev_hash)
+ WHERE format <> 2 OR block_hash <> $BLOCK_HASH_SQL
 };
 
 # verify_audit_chain (which reads heap partitions only, so not while one

@@ -31,6 +31,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib "$ENV{TESTDIR}/test/perl";
+use StewardBlocks;
 
 my $node = PostgreSQL::Test::Cluster->new('spec');
 $node->init;
@@ -524,36 +526,9 @@ seal();
 my @last = events('LAST');
 is(scalar(@last), 3, 'a last block of three events');
 my ($lb, $lp) = ($last[0][4], $last[0][3]);
-tamper(qq{
-CREATE FUNCTION pg_temp.mroot(leaves bytea[]) RETURNS bytea LANGUAGE plpgsql AS \$\$
-DECLARE
-    n int := coalesce(array_length(leaves, 1), 0);
-    k int := 1;
-BEGIN
-    IF n = 0 THEN RETURN sha256(''::bytea); END IF;
-    IF n = 1 THEN RETURN leaves[1]; END IF;
-    WHILE k * 2 < n LOOP k := k * 2; END LOOP;
-    RETURN sha256('\\x01'::bytea || pg_temp.mroot(leaves[1:k]) || pg_temp.mroot(leaves[k + 1:n]));
-END \$\$;
-UPDATE steward.audit_blocks
+tamper(qq{UPDATE steward.audit_blocks
    SET entries = substring(entries from 1 for 56) || substring(entries from 1 for 56) || substring(entries from 113)
- WHERE block_id = $lb;
-UPDATE steward.audit_blocks
-   SET merkle_root = pg_temp.mroot(ARRAY(SELECT substring(entries from i * 56 + 25 for 32)
-                                           FROM generate_series(0, event_count::int - 1) i ORDER BY i))
- WHERE block_id = $lb;
-UPDATE steward.audit_blocks
-   SET block_hash = sha256('\\x03'::bytea || 'PSB'::bytea || substring(int2send(format) from 2)
-                           || int8send(block_id) || int8send(first_position) || int8send(event_count)
-                           || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
-                           || merkle_root || sha256('\\x04'::bytea || entries)
-                           || int8send(pg_snapshot_xmin(snapshot)::text::bigint)
-                           || int8send(pg_snapshot_xmax(snapshot)::text::bigint)
-                           || int8send((SELECT count(*) FROM pg_snapshot_xip(snapshot)))
-                           || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
-                                          FROM pg_snapshot_xip(snapshot) x), ''::bytea)
-                           || prev_hash)
- WHERE block_id = $lb});
+ WHERE block_id = $lb;} . forge_block_sql("block_id = $lb"));
 my $second = $lp + 1;
 check("f|$last[0][0]|NULL|$lb|$second|event $last[0][0] is sealed twice",
 	'two entries of one block with one id: the later is sealed twice (and outranks its missing row)');

@@ -27,6 +27,7 @@ use warnings;
 use lib "$ENV{TESTDIR}/test/perl";
 use StewardClient;
 use StewardVectors;
+use StewardBlocks;
 require StewardSecurity;    # its documented roles only (no memory cap)
 use IPC::Run;
 use JSON::PP;
@@ -236,37 +237,11 @@ my @tampers = (
 		qr/event 20 is stored twice: more than one row has its id/ ],
 	# the last block rewritten with its second entry a copy of its first, its
 	# root and hash recomputed: the index by id finds the later one
-	[ 'an entry sealed twice', q{
-CREATE FUNCTION pg_temp.mroot(leaves bytea[]) RETURNS bytea LANGUAGE plpgsql AS $$
-DECLARE
-    n int := coalesce(array_length(leaves, 1), 0);
-    k int := 1;
-BEGIN
-    IF n = 0 THEN RETURN sha256(''::bytea); END IF;
-    IF n = 1 THEN RETURN leaves[1]; END IF;
-    WHILE k * 2 < n LOOP k := k * 2; END LOOP;
-    RETURN sha256('\x01'::bytea || pg_temp.mroot(leaves[1:k]) || pg_temp.mroot(leaves[k + 1:n]));
-END $$;
-CREATE TEMP TABLE last AS SELECT max(block_id) AS b FROM steward.audit_blocks;
-UPDATE steward.audit_blocks
-   SET entries = substring(entries from 1 for 56) || substring(entries from 1 for 56) || substring(entries from 113)
- WHERE block_id = (SELECT b FROM last);
-UPDATE steward.audit_blocks
-   SET merkle_root = pg_temp.mroot(ARRAY(SELECT substring(entries from i * 56 + 25 for 32)
-                                           FROM generate_series(0, event_count::int - 1) i ORDER BY i))
- WHERE block_id = (SELECT b FROM last);
-UPDATE steward.audit_blocks
-   SET block_hash = sha256('\x03'::bytea || 'PSB'::bytea || substring(int2send(format) from 2)
-                           || int8send(block_id) || int8send(first_position) || int8send(event_count)
-                           || int8send((extract(epoch FROM sealed_at) * 1000000)::bigint)
-                           || merkle_root || sha256('\x04'::bytea || entries)
-                           || int8send(pg_snapshot_xmin(snapshot)::text::bigint)
-                           || int8send(pg_snapshot_xmax(snapshot)::text::bigint)
-                           || int8send((SELECT count(*) FROM pg_snapshot_xip(snapshot)))
-                           || coalesce((SELECT string_agg(int8send(x::text::bigint), ''::bytea ORDER BY x)
-                                          FROM pg_snapshot_xip(snapshot) x), ''::bytea)
-                           || prev_hash)
- WHERE block_id = (SELECT b FROM last)},
+	[ 'an entry sealed twice',
+		q{UPDATE steward.audit_blocks
+             SET entries = substring(entries from 1 for 56) || substring(entries from 1 for 56) || substring(entries from 113)
+           WHERE block_id = (SELECT max(block_id) FROM steward.audit_blocks);}
+		  . forge_block_sql('block_id = (SELECT max(block_id) FROM steward.audit_blocks)'),
 		qr/^block \d+, position \d+: event \d+ is sealed twice/ ],
 	[ 'a tampered vector', q{UPDATE steward.audit_events SET resource_id = 'P-3' WHERE id = 3},
 		qr/event 3 was changed after sealing/, 'vectors' ]);
