@@ -49,6 +49,7 @@
 #include "access/tupdesc.h"
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
+#include "port/pg_bswap.h"
 
 #define AUDIT_HASH_LEN			32
 #define AUDIT_SALT_LEN			16
@@ -201,7 +202,16 @@ extern void steward_audit_entries_root(const uint8 *entries, int64 n, uint8 *out
 extern bool steward_audit_block_hash(const AuditBlock *b, const uint8 *prev,
 									 uint8 *out);
 extern void steward_audit_put_int64(uint8 *p, int64 v);
-extern int64 steward_audit_get_int64(const uint8 *p);
+
+/* a big-endian int64 at p, as steward_audit_put_int64 writes it */
+static inline int64
+steward_audit_get_int64(const uint8 *p)
+{
+	uint64		u;
+
+	memcpy(&u, p, sizeof(u));
+	return (int64) pg_ntoh64(u);
+}
 
 /* entry i of a block's entries, and the fields of the entry at e */
 static inline const uint8 *

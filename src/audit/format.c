@@ -158,16 +158,6 @@ steward_audit_put_int64(uint8 *p, int64 v)
 	}
 }
 
-int64
-steward_audit_get_int64(const uint8 *p)
-{
-	uint64		u = 0;
-
-	for (int i = 0; i < 8; i++)
-		u = (u << 8) | p[i];
-	return (int64) u;
-}
-
 char *
 steward_audit_hex(const uint8 *bytes, int len)
 {

@@ -66,12 +66,16 @@
 #include "audit/verify.h"
 
 #define CHUNK_EVENTS	250000	/* the entries of about this many events at a time */
+#define FIRST_CHUNK_EVENTS (CHUNK_EVENTS / 4)	/* the first chunk: workers start sooner */
+#define DENSE_IDS		4		/* ids found by offset when they span at most
+								 * this many times the chunk's entries */
 #define BLOCK_FETCH		64
 
 /*
  * A chunk: blocks of about CHUNK_EVENTS events whose events are read
- * together.  While the events of one chunk are read (by parallel workers),
- * the leader reads and checks the blocks of the next.
+ * together (the first one smaller, so that workers start sooner).  While
+ * the events of one chunk are read (by parallel workers), the leader reads
+ * and checks the blocks of the next.
  */
 typedef struct Chunk
 {
@@ -145,11 +149,20 @@ typedef struct Verify
 	Chunk		chunks[2];
 	Chunk	   *reading;
 	Chunk	   *matching;		/* NULL: none */
-	/* the matching chunk's entries by id (in chunkcxt) */
+	/*
+	 * The matching chunk's entries (in chunkcxt) and how an id finds them:
+	 * when the ids are dense, refs are in chain order and id_first[id -
+	 * id_min] is the first entry with that id, id_next[i] the next one;
+	 * otherwise (id_first NULL) refs are sorted by id, then by place.
+	 */
 	EntryRef   *refs;
 	int64		nrefs;
 	bool	   *seen;
-	int64		hint;			/* where the next row's entry likely is */
+	int32	   *id_first;		/* -1: no entry */
+	int32	   *id_next;		/* -1: no further entry */
+	int64		id_min;
+	uint64		id_span;
+	int64		hint;			/* sorted refs: where the next row's entry likely is */
 	int			nepochs;
 	Epoch	   *epochs;
 	List	   *redacted;
@@ -349,13 +362,25 @@ home_block(Chunk *c, int k, uint64 xid)
 
 /*
  * The entry of an event with this id and xid: the first entry with its id
- * in its home block (refs are ordered by id, then by position), or NULL.
+ * in its home block (in chain order), or NULL.
  */
 static EntryRef *
 find_ref(Verify *v, Chunk *c, int64 id, uint64 xid)
 {
 	int64		lo = 0;
 	int64		hi = v->nrefs;
+
+	if (v->id_first)
+	{
+		uint64		off = (uint64) id - (uint64) v->id_min;
+
+		if (off >= v->id_span)
+			return NULL;
+		for (int32 i = v->id_first[off]; i >= 0; i = v->id_next[i])
+			if (home_block(c, v->refs[i].block, xid))
+				return &v->refs[i];
+		return NULL;
+	}
 
 	/* rows mostly come in id order: try the entry after the last one */
 	if (v->hint < v->nrefs && v->refs[v->hint].id == id &&
@@ -465,20 +490,33 @@ match_rows(void *arg, const VerifyRow *rows, int nrows)
 	}
 }
 
+/* an entry whose id an earlier entry of its block has */
+static void
+sealed_twice(Verify *v, Chunk *c, const EntryRef *ref)
+{
+	AuditBlock *b = &c->blocks[ref->block];
+
+	problem(v, CLASS_EVENT, RANK_SEALED_TWICE, b->first_position + ref->idx, b->block_id, true, ref->id, false, 0,
+			"event %lld is sealed twice", (long long) ref->id);
+}
+
 /*
- * The chunk whose blocks were read starts to be matched: its entries by id,
- * its entries sealed twice, and its events read (by workers, while the
- * leader goes on with the next chunk's blocks).
+ * The chunk whose blocks were read starts to be matched: its events read
+ * (by workers, launched first, while the leader goes on with the next
+ * chunk's blocks), its entries indexed by id (by offset from the lowest id
+ * when the ids are dense, else sorted: no sort on the common path) and
+ * its entries sealed twice reported.
  */
 static void
 start_chunk(Verify *v)
 {
 	Chunk	   *c = v->reading;
 	AuditBlock *last = &c->blocks[c->nblocks - 1];
-	MemoryContext old = MemoryContextSwitchTo(v->chunkcxt);
+	MemoryContext old;
 	EntryRef   *refs;
 	int64		n = 0;
-	bool		sorted = true;
+	int64		min_id = PG_INT64_MAX;
+	int64		max_id = PG_INT64_MIN;
 
 	Assert(v->matching == NULL);
 	v->matching = c;
@@ -487,7 +525,11 @@ start_chunk(Verify *v)
 	v->reading->events = 0;
 	c->next_position = v->chain.next_position;
 
-	/* the entries by id, as a stable sort by id orders them */
+	/* the workers begin at once; their rows are matched from the next step on */
+	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
+								match_rows, v);
+
+	old = MemoryContextSwitchTo(v->chunkcxt);
 	refs = palloc(sizeof(EntryRef) * Max(c->events, 1));
 	for (int k = 0; k < c->nblocks; k++)
 		for (int64 i = 0; i < NENTRIES(&c->blocks[k]); i++)
@@ -495,29 +537,44 @@ start_chunk(Verify *v)
 			refs[n].id = steward_audit_entry_id(steward_audit_entry(c->blocks[k].entries, i));
 			refs[n].block = k;
 			refs[n].idx = (int32) i;
-			if (n > 0 && refs[n].id <= refs[n - 1].id)
-				sorted = false;
+			min_id = Min(min_id, refs[n].id);
+			max_id = Max(max_id, refs[n].id);
 			n++;
 		}
-	if (!sorted)
-		sort_refs(refs, n);
 	v->refs = refs;
 	v->nrefs = n;
 	v->seen = palloc0(sizeof(bool) * Max(n, 1));
 	v->hint = 0;
+	v->id_first = NULL;
+	v->id_next = NULL;
+
 	/* two entries of one block with one id: the later one is reported */
-	for (int64 i = 1; i < n; i++)
-		if (refs[i].id == refs[i - 1].id && refs[i].block == refs[i - 1].block)
+	if (n > 0 && (uint64) max_id - (uint64) min_id < (uint64) n * DENSE_IDS)
+	{
+		v->id_min = min_id;
+		v->id_span = (uint64) max_id - (uint64) min_id + 1;
+		v->id_first = palloc(sizeof(int32) * v->id_span);
+		memset(v->id_first, -1, sizeof(int32) * v->id_span);
+		v->id_next = palloc(sizeof(int32) * n);
+		for (int64 i = n - 1; i >= 0; i--)
 		{
-			AuditBlock *b = &c->blocks[refs[i].block];
+			uint64		off = (uint64) refs[i].id - (uint64) min_id;
+			int32		j = v->id_first[off];
 
-			problem(v, CLASS_EVENT, RANK_SEALED_TWICE, b->first_position + refs[i].idx, b->block_id, true, refs[i].id, false, 0,
-					"event %lld is sealed twice", (long long) refs[i].id);
+			v->id_next[i] = j;
+			v->id_first[off] = (int32) i;
+			if (j >= 0 && refs[j].block == refs[i].block)
+				sealed_twice(v, c, &refs[j]);
 		}
+	}
+	else
+	{
+		sort_refs(refs, n);
+		for (int64 i = 1; i < n; i++)
+			if (refs[i].id == refs[i - 1].id && refs[i].block == refs[i - 1].block)
+				sealed_twice(v, c, &refs[i]);
+	}
 	MemoryContextSwitchTo(old);
-
-	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
-								match_rows, v);
 }
 
 /*
@@ -553,6 +610,8 @@ finish_chunk(Verify *v)
 	MemoryContextReset(v->chunkcxt);
 	v->refs = NULL;
 	v->seen = NULL;
+	v->id_first = NULL;
+	v->id_next = NULL;
 	v->nrefs = 0;
 
 	/* its last snapshot bounds the next chunk and may be the last one read */
@@ -811,7 +870,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 			/* take what the workers read meanwhile */
 			if (v.matching)
 				steward_verify_events_step(v.events);
-			if (v.reading->events >= CHUNK_EVENTS)
+			if (v.reading->events >= (v.matching ? CHUNK_EVENTS : FIRST_CHUNK_EVENTS))
 			{
 				if (v.matching)
 					finish_chunk(&v);

@@ -585,4 +585,37 @@ check($missing, 'and the same in a run since the big block', "since => '$big_dig
 tamper(qq{UPDATE steward.audit_events SET xid = '$nb[1][1]' WHERE id = $nb[0][0]});
 valid('the big ledger restored');
 
+# --- ids far apart -------------------------------------------------------------------
+# a chunk whose ids span far more than its entries (the sequence moved on) has
+# its entries looked up by a sorted index instead of by offset from its lowest
+# id (and sorted, for their chain order, by (xid, id), is not their id order):
+# the same verdicts
+my $early = $node->background_psql($db);
+$early->query_safe('BEGIN; SELECT pg_current_xact_id()');
+sql(q{SELECT setval('steward.audit_events_id_seq', 1000000000000)});
+sql(q{SELECT audit_append('SPARSE', 'patient', g::text) FROM generate_series(1, 3) g});
+$early->query_safe(q{SELECT audit_append('SPARSE', 'patient', g::text) FROM generate_series(4, 5) g; COMMIT});
+$early->quit;
+seal();
+my @sp = events('SPARSE');
+is(join(',', map { $_->[0] } @sp), '1000000000004,1000000000005,1000000000001,1000000000002,1000000000003',
+	'ids far above the others, the two of the older transaction first');
+valid('a ledger with ids far apart verifies');
+tamper(qq{UPDATE steward.audit_events SET action = 'CHANGED' WHERE id = $sp[1][0]});
+check("f|$sp[1][0]|$sp[1][2]|$sp[1][4]|$sp[1][3]|event $sp[1][0] was changed after sealing",
+	'ids far apart: a changed event');
+tamper(qq{UPDATE steward.audit_events SET action = 'SPARSE' WHERE id = $sp[1][0];
+          CREATE TABLE public.saved AS SELECT * FROM steward.audit_events WHERE id = $sp[2][0];
+          DELETE FROM steward.audit_events WHERE id = $sp[2][0]});
+check("f|$sp[2][0]|$sp[2][2]|$sp[2][4]|$sp[2][3]|event $sp[2][0] is missing: it was deleted after sealing",
+	'ids far apart: a deleted event');
+tamper(q{INSERT INTO steward.audit_events SELECT * FROM public.saved; DROP TABLE public.saved});
+valid('ids far apart: the deleted event restored');
+tamper(qq{UPDATE steward.audit_blocks
+   SET entries = substring(entries from 1 for 56) || substring(entries from 1 for 56) || substring(entries from 113)
+ WHERE block_id = $sp[0][4];} . forge_block_sql("block_id = $sp[0][4]"));
+my $sp_second = $sp[0][3] + 1;
+check("f|$sp[0][0]|NULL|$sp[0][4]|$sp_second|event $sp[0][0] is sealed twice",
+	'ids far apart: two entries of one block with one id');
+
 done_testing();
