@@ -13,7 +13,8 @@
 -- audit_redact_subject, a data subject's erasure request; and the ledger
 -- tree (steward.audit_tree, built here from the sealed blocks), receipts
 -- (audit_proof), consistency proofs (audit_consistency) and digests that
--- name the tree's root.  Nothing is granted to PUBLIC.
+-- name the tree's root; audit_status() reads only the unsealed events.
+-- Nothing is granted to PUBLIC.
 
 \echo Use "ALTER EXTENSION pg_steward UPDATE TO '0.5.0'" to load this file. \quit
 
@@ -421,6 +422,42 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
         'created_at', clock_timestamp())
       FROM (SELECT 1) one
       LEFT JOIN LATERAL (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1) h ON true
+$$;
+
+-- audit_status() reads the unsealed events through the xid index, from the
+-- head block snapshot's xmin on (it read every event of the ledger before).
+CREATE OR REPLACE FUNCTION steward.audit_status(
+    OUT head_block bigint,
+    OUT head_position bigint,
+    OUT last_sealed_at timestamptz,
+    OUT events_unsealed bigint,
+    OUT oldest_unsealed_at timestamptz,
+    OUT sealer_pid integer,
+    OUT default_partition_events bigint)
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    head_snapshot pg_catalog.pg_snapshot;
+BEGIN
+    SELECT b.block_id, b.first_position OPERATOR(pg_catalog.+) b.event_count OPERATOR(pg_catalog.-) 1,
+           b.sealed_at, b.snapshot
+      INTO head_block, head_position, last_sealed_at, head_snapshot
+      FROM steward.audit_blocks b
+     ORDER BY b.block_id DESC LIMIT 1;
+    head_block := coalesce(head_block, 0);
+    head_position := coalesce(head_position, 0);
+    EXECUTE 'SELECT pg_catalog.count(*), pg_catalog.min(e.event_time)
+               FROM steward.audit_events e
+              WHERE e.xid OPERATOR(pg_catalog.>=) $1
+                AND ($2 IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(e.xid, $2))'
+       INTO events_unsealed, oldest_unsealed_at
+      USING coalesce(pg_catalog.pg_snapshot_xmin(head_snapshot), '0'::pg_catalog.xid8), head_snapshot;
+    SELECT a.pid INTO sealer_pid
+      FROM pg_catalog.pg_stat_activity a
+     WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_steward sealer'
+       AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+     LIMIT 1;
+    SELECT pg_catalog.count(*) INTO default_partition_events FROM steward.audit_events_default;
+END
 $$;
 
 CREATE FUNCTION steward.audit_proof(event_id bigint, digest jsonb DEFAULT NULL,

@@ -523,6 +523,9 @@ COMMENT ON FUNCTION steward.audit_drop_expired(boolean) IS
 SELECT steward.audit_start_sealer();
 
 -- One row for monitoring: how far sealing is, and whether a sealer runs.
+-- The unsealed events are read from the head block snapshot's xmin on, with
+-- the xmin as a constant of the query (EXECUTE), so that the xid index is
+-- used and the cost follows the unsealed events, not the ledger's size.
 CREATE FUNCTION steward.audit_status(
     OUT head_block bigint,
     OUT head_position bigint,
@@ -531,22 +534,30 @@ CREATE FUNCTION steward.audit_status(
     OUT oldest_unsealed_at timestamptz,
     OUT sealer_pid integer,
     OUT default_partition_events bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-    WITH head AS (SELECT * FROM steward.audit_blocks ORDER BY block_id DESC LIMIT 1),
-         unsealed AS (
-             SELECT count(*) AS n, min(e.event_time) AS oldest
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    head_snapshot pg_catalog.pg_snapshot;
+BEGIN
+    SELECT b.block_id, b.first_position OPERATOR(pg_catalog.+) b.event_count OPERATOR(pg_catalog.-) 1,
+           b.sealed_at, b.snapshot
+      INTO head_block, head_position, last_sealed_at, head_snapshot
+      FROM steward.audit_blocks b
+     ORDER BY b.block_id DESC LIMIT 1;
+    head_block := coalesce(head_block, 0);
+    head_position := coalesce(head_position, 0);
+    EXECUTE 'SELECT pg_catalog.count(*), pg_catalog.min(e.event_time)
                FROM steward.audit_events e
-              WHERE NOT EXISTS (SELECT 1 FROM head)
-                 OR (e.xid >= (SELECT pg_snapshot_xmin(snapshot) FROM head)
-                     AND NOT pg_visible_in_snapshot(e.xid, (SELECT snapshot FROM head))))
-    SELECT (SELECT coalesce(max(block_id), 0) FROM head),
-           (SELECT coalesce(max(first_position + event_count - 1), 0) FROM head),
-           (SELECT max(sealed_at) FROM head),
-           u.n, u.oldest,
-           (SELECT pid FROM pg_stat_activity
-             WHERE backend_type = 'pg_steward sealer' AND datname = current_database() LIMIT 1),
-           (SELECT count(*) FROM steward.audit_events_default)
-      FROM unsealed u
+              WHERE e.xid OPERATOR(pg_catalog.>=) $1
+                AND ($2 IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(e.xid, $2))'
+       INTO events_unsealed, oldest_unsealed_at
+      USING coalesce(pg_catalog.pg_snapshot_xmin(head_snapshot), '0'::pg_catalog.xid8), head_snapshot;
+    SELECT a.pid INTO sealer_pid
+      FROM pg_catalog.pg_stat_activity a
+     WHERE a.backend_type OPERATOR(pg_catalog.=) 'pg_steward sealer'
+       AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()
+     LIMIT 1;
+    SELECT pg_catalog.count(*) INTO default_partition_events FROM steward.audit_events_default;
+END
 $$;
 COMMENT ON FUNCTION steward.audit_status() IS
     'how far sealing is: head block, last seal, unsealed events, the sealer''s pid';
