@@ -264,6 +264,8 @@ SQL
 		COPY[p_verify,$1]=${BASH_REMATCH[3]} COPY[p_final,$1]=${BASH_REMATCH[4]}
 		COPY[held,$1]=${BASH_REMATCH[5]}
 	fi
+	# ranges verify found different and copied again (the server log)
+	COPY[recopied,$1]=$(grep -c "pg_steward job $job: .*differed and was copied again" "$STEWARD_LOG" || true)
 	COPY[probe_max,$1]=$(awk '/^Time: / { if ($2 > m) m = $2 } END { printf "%.0f", m }' "$WORKDIR/probe-$1.log")
 	COPY[probe_n,$1]=$(grep -c '^Time: ' "$WORKDIR/probe-$1.log" || true)
 	COPY[covered,$1]=$(psql_q -c "SELECT finished_at > '$load_end'::timestamptz FROM job_status($job)")
@@ -411,6 +413,7 @@ one batch late; "-": no sample showed it, and its time is in the phase before):
 | the final step's lock held (ms, the job's own figure) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[held,$r]}"; done)
 | whole job (submission to \`job_await\`) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${T[copy,$r]}"; done)
 | batches; the longest (ms, \`max_batch_ms\`) |$(for r in $(seq "$RUNS"); do printf ' %s; %s |' "${COPY[batches,$r]}" "${COPY[maxbatch,$r]}"; done)
+| ranges verify found different and copied again (server log) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[recopied,$r]}"; done)
 | the longest a writer waited (ms): a no-op \`UPDATE\` of one source row every 50 ms (probes) |$(for r in $(seq "$RUNS"); do printf ' **%s** (%s) |' "${COPY[probe_max,$r]}" "${COPY[probe_n,$r]}"; done)
 EOF2
 	echo

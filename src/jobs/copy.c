@@ -35,6 +35,7 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -52,6 +53,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 #include "utils/timestamp.h"
 
@@ -534,7 +536,8 @@ key_order_cmp(const void *a, const void *b, void *arg)
  * (job_id, id) index, as far as they need to.
  */
 static int64
-log_keys(StewardJob *job, CopySql *c, const char *sql, int limit, Datum **keys, int *nkeys)
+log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit,
+		 Datum **keys, int *nkeys)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	StewardOwnerScope scope;
@@ -553,7 +556,7 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, int limit, Datum **keys, 
 							 GUC_ACTION_SAVE, true, 0, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(sql, 2, types, values, NULL, false, 0) < 0)
+	if (SPI_execute_with_args(sql, 2, types, values, NULL, read_only, 0) < 0)
 		elog(ERROR, "could not read the change log of job %lld", (long long) job->id);
 	n = SPI_processed;
 	texts = MemoryContextAlloc(callercxt, sizeof(char *) * Max(n, 1));
@@ -602,7 +605,7 @@ take_log(StewardJob *job, CopySql *c, int limit, Datum **keys, int *nkeys)
 					"DELETE FROM steward.copy_changes WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
 					"  SELECT ctid FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1 "
 					"   ORDER BY id LIMIT $2)) RETURNING key",
-					limit, keys, nkeys);
+					false, limit, keys, nkeys);
 }
 
 /* The keys of the log's entries, left in place, as an array of the key type. */
@@ -618,7 +621,7 @@ pending_keys(StewardJob *job, CopySql *c)
 	(void) log_keys(job, c,
 					"SELECT key FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1 "
 					" ORDER BY id LIMIT $2",
-					PG_INT32_MAX, &keys, &nkeys);
+					true, PG_INT32_MAX, &keys, &nkeys);
 	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
 	return construct_array(keys, nkeys, c->key.type, typlen, typbyval, typalign);
 }
@@ -960,6 +963,7 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
 		params->params[i].ptype = types[i];
 	}
 	options.params = params;
+	options.read_only = true;	/* in the caller's snapshot (verify_batch) */
 	options.dest = (DestReceiver *) rs;
 	if (SPI_execute_plan_extended(plan, &options) < 0)
 		elog(ERROR, "could not compare a range of job %lld", (long long) job->id);
@@ -975,8 +979,7 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
  * "range" keys left, and then the target is read past *hi too.
  *
  * The source is read first, in key order, up to the range's end; then the
- * target in that range.  The two reads have two snapshots, which matters
- * not: only the job writes the target.
+ * target in that range; both in the caller's active snapshot.
  */
 static bool
 compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
@@ -1011,10 +1014,13 @@ compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, i
  * The log is replayed first (a batch that takes a full batch_size of
  * entries does only that), then the keys still in it are left out of
  * the comparison: their rows are re-synced by a later replay, and a write
- * is in the log (of a snapshot) exactly when its row change is.  The log
- * is read before the source, so a write that commits in between makes the
- * range differ: it is compared again with the log read again; after
- * VERIFY_ATTEMPTS the range is deleted from the target and copied again.
+ * is in the log (of a snapshot) exactly when its row change is.  The log,
+ * the source and the target are read in one snapshot (the SELECTs run
+ * read-only in it), so a write that commits meanwhile is neither in the
+ * log read nor in the rows compared, and concurrent writes do not make a
+ * range differ.  A range that differs is compared again, with a new
+ * snapshot; after VERIFY_ATTEMPTS it is deleted from the target and
+ * copied again.
  * The last range is open above, so that rows of the target beyond the
  * source's last key are counted too.
  */
@@ -1031,8 +1037,15 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 		return false;			/* drain the log first: the keys left out stay few */
 	for (int attempt = 1;; attempt++)
 	{
+		bool		same;
+
 		CHECK_FOR_INTERRUPTS();
-		if (compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last))
+		/* the log, the source and the target in one snapshot, after the replay */
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		same = compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last);
+		PopActiveSnapshot();
+		if (same)
 			break;
 		if (attempt == VERIFY_ATTEMPTS)
 		{

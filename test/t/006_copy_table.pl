@@ -71,14 +71,18 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname L
 	'the capture trigger is gone');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '0', 'the change log is empty');
 
-# A session that inserts, updates and deletes rows of "rounds" (and moves
-# keys, with $key_updates), one transaction per round from round $from on,
-# until a row appears in writer_stop.
+# A session that inserts, updates and deletes rows of $table ("rounds" by
+# default; its keys 1 to 100000 at the start) (and moves keys, with
+# $key_updates), one transaction per round from round $from on, until a row
+# appears in writer_stop; with $nap, it sleeps that many seconds after each
+# round.
 sub start_writer
 {
-	my ($from, $key_updates) = @_;
+	my ($from, $key_updates, $table, $nap) = @_;
+	$table //= 'rounds';
+	my $sleep = $nap ? "PERFORM pg_sleep($nap);" : '';
 	my $move = $key_updates
-	  ? "UPDATE rounds SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;"
+	  ? "UPDATE $table SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;"
 	  : '';
 	my $session = $node->background_psql('postgres', on_error_stop => 0);
 	$session->query_until(qr/writing/, qq{\\echo writing
@@ -87,11 +91,12 @@ DECLARE i int := $from;
 BEGIN
     WHILE NOT EXISTS (SELECT FROM writer_stop) LOOP
         i := i + 1;
-        INSERT INTO rounds VALUES (200000 + i, now(), 'new ' || i);
-        UPDATE rounds SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
-        DELETE FROM rounds WHERE id = 50 + (i * 37) % 100000;
+        INSERT INTO $table VALUES (200000 + i, now(), 'new ' || i);
+        UPDATE $table SET note = 'changed ' || i WHERE id = 1 + (i * 61) % 100000;
+        DELETE FROM $table WHERE id = 50 + (i * 37) % 100000;
         $move
         COMMIT;
+        $sleep
     END LOOP;
 END \$\$;
 });
@@ -264,6 +269,55 @@ is(copy_into('k_revoked', 'copier', after_submit => 'REVOKE INSERT ON k_revoked 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM k_revoked}), '0', 'and nothing was copied');
 is(copy_into('k_policy', 'copier'), 'failed 42501', "the target's row security refuses rows it does not allow");
 is($node->safe_psql('postgres', q{SELECT count(*) FROM k_policy WHERE a >= 60}), '0', 'none of them got in');
+
+
+# --- verify while the application writes: the change log, the source and the
+# target are read in one snapshot, so no range differs because of a write that
+# committed while it was compared, and none is copied again ------------------
+$node->safe_psql('postgres', q{
+CREATE TABLE ticks (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO ticks SELECT g, '2025-01-01'::timestamptz + g * interval '1 minute', 't' || g
+  FROM generate_series(1, 100000) g;
+CREATE TABLE ticks_new (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+DELETE FROM writer_stop;
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('ticks', 'ticks_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
+$writer = start_writer(0, 0, 'ticks', 0.001);
+# held as verify starts (six ranges of 20 000 keys), then let go for two
+# ranges or more while the writer writes without a pause, and held again
+$node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' FROM job_status($job)")
+  or die 'the copy did not reach verify';
+$node->safe_psql('postgres', "SELECT job_pause($job)");
+$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+  or die 'the copy did not pause';
+# while verify runs, the writer writes as fast as it can
+$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
+$writer->quit;
+$node->safe_psql('postgres', 'DELETE FROM writer_stop');
+$writer = start_writer(100000, 0, 'ticks');
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+$node->poll_query_until('postgres',
+	"SELECT phase LIKE 'verify%' AND current_key::bigint BETWEEN 40000 AND 90000 FROM job_status($job)")
+  or die 'verify did not go on';
+$node->safe_psql('postgres', "SELECT job_pause($job)");
+$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+  or die 'the copy did not pause again';
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^verify;/,
+	'paused in verify, after ranges compared while the application wrote');
+$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
+$writer->quit;
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'the copy verified under writes succeeded');
+unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
+	'no range differed because of the concurrent writes');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM ticks EXCEPT SELECT * FROM ticks_new) d}),
+	'0', 'verified under writes: no row of the source is missing from the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM ticks_new EXCEPT SELECT * FROM ticks) d}),
+	'0', 'verified under writes: the copy has no row the source does not have');
 
 $node->stop;
 done_testing();
