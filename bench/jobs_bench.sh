@@ -27,8 +27,8 @@
 #
 # Every method gets a fresh copy of the same table (vacuumed, checkpointed).
 # Wall-clock times; the machine is shared, so read the ratios, not the seconds.
-# Every method runs RUNS times (default 2), in the order update, loop,
-# backfill, INSERT ... SELECT, copy_table and then the reverse, and the report
+# Every method runs RUNS times (default 3), in the order update, loop,
+# backfill, INSERT ... SELECT, copy_table, then the reverse, alternately, and the report
 # gives the fastest run (other load on a shared machine only ever slows a run
 # down).  ROWS (default 2000000) sets the table size, LOAD_SECONDS (default
 # 10) the seconds of the write load during copy_table; the machine's load is
@@ -59,7 +59,7 @@ LOAD_SECONDS="${LOAD_SECONDS:-10}"
 PHASE_INTERVAL="${PHASE_INTERVAL:-0.1}"
 WORKDIR="${PGSTEWARD_BENCH_DIR:-/tmp/pg_steward-bench}"
 PORT="${PGSTEWARD_PORT:-54331}"
-RUNS="${RUNS:-2}"
+RUNS="${RUNS:-3}"
 BENCH_BUILD="${BENCH_BUILD:-1}"
 RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
 REPORT="$RESULTS_DIR/jobs.md"
@@ -368,8 +368,8 @@ status_value() { awk -F'\t' -v k="$1" '$1 == k { print $2; exit }' "$WORKDIR/cop
 \`bench/jobs_bench.sh\`, $(date -u +%Y-%m-%d), pg_steward at $SOURCE, PostgreSQL
 $PG_VERSION, $CORES cores (load average $LOAD_AT_START at the start), $ROWS rows,
 default settings of a throwaway cluster (fsync $S_FSYNC). Wall-clock seconds of $RUN_WORD
-(every run in brackets; the runs went update, loop, backfill, INSERT … SELECT, copy_table and
-then the reverse); every method started on a fresh, vacuumed copy of the same table.$SO_NOTE
+(every run in brackets; the runs went update, loop, backfill, INSERT … SELECT, copy_table,
+then the reverse, alternately); every method started on a fresh, vacuumed copy of the same table.$SO_NOTE
 
 ## Checks
 

@@ -33,7 +33,7 @@
 # ledger tree benchmark's large ledger; 100000 / 20000; tree_bench.sh also
 # takes EVENTS and EVENTS_LARGE), ROWS (rows backfilled and copied;
 # 2000000 / 200000), LOAD_SECONDS (write load during copy_table; 10 / 3), RUNS
-# (runs of each jobs method; 2), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
+# (runs of each jobs method; 3), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
 # PROFILE_SEAL (bench/profile.sh; 3000, 1000, 50000, 30000 / 1000, 250,
 # 20000, 10000).  BENCH_PROFILE=0 skips the profile; BENCH_PROFILE_BASE=<commit>
 # profiles that commit too (built into a copy of the PostgreSQL installation),
@@ -77,7 +77,7 @@ else
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
 fi
 CLIENTS="${CLIENTS:-1 8 32}"
-RUNS="${RUNS:-2}"
+RUNS="${RUNS:-3}"
 VERIFY_RUNS="${VERIFY_RUNS:-3}"
 VERIFY_LARGE_RUNS="${VERIFY_LARGE_RUNS:-2}"
 BENCH_BUILD="${BENCH_BUILD:-1}"
@@ -578,8 +578,8 @@ EOF
 - **Repetitions**: every writing method ran twice at each client count (in the order bare,
   plain, audit_append, DIY and then the reverse) and counts with its faster run;
   verify_audit_chain(), the scan and the loop ran interleaved and count with their fastest
-  run, the PL/pgSQL check once (it is slow); every jobs method ran $RUNS times (forward, then
-  reverse order) and counts with its fastest run. Other load on a shared machine only ever
+  run, the PL/pgSQL check once (it is slow); every jobs method ran $RUNS times (forward and
+  reverse order alternately) and counts with its fastest run. Other load on a shared machine only ever
   slows a run down.
 
 ## Writing an audit event
