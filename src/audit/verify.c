@@ -532,6 +532,8 @@ start_chunk(Verify *v)
 	old = MemoryContextSwitchTo(v->chunkcxt);
 	refs = palloc(sizeof(EntryRef) * Max(c->events, 1));
 	for (int k = 0; k < c->nblocks; k++)
+	{
+		CHECK_FOR_INTERRUPTS();
 		for (int64 i = 0; i < NENTRIES(&c->blocks[k]); i++)
 		{
 			refs[n].id = steward_audit_entry_id(steward_audit_entry(c->blocks[k].entries, i));
@@ -541,6 +543,7 @@ start_chunk(Verify *v)
 			max_id = Max(max_id, refs[n].id);
 			n++;
 		}
+	}
 	v->refs = refs;
 	v->nrefs = n;
 	v->seen = palloc0(sizeof(bool) * Max(n, 1));
@@ -561,6 +564,8 @@ start_chunk(Verify *v)
 			uint64		off = (uint64) refs[i].id - (uint64) min_id;
 			int32		j = v->id_first[off];
 
+			if ((i & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
 			v->id_next[i] = j;
 			v->id_first[off] = (int32) i;
 			if (j >= 0 && refs[j].block == refs[i].block)
