@@ -74,13 +74,11 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '
 # A session that inserts, updates and deletes rows of $table ("rounds" by
 # default; its keys 1 to 100000 at the start) (and moves keys, with
 # $key_updates), one transaction per round from round $from on, until a row
-# appears in writer_stop; with $nap, it sleeps that many seconds after each
-# round.
+# appears in writer_stop.
 sub start_writer
 {
-	my ($from, $key_updates, $table, $nap) = @_;
+	my ($from, $key_updates, $table) = @_;
 	$table //= 'rounds';
-	my $sleep = $nap ? "PERFORM pg_sleep($nap);" : '';
 	my $move = $key_updates
 	  ? "UPDATE $table SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;"
 	  : '';
@@ -96,7 +94,6 @@ BEGIN
         DELETE FROM $table WHERE id = 50 + (i * 37) % 100000;
         $move
         COMMIT;
-        $sleep
     END LOOP;
 END \$\$;
 });
@@ -283,19 +280,14 @@ DELETE FROM writer_stop;
 });
 $job = $node->safe_psql('postgres', q{
 SELECT copy_table('ticks', 'ticks_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
-$writer = start_writer(0, 0, 'ticks', 0.001);
 # held as verify starts (six ranges of 20 000 keys), then let go for more
-# than a range while the writer writes, and held again
+# than a range while a writer writes, and held again
 $node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' FROM job_status($job)")
   or die 'the copy did not reach verify';
 $node->safe_psql('postgres', "SELECT job_pause($job)");
 $node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
   or die 'the copy did not pause';
-# while verify runs, the writer writes with hardly a pause
-$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
-$writer->quit;
-$node->safe_psql('postgres', 'DELETE FROM writer_stop');
-$writer = start_writer(100000, 0, 'ticks', 0.0002);
+$writer = start_writer(100000, 0, 'ticks');
 my $verify_at = $node->safe_psql('postgres', "SELECT coalesce(current_key::bigint, 0) FROM job_status($job)");
 $node->safe_psql('postgres', "SELECT job_resume($job)");
 $node->poll_query_until('postgres',
