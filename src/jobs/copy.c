@@ -514,6 +514,14 @@ key_array_type(StewardJob *job, CopySql *c)
 	return arraytype;
 }
 
+/* A growing array of key values (of the key's type). */
+typedef struct KeySet
+{
+	Datum	   *keys;
+	int			n;
+	int			cap;
+} KeySet;
+
 /* qsort_arg comparator of key values (arg: the StewardKey) */
 static int
 key_order_cmp(const void *a, const void *b, void *arg)
@@ -669,7 +677,8 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 /*
  * Replay the oldest "limit" entries of the log; entries for keys in
  * (skip_from, skip_to] are only deleted (skip_to NULL: none).  Returns the
- * number of entries taken.
+ * number of entries taken; the keys re-synced are added to *applied (when
+ * not NULL; a key may be added more than once).
  *
  * In the copy phase, the keys the copy has not reached yet need no replay
  * (the copy reads their rows later, with a newer snapshot than the one
@@ -677,7 +686,8 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
  * them again.
  */
 static int64
-replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to)
+replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const char *skip_to,
+		   KeySet *applied)
 {
 	Datum	   *elems;
 	int			nkeys;
@@ -701,6 +711,18 @@ replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const 
 		nkeys = kept;
 	}
 	apply_keys(job, c, elems, nkeys);
+	if (applied != NULL)
+	{
+		if (applied->n + nkeys > applied->cap)
+		{
+			applied->cap = Max(applied->cap * 2, applied->n + nkeys);
+			applied->keys = applied->keys
+				? repalloc(applied->keys, sizeof(Datum) * applied->cap)
+				: palloc(sizeof(Datum) * applied->cap);
+		}
+		memcpy(applied->keys + applied->n, elems, sizeof(Datum) * nkeys);
+		applied->n += nkeys;
+	}
 	return n;
 }
 
@@ -728,7 +750,7 @@ copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 
 	if (job->upper_key == NULL)
 		return true;
-	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key);
+	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key, NULL);
 
 	range_params(c, job->current_key, job->upper_key, types, values, nulls);
 	types[2] = INT8OID;
@@ -760,7 +782,7 @@ copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 static bool
 replay_batch(StewardJob *job, CopySql *c, int64 *rows)
 {
-	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL, NULL);
 	return *rows < job->batch_size;
 }
 
@@ -1032,7 +1054,7 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 	char	   *hi = NULL;
 	bool		is_last = false;
 
-	*rows = replay_log(job, c, job->batch_size, NULL, NULL);
+	*rows = replay_log(job, c, job->batch_size, NULL, NULL, NULL);
 	if (*rows == job->batch_size)
 		return false;			/* drain the log first: the keys left out stay few */
 	for (int attempt = 1;; attempt++)
@@ -1084,7 +1106,49 @@ ms_since(TimestampTz t)
 }
 
 /*
- * final: under a short lock, drain the log, compare counts, swap.  The
+ * The row count and the sum of row hashes (hash: see row_hash_sql) of the
+ * rows of tbl whose keys are in keys, in the active snapshot; by the key
+ * index (see apply_keys).
+ */
+static void
+keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet *keys, RangeSum *rs)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			nestlevel;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->typed = (hash == NULL);
+	if (keys->n == 0)
+		return;
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	nestlevel = NewGUCNestLevel();
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	range_sum(job, c,
+			  psprintf("SELECT %s FROM %s WHERE %s %s ANY ($3)",
+					   hash ? hash : c->cols, tbl, c->key.operand, c->key.eq),
+			  NULL, NULL,
+			  construct_array(keys->keys, keys->n, c->key.type, typlen, typbyval, typalign),
+			  0, rs);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
+ * final: count both tables, then under a short lock drain the log, check
+ * the counts and the rows it re-synced, swap.
+ *
+ * The counts are taken before the lock, in a snapshot "before" registered
+ * for the step; the target is locked IN SHARE MODE first, so that from
+ * then on only this step writes it.  Under the lock the log is drained;
+ * its keys D are every key whose source rows may differ between "before"
+ * and now (a write is logged with its row change, and nothing has been
+ * replayed since "before").  So the row count of each table now is its
+ * count in "before", less its rows of D in "before", plus its rows of D
+ * now; the two must be equal, and the rows of D must be equal on both
+ * sides (count and sum of row hashes).  The lock is held for the replay of
+ * the log and the reads of D's rows, not for a count of the tables.  The
  * time from the lock's grant to the end of the step is recorded in
  * run->lock_ms (the longest, when the step runs more than once).
  */
@@ -1092,10 +1156,25 @@ static void
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
 {
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
-	char	   *n_src;
-	char	   *n_tgt;
+	const char *hash = row_hash_sql(job, c);
+	Snapshot	before;
+	int64		count_src;
+	int64		count_tgt;
 	TimestampTz locked;
 	StringInfoData done;
+	bool		isnull;
+
+	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
+		elog(ERROR, "could not lock the target");
+	CommandCounterIncrement();
+	before = RegisterSnapshot(GetTransactionSnapshot());
+	PushActiveSnapshot(before);
+	if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
+							 c->src, c->tgt), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not count rows");
+	count_src = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	count_tgt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	PopActiveSnapshot();
 
 	if (swap)
 	{
@@ -1108,25 +1187,44 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 
 	PG_TRY();
 	{
-		while (replay_log(job, c, job->batch_size, NULL, NULL) == job->batch_size)
+		KeySet		d = {0};
+		RangeSum	src_before;
+		RangeSum	tgt_before;
+		RangeSum	src_now;
+		RangeSum	tgt_now;
+
+		while (replay_log(job, c, job->batch_size, NULL, NULL, &d) == job->batch_size)
 			CHECK_FOR_INTERRUPTS();
 
-		/* not read_only: a fresh snapshot, taken under the lock, after the replay */
-		if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
-								 c->src, c->tgt), false, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not count rows");
-		n_src = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		n_tgt = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		if (strcmp(n_src, n_tgt) != 0)
+		PushActiveSnapshot(before);
+		keys_sum(job, c, hash, c->src, &d, &src_before);
+		keys_sum(job, c, hash, c->tgt, &d, &tgt_before);
+		PopActiveSnapshot();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		keys_sum(job, c, hash, c->src, &d, &src_now);
+		keys_sum(job, c, hash, c->tgt, &d, &tgt_now);
+		PopActiveSnapshot();
+		count_src += src_now.n - src_before.n;
+		count_tgt += tgt_now.n - tgt_before.n;
+		if (count_src != count_tgt)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the source has %s rows, the target %s", n_src, n_tgt)));
+					 errmsg("copy verification failed: the source has " INT64_FORMAT " rows, the target " INT64_FORMAT,
+							count_src, count_tgt)));
+		if (src_now.n != tgt_now.n || src_now.sum != tgt_now.sum)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("copy verification failed: the rows of the %d keys replayed under the lock differ between source and target",
+							d.n),
+					 errdetail("The source has " INT64_FORMAT " rows of these keys, the target " INT64_FORMAT ".",
+							   src_now.n, tgt_now.n)));
 
 		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
 							  0, NULL);
 		initStringInfo(&done);
-		appendStringInfo(&done, "done: %s rows", n_tgt);
+		appendStringInfo(&done, "done: " INT64_FORMAT " rows", count_tgt);
 		if (swap)
 		{
 			char	   *src_name = get_rel_name(job->source);
@@ -1145,6 +1243,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	}
 	PG_END_TRY();
 	run->lock_ms = Max(run->lock_ms, ms_since(locked));
+	UnregisterSnapshot(before);
 	steward_job_set_phase(job, done.data);
 }
 

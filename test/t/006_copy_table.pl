@@ -74,11 +74,14 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '
 # A session that inserts, updates and deletes rows of $table ("rounds" by
 # default; its keys 1 to 100000 at the start) (and moves keys, with
 # $key_updates), one transaction per round from round $from on, until a row
-# appears in writer_stop.
+# appears in writer_stop; with $nap, at most one round every $nap seconds (the
+# application's write rate: a copy can only catch up with a log that grows
+# more slowly than it replays it).
 sub start_writer
 {
-	my ($from, $key_updates, $table) = @_;
+	my ($from, $key_updates, $table, $nap) = @_;
 	$table //= 'rounds';
+	my $rate = $nap ? "PERFORM pg_sleep($nap);" : '';
 	my $move = $key_updates
 	  ? "UPDATE $table SET id = 400000 + i WHERE id = 3 + (i * 53) % 100000;"
 	  : '';
@@ -94,6 +97,7 @@ BEGIN
         DELETE FROM $table WHERE id = 50 + (i * 37) % 100000;
         $move
         COMMIT;
+        $rate
     END LOOP;
 END \$\$;
 });
@@ -287,7 +291,9 @@ $node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' FROM job_status
 $node->safe_psql('postgres', "SELECT job_pause($job)");
 $node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
   or die 'the copy did not pause';
-$writer = start_writer(100000, 0, 'ticks');
+# a writer at up to 1000 rounds (3000 logged changes) a second, well below
+# what the job replays (2000 entries a batch, 100 ms apart)
+$writer = start_writer(100000, 0, 'ticks', 0.001);
 my $verify_at = $node->safe_psql('postgres', "SELECT coalesce(current_key::bigint, 0) FROM job_status($job)");
 $node->safe_psql('postgres', "SELECT job_resume($job)");
 $node->poll_query_until('postgres',
@@ -311,6 +317,31 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM ticks EXCE
 	'0', 'verified under writes: no row of the source is missing from the copy');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM ticks_new EXCEPT SELECT * FROM ticks) d}),
 	'0', 'verified under writes: the copy has no row the source does not have');
+
+# --- the final step counts both tables before its lock and, under it, only
+# the rows of the keys it replays: a row that got into the target behind the
+# copy's back, in a range verify had already passed, still fails the copy ---
+$node->safe_psql('postgres', q{
+CREATE TABLE strays (id bigint PRIMARY KEY, note text);
+INSERT INTO strays SELECT g, 's' || g FROM generate_series(1, 5000) g;
+CREATE TABLE strays_new (id bigint PRIMARY KEY, note text);
+});
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('strays', 'strays_new', batch_size => 100, target_batch_time => '0', pause => '100ms')});
+$node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' AND current_key::bigint >= 1000 FROM job_status($job)")
+  or die 'the copy did not verify its first range';
+$node->safe_psql('postgres', "SELECT job_pause($job)");
+$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+  or die 'the copy did not pause';
+$node->safe_psql('postgres', q{INSERT INTO strays_new VALUES (0, 'stray')});
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy did not end';
+is($node->safe_psql('postgres', "SELECT state || ' ' || last_sqlstate || ' ' || last_error FROM job_status($job)"),
+	'failed 22000 copy verification failed: the source has 5000 rows, the target 5001',
+	'a row the copy did not write, in a range already verified, fails the final step');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'strays'::regclass}),
+	'0', 'and the failed copy dropped its trigger');
 
 $node->stop;
 done_testing();
