@@ -174,6 +174,7 @@ typedef struct AuditBlock
 	uint8		prev_hash[AUDIT_HASH_LEN];
 	uint8		hash[AUDIT_HASH_LEN];
 	uint8	   *entries;		/* count * AUDIT_ENTRY_LEN, NULL if not that */
+	Size		entries_size;	/* bytes allocated at entries */
 } AuditBlock;
 
 /* format.c */
@@ -257,7 +258,7 @@ extern int64 steward_audit_unix_micros(TimestampTz t);
 extern bool steward_audit_from_unix_micros(int64 us, TimestampTz *t);
 
 /* toast.c */
-extern struct varlena *steward_audit_detoast(struct varlena *attr);
+extern struct varlena *steward_audit_detoast(struct varlena *attr, struct varlena *into, Size into_size);
 
 /* block.c */
 /* where the chain stands before a block */
@@ -280,7 +281,8 @@ typedef struct AuditBlockProblem
 extern bool steward_audit_blocks_have_format(void);
 extern char *steward_audit_block_select(const char *entries, const char *rest);
 extern void steward_audit_chain_start(AuditChainEnd *end);
-extern void steward_audit_read_block(HeapTuple tuple, TupleDesc desc, AuditBlock *b);
+extern void steward_audit_read_block(HeapTuple tuple, TupleDesc desc, AuditBlock *b,
+									 uint8 *spare, Size spare_size);
 extern bool steward_audit_check_block(const AuditBlock *b, const AuditChainEnd *before,
 									  AuditBlockProblem *problem);
 extern bool steward_audit_read_head(AuditBlock *head, const AuditBlock *known);

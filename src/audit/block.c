@@ -95,10 +95,12 @@ hash_column(HeapTuple t, TupleDesc d, int col, uint8 *out)
 
 /*
  * One row of steward_audit_block_select, copied into b (in the current memory
- * context, so that it outlives the SPI tuple table).
+ * context, so that it outlives the SPI tuple table).  The entries go into
+ * spare (spare_size bytes, NULL: none) when they fit, else into memory
+ * palloc'd here; b->entries_size is what b->entries holds room for.
  */
 void
-steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b)
+steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b, uint8 *spare, Size spare_size)
 {
 	bool		isnull;
 	Datum		raw;
@@ -115,30 +117,49 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b)
 	b->sealed_at = DatumGetTimestampTz(SPI_getbinval(t, d, 9, &isnull));
 
 	b->entries = NULL;
+	b->entries_size = 0;
 	raw = SPI_getbinval(t, d, 10, &isnull);
 	if (!isnull)
 	{
-		bytea	   *entries = (bytea *) steward_audit_detoast((struct varlena *) DatumGetPointer(raw));
+		bytea	   *entries = (bytea *) steward_audit_detoast((struct varlena *) DatumGetPointer(raw),
+															  (struct varlena *) spare, spare_size);
 		Size		len = VARSIZE_ANY_EXHDR(entries);
 
 		if (b->count >= 0 && len / AUDIT_ENTRY_LEN == (uint64) b->count &&
 			len % AUDIT_ENTRY_LEN == 0)
 		{
-			if ((Pointer) entries != DatumGetPointer(raw))
+			if ((Pointer) entries == (Pointer) spare)
+			{
+				/* detoasted into spare: move the bytes to its start */
+				memmove(spare, VARDATA_ANY(entries), len);
+				b->entries = spare;
+				b->entries_size = spare_size;
+				entries = NULL;
+			}
+			else if ((Pointer) entries != DatumGetPointer(raw))
 			{
 				/* a detoasted copy of our own: move the bytes to its start */
 				memmove(entries, VARDATA_ANY(entries), len);
 				b->entries = (uint8 *) entries;
+				b->entries_size = len + VARHDRSZ;
 				entries = NULL;
+			}
+			else if (spare != NULL && len + 1 <= spare_size)
+			{
+				b->entries = spare;
+				b->entries_size = spare_size;
+				memcpy(b->entries, VARDATA_ANY(entries), len);
 			}
 			else
 			{
 				b->entries = palloc(len + 1);
+				b->entries_size = len + 1;
 				memcpy(b->entries, VARDATA_ANY(entries), len);
 			}
 		}
 		/* a detoasted copy is not needed any more */
-		if (entries != NULL && (Pointer) entries != DatumGetPointer(raw))
+		if (entries != NULL && (Pointer) entries != DatumGetPointer(raw) &&
+			(Pointer) entries != (Pointer) spare)
 			pfree(entries);
 	}
 }
@@ -282,7 +303,7 @@ steward_audit_read_head(AuditBlock *head, const AuditBlock *known)
 		elog(ERROR, "could not read the newest block: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 		return false;
-	steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, head);
+	steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, head, NULL, 0);
 	SPI_freetuptable(SPI_tuptable);
 
 	steward_audit_chain_start(&before);
@@ -299,7 +320,7 @@ steward_audit_read_head(AuditBlock *head, const AuditBlock *known)
 		if (SPI_processed == 0)
 			refuse_damaged(head->block_id,
 						   psprintf("block %lld is missing", (long long) (head->block_id - 1)));
-		steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &prev);
+		steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &prev, NULL, 0);
 		SPI_freetuptable(SPI_tuptable);
 		if (!prev.has_hash)
 			refuse_damaged(head->block_id,

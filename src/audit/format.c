@@ -50,6 +50,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/int.h"
 #include "port/pg_bswap.h"
 #include "fmgr.h"
@@ -59,6 +60,7 @@
 #include "utils/datetime.h"
 #include "utils/inet.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "utils/xid8.h"
 
@@ -342,14 +344,55 @@ steward_audit_commitment(const uint8 *salt, const char *payload, size_t len,
 	steward_sha256_final(&ctx, out);
 }
 
+/*
+ * merkle()'s scratch above MERKLE_SCRATCH_KEEP bytes: kept in
+ * TopTransactionContext until the transaction ends (the callback forgets
+ * it then) and reused by the next tree, so that verification, which builds
+ * the tree of every block, does not palloc and free a megabyte-sized buffer
+ * per block (each costing a page fault per page, as the allocator hands it
+ * back to the kernel).  At most the largest tree's scratch is kept.
+ */
+#define MERKLE_SCRATCH_KEEP (64 * 1024)
+
+static uint8 *merkle_scratch;
+static Size merkle_scratch_size;
+static MemoryContextCallback merkle_scratch_cb;
+
+static void
+merkle_scratch_forget(void *arg)
+{
+	merkle_scratch = NULL;
+	merkle_scratch_size = 0;
+}
+
 /* the Merkle Tree Hash of n leaves (common/merkle.c), n >= 1 */
 static void
 merkle(const uint8 *leaves, int64 n, size_t stride, uint8 *out)
 {
-	uint8	   *scratch = palloc(((n + 1) / 2) * AUDIT_HASH_LEN);
+	Size		size = ((n + 1) / 2) * AUDIT_HASH_LEN;
+	uint8	   *scratch;
 
-	steward_merkle_root(leaves, stride, n, scratch, out);
-	pfree(scratch);
+	if (size <= MERKLE_SCRATCH_KEEP || !IsTransactionState())
+	{
+		scratch = palloc(size);
+		steward_merkle_root(leaves, stride, n, scratch, out);
+		pfree(scratch);
+		return;
+	}
+	if (size > merkle_scratch_size)
+	{
+		if (merkle_scratch != NULL)
+			pfree(merkle_scratch);
+		else
+		{
+			merkle_scratch_cb.func = merkle_scratch_forget;
+			merkle_scratch_cb.arg = NULL;
+			MemoryContextRegisterResetCallback(TopTransactionContext, &merkle_scratch_cb);
+		}
+		merkle_scratch = MemoryContextAlloc(TopTransactionContext, size);
+		merkle_scratch_size = size;
+	}
+	steward_merkle_root(leaves, stride, n, merkle_scratch, out);
 }
 
 void

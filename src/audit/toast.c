@@ -34,12 +34,16 @@
 #include "audit/audit.h"
 
 /*
- * The value attr points to, as a palloc'd varlena with a 4-byte header
- * (like detoast_attr); attr itself when it is neither external nor
- * compressed.
+ * The value attr points to, as a varlena with a 4-byte header (like
+ * detoast_attr): written into "into" when it is stored out of line,
+ * uncompressed, and fits in into_size bytes (into may be NULL), else
+ * palloc'd; attr itself when it is neither external nor compressed.  A
+ * caller that reads many values reuses one buffer: a buffer palloc'd and
+ * freed for each megabyte-sized value costs a page fault per page each
+ * time, as the allocator hands such buffers back to the kernel.
  */
 struct varlena *
-steward_audit_detoast(struct varlena *attr)
+steward_audit_detoast(struct varlena *attr, struct varlena *into, Size into_size)
 {
 	struct varatt_external toast_pointer;
 	SnapshotData snapshot_toast;
@@ -65,7 +69,8 @@ steward_audit_detoast(struct varlena *attr)
 
 	attrsize = VARATT_EXTERNAL_GET_EXTSIZE(toast_pointer);
 	totalchunks = attrsize > 0 ? ((attrsize - 1) / TOAST_MAX_CHUNK_SIZE) + 1 : 0;
-	result = (struct varlena *) palloc(attrsize + VARHDRSZ);
+	result = into != NULL && (Size) attrsize + VARHDRSZ <= into_size ? into :
+		(struct varlena *) palloc(attrsize + VARHDRSZ);
 	SET_VARSIZE(result, attrsize + VARHDRSZ);
 	if (attrsize == 0)
 		return result;

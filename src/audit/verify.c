@@ -35,8 +35,11 @@
  * events at the same position rank by kind (RANK_*), then event id, then
  * time, so that the order rows arrive in does not matter.
  * Memory: the blocks and entries of two chunks (the one matched, the one
- * checked), an index of one chunk's entries (a memory context reset per
- * chunk), and a record per redacted event and per REDACTION event.
+ * checked), an index of one chunk's entries, and a record per redacted
+ * event and per REDACTION event.  The entries buffers of a finished chunk
+ * and the index's arrays are reused by the chunks after it, never freed
+ * and allocated again: a buffer of megabytes freed and allocated again
+ * costs a page fault per page every time.
  * A trusted digest must name a block that still exists with the same hash
  * (catches a regenerated chain and a cut tail); a "since" digest lets a
  * run start after an already verified block.
@@ -48,6 +51,7 @@
  */
 #include "postgres.h"
 
+#include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -134,7 +138,6 @@ typedef struct Verify
 {
 	Problem		problem;
 	MemoryContext runcxt;		/* lives for the run */
-	MemoryContext chunkcxt;		/* reset after each chunk */
 	VerifyEvents *events;		/* the event tables, open */
 	int64		events_checked;
 	int64		blocks_checked;
@@ -150,7 +153,23 @@ typedef struct Verify
 	Chunk	   *reading;
 	Chunk	   *matching;		/* NULL: none */
 	/*
-	 * The matching chunk's entries (in chunkcxt) and how an id finds them:
+	 * The entries buffers of finished chunks, for the blocks read next (a
+	 * buffer of megabytes palloc'd and freed for every block would cost a
+	 * page fault per page every time).
+	 */
+	EntryRef   *refs_buf;
+	bool	   *seen_buf;
+	int32	   *id_next_buf;
+	int32	   *id_first_buf;
+	uint8	  **spares;
+	Size	   *spare_sizes;
+	int			nspares;
+	int			maxspares;
+	/* the sizes of the matching chunk's arrays below (grown, never freed) */
+	int64		maxrefs;
+	uint64		maxspan;
+	/*
+	 * The matching chunk's entries and how an id finds them:
 	 * when the ids are dense, refs are in chain order and id_first[id -
 	 * id_min] is the first entry with that id, id_next[i] the next one;
 	 * otherwise (id_first NULL) refs are sorted by id, then by place.
@@ -254,6 +273,73 @@ pruned(Verify *v, int64 time_us)
 	return false;
 }
 
+/* An entries buffer no block uses any more, for a later block. */
+static void
+keep_spare(Verify *v, uint8 *buf, Size size)
+{
+	if (v->nspares == v->maxspares)
+	{
+		v->maxspares = Max(8, v->maxspares * 2);
+		v->spares = v->spares ? repalloc(v->spares, sizeof(uint8 *) * v->maxspares) :
+			MemoryContextAlloc(v->runcxt, sizeof(uint8 *) * v->maxspares);
+		v->spare_sizes = v->spare_sizes ? repalloc(v->spare_sizes, sizeof(Size) * v->maxspares) :
+			MemoryContextAlloc(v->runcxt, sizeof(Size) * v->maxspares);
+	}
+	v->spares[v->nspares] = buf;
+	v->spare_sizes[v->nspares] = size;
+	v->nspares++;
+}
+
+/*
+ * steward_audit_read_block into a spare entries buffer large enough for the
+ * block's (the smallest such); when there is none, the largest spare is
+ * freed and a buffer an eighth larger than the block needs is allocated,
+ * so that blocks of about one size reuse their buffers.
+ */
+static void
+read_block_reusing(Verify *v, HeapTuple t, TupleDesc d, AuditBlock *b)
+{
+	bool		isnull;
+	Datum		raw = SPI_getbinval(t, d, 10, &isnull);
+	Size		need = isnull ? 0 : toast_raw_datum_size(raw) + 1;
+	int			best = -1;
+	int			largest = -1;
+	uint8	   *spare;
+	Size		spare_size;
+
+	for (int i = 0; i < v->nspares; i++)
+	{
+		if (v->spare_sizes[i] >= need && (best < 0 || v->spare_sizes[i] < v->spare_sizes[best]))
+			best = i;
+		if (largest < 0 || v->spare_sizes[i] > v->spare_sizes[largest])
+			largest = i;
+	}
+	if (best < 0 && largest >= 0)
+	{
+		pfree(v->spares[largest]);
+		best = largest;
+		v->spares[best] = NULL;
+	}
+	if (best >= 0)
+	{
+		spare = v->spares[best];
+		spare_size = v->spare_sizes[best];
+		v->nspares--;
+		v->spares[best] = v->spares[v->nspares];
+		v->spare_sizes[best] = v->spare_sizes[v->nspares];
+	}
+	else
+		spare = NULL;
+	if (spare == NULL)
+	{
+		spare_size = Max(need + need / 8, 64);
+		spare = MemoryContextAlloc(v->runcxt, spare_size);
+	}
+	steward_audit_read_block(t, d, b, spare, spare_size);
+	if (b->entries != spare)
+		keep_spare(v, spare, spare_size);
+}
+
 /* Check one block against the chain before it, and add it to the chunk read. */
 static void
 check_block(Verify *v, HeapTuple t, TupleDesc d)
@@ -275,7 +361,7 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 			MemoryContextAlloc(v->runcxt, sizeof(AuditBlock) * c->maxblocks);
 	}
 	b = &c->blocks[c->nblocks];
-	steward_audit_read_block(t, d, b);
+	read_block_reusing(v, t, d, b);
 
 	/* the previous block's snapshot */
 	v->chain.snap = v->lower_snap ? &v->lower : NULL;
@@ -529,8 +615,22 @@ start_chunk(Verify *v)
 	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
 								match_rows, v);
 
-	old = MemoryContextSwitchTo(v->chunkcxt);
-	refs = palloc(sizeof(EntryRef) * Max(c->events, 1));
+	old = MemoryContextSwitchTo(v->runcxt);
+	if (c->events > v->maxrefs)
+	{
+		/* grown, never shrunk: each chunk reuses what the last one had */
+		if (v->refs_buf)
+		{
+			pfree(v->refs_buf);
+			pfree(v->seen_buf);
+			pfree(v->id_next_buf);
+		}
+		v->maxrefs = Max(c->events, 1);
+		v->refs_buf = palloc(sizeof(EntryRef) * v->maxrefs);
+		v->seen_buf = palloc(sizeof(bool) * v->maxrefs);
+		v->id_next_buf = palloc(sizeof(int32) * v->maxrefs);
+	}
+	refs = v->refs_buf;
 	for (int k = 0; k < c->nblocks; k++)
 	{
 		CHECK_FOR_INTERRUPTS();
@@ -546,7 +646,8 @@ start_chunk(Verify *v)
 	}
 	v->refs = refs;
 	v->nrefs = n;
-	v->seen = palloc0(sizeof(bool) * Max(n, 1));
+	v->seen = v->seen_buf;
+	memset(v->seen, 0, sizeof(bool) * Max(n, 1));
 	v->hint = 0;
 	v->id_first = NULL;
 	v->id_next = NULL;
@@ -556,9 +657,16 @@ start_chunk(Verify *v)
 	{
 		v->id_min = min_id;
 		v->id_span = (uint64) max_id - (uint64) min_id + 1;
-		v->id_first = palloc(sizeof(int32) * v->id_span);
+		if (v->id_span > v->maxspan)
+		{
+			if (v->id_first_buf)
+				pfree(v->id_first_buf);
+			v->maxspan = v->id_span;
+			v->id_first_buf = palloc(sizeof(int32) * v->maxspan);
+		}
+		v->id_first = v->id_first_buf;
 		memset(v->id_first, -1, sizeof(int32) * v->id_span);
-		v->id_next = palloc(sizeof(int32) * n);
+		v->id_next = v->id_next_buf;
 		for (int64 i = n - 1; i >= 0; i--)
 		{
 			uint64		off = (uint64) refs[i].id - (uint64) min_id;
@@ -612,7 +720,6 @@ finish_chunk(Verify *v)
 				v->refs[i].id, true, steward_audit_entry_time(e),
 				"event %lld is missing: it was deleted after sealing", (long long) v->refs[i].id);
 	}
-	MemoryContextReset(v->chunkcxt);
 	v->refs = NULL;
 	v->seen = NULL;
 	v->id_first = NULL;
@@ -623,7 +730,7 @@ finish_chunk(Verify *v)
 	for (int k = 0; k < c->nblocks; k++)
 	{
 		if (c->blocks[k].entries)
-			pfree(c->blocks[k].entries);
+			keep_spare(v, c->blocks[k].entries, c->blocks[k].entries_size);
 		c->blocks[k].entries = NULL;
 		if (k < c->nblocks - 1)
 		{
@@ -816,7 +923,6 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	v.runcxt = CurrentMemoryContext;
-	v.chunkcxt = AllocSetContextCreate(v.runcxt, "verify chunk", ALLOCSET_DEFAULT_SIZES);
 
 	if (have_trusted)
 		steward_audit_parse_digest(PG_GETARG_DATUM(0), "trusted_digest", &trusted);
@@ -842,7 +948,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 									   1, types, &arg, NULL, true, 1);
 			if (rc != SPI_OK_SELECT || SPI_processed != 1)
 				elog(ERROR, "could not read block %lld", (long long) since.block);
-			steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &since_block);
+			steward_audit_read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &since_block, NULL, 0);
 			v.lower_snap = since_block.snap_text;
 			v.since_snap = v.lower_snap;
 			v.lower = since_block.snap;
