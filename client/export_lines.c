@@ -25,8 +25,9 @@
  *
  * Memory: EXPORT_SLOTS slots, each a buffer (the longest line, at least
  * CHUNK_BYTES), as large a buffer for the strings of event lines that need
- * decoding (json_parse_line_as), and CHUNK_LINES parsed lines, whatever the
- * size of the export.
+ * decoding (json_parse_line_as), CHUNK_LINES parsed lines and the largest
+ * entries buffer and index its block lines had (kept for its next block
+ * line), whatever the size of the export.
  *
  * client/export_lines.c
  *
@@ -36,6 +37,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "port/pg_bswap.h"
@@ -500,14 +502,55 @@ block_parts(BlockPart *mine, BlockPart *other, bool split)
  * tree they make, from the tree's size first_position - 1 (what
  * verify_export.c pushes, when that is the tree's size then).
  */
-static void
-prepare_block(ExportLine *l, ExportShare *sh)
+/*
+ * A buffer of size bytes (a slot's, a block's entries), with the first
+ * keep bytes of old (freed): aligned to 2 MB and marked for transparent
+ * huge pages where the kernel has them, so that the megabytes a long line
+ * takes cost a page fault per 2 MB rather than per 4 kB.
+ */
+#define HUGE_PAGE (2 * 1024 * 1024)
+static char *
+slot_buffer(char *old, size_t keep, size_t size)
 {
+	void	   *buf;
+	size_t		rounded = (size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+
+	if (posix_memalign(&buf, HUGE_PAGE, rounded) != 0)
+	{
+		fprintf(stderr, "%s: out of memory\n", progname);
+		exit(EXIT_SERVER);
+	}
+#ifdef MADV_HUGEPAGE
+	(void) madvise(buf, rounded, MADV_HUGEPAGE);
+#endif
+	if (old != NULL)
+	{
+		memcpy(buf, old, keep);
+		free(old);
+	}
+	return buf;
+}
+
+/* grow a buffer of n hashes to at least want (never shrunk) */
+static uint8 *
+hashes_buffer(uint8 **buf, int64 *n, int64 want)
+{
+	if (want > *n)
+	{
+		*n = Max(want, 2 * *n);
+		*buf = pg_realloc(*buf, *n * TREE_HASH_LEN);
+	}
+	return *buf;
+}
+
+static void
+prepare_block(ExportSlot *sl, ExportLine *l, ExportShare *sh)
+{
+	size_t		need;
 	const JsonMember *m = l->members;
 	BlockWork	w;
 	BlockPart	mine;
 	BlockPart	other;
-	size_t		scratch_len;
 	bool		split;
 
 	if (l->n != B_N)
@@ -525,33 +568,45 @@ prepare_block(ExportLine *l, ExportShare *sh)
 		return;
 	w.start = m[B_FIRST].integer - 1;
 	/* the entries, then room for at most two pieces per height */
-	l->entries = pg_malloc(w.count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece));
+	need = w.count * EXPORT_ENTRY_LEN + 2 * 64 * sizeof(ExportPiece);
+	pthread_mutex_lock(&sl->spare_lock);
+	if (sl->spare_entries != NULL && sl->spare_entries_cap >= need)
+	{
+		l->entries = sl->spare_entries;
+		l->entries_cap = sl->spare_entries_cap;
+		sl->spare_entries = NULL;
+		sl->spare_entries_cap = 0;
+	}
+	l->index = sl->spare_index;
+	l->nindex = sl->spare_nindex;
+	sl->spare_index = NULL;
+	sl->spare_nindex = 0;
+	pthread_mutex_unlock(&sl->spare_lock);
+	if (l->entries == NULL)
+	{
+		/* an eighth more, so that the blocks after it, about as large, fit */
+		l->entries_cap = need + need / 8;
+		l->entries = (uint8 *) slot_buffer(NULL, 0, l->entries_cap);
+	}
 	l->pieces = (ExportPiece *) (l->entries + w.count * EXPORT_ENTRY_LEN);
 	if (!export_unhex(m[B_ENTRIES].str, m[B_ENTRIES].len, l->entries))
-	{
-		free(l->entries);
-		l->entries = NULL;
-		return;
-	}
+		return;					/* its buffers go back with the slot's */
 	w.leaves = l->entries + EXPORT_ENTRY_LEAF;
 	w.line = l;
 	w.a = 0;
 	while (w.a < BLOCK_SHARED_HEIGHT && (w.start & (INT64CONST(1) << w.a)) == 0)
 		w.a++;
 	w.ngroups = w.count >> w.a;
-	w.groups = pg_malloc((w.ngroups + 1) * TREE_HASH_LEN);
+	w.groups = hashes_buffer(&sh->groups, &sh->groups_n, w.ngroups + 1);
 	split = w.count >= BLOCK_SPLIT_LEAVES;
 	l->pieces_at = w.start;
 
 	/* scratch for half the leaves is enough for each part (two buffers) */
-	scratch_len = ((w.count + 1) / 2 + 1) * TREE_HASH_LEN;
-	if ((w.count + 1) / 2 + 1 > sh->tree_scratch_n)
-	{
-		sh->tree_scratch_n = Max((w.count + 1) / 2 + 1, 2 * sh->tree_scratch_n);
-		sh->tree_scratch = pg_realloc(sh->tree_scratch, sh->tree_scratch_n * TREE_HASH_LEN);
-	}
+	(void) hashes_buffer(&sh->tree_scratch, &sh->tree_scratch_n, (w.count + 1) / 2 + 1);
+	if (split)
+		(void) hashes_buffer(&sh->split_scratch, &sh->split_scratch_n, (w.count + 1) / 2 + 1);
 	mine = (BlockPart) {&w, 1, 0, w.ngroups / 2, sh->tree_scratch};
-	other = (BlockPart) {&w, 1, w.ngroups / 2, w.ngroups, split ? pg_malloc(scratch_len) : sh->tree_scratch};
+	other = (BlockPart) {&w, 1, w.ngroups / 2, w.ngroups, split ? sh->split_scratch : sh->tree_scratch};
 	block_parts(&mine, &other, split);
 	/* the leaves left over, fewer than 2^a, are one more node */
 	if (w.count > w.ngroups << w.a)
@@ -561,9 +616,6 @@ prepare_block(ExportLine *l, ExportShare *sh)
 	mine.step = 2;
 	other.step = 3;
 	block_parts(&mine, &other, split);
-	if (split)
-		free(other.scratch);
-	free(w.groups);
 	l->block_prepared = true;
 }
 
@@ -604,7 +656,7 @@ prepare_line(ExportSlot *sl, ExportLine *l, ExportShare *sh, EventScratch *s)
 	}
 	if (l->n > 0 && l->members[0].kind == JSON_STRING && JSON_STR_IS(&l->members[0], "block"))
 	{
-		prepare_block(l, sh);
+		prepare_block(sl, l, sh);
 		return false;
 	}
 	if (!event_members(l, m))
@@ -728,14 +780,30 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 			free(sl->lines[i].error);
 			sl->lines[i].error = NULL;
 		}
+		/* the largest entries buffer and index are kept for the next chunk */
 		if (sl->lines[i].entries)
 		{
-			free(sl->lines[i].entries);
+			if (sl->lines[i].entries_cap > sl->spare_entries_cap)
+			{
+				free(sl->spare_entries);
+				sl->spare_entries = sl->lines[i].entries;
+				sl->spare_entries_cap = sl->lines[i].entries_cap;
+			}
+			else
+				free(sl->lines[i].entries);
 			sl->lines[i].entries = NULL;
+			sl->lines[i].entries_cap = 0;
 		}
 		if (sl->lines[i].index)
 		{
-			free(sl->lines[i].index);
+			if (sl->lines[i].nindex > sl->spare_nindex)
+			{
+				free(sl->spare_index);
+				sl->spare_index = sl->lines[i].index;
+				sl->spare_nindex = sl->lines[i].nindex;
+			}
+			else
+				free(sl->lines[i].index);
 			sl->lines[i].index = NULL;
 			sl->lines[i].nindex = 0;
 		}
@@ -755,22 +823,23 @@ fill(ExportLines *r, ExportSlot *sl, ExportSlot *prev)
 		if (left > sl->cap)
 		{
 			sl->cap = left;
-			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
-			sl->side = pg_realloc(sl->side, sl->cap + 1);
+			sl->buf = slot_buffer(sl->buf, sl->end, sl->cap + 1);
+			sl->side = slot_buffer(sl->side, 0, sl->cap + 1);
 		}
 		memcpy(sl->buf, prev->buf + prev->used, left);
 		sl->end = left;
 		prev->end = prev->used;
 	}
 	read_more(r, sl, CHUNK_BYTES);
-	while (!r->eof && memchr(sl->buf, '\n', sl->end) == NULL)
+	for (size_t scanned = 0; !r->eof && memchr(sl->buf + scanned, '\n', sl->end - scanned) == NULL;)
 	{
 		/* a line longer than what is read: read on, into a larger buffer */
+		scanned = sl->end;
 		if (sl->end == sl->cap)
 		{
 			sl->cap *= 2;
-			sl->buf = pg_realloc(sl->buf, sl->cap + 1);
-			sl->side = pg_realloc(sl->side, sl->cap + 1);
+			sl->buf = slot_buffer(sl->buf, sl->end, sl->cap + 1);
+			sl->side = slot_buffer(sl->side, 0, sl->cap + 1);
 		}
 		read_more(r, sl, sl->cap);
 	}
@@ -877,10 +946,11 @@ export_lines_open(ExportLines *r, const char *path)
 	for (int k = 0; k < EXPORT_SLOTS; k++)
 	{
 		r->slots[k].cap = CHUNK_BYTES;
-		r->slots[k].buf = pg_malloc(r->slots[k].cap + 1);
-		r->slots[k].side = pg_malloc(r->slots[k].cap + 1);
+		r->slots[k].buf = slot_buffer(NULL, 0, r->slots[k].cap + 1);
+		r->slots[k].side = slot_buffer(NULL, 0, r->slots[k].cap + 1);
 		r->slots[k].lines = pg_malloc0(sizeof(ExportLine) * CHUNK_LINES);
 		r->slots[k].state = SLOT_EMPTY;
+		pthread_mutex_init(&r->slots[k].spare_lock, NULL);
 	}
 	for (int t = 0; t < 2; t++)
 		initPQExpBuffer(&r->shares[t].err);

@@ -394,8 +394,9 @@ typedef struct ExportLine
 	uint8		leaf[TREE_HASH_LEN];
 	/* a block as export writes it, its entries whole hex: */
 	bool		block_prepared;
-	uint8	   *entries;		/* decoded (owned by the line, freed with
-								 * the chunk) */
+	uint8	   *entries;		/* decoded (owned by the line until its slot
+								 * is filled again) */
+	size_t		entries_cap;	/* the bytes allocated at entries */
 	uint8		block_root[TREE_HASH_LEN];	/* the Merkle root of its leaves */
 	uint8		entries_digest[TREE_HASH_LEN];	/* H(0x04 ‖ entries) */
 	int32	   *index;			/* its entries by id (export_index_entries) */
@@ -431,6 +432,17 @@ typedef struct ExportSlot
 	int			nlines;
 	int			claimed;		/* lines taken by a thread to prepare */
 	int			prepared;		/* lines prepared */
+	/*
+	 * A block line's entries buffer and id index, kept from the slot's
+	 * previous chunk for its next block line (under spare_lock): buffers of
+	 * megabytes allocated and freed for every block cost a page fault per
+	 * page every time.
+	 */
+	pthread_mutex_t spare_lock;
+	uint8	   *spare_entries;
+	size_t		spare_entries_cap;
+	int32	   *spare_index;
+	uint32		spare_nindex;
 } ExportSlot;
 
 /* one thread's buffers for preparing lines */
@@ -440,6 +452,10 @@ typedef struct ExportShare
 	PQExpBufferData err;
 	uint8	   *tree_scratch;	/* steward_merkle_root's */
 	int64		tree_scratch_n;
+	uint8	   *groups;			/* a block's subtree roots (prepare_block) */
+	int64		groups_n;
+	uint8	   *split_scratch;	/* the scratch of a block's other half */
+	int64		split_scratch_n;
 } ExportShare;
 
 typedef struct ExportLines
