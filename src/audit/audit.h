@@ -175,6 +175,7 @@ typedef struct AuditBlock
 	uint8		hash[AUDIT_HASH_LEN];
 	uint8	   *entries;		/* count * AUDIT_ENTRY_LEN, NULL if not that */
 	Size		entries_size;	/* bytes allocated at entries */
+	void	   *entries_alloc;	/* the allocation entries is in (to pfree) */
 } AuditBlock;
 
 /* format.c */

@@ -97,7 +97,8 @@ hash_column(HeapTuple t, TupleDesc d, int col, uint8 *out)
  * One row of steward_audit_block_select, copied into b (in the current memory
  * context, so that it outlives the SPI tuple table).  The entries go into
  * spare (spare_size bytes, NULL: none) when they fit, else into memory
- * palloc'd here; b->entries_size is what b->entries holds room for.
+ * palloc'd here; b->entries_size is what b->entries holds room for, and
+ * b->entries_alloc the allocation it is in (spare when it went there).
  */
 void
 steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b, uint8 *spare, Size spare_size)
@@ -118,6 +119,7 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b, uint8 *spare, 
 
 	b->entries = NULL;
 	b->entries_size = 0;
+	b->entries_alloc = NULL;
 	raw = SPI_getbinval(t, d, 10, &isnull);
 	if (!isnull)
 	{
@@ -134,6 +136,7 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b, uint8 *spare, 
 				memmove(spare, VARDATA_ANY(entries), len);
 				b->entries = spare;
 				b->entries_size = spare_size;
+				b->entries_alloc = spare;
 				entries = NULL;
 			}
 			else if ((Pointer) entries != DatumGetPointer(raw))
@@ -142,18 +145,21 @@ steward_audit_read_block(HeapTuple t, TupleDesc d, AuditBlock *b, uint8 *spare, 
 				memmove(entries, VARDATA_ANY(entries), len);
 				b->entries = (uint8 *) entries;
 				b->entries_size = len + VARHDRSZ;
+				b->entries_alloc = entries;
 				entries = NULL;
 			}
 			else if (spare != NULL && len + 1 <= spare_size)
 			{
 				b->entries = spare;
 				b->entries_size = spare_size;
+				b->entries_alloc = spare;
 				memcpy(b->entries, VARDATA_ANY(entries), len);
 			}
 			else
 			{
 				b->entries = palloc(len + 1);
 				b->entries_size = len + 1;
+				b->entries_alloc = b->entries;
 				memcpy(b->entries, VARDATA_ANY(entries), len);
 			}
 		}

@@ -51,6 +51,8 @@
  */
 #include "postgres.h"
 
+#include <sys/mman.h>
+
 #include "access/detoast.h"
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
@@ -163,6 +165,7 @@ typedef struct Verify
 	int32	   *id_first_buf;
 	uint8	  **spares;
 	Size	   *spare_sizes;
+	void	  **spare_allocs;	/* the allocation each is in (to pfree) */
 	int			nspares;
 	int			maxspares;
 	/* the sizes of the matching chunk's arrays below (grown, never freed) */
@@ -275,7 +278,7 @@ pruned(Verify *v, int64 time_us)
 
 /* An entries buffer no block uses any more, for a later block. */
 static void
-keep_spare(Verify *v, uint8 *buf, Size size)
+keep_spare(Verify *v, uint8 *buf, Size size, void *alloc)
 {
 	if (v->nspares == v->maxspares)
 	{
@@ -284,10 +287,41 @@ keep_spare(Verify *v, uint8 *buf, Size size)
 			MemoryContextAlloc(v->runcxt, sizeof(uint8 *) * v->maxspares);
 		v->spare_sizes = v->spare_sizes ? repalloc(v->spare_sizes, sizeof(Size) * v->maxspares) :
 			MemoryContextAlloc(v->runcxt, sizeof(Size) * v->maxspares);
+		v->spare_allocs = v->spare_allocs ? repalloc(v->spare_allocs, sizeof(void *) * v->maxspares) :
+			MemoryContextAlloc(v->runcxt, sizeof(void *) * v->maxspares);
 	}
 	v->spares[v->nspares] = buf;
 	v->spare_sizes[v->nspares] = size;
+	v->spare_allocs[v->nspares] = alloc;
 	v->nspares++;
+}
+
+/*
+ * A new entries buffer of size bytes in runcxt (*alloc: what to pfree).
+ * One of megabytes is aligned to 2 MB and offered to the kernel for
+ * transparent huge pages, so that filling it costs a page fault per 2 MB
+ * rather than per 4 kB where the kernel has them on.
+ */
+#define HUGE_PAGE ((Size) 2 * 1024 * 1024)
+
+static uint8 *
+new_entries_buffer(Verify *v, Size size, void **alloc)
+{
+	char	   *raw;
+	char	   *buf;
+
+	if (size < HUGE_PAGE)
+	{
+		*alloc = MemoryContextAlloc(v->runcxt, size);
+		return *alloc;
+	}
+	raw = MemoryContextAllocHuge(v->runcxt, size + HUGE_PAGE);
+	buf = (char *) TYPEALIGN(HUGE_PAGE, raw);
+#ifdef MADV_HUGEPAGE
+	(void) madvise(buf, TYPEALIGN_DOWN(HUGE_PAGE, size), MADV_HUGEPAGE);
+#endif
+	*alloc = raw;
+	return (uint8 *) buf;
 }
 
 /*
@@ -304,8 +338,9 @@ read_block_reusing(Verify *v, HeapTuple t, TupleDesc d, AuditBlock *b)
 	Size		need = isnull ? 0 : toast_raw_datum_size(raw) + 1;
 	int			best = -1;
 	int			largest = -1;
-	uint8	   *spare;
-	Size		spare_size;
+	uint8	   *spare = NULL;
+	Size		spare_size = 0;
+	void	   *alloc = NULL;
 
 	for (int i = 0; i < v->nspares; i++)
 	{
@@ -316,28 +351,32 @@ read_block_reusing(Verify *v, HeapTuple t, TupleDesc d, AuditBlock *b)
 	}
 	if (best < 0 && largest >= 0)
 	{
-		pfree(v->spares[largest]);
+		pfree(v->spare_allocs[largest]);
 		best = largest;
-		v->spares[best] = NULL;
 	}
-	if (best >= 0)
+	else if (best >= 0)
 	{
 		spare = v->spares[best];
 		spare_size = v->spare_sizes[best];
+		alloc = v->spare_allocs[best];
+	}
+	if (best >= 0)
+	{
 		v->nspares--;
 		v->spares[best] = v->spares[v->nspares];
 		v->spare_sizes[best] = v->spare_sizes[v->nspares];
+		v->spare_allocs[best] = v->spare_allocs[v->nspares];
 	}
-	else
-		spare = NULL;
 	if (spare == NULL)
 	{
 		spare_size = Max(need + need / 8, 64);
-		spare = MemoryContextAlloc(v->runcxt, spare_size);
+		spare = new_entries_buffer(v, spare_size, &alloc);
 	}
 	steward_audit_read_block(t, d, b, spare, spare_size);
-	if (b->entries != spare)
-		keep_spare(v, spare, spare_size);
+	if (b->entries == spare)
+		b->entries_alloc = alloc;
+	else
+		keep_spare(v, spare, spare_size, alloc);
 }
 
 /* Check one block against the chain before it, and add it to the chunk read. */
@@ -730,7 +769,7 @@ finish_chunk(Verify *v)
 	for (int k = 0; k < c->nblocks; k++)
 	{
 		if (c->blocks[k].entries)
-			keep_spare(v, c->blocks[k].entries, c->blocks[k].entries_size);
+			keep_spare(v, c->blocks[k].entries, c->blocks[k].entries_size, c->blocks[k].entries_alloc);
 		c->blocks[k].entries = NULL;
 		if (k < c->nblocks - 1)
 		{
