@@ -163,6 +163,10 @@ typedef struct Verify
 	bool	   *seen_buf;
 	int32	   *id_next_buf;
 	int32	   *id_first_buf;
+	void	   *refs_alloc;		/* the allocations of the four (to pfree) */
+	void	   *seen_alloc;
+	void	   *id_next_alloc;
+	void	   *id_first_alloc;
 	uint8	  **spares;
 	Size	   *spare_sizes;
 	void	  **spare_allocs;	/* the allocation each is in (to pfree) */
@@ -297,7 +301,7 @@ keep_spare(Verify *v, uint8 *buf, Size size, void *alloc)
 }
 
 /*
- * A new entries buffer of size bytes in runcxt (*alloc: what to pfree).
+ * A new buffer of size bytes in runcxt (*alloc: what to pfree).
  * One of megabytes is aligned to 2 MB and offered to the kernel for
  * transparent huge pages, so that filling it costs a page fault per 2 MB
  * rather than per 4 kB where the kernel has them on.
@@ -305,7 +309,7 @@ keep_spare(Verify *v, uint8 *buf, Size size, void *alloc)
 #define HUGE_PAGE ((Size) 2 * 1024 * 1024)
 
 static uint8 *
-new_entries_buffer(Verify *v, Size size, void **alloc)
+new_buffer(Verify *v, Size size, void **alloc)
 {
 	char	   *raw;
 	char	   *buf;
@@ -370,7 +374,7 @@ read_block_reusing(Verify *v, HeapTuple t, TupleDesc d, AuditBlock *b)
 	if (spare == NULL)
 	{
 		spare_size = Max(need + need / 8, 64);
-		spare = new_entries_buffer(v, spare_size, &alloc);
+		spare = new_buffer(v, spare_size, &alloc);
 	}
 	steward_audit_read_block(t, d, b, spare, spare_size);
 	if (b->entries == spare)
@@ -660,14 +664,14 @@ start_chunk(Verify *v)
 		/* grown, never shrunk: each chunk reuses what the last one had */
 		if (v->refs_buf)
 		{
-			pfree(v->refs_buf);
-			pfree(v->seen_buf);
-			pfree(v->id_next_buf);
+			pfree(v->refs_alloc);
+			pfree(v->seen_alloc);
+			pfree(v->id_next_alloc);
 		}
 		v->maxrefs = Max(c->events, 1);
-		v->refs_buf = palloc(sizeof(EntryRef) * v->maxrefs);
-		v->seen_buf = palloc(sizeof(bool) * v->maxrefs);
-		v->id_next_buf = palloc(sizeof(int32) * v->maxrefs);
+		v->refs_buf = (EntryRef *) new_buffer(v, sizeof(EntryRef) * v->maxrefs, &v->refs_alloc);
+		v->seen_buf = (bool *) new_buffer(v, sizeof(bool) * v->maxrefs, &v->seen_alloc);
+		v->id_next_buf = (int32 *) new_buffer(v, sizeof(int32) * v->maxrefs, &v->id_next_alloc);
 	}
 	refs = v->refs_buf;
 	for (int k = 0; k < c->nblocks; k++)
@@ -699,9 +703,9 @@ start_chunk(Verify *v)
 		if (v->id_span > v->maxspan)
 		{
 			if (v->id_first_buf)
-				pfree(v->id_first_buf);
+				pfree(v->id_first_alloc);
 			v->maxspan = v->id_span;
-			v->id_first_buf = palloc(sizeof(int32) * v->maxspan);
+			v->id_first_buf = (int32 *) new_buffer(v, sizeof(int32) * v->maxspan, &v->id_first_alloc);
 		}
 		v->id_first = v->id_first_buf;
 		memset(v->id_first, -1, sizeof(int32) * v->id_span);
