@@ -418,7 +418,7 @@ perf_children() { awk -F'\t' -v f="$2" '$3 == f && !n { print $1; n = 1 }' "$WOR
 # frames every query has) with the most children % (lines of perf-NAME.txt)
 perf_named() {
 	awk -F'\t' '$3 !~ /^0x/ && $3 !~ /^(main|PostmasterMain|PostgresMain|__libc_start_call_main|__libc_start_main.*|_start|ServerLoop|BackendRun|BackendStartup|exec_execute_message|exec_simple_query|PortalRun|PortalRunSelect|PortalRunMulti|standard_ExecutorRun|ExecutorRun|ExecProcNode.*|ExecScan|ExecResult|ExecInterpExpr.*)$/' \
-		"$WORKDIR/perf-$1.txt" | head -n "$2"
+		"$WORKDIR/perf-$1.txt" | awk -v n="$2" 'NR <= n'
 }
 perf_top() { perf_named "$@" | awk -F'\t' '{ printf "| %s | %s | `%s` |\n", $1, $2, $3 }'; } # as Markdown rows
 
