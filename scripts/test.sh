@@ -33,6 +33,7 @@ steward_cluster_paths "$WORKDIR"
 CLUSTER_UP=0
 ERRORS=0          # suites that could not run, or whose harness broke
 S_NAME=() S_PASS=() S_FAIL=() S_STATUS=()
+FAILED_LOGS=()    # "name|log" of every failed pgTAP or TAP file, for the summary
 
 record() { # record SUITE PASSED FAILED STATUS
 	S_NAME+=("$1") S_PASS+=("$2") S_FAIL+=("$3") S_STATUS+=("$4")
@@ -155,6 +156,7 @@ run_pgtap() {
 			passed=$((passed + 1))
 		else
 			failed=$((failed + 1))
+			FAILED_LOGS+=("$f|$LOGDIR/pgtap-$(basename "$f" .sql).log")
 			show_tail "$STEWARD_LOG" 40 "server log"
 		fi
 	done
@@ -183,6 +185,7 @@ run_tap() {
 		else
 			failed=$((failed + 1))
 			name="$(basename "$f" .pl)"
+			FAILED_LOGS+=("$f|$LOGDIR/tap-$name.log")
 			show_tail "$SRC/tmp_check/log/regress_log_$name" 150 "$name TAP log"
 			for log in "$SRC/tmp_check/log/${name}"_*.log; do
 				[ -f "$log" ] && show_tail "$log" 40 "$(basename "$log")"
@@ -192,8 +195,22 @@ run_tap() {
 	record tap "$passed" "$failed" "$([ "$failed" -eq 0 ] && echo ok || echo FAILED)"
 }
 
+# The failed assertions of each failed file, with their diagnostics, once
+# more at the end: the logs above may be too long to be read whole.
+failures() {
+	local entry
+	[ "${#FAILED_LOGS[@]}" -eq 0 ] && return 0
+	section "failed files, their failed assertions (full logs above and in $LOGDIR)"
+	for entry in "${FAILED_LOGS[@]}"; do
+		printf -- '--- %s\n' "${entry%%|*}"
+		grep -E '^[[:space:]]*(not ok|#|Dubious|Parse errors|Bailout|Failed)' "${entry#*|}" 2>/dev/null |
+			head -n 60 || true
+	done
+}
+
 summary() {
 	local i total_pass=0 total_fail=0
+	failures
 	section "summary"
 	printf '    %-10s %7s %7s  %s\n' suite passed failed status
 	for i in "${!S_NAME[@]}"; do
