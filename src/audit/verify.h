@@ -51,6 +51,7 @@ typedef void (*VerifyRowsFn) (void *arg, const VerifyRow *rows, int nrows);
 
 typedef struct VerifyEvents VerifyEvents;
 typedef struct VerifyRun VerifyRun;
+typedef struct VerifyTeam VerifyTeam;
 
 /* which xids a chunk's events have: completed in upper, not in lower */
 typedef struct VerifyBounds
@@ -110,11 +111,13 @@ extern int	steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int 
 									 const BlockNumber *pages, int npages);
 
 /* verify_parallel.c */
-extern VerifyRun *steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
+extern VerifyRun *steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *leader,
+										   int nparts, Relation *rels,
 										   const VerifyBounds *b, const VerifyPages *pages,
 										   VerifyRowsFn fn, void *arg);
 extern void steward_verify_run_step(VerifyRun *run);
 extern void steward_verify_run_finish(VerifyRun *run);
+extern void steward_verify_team_end(VerifyTeam *team);
 extern PGDLLEXPORT void steward_verify_worker(dsm_segment *seg, shm_toc *toc);
 
 #endif							/* STEWARD_AUDIT_VERIFY_H */

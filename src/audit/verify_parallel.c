@@ -14,7 +14,7 @@
  * event id and time, never by arrival or storage order, so the result
  * does not depend on who read what, nor on how many workers there were.
  *
- * Workers are started when the chunk has at least
+ * Workers are started for the first chunk that has at least
  * min_parallel_table_scan_size worth of pages, up to
  * max_parallel_workers_per_gather of them (none when that is 0, or in a
  * single-user backend), through PostgreSQL's parallel context: they run
@@ -23,9 +23,13 @@
  * evaluate nothing of the caller's: they read the partitions and hash.
  * Without workers the leader reads every unit itself.
  *
- * Each chunk gets its own parallel context and dynamic shared memory
- * (the units and pages, the snapshots, one queue per worker), destroyed
- * before the next chunk is read.
+ * The workers are a team that lives until the last chunk is read
+ * (steward_verify_team_end): a process, its open partitions and its
+ * queue to the leader serve every chunk.  Each chunk is posted to them
+ * as a dynamic shared memory segment of its own (the units and pages,
+ * the snapshots); a worker that finds no unit left sends an end-of-chunk
+ * message (one byte, shorter than a row) and waits for the next chunk.
+ * The leader's chunk is read when every worker still alive has sent it.
  *
  *-------------------------------------------------------------------------
  */
@@ -40,6 +44,7 @@
 #include "optimizer/paths.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/shm_mq.h"
@@ -50,7 +55,7 @@
 #include "audit/audit.h"
 #include "audit/verify.h"
 
-#define VERIFY_KEY_SHARED	UINT64CONST(0x5354455756455201)
+#define VERIFY_KEY_TEAM		UINT64CONST(0x5354455756455201)
 #define VERIFY_KEY_QUEUES	UINT64CONST(0x5354455756455202)
 #define VERIFY_UNIT_PAGES	8
 /*
@@ -58,6 +63,33 @@
  * leader checks the next chunk's blocks.
  */
 #define VERIFY_QUEUE_SIZE	((Size) 2 * 1024 * 1024)
+/* a worker's message that it found no unit of the chunk left */
+#define VERIFY_END_OF_CHUNK	1
+
+/*
+ * What the team shares for the whole run: the chunk posted last (its
+ * segment) and how many were posted, whether the run is over, and the
+ * partitions, opened by each worker once.
+ */
+typedef struct VerifyTeamShared
+{
+	ConditionVariable cv;		/* broadcast when a chunk is posted or the run ends */
+	pg_atomic_uint32 posted;	/* chunks posted so far */
+	pg_atomic_uint32 done;		/* 1: no more chunks, the workers exit */
+	dsm_handle	chunk;			/* the segment of chunk number "posted" */
+	uint32		nparts;
+	Oid			partoids[FLEXIBLE_ARRAY_MEMBER];
+} VerifyTeamShared;
+
+/* the leader's side of the team */
+struct VerifyTeam
+{
+	ParallelContext *pcxt;
+	VerifyTeamShared *shared;
+	shm_mq_handle **mqh;		/* per worker launched; NULL once it is gone */
+	int			nlaunched;
+	int			nlive;
+};
 
 /* a few pages of one partition */
 typedef struct VerifyUnit
@@ -68,15 +100,14 @@ typedef struct VerifyUnit
 } VerifyUnit;
 
 /*
- * What the participants share: the next unit to take, the chunk's
- * snapshots and partitions, the units and their pages (the arrays follow,
- * at the offsets given).
+ * What the participants share of a chunk: the next unit to take, the
+ * chunk's snapshots, the units and their pages (the arrays follow, at the
+ * offsets given).
  */
 typedef struct VerifyShared
 {
 	pg_atomic_uint32 next_unit;
 	uint32		nunits;
-	uint32		nparts;
 	bool		has_lower;
 	uint64		upper_xmin;
 	uint64		upper_xmax;
@@ -84,7 +115,6 @@ typedef struct VerifyShared
 	uint64		lower_xmin;
 	uint64		lower_xmax;
 	int32		lower_nxip;
-	Size		off_partoids;	/* Oid[nparts] */
 	Size		off_upper_xip;	/* uint64[upper_nxip] */
 	Size		off_lower_xip;	/* uint64[lower_nxip] */
 	Size		off_units;		/* VerifyUnit[nunits] */
@@ -95,12 +125,10 @@ typedef struct VerifyShared
 
 /* the offsets of the arrays; returns the size of the whole */
 static Size
-shared_layout(VerifyShared *s, int nparts, const VerifyBounds *b, int nunits, int64 npages)
+shared_layout(VerifyShared *s, const VerifyBounds *b, int nunits, int64 npages)
 {
 	Size		off = MAXALIGN(sizeof(VerifyShared));
 
-	s->off_partoids = off;
-	off = add_size(off, MAXALIGN(mul_size(sizeof(Oid), nparts)));
 	s->off_upper_xip = off;
 	off = add_size(off, MAXALIGN(mul_size(sizeof(uint64), b->upper.nxip)));
 	s->off_lower_xip = off;
@@ -113,23 +141,20 @@ shared_layout(VerifyShared *s, int nparts, const VerifyBounds *b, int nunits, in
 }
 
 static void
-shared_fill(VerifyShared *s, const VerifyShared *layout, int nparts, Relation *rels,
+shared_fill(VerifyShared *s, const VerifyShared *layout, int nparts,
 			const VerifyBounds *b, const VerifyPages *pages, int nunits)
 {
-	Oid		   *partoids;
 	VerifyUnit *units;
 	BlockNumber *all;
 	uint64		at = 0;
 	int			u = 0;
 
-	s->off_partoids = layout->off_partoids;
 	s->off_upper_xip = layout->off_upper_xip;
 	s->off_lower_xip = layout->off_lower_xip;
 	s->off_units = layout->off_units;
 	s->off_pages = layout->off_pages;
 	pg_atomic_init_u32(&s->next_unit, 0);
 	s->nunits = nunits;
-	s->nparts = nparts;
 	s->upper_xmin = b->upper.xmin;
 	s->upper_xmax = b->upper.xmax;
 	s->upper_nxip = b->upper.nxip;
@@ -137,9 +162,6 @@ shared_fill(VerifyShared *s, const VerifyShared *layout, int nparts, Relation *r
 	s->lower_xmin = b->has_lower ? b->lower.xmin : 0;
 	s->lower_xmax = b->has_lower ? b->lower.xmax : 0;
 	s->lower_nxip = b->has_lower ? b->lower.nxip : 0;
-	partoids = SHARED_ARRAY(s, off_partoids);
-	for (int p = 0; p < nparts; p++)
-		partoids[p] = RelationGetRelid(rels[p]);
 	if (s->upper_nxip > 0)
 		memcpy(SHARED_ARRAY(s, off_upper_xip), b->upper.xip, sizeof(uint64) * s->upper_nxip);
 	if (s->lower_nxip > 0)
@@ -203,27 +225,106 @@ workers_for(int64 npages)
 	return max_parallel_workers_per_gather;
 }
 
-/* a chunk being read: its shared state, workers and queues */
+/*
+ * Start the team: launch the workers, which open the partitions and wait
+ * for the first chunk.  NULL when no worker could be launched.
+ */
+static VerifyTeam *
+team_begin(int nworkers, int nparts, Relation *rels)
+{
+	VerifyTeam *team;
+	ParallelContext *pcxt;
+	Size		size = add_size(offsetof(VerifyTeamShared, partoids),
+								mul_size(sizeof(Oid), nparts));
+	char	   *queues;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("pg_steward", "steward_verify_worker", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, size);
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(VERIFY_QUEUE_SIZE, nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	/* without shared memory (no segment free), nworkers is now 0 */
+	if (pcxt->nworkers == 0)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return NULL;
+	}
+
+	team = palloc0(sizeof(VerifyTeam));
+	team->pcxt = pcxt;
+	team->shared = shm_toc_allocate(pcxt->toc, size);
+	ConditionVariableInit(&team->shared->cv);
+	pg_atomic_init_u32(&team->shared->posted, 0);
+	pg_atomic_init_u32(&team->shared->done, 0);
+	team->shared->chunk = DSM_HANDLE_INVALID;
+	team->shared->nparts = nparts;
+	for (int p = 0; p < nparts; p++)
+		team->shared->partoids[p] = RelationGetRelid(rels[p]);
+	shm_toc_insert(pcxt->toc, VERIFY_KEY_TEAM, team->shared);
+	queues = shm_toc_allocate(pcxt->toc, mul_size(VERIFY_QUEUE_SIZE, pcxt->nworkers));
+	shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
+	for (int i = 0; i < pcxt->nworkers; i++)
+		shm_mq_set_receiver(shm_mq_create(queues + i * VERIFY_QUEUE_SIZE, VERIFY_QUEUE_SIZE),
+							MyProc);
+	LaunchParallelWorkers(pcxt);
+	team->nlaunched = team->nlive = pcxt->nworkers_launched;
+	team->mqh = palloc0(sizeof(shm_mq_handle *) * Max(team->nlaunched, 1));
+	for (int i = 0; i < team->nlaunched; i++)
+		team->mqh[i] = shm_mq_attach((shm_mq *) (queues + i * VERIFY_QUEUE_SIZE),
+									 pcxt->seg, pcxt->worker[i].bgwhandle);
+	if (team->nlaunched == 0)
+	{
+		steward_verify_team_end(team);
+		return NULL;
+	}
+	return team;
+}
+
+/*
+ * End the team at the end of a run: the workers are told there is no
+ * chunk left and exit; an error one of them raised is raised here.
+ */
+void
+steward_verify_team_end(VerifyTeam *team)
+{
+	if (team == NULL)
+		return;
+	pg_atomic_write_u32(&team->shared->done, 1);
+	ConditionVariableBroadcast(&team->shared->cv);
+	WaitForParallelWorkersToFinish(team->pcxt);
+	for (int i = 0; i < team->nlaunched; i++)
+		if (team->mqh[i])
+			shm_mq_detach(team->mqh[i]);
+	DestroyParallelContext(team->pcxt);
+	ExitParallelMode();
+	pfree(team->mqh);
+	pfree(team);
+}
+
+/* a chunk being read: its shared state, and which workers are on it */
 struct VerifyRun
 {
 	VerifyReader *leader;
 	VerifyShared *shared;
 	VerifyBounds bounds;		/* pointing into shared */
-	ParallelContext *pcxt;		/* NULL: the leader reads alone */
-	shm_mq_handle **mqh;		/* per worker launched; NULL once done */
-	int			nlaunched;
-	int			nlive;
+	VerifyTeam *team;			/* NULL: the leader reads alone */
+	dsm_segment *seg;			/* the chunk's segment, with a team */
+	bool	   *reading;		/* per worker: its end of chunk is yet to come */
+	int			nreading;
 	VerifyRowsFn fn;
 	void	   *arg;
 };
 
 /*
  * Start reading the chunk's pages (per partition): set up the units and,
- * if the chunk is large enough, launch workers, which begin at once.  The
- * leader hands every unit's rows to fn when it steps or finishes the run.
+ * if the chunk is large enough and there is no team yet, launch one; the
+ * team begins at once.  The leader hands every unit's rows to fn when it
+ * steps or finishes the run.
  */
 VerifyRun *
-steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
+steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *leader, int nparts, Relation *rels,
 						 const VerifyBounds *b, const VerifyPages *pages,
 						 VerifyRowsFn fn, void *arg)
 {
@@ -231,7 +332,6 @@ steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
 	VerifyShared layout;
 	int64		npages = 0;
 	int			nunits = 0;
-	int			nworkers;
 	Size		size;
 
 	run->leader = leader;
@@ -242,41 +342,42 @@ steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
 		npages += pages[p].npages;
 		nunits += (pages[p].npages + VERIFY_UNIT_PAGES - 1) / VERIFY_UNIT_PAGES;
 	}
-	size = shared_layout(&layout, nparts, b, nunits, npages);
-	nworkers = Min(workers_for(npages), nunits - 1);
+	size = shared_layout(&layout, b, nunits, npages);
 
-	if (nworkers > 0)
+	if (*teamp == NULL)
 	{
-		ParallelContext *pcxt;
-		char	   *queues;
+		int			nworkers = Min(workers_for(npages), nunits - 1);
 
-		EnterParallelMode();
-		pcxt = CreateParallelContext("pg_steward", "steward_verify_worker", nworkers);
-		shm_toc_estimate_chunk(&pcxt->estimator, size);
-		shm_toc_estimate_chunk(&pcxt->estimator, mul_size(VERIFY_QUEUE_SIZE, nworkers));
-		shm_toc_estimate_keys(&pcxt->estimator, 2);
-		InitializeParallelDSM(pcxt);
-		run->shared = shm_toc_allocate(pcxt->toc, size);
-		shm_toc_insert(pcxt->toc, VERIFY_KEY_SHARED, run->shared);
-		queues = shm_toc_allocate(pcxt->toc, mul_size(VERIFY_QUEUE_SIZE, nworkers));
-		shm_toc_insert(pcxt->toc, VERIFY_KEY_QUEUES, queues);
-		shared_fill(run->shared, &layout, nparts, rels, b, pages, nunits);
-		/* without shared memory (no segment free), nworkers is now 0 */
-		for (int i = 0; i < pcxt->nworkers; i++)
-			shm_mq_set_receiver(shm_mq_create(queues + i * VERIFY_QUEUE_SIZE, VERIFY_QUEUE_SIZE),
-								MyProc);
-		LaunchParallelWorkers(pcxt);
-		run->pcxt = pcxt;
-		run->nlaunched = run->nlive = pcxt->nworkers_launched;
-		run->mqh = palloc0(sizeof(shm_mq_handle *) * Max(run->nlaunched, 1));
-		for (int i = 0; i < run->nlaunched; i++)
-			run->mqh[i] = shm_mq_attach((shm_mq *) (queues + i * VERIFY_QUEUE_SIZE),
-										pcxt->seg, pcxt->worker[i].bgwhandle);
+		if (nworkers > 0)
+			*teamp = team_begin(nworkers, nparts, rels);
+	}
+	run->team = *teamp;
+
+	if (run->team && run->team->nlive > 0)
+	{
+		VerifyTeamShared *ts = run->team->shared;
+
+		run->seg = dsm_create(size, 0);
+		run->shared = dsm_segment_address(run->seg);
+		shared_fill(run->shared, &layout, nparts, b, pages, nunits);
+		run->reading = palloc0(sizeof(bool) * run->team->nlaunched);
+		for (int i = 0; i < run->team->nlaunched; i++)
+			if (run->team->mqh[i])
+			{
+				run->reading[i] = true;
+				run->nreading++;
+			}
+		/* the handle is written before the count that announces it */
+		ts->chunk = dsm_segment_handle(run->seg);
+		pg_write_barrier();
+		pg_atomic_fetch_add_u32(&ts->posted, 1);
+		ConditionVariableBroadcast(&ts->cv);
 	}
 	else
 	{
+		run->team = NULL;
 		run->shared = palloc(size);
-		shared_fill(run->shared, &layout, nparts, rels, b, pages, nunits);
+		shared_fill(run->shared, &layout, nparts, b, pages, nunits);
 	}
 	shared_bounds(run->shared, &run->bounds);
 	return run;
@@ -286,28 +387,39 @@ steward_verify_run_begin(VerifyReader *leader, int nparts, Relation *rels,
 static bool
 drain(VerifyRun *run)
 {
+	VerifyTeam *team = run->team;
 	bool		progress = false;
 
-	for (int i = 0; i < run->nlaunched; i++)
+	if (team == NULL)
+		return false;
+	for (int i = 0; i < team->nlaunched; i++)
 	{
 		Size		nbytes;
 		void	   *data;
 		shm_mq_result res;
 
-		if (run->mqh[i] == NULL)
+		if (team->mqh[i] == NULL || !run->reading[i])
 			continue;
-		res = shm_mq_receive(run->mqh[i], &nbytes, &data, true);
+		res = shm_mq_receive(team->mqh[i], &nbytes, &data, true);
 		if (res == SHM_MQ_SUCCESS)
 		{
-			run->fn(run->arg, (const VerifyRow *) data, (int) (nbytes / sizeof(VerifyRow)));
+			if (nbytes == VERIFY_END_OF_CHUNK)
+			{
+				run->reading[i] = false;
+				run->nreading--;
+			}
+			else
+				run->fn(run->arg, (const VerifyRow *) data, (int) (nbytes / sizeof(VerifyRow)));
 			progress = true;
 		}
 		else if (res == SHM_MQ_DETACHED)
 		{
-			/* done (an error in the worker is raised at the latest by the wait at the end) */
-			shm_mq_detach(run->mqh[i]);
-			run->mqh[i] = NULL;
-			run->nlive--;
+			/* gone (an error in the worker is raised at the latest when the team ends) */
+			shm_mq_detach(team->mqh[i]);
+			team->mqh[i] = NULL;
+			team->nlive--;
+			run->reading[i] = false;
+			run->nreading--;
 			progress = true;
 		}
 	}
@@ -323,8 +435,8 @@ steward_verify_run_step(VerifyRun *run)
 }
 
 /*
- * Read the rest of the chunk, the leader taking units too, until the
- * workers are done; then end the run.
+ * Read the rest of the chunk, the leader taking units too, until every
+ * worker is done with it; then end the run (the team stays).
  */
 void
 steward_verify_run_finish(VerifyRun *run)
@@ -336,7 +448,7 @@ steward_verify_run_finish(VerifyRun *run)
 		CHECK_FOR_INTERRUPTS();
 		if (drain(run))
 			continue;
-		if (run->nlive == 0 || parallel_leader_participation)
+		if (run->nreading == 0 || parallel_leader_participation)
 		{
 			n = read_next_unit(run->shared, run->leader, &run->bounds);
 			if (n >= 0)
@@ -346,18 +458,16 @@ steward_verify_run_finish(VerifyRun *run)
 				continue;
 			}
 		}
-		if (run->nlive == 0)
+		if (run->nreading == 0)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 
-	if (run->pcxt)
+	if (run->team)
 	{
-		WaitForParallelWorkersToFinish(run->pcxt);
-		DestroyParallelContext(run->pcxt);
-		ExitParallelMode();
-		pfree(run->mqh);
+		dsm_detach(run->seg);
+		pfree(run->reading);
 	}
 	else
 		pfree(run->shared);
@@ -365,39 +475,71 @@ steward_verify_run_finish(VerifyRun *run)
 }
 
 /*
- * A parallel worker: reads units until none is left, sending each one's
- * rows to the leader.
+ * A parallel worker: opens the partitions, then for each chunk posted
+ * reads units until none is left, sending each one's rows to the leader
+ * and then its end of the chunk; returns when the run is over.
  */
 void
 steward_verify_worker(dsm_segment *seg, shm_toc *toc)
 {
-	VerifyShared *s = shm_toc_lookup(toc, VERIFY_KEY_SHARED, false);
+	VerifyTeamShared *ts = shm_toc_lookup(toc, VERIFY_KEY_TEAM, false);
 	char	   *queues = shm_toc_lookup(toc, VERIFY_KEY_QUEUES, false);
 	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * VERIFY_QUEUE_SIZE);
-	Oid		   *partoids = SHARED_ARRAY(s, off_partoids);
 	shm_mq_handle *mqh;
-	VerifyBounds b;
 	VerifyReader r;
 	Relation   *rels;
-	int			n;
+	uint32		seen = 0;
+	char		end = 0;
+	bool		leader_gone = false;
 
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
-	shared_bounds(s, &b);
-	rels = palloc(sizeof(Relation) * Max(s->nparts, 1));
-	for (uint32 p = 0; p < s->nparts; p++)
-		rels[p] = table_open(partoids[p], AccessShareLock);
-	steward_verify_reader_init(&r, s->nparts, rels, GetActiveSnapshot(), false);
+	rels = palloc(sizeof(Relation) * Max(ts->nparts, 1));
+	for (uint32 p = 0; p < ts->nparts; p++)
+		rels[p] = table_open(ts->partoids[p], AccessShareLock);
+	steward_verify_reader_init(&r, ts->nparts, rels, GetActiveSnapshot(), false);
 
-	while ((n = read_next_unit(s, &r, &b)) >= 0)
+	while (!leader_gone)
 	{
-		if (n > 0 &&
-			shm_mq_send(mqh, sizeof(VerifyRow) * n, r.rows, false, true) == SHM_MQ_DETACHED)
-			break;				/* the leader is gone */
+		dsm_segment *cseg;
+		VerifyShared *s;
+		VerifyBounds b;
+		uint32		posted;
+		int			n;
+
+		ConditionVariablePrepareToSleep(&ts->cv);
+		while ((posted = pg_atomic_read_u32(&ts->posted)) == seen &&
+			   pg_atomic_read_u32(&ts->done) == 0)
+			ConditionVariableSleep(&ts->cv, PG_WAIT_EXTENSION);
+		ConditionVariableCancelSleep();
+		if (posted == seen)
+			break;				/* the run is over */
+		/* one chunk at a time: the leader posts the next after our end of this one */
+		Assert(posted == seen + 1);
+		seen = posted;
+		pg_read_barrier();
+		cseg = dsm_attach(ts->chunk);
+		if (cseg == NULL)
+			elog(ERROR, "could not attach to the chunk's dynamic shared memory segment");
+		s = dsm_segment_address(cseg);
+		shared_bounds(s, &b);
+		while ((n = read_next_unit(s, &r, &b)) >= 0)
+		{
+			if (n > 0 &&
+				shm_mq_send(mqh, sizeof(VerifyRow) * n, r.rows, false, true) == SHM_MQ_DETACHED)
+			{
+				leader_gone = true;
+				break;
+			}
+		}
+		dsm_detach(cseg);
+		if (!leader_gone &&
+			shm_mq_send(mqh, VERIFY_END_OF_CHUNK, &end, false, true) == SHM_MQ_DETACHED)
+			leader_gone = true;
 	}
 
 	steward_verify_reader_end(&r);
-	for (uint32 p = 0; p < s->nparts; p++)
+	for (uint32 p = 0; p < ts->nparts; p++)
 		table_close(rels[p], NoLock);
 	shm_mq_detach(mqh);
 }

@@ -105,6 +105,7 @@ struct VerifyEvents
 	Relation   *indexes;		/* each one's xid index, or NULL */
 	VerifyReader reader;		/* the leader's own reading */
 	VerifyRun  *run;			/* the chunk being read, or NULL */
+	VerifyTeam *team;			/* parallel workers of the run, or NULL */
 };
 
 /*
@@ -529,6 +530,8 @@ steward_verify_events_open(const char *caller, bool for_seal)
 void
 steward_verify_events_close(VerifyEvents *ev)
 {
+	steward_verify_team_end(ev->team);
+	ev->team = NULL;
 	steward_verify_reader_end(&ev->reader);
 	for (int p = 0; p < ev->nparts; p++)
 	{
@@ -645,7 +648,7 @@ steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
 		b.lower = *lower;
 	for (int p = 0; p < ev->nparts; p++)
 		chunk_pages(ev, p, &b, &pages[p]);
-	ev->run = steward_verify_run_begin(&ev->reader, ev->nparts, ev->parts, &b, pages, fn, arg);
+	ev->run = steward_verify_run_begin(&ev->team, &ev->reader, ev->nparts, ev->parts, &b, pages, fn, arg);
 	for (int p = 0; p < ev->nparts; p++)
 		if (pages[p].pages)
 			pfree(pages[p].pages);

@@ -618,4 +618,27 @@ my $sp_second = $sp[0][3] + 1;
 check("f|$sp[0][0]|NULL|$sp[0][4]|$sp_second|event $sp[0][0] is sealed twice",
 	'ids far apart: two entries of one block with one id');
 
+# --- one team of workers for the whole run ---------------------------------------------
+# The workers verify_audit_chain() starts for its first large chunk read
+# every later chunk too: two chunks of many pages each, and as many workers
+# started by the verifying backend as one chunk gets.
+$node->safe_psql('postgres', 'CREATE DATABASE team');
+$db = 'team';
+sql('CREATE EXTENSION pg_steward');
+sql(q{SELECT count(audit_append('TEAM', 'patient', g::text)) FROM generate_series(1, 70000) g});
+seal();
+sql(q{SELECT count(audit_append('TEAM', 'patient', g::text)) FROM generate_series(1, 20000) g});
+seal();
+is(sql(q{SELECT string_agg(event_count::text, ',' ORDER BY block_id) FROM steward.audit_blocks}),
+	'70000,20000', 'two blocks, each a chunk of its own');
+$log_offset = -s $node->logfile;
+sql(q{ALTER SYSTEM SET log_min_messages = debug1; SELECT pg_reload_conf();});
+my ($leader, $team_verdict) = split /\|/,
+  sql("$mode{parallel}\nSELECT pg_backend_pid() || '|' || is_valid || ',' || events_checked FROM verify_audit_chain()");
+sql(q{ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf();});
+is($team_verdict, 'true,90000', 'both chunks read by parallel workers only verify');
+my $started = () = slurp_file($node->logfile, $log_offset)
+  =~ /starting background worker process "parallel worker for PID $leader"/g;
+is($started, 4, 'max_parallel_workers_per_gather workers started for both chunks together');
+
 done_testing();
