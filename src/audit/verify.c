@@ -629,6 +629,16 @@ sealed_twice(Verify *v, Chunk *c, const EntryRef *ref)
 			"event %lld is sealed twice", (long long) ref->id);
 }
 
+/* find the pages of the events of the chunk whose blocks were read */
+static void
+prepare_chunk(Verify *v)
+{
+	Chunk	   *c = v->reading;
+
+	steward_verify_events_prepare(v->events, &c->blocks[c->nblocks - 1].snap,
+								  c->lower_snap ? &c->lower : NULL);
+}
+
 /*
  * The chunk whose blocks were read starts to be matched: its events read
  * (by workers, launched first, while the leader goes on with the next
@@ -1002,6 +1012,10 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		}
 	}
 
+	/* a run over the whole ledger has its workers ready for its first chunk */
+	if (!have_since)
+		steward_verify_events_workers(v.events);
+
 	arg = Int64GetDatum(v.chain.next_block - 1);
 	portal = SPI_cursor_open_with_args(NULL,
 									   steward_audit_block_select("entries", "WHERE block_id OPERATOR(pg_catalog.>) $1 ORDER BY block_id"),
@@ -1027,7 +1041,11 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 			if (v.reading->events >= (v.matching ? CHUNK_EVENTS : FIRST_CHUNK_EVENTS))
 			{
 				if (v.matching)
+				{
+					/* its pages found while the workers still read the chunk before */
+					prepare_chunk(&v);
 					finish_chunk(&v);
+				}
 				start_chunk(&v);
 			}
 		}
@@ -1035,7 +1053,11 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	}
 	SPI_cursor_close(portal);
 	if (v.matching)
+	{
+		if (v.reading->nblocks > 0)
+			prepare_chunk(&v);
 		finish_chunk(&v);
+	}
 	if (v.reading->nblocks > 0)
 	{
 		start_chunk(&v);

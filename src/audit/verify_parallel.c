@@ -14,8 +14,9 @@
  * event id and time, never by arrival or storage order, so the result
  * does not depend on who read what, nor on how many workers there were.
  *
- * Workers are started for the first chunk that has at least
- * min_parallel_table_scan_size worth of pages, up to
+ * Workers are started at the start of a run over the whole ledger when
+ * its partitions have at least min_parallel_table_scan_size worth of pages
+ * (steward_verify_team_start), else for the first chunk that has, up to
  * max_parallel_workers_per_gather of them (none when that is 0, or in a
  * single-user backend), through PostgreSQL's parallel context: they run
  * in the leader's transaction and snapshot, as the same user (the owner
@@ -301,6 +302,19 @@ steward_verify_team_end(VerifyTeam *team)
 	ExitParallelMode();
 	pfree(team->mqh);
 	pfree(team);
+}
+
+/*
+ * Start the team before the first chunk, for a run that will read npages
+ * pages in all, so that the workers are ready when it is posted.
+ */
+void
+steward_verify_team_start(VerifyTeam **teamp, int nparts, Relation *rels, int64 npages)
+{
+	int			nworkers = workers_for(npages);
+
+	if (*teamp == NULL && nworkers > 0)
+		*teamp = team_begin(nworkers, nparts, rels);
 }
 
 /* a chunk being read: its shared state, and which workers are on it */

@@ -106,6 +106,9 @@ struct VerifyEvents
 	VerifyReader reader;		/* the leader's own reading */
 	VerifyRun  *run;			/* the chunk being read, or NULL */
 	VerifyTeam *team;			/* parallel workers of the run, or NULL */
+	/* the next chunk, prepared: its bounds and pages per partition, or NULL */
+	VerifyBounds next_bounds;
+	VerifyPages *next_pages;
 };
 
 /*
@@ -630,29 +633,60 @@ chunk_pages(VerifyEvents *ev, int part, const VerifyBounds *b, VerifyPages *pg)
 }
 
 /*
- * Start reading the events of a chunk: those completed in upper and not in
- * lower (NULL: none before).  Their rows go to fn as they are read, when
- * the caller steps or finishes the reading; one chunk at a time.
+ * Find the pages of the next chunk's events: those completed in upper and
+ * not in lower (NULL: none before), through the xid indexes.  Done while
+ * the chunk before is still being read, this leaves the workers less to
+ * wait for between chunks.  The snapshots must stay until the chunk starts.
+ */
+void
+steward_verify_events_prepare(VerifyEvents *ev, const AuditSnapshot *upper,
+							  const AuditSnapshot *lower)
+{
+	VerifyBounds *b = &ev->next_bounds;
+
+	Assert(ev->next_pages == NULL);
+	b->upper = *upper;
+	b->has_lower = lower != NULL;
+	if (lower)
+		b->lower = *lower;
+	ev->next_pages = palloc0(sizeof(VerifyPages) * Max(ev->nparts, 1));
+	for (int p = 0; p < ev->nparts; p++)
+		chunk_pages(ev, p, b, &ev->next_pages[p]);
+}
+
+/*
+ * Start reading the events of the chunk prepared, or of the one given
+ * (steward_verify_events_prepare).  Their rows go to fn as they are read,
+ * when the caller steps or finishes the reading; one chunk at a time.
  */
 void
 steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
 							const AuditSnapshot *lower, VerifyRowsFn fn, void *arg)
 {
-	VerifyBounds b;
-	VerifyPages *pages = palloc0(sizeof(VerifyPages) * Max(ev->nparts, 1));
-
 	Assert(ev->run == NULL);
-	b.upper = *upper;
-	b.has_lower = lower != NULL;
-	if (lower)
-		b.lower = *lower;
+	if (ev->next_pages == NULL)
+		steward_verify_events_prepare(ev, upper, lower);
+	ev->run = steward_verify_run_begin(&ev->team, &ev->reader, ev->nparts, ev->parts,
+									   &ev->next_bounds, ev->next_pages, fn, arg);
 	for (int p = 0; p < ev->nparts; p++)
-		chunk_pages(ev, p, &b, &pages[p]);
-	ev->run = steward_verify_run_begin(&ev->team, &ev->reader, ev->nparts, ev->parts, &b, pages, fn, arg);
+		if (ev->next_pages[p].pages)
+			pfree(ev->next_pages[p].pages);
+	pfree(ev->next_pages);
+	ev->next_pages = NULL;
+}
+
+/*
+ * Start the parallel workers now, for a run that reads every event: as
+ * many as a chunk of all the partitions' pages would get.
+ */
+void
+steward_verify_events_workers(VerifyEvents *ev)
+{
+	int64		npages = 0;
+
 	for (int p = 0; p < ev->nparts; p++)
-		if (pages[p].pages)
-			pfree(pages[p].pages);
-	pfree(pages);
+		npages += ev->reader.nblocks[p];
+	steward_verify_team_start(&ev->team, ev->nparts, ev->parts, npages);
 }
 
 /* hand the rows read so far to fn, without waiting */

@@ -619,9 +619,9 @@ check("f|$sp[0][0]|NULL|$sp[0][4]|$sp_second|event $sp[0][0] is sealed twice",
 	'ids far apart: two entries of one block with one id');
 
 # --- one team of workers for the whole run ---------------------------------------------
-# The workers verify_audit_chain() starts for its first large chunk read
-# every later chunk too: two chunks of many pages each, and as many workers
-# started by the verifying backend as one chunk gets.
+# The workers verify_audit_chain() starts read every chunk of the run: two
+# chunks of many pages each, and as many workers started by the verifying
+# backend as one chunk gets.
 $node->safe_psql('postgres', 'CREATE DATABASE team');
 $db = 'team';
 sql('CREATE EXTENSION pg_steward');
