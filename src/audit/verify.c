@@ -1012,10 +1012,6 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* a run over the whole ledger has its workers ready for its first chunk */
-	if (!have_since)
-		steward_verify_events_workers(v.events);
-
 	arg = Int64GetDatum(v.chain.next_block - 1);
 	portal = SPI_cursor_open_with_args(NULL,
 									   steward_audit_block_select("entries", "WHERE block_id OPERATOR(pg_catalog.>) $1 ORDER BY block_id"),
@@ -1031,6 +1027,12 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		nfetched = SPI_processed;
 		if (nfetched == 0)
 			break;
+		/*
+		 * A run over the whole ledger, once it has blocks, starts its
+		 * workers now: they are ready when its first chunk is.
+		 */
+		if (!have_since && v.blocks_checked == 0)
+			steward_verify_events_workers(v.events);
 		for (uint64 r = 0; r < nfetched; r++)
 		{
 			CHECK_FOR_INTERRUPTS();

@@ -14,9 +14,10 @@
  * event id and time, never by arrival or storage order, so the result
  * does not depend on who read what, nor on how many workers there were.
  *
- * Workers are started at the start of a run over the whole ledger when
- * its partitions have at least min_parallel_table_scan_size worth of pages
- * (steward_verify_team_start), else for the first chunk that has, up to
+ * Workers are started when a run over the whole ledger reads its first
+ * blocks, if its partitions have at least min_parallel_table_scan_size
+ * worth of pages (steward_verify_team_start), else for the first chunk
+ * that has, and tried once per run, up to
  * max_parallel_workers_per_gather of them (none when that is 0, or in a
  * single-user backend), through PostgreSQL's parallel context: they run
  * in the leader's transaction and snapshot, as the same user (the owner
@@ -228,12 +229,13 @@ workers_for(int64 npages)
 
 /*
  * Start the team: launch the workers, which open the partitions and wait
- * for the first chunk.  NULL when no worker could be launched.
+ * for the first chunk.  When no worker could be launched, a team of none
+ * (no parallel context), so that the run does not try again per chunk.
  */
 static VerifyTeam *
 team_begin(int nworkers, int nparts, Relation *rels)
 {
-	VerifyTeam *team;
+	VerifyTeam *team = palloc0(sizeof(VerifyTeam));
 	ParallelContext *pcxt;
 	Size		size = add_size(offsetof(VerifyTeamShared, partoids),
 								mul_size(sizeof(Oid), nparts));
@@ -250,10 +252,9 @@ team_begin(int nworkers, int nparts, Relation *rels)
 	{
 		DestroyParallelContext(pcxt);
 		ExitParallelMode();
-		return NULL;
+		return team;
 	}
 
-	team = palloc0(sizeof(VerifyTeam));
 	team->pcxt = pcxt;
 	team->shared = shm_toc_allocate(pcxt->toc, size);
 	ConditionVariableInit(&team->shared->cv);
@@ -278,7 +279,7 @@ team_begin(int nworkers, int nparts, Relation *rels)
 	if (team->nlaunched == 0)
 	{
 		steward_verify_team_end(team);
-		return NULL;
+		return palloc0(sizeof(VerifyTeam));
 	}
 	return team;
 }
@@ -292,6 +293,11 @@ steward_verify_team_end(VerifyTeam *team)
 {
 	if (team == NULL)
 		return;
+	if (team->pcxt == NULL)
+	{
+		pfree(team);			/* a team of none */
+		return;
+	}
 	pg_atomic_write_u32(&team->shared->done, 1);
 	ConditionVariableBroadcast(&team->shared->cv);
 	WaitForParallelWorkersToFinish(team->pcxt);
@@ -367,11 +373,13 @@ steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *leader, int nparts, R
 	}
 	run->team = *teamp;
 
+	/* no segment free: the leader reads the chunk alone, the workers wait */
 	if (run->team && run->team->nlive > 0)
+		run->seg = dsm_create(size, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	if (run->seg != NULL)
 	{
 		VerifyTeamShared *ts = run->team->shared;
 
-		run->seg = dsm_create(size, 0);
 		run->shared = dsm_segment_address(run->seg);
 		shared_fill(run->shared, &layout, nparts, b, pages, nunits);
 		run->reading = palloc0(sizeof(bool) * run->team->nlaunched);

@@ -666,6 +666,11 @@ steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
 	Assert(ev->run == NULL);
 	if (ev->next_pages == NULL)
 		steward_verify_events_prepare(ev, upper, lower);
+	/* a prepared chunk is the one given */
+	Assert(ev->next_bounds.upper.xmin == upper->xmin &&
+		   ev->next_bounds.upper.xmax == upper->xmax &&
+		   ev->next_bounds.has_lower == (lower != NULL) &&
+		   (lower == NULL || ev->next_bounds.lower.xmax == lower->xmax));
 	ev->run = steward_verify_run_begin(&ev->team, &ev->reader, ev->nparts, ev->parts,
 									   &ev->next_bounds, ev->next_pages, fn, arg);
 	for (int p = 0; p < ev->nparts; p++)
