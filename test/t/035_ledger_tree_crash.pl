@@ -49,15 +49,20 @@ for my $round (1 .. 3)
 {
 	for my $w (@writers)
 	{
-		# one event per transaction, for a while: the sealer keeps sealing
-		$w->query_until(qr/sent/, q{
-\echo sent
-DO $$ BEGIN
-    FOR i IN 1 .. 3000 LOOP
+		# one event per transaction, about a thousand a second, until the
+		# crash ends the session (or the test's time is up): the sealer keeps
+		# sealing, never idle long enough to exit, while the test looks for it
+		$w->query_until(qr/sent/, qq{
+\\echo sent
+DO \$\$ DECLARE until timestamptz := clock_timestamp() + interval '$PostgreSQL::Test::Utils::timeout_default seconds';
+BEGIN
+    FOR i IN 1 .. 100000000 LOOP
         PERFORM audit_append('UPDATE', 'patient', 'R-' || i);
         COMMIT;
+        PERFORM pg_sleep(0.001);
+        EXIT WHEN clock_timestamp() > until;
     END LOOP;
-END $$;
+END \$\$;
 });
 	}
 	# kill the sealer while it seals (it may have just exited: take the next)
