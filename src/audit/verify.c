@@ -640,7 +640,8 @@ prepare_chunk(Verify *v)
 }
 
 /*
- * The chunk whose blocks were read starts to be matched: its events read
+ * The chunk whose blocks were read (and pages prepared, prepare_chunk)
+ * starts to be matched: its events read
  * (by workers, launched first, while the leader goes on with the next
  * chunk's blocks), its entries indexed by id (by offset from the lowest id
  * when the ids are dense, else sorted: no sort on the common path) and
@@ -650,7 +651,6 @@ static void
 start_chunk(Verify *v)
 {
 	Chunk	   *c = v->reading;
-	AuditBlock *last = &c->blocks[c->nblocks - 1];
 	MemoryContext old;
 	EntryRef   *refs;
 	int64		n = 0;
@@ -665,8 +665,7 @@ start_chunk(Verify *v)
 	c->next_position = v->chain.next_position;
 
 	/* the workers begin at once; their rows are matched from the next step on */
-	steward_verify_events_start(v->events, &last->snap, c->lower_snap ? &c->lower : NULL,
-								match_rows, v);
+	steward_verify_events_start(v->events, match_rows, v);
 
 	old = MemoryContextSwitchTo(v->runcxt);
 	if (c->events > v->maxrefs)
@@ -1042,24 +1041,20 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 				steward_verify_events_step(v.events);
 			if (v.reading->events >= (v.matching ? CHUNK_EVENTS : FIRST_CHUNK_EVENTS))
 			{
+				/* its pages found while the workers still read the chunk before */
+				prepare_chunk(&v);
 				if (v.matching)
-				{
-					/* its pages found while the workers still read the chunk before */
-					prepare_chunk(&v);
 					finish_chunk(&v);
-				}
 				start_chunk(&v);
 			}
 		}
 		SPI_freetuptable(fetched);
 	}
 	SPI_cursor_close(portal);
+	if (v.reading->nblocks > 0)
+		prepare_chunk(&v);
 	if (v.matching)
-	{
-		if (v.reading->nblocks > 0)
-			prepare_chunk(&v);
 		finish_chunk(&v);
-	}
 	if (v.reading->nblocks > 0)
 	{
 		start_chunk(&v);

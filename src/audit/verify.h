@@ -97,9 +97,7 @@ typedef struct VerifyReader
 extern VerifyEvents *steward_verify_events_open(const char *caller, bool for_seal);
 extern void steward_verify_events_prepare(VerifyEvents *ev, const AuditSnapshot *upper,
 										  const AuditSnapshot *lower);
-extern void steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
-										const AuditSnapshot *lower,
-										VerifyRowsFn fn, void *arg);
+extern void steward_verify_events_start(VerifyEvents *ev, VerifyRowsFn fn, void *arg);
 extern void steward_verify_events_workers(VerifyEvents *ev);
 extern void steward_verify_events_step(VerifyEvents *ev);
 extern void steward_verify_events_finish(VerifyEvents *ev);
@@ -121,7 +119,7 @@ extern VerifyRun *steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *lea
 extern void steward_verify_run_step(VerifyRun *run);
 extern void steward_verify_run_finish(VerifyRun *run);
 extern void steward_verify_team_start(VerifyTeam **teamp, int nparts, Relation *rels,
-									  int64 npages);
+									  int64 npages, int max_workers);
 extern void steward_verify_team_end(VerifyTeam *team);
 extern PGDLLEXPORT void steward_verify_worker(dsm_segment *seg, shm_toc *toc);
 

@@ -311,13 +311,15 @@ steward_verify_team_end(VerifyTeam *team)
 }
 
 /*
- * Start the team before the first chunk, for a run that will read npages
- * pages in all, so that the workers are ready when it is posted.
+ * Start the team, unless the run has one (or tried): for npages pages, at
+ * most max_workers workers.  Called before the first chunk, for a run that
+ * will read npages pages in all, the workers are ready when it is posted.
  */
 void
-steward_verify_team_start(VerifyTeam **teamp, int nparts, Relation *rels, int64 npages)
+steward_verify_team_start(VerifyTeam **teamp, int nparts, Relation *rels, int64 npages,
+						  int max_workers)
 {
-	int			nworkers = workers_for(npages);
+	int			nworkers = Min(workers_for(npages), max_workers);
 
 	if (*teamp == NULL && nworkers > 0)
 		*teamp = team_begin(nworkers, nparts, rels);
@@ -364,24 +366,18 @@ steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *leader, int nparts, R
 	}
 	size = shared_layout(&layout, b, nunits, npages);
 
-	if (*teamp == NULL)
-	{
-		int			nworkers = Min(workers_for(npages), nunits - 1);
-
-		if (nworkers > 0)
-			*teamp = team_begin(nworkers, nparts, rels);
-	}
+	steward_verify_team_start(teamp, nparts, rels, npages, nunits - 1);
 	run->team = *teamp;
 
 	/* no segment free: the leader reads the chunk alone, the workers wait */
 	if (run->team && run->team->nlive > 0)
 		run->seg = dsm_create(size, DSM_CREATE_NULL_IF_MAXSEGMENTS);
+	run->shared = run->seg ? dsm_segment_address(run->seg) : palloc(size);
+	shared_fill(run->shared, &layout, nparts, b, pages, nunits);
 	if (run->seg != NULL)
 	{
 		VerifyTeamShared *ts = run->team->shared;
 
-		run->shared = dsm_segment_address(run->seg);
-		shared_fill(run->shared, &layout, nparts, b, pages, nunits);
 		run->reading = palloc0(sizeof(bool) * run->team->nlaunched);
 		for (int i = 0; i < run->team->nlaunched; i++)
 			if (run->team->mqh[i])
@@ -396,11 +392,7 @@ steward_verify_run_begin(VerifyTeam **teamp, VerifyReader *leader, int nparts, R
 		ConditionVariableBroadcast(&ts->cv);
 	}
 	else
-	{
 		run->team = NULL;
-		run->shared = palloc(size);
-		shared_fill(run->shared, &layout, nparts, b, pages, nunits);
-	}
 	shared_bounds(run->shared, &run->bounds);
 	return run;
 }
@@ -542,7 +534,9 @@ steward_verify_worker(dsm_segment *seg, shm_toc *toc)
 		pg_read_barrier();
 		cseg = dsm_attach(ts->chunk);
 		if (cseg == NULL)
-			elog(ERROR, "could not attach to the chunk's dynamic shared memory segment");
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("could not map dynamic shared memory segment")));
 		s = dsm_segment_address(cseg);
 		shared_bounds(s, &b);
 		while ((n = read_next_unit(s, &r, &b)) >= 0)

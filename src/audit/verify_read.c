@@ -655,22 +655,14 @@ steward_verify_events_prepare(VerifyEvents *ev, const AuditSnapshot *upper,
 }
 
 /*
- * Start reading the events of the chunk prepared, or of the one given
- * (steward_verify_events_prepare).  Their rows go to fn as they are read,
- * when the caller steps or finishes the reading; one chunk at a time.
+ * Start reading the events of the chunk prepared (steward_verify_events_
+ * prepare).  Their rows go to fn as they are read, when the caller steps or
+ * finishes the reading; one chunk at a time.
  */
 void
-steward_verify_events_start(VerifyEvents *ev, const AuditSnapshot *upper,
-							const AuditSnapshot *lower, VerifyRowsFn fn, void *arg)
+steward_verify_events_start(VerifyEvents *ev, VerifyRowsFn fn, void *arg)
 {
-	Assert(ev->run == NULL);
-	if (ev->next_pages == NULL)
-		steward_verify_events_prepare(ev, upper, lower);
-	/* a prepared chunk is the one given */
-	Assert(ev->next_bounds.upper.xmin == upper->xmin &&
-		   ev->next_bounds.upper.xmax == upper->xmax &&
-		   ev->next_bounds.has_lower == (lower != NULL) &&
-		   (lower == NULL || ev->next_bounds.lower.xmax == lower->xmax));
+	Assert(ev->run == NULL && ev->next_pages != NULL);
 	ev->run = steward_verify_run_begin(&ev->team, &ev->reader, ev->nparts, ev->parts,
 									   &ev->next_bounds, ev->next_pages, fn, arg);
 	for (int p = 0; p < ev->nparts; p++)
@@ -691,7 +683,7 @@ steward_verify_events_workers(VerifyEvents *ev)
 
 	for (int p = 0; p < ev->nparts; p++)
 		npages += ev->reader.nblocks[p];
-	steward_verify_team_start(&ev->team, ev->nparts, ev->parts, npages);
+	steward_verify_team_start(&ev->team, ev->nparts, ev->parts, npages, INT_MAX);
 }
 
 /* hand the rows read so far to fn, without waiting */
