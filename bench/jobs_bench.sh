@@ -416,7 +416,7 @@ one batch late; "-": no sample showed it, and its time is in the phase before):
 | copy (batches of INSERT … SELECT) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_copy,$r]}"; done)
 | replay (the change log) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_replay,$r]}"; done)
 | verify (ranges compared) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_verify,$r]}"; done)
-| final (under the SHARE lock: last replay, counts, trigger dropped) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_final,$r]}"; done)
+| final (counts and a replay of the log before the SHARE lock; the last replay, checks and trigger dropped under it) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[p_final,$r]}"; done)
 | the final step's lock held (ms, the job's own figure) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${COPY[held,$r]}"; done)
 | whole job (submission to its \`finished_at\`) |$(for r in $(seq "$RUNS"); do printf ' %s |' "${T[copy,$r]}"; done)
 | batches; the longest (ms, \`max_batch_ms\`) |$(for r in $(seq "$RUNS"); do printf ' %s; %s |' "${COPY[batches,$r]}" "${COPY[maxbatch,$r]}"; done)

@@ -792,7 +792,7 @@ Where the time goes (seconds, the fastest run, run $C_BEST; every run in bracket
 reports them in its last \`job_status().phase\` (else sampled from \`job_status()\` every
 $(meta "$J_TSV" phase_interval) s), and the longest lock held at the swap:
 
-| copy | replay | verify | final step (SHARE lock) | its lock held (ms, the job's figure) | longest batch (ms) | the longest a writer waited (ms) |
+| copy | replay | verify | final step (its SHARE lock included) | its lock held (ms, the job's figure) | longest batch (ms) | the longest a writer waited (ms) |
 |---:|---:|---:|---:|---:|---:|---:|
 | $(val "$J_TSV" copy_phase copy) ($(runs_of "$J_TSV" copy_phase copy)) | $(val "$J_TSV" copy_phase replay) ($(runs_of "$J_TSV" copy_phase replay)) | $(val "$J_TSV" copy_phase verify) ($(runs_of "$J_TSV" copy_phase verify)) | $(val "$J_TSV" copy_phase final) ($(runs_of "$J_TSV" copy_phase final)) | **$(val "$J_TSV" copy_lock held_ms)** ($(runs_of "$J_TSV" copy_lock held_ms)) | $(val "$J_TSV" copy_phase max_batch_ms) ($(runs_of "$J_TSV" copy_phase max_batch_ms)) | **$(val "$J_TSV" copy_lock probe_max_ms)** ($(runs_of "$J_TSV" copy_lock probe_max_ms)) |
 

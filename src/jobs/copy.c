@@ -369,6 +369,9 @@ typedef struct CopyRun
 	CopyPhase	phase;
 	double		secs[NUM_PHASES];	/* each phase's time so far */
 	double		lock_ms;		/* longest lock the final step held, or -1 */
+	int64		replayed_before;	/* log entries the final step replayed
+									 * before its lock (its last try) */
+	int64		replayed_under; /* and under it */
 	TimestampTz last_end;		/* end of this run's previous batch, or 0 */
 } CopyRun;
 
@@ -1136,21 +1139,28 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
 }
 
 /*
- * final: count both tables, then under a short lock drain the log, check
- * the counts and the rows it re-synced, swap.
+ * final: count both tables, replay the log, then under a short lock
+ * drain it, check the counts and the rows it re-synced, swap.
  *
  * The counts are taken before the lock, in a snapshot "before" registered
  * for the step; the target is locked IN SHARE MODE first, so that from
- * then on only this step writes it.  Under the lock the log is drained;
- * its keys D are every key whose source rows may differ between "before"
- * and now (a write is logged with its row change, and nothing has been
- * replayed since "before").  So the row count of each table now is its
- * count in "before", less its rows of D in "before", plus its rows of D
- * now; the two must be equal, and the rows of D must be equal on both
- * sides (count and sum of row hashes).  The lock is held for the replay of
- * the log and the reads of D's rows, not for a count of the tables.  The
- * time from the lock's grant to the end of the step is recorded in
- * run->lock_ms (the longest, when the step runs more than once).
+ * then on only this step writes it.  Then, still before the lock, the log
+ * is replayed once over as it stood after the counts (what is written
+ * meanwhile is left for the lock, so that this ends however fast the
+ * source is written).  Under the lock the log is drained.  The keys D of
+ * both replays are every key whose source rows may differ between
+ * "before" and now (a write is logged with its row change, and nothing
+ * was replayed since "before" but by these two).  So the row count of
+ * each table now is its count in "before", less its rows of D in
+ * "before", plus its rows of D now; the two must be equal, and the rows of
+ * D must be equal on both sides now (count and sum of row hashes).  The
+ * lock is held for the replay of what was written during the first
+ * replay and the reads of D's rows, not for a count of the tables nor for
+ * the log that built up during the verify phase and the counts.  The time
+ * from the lock's grant to the end of the step is recorded in
+ * run->lock_ms (the longest, when the step runs more than once), the log
+ * entries replayed before and under the lock in run->replayed_before and
+ * run->replayed_under.
  */
 static void
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
@@ -1163,6 +1173,11 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	TimestampTz locked;
 	StringInfoData done;
 	bool		isnull;
+	KeySet		d = {0};
+	int64		pending;
+	int64		replayed = 0;
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+	char	   *text;
 
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
 		elog(ERROR, "could not lock the target");
@@ -1176,6 +1191,24 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	count_tgt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	PopActiveSnapshot();
 
+	/* the log as it stands now, replayed before the lock */
+	text = steward_query_text_as_owner("SELECT pg_catalog.count(*) FROM steward.copy_changes "
+									   "WHERE job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+									   1, args, &isnull);
+	pending = isnull ? 0 : pg_strtoint64(text);
+	while (replayed < pending)
+	{
+		int64		n = replay_log(job, c, (int) Min((int64) job->batch_size, pending - replayed),
+								   NULL, NULL, &d);
+
+		CHECK_FOR_INTERRUPTS();
+		if (n == 0)
+			break;
+		replayed += n;
+	}
+	run->replayed_before = replayed;
+	replayed = 0;
+
 	if (swap)
 	{
 		if (SPI_execute(psprintf("LOCK TABLE %s, %s IN ACCESS EXCLUSIVE MODE", c->src, c->tgt), false, 0) < 0)
@@ -1187,14 +1220,34 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 
 	PG_TRY();
 	{
-		KeySet		d = {0};
 		RangeSum	src_before;
 		RangeSum	tgt_before;
 		RangeSum	src_now;
 		RangeSum	tgt_now;
+		int64		n;
 
-		while (replay_log(job, c, job->batch_size, NULL, NULL, &d) == job->batch_size)
+		while ((n = replay_log(job, c, job->batch_size, NULL, NULL, &d)) > 0)
+		{
 			CHECK_FOR_INTERRUPTS();
+			replayed += n;
+			if (n < job->batch_size)
+				break;
+		}
+		run->replayed_under = replayed;
+		/* a key replayed in both, or in two batches, once */
+		if (d.n > 1)
+		{
+			int			kept = 1;
+
+			qsort_arg(d.keys, d.n, sizeof(Datum), key_order_cmp, &c->key);
+			for (int i = 1; i < d.n; i++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (steward_key_compare(&c->key, d.keys[kept - 1], d.keys[i]) != 0)
+					d.keys[kept++] = d.keys[i];
+			}
+			d.n = kept;
+		}
 
 		PushActiveSnapshot(before);
 		keys_sum(job, c, hash, c->src, &d, &src_before);
@@ -1215,7 +1268,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		if (src_now.n != tgt_now.n || src_now.sum != tgt_now.sum)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the rows of the %d keys replayed under the lock differ between source and target",
+					 errmsg("copy verification failed: the rows of the %d keys the final step replayed differ between source and target",
 							d.n),
 					 errdetail("The source has " INT64_FORMAT " rows of these keys, the target " INT64_FORMAT ".",
 							   src_now.n, tgt_now.n)));
@@ -1299,7 +1352,8 @@ copy_table_batch(StewardJob *job, int64 *rows)
 		initStringInfo(&buf);
 		appendStringInfoString(&buf, job->phase);
 		append_times(&buf, run, PHASE_FINAL);
-		appendStringInfo(&buf, ", lock held %.0f ms", run->lock_ms);
+		appendStringInfo(&buf, ", lock held %.0f ms, log entries replayed " INT64_FORMAT " before it and " INT64_FORMAT " under it",
+						 run->lock_ms, run->replayed_before, run->replayed_under);
 		steward_job_set_phase(job, buf.data);
 	}
 	else

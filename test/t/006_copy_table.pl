@@ -56,7 +56,7 @@ $node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FRO
 is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
 	'succeeded ', 'the copy succeeded');
 like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"),
-	qr/^done: \d+ rows, swapped \(the old table is visits_old\); copy [0-9.]+ s, replay [0-9.]+ s, verify [0-9.]+ s, final [0-9.]+ s, lock held \d+ ms$/,
+	qr/^done: \d+ rows, swapped \(the old table is visits_old\); copy [0-9.]+ s, replay [0-9.]+ s, verify [0-9.]+ s, final [0-9.]+ s, lock held \d+ ms, log entries replayed \d+ before it and \d+ under it$/,
 	'the phase reports the rows, the swap, the time of each phase and how long the lock was held');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM expected EXCEPT SELECT * FROM visits) d}),
 	'0', 'no row of the source is missing from the copy');
@@ -342,6 +342,73 @@ is($node->safe_psql('postgres', "SELECT state || ' ' || last_sqlstate || ' ' || 
 	'a row the copy did not write, in a range already verified, fails the final step');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'strays'::regclass}),
 	'0', 'and the failed copy dropped its trigger');
+
+# --- the log left when the final step begins is replayed before its lock:
+# with no write during the step, nothing is replayed under the lock.  A
+# session holds the target IN ROW EXCLUSIVE MODE, which lets the copy write
+# it but stops the final step at its first lock (IN SHARE MODE); the source
+# is written meanwhile, after the last verify batch ---
+$node->safe_psql('postgres', q{
+CREATE TABLE notes (id bigint PRIMARY KEY, note text);
+INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 2000) g;
+CREATE TABLE notes_new (id bigint PRIMARY KEY, note text);
+});
+my $blocker = $node->background_psql('postgres');
+$blocker->query_safe('BEGIN');
+$blocker->query_safe('LOCK TABLE notes_new IN ROW EXCLUSIVE MODE');
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('notes', 'notes_new', batch_size => 100, target_batch_time => '0',
+                  lock_timeout => '5min')});
+$node->poll_query_until('postgres', q{
+SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'notes_new'::regclass AND mode = 'ShareLock' AND NOT granted)})
+  or die 'the final step did not wait for the target';
+like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^final;/, 'the copy waits in its final step');
+# 3000 entries in the log, more than a replay batch (100)
+$node->safe_psql('postgres', q{
+UPDATE notes SET note = note || '!' WHERE id <= 1500;
+UPDATE notes SET note = note || '?' WHERE id > 500;
+DELETE FROM notes WHERE id % 100 = 0;
+INSERT INTO notes SELECT g, 'late ' || g FROM generate_series(2001, 2100) g;
+});
+# and a writer goes on writing through the final step, for as long as the
+# capture trigger exists: it takes its lock first, so that a write it makes
+# is either logged or made after the final step's lock has gone (then it
+# stops before writing)
+my $notes_writer = $node->background_psql('postgres', on_error_stop => 0);
+$notes_writer->query_until(qr/writing/, qq{\\echo writing
+DO \$\$
+DECLARE i int := 0;
+BEGIN
+    LOOP
+        LOCK TABLE notes IN ROW EXCLUSIVE MODE;
+        EXIT WHEN NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'steward_copy_$job');
+        i := i + 1;
+        INSERT INTO notes VALUES (3000 + i, 'during ' || i);
+        UPDATE notes SET note = note || '+' WHERE id = 1 + (i * 7) % 2000;
+        DELETE FROM notes WHERE id = 2 + (i * 13) % 2000;
+        COMMIT;
+    END LOOP;
+END \$\$;
+});
+$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM notes WHERE note LIKE 'during%'")
+  or die 'the writer did not write';
+$blocker->query_safe('COMMIT');
+$blocker->quit;
+$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+  or die 'the copy did not end';
+$notes_writer->quit;
+is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+	'succeeded ', 'the copy with a long log left for its final step succeeded');
+my ($before, $under) = $node->safe_psql('postgres', "SELECT phase FROM job_status($job)")
+  =~ /, log entries replayed (\d+) before it and (\d+) under it$/;
+cmp_ok($before // 0, '>=', 3120, 'the log written before the final step was replayed before it took its lock');
+note "log entries replayed under the lock: " . ($under // 'none');
+is($node->safe_psql('postgres', "SELECT count(*) > 0 FROM notes WHERE note LIKE 'during%'"), 't',
+	'the writer wrote while the final step ran');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM notes EXCEPT SELECT * FROM notes_new) d}),
+	'0', 'no row of the source is missing from the copy');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM notes_new EXCEPT SELECT * FROM notes) d}),
+	'0', 'the copy has no row the source does not have');
 
 $node->stop;
 done_testing();
