@@ -71,7 +71,7 @@
 #include "audit/audit.h"
 #include "audit/verify.h"
 
-#define CHUNK_EVENTS	250000	/* the entries of about this many events at a time */
+#define CHUNK_EVENTS	100000	/* the entries of about this many events at a time */
 #define FIRST_CHUNK_EVENTS (CHUNK_EVENTS / 4)	/* the first chunk: workers start sooner */
 #define DENSE_IDS		4		/* ids found by offset when they span at most
 								 * this many times the chunk's entries */

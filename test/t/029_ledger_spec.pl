@@ -544,8 +544,8 @@ check("f|$last[0][0]|$last[0][2]|$lb|$lp|event $last[0][0] is missing: it was de
 $agree->('a missing entry and an inserted row at one position') if $agree;
 
 # --- a chunk boundary --------------------------------------------------------------
-# verify.c reads the events of about 250 000 sealed events at a time
-# (CHUNK_EVENTS): a block of 250 000 events closes a chunk. What is found
+# verify.c reads the events of about 100 000 sealed events at a time
+# (CHUNK_EVENTS): a block of 250 000 events is a chunk of its own. What is found
 # around the boundary is the same as anywhere else: an inserted row just
 # after the block's last entry ranks after a changed event at that position
 # in the next block (it used to win, being found in the earlier chunk), and a
