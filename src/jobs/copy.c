@@ -18,11 +18,12 @@
  *	  verify  per key range, row counts and sums of row hashes of source
  *			  and target are compared, but for the keys still in the log;
  *			  a differing range is copied again;
- *	  final	  under a short lock (SHARE on the source; ACCESS EXCLUSIVE on
- *			  both with swap), with lock_timeout and retries: the last log
- *			  entries are replayed, the row counts compared, the trigger
- *			  dropped and, with swap, the tables renamed: the source becomes
- *			  <name>_old and the target takes its name.
+ *	  final	  the row counts taken and the log replayed, then under a short
+ *			  lock (SHARE on the source; ACCESS EXCLUSIVE on both with
+ *			  swap), with lock_timeout and retries: the last log entries
+ *			  replayed, the row counts compared, the trigger dropped and,
+ *			  with swap, the tables renamed: the source becomes <name>_old
+ *			  and the target takes its name.
  * The trigger exists from submission on (created in the submitting
  * transaction), so no write is lost between submission and copy.  The
  * target is written in bulk where that is what its INSERT would do
@@ -347,7 +348,7 @@ keep(StewardJob *job, const char *s)
  * The phases, in their order.  The phase column reads "<phase>; <time of
  * each phase so far>", e.g. "verify; copy 5.83 s, replay 0.92 s, verify
  * 0.40 s", and at the end "done: N rows; copy 5.83 s, ..., final 0.12 s,
- * lock held 95 ms".  A phase's time is wall-clock: from the end of the
+ * lock held 95 ms, log entries replayed 4210 before it and 37 under it".  A phase's time is wall-clock: from the end of the
  * previous batch of the run (or the start of the run's first batch) to the
  * end of each of its batches, so it includes commits, the health gate,
  * pauses and retries; runs add up.
@@ -590,8 +591,12 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit
 	{
 		CHECK_FOR_INTERRUPTS();
 		if (texts[i] != NULL)
+		{
 			(*keys)[kept++] = steward_key_datum(&c->key, texts[i]);
+			pfree(texts[i]);
+		}
 	}
+	pfree(texts);
 	qsort_arg(*keys, kept, sizeof(Datum), key_order_cmp, &c->key);
 	*nkeys = 0;
 	for (int i = 0; i < kept; i++)
@@ -726,6 +731,7 @@ replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const 
 		memcpy(applied->keys + applied->n, elems, sizeof(Datum) * nkeys);
 		applied->n += nkeys;
 	}
+	pfree(elems);
 	return n;
 }
 
@@ -1138,6 +1144,82 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
 	AtEOXact_GUC(true, nestlevel);
 }
 
+/* sort a key set and drop its duplicates */
+static void
+keyset_unique(CopySql *c, KeySet *s)
+{
+	int			kept = 1;
+
+	if (s->n < 2)
+		return;
+	qsort_arg(s->keys, s->n, sizeof(Datum), key_order_cmp, &c->key);
+	for (int i = 1; i < s->n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (steward_key_compare(&c->key, s->keys[kept - 1], s->keys[i]) != 0)
+			s->keys[kept++] = s->keys[i];
+	}
+	s->n = kept;
+}
+
+/* the keys of a (sorted, unique) that are in b (sorted, unique), or not */
+static KeySet
+keyset_split(CopySql *c, const KeySet *a, const KeySet *b, bool in_b)
+{
+	KeySet		r = {0};
+	int			j = 0;
+
+	r.cap = Max(a->n, 1);
+	r.keys = palloc(sizeof(Datum) * r.cap);
+	for (int i = 0; i < a->n; i++)
+	{
+		int			cmp = 1;
+
+		CHECK_FOR_INTERRUPTS();
+		while (j < b->n && (cmp = steward_key_compare(&c->key, b->keys[j], a->keys[i])) < 0)
+			j++;
+		if ((j < b->n && cmp == 0) == in_b)
+			r.keys[r.n++] = a->keys[i];
+	}
+	return r;
+}
+
+/* a row count and a sum of row hashes (modulo 2^64) */
+typedef struct Tally
+{
+	int64		n;
+	uint64		sum;
+} Tally;
+
+/*
+ * The rows of keys in both tables, in snapshot snap (NULL: a new one),
+ * added to (sign 1) or taken from (sign -1) *src and *tgt.
+ */
+static void
+tally_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot snap, KeySet *keys,
+		   int sign, Tally *src, Tally *tgt)
+{
+	RangeSum	s;
+	RangeSum	t;
+
+	if (keys->n == 0)
+		return;
+	if (snap == NULL)
+	{
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+	else
+		PushActiveSnapshot(snap);
+	keys_sum(job, c, hash, c->src, keys, &s);
+	keys_sum(job, c, hash, c->tgt, keys, &t);
+	PopActiveSnapshot();
+	src->n += sign * s.n;
+	src->sum += sign > 0 ? s.sum : -s.sum;
+	tgt->n += sign * t.n;
+	tgt->sum += sign > 0 ? t.sum : -t.sum;
+}
+
 /*
  * final: count both tables, replay the log, then under a short lock
  * drain it, check the counts and the rows it re-synced, swap.
@@ -1145,39 +1227,53 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
  * The counts are taken before the lock, in a snapshot "before" registered
  * for the step; the target is locked IN SHARE MODE first, so that from
  * then on only this step writes it.  Then, still before the lock, the log
- * is replayed once over as it stood after the counts (what is written
- * meanwhile is left for the lock, so that this ends however fast the
- * source is written).  Under the lock the log is drained.  The keys D of
- * both replays are every key whose source rows may differ between
- * "before" and now (a write is logged with its row change, and nothing
- * was replayed since "before" but by these two).  So the row count of
- * each table now is its count in "before", less its rows of D in
- * "before", plus its rows of D now; the two must be equal, and the rows of
- * D must be equal on both sides now (count and sum of row hashes).  The
- * lock is held for the replay of what was written during the first
- * replay and the reads of D's rows, not for a count of the tables nor for
- * the log that built up during the verify phase and the counts.  The time
+ * is replayed once over (about as many entries as it held after the
+ * counts: what is written meanwhile is left for the lock, so that this
+ * ends however fast the source is written), its keys P; a snapshot
+ * "replayed" is registered after it.  Under the lock the log is drained,
+ * its keys L.  P and L hold every key whose source rows may differ
+ * between "before" and now (a write is logged with its row change, and
+ * nothing but these two replays took entries from the log since
+ * "before").  So the row count of each table now is its count in
+ * "before", less its rows of P and L in "before", plus its rows of P and
+ * L now; the two must be equal, and the rows of P and L must be equal on
+ * both sides now (count and sum of row hashes).
+ * A key of P that is not in L has the same rows now as in "replayed" on
+ * both sides: a change to it that "replayed" does not see was logged
+ * after the replay took its entries, so it is in L; and only this step
+ * writes the target.  So the rows of P are read before the lock, in
+ * "before" and in "replayed", and under the lock only L's: its keys not
+ * in P in "before", its keys in P in "replayed" (taken out again, read in
+ * the snapshot they were added in) and all of L now.  The lock is held
+ * for the replay of what was written during the first replay and the
+ * reads of those keys' rows, not for a count of the tables nor for the
+ * log that built up during the verify phase and the counts.  The time
  * from the lock's grant to the end of the step is recorded in
  * run->lock_ms (the longest, when the step runs more than once), the log
  * entries replayed before and under the lock in run->replayed_before and
- * run->replayed_under.
+ * run->replayed_under.  Returns the log entries replayed.
  */
-static void
+static int64
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
 {
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
 	const char *hash = row_hash_sql(job, c);
 	Snapshot	before;
+	Snapshot	replayed_snap;
 	int64		count_src;
 	int64		count_tgt;
 	TimestampTz locked;
 	StringInfoData done;
 	bool		isnull;
-	KeySet		d = {0};
+	KeySet		pre = {0};
 	int64		pending;
 	int64		replayed = 0;
 	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
 	char	   *text;
+	Tally		src_before = {0};
+	Tally		tgt_before = {0};
+	Tally		src_now = {0};
+	Tally		tgt_now = {0};
 
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
 		elog(ERROR, "could not lock the target");
@@ -1199,7 +1295,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	while (replayed < pending)
 	{
 		int64		n = replay_log(job, c, (int) Min((int64) job->batch_size, pending - replayed),
-								   NULL, NULL, &d);
+								   NULL, NULL, &pre);
 
 		CHECK_FOR_INTERRUPTS();
 		if (n == 0)
@@ -1207,7 +1303,11 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		replayed += n;
 	}
 	run->replayed_before = replayed;
-	replayed = 0;
+	keyset_unique(c, &pre);
+	CommandCounterIncrement();
+	replayed_snap = RegisterSnapshot(GetTransactionSnapshot());
+	tally_keys(job, c, hash, before, &pre, 1, &src_before, &tgt_before);
+	tally_keys(job, c, hash, replayed_snap, &pre, 1, &src_now, &tgt_now);
 
 	if (swap)
 	{
@@ -1220,44 +1320,26 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 
 	PG_TRY();
 	{
-		RangeSum	src_before;
-		RangeSum	tgt_before;
-		RangeSum	src_now;
-		RangeSum	tgt_now;
+		KeySet		under = {0};
+		KeySet		in_pre;
+		KeySet		new_keys;
 		int64		n;
+		int64		under_entries = 0;
 
-		while ((n = replay_log(job, c, job->batch_size, NULL, NULL, &d)) > 0)
+		while ((n = replay_log(job, c, job->batch_size, NULL, NULL, &under)) > 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			replayed += n;
+			under_entries += n;
 			if (n < job->batch_size)
 				break;
 		}
-		run->replayed_under = replayed;
-		/* a key replayed in both, or in two batches, once */
-		if (d.n > 1)
-		{
-			int			kept = 1;
-
-			qsort_arg(d.keys, d.n, sizeof(Datum), key_order_cmp, &c->key);
-			for (int i = 1; i < d.n; i++)
-			{
-				CHECK_FOR_INTERRUPTS();
-				if (steward_key_compare(&c->key, d.keys[kept - 1], d.keys[i]) != 0)
-					d.keys[kept++] = d.keys[i];
-			}
-			d.n = kept;
-		}
-
-		PushActiveSnapshot(before);
-		keys_sum(job, c, hash, c->src, &d, &src_before);
-		keys_sum(job, c, hash, c->tgt, &d, &tgt_before);
-		PopActiveSnapshot();
-		CommandCounterIncrement();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		keys_sum(job, c, hash, c->src, &d, &src_now);
-		keys_sum(job, c, hash, c->tgt, &d, &tgt_now);
-		PopActiveSnapshot();
+		run->replayed_under = under_entries;
+		keyset_unique(c, &under);
+		in_pre = keyset_split(c, &under, &pre, true);
+		new_keys = keyset_split(c, &under, &pre, false);
+		tally_keys(job, c, hash, before, &new_keys, 1, &src_before, &tgt_before);
+		tally_keys(job, c, hash, replayed_snap, &in_pre, -1, &src_now, &tgt_now);
+		tally_keys(job, c, hash, NULL, &under, 1, &src_now, &tgt_now);
 		count_src += src_now.n - src_before.n;
 		count_tgt += tgt_now.n - tgt_before.n;
 		if (count_src != count_tgt)
@@ -1269,7 +1351,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("copy verification failed: the rows of the %d keys the final step replayed differ between source and target",
-							d.n),
+							pre.n + new_keys.n),
 					 errdetail("The source has " INT64_FORMAT " rows of these keys, the target " INT64_FORMAT ".",
 							   src_now.n, tgt_now.n)));
 
@@ -1296,8 +1378,10 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	}
 	PG_END_TRY();
 	run->lock_ms = Max(run->lock_ms, ms_since(locked));
+	UnregisterSnapshot(replayed_snap);
 	UnregisterSnapshot(before);
 	steward_job_set_phase(job, done.data);
+	return run->replayed_before + run->replayed_under;
 }
 
 static StewardBatchResult
@@ -1333,7 +1417,7 @@ copy_table_batch(StewardJob *job, int64 *rows)
 			}
 			break;
 		case PHASE_FINAL:
-			final_step(job, &c, run);
+			*rows = final_step(job, &c, run);
 			result = BATCH_DONE;
 			break;
 		case NUM_PHASES:

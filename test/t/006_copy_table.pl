@@ -343,11 +343,11 @@ is($node->safe_psql('postgres', "SELECT state || ' ' || last_sqlstate || ' ' || 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid = 'strays'::regclass}),
 	'0', 'and the failed copy dropped its trigger');
 
-# --- the log left when the final step begins is replayed before its lock:
-# with no write during the step, nothing is replayed under the lock.  A
-# session holds the target IN ROW EXCLUSIVE MODE, which lets the copy write
-# it but stops the final step at its first lock (IN SHARE MODE); the source
-# is written meanwhile, after the last verify batch ---
+# --- the log left when the final step begins is replayed before its lock.
+# A session holds the target IN ROW EXCLUSIVE MODE, which lets the copy
+# write it but stops the final step at its first lock (IN SHARE MODE); the
+# source is written meanwhile, after the last verify batch, and by a writer
+# that goes on through the step ---
 $node->safe_psql('postgres', q{
 CREATE TABLE notes (id bigint PRIMARY KEY, note text);
 INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 2000) g;
@@ -357,6 +357,7 @@ my $blocker = $node->background_psql('postgres');
 $blocker->query_safe('BEGIN');
 $blocker->query_safe('LOCK TABLE notes_new IN ROW EXCLUSIVE MODE');
 $job = $node->safe_psql('postgres', q{
+SET pg_steward.batch_statement_timeout = '10min';
 SELECT copy_table('notes', 'notes_new', batch_size => 100, target_batch_time => '0',
                   lock_timeout => '5min')});
 $node->poll_query_until('postgres', q{
@@ -399,8 +400,10 @@ $node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FRO
 $notes_writer->quit;
 is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
 	'succeeded ', 'the copy with a long log left for its final step succeeded');
-my ($before, $under) = $node->safe_psql('postgres', "SELECT phase FROM job_status($job)")
-  =~ /, log entries replayed (\d+) before it and (\d+) under it$/;
+my ($done_rows, $before, $under) = $node->safe_psql('postgres', "SELECT phase FROM job_status($job)")
+  =~ /^done: (\d+) rows;.*, log entries replayed (\d+) before it and (\d+) under it$/;
+is($done_rows, $node->safe_psql('postgres', 'SELECT count(*) FROM notes_new'),
+	'the row count the final step computed is the copy\'s');
 cmp_ok($before // 0, '>=', 3120, 'the log written before the final step was replayed before it took its lock');
 note "log entries replayed under the lock: " . ($under // 'none');
 is($node->safe_psql('postgres', "SELECT count(*) > 0 FROM notes WHERE note LIKE 'during%'"), 't',
