@@ -241,14 +241,18 @@ put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 	buf->data[buf->len] = '\0';
 }
 
-/* a text column in UTF-8 */
+/*
+ * A text column in UTF-8.  In a UTF-8 database (the usual case) the text is
+ * already that: pg_server_to_any would return it as it is, and is not
+ * called nine times an event for that.
+ */
 static void
 put_text(StringInfo buf, Datum value)
 {
 	text	   *t = DatumGetTextPP(value);
 	char	   *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
-	char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
+	char	   *utf8 = GetDatabaseEncoding() == PG_UTF8 ? s : pg_server_to_any(s, len, PG_UTF8);
 
 	if (utf8 != s)
 		len = strlen(utf8);
@@ -534,7 +538,7 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
 	steward_audit_jsonb_text(scratch, &jb->root);
 	txt = scratch->data + prefix;
-	utf8 = pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
+	utf8 = GetDatabaseEncoding() == PG_UTF8 ? txt : pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
 	if (utf8 != txt)
 	{
 		size_t		len = strlen(utf8);
