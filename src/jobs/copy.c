@@ -533,6 +533,24 @@ key_order_cmp(const void *a, const void *b, void *arg)
 	return steward_key_compare((const StewardKey *) arg, *(const Datum *) a, *(const Datum *) b);
 }
 
+/* sort n keys and drop their duplicates; returns how many are left */
+static int
+unique_keys(CopySql *c, Datum *keys, int n)
+{
+	int			kept = 0;
+
+	if (n < 2)
+		return n;
+	qsort_arg(keys, n, sizeof(Datum), key_order_cmp, &c->key);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (kept == 0 || steward_key_compare(&c->key, keys[kept - 1], keys[i]) != 0)
+			keys[kept++] = keys[i];
+	}
+	return kept;
+}
+
 /*
  * Read keys of the change log: sql, run as the steward owner with
  * $1 the job id and $2 limit, returns the keys (text) of entries.  Sets
@@ -597,14 +615,7 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit
 		}
 	}
 	pfree(texts);
-	qsort_arg(*keys, kept, sizeof(Datum), key_order_cmp, &c->key);
-	*nkeys = 0;
-	for (int i = 0; i < kept; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (*nkeys == 0 || steward_key_compare(&c->key, (*keys)[*nkeys - 1], (*keys)[i]) != 0)
-			(*keys)[(*nkeys)++] = (*keys)[i];
-	}
+	*nkeys = unique_keys(c, *keys, kept);
 	return (int64) n;
 }
 
@@ -1144,24 +1155,6 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
 	AtEOXact_GUC(true, nestlevel);
 }
 
-/* sort a key set and drop its duplicates */
-static void
-keyset_unique(CopySql *c, KeySet *s)
-{
-	int			kept = 1;
-
-	if (s->n < 2)
-		return;
-	qsort_arg(s->keys, s->n, sizeof(Datum), key_order_cmp, &c->key);
-	for (int i = 1; i < s->n; i++)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (steward_key_compare(&c->key, s->keys[kept - 1], s->keys[i]) != 0)
-			s->keys[kept++] = s->keys[i];
-	}
-	s->n = kept;
-}
-
 /* the keys of a (sorted, unique) that are in b (sorted, unique), or not */
 static KeySet
 keyset_split(CopySql *c, const KeySet *a, const KeySet *b, bool in_b)
@@ -1303,7 +1296,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		replayed += n;
 	}
 	run->replayed_before = replayed;
-	keyset_unique(c, &pre);
+	pre.n = unique_keys(c, pre.keys, pre.n);
 	CommandCounterIncrement();
 	replayed_snap = RegisterSnapshot(GetTransactionSnapshot());
 	tally_keys(job, c, hash, before, &pre, 1, &src_before, &tgt_before);
@@ -1334,7 +1327,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 				break;
 		}
 		run->replayed_under = under_entries;
-		keyset_unique(c, &under);
+		under.n = unique_keys(c, under.keys, under.n);
 		in_pre = keyset_split(c, &under, &pre, true);
 		new_keys = keyset_split(c, &under, &pre, false);
 		tally_keys(job, c, hash, before, &new_keys, 1, &src_before, &tgt_before);
