@@ -242,17 +242,24 @@ put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 }
 
 /*
- * A text column in UTF-8.  In a UTF-8 database (the usual case) the text is
- * already that: pg_server_to_any would return it as it is, and is not
- * called nine times an event for that.
+ * Text of the database in UTF-8: s itself in a UTF-8 database (the usual
+ * case, where pg_server_to_any would return it as it is, and is not called
+ * for every column of every event for that), else a converted copy.
  */
+static inline char *
+utf8_text(char *s, int len)
+{
+	return GetDatabaseEncoding() == PG_UTF8 ? s : pg_server_to_any(s, len, PG_UTF8);
+}
+
+/* a text column in UTF-8 */
 static void
 put_text(StringInfo buf, Datum value)
 {
 	text	   *t = DatumGetTextPP(value);
 	char	   *s = VARDATA_ANY(t);
 	int			len = VARSIZE_ANY_EXHDR(t);
-	char	   *utf8 = GetDatabaseEncoding() == PG_UTF8 ? s : pg_server_to_any(s, len, PG_UTF8);
+	char	   *utf8 = utf8_text(s, len);
 
 	if (utf8 != s)
 		len = strlen(utf8);
@@ -538,7 +545,7 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
 	steward_audit_jsonb_text(scratch, &jb->root);
 	txt = scratch->data + prefix;
-	utf8 = GetDatabaseEncoding() == PG_UTF8 ? txt : pg_server_to_any(txt, scratch->len - prefix, PG_UTF8);
+	utf8 = utf8_text(txt, scratch->len - prefix);
 	if (utf8 != txt)
 	{
 		size_t		len = strlen(utf8);

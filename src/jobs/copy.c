@@ -348,10 +348,11 @@ keep(StewardJob *job, const char *s)
  * The phases, in their order.  The phase column reads "<phase>; <time of
  * each phase so far>", e.g. "verify; copy 5.83 s, replay 0.92 s, verify
  * 0.40 s", and at the end "done: N rows; copy 5.83 s, ..., final 0.12 s,
- * lock held 95 ms, log entries replayed 4210 before it and 37 under it".  A phase's time is wall-clock: from the end of the
- * previous batch of the run (or the start of the run's first batch) to the
- * end of each of its batches, so it includes commits, the health gate,
- * pauses and retries; runs add up.
+ * lock held 95 ms, log entries replayed 4210 before it and 37 under it".
+ * A phase's time is wall-clock: from the end of the previous batch of the
+ * run (or the start of the run's first batch) to the end of each of its
+ * batches, so it includes commits, the health gate, pauses and retries;
+ * runs add up.
  */
 typedef enum CopyPhase
 {
