@@ -954,7 +954,8 @@ export_lines_open(ExportLines *r, const char *path)
 	}
 	for (int t = 0; t < 2; t++)
 		initPQExpBuffer(&r->shares[t].err);
-	/* the hashes pick their code once, before any thread uses them */
+	/* the hashes and the JSON reader pick their code once, before any thread uses them */
+	json_init();
 	steward_sha256("", 0, warm);
 	steward_sha256_pair("", 0, warm, "", 0, warm);
 	for (int k = 0; k < E_N; k++)

@@ -28,6 +28,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define JSON_AVX512 1
+#endif
 
 typedef struct JsonReader
 {
@@ -109,6 +113,77 @@ stop_mask(__m128i x)
 }
 #endif
 
+#ifdef JSON_AVX512
+/*
+ * With AVX-512 (BW and VBMI2), a string that needs decoding is read 64
+ * bytes at a time: its escapes of a quote or a slash are taken out of a
+ * window by one compress of the bytes that are not their backslashes.
+ * Whether the processor has these instructions (and the system saves
+ * their registers) is asked once, by json_init.
+ */
+static bool have_avx512;
+
+#define AVX512_TARGET __attribute__((target("avx512f,avx512bw,avx512vbmi2,bmi,bmi2,popcnt")))
+
+/*
+ * Decode from p (inside a string, apart: see read_string_to) to *w while
+ * the bytes are plain or the escapes \" and \/, 64 bytes at a time; stops
+ * (returning where) at the closing quote or at what it leaves to the
+ * caller: another escape, a control byte, a byte outside ASCII, the last
+ * 63 bytes before end.  In a window, a backslash's next byte is the one it
+ * escapes, up to the first backslash that escapes anything but a quote or
+ * a slash (a stop): so, before the first stop, the escaped bytes are
+ * exactly the backslashes' next ones, and the first quote not escaped
+ * closes the string.
+ */
+AVX512_TARGET static const char *
+unescape64(const char *p, const char *end, char **wp)
+{
+	char	   *w = *wp;
+
+	while (end - p >= 64)
+	{
+		__m512i		x = _mm512_loadu_si512((const void *) p);
+		uint64		bs = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('\\'));
+		uint64		q = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('"'));
+		uint64		sl = _mm512_cmpeq_epi8_mask(x, _mm512_set1_epi8('/'));
+		uint64		bad = _mm512_cmplt_epi8_mask(x, _mm512_set1_epi8(0x20));
+		uint64		esc = bs << 1;
+		uint64		stop = (q & ~esc) | bad | ((esc & ~(q | sl)) >> 1) |
+			(bs & (UINT64CONST(1) << 63));
+		uint64		keep;
+
+		if (stop == 0)
+		{
+			keep = ~bs;
+			_mm512_storeu_si512((void *) w, _mm512_maskz_compress_epi8(keep, x));
+			w += _mm_popcnt_u64(keep);
+			p += 64;
+			continue;
+		}
+		keep = ~bs & _bzhi_u64(~UINT64CONST(0), (unsigned) _tzcnt_u64(stop));
+		_mm512_storeu_si512((void *) w, _mm512_maskz_compress_epi8(keep, x));
+		w += _mm_popcnt_u64(keep);
+		p += _tzcnt_u64(stop);
+		break;
+	}
+	*wp = w;
+	return p;
+}
+#endif
+
+/* ask once which instructions the readers may use (before any thread reads) */
+void
+json_init(void)
+{
+#ifdef JSON_AVX512
+	__builtin_cpu_init();
+	have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+		__builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2") &&
+		__builtin_cpu_supports("popcnt");
+#endif
+}
+
 /* the first byte at or after p that does not stand for itself, or end */
 static inline const char *
 plain_run_end(const char *p, const char *end)
@@ -127,6 +202,42 @@ plain_run_end(const char *p, const char *end)
 	while (p < end && plain_char[(unsigned char) *p])
 		p++;
 	return p;
+}
+
+#ifdef __SSE2__
+/*
+ * Copy from p to *w up to the first byte that does not stand for itself,
+ * sixteen bytes at a time (each store may write up to fifteen bytes past
+ * what it keeps); returns where it stopped, or the last fifteen bytes
+ * before end.
+ */
+static inline const char *
+plain_run16(const char *p, const char *end, char **wp)
+{
+	char	   *w = *wp;
+
+	while (end - p >= 16)
+	{
+		__m128i		x = _mm_loadu_si128((const __m128i *) p);
+		int			stop = stop_mask(x);
+		int			k = stop != 0 ? __builtin_ctz(stop) : 16;
+
+		_mm_storeu_si128((__m128i *) w, x);
+		w += k;
+		p += k;
+		if (k < 16)
+			break;
+	}
+	*wp = w;
+	return p;
+}
+#endif
+
+/* whether p (before end) is one of the escapes \" \\ \/, which stand for their second byte */
+static inline bool
+short_escape(const char *p, const char *end)
+{
+	return end - p >= 2 && p[0] == '\\' && (p[1] == '"' || p[1] == '\\' || p[1] == '/');
 }
 
 /*
@@ -236,23 +347,18 @@ read_string_to(JsonReader *r, char *dst, size_t *outlen, bool apart)
 				/* runs and the escapes \" \\ \/ without leaving the loop */
 				const char *p = r->p;
 
-				while (r->end - p >= 16)
+				for (;;)
 				{
-					__m128i		x = _mm_loadu_si128((const __m128i *) p);
-					int			stop = stop_mask(x);
-					int			k = stop != 0 ? __builtin_ctz(stop) : 16;
-
-					_mm_storeu_si128((__m128i *) w, x);
-					w += k;
-					p += k;
-					if (k < 16)
-					{
-						if (p[0] != '\\' || r->end - p < 2 ||
-							(p[1] != '"' && p[1] != '\\' && p[1] != '/'))
-							break;
-						*w++ = p[1];
-						p += 2;
-					}
+#ifdef JSON_AVX512
+					if (have_avx512 && r->end - p >= 64)
+						p = unescape64(p, r->end, &w);
+					else
+#endif
+						p = plain_run16(p, r->end, &w);
+					if (!short_escape(p, r->end))
+						break;
+					*w++ = p[1];
+					p += 2;
 				}
 				r->p = p;
 				continue;

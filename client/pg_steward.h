@@ -316,6 +316,7 @@ extern bool json_read_object(const char *text, size_t len, JsonObject *obj, PQEx
 extern const JsonMember *json_member(const JsonObject *obj, const char *key);
 extern bool json_parse_line(char *text, size_t len, JsonMember *members, int max, int *n,
 							PQExpBuffer error);
+extern void json_init(void);
 extern bool json_parse_line_as(char *text, size_t len, const char *const *names,
 							   const size_t *namelens, int n, JsonMember *members, char *side,
 							   PQExpBuffer error, bool *fits);

@@ -295,6 +295,32 @@ like($server_big2, qr/^block 1, position 15555: the payload of event 15555 does 
 ($rc, $out, $err) = vexport("$dir/big2.jsonl");
 is("$rc|" . first_two($out), "1|$server_big2", '... and so does verify-export, with the same counts') or diag($err);
 
+# -------------------------------------------- strings full of escapes
+# Payloads and resource ids whose escapes (\" \\ \/ \n \t \u001f) and
+# non-ASCII bytes fall at every offset of long plain runs, so that a string
+# decoded a window of bytes at a time (json.c) has each kind of escape at
+# each place in a window and across its end: a byte decoded wrong changes a
+# commitment or a leaf, and the export would not verify.
+client_db($node, 'escapes');
+sql(q{SELECT count(audit_append('READ', 'ward',
+        'E-"' || g || repeat('\', g % 3) || repeat('a', g % 131)
+                    || CASE g % 3 WHEN 0 THEN E'\n' WHEN 1 THEN '\' ELSE '"' END || 'z',
+        jsonb_build_object('s', repeat('a', g % 67) || repeat('"', g % 5) || '/' || repeat('\', g % 4)
+                                || '"' || E'\n\t' || CASE WHEN g % 11 = 0 THEN chr(31) ELSE '' END
+                                || repeat('x/"\', g % 29) || CASE WHEN g % 13 = 0 THEN 'ü' ELSE '' END
+                                || repeat('b', (g * 7) % 131) || '"'),
+        'nurse'))
+        FROM generate_series(1, 600) g;
+      SELECT audit_seal();}, 'escapes');
+($rc, $out, $err) = run_client($node, 'escapes', [ 'export', '--out', "$dir/escapes.jsonl" ]);
+is($rc, 0, 'strings full of escapes: exported') or diag($err);
+my ($esc_line) = grep { /"resource_id" : "E-\\"22\\\\a{22}\\\\z"/ } slurp_lines("$dir/escapes.jsonl");
+ok(defined $esc_line && $esc_line =~ /\\\\u001f/ && $esc_line =~ /x\/\\\\\\"\\\\\\\\x/,
+	'... the file has escaped quotes, backslashes and control characters') or diag($esc_line);
+($rc, $out, $err) = vexport("$dir/escapes.jsonl");
+is("$rc|" . first_two($out), "0|" . server_verdict('escapes'), '... and verifies, with the server\'s counts')
+	or diag($out, $err);
+
 # ------------------------------------------------ no server from here on
 $node->stop;
 
