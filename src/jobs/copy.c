@@ -348,7 +348,8 @@ keep(StewardJob *job, const char *s)
  * The phases, in their order.  The phase column reads "<phase>; <time of
  * each phase so far>", e.g. "verify; copy 5.83 s, replay 0.92 s, verify
  * 0.40 s", and at the end "done: N rows; copy 5.83 s, ..., final 0.12 s,
- * lock held 95 ms, log entries replayed 4210 before it and 37 under it".
+ * lock held 95 ms, log entries replayed 4210 before it in 2 rounds and 37
+ * under it".
  * A phase's time is wall-clock: from the end of the previous batch of the
  * run (or the start of the run's first batch) to the end of each of its
  * batches, so it includes commits, the health gate, pauses and retries;
@@ -374,6 +375,7 @@ typedef struct CopyRun
 	int64		replayed_before;	/* log entries the final step replayed
 									 * before its lock (its last try) */
 	int64		replayed_under; /* and under it */
+	int			rounds;			/* replays of the log before it */
 	TimestampTz last_end;		/* end of this run's previous batch, or 0 */
 } CopyRun;
 
@@ -1214,6 +1216,72 @@ tally_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot snap, KeySet 
 	tgt->sum += sign > 0 ? t.sum : -t.sum;
 }
 
+/* at most this many replays of the log before the final step's lock */
+#define FINAL_ROUNDS 8
+
+/*
+ * A replay of the log in the final step: the keys it re-synced whose rows
+ * are counted as they are in the snapshot registered after it (those a
+ * later replay re-synced again are taken out).
+ */
+typedef struct FinalRound
+{
+	KeySet		keys;
+	Snapshot	snap;
+} FinalRound;
+
+/*
+ * The keys (sorted, unique) a replay has just re-synced, their rows read
+ * in snap (NULL: a new snapshot, under the lock) and added to *now; those
+ * of them an earlier round counted are taken out of that round, their
+ * rows read in its snapshot taken out of *now again, and those no round
+ * counted yet are read in "before" (into *was).  So each key replayed is
+ * counted once in *was, as it was in "before", and once in *now, as it is
+ * after the last replay that re-synced it.
+ */
+static void
+account_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot before,
+			 FinalRound *rounds, int nrounds, KeySet *keys, Snapshot snap, Tally was[2], Tally now[2])
+{
+	KeySet		fresh = *keys;
+
+	for (int i = 0; i < nrounds; i++)
+	{
+		KeySet		again = keyset_split(c, &rounds[i].keys, keys, true);
+
+		if (again.n > 0)
+		{
+			KeySet		rest = keyset_split(c, &rounds[i].keys, keys, false);
+			KeySet		left = keyset_split(c, &fresh, &again, false);
+
+			tally_keys(job, c, hash, rounds[i].snap, &again, -1, &now[0], &now[1]);
+			pfree(rounds[i].keys.keys);
+			rounds[i].keys = rest;
+			if (fresh.keys != keys->keys)
+				pfree(fresh.keys);
+			fresh = left;
+		}
+		pfree(again.keys);
+	}
+	tally_keys(job, c, hash, before, &fresh, 1, &was[0], &was[1]);
+	if (fresh.keys != keys->keys)
+		pfree(fresh.keys);
+	tally_keys(job, c, hash, snap, keys, 1, &now[0], &now[1]);
+}
+
+/* the number of entries in the job's log */
+static int64
+log_entries(StewardJob *job)
+{
+	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
+	bool		isnull;
+	char	   *text = steward_query_text_as_owner("SELECT pg_catalog.count(*) FROM steward.copy_changes "
+												   "WHERE job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
+												   1, args, &isnull);
+
+	return isnull ? 0 : pg_strtoint64(text);
+}
+
 /*
  * final: count both tables, replay the log, then under a short lock
  * drain it, check the counts and the rows it re-synced, swap.
@@ -1221,31 +1289,36 @@ tally_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot snap, KeySet 
  * The counts are taken before the lock, in a snapshot "before" registered
  * for the step; the target is locked IN SHARE MODE first, so that from
  * then on only this step writes it.  Then, still before the lock, the log
- * is replayed once over (about as many entries as it held after the
- * counts: what is written meanwhile is left for the lock, so that this
- * ends however fast the source is written), its keys P; a snapshot
- * "replayed" is registered after it.  Under the lock the log is drained,
- * its keys L.  P and L hold every key whose source rows may differ
- * between "before" and now (a write is logged with its row change, and
- * nothing but these two replays took entries from the log since
- * "before").  So the row count of each table now is its count in
- * "before", less its rows of P and L in "before", plus its rows of P and
- * L now; the two must be equal, and the rows of P and L must be equal on
- * both sides now (count and sum of row hashes).
- * A key of P that is not in L has the same rows now as in "replayed" on
- * both sides: a change to it that "replayed" does not see was logged
- * after the replay took its entries, so it is in L; and only this step
- * writes the target.  So the rows of P are read before the lock, in
- * "before" and in "replayed", and under the lock only L's: its keys not
- * in P in "before", its keys in P in "replayed" (taken out again, read in
- * the snapshot they were added in) and all of L now.  The lock is held
- * for the replay of what was written during the first replay and the
- * reads of those keys' rows, not for a count of the tables nor for the
- * log that built up during the verify phase and the counts.  The time
- * from the lock's grant to the end of the step is recorded in
- * run->lock_ms (the longest, when the step runs more than once), the log
- * entries replayed before and under the lock in run->replayed_before and
- * run->replayed_under.  Returns the log entries replayed.
+ * is replayed in rounds: each takes about as many entries as the log held
+ * when it began (what is written meanwhile is left for the next round, so
+ * that a round ends however fast the source is written), and registers a
+ * snapshot after it.  Another round follows while the last one left at
+ * most half as many entries as it took, up to FINAL_ROUNDS: so the log
+ * shrinks geometrically while the writers are slower than the replay,
+ * and the rounds together take at most about twice the first one.  Under
+ * the lock the log is drained.  The keys replayed in the rounds and under
+ * the lock hold every key whose source rows may differ between "before"
+ * and now (a write is logged with its row change, and nothing but these
+ * replays took entries from the log since "before").  So the row count of
+ * each table now is its count in "before", less its rows of those keys in
+ * "before", plus their rows now; the two must be equal, and the rows of
+ * those keys must be equal on both sides now (count and sum of row
+ * hashes).
+ * A key last replayed in round i and not under the lock has the same rows
+ * now as in round i's snapshot on both sides: a change to it that this
+ * snapshot does not see was logged after round i took its entries, so a
+ * later round or the drain under the lock took it; and only this step
+ * writes the target.  So each key's rows are read in "before" when it is
+ * first replayed, and in the snapshot after each replay of it, those read
+ * after an earlier one taken out again (account_keys): all before the
+ * lock but for the keys drained under it.  The lock is held for the
+ * replay of what was written during the last round and the reads of those
+ * keys' rows, not for a count of the tables nor for the log that built up
+ * during the verify phase and the counts.  The time from the lock's grant
+ * to the end of the step is recorded in run->lock_ms (the longest, when
+ * the step runs more than once), the log entries replayed before and
+ * under the lock in run->replayed_before and run->replayed_under, the
+ * rounds in run->rounds.  Returns the log entries replayed.
  */
 static int64
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
@@ -1253,21 +1326,17 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	bool		swap = strcmp(steward_job_arg_text(job, "swap"), "true") == 0;
 	const char *hash = row_hash_sql(job, c);
 	Snapshot	before;
-	Snapshot	replayed_snap;
 	int64		count_src;
 	int64		count_tgt;
 	TimestampTz locked;
 	StringInfoData done;
 	bool		isnull;
-	KeySet		pre = {0};
 	int64		pending;
-	int64		replayed = 0;
-	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
-	char	   *text;
-	Tally		src_before = {0};
-	Tally		tgt_before = {0};
-	Tally		src_now = {0};
-	Tally		tgt_now = {0};
+	FinalRound	rounds[FINAL_ROUNDS];
+	int			nrounds = 0;
+	Tally		was[2] = {{0}};	/* source, target: the replayed keys' rows in "before" */
+	Tally		now[2] = {{0}};	/* and now */
+	int64		keys_replayed = 0;
 
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
 		elog(ERROR, "could not lock the target");
@@ -1281,27 +1350,40 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	count_tgt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	PopActiveSnapshot();
 
-	/* the log as it stands now, replayed before the lock */
-	text = steward_query_text_as_owner("SELECT pg_catalog.count(*) FROM steward.copy_changes "
-									   "WHERE job_id OPERATOR(pg_catalog.=) $1::pg_catalog.int8",
-									   1, args, &isnull);
-	pending = isnull ? 0 : pg_strtoint64(text);
-	while (replayed < pending)
+	/* rounds of replay before the lock, while the log shrinks fast enough */
+	run->replayed_before = 0;
+	pending = log_entries(job);
+	while (pending > 0 && nrounds < FINAL_ROUNDS)
 	{
-		int64		n = replay_log(job, c, (int) Min((int64) job->batch_size, pending - replayed),
-								   NULL, NULL, &pre);
+		KeySet		keys = {0};
+		int64		taken = 0;
+		int64		left;
 
-		CHECK_FOR_INTERRUPTS();
-		if (n == 0)
+		while (taken < pending)
+		{
+			int64		n = replay_log(job, c, (int) Min((int64) job->batch_size, pending - taken),
+									   NULL, NULL, &keys);
+
+			CHECK_FOR_INTERRUPTS();
+			if (n == 0)
+				break;
+			taken += n;
+		}
+		if (taken == 0)
 			break;
-		replayed += n;
+		run->replayed_before += taken;
+		keys.n = unique_keys(c, keys.keys, keys.n);
+		CommandCounterIncrement();
+		rounds[nrounds].snap = RegisterSnapshot(GetTransactionSnapshot());
+		account_keys(job, c, hash, before, rounds, nrounds, &keys, rounds[nrounds].snap, was, now);
+		rounds[nrounds].keys = keys;
+		nrounds++;
+		left = log_entries(job);
+		if (left > taken / 2)
+			break;
+		pending = left;
 	}
-	run->replayed_before = replayed;
-	pre.n = unique_keys(c, pre.keys, pre.n);
-	CommandCounterIncrement();
-	replayed_snap = RegisterSnapshot(GetTransactionSnapshot());
-	tally_keys(job, c, hash, before, &pre, 1, &src_before, &tgt_before);
-	tally_keys(job, c, hash, replayed_snap, &pre, 1, &src_now, &tgt_now);
+	run->rounds = nrounds;
 
 	if (swap)
 	{
@@ -1315,8 +1397,6 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	PG_TRY();
 	{
 		KeySet		under = {0};
-		KeySet		in_pre;
-		KeySet		new_keys;
 		int64		n;
 		int64		under_entries = 0;
 
@@ -1329,25 +1409,24 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		}
 		run->replayed_under = under_entries;
 		under.n = unique_keys(c, under.keys, under.n);
-		in_pre = keyset_split(c, &under, &pre, true);
-		new_keys = keyset_split(c, &under, &pre, false);
-		tally_keys(job, c, hash, before, &new_keys, 1, &src_before, &tgt_before);
-		tally_keys(job, c, hash, replayed_snap, &in_pre, -1, &src_now, &tgt_now);
-		tally_keys(job, c, hash, NULL, &under, 1, &src_now, &tgt_now);
-		count_src += src_now.n - src_before.n;
-		count_tgt += tgt_now.n - tgt_before.n;
+		account_keys(job, c, hash, before, rounds, nrounds, &under, NULL, was, now);
+		for (int i = 0; i < nrounds; i++)
+			keys_replayed += rounds[i].keys.n;
+		keys_replayed += under.n;
+		count_src += now[0].n - was[0].n;
+		count_tgt += now[1].n - was[1].n;
 		if (count_src != count_tgt)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("copy verification failed: the source has " INT64_FORMAT " rows, the target " INT64_FORMAT,
 							count_src, count_tgt)));
-		if (src_now.n != tgt_now.n || src_now.sum != tgt_now.sum)
+		if (now[0].n != now[1].n || now[0].sum != now[1].sum)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the rows of the %d keys the final step replayed differ between source and target",
-							pre.n + new_keys.n),
+					 errmsg("copy verification failed: the rows of the " INT64_FORMAT " keys the final step replayed differ between source and target",
+							keys_replayed),
 					 errdetail("The source has " INT64_FORMAT " rows of these keys, the target " INT64_FORMAT ".",
-							   src_now.n, tgt_now.n)));
+							   now[0].n, now[1].n)));
 
 		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),
@@ -1372,7 +1451,8 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	}
 	PG_END_TRY();
 	run->lock_ms = Max(run->lock_ms, ms_since(locked));
-	UnregisterSnapshot(replayed_snap);
+	for (int i = 0; i < nrounds; i++)
+		UnregisterSnapshot(rounds[i].snap);
 	UnregisterSnapshot(before);
 	steward_job_set_phase(job, done.data);
 	return run->replayed_before + run->replayed_under;
@@ -1430,8 +1510,9 @@ copy_table_batch(StewardJob *job, int64 *rows)
 		initStringInfo(&buf);
 		appendStringInfoString(&buf, job->phase);
 		append_times(&buf, run, PHASE_FINAL);
-		appendStringInfo(&buf, ", lock held %.0f ms, log entries replayed " INT64_FORMAT " before it and " INT64_FORMAT " under it",
-						 run->lock_ms, run->replayed_before, run->replayed_under);
+		appendStringInfo(&buf, ", lock held %.0f ms, log entries replayed " INT64_FORMAT " before it in %d round%s and " INT64_FORMAT " under it",
+						 run->lock_ms, run->replayed_before, run->rounds, run->rounds == 1 ? "" : "s",
+						 run->replayed_under);
 		steward_job_set_phase(job, buf.data);
 	}
 	else
