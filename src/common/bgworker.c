@@ -95,4 +95,16 @@ steward_bgworker_connect(Oid dbid, Oid roleid, const char *application_name)
 	 * search_path captured at its submission for the owner's fragments.
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Every transaction of a worker is READ COMMITTED, whatever
+	 * default_transaction_isolation the configuration, the database or the
+	 * role sets: a job's replay and final step see the writes committed
+	 * before each of their statements (a copy's log entries, the rows they
+	 * name), and a sealer's seal the transactions completed when it starts.
+	 * Under REPEATABLE READ a copy would miss the writes committed after its
+	 * batch began, and its checks, made in the same old snapshot, would not
+	 * see that.
+	 */
+	SetConfigOption("default_transaction_isolation", "read committed", PGC_SUSET, PGC_S_OVERRIDE);
 }

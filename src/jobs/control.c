@@ -391,6 +391,13 @@ steward_job_run(PG_FUNCTION_ARGS)
 				 errhint("Each batch commits on its own: CALL job_run(%lld) outside BEGIN ... COMMIT.",
 						 (long long) job_id)));
 	steward_require_read_write("run a job");
+	if (XactIsoLevel != XACT_READ_COMMITTED || DefaultXactIsoLevel != XACT_READ_COMMITTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("job_run needs READ COMMITTED transactions"),
+				 errdetail("A job's batches read the writes committed before each of their statements; in a snapshot kept for the whole transaction a copy would miss writes."),
+				 errhint("SET default_transaction_isolation = 'read committed' in this session, then CALL job_run(%lld) again.",
+						 (long long) job_id)));
 	require_job(job_id, &jr, true);
 
 	if (runs_toplevel(jr.kind))

@@ -1418,15 +1418,15 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		if (count_src != count_tgt)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the source has " INT64_FORMAT " rows, the target " INT64_FORMAT,
-							count_src, count_tgt)));
+					 errmsg("copy verification failed: the source has %lld rows, the target %lld",
+							(long long) count_src, (long long) count_tgt)));
 		if (now[0].n != now[1].n || now[0].sum != now[1].sum)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the rows of the " INT64_FORMAT " keys the final step replayed differ between source and target",
-							keys_replayed),
-					 errdetail("The source has " INT64_FORMAT " rows of these keys, the target " INT64_FORMAT ".",
-							   now[0].n, now[1].n)));
+					 errmsg("copy verification failed: the rows of the %lld keys the final step replayed differ between source and target",
+							(long long) keys_replayed),
+					 errdetail("The source has %lld rows of these keys, the target %lld.",
+							   (long long) now[0].n, (long long) now[1].n)));
 
 		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)), c->src),

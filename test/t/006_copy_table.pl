@@ -347,78 +347,108 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid 
 # A session holds the target IN ROW EXCLUSIVE MODE, which lets the copy
 # write it but stops the final step at its first lock (IN SHARE MODE); the
 # source is written meanwhile, after the last verify batch, and by a writer
-# that goes on through the step ---
-$node->safe_psql('postgres', q{
-CREATE TABLE notes (id bigint PRIMARY KEY, note text);
-INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 2000) g;
-CREATE TABLE notes_new (id bigint PRIMARY KEY, note text);
+# that goes on through the step, pausing $pause s between its writes (0:
+# as fast as it can).  The database's sessions default to REPEATABLE
+# READ: the job's worker still runs READ COMMITTED transactions (in a
+# snapshot kept for the whole final step, the writes made while it waits
+# for its lock would be missed).  Returns the phase's figures: the rows
+# counted, the log entries replayed before the lock, its rounds, and the
+# entries replayed under it ---
+$node->safe_psql('postgres', q{ALTER DATABASE postgres SET default_transaction_isolation = 'repeatable read'});
+
+sub final_step_under_writer
+{
+	my ($t, $pause) = @_;
+	$node->safe_psql('postgres', qq{
+CREATE TABLE $t (id bigint PRIMARY KEY, note text);
+INSERT INTO $t SELECT g, 'n' || g FROM generate_series(1, 2000) g;
+CREATE TABLE ${t}_new (id bigint PRIMARY KEY, note text);
 });
-my $blocker = $node->background_psql('postgres');
-$blocker->query_safe('BEGIN');
-$blocker->query_safe('LOCK TABLE notes_new IN ROW EXCLUSIVE MODE');
-$job = $node->safe_psql('postgres', q{
+	my $blocker = $node->background_psql('postgres');
+	$blocker->query_safe('BEGIN');
+	$blocker->query_safe("LOCK TABLE ${t}_new IN ROW EXCLUSIVE MODE");
+	my $job = $node->safe_psql('postgres', qq{
 SET pg_steward.batch_statement_timeout = '10min';
-SELECT copy_table('notes', 'notes_new', batch_size => 100, target_batch_time => '0',
+SELECT copy_table('$t', '${t}_new', batch_size => 100, target_batch_time => '0',
                   lock_timeout => '5min')});
-$node->poll_query_until('postgres', q{
-SELECT EXISTS (SELECT FROM pg_locks WHERE relation = 'notes_new'::regclass AND mode = 'ShareLock' AND NOT granted)})
-  or die 'the final step did not wait for the target';
-like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^final;/, 'the copy waits in its final step');
-# 3000 entries in the log, more than a replay batch (100)
-$node->safe_psql('postgres', q{
-UPDATE notes SET note = note || '!' WHERE id <= 1500;
-UPDATE notes SET note = note || '?' WHERE id > 500;
-DELETE FROM notes WHERE id % 100 = 0;
-INSERT INTO notes SELECT g, 'late ' || g FROM generate_series(2001, 2100) g;
+	$node->poll_query_until('postgres', qq{
+SELECT EXISTS (SELECT FROM pg_locks WHERE relation = '${t}_new'::regclass AND mode = 'ShareLock' AND NOT granted)})
+	  or die 'the final step did not wait for the target';
+	like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^final;/,
+		"$t: the copy waits in its final step");
+	# 3120 entries in the log, more than a replay batch (100)
+	$node->safe_psql('postgres', qq{
+UPDATE $t SET note = note || '!' WHERE id <= 1500;
+UPDATE $t SET note = note || '?' WHERE id > 500;
+DELETE FROM $t WHERE id % 100 = 0;
+INSERT INTO $t SELECT g, 'late ' || g FROM generate_series(2001, 2100) g;
 });
-# and a writer goes on writing through the final step, for as long as the
-# capture trigger exists: it takes its lock first, so that a write it makes
-# is either logged or made after the final step's lock has gone (then it
-# stops before writing)
-my $notes_writer = $node->background_psql('postgres', on_error_stop => 0);
-$notes_writer->query_until(qr/writing/, qq{\\echo writing
+	# and a writer goes on writing through the final step, for as long as
+	# the capture trigger exists: it takes its lock first, so that a write
+	# it makes is either logged or made after the final step's lock has
+	# gone (then it stops before writing)
+	my $writer = $node->background_psql('postgres', on_error_stop => 0);
+	$writer->query_until(qr/writing/, qq{\\echo writing
 DO \$\$
 DECLARE i int := 0;
 BEGIN
     LOOP
-        LOCK TABLE notes IN ROW EXCLUSIVE MODE;
+        LOCK TABLE $t IN ROW EXCLUSIVE MODE;
         EXIT WHEN NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'steward_copy_$job');
         i := i + 1;
-        PERFORM pg_sleep(0.002);
-        INSERT INTO notes VALUES (3000 + i, 'during ' || i);
-        UPDATE notes SET note = note || '+' WHERE id = 1 + (i * 7) % 2000;
-        DELETE FROM notes WHERE id = 2 + (i * 13) % 2000;
+        PERFORM pg_sleep($pause);
+        INSERT INTO $t VALUES (3000 + i, 'during ' || i);
+        UPDATE $t SET note = note || '+' WHERE id = 1 + (i * 7) % 2000;
+        DELETE FROM $t WHERE id = 2 + (i * 13) % 2000;
         COMMIT;
     END LOOP;
 END \$\$;
 });
-$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM notes WHERE note LIKE 'during%'")
-  or die 'the writer did not write';
-$blocker->query_safe('COMMIT');
-$blocker->quit;
-$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
-  or die 'the copy did not end';
-$notes_writer->quit;
-is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
-	'succeeded ', 'the copy with a long log left for its final step succeeded');
-my ($done_rows, $before, $rounds, $under) = $node->safe_psql('postgres', "SELECT phase FROM job_status($job)")
-  =~ /^done: (\d+) rows;.*, log entries replayed (\d+) before it in (\d+) rounds? and (\d+) under it$/;
-is($done_rows, $node->safe_psql('postgres', 'SELECT count(*) FROM notes_new'),
-	'the row count the final step computed is the copy\'s');
-cmp_ok($before // 0, '>=', 3120, 'the log written before the final step was replayed before it took its lock');
-# the writer, pausing 2 ms between its writes, is slower than the replay:
-# what it wrote during the first round is replayed in a second one (keys
-# changed again since the first among them), and so on while the log
-# shrinks by half or more; what is left for the lock is less than that
+	$node->poll_query_until('postgres', "SELECT count(*) > 0 FROM $t WHERE note LIKE 'during%'")
+	  or die 'the writer did not write';
+	$blocker->query_safe('COMMIT');
+	$blocker->quit;
+	$node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
+	  or die 'the copy did not end';
+	$writer->quit;
+	is($node->safe_psql('postgres', "SELECT state || ' ' || coalesce(last_error, '') FROM job_status($job)"),
+		'succeeded ', "$t: the copy with a long log left for its final step succeeded");
+	my @fig = $node->safe_psql('postgres', "SELECT phase FROM job_status($job)")
+	  =~ /^done: (\d+) rows;.*, log entries replayed (\d+) before it in (\d+) rounds? and (\d+) under it$/;
+	is($fig[0], $node->safe_psql('postgres', "SELECT count(*) FROM ${t}_new"),
+		"$t: the row count the final step computed is the copy's");
+	cmp_ok($fig[1] // 0, '>=', 3120, "$t: the log written before the final step was replayed before it took its lock");
+	is($node->safe_psql('postgres', "SELECT count(*) > 0 FROM $t WHERE note LIKE 'during%'"), 't',
+		"$t: the writer wrote while the final step ran");
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM (SELECT * FROM $t EXCEPT SELECT * FROM ${t}_new) d}),
+		'0', "$t: no row of the source is missing from the copy");
+	is($node->safe_psql('postgres', qq{SELECT count(*) FROM (SELECT * FROM ${t}_new EXCEPT SELECT * FROM $t) d}),
+		'0', "$t: the copy has no row the source does not have");
+	note "$t: log entries replayed before the lock: " . ($fig[1] // 'none') . " in " . ($fig[2] // '?')
+	  . " rounds, under it: " . ($fig[3] // 'none');
+	return @fig;
+}
+
+# a writer pausing 10 ms between its writes is slower than the replay: what
+# it wrote during the first round is replayed in a second one (keys changed
+# again since the first among them), and so on while the log shrinks by
+# half or more; what is left for the lock is less than that
+my ($done_rows, $before, $rounds, $under) = final_step_under_writer('notes', '0.01');
 cmp_ok($rounds // 0, '>=', 2, 'the log was replayed in more than one round before the lock');
 cmp_ok($under // 1e9, '<', ($before // 0) / 2, 'less was left for the lock than was replayed before it');
-note "log entries replayed before the lock: " . ($before // 'none') . " in " . ($rounds // '?') . " rounds, under it: " . ($under // 'none');
-is($node->safe_psql('postgres', "SELECT count(*) > 0 FROM notes WHERE note LIKE 'during%'"), 't',
-	'the writer wrote while the final step ran');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM notes EXCEPT SELECT * FROM notes_new) d}),
-	'0', 'no row of the source is missing from the copy');
-is($node->safe_psql('postgres', q{SELECT count(*) FROM (SELECT * FROM notes_new EXCEPT SELECT * FROM notes) d}),
-	'0', 'the copy has no row the source does not have');
+# one writing as fast as it can: the rounds stop once one shrinks the log
+# by less than half (or at 8), and the lock takes what is left
+($done_rows, $before, $rounds, $under) = final_step_under_writer('memos', '0');
+cmp_ok($rounds // 0, '>=', 1, 'a writer as fast as it can: at least one round before the lock');
+cmp_ok($rounds // 99, '<=', 8, '... and at most 8');
+
+is($node->safe_psql('postgres', 'SHOW default_transaction_isolation'), 'repeatable read',
+	'the copies ran while new sessions default to REPEATABLE READ');
+# CALL job_run in such a session is refused before it does anything
+my ($run_rc, $run_out, $run_err) = $node->psql('postgres', 'CALL job_run(1)');
+like($run_err, qr/ERROR:  job_run needs READ COMMITTED transactions/,
+	'CALL job_run in a REPEATABLE READ session is refused');
+$node->safe_psql('postgres', q{ALTER DATABASE postgres RESET default_transaction_isolation});
 
 $node->stop;
 done_testing();
