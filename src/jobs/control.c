@@ -176,6 +176,18 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 						   (long long) job_id),
 				 errhint("Wait with CALL job_await(%lld), which holds no snapshot while it waits.", (long long) job_id)));
 
+	/* in one snapshot for the whole transaction, the job would never move */
+	if (!in_procedure && IsolationUsesXactSnapshot() && !is_final(jr.state) &&
+		strcmp(jr.state, JOB_PAUSED) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("job_wait cannot see job %lld progress in a %s transaction", (long long) job_id,
+						IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ"),
+				 errdetail("The transaction reads the job's row in the snapshot it took first, where the job stays %s.",
+						   jr.state),
+				 errhint("Wait with CALL job_await(%lld), whose every poll is a transaction of its own, or in a READ COMMITTED transaction.",
+						 (long long) job_id)));
+
 	pollcxt = AllocSetContextCreate(callercxt, "job_wait poll", ALLOCSET_SMALL_SIZES);
 	for (;;)
 	{

@@ -448,6 +448,26 @@ is($node->safe_psql('postgres', 'SHOW default_transaction_isolation'), 'repeatab
 my ($run_rc, $run_out, $run_err) = $node->psql('postgres', 'CALL job_run(1)');
 like($run_err, qr/ERROR:  job_run needs READ COMMITTED transactions/,
 	'CALL job_run in a REPEATABLE READ session is refused');
+# SELECT job_wait in such a session would read the job's row in one
+# snapshot and never see it move: refused while the job has not ended;
+# CALL job_await, a transaction per poll, sees it end
+$node->safe_psql('postgres', q{CREATE TABLE held (id bigint PRIMARY KEY, n int);
+                               INSERT INTO held SELECT g, 0 FROM generate_series(1, 100) g});
+my $holder = $node->background_psql('postgres');
+$holder->query_safe('BEGIN');
+$holder->query_safe('LOCK TABLE held IN SHARE MODE');
+my $held = $node->safe_psql('postgres', q{SELECT backfill('held', 'n = 1', lock_timeout => '5min')});
+$node->poll_query_until('postgres', "SELECT state = 'running' FROM job_status($held)")
+  or die 'the backfill did not start';
+($run_rc, $run_out, $run_err) = $node->psql('postgres', "SELECT job_wait($held, '3s')");
+like($run_err, qr/ERROR:  job_wait cannot see job $held progress in a REPEATABLE READ transaction/,
+	'SELECT job_wait of a running job in a REPEATABLE READ transaction is refused');
+$holder->query_safe('COMMIT');
+$holder->quit;
+is($node->safe_psql('postgres', "CALL job_await($held)"), 'succeeded',
+	'CALL job_await in such a session sees the job succeed');
+is($node->safe_psql('postgres', "SELECT job_wait($held)"), 'succeeded',
+	'... and SELECT job_wait of an ended job answers');
 $node->safe_psql('postgres', q{ALTER DATABASE postgres RESET default_transaction_isolation});
 
 $node->stop;

@@ -296,10 +296,11 @@ like($server_big2, qr/^block 1, position 15555: the payload of event 15555 does 
 is("$rc|" . first_two($out), "1|$server_big2", '... and so does verify-export, with the same counts') or diag($err);
 
 # -------------------------------------------- strings full of escapes
-# Payloads and resource ids whose escapes (\" \\ \/ \n \t \u001f) and
+# Payloads and resource ids whose escapes in the file (\" \\ \n; a
+# payload's JSON text is escaped once more: \\\" \\n \\t \\u001f) and
 # non-ASCII bytes fall at every offset of long plain runs, so that a string
-# decoded a window of bytes at a time (json.c) has each kind of escape at
-# each place in a window and across its end: a byte decoded wrong changes a
+# decoded a window of bytes at a time (json.c) has each of them at each
+# place in a window and across its end: a byte decoded wrong changes a
 # commitment or a leaf, and the export would not verify.
 client_db($node, 'escapes');
 sql(q{SELECT count(audit_append('READ', 'ward',
@@ -320,6 +321,27 @@ ok(defined $esc_line && $esc_line =~ /\\\\u001f/ && $esc_line =~ /x\/\\\\\\"\\\\
 ($rc, $out, $err) = vexport("$dir/escapes.jsonl");
 is("$rc|" . first_two($out), "0|" . server_verdict('escapes'), '... and verifies, with the server\'s counts')
 	or diag($out, $err);
+# the same file with the slashes of the payloads escaped (\/, which export
+# never writes): the same bytes, so the same verdict
+my @esc = slurp_lines("$dir/escapes.jsonl");
+my @slashed = map { my $l = $_; $l =~ s{x/}{x\\/}g if $l =~ /^\{"kind" : "event"/; $l } @esc;
+cmp_ok(scalar(grep { m{x\\/} } @slashed), '>=', 500, 'slashes escaped as \/ in the payloads');
+($rc, $out, $err) = vexport(write_lines("$dir/escapes-slashed.jsonl", @slashed));
+is("$rc|" . first_two($out), "0|" . server_verdict('escapes'), '... decode to the same bytes: valid')
+	or diag($out, $err);
+# a raw control byte, and a byte that is not UTF-8, early in a string with
+# a long line after it: refused as a string JSON cannot hold
+my ($ie) = grep { $esc[$_] =~ /"resource_id" : "E-\\"22\\\\/ } 0 .. $#esc;
+for my $case ([ "\x01", qr/a control character in a string/, 'a raw control byte' ],
+	[ "\xff", qr/invalid UTF-8 in a string/, 'a byte that is not UTF-8' ])
+{
+	my @t = @esc;
+	$t[$ie] =~ s/"resource_id" : "E-/"resource_id" : "E-$case->[0]/;
+	my $ln = $ie + 1;
+	($rc, $out, $err) = vexport(write_lines("$dir/escapes-bad.jsonl", @t));
+	is($rc, 4, "$case->[2] in a long line: exit 4");
+	like($err, qr/line $ln: not a JSON object of an export: at byte \d+: $case->[1]/, '... and why');
+}
 
 # ------------------------------------------------ no server from here on
 $node->stop;
