@@ -179,8 +179,8 @@ json_init(void)
 #ifdef JSON_AVX512
 	__builtin_cpu_init();
 	have_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		__builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2") &&
-		__builtin_cpu_supports("popcnt");
+		__builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi") &&
+		__builtin_cpu_supports("bmi2") && __builtin_cpu_supports("popcnt");
 #endif
 }
 
