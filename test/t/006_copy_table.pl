@@ -347,8 +347,10 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgrelid 
 # A session holds the target IN ROW EXCLUSIVE MODE, which lets the copy
 # write it but stops the final step at its first lock (IN SHARE MODE); the
 # source is written meanwhile, after the last verify batch, and by a writer
-# that goes on through the step, pausing $pause s between its writes (0:
-# as fast as it can).  The database's sessions default to REPEATABLE
+# that goes on through the step, reading the whole table $reads times
+# between its writes (0: writing as fast as it can): its pace is set by
+# work, as an application's is, so that a slower machine slows it and the
+# job alike.  The database's sessions default to REPEATABLE
 # READ: the job's worker still runs READ COMMITTED transactions (in a
 # snapshot kept for the whole final step, the writes made while it waits
 # for its lock would be missed).  Returns the phase's figures: the rows
@@ -358,7 +360,7 @@ $node->safe_psql('postgres', q{ALTER DATABASE postgres SET default_transaction_i
 
 sub final_step_under_writer
 {
-	my ($t, $pause) = @_;
+	my ($t, $reads) = @_;
 	$node->safe_psql('postgres', qq{
 CREATE TABLE $t (id bigint PRIMARY KEY, note text);
 INSERT INTO $t SELECT g, 'n' || g FROM generate_series(1, 2000) g;
@@ -396,7 +398,7 @@ BEGIN
         LOCK TABLE $t IN ROW EXCLUSIVE MODE;
         EXIT WHEN NOT EXISTS (SELECT FROM pg_trigger WHERE tgname = 'steward_copy_$job');
         i := i + 1;
-        PERFORM pg_sleep($pause);
+        FOR r IN 1 .. $reads LOOP PERFORM count(note) FROM $t; END LOOP;
         INSERT INTO $t VALUES (3000 + i, 'during ' || i);
         UPDATE $t SET note = note || '+' WHERE id = 1 + (i * 7) % 2000;
         DELETE FROM $t WHERE id = 2 + (i * 13) % 2000;
@@ -429,16 +431,16 @@ END \$\$;
 	return @fig;
 }
 
-# a writer pausing 10 ms between its writes is slower than the replay: what
-# it wrote during the first round is replayed in a second one (keys changed
-# again since the first among them), and so on while the log shrinks by
-# half or more; what is left for the lock is less than that
-my ($done_rows, $before, $rounds, $under) = final_step_under_writer('notes', '0.01');
+# a writer that reads the table 20 times between its writes is slower than
+# the replay: what it wrote during the first round is replayed in a second
+# one (keys changed again since the first among them), and so on while the
+# log shrinks by half or more; what is left for the lock is less than that
+my ($done_rows, $before, $rounds, $under) = final_step_under_writer('notes', 20);
 cmp_ok($rounds // 0, '>=', 2, 'the log was replayed in more than one round before the lock');
 cmp_ok($under // 1e9, '<', ($before // 0) / 2, 'less was left for the lock than was replayed before it');
 # one writing as fast as it can: the rounds stop once one shrinks the log
 # by less than half (or at 8), and the lock takes what is left
-($done_rows, $before, $rounds, $under) = final_step_under_writer('memos', '0');
+($done_rows, $before, $rounds, $under) = final_step_under_writer('memos', 0);
 cmp_ok($rounds // 0, '>=', 1, 'a writer as fast as it can: at least one round before the lock');
 cmp_ok($rounds // 99, '<=', 8, '... and at most 8');
 
