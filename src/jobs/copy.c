@@ -1269,6 +1269,29 @@ account_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot before,
 	tally_keys(job, c, hash, snap, keys, 1, &now[0], &now[1]);
 }
 
+/*
+ * Replay the oldest entries of the log, at most limit of them, in batches,
+ * until it has none left; returns how many were taken, their keys added to
+ * *keys (unsorted, a key per entry).
+ */
+static int64
+replay_entries(StewardJob *job, CopySql *c, int64 limit, KeySet *keys)
+{
+	int64		taken = 0;
+
+	while (taken < limit)
+	{
+		int			want = (int) Min((int64) job->batch_size, limit - taken);
+		int64		n = replay_log(job, c, want, NULL, NULL, keys);
+
+		CHECK_FOR_INTERRUPTS();
+		taken += n;
+		if (n < want)
+			break;
+	}
+	return taken;
+}
+
 /* the number of entries in the job's log */
 static int64
 log_entries(StewardJob *job)
@@ -1356,19 +1379,10 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	while (pending > 0 && nrounds < FINAL_ROUNDS)
 	{
 		KeySet		keys = {0};
-		int64		taken = 0;
+		int64		taken;
 		int64		left;
 
-		while (taken < pending)
-		{
-			int64		n = replay_log(job, c, (int) Min((int64) job->batch_size, pending - taken),
-									   NULL, NULL, &keys);
-
-			CHECK_FOR_INTERRUPTS();
-			if (n == 0)
-				break;
-			taken += n;
-		}
+		taken = replay_entries(job, c, pending, &keys);
 		if (taken == 0)
 			break;
 		run->replayed_before += taken;
@@ -1397,17 +1411,8 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	PG_TRY();
 	{
 		KeySet		under = {0};
-		int64		n;
-		int64		under_entries = 0;
 
-		while ((n = replay_log(job, c, job->batch_size, NULL, NULL, &under)) > 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			under_entries += n;
-			if (n < job->batch_size)
-				break;
-		}
-		run->replayed_under = under_entries;
+		run->replayed_under = replay_entries(job, c, PG_INT64_MAX, &under);
 		under.n = unique_keys(c, under.keys, under.n);
 		account_keys(job, c, hash, before, rounds, nrounds, &under, NULL, was, now);
 		for (int i = 0; i < nrounds; i++)
