@@ -657,11 +657,27 @@ pending_keys(StewardJob *job, CopySql *c)
 }
 
 /*
+ * The settings of the statements that look rows up by a list of keys
+ * (replay, and the final step's reads of the keys it replayed), made in
+ * the caller's GUC nest level.  The target has no statistics while it is
+ * being filled, and the planner takes each key of a list for 0.5% of its
+ * rows, so it estimates such a statement to read the whole table: it
+ * would read every partition whole for every chunk (enable_seqscan is
+ * off), and compile the statement to machine code (jit is off), which
+ * takes longer than running it.
+ */
+static void
+key_lookup_settings(void)
+{
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("jit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+}
+
+/*
  * Re-sync keys: delete the target's rows, insert the source's, in chunks
- * of REPLAY_CHUNK keys looked up by the key indexes.  enable_seqscan is off
- * for these statements: the target has no statistics while it is being
- * filled, and the planner, taking each key for 0.5% of its rows, would
- * read every partition whole for every chunk.
+ * of REPLAY_CHUNK keys looked up by the key indexes (key_lookup_settings).
  */
 #define REPLAY_CHUNK 1000
 
@@ -679,8 +695,7 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 	if (n == 0)
 		return;
 	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	key_lookup_settings();
 	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
 	for (int i = 0; i < n; i += REPLAY_CHUNK)
 	{
@@ -1129,9 +1144,9 @@ ms_since(TimestampTz t)
 }
 
 /*
- * The row count and the sum of row hashes (hash: see row_hash_sql) of the
- * rows of tbl whose keys are in keys, in the active snapshot; by the key
- * index (see apply_keys).
+ * The row count and the sum of row hashes (hash: see row_hash_sql; or
+ * ROWS_ONLY) of the rows of tbl whose keys are in keys, in the active
+ * snapshot; by the key index (key_lookup_settings).
  */
 static void
 keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet *keys, RangeSum *rs)
@@ -1147,8 +1162,7 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
 		return;
 	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
 	nestlevel = NewGUCNestLevel();
-	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
+	key_lookup_settings();
 	range_sum(job, c,
 			  psprintf("SELECT %s FROM %s WHERE %s %s ANY ($3)",
 					   hash ? hash : c->cols, tbl, c->key.operand, c->key.eq),
@@ -1179,6 +1193,12 @@ keyset_split(CopySql *c, const KeySet *a, const KeySet *b, bool in_b)
 	}
 	return r;
 }
+
+/*
+ * The "hash" of keys_sum and tally_keys that counts rows and hashes none
+ * (their sum stays 0): it reads no column but the key.
+ */
+#define ROWS_ONLY "0::pg_catalog.int8"
 
 /* a row count and a sum of row hashes (modulo 2^64) */
 typedef struct Tally
@@ -1235,9 +1255,10 @@ typedef struct FinalRound
  * in snap (NULL: a new snapshot, under the lock) and added to *now; those
  * of them an earlier round counted are taken out of that round, their
  * rows read in its snapshot taken out of *now again, and those no round
- * counted yet are read in "before" (into *was).  So each key replayed is
- * counted once in *was, as it was in "before", and once in *now, as it is
- * after the last replay that re-synced it.
+ * counted yet are read in "before" (into *was; rows counted only, their
+ * hashes are never compared).  So each key replayed is counted once in
+ * *was, as it was in "before", and once in *now, as it is after the last
+ * replay that re-synced it.
  */
 static void
 account_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot before,
@@ -1263,7 +1284,7 @@ account_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot before,
 		}
 		pfree(again.keys);
 	}
-	tally_keys(job, c, hash, before, &fresh, 1, &was[0], &was[1]);
+	tally_keys(job, c, ROWS_ONLY, before, &fresh, 1, &was[0], &was[1]);
 	if (fresh.keys != keys->keys)
 		pfree(fresh.keys);
 	tally_keys(job, c, hash, snap, keys, 1, &now[0], &now[1]);

@@ -9,7 +9,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('copy');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward'\nsearch_path = 'public, steward'\nrestart_after_crash = on\n");
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward, pg_stat_statements'\n"
+	  . "pg_stat_statements.track = 'all'\nsearch_path = 'public, steward'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', q{
 CREATE EXTENSION pg_steward;
@@ -471,6 +472,43 @@ is($node->safe_psql('postgres', "CALL job_await($held)"), 'succeeded',
 is($node->safe_psql('postgres', "SELECT job_wait($held)"), 'succeeded',
 	'... and SELECT job_wait of an ended job answers');
 $node->safe_psql('postgres', q{ALTER DATABASE postgres RESET default_transaction_isolation});
+
+# The statements that look rows up by a list of keys (replay, the final
+# step's reads) are planned with no statistics on the target, as reading
+# it whole: they are never compiled to machine code, whatever jit's
+# thresholds say (a database where every statement is compiled)
+SKIP:
+{
+	skip 'this server has no JIT', 3
+	  unless $node->safe_psql('postgres', 'SELECT pg_jit_available()') eq 't';
+	$node->safe_psql('postgres', 'CREATE DATABASE jitdb');
+	$node->safe_psql('jitdb', q{
+CREATE EXTENSION pg_steward;
+CREATE EXTENSION pg_stat_statements;
+CREATE TABLE cards (id bigint PRIMARY KEY, note text);
+INSERT INTO cards SELECT g, 'c' || g FROM generate_series(1, 5000) g;
+CREATE TABLE cards_new (id bigint PRIMARY KEY, note text);
+ALTER DATABASE jitdb SET jit_above_cost = 0;
+});
+	my $cards = $node->safe_psql('jitdb', q{
+SELECT copy_table('cards', 'cards_new', batch_size => 250, target_batch_time => '0', pause => '50ms')});
+	$node->poll_query_until('jitdb', "SELECT rows_done >= 1000 FROM job_status($cards)")
+	  or die 'the copy of cards did not start';
+	$node->safe_psql('jitdb', "SELECT job_pause($cards)");
+	$node->safe_psql('jitdb', q{SELECT pg_stat_statements_reset()});
+	# changes to rows the copy has passed: replayed
+	$node->safe_psql('jitdb', q{UPDATE cards SET note = 'changed' WHERE id <= 200});
+	$node->safe_psql('jitdb', "SELECT job_resume($cards)");
+	is($node->safe_psql('jitdb', "CALL job_await($cards)"), 'succeeded', 'a copy in a database that compiles every statement');
+	$node->safe_psql('jitdb', q{SELECT count(*) FROM cards WHERE note = 'changed'});
+	is($node->safe_psql('jitdb', q{
+SELECT count(*) > 0 AND sum(jit_functions) = 0 FROM pg_stat_statements
+ WHERE query ~ '^(DELETE FROM|SELECT .* FROM) public\.cards(_new)? WHERE id OPERATOR\(pg_catalog\.=\) ANY \(\$[0-9]\)'}),
+		't', 'its replay and its final reads by key were planned and never compiled');
+	cmp_ok($node->safe_psql('jitdb', q{
+SELECT sum(jit_functions) FROM pg_stat_statements WHERE query ~ '^SELECT count\(\*\) FROM cards WHERE note'}),
+		'>', 0, '... while a query of the same database was');
+}
 
 $node->stop;
 done_testing();
