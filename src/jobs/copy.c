@@ -1332,8 +1332,11 @@ log_entries(StewardJob *job)
  *
  * The counts are taken before the lock, in a snapshot "before" registered
  * for the step; the target is locked IN SHARE MODE first, so that from
- * then on only this step writes it.  Then, still before the lock, the log
- * is replayed in rounds: each takes about as many entries as the log held
+ * then on only this step writes it, and the entries the log holds then are
+ * replayed before "before" is taken, with no reads of their rows: the
+ * counts see those keys as replayed, and a write after "before" is logged
+ * after it, so the replays below take it.  Then, still before the lock,
+ * the log is replayed in rounds: each takes about as many entries as the log held
  * when it began (what is written meanwhile is left for the next round, so
  * that a round ends however fast the source is written), and registers a
  * snapshot after it.  Another round follows while the last one left at
@@ -1378,12 +1381,21 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	int64		pending;
 	FinalRound	rounds[FINAL_ROUNDS];
 	int			nrounds = 0;
+	int			unread;			/* 1 when the first replay read no rows */
 	Tally		was[2] = {{0}};	/* source, target: the replayed keys' rows in "before" */
 	Tally		now[2] = {{0}};	/* and now */
 	int64		keys_replayed = 0;
 
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
 		elog(ERROR, "could not lock the target");
+
+	/*
+	 * The log as it is now, replayed before "before" is taken: the counts
+	 * see its keys as replayed, so none of their rows is read.
+	 */
+	run->replayed_before = replay_entries(job, c, log_entries(job), NULL);
+	unread = run->replayed_before > 0 ? 1 : 0;
+
 	CommandCounterIncrement();
 	before = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(before);
@@ -1395,7 +1407,6 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	PopActiveSnapshot();
 
 	/* rounds of replay before the lock, while the log shrinks fast enough */
-	run->replayed_before = 0;
 	pending = log_entries(job);
 	while (pending > 0 && nrounds < FINAL_ROUNDS)
 	{
@@ -1418,7 +1429,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 			break;
 		pending = left;
 	}
-	run->rounds = nrounds;
+	run->rounds = unread + nrounds;
 
 	if (swap)
 	{
