@@ -1336,8 +1336,8 @@ log_entries(StewardJob *job)
  * replayed before "before" is taken, with no reads of their rows: the
  * counts see those keys as replayed, and a write after "before" is logged
  * after it, so the replays below take it.  Then, still before the lock,
- * the log is replayed in rounds: each takes about as many entries as the log held
- * when it began (what is written meanwhile is left for the next round, so
+ * the log is replayed in rounds: each takes about as many entries as the
+ * log held when it began (what is written meanwhile is left for the next round, so
  * that a round ends however fast the source is written), and registers a
  * snapshot after it.  Another round follows while the last one left at
  * most half as many entries as it took, up to FINAL_ROUNDS: so the log
@@ -1355,17 +1355,19 @@ log_entries(StewardJob *job)
  * now as in round i's snapshot on both sides: a change to it that this
  * snapshot does not see was logged after round i took its entries, so a
  * later round or the drain under the lock took it; and only this step
- * writes the target.  So each key's rows are read in "before" when it is
- * first replayed, and in the snapshot after each replay of it, those read
- * after an earlier one taken out again (account_keys): all before the
- * lock but for the keys drained under it.  The lock is held for the
+ * writes the target.  So each key's rows are read in "before" when a
+ * round or the drain first replays it, and in the snapshot after each
+ * replay of it, those read after an earlier one taken out again
+ * (account_keys): all before the lock but for the keys drained under it.
+ * The keys only the first replay re-synced are in the counts alone.  The lock is held for the
  * replay of what was written during the last round and the reads of those
  * keys' rows, not for a count of the tables nor for the log that built up
  * during the verify phase and the counts.  The time from the lock's grant
  * to the end of the step is recorded in run->lock_ms (the longest, when
  * the step runs more than once), the log entries replayed before and
- * under the lock in run->replayed_before and run->replayed_under, the
- * rounds in run->rounds.  Returns the log entries replayed.
+ * under the lock in run->replayed_before (the first replay's too) and
+ * run->replayed_under, the rounds (not counting the first replay) in
+ * run->rounds.  Returns the log entries replayed.
  */
 static int64
 final_step(StewardJob *job, CopySql *c, CopyRun *run)
@@ -1381,7 +1383,6 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	int64		pending;
 	FinalRound	rounds[FINAL_ROUNDS];
 	int			nrounds = 0;
-	int			unread;			/* 1 when the first replay read no rows */
 	Tally		was[2] = {{0}};	/* source, target: the replayed keys' rows in "before" */
 	Tally		now[2] = {{0}};	/* and now */
 	int64		keys_replayed = 0;
@@ -1394,7 +1395,6 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	 * see its keys as replayed, so none of their rows is read.
 	 */
 	run->replayed_before = replay_entries(job, c, log_entries(job), NULL);
-	unread = run->replayed_before > 0 ? 1 : 0;
 
 	CommandCounterIncrement();
 	before = RegisterSnapshot(GetTransactionSnapshot());
@@ -1429,7 +1429,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 			break;
 		pending = left;
 	}
-	run->rounds = unread + nrounds;
+	run->rounds = nrounds;
 
 	if (swap)
 	{
@@ -1460,7 +1460,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 		if (now[0].n != now[1].n || now[0].sum != now[1].sum)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("copy verification failed: the rows of the %lld keys the final step replayed differ between source and target",
+					 errmsg("copy verification failed: the rows of the %lld keys replayed after the final step's counts differ between source and target",
 							(long long) keys_replayed),
 					 errdetail("The source has %lld rows of these keys, the target %lld.",
 							   (long long) now[0].n, (long long) now[1].n)));
