@@ -1337,9 +1337,9 @@ log_entries(StewardJob *job)
  * counts see those keys as replayed, and a write after "before" is logged
  * after it, so the replays below take it.  Then, still before the lock,
  * the log is replayed in rounds: each takes about as many entries as the
- * log held when it began (what is written meanwhile is left for the next round, so
- * that a round ends however fast the source is written), and registers a
- * snapshot after it.  Another round follows while the last one left at
+ * log held when it began (what is written meanwhile is left for the next
+ * round, so that a round ends however fast the source is written), and
+ * registers a snapshot after it.  Another round follows while the last one left at
  * most half as many entries as it took, up to FINAL_ROUNDS: so the log
  * shrinks geometrically while the writers are slower than the replay,
  * and the rounds together take at most about twice the first one.  Under
@@ -1359,10 +1359,10 @@ log_entries(StewardJob *job)
  * round or the drain first replays it, and in the snapshot after each
  * replay of it, those read after an earlier one taken out again
  * (account_keys): all before the lock but for the keys drained under it.
- * The keys only the first replay re-synced are in the counts alone.  The lock is held for the
- * replay of what was written during the last round and the reads of those
- * keys' rows, not for a count of the tables nor for the log that built up
- * during the verify phase and the counts.  The time from the lock's grant
+ * The keys only the first replay re-synced are in the counts alone.  The
+ * lock is held for the replay of what was written during the last round
+ * and the reads of those keys' rows, not for a count of the tables nor for
+ * the log that built up during the verify phase and the counts.  The time from the lock's grant
  * to the end of the step is recorded in run->lock_ms (the longest, when
  * the step runs more than once), the log entries replayed before and
  * under the lock in run->replayed_before (the first replay's too) and
