@@ -55,6 +55,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/typcache.h"
 #include "utils/timestamp.h"
 
@@ -1036,34 +1037,75 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
  * first) but the keys of "except", with the target's rows in the same key
  * range: row counts and sums of row hashes (hash: see row_hash_sql).  *hi is the last source key
  * read (NULL: none); *is_last is set when the source had fewer than
- * "range" keys left, and then the target is read past *hi too.
+ * "range" keys left, and then the target is read past *hi too.  With
+ * whole, the range is every key after "from" (and *is_last is set).
  *
- * The source is read first, in key order, up to the range's end; then the
- * target in that range; both in the caller's active snapshot.
+ * The source is read first, in key order, up to the range's end (with
+ * whole, in any order: by a sequential scan where the planner chooses
+ * one); then the target in that range; both in the caller's active
+ * snapshot.
  */
 static bool
 compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
-			  ArrayType *except, char **hi, bool *is_last)
+			  bool whole, ArrayType *except, char **hi, bool *is_last)
 {
 	RangeSum	src = {0};
 	RangeSum	tgt = {0};
 	char	   *except_sql = psprintf("NOT (%s %s ANY ($3))", c->key.operand, c->key.eq);
 	const char *row = hash ? hash : c->cols;
 
-	src.keyed = true;
 	src.typed = tgt.typed = (hash == NULL);
-	range_sum(job, c,
-			  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
-					   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
-					   c->key.name),
-			  from, NULL, except, range, &src);
-	*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
-	*is_last = src.n < range;
+	if (whole)
+	{
+		range_sum(job, c,
+				  psprintf("SELECT %s FROM %s WHERE %s AND %s",
+						   row, c->src, steward_key_range(&c->key, from, NULL), except_sql),
+				  from, NULL, except, 0, &src);
+		*hi = NULL;
+		*is_last = true;
+	}
+	else
+	{
+		src.keyed = true;
+		range_sum(job, c,
+				  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
+						   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
+						   c->key.name),
+				  from, NULL, except, range, &src);
+		*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
+		*is_last = src.n < range;
+	}
 	range_sum(job, c,
 			  psprintf("SELECT %s FROM %s WHERE %s AND %s", row, c->tgt,
 					   steward_key_range(&c->key, from, *is_last ? NULL : *hi), except_sql),
 			  from, *is_last ? NULL : *hi, except, 0, &tgt);
 	return src.n == tgt.n && src.sum == tgt.sum;
+}
+
+/*
+ * Whether verify compares the rest of the tables whole, as one range, read
+ * in any order (compare_range): from the first key, when the source holds
+ * at most "range" rows by the planner's count (pg_class.reltuples, as of
+ * its last VACUUM or ANALYZE; a count that has grown since only makes the
+ * range larger than "range"; none, as for a table never analyzed: no).
+ * A sequential scan reads such a range at about half the cost of the read
+ * in key order.
+ */
+static bool
+verify_whole(StewardJob *job, int64 range)
+{
+	HeapTuple	tup;
+	float4		reltuples = -1;
+
+	if (job->current_key != NULL)
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(job->source));
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+	return reltuples >= 0 && reltuples <= (float4) range;
 }
 
 #define VERIFY_ATTEMPTS 3
@@ -1091,10 +1133,12 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 	const char *hash = row_hash_sql(job, c);
 	char	   *hi = NULL;
 	bool		is_last = false;
+	bool		whole;
 
 	*rows = replay_log(job, c, job->batch_size, NULL, NULL, NULL);
 	if (*rows == job->batch_size)
 		return false;			/* drain the log first: the keys left out stay few */
+	whole = verify_whole(job, range);
 	for (int attempt = 1;; attempt++)
 	{
 		bool		same;
@@ -1103,7 +1147,7 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 		/* the log, the source and the target in one snapshot, after the replay */
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		same = compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last);
+		same = compare_range(job, c, hash, job->current_key, range, whole, pending_keys(job, c), &hi, &is_last);
 		PopActiveSnapshot();
 		if (same)
 			break;
@@ -1399,8 +1443,9 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	CommandCounterIncrement();
 	before = RegisterSnapshot(GetTransactionSnapshot());
 	PushActiveSnapshot(before);
+	/* no row limit: with one, the executor would run the counts without parallel workers */
 	if (SPI_execute(psprintf("SELECT (SELECT pg_catalog.count(*) FROM %s), (SELECT pg_catalog.count(*) FROM %s)",
-							 c->src, c->tgt), true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							 c->src, c->tgt), true, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not count rows");
 	count_src = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	count_tgt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));

@@ -105,6 +105,19 @@ END \$\$;
 	return $session;
 }
 
+# Hold job $job once $condition (SQL on its job_status() row) holds: pause it
+# and wait until it is paused; $what names the moment for the messages.
+sub hold_job
+{
+	my ($job, $condition, $what) = @_;
+	$node->poll_query_until('postgres', "SELECT $condition FROM job_status($job)")
+	  or die "the copy did not reach $what";
+	$node->safe_psql('postgres', "SELECT job_pause($job)");
+	$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
+	  or die "the copy did not pause at $what";
+	return;
+}
+
 # --- a kill -9 of the worker in the middle of a copy while the application
 # writes, and writes that escape the capture trigger --------------------------
 $node->safe_psql('postgres', q{
@@ -127,11 +140,7 @@ eval { $writer->quit; };
 $node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
   or die 'the copy did not run again after the crash';
 $writer = start_writer(5000, 0);
-$node->poll_query_until('postgres', "SELECT rows_done >= 60000 FROM job_status($job)")
-  or die 'the copy did not go on';
-$node->safe_psql('postgres', "SELECT job_pause($job)");
-$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
-  or die 'the copy did not pause';
+hold_job($job, 'rows_done >= 60000', '60 000 rows');
 $node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
 $writer->quit;
 like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^copy;/, 'paused in the copy phase');
@@ -158,6 +167,43 @@ like(slurp_file($node->logfile), qr/pg_steward job $job: range up to key \S+ dif
 	'verify found the ranges the escaped writes changed');
 is($node->safe_psql('postgres', "SELECT count(*) FROM steward.copy_changes WHERE job_id = $job"), '0',
 	'the change log of the job is empty');
+
+# --- a source that fits in one verify range by the planner's count of its
+# rows is compared whole, read in any order; escaped writes are still found
+$node->safe_psql('postgres', q{
+CREATE TABLE beds (id bigint PRIMARY KEY, ward int, note text);
+INSERT INTO beds SELECT g, g % 40, 'b' || g FROM generate_series(1, 6000) g;
+VACUUM ANALYZE beds;
+CREATE TABLE beds_new (id bigint PRIMARY KEY, ward int, note text);
+CREATE EXTENSION pg_stat_statements;
+SELECT pg_stat_statements_reset();
+});
+# verify ranges of 10 x 1000 keys: the 6000 rows fit in one
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('beds', 'beds_new', batch_size => 1000, target_batch_time => '0', pause => '100ms')});
+hold_job($job, "rows_done >= 2000 AND state = 'running'", 'a third of beds');
+$node->safe_psql('postgres', q{
+SET session_replication_role = replica;
+UPDATE beds SET note = 'escaped' WHERE id = 10;
+DELETE FROM beds WHERE id = 11;
+INSERT INTO beds VALUES (700000, 1, 'escaped insert');
+});
+$node->safe_psql('postgres', "SELECT job_resume($job)");
+is($node->safe_psql('postgres', "CALL job_await($job)"), 'succeeded', 'the copy of a source that fits in one range succeeded');
+is($node->safe_psql('postgres', q{
+SELECT (SELECT count(*) FROM (SELECT * FROM beds EXCEPT SELECT * FROM beds_new) a) || ' '
+    || (SELECT count(*) FROM (SELECT * FROM beds_new EXCEPT SELECT * FROM beds) b)}),
+	'0 0', 'the copy equals the source, escaped writes included');
+like(slurp_file($node->logfile), qr/pg_steward job $job: the last range, after key \(none\), differed and was copied again/,
+	'verify found that the whole range differed');
+# verify's reads of the source leave out the keys of the log ($3); it
+# compared the range three times before it copied it again
+is($node->safe_psql('postgres', q{
+SELECT count(*) FILTER (WHERE query ~ 'ORDER BY|LIMIT') || ' ' || count(*) FILTER (WHERE query !~ 'ORDER BY|LIMIT')
+       || ' ' || sum(calls)
+  FROM pg_stat_statements
+ WHERE query ~ '^SELECT (id, )?id, ward, note FROM public.beds WHERE .* AND NOT \(id OPERATOR\(pg_catalog.=\) ANY \(\$3\)\)'}),
+	'0 1 3', 'verify read the source whole, in no order (no ORDER BY, no LIMIT)');
 
 # --- what the target does to the rows it is given: the copy writes them in
 # bulk only where that is what the INSERT would do ---------------------------
@@ -287,22 +333,13 @@ $job = $node->safe_psql('postgres', q{
 SELECT copy_table('ticks', 'ticks_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
 # held as verify starts (six ranges of 20 000 keys), then let go for more
 # than a range while a writer writes, and held again
-$node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' FROM job_status($job)")
-  or die 'the copy did not reach verify';
-$node->safe_psql('postgres', "SELECT job_pause($job)");
-$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
-  or die 'the copy did not pause';
+hold_job($job, "phase LIKE 'verify%'", 'verify');
 # a writer at up to 1000 rounds (3000 logged changes) a second, well below
 # what the job replays (2000 entries a batch, 100 ms apart)
 $writer = start_writer(100000, 0, 'ticks', 0.001);
 my $verify_at = $node->safe_psql('postgres', "SELECT coalesce(current_key::bigint, 0) FROM job_status($job)");
 $node->safe_psql('postgres', "SELECT job_resume($job)");
-$node->poll_query_until('postgres',
-	"SELECT phase LIKE 'verify%' AND current_key::bigint >= $verify_at + 30000 FROM job_status($job)")
-  or die 'verify did not go on';
-$node->safe_psql('postgres', "SELECT job_pause($job)");
-$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
-  or die 'the copy did not pause again';
+hold_job($job, "phase LIKE 'verify%' AND current_key::bigint >= $verify_at + 30000", 'a later verify range');
 like($node->safe_psql('postgres', "SELECT phase FROM job_status($job)"), qr/^verify;/,
 	'paused in verify, after ranges compared while the application wrote');
 $node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
@@ -329,11 +366,7 @@ CREATE TABLE strays_new (id bigint PRIMARY KEY, note text);
 });
 $job = $node->safe_psql('postgres', q{
 SELECT copy_table('strays', 'strays_new', batch_size => 100, target_batch_time => '0', pause => '100ms')});
-$node->poll_query_until('postgres', "SELECT phase LIKE 'verify%' AND current_key::bigint >= 1000 FROM job_status($job)")
-  or die 'the copy did not verify its first range';
-$node->safe_psql('postgres', "SELECT job_pause($job)");
-$node->poll_query_until('postgres', "SELECT state = 'paused' FROM job_status($job)")
-  or die 'the copy did not pause';
+hold_job($job, "phase LIKE 'verify%' AND current_key::bigint >= 1000", 'its first verified range');
 $node->safe_psql('postgres', q{INSERT INTO strays_new VALUES (0, 'stray')});
 $node->safe_psql('postgres', "SELECT job_resume($job)");
 $node->poll_query_until('postgres', "SELECT state IN ('succeeded', 'failed') FROM job_status($job)")
