@@ -9,7 +9,7 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('copy');
 $node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward, pg_stat_statements'\n"
+$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pg_steward, pg_stat_statements, auto_explain'\n"
 	  . "pg_stat_statements.track = 'all'\nsearch_path = 'public, steward'\nrestart_after_crash = on\n");
 $node->start;
 $node->safe_psql('postgres', q{
@@ -551,6 +551,34 @@ SELECT count(*) > 0 AND sum(jit_functions) = 0 FROM pg_stat_statements
 SELECT sum(jit_functions) FROM pg_stat_statements WHERE query ~ '^SELECT count\(\*\) FROM cards WHERE note'}),
 		'>', 0, '... while a query of the same database was');
 }
+
+# --- in a database where the planner runs every statement it can with
+# parallel workers, a copy succeeds, and the final step's counts ran with
+# workers (auto_explain's plans in the server log)
+$node->safe_psql('postgres', 'CREATE DATABASE pardb');
+$node->safe_psql('pardb', q{
+CREATE EXTENSION pg_steward;
+CREATE TABLE meds (id bigint PRIMARY KEY, dose int, note text);
+INSERT INTO meds SELECT g, g % 7, 'm' || g FROM generate_series(1, 20000) g;
+VACUUM ANALYZE meds;
+CREATE TABLE meds_new (id bigint PRIMARY KEY, dose int, note text);
+ALTER DATABASE pardb SET parallel_setup_cost = 0;
+ALTER DATABASE pardb SET parallel_tuple_cost = 0;
+ALTER DATABASE pardb SET min_parallel_table_scan_size = 0;
+ALTER DATABASE pardb SET auto_explain.log_min_duration = 0;
+ALTER DATABASE pardb SET auto_explain.log_analyze = on;
+ALTER DATABASE pardb SET auto_explain.log_nested_statements = on;
+});
+my $log_from = -s $node->logfile;
+my $meds = $node->safe_psql('pardb', q{SELECT copy_table('meds', 'meds_new', batch_size => 2000, target_batch_time => '0')});
+is($node->safe_psql('pardb', "CALL job_await($meds)"), 'succeeded', 'a copy in a database that plans parallel workers everywhere');
+is($node->safe_psql('pardb', q{
+SELECT (SELECT count(*) FROM (SELECT * FROM meds EXCEPT SELECT * FROM meds_new) a) || ' '
+    || (SELECT count(*) FROM (SELECT * FROM meds_new EXCEPT SELECT * FROM meds) b)}),
+	'0 0', 'the copy equals the source');
+my ($counts_plan) = substr(slurp_file($node->logfile), $log_from)
+  =~ /Query Text: SELECT \(SELECT pg_catalog\.count\(\*\) FROM public\.meds\)(.*?)(?:LOG:|\z)/s;
+like($counts_plan // '', qr/Workers Launched: [1-9]/, "the final step's counts ran with parallel workers");
 
 $node->stop;
 done_testing();
