@@ -1033,17 +1033,49 @@ range_sum(StewardJob *job, CopySql *c, const char *sql, const char *from, const 
 }
 
 /*
+ * The row count and the sum of row hashes (hash: see row_hash_sql; or
+ * ROWS_ONLY) of the rows of tbl whose keys are in keys, in the active
+ * snapshot; by the key index (key_lookup_settings).
+ */
+static void
+keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet *keys, RangeSum *rs)
+{
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			nestlevel;
+
+	memset(rs, 0, sizeof(*rs));
+	rs->typed = (hash == NULL);
+	if (keys->n == 0)
+		return;
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	nestlevel = NewGUCNestLevel();
+	key_lookup_settings();
+	range_sum(job, c,
+			  psprintf("SELECT %s FROM %s WHERE %s %s ANY ($3)",
+					   hash ? hash : c->cols, tbl, c->key.operand, c->key.eq),
+			  NULL, NULL,
+			  construct_array(keys->keys, keys->n, c->key.type, typlen, typbyval, typalign),
+			  0, rs);
+	AtEOXact_GUC(true, nestlevel);
+}
+
+/*
  * Compare the next "range" keys of the source after "from" (NULL: the
  * first) but the keys of "except", with the target's rows in the same key
  * range: row counts and sums of row hashes (hash: see row_hash_sql).  *hi is the last source key
  * read (NULL: none); *is_last is set when the source had fewer than
  * "range" keys left, and then the target is read past *hi too.  With
- * whole, the range is every key after "from" (and *is_last is set).
+ * whole, the range is every row of both tables ("from" is NULL; *is_last
+ * is set).
  *
- * The source is read first, in key order, up to the range's end (with
- * whole, in any order: by a sequential scan where the planner chooses
- * one); then the target in that range; both in the caller's active
- * snapshot.
+ * The source is read first, in key order, up to the range's end; then the
+ * target in that range; both in the caller's active snapshot.  With whole,
+ * every row of both tables is read, in any order (by a sequential scan
+ * where the planner chooses one), and the rows of the keys left out,
+ * looked up by key in the same snapshot (keys_sum), are taken away again:
+ * cheaper than testing every row against the keys left out.
  */
 static bool
 compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
@@ -1057,12 +1089,27 @@ compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, i
 	src.typed = tgt.typed = (hash == NULL);
 	if (whole)
 	{
-		range_sum(job, c,
-				  psprintf("SELECT %s FROM %s WHERE %s AND %s",
-						   row, c->src, steward_key_range(&c->key, from, NULL), except_sql),
-				  from, NULL, except, 0, &src);
+		KeySet		left_out = {0};
+		RangeSum	s;
+		RangeSum	t;
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
+
+		/* every row, then those of the keys left out taken away again */
+		range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->src), NULL, NULL, except, 0, &src);
+		range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->tgt), NULL, NULL, except, 0, &tgt);
+		get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+		deconstruct_array(except, c->key.type, typlen, typbyval, typalign, &left_out.keys, NULL, &left_out.n);
+		keys_sum(job, c, hash, c->src, &left_out, &s);
+		keys_sum(job, c, hash, c->tgt, &left_out, &t);
+		src.n -= s.n;
+		src.sum -= s.sum;
+		tgt.n -= t.n;
+		tgt.sum -= t.sum;
 		*hi = NULL;
 		*is_last = true;
+		return src.n == tgt.n && src.sum == tgt.sum;
 	}
 	else
 	{
@@ -1185,35 +1232,6 @@ static double
 ms_since(TimestampTz t)
 {
 	return (double) (GetCurrentTimestamp() - t) / 1000.0;
-}
-
-/*
- * The row count and the sum of row hashes (hash: see row_hash_sql; or
- * ROWS_ONLY) of the rows of tbl whose keys are in keys, in the active
- * snapshot; by the key index (key_lookup_settings).
- */
-static void
-keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet *keys, RangeSum *rs)
-{
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	int			nestlevel;
-
-	memset(rs, 0, sizeof(*rs));
-	rs->typed = (hash == NULL);
-	if (keys->n == 0)
-		return;
-	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
-	nestlevel = NewGUCNestLevel();
-	key_lookup_settings();
-	range_sum(job, c,
-			  psprintf("SELECT %s FROM %s WHERE %s %s ANY ($3)",
-					   hash ? hash : c->cols, tbl, c->key.operand, c->key.eq),
-			  NULL, NULL,
-			  construct_array(keys->keys, keys->n, c->key.type, typlen, typbyval, typalign),
-			  0, rs);
-	AtEOXact_GUC(true, nestlevel);
 }
 
 /* the keys of a (sorted, unique) that are in b (sorted, unique), or not */
