@@ -1066,62 +1066,29 @@ keys_sum(StewardJob *job, CopySql *c, const char *hash, const char *tbl, KeySet 
  * first) but the keys of "except", with the target's rows in the same key
  * range: row counts and sums of row hashes (hash: see row_hash_sql).  *hi is the last source key
  * read (NULL: none); *is_last is set when the source had fewer than
- * "range" keys left, and then the target is read past *hi too.  With
- * whole, the range is every row of both tables ("from" is NULL; *is_last
- * is set).
+ * "range" keys left, and then the target is read past *hi too.
  *
  * The source is read first, in key order, up to the range's end; then the
- * target in that range; both in the caller's active snapshot.  With whole,
- * every row of both tables is read, in any order (by a sequential scan
- * where the planner chooses one), and the rows of the keys left out,
- * looked up by key in the same snapshot (keys_sum), are taken away again:
- * cheaper than testing every row against the keys left out.
+ * target in that range; both in the caller's active snapshot.
  */
 static bool
 compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, int64 range,
-			  bool whole, ArrayType *except, char **hi, bool *is_last)
+			  ArrayType *except, char **hi, bool *is_last)
 {
 	RangeSum	src = {0};
 	RangeSum	tgt = {0};
 	char	   *except_sql = psprintf("NOT (%s %s ANY ($3))", c->key.operand, c->key.eq);
 	const char *row = hash ? hash : c->cols;
 
+	src.keyed = true;
 	src.typed = tgt.typed = (hash == NULL);
-	if (whole)
-	{
-		KeySet		left_out = {0};
-		RangeSum	s;
-		RangeSum	t;
-		int16		typlen;
-		bool		typbyval;
-		char		typalign;
-
-		/* every row, then those of the keys left out taken away again */
-		range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->src), NULL, NULL, except, 0, &src);
-		range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->tgt), NULL, NULL, except, 0, &tgt);
-		get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
-		deconstruct_array(except, c->key.type, typlen, typbyval, typalign, &left_out.keys, NULL, &left_out.n);
-		keys_sum(job, c, hash, c->src, &left_out, &s);
-		keys_sum(job, c, hash, c->tgt, &left_out, &t);
-		src.n -= s.n;
-		src.sum -= s.sum;
-		tgt.n -= t.n;
-		tgt.sum -= t.sum;
-		*hi = NULL;
-		*is_last = true;
-		return src.n == tgt.n && src.sum == tgt.sum;
-	}
-	else
-	{
-		src.keyed = true;
-		range_sum(job, c,
-				  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
-						   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
-						   c->key.name),
-				  from, NULL, except, range, &src);
-		*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
-		*is_last = src.n < range;
-	}
+	range_sum(job, c,
+			  psprintf("SELECT %s, %s FROM %s WHERE %s AND %s ORDER BY %s LIMIT $4",
+					   c->key.name, row, c->src, steward_key_range(&c->key, from, NULL), except_sql,
+					   c->key.name),
+			  from, NULL, except, range, &src);
+	*hi = src.haslast ? steward_key_text(src.last, src.keytype) : NULL;
+	*is_last = src.n < range;
 	range_sum(job, c,
 			  psprintf("SELECT %s FROM %s WHERE %s AND %s", row, c->tgt,
 					   steward_key_range(&c->key, from, *is_last ? NULL : *hi), except_sql),
@@ -1130,8 +1097,39 @@ compare_range(StewardJob *job, CopySql *c, const char *hash, const char *from, i
 }
 
 /*
+ * Compare every row of the source with every row of the target, but those
+ * of the keys of "except", as compare_range compares a range: every row of
+ * both tables is read, in any order (by a sequential scan where the planner
+ * chooses one), then the rows of the keys left out, looked up by key
+ * (keys_sum), are taken away again, which is cheaper than testing every
+ * row against those keys; all in the caller's active snapshot.
+ */
+static bool
+compare_whole(StewardJob *job, CopySql *c, const char *hash, ArrayType *except)
+{
+	RangeSum	src = {0};
+	RangeSum	tgt = {0};
+	RangeSum	left_src;
+	RangeSum	left_tgt;
+	KeySet		left_out = {0};
+	const char *row = hash ? hash : c->cols;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+
+	src.typed = tgt.typed = (hash == NULL);
+	range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->src), NULL, NULL, except, 0, &src);
+	range_sum(job, c, psprintf("SELECT %s FROM %s", row, c->tgt), NULL, NULL, except, 0, &tgt);
+	get_typlenbyvalalign(c->key.type, &typlen, &typbyval, &typalign);
+	deconstruct_array(except, c->key.type, typlen, typbyval, typalign, &left_out.keys, NULL, &left_out.n);
+	keys_sum(job, c, hash, c->src, &left_out, &left_src);
+	keys_sum(job, c, hash, c->tgt, &left_out, &left_tgt);
+	return src.n - left_src.n == tgt.n - left_tgt.n && src.sum - left_src.sum == tgt.sum - left_tgt.sum;
+}
+
+/*
  * Whether verify compares the rest of the tables whole, as one range, read
- * in any order (compare_range): from the first key, when the source holds
+ * in any order (compare_whole): from the first key, when the source holds
  * at most "range" rows by the planner's count (pg_class.reltuples, as of
  * its last VACUUM or ANALYZE; a count that has grown since only makes the
  * range larger than "range"; none, as for a table never analyzed: no).
@@ -1194,7 +1192,13 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 		/* the log, the source and the target in one snapshot, after the replay */
 		CommandCounterIncrement();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		same = compare_range(job, c, hash, job->current_key, range, whole, pending_keys(job, c), &hi, &is_last);
+		if (whole)
+		{
+			same = compare_whole(job, c, hash, pending_keys(job, c));
+			is_last = true;
+		}
+		else
+			same = compare_range(job, c, hash, job->current_key, range, pending_keys(job, c), &hi, &is_last);
 		PopActiveSnapshot();
 		if (same)
 			break;
