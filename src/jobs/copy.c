@@ -1306,6 +1306,14 @@ tally_keys(StewardJob *job, CopySql *c, const char *hash, Snapshot snap, KeySet 
 #define FINAL_ROUNDS 8
 
 /*
+ * How much longer a round of the final step takes per entry than its first
+ * replay, which reads no rows: a round also reads its keys' rows, in two
+ * snapshots and both tables (about 2.3 to 2.6 times as long, measured under
+ * bench/jobs_bench.sh's load; the lower bound is taken).
+ */
+#define ROUND_COST 2
+
+/*
  * A replay of the log in the final step: the keys it re-synced whose rows
  * are counted as they are in the snapshot registered after it (those a
  * later replay re-synced again are taken out).
@@ -1408,8 +1416,9 @@ log_entries(StewardJob *job)
  * registers a snapshot after it.  Another round follows while the last one left at
  * most half as many entries as it took, up to FINAL_ROUNDS: so the log
  * shrinks geometrically while the writers are slower than the replay,
- * and the rounds together take at most about twice the first one.  Under
- * the lock the log is drained.  The keys replayed in the rounds and under
+ * and the rounds together take at most about twice the first one; none
+ * when the first round could not halve the log (see below).  Under the
+ * lock the log is drained.  The keys replayed in the rounds and under
  * the lock hold every key whose source rows may differ between "before"
  * and now (a write is logged with its row change, and nothing but these
  * replays took entries from the log since "before").  So the row count of
@@ -1452,6 +1461,8 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	Tally		was[2] = {{0}};	/* source, target: the replayed keys' rows in "before" */
 	Tally		now[2] = {{0}};	/* and now */
 	int64		keys_replayed = 0;
+	TimestampTz started;
+	double		first_ms;
 
 	if (SPI_execute(psprintf("LOCK TABLE %s IN SHARE MODE", c->tgt), false, 0) < 0)
 		elog(ERROR, "could not lock the target");
@@ -1460,7 +1471,9 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	 * The log as it is now, replayed before "before" is taken: the counts
 	 * see its keys as replayed, so none of their rows is read.
 	 */
+	started = GetCurrentTimestamp();
 	run->replayed_before = replay_entries(job, c, log_entries(job), NULL);
+	first_ms = ms_since(started);
 
 	CommandCounterIncrement();
 	before = RegisterSnapshot(GetTransactionSnapshot());
@@ -1473,8 +1486,18 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	count_tgt = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	PopActiveSnapshot();
 
-	/* rounds of replay before the lock, while the log shrinks fast enough */
+	/*
+	 * Rounds of replay before the lock, while the log shrinks fast enough:
+	 * none when the writers refilled the log during the first replay and
+	 * the counts so fast that a round, ROUND_COST times as long per entry
+	 * as that replay, would not halve it (the entries written during the
+	 * round would be more than half those it took): such rounds only let
+	 * the log grow, and the lock would be held for more entries.
+	 */
 	pending = log_entries(job);
+	if (run->replayed_before > 0 &&
+		2.0 * pending * ROUND_COST * first_ms > (double) run->replayed_before * ms_since(started))
+		pending = 0;
 	while (pending > 0 && nrounds < FINAL_ROUNDS)
 	{
 		KeySet		keys = {0};
