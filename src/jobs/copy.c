@@ -659,8 +659,9 @@ pending_keys(StewardJob *job, CopySql *c)
 
 /*
  * The settings of the statements that look rows up by a list of keys
- * (replay, and the final step's reads of the keys it replayed), made in
- * the caller's GUC nest level.  The target has no statistics while it is
+ * (replay, and keys_sum: the final step's reads of the keys it replayed,
+ * verify's of the keys it leaves out), made in the caller's GUC nest
+ * level.  The target has no statistics while it is
  * being filled, and the planner takes each key of a list for 0.5% of its
  * rows, so it estimates such a statement to read the whole table: it
  * would read every partition whole for every chunk (enable_seqscan is
@@ -1413,12 +1414,12 @@ log_entries(StewardJob *job)
  * the log is replayed in rounds: each takes about as many entries as the
  * log held when it began (what is written meanwhile is left for the next
  * round, so that a round ends however fast the source is written), and
- * registers a snapshot after it.  Another round follows while the last one left at
- * most half as many entries as it took, up to FINAL_ROUNDS: so the log
- * shrinks geometrically while the writers are slower than the replay,
- * and the rounds together take at most about twice the first one; none
- * when the first round could not halve the log (see below).  Under the
- * lock the log is drained.  The keys replayed in the rounds and under
+ * registers a snapshot after it.  Another round follows while the last
+ * one left at most half as many entries as it took, up to FINAL_ROUNDS:
+ * so the log shrinks geometrically while the writers are slower than the
+ * replay, and the rounds together take at most about twice the first one;
+ * none when the first round could not halve the log (see below).  Under
+ * the lock the log is drained.  The keys replayed in the rounds and under
  * the lock hold every key whose source rows may differ between "before"
  * and now (a write is logged with its row change, and nothing but these
  * replays took entries from the log since "before").  So the row count of
@@ -1436,8 +1437,9 @@ log_entries(StewardJob *job)
  * (account_keys): all before the lock but for the keys drained under it.
  * The keys only the first replay re-synced are in the counts alone.  The
  * lock is held for the replay of what was written during the last round
- * and the reads of those keys' rows, not for a count of the tables nor for
- * the log that built up during the verify phase and the counts.  The time from the lock's grant
+ * (with none, during the first replay and the counts) and the reads of
+ * those keys' rows, not for a count of the tables nor for the log that
+ * built up during the verify phase.  The time from the lock's grant
  * to the end of the step is recorded in run->lock_ms (the longest, when
  * the step runs more than once), the log entries replayed before and
  * under the lock in run->replayed_before (the first replay's too) and
@@ -1456,6 +1458,7 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	StringInfoData done;
 	bool		isnull;
 	int64		pending;
+	bool		halves;
 	FinalRound	rounds[FINAL_ROUNDS];
 	int			nrounds = 0;
 	Tally		was[2] = {{0}};	/* source, target: the replayed keys' rows in "before" */
@@ -1495,10 +1498,9 @@ final_step(StewardJob *job, CopySql *c, CopyRun *run)
 	 * the log grow, and the lock would be held for more entries.
 	 */
 	pending = log_entries(job);
-	if (run->replayed_before > 0 &&
-		2.0 * pending * ROUND_COST * first_ms > (double) run->replayed_before * ms_since(started))
-		pending = 0;
-	while (pending > 0 && nrounds < FINAL_ROUNDS)
+	halves = run->replayed_before == 0 ||
+		2.0 * pending * ROUND_COST * first_ms <= (double) run->replayed_before * ms_since(started);
+	while (halves && pending > 0 && nrounds < FINAL_ROUNDS)
 	{
 		KeySet		keys = {0};
 		int64		taken;
