@@ -61,6 +61,7 @@ OBJS = \
 	src/jobs/bulk.o \
 	src/jobs/control.o \
 	src/jobs/copy.o \
+	src/jobs/copy_replayer.o \
 	src/jobs/key.o \
 	src/jobs/kinds.o \
 	src/jobs/launcher.o \

@@ -71,6 +71,7 @@ int			steward_lock_retries = 5;
 int			steward_lock_retry_delay_ms = 500;
 int			steward_lock_retry_max_delay_ms = 10000;
 int			steward_max_jobs = 2;
+bool		steward_copy_replayer = true;
 int			steward_batch_statement_timeout_ms = 60 * 1000;
 int			steward_max_replication_lag_ms = 30 * 1000;
 int			steward_concurrent_lock_timeout_ms = 30 * 60 * 1000;
@@ -160,6 +161,15 @@ _PG_init(void)
 							2, 0, 64,
 							PGC_SIGHUP, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("pg_steward.copy_replayer",
+							 "Whether copy_table replays its change log in a second process.",
+							 "The replayer, a background worker, replays while the job worker "
+							 "copies and verifies; off, the job worker does both in turn.",
+							 &steward_copy_replayer,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("pg_steward.batch_statement_timeout",
 							"Default time limit of one batch of a background job.",

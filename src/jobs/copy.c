@@ -24,6 +24,11 @@
  *			  replayed, the row counts compared, the trigger dropped and,
  *			  with swap, the tables renamed: the source becomes <name>_old
  *			  and the target takes its name.
+ * In a job worker the replays of the copy, replay and verify phases are
+ * made by a second process, the replayer (copy_replayer.c), while the
+ * worker copies and verifies; the worker tells it the last key of its
+ * committed batches and of the batch in flight (cursor and claim), and
+ * replays itself only when no replayer runs.
  * The trigger exists from submission on (created in the submitting
  * transaction), so no write is lost between submission and copy.  The
  * target is written in bulk where that is what its INSERT would do
@@ -556,11 +561,13 @@ unique_keys(CopySql *c, Datum *keys, int n)
 }
 
 /*
- * Read keys of the change log: sql, run as the steward owner with
- * $1 the job id and $2 limit, returns the keys (text) of entries.  Sets
- * *keys to their values (of the key's type, by its input function, as the
- * caller), sorted by the key's comparison function, without duplicates
- * (*nkeys); returns the number of entries.
+ * Read entries of the change log: sql, run as the steward owner with $1
+ * the job id and $2 limit, returns the keys (text) of entries, and with
+ * tids their ctids too (second column).  Sets *keys to their values (of
+ * the key's type, by its input function, as the caller), one per entry in
+ * the order read, and *tids to their ctids; returns the number of entries
+ * read, and in *nkeys the number of keys (entries without a key have
+ * none).
  *
  * The log's statistics trail it (it grows by thousands of entries a second
  * and shrinks as fast), so the planner, taking a job's entries for a few
@@ -570,8 +577,8 @@ unique_keys(CopySql *c, Datum *keys, int n)
  * (job_id, id) index, as far as they need to.
  */
 static int64
-log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit,
-		 Datum **keys, int *nkeys)
+read_log(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit,
+		 Datum **keys, ItemPointerData **tids, int *nkeys)
 {
 	MemoryContext callercxt = CurrentMemoryContext;
 	StewardOwnerScope scope;
@@ -594,6 +601,8 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit
 		elog(ERROR, "could not read the change log of job %lld", (long long) job->id);
 	n = SPI_processed;
 	texts = MemoryContextAlloc(callercxt, sizeof(char *) * Max(n, 1));
+	if (tids)
+		*tids = MemoryContextAlloc(callercxt, sizeof(ItemPointerData) * Max(n, 1));
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -604,6 +613,10 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit
 		oldcxt = MemoryContextSwitchTo(callercxt);
 		texts[i] = isnull ? NULL : TextDatumGetCString(d);
 		MemoryContextSwitchTo(oldcxt);
+		if (tids)
+			ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																		SPI_tuptable->tupdesc, 2, &isnull)),
+							&(*tids)[i]);
 	}
 	SPI_finish();
 	steward_owner_scope_end(&scope);
@@ -614,13 +627,29 @@ log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit
 		CHECK_FOR_INTERRUPTS();
 		if (texts[i] != NULL)
 		{
+			if (tids)
+				(*tids)[kept] = (*tids)[i];
 			(*keys)[kept++] = steward_key_datum(&c->key, texts[i]);
 			pfree(texts[i]);
 		}
 	}
 	pfree(texts);
-	*nkeys = unique_keys(c, *keys, kept);
+	*nkeys = kept;
 	return (int64) n;
+}
+
+/*
+ * Read the keys of the change log as read_log does; sets *keys to them
+ * sorted by the key's comparison function, without duplicates (*nkeys).
+ */
+static int64
+log_keys(StewardJob *job, CopySql *c, const char *sql, bool read_only, int limit,
+		 Datum **keys, int *nkeys)
+{
+	int64		n = read_log(job, c, sql, read_only, limit, keys, NULL, nkeys);
+
+	*nkeys = unique_keys(c, *keys, *nkeys);
+	return n;
 }
 
 /*
@@ -772,6 +801,119 @@ replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const 
  */
 
 /*
+ * The copy phase's batch while the replayer runs (copy_replayer.c): the
+ * batch's last key is found first and published as the claim, with the
+ * committed cursor, before the batch reads the source; the worker leaves
+ * the log to the replayer.  False when the replayer is not running: the
+ * worker copies and replays alone (copy_batch).
+ */
+static bool
+copy_batch_beside_replayer(StewardJob *job, CopySql *c, int64 *rows, bool *done)
+{
+	char	   *last;
+	int64		n;
+
+	if (!steward_replayer_active())
+		return false;
+	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, &n);
+	if (last == NULL)
+	{
+		*done = true;
+		return true;
+	}
+	if (!steward_replayer_publish(job->current_key, last))
+		return false;
+	if (job->in_worker)
+		pgstat_report_activity(STATE_RUNNING, psprintf("INSERT INTO %s (%s) SELECT %s FROM %s WHERE %s",
+														c->tgt, c->cols, c->cols, c->src,
+														steward_key_range(&c->key, job->current_key, last)));
+	*rows = copy_range(job, c, job->current_key, last);
+	job->current_key = keep(job, last);
+	*done = n < job->batch_size;
+	return true;
+}
+
+/* Delete the log's entries at these ctids (n of them). */
+static void
+forget_entries(StewardJob *job, ItemPointerData *tids, int n)
+{
+	StewardOwnerScope scope;
+	Oid			types[1] = {TIDARRAYOID};
+	Datum		values[1];
+	Datum	   *elems;
+
+	if (n == 0)
+		return;
+	elems = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(&tids[i]);
+	values[0] = PointerGetDatum(construct_array(elems, n, TIDOID, sizeof(ItemPointerData), false,
+												TYPALIGN_SHORT));
+	steward_owner_scope_begin(&scope, true);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args("DELETE FROM steward.copy_changes WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)",
+							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+		elog(ERROR, "could not remove entries of the change log of job %lld", (long long) job->id);
+	SPI_finish();
+	steward_owner_scope_end(&scope);
+}
+
+/*
+ * The replayer's transaction (copy_replayer.c), as the job's owner: read
+ * the oldest "limit" entries of the log, then the cursor and the claim.
+ * The keys up to the cursor and above the frozen bound are replayed, and
+ * their entries removed; the entries of keys the copy has yet to reach,
+ * above the claim, are removed (the batch that copies them reads the
+ * source later); those up to the claim stay (the batch in flight may have
+ * read their rows before the change).  Returns the number of entries
+ * removed.
+ */
+int64
+steward_copy_replayer_batch(StewardJob *job, int limit)
+{
+	CopySql		c;
+	Datum	   *keys;
+	ItemPointerData *tids;
+	int			n;
+	int			nreplay = 0;
+	int			ndone = 0;
+	char	   *cursor;
+	char	   *claim;
+	char	   *upper;
+	Datum		hi;
+	Datum		cur = (Datum) 0;
+	Datum		clm = (Datum) 0;
+
+	copy_sql(job, &c);
+	(void) read_log(job, &c,
+					"SELECT key, ctid FROM steward.copy_changes WHERE job_id OPERATOR(pg_catalog.=) $1 "
+					" ORDER BY id LIMIT $2",
+					true, limit, &keys, &tids, &n);
+	if (n == 0)
+		return 0;
+	steward_replayer_bounds(&cursor, &claim, &upper);	/* after the read */
+	hi = steward_key_datum(&c.key, upper);
+	if (cursor)
+		cur = steward_key_datum(&c.key, cursor);
+	if (claim)
+		clm = steward_key_datum(&c.key, claim);
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (steward_key_compare(&c.key, keys[i], hi) > 0 ||
+			(cursor && steward_key_compare(&c.key, keys[i], cur) <= 0))
+			keys[nreplay++] = keys[i];
+		else if (claim && steward_key_compare(&c.key, keys[i], clm) <= 0)
+			continue;			/* stays */
+		tids[ndone++] = tids[i];
+	}
+	forget_entries(job, tids, ndone);
+	apply_keys(job, &c, keys, unique_keys(&c, keys, nreplay));
+	return ndone;
+}
+
+/*
  * copy: one keyset batch, from the checkpoint up to the frozen bound,
  * after the log entries written so far (the copy keeps the log short).
  * In bulk, the batch is "the next batch_size keys" in one pass, the last
@@ -790,6 +932,13 @@ copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 
 	if (job->upper_key == NULL)
 		return true;
+	steward_replayer_start(job);
+	{
+		bool		done = false;
+
+		if (copy_batch_beside_replayer(job, c, rows, &done))
+			return done;
+	}
 	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key, NULL);
 
 	range_params(c, job->current_key, job->upper_key, types, values, nulls);
@@ -1181,9 +1330,12 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 	bool		is_last = false;
 	bool		whole;
 
-	*rows = replay_log(job, c, job->batch_size, NULL, NULL, NULL);
-	if (*rows == job->batch_size)
-		return false;			/* drain the log first: the keys left out stay few */
+	if (!steward_replayer_active())
+	{
+		*rows = replay_log(job, c, job->batch_size, NULL, NULL, NULL);
+		if (*rows == job->batch_size)
+			return false;		/* drain the log first: the keys left out stay few */
+	}
 	whole = verify_whole(job, range);
 	for (int attempt = 1;; attempt++)
 	{
@@ -1211,6 +1363,7 @@ verify_batch(StewardJob *job, CopySql *c, int64 *rows)
 			char		nulls[2];
 
 			/* copy the range again; concurrent changes are in the log anyway */
+			steward_replayer_stop();	/* no replay of the range meanwhile */
 			range_params(c, job->current_key, to, types, values, nulls);
 			if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE %s", c->tgt,
 											   steward_key_range(&c->key, job->current_key, to)),
@@ -1599,6 +1752,15 @@ copy_table_batch(StewardJob *job, int64 *rows)
 
 	copy_sql(job, &c);
 	*rows = 0;
+
+	/*
+	 * After the copy phase (whose last batch has committed): the replayer
+	 * replays every key, until the final step, which replays alone.
+	 */
+	if (phase == PHASE_FINAL)
+		steward_replayer_stop();
+	else if (phase != PHASE_COPY)
+		(void) steward_replayer_publish(job->upper_key, job->upper_key);
 	switch (phase)
 	{
 		case PHASE_COPY:
@@ -1609,7 +1771,7 @@ copy_table_batch(StewardJob *job, int64 *rows)
 			}
 			break;
 		case PHASE_REPLAY:
-			if (replay_batch(job, &c, rows))
+			if (steward_replayer_active() || replay_batch(job, &c, rows))
 				next = PHASE_VERIFY;
 			break;
 		case PHASE_VERIFY:
@@ -1658,6 +1820,7 @@ copy_cleanup(StewardJob *job)
 {
 	const char *args[] = {psprintf(INT64_FORMAT, job->id)};
 
+	steward_replayer_stop();	/* no replay after this */
 	if (get_rel_name(job->source) != NULL)
 		steward_exec_as_owner(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
 									   quote_identifier(psprintf("steward_copy_%lld", (long long) job->id)),

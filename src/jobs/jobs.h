@@ -39,6 +39,7 @@
 
 /* GUCs (src/pg_steward.c) */
 extern int	steward_max_jobs;
+extern bool steward_copy_replayer;
 extern int	steward_batch_statement_timeout_ms;
 extern int	steward_max_replication_lag_ms;
 extern int	steward_concurrent_lock_timeout_ms;
@@ -165,6 +166,9 @@ extern const char *steward_job_arg_text(StewardJob *job, const char *key);
 extern int64 steward_job_arg_int(StewardJob *job, const char *key, int64 dflt);
 extern void steward_job_set_phase(StewardJob *job, const char *phase);
 extern char *steward_job_state(int64 job_id);
+extern char *steward_job_load(StewardJob *job, int64 id);
+extern bool steward_job_call_as_owner(StewardJob *job, void (*fn) (StewardJob *job, void *arg),
+									  void *arg, ErrorData **edata_out);
 extern void steward_job_set_state(StewardJob *job, const char *state, ErrorData *edata);
 extern void steward_job_save_progress(StewardJob *job);
 extern bool steward_job_start_worker(Oid roleid, int64 job_id, int slot,
@@ -200,6 +204,15 @@ extern bool steward_bulk_insert(Oid source, Oid target, const char *cols, const 
 /* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;
 extern const StewardJobKind steward_copy_kind;
+extern int64 steward_copy_replayer_batch(StewardJob *job, int limit);
+
+/* copy_replayer.c */
+extern void steward_replayer_start(StewardJob *job);
+extern bool steward_replayer_active(void);
+extern bool steward_replayer_publish(const char *cursor, const char *claim);
+extern void steward_replayer_stop(void);
+extern void steward_replayer_bounds(char **cursor, char **claim, char **upper);
+extern PGDLLEXPORT void steward_copy_replayer_main(Datum arg);
 extern const StewardJobKind steward_validate_kind;
 
 /* kinds.c */

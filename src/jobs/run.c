@@ -246,18 +246,18 @@ typedef enum JobColumn
 } JobColumn;
 
 /*
- * Load the job and lock its row until the claiming transaction ends, so a
- * job_pause or job_cancel issued meanwhile is not overwritten; returns its
- * state, or NULL when there is no such job.
+ * Load the job and (lock) lock its row until the claiming transaction
+ * ends, so a job_pause or job_cancel issued meanwhile is not overwritten;
+ * returns its state, or NULL when there is no such job.
  */
 static char *
-load_job(StewardJob *job, int64 id)
+load_job(StewardJob *job, int64 id, bool lock)
 {
 	const char *args[] = {i64(id)};
 	char	  **row;
 	int			ncols;
 
-	row = steward_query_row_as_owner(
+	row = steward_query_row_as_owner(psprintf(
 		"SELECT kind, relation::oid::text, source::oid::text, owner_role::text, search_path, "
 		"       migration_version, args::text, state, rows_done::text, rows_estimate::text, "
 		"       current_key, upper_key, batches::text, batch_size::text, "
@@ -266,7 +266,8 @@ load_job(StewardJob *job, int64 id)
 		"       (args->>'system_identifier' IS NULL OR args->>'system_identifier' = "
 		"        (SELECT system_identifier::text FROM pg_catalog.pg_control_system()))::text, owner_name, "
 		"       login_role::text "
-		"  FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint FOR UPDATE",
+		"  FROM steward.jobs WHERE id OPERATOR(pg_catalog.=) $1::bigint%s",
+		lock ? " FOR UPDATE" : ""),
 		1, args, &ncols);
 	if (row == NULL)
 		return NULL;
@@ -308,6 +309,16 @@ load_job(StewardJob *job, int64 id)
 	if (job->batch_size <= 0)
 		job->batch_size = (int) steward_job_arg_int(job, "batch_size", 10000);
 	return row[JC_STATE];
+}
+
+/*
+ * The job's row as load_job reads it, without locking it: for a process
+ * that helps a running job (copy_replayer.c).  Returns its state, or NULL.
+ */
+char *
+steward_job_load(StewardJob *job, int64 id)
+{
+	return load_job(job, id, false);
 }
 
 char *
@@ -499,7 +510,8 @@ typedef enum
 	STEP_START_AND_BATCH,
 	STEP_BATCH,
 	STEP_FINISH,
-	STEP_CLEANUP
+	STEP_CLEANUP,
+	STEP_CALL					/* steward_job_call_as_owner's function */
 } JobStep;
 
 typedef struct JobStepCall
@@ -509,6 +521,8 @@ typedef struct JobStepCall
 	JobStep		step;
 	int64	   *rows;
 	StewardBatchResult *result;
+	void		(*fn) (StewardJob *job, void *arg);	/* STEP_CALL */
+	void	   *fn_arg;
 } JobStepCall;
 
 /* The body of run_step, inside its subtransaction, as the job's owner. */
@@ -549,6 +563,9 @@ job_step(void *arg)
 			if (c->k->cleanup)
 				c->k->cleanup(job);
 			break;
+		case STEP_CALL:
+			c->fn(job, c->fn_arg);
+			break;
 	}
 	steward_disarm_statement_timer();
 	steward_end_lock_timeout();
@@ -562,7 +579,22 @@ static bool
 run_step(StewardJob *job, const StewardJobKind *k, JobStep step,
 		 int64 *rows, StewardBatchResult *result, ErrorData **edata_out)
 {
-	JobStepCall c = {job, k, step, rows, result};
+	JobStepCall c = {job, k, step, rows, result, NULL, NULL};
+
+	return steward_run_subxact(job_step, &c, "job", job->statement_timeout_ms, edata_out);
+}
+
+/*
+ * Run fn(job, arg) as a batch runs: in a subtransaction, as the job's
+ * owner under SECURITY_RESTRICTED_OPERATION, with its pinned search_path,
+ * lock_timeout and statement timer.  False, with the error in *edata_out,
+ * when it failed (the subtransaction is rolled back).
+ */
+bool
+steward_job_call_as_owner(StewardJob *job, void (*fn) (StewardJob *job, void *arg), void *arg,
+						  ErrorData **edata_out)
+{
+	JobStepCall c = {job, NULL, STEP_CALL, NULL, NULL, fn, arg};
 
 	return steward_run_subxact(job_step, &c, "job", job->statement_timeout_ms, edata_out);
 }
@@ -581,7 +613,7 @@ steward_job_cleanup(int64 job_id)
 	int64		rows = 0;
 	StewardBatchResult res;
 
-	if (load_job(job, job_id) == NULL)
+	if (load_job(job, job_id, true) == NULL)
 		return;
 	k = steward_job_kind(job->kind);
 	if (k->cleanup != NULL && !run_step(job, k, STEP_CLEANUP, &rows, &res, &edata))
@@ -736,7 +768,7 @@ claim_job(JobRun *r, int64 job_id)
 
 	txn_begin(job);
 	MemoryContextSwitchTo(r->jobcxt);
-	r->state = load_job(job, job_id);
+	r->state = load_job(job, job_id, true);
 	if (r->state == NULL && job->in_worker)
 	{
 		txn_commit(job);

@@ -71,6 +71,8 @@ is($node->safe_psql('postgres', q{SELECT to_regclass('visits_old') IS NOT NULL})
 is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'steward_copy_%'}), '0',
 	'the capture trigger is gone');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM steward.copy_changes}), '0', 'the change log is empty');
+unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
+	'no range differed: every write made during the pause was replayed or copied');
 
 # A session that inserts, updates and deletes rows of $table ("rounds" by
 # default; its keys 1 to 100000 at the start) (and moves keys, with
@@ -103,6 +105,30 @@ BEGIN
 END \$\$;
 });
 	return $session;
+}
+
+# A table $name of 100000 rows (id, at, note; notes "$letter<id>") as
+# start_writer writes it, and its empty copy ${name}_new; no writer stop yet
+sub writer_tables
+{
+	my ($name, $letter) = @_;
+	$node->safe_psql('postgres', qq{
+CREATE TABLE $name (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+INSERT INTO $name SELECT g, '2025-01-01'::timestamptz + g * interval '1 minute', '$letter' || g
+  FROM generate_series(1, 100000) g;
+CREATE TABLE ${name}_new (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
+DELETE FROM writer_stop;
+});
+	return;
+}
+
+# "<rows of $a not in $b> <rows of $b not in $a>", by EXCEPT
+sub except_counts
+{
+	my ($a, $b) = @_;
+	return $node->safe_psql('postgres', qq{
+SELECT (SELECT count(*) FROM (SELECT * FROM $a EXCEPT SELECT * FROM $b) x) || ' '
+    || (SELECT count(*) FROM (SELECT * FROM $b EXCEPT SELECT * FROM $a) y)});
 }
 
 # Hold job $job once $condition (SQL on its job_status() row) holds: pause it
@@ -249,6 +275,120 @@ SELECT (SELECT count(*) FROM (SELECT * FROM cots EXCEPT SELECT * FROM cots_new) 
 unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
 	'no range differed because of the keys in the log');
 
+# --- the replayer replays the log while the worker copies. The target's
+# trigger holds the worker inside its second batch (keys 10001 to 20000, the
+# claim), whose snapshot is taken, while one transaction changes a key already
+# copied, two keys of the batch in flight and one it has yet to reach
+$node->safe_psql('postgres', q{
+CREATE TABLE wards (id bigint PRIMARY KEY, note text);
+INSERT INTO wards SELECT g, 'w' || g FROM generate_series(1, 30000) g;
+CREATE TABLE wards_new (id bigint PRIMARY KEY, note text);
+CREATE FUNCTION wards_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id = 15000 THEN
+        PERFORM pg_advisory_lock_shared(4243);
+        PERFORM pg_advisory_unlock_shared(4243);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER wards_gate BEFORE INSERT ON wards_new FOR EACH ROW EXECUTE FUNCTION wards_gate();
+});
+
+# Copy $table into ${table}_new (whose trigger calls wards_gate) in batches of
+# 10 000 keys, with the gate closed: returns the job once its worker waits at
+# the gate, inside its second batch, and the session that holds the gate
+sub copy_at_gate
+{
+	my ($table) = @_;
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('SELECT pg_advisory_lock(4243)');
+	my $id = $node->safe_psql('postgres', qq{
+SELECT copy_table('$table', '${table}_new', batch_size => 10000, target_batch_time => '0')});
+	$node->poll_query_until('postgres', qq{
+SELECT EXISTS (SELECT FROM pg_locks l JOIN job_status($id) j ON l.pid = j.worker_pid
+                WHERE l.locktype = 'advisory' AND l.objid = 4243 AND NOT l.granted)})
+	  or die "the copy of $table did not wait at the gate in its second batch";
+	return ($id, $holder);
+}
+($job, $gate) = copy_at_gate('wards');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward copy replayer'}),
+	'1', 'a replayer runs beside the copying worker');
+$node->safe_psql('postgres', q{
+BEGIN;
+UPDATE wards SET note = 'copied' WHERE id = 500;
+UPDATE wards SET note = 'in flight' WHERE id IN (12000, 18000);
+UPDATE wards SET note = 'ahead' WHERE id = 25000;
+COMMIT;});
+$node->poll_query_until('postgres', q{SELECT note = 'copied' FROM wards_new WHERE id = 500})
+  or die 'the replayer did not replay a copied key while the worker waited';
+is($node->safe_psql('postgres', qq{
+SELECT string_agg(key, ',' ORDER BY key::bigint) FROM steward.copy_changes WHERE job_id = $job}),
+	'12000,18000', 'the keys of the batch in flight stay in the log; the key ahead of the copy left it unreplayed');
+# the replayer ends (terminated): the worker replays alone from then on
+$node->safe_psql('postgres', q{
+SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'pg_steward copy replayer'});
+$node->poll_query_until('postgres', q{
+SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'pg_steward copy replayer'})
+  or die 'the replayer did not end';
+$gate->query_safe('SELECT pg_advisory_unlock(4243)');
+$gate->quit;
+is($node->safe_psql('postgres', "CALL job_await($job)"), 'succeeded', 'the copy whose replayer ended succeeded');
+is(except_counts('wards', 'wards_new'), '0 0', 'the copy equals the source');
+is($node->safe_psql('postgres', q{
+SELECT string_agg(note, ',' ORDER BY id) FROM wards_new WHERE id IN (500, 12000, 18000, 25000)}),
+	'copied,in flight,in flight,ahead', 'with the four writes');
+unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
+	'no range differed: the replayer lost no write');
+
+# --- with pg_steward.copy_replayer off, the worker replays alone
+$node->safe_psql('postgres', q{
+ALTER SYSTEM SET pg_steward.copy_replayer = off;
+SELECT pg_reload_conf();
+CREATE TABLE cribs (id bigint PRIMARY KEY, note text);
+INSERT INTO cribs SELECT g, 'c' || g FROM generate_series(1, 20000) g;
+CREATE TABLE cribs_new (id bigint PRIMARY KEY, note text);
+CREATE TRIGGER cribs_gate BEFORE INSERT ON cribs_new FOR EACH ROW EXECUTE FUNCTION wards_gate();
+});
+$node->poll_query_until('postgres', q{SELECT NOT current_setting('pg_steward.copy_replayer')::bool})
+  or die 'the setting was not reloaded';
+($job, $gate) = copy_at_gate('cribs');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_steward copy replayer'}),
+	'0', 'with pg_steward.copy_replayer off, no replayer runs');
+$node->safe_psql('postgres', q{UPDATE cribs SET note = 'changed' WHERE id IN (5, 19000)});
+$gate->query_safe('SELECT pg_advisory_unlock(4243)');
+$gate->quit;
+is($node->safe_psql('postgres', "CALL job_await($job)"), 'succeeded', 'the copy without a replayer succeeded');
+is(except_counts('cribs', 'cribs_new'), '0 0', 'the copy without a replayer equals the source');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_steward.copy_replayer; SELECT pg_reload_conf();});
+$node->poll_query_until('postgres', q{SELECT current_setting('pg_steward.copy_replayer')::bool})
+  or die 'the setting was not reloaded';
+
+# --- a kill -9 of the replayer in the middle of a copy while the application
+# writes: the server restarts, the job resumes and the copy is exact
+writer_tables('doses', 'd');
+$job = $node->safe_psql('postgres', q{
+SELECT copy_table('doses', 'doses_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
+$writer = start_writer(0, 0, 'doses');
+$node->poll_query_until('postgres', qq{
+SELECT rows_done >= 20000 AND (SELECT count(*) FROM steward.copy_changes WHERE job_id = $job) < 5000
+  FROM job_status($job)})
+  or die 'the copy did not get going';
+$pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'pg_steward copy replayer'});
+ok($pid =~ /^\d+$/, 'the copy has a replayer');
+kill 'KILL', $pid;
+eval { $writer->quit; };
+$node->poll_query_until('postgres', "SELECT attempts >= 2 AND state = 'running' FROM job_status($job)")
+  or die 'the copy did not run again after the crash';
+$writer = start_writer(5000, 0, 'doses');
+$node->poll_query_until('postgres', "SELECT rows_done >= 60000 FROM job_status($job)")
+  or die 'the copy did not go on after the crash';
+$node->safe_psql('postgres', 'INSERT INTO writer_stop VALUES (true)');
+$writer->quit;
+is($node->safe_psql('postgres', "CALL job_await($job)"), 'succeeded', 'the copy whose replayer was killed succeeded');
+is(except_counts('doses', 'doses_new'), '0 0', 'after the kill of the replayer, the copy equals the source');
+unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
+	'no range differed after the kill of the replayer');
+
 # --- what the target does to the rows it is given: the copy writes them in
 # bulk only where that is what the INSERT would do ---------------------------
 $node->safe_psql('postgres', q{
@@ -366,13 +506,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM k_policy WHERE a >= 60}),
 # --- verify while the application writes: the change log, the source and the
 # target are read in one snapshot, so no range differs because of a write that
 # committed while it was compared, and none is copied again ------------------
-$node->safe_psql('postgres', q{
-CREATE TABLE ticks (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
-INSERT INTO ticks SELECT g, '2025-01-01'::timestamptz + g * interval '1 minute', 't' || g
-  FROM generate_series(1, 100000) g;
-CREATE TABLE ticks_new (id bigint PRIMARY KEY, at timestamptz NOT NULL, note text);
-DELETE FROM writer_stop;
-});
+writer_tables('ticks', 't');
 $job = $node->safe_psql('postgres', q{
 SELECT copy_table('ticks', 'ticks_new', batch_size => 2000, target_batch_time => '0', pause => '100ms')});
 # held as verify starts (six ranges of 20 000 keys), then let go for more
