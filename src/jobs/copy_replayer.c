@@ -52,7 +52,9 @@
 #include "jobs/jobs.h"
 
 #define REPLAYER_KEY_MAX	1024	/* longest key text published */
-#define REPLAYER_IDLE_MS	20		/* the log was empty: look again after */
+#define REPLAYER_IDLE_MS	100		/* the log had fewer than REPLAYER_ENTRIES:
+										 * look again after (each transaction has a
+										 * fixed cost: it reads the log's head) */
 #define REPLAYER_HOLD_MS	1000	/* the job holds: look again after */
 #define REPLAYER_ENTRIES	10000	/* log entries per transaction */
 
@@ -331,11 +333,14 @@ steward_copy_replayer_main(Datum arg)
 					(errmsg("copy replayer of job %lld stops: %s", (long long) job->id, edata->message)));
 			proc_exit(0);
 		}
-		/* the job's pause between batches applies between these too */
-		if (taken == 0 || held || job->pause_ms > 0)
+		/*
+		 * A short log: wait, so that the next transaction has more to do.
+		 * The job's pause between batches applies between these too.
+		 */
+		if (taken < REPLAYER_ENTRIES || held || job->pause_ms > 0)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 held ? REPLAYER_HOLD_MS : taken == 0 ? Max(REPLAYER_IDLE_MS, job->pause_ms) : job->pause_ms,
+							 held ? REPLAYER_HOLD_MS : taken < REPLAYER_ENTRIES ? Max(REPLAYER_IDLE_MS, job->pause_ms) : job->pause_ms,
 							 PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
