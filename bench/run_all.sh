@@ -781,7 +781,8 @@ $(runs_of "$J_TSV" backfill_batch max_batch_ms) ms (\`job_status().max_batch_ms\
 $(num "$ROWS") rows into an empty table partitioned by range. The baseline copies a quiet table in
 one statement; \`copy_table()\` copies in batches while pgbench inserts, updates and deletes
 rows of the source ($(meta "$J_TSV" copy_load_tps) tps for $LOAD_SECONDS s, per run), replays those
-changes, compares source and copy, and takes a SHARE lock for its final step.
+changes (in a second process, the replayer, while the job worker copies and compares; the
+final step replays alone), compares source and copy, and takes a SHARE lock for its final step.
 
 | method | seconds (runs) | time ÷ INSERT … SELECT's |
 |---|---:|---:|
