@@ -204,6 +204,7 @@ extern bool steward_bulk_insert(Oid source, Oid target, const char *cols, const 
 /* backfill.c, copy.c, validate_constraint.c */
 extern const StewardJobKind steward_backfill_kind;
 extern const StewardJobKind steward_copy_kind;
+extern const StewardJobKind steward_validate_kind;
 extern int64 steward_copy_replayer_batch(StewardJob *job, int limit);
 
 /* copy_replayer.c */
@@ -213,7 +214,6 @@ extern bool steward_replayer_publish(const char *cursor, const char *claim);
 extern void steward_replayer_stop(void);
 extern void steward_replayer_bounds(char **cursor, char **claim, char **upper);
 extern PGDLLEXPORT void steward_copy_replayer_main(Datum arg);
-extern const StewardJobKind steward_validate_kind;
 
 /* kinds.c */
 extern void steward_register_job_kind(const StewardJobKind *kind);

@@ -246,9 +246,9 @@ typedef enum JobColumn
 } JobColumn;
 
 /*
- * Load the job and (lock) lock its row until the claiming transaction
- * ends, so a job_pause or job_cancel issued meanwhile is not overwritten;
- * returns its state, or NULL when there is no such job.
+ * Load the job and, with lock, lock its row until the claiming
+ * transaction ends, so a job_pause or job_cancel issued meanwhile is not
+ * overwritten; returns its state, or NULL when there is no such job.
  */
 static char *
 load_job(StewardJob *job, int64 id, bool lock)
