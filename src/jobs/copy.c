@@ -932,7 +932,9 @@ copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 
 	if (job->upper_key == NULL)
 		return true;
-	steward_replayer_start(job);
+	/* once the bound has committed: a first batch retried freezes it again */
+	if (job->phase != NULL)
+		steward_replayer_start(job);
 	{
 		bool		done = false;
 

@@ -111,10 +111,11 @@ replayer_at_exit(int code, Datum arg)
 }
 
 /*
- * Start the replayer for this job (the job worker only, once), before
- * the run's first batch reads anything: job->current_key is the committed
- * cursor, published as cursor and claim.  Without a free worker slot the
- * worker replays alone.
+ * Start the replayer for this job (the job worker only, once), at the
+ * start of a copy batch, before it reads anything, and once the frozen
+ * bound has committed (copy.c): job->current_key is the committed cursor,
+ * published as cursor and claim.  Without a free worker slot the worker
+ * replays alone.
  */
 void
 steward_replayer_start(StewardJob *job)
