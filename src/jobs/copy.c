@@ -816,11 +816,15 @@ copy_batch_beside_replayer(StewardJob *job, CopySql *c, int64 *rows, bool *done)
 	if (!steward_replayer_active())
 		return false;
 	last = steward_key_next(&c->key, c->src, job->current_key, job->upper_key, job->batch_size, &n);
-	if (last == NULL)
-	{
-		*done = true;
-		return true;
-	}
+
+	/*
+	 * The last batch (fewer keys are left than a batch takes) claims and
+	 * copies up to the bound: a key written there after this read has no
+	 * later batch to copy it, so its entry must stay in the log.
+	 */
+	*done = (last == NULL || n < job->batch_size);
+	if (*done)
+		last = job->upper_key;
 	if (!steward_replayer_publish(job->current_key, last))
 		return false;
 	if (job->in_worker)
@@ -829,7 +833,6 @@ copy_batch_beside_replayer(StewardJob *job, CopySql *c, int64 *rows, bool *done)
 														steward_key_range(&c->key, job->current_key, last)));
 	*rows = copy_range(job, c, job->current_key, last);
 	job->current_key = keep(job, last);
-	*done = n < job->batch_size;
 	return true;
 }
 

@@ -40,6 +40,7 @@ SELECT set_eq($$SELECT name || '=' || setting || coalesce(unit, '') FROM pg_sett
               ARRAY['pg_steward.lock_timeout=2000ms', 'pg_steward.statement_timeout=900000ms',
                     'pg_steward.lock_retries=5', 'pg_steward.lock_retry_delay=500ms',
                     'pg_steward.lock_retry_max_delay=10000ms', 'pg_steward.max_jobs=2',
+                    'pg_steward.copy_replayer=on',
                     'pg_steward.batch_statement_timeout=60000ms', 'pg_steward.max_replication_lag=30000ms',
                     'pg_steward.concurrent_lock_timeout=1800000ms',
                     'pg_steward.max_replication_lag_bytes=1048576kB',

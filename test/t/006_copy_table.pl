@@ -294,9 +294,10 @@ END $$;
 CREATE TRIGGER wards_gate BEFORE INSERT ON wards_new FOR EACH ROW EXECUTE FUNCTION wards_gate();
 });
 
-# Copy $table into ${table}_new (whose trigger calls wards_gate) in batches of
-# 10 000 keys, with the gate closed: returns the job once its worker waits at
-# the gate, inside its second batch, and the session that holds the gate
+# Copy $table into ${table}_new (whose trigger waits at advisory lock 4243
+# when it gets key 15000) in batches of 10 000 keys, with that gate closed:
+# returns the job once its worker waits at the gate, inside its second batch,
+# and the session that holds the gate
 sub copy_at_gate
 {
 	my ($table) = @_;
@@ -339,6 +340,49 @@ SELECT string_agg(note, ',' ORDER BY id) FROM wards_new WHERE id IN (500, 12000,
 	'copied,in flight,in flight,ahead', 'with the four writes');
 unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
 	'no range differed: the replayer lost no write');
+
+# --- the last copy batch claims up to the frozen bound (25000): the source's
+# largest key, deleted before that batch looks for its keys, is inserted
+# again while the batch runs; its entry stays in the log for the replay
+$node->safe_psql('postgres', q{
+CREATE TABLE marks (id bigint PRIMARY KEY, note text);
+INSERT INTO marks SELECT g, 'm' || g FROM generate_series(1, 25000) g;
+CREATE TABLE marks_new (id bigint PRIMARY KEY, note text);
+CREATE FUNCTION marks_gate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.id IN (15000, 22000) THEN
+        PERFORM pg_advisory_lock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
+        PERFORM pg_advisory_unlock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER marks_gate BEFORE INSERT ON marks_new FOR EACH ROW EXECUTE FUNCTION marks_gate();
+});
+my $gate2 = $node->background_psql('postgres');
+$gate2->query_safe('SELECT pg_advisory_lock(4244)');
+($job, $gate) = copy_at_gate('marks');
+$node->safe_psql('postgres', q{DELETE FROM marks WHERE id = 25000});
+$gate->query_safe('SELECT pg_advisory_unlock(4243)');
+$gate->quit;
+$node->poll_query_until('postgres', qq{
+SELECT EXISTS (SELECT FROM pg_locks l JOIN job_status($job) j ON l.pid = j.worker_pid
+                WHERE l.locktype = 'advisory' AND l.objid = 4244 AND NOT l.granted)})
+  or die "the copy's last batch did not wait at the gate";
+$node->safe_psql('postgres', q{
+BEGIN;
+INSERT INTO marks VALUES (25000, 'inserted again');
+UPDATE marks SET note = 'copied' WHERE id = 5;
+COMMIT;});
+$node->poll_query_until('postgres', q{SELECT note = 'copied' FROM marks_new WHERE id = 5})
+  or die 'the replayer did not replay a copied key while the worker waited';
+is($node->safe_psql('postgres', qq{SELECT string_agg(DISTINCT key, ',') FROM steward.copy_changes WHERE job_id = $job}),
+	'25000', "a key written up to the bound during the last batch stays in the log");
+$gate2->query_safe('SELECT pg_advisory_unlock(4244)');
+$gate2->quit;
+is($node->safe_psql('postgres', "CALL job_await($job)"), 'succeeded', 'the copy succeeded');
+is(except_counts('marks', 'marks_new'), '0 0', 'the copy equals the source, the key inserted again included');
+unlike(slurp_file($node->logfile), qr/pg_steward job $job: .*differed and was copied again/,
+	'no range differed: the key inserted again was replayed');
 
 # --- with pg_steward.copy_replayer off, the worker replays alone
 $node->safe_psql('postgres', q{
