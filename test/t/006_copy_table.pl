@@ -283,11 +283,13 @@ $node->safe_psql('postgres', q{
 CREATE TABLE wards (id bigint PRIMARY KEY, note text);
 INSERT INTO wards SELECT g, 'w' || g FROM generate_series(1, 30000) g;
 CREATE TABLE wards_new (id bigint PRIMARY KEY, note text);
+-- gates: key 15000 (second batch) waits while advisory lock 4243 is held,
+-- key 22000 (third batch) while 4244 is
 CREATE FUNCTION wards_gate() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.id = 15000 THEN
-        PERFORM pg_advisory_lock_shared(4243);
-        PERFORM pg_advisory_unlock_shared(4243);
+    IF NEW.id IN (15000, 22000) THEN
+        PERFORM pg_advisory_lock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
+        PERFORM pg_advisory_unlock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
     END IF;
     RETURN NEW;
 END $$;
@@ -348,15 +350,7 @@ $node->safe_psql('postgres', q{
 CREATE TABLE marks (id bigint PRIMARY KEY, note text);
 INSERT INTO marks SELECT g, 'm' || g FROM generate_series(1, 25000) g;
 CREATE TABLE marks_new (id bigint PRIMARY KEY, note text);
-CREATE FUNCTION marks_gate() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NEW.id IN (15000, 22000) THEN
-        PERFORM pg_advisory_lock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
-        PERFORM pg_advisory_unlock_shared(CASE NEW.id WHEN 15000 THEN 4243 ELSE 4244 END);
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE TRIGGER marks_gate BEFORE INSERT ON marks_new FOR EACH ROW EXECUTE FUNCTION marks_gate();
+CREATE TRIGGER marks_gate BEFORE INSERT ON marks_new FOR EACH ROW EXECUTE FUNCTION wards_gate();
 });
 my $gate2 = $node->background_psql('postgres');
 $gate2->query_safe('SELECT pg_advisory_lock(4244)');
