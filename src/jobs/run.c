@@ -949,10 +949,17 @@ retry_batch(JobRun *r, ErrorData *edata, int *lock_retries)
 		job->batch_size = Max(job->min_batch, job->batch_size / 2);
 		return true;
 	}
-	/* anything else fails the job */
+	/*
+	 * anything else fails the job, unless it is being cancelled: the batch
+	 * failed on what the canceller changed (migrate_abort drops the
+	 * columns a backfill writes), and the cancel is what ends it
+	 */
 	txn_begin(job);
 	MemoryContextSwitchTo(r->batchcxt);
-	fail_job(job, r->kind, edata);
+	if (strcmp(steward_job_state(job->id), JOB_CANCELLING) == 0)
+		cancel_job(job, r->kind);
+	else
+		fail_job(job, r->kind, edata);
 	return false;
 }
 

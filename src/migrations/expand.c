@@ -1365,14 +1365,15 @@ steward_migrate_abort(PG_FUNCTION_ARGS)
 
 	version = begin_phase(fcinfo, "abort", "migrate_abort", &e);
 
-	state = e.job_id > 0 ? job_state(e.job_id) : NULL;
-	if (state && (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0 ||
-				  strcmp(state, "paused") == 0))
-	{
-		const char *args[1] = {psprintf(INT64_FORMAT, e.job_id)};
-
-		(void) steward_expand_as_caller("SELECT steward.job_cancel($1::pg_catalog.int8)", 1, args);
-	}
+	/*
+	 * The rollback first, its table locks with it, then the cancel of the
+	 * backfill: a batch of the job holds the table, then writes its job's
+	 * row (its checkpoint).  Cancelling first would hold that row while
+	 * waiting for the table, and deadlock with a batch in flight.  The
+	 * batch the rollback waited for commits; the next one sees the cancel,
+	 * or fails on the table the rollback changed and is cancelled
+	 * (src/jobs/run.c).
+	 */
 	{
 		const char *args[3] = {
 			version, steward_expand_timeout_arg(fcinfo, 1),
@@ -1387,6 +1388,14 @@ steward_migrate_abort(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the abort of \"%s\" was not applied (%s)", version, result ? result : "no result")));
+	state = e.job_id > 0 ? job_state(e.job_id) : NULL;
+	if (state && (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0 ||
+				  strcmp(state, "paused") == 0))
+	{
+		const char *args[1] = {psprintf(INT64_FORMAT, e.job_id)};
+
+		(void) steward_expand_as_caller("SELECT steward.job_cancel($1::pg_catalog.int8)", 1, args);
+	}
 	expansion_end(&e, "aborted");
 	PG_RETURN_TEXT_P(cstring_to_text("aborted"));
 }

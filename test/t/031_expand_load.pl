@@ -156,18 +156,27 @@ is(sql(q{SELECT string_agg(version || ':' || status, ' ' ORDER BY version)
 # --- kill -9 of the backfill worker, mid-table ----------------------------
 sql(q{CREATE TABLE visits (id bigint PRIMARY KEY, note text);
     INSERT INTO visits SELECT g, 'v' || g FROM generate_series(1, 60000) g;});
-# the backfill is paused as it is submitted (a row lock taken before the
-# expand would hold the expand off instead), the lock taken, and it resumes
-my $job = sql(q{SELECT j || ' ' || job_pause(j) FROM (SELECT migrate_expand('ld_3_note', 'visits', 'note',
-                new_name => 'remark', batch_size => 500) AS j) s});
-($job) = $job =~ /^(\d+) / or die "no job: $job";
-my $holder = $node->background_psql('postgres', on_error_stop => 0);
-$holder->query_safe("BEGIN; SELECT 'locked' FROM visits WHERE id = 30000 FOR UPDATE;");
-sql("SELECT job_resume($job)");
-$node->poll_query_until('postgres', qq{
+# Expand $table's column note (new name remark) as migration $version, its
+# backfill in batches of 500 held at a row lock on key $id: the backfill is
+# paused as it is submitted (a row lock taken before the expand would hold
+# the expand off instead), the lock taken, and it resumes.  Returns the job
+# and the session holding the lock, once the job waits for it
+sub backfill_held_at
+{
+	my ($version, $table, $id) = @_;
+	my $j = sql(qq{SELECT j || ' ' || job_pause(j) FROM (SELECT migrate_expand('$version', '$table', 'note',
+                   new_name => 'remark', batch_size => 500) AS j) s});
+	($j) = $j =~ /^(\d+) / or die "no job: $j";
+	my $h = $node->background_psql('postgres', on_error_stop => 0);
+	$h->query_safe("BEGIN; SELECT 'locked' FROM $table WHERE id = $id FOR UPDATE;");
+	sql("SELECT job_resume($j)");
+	$node->poll_query_until('postgres', qq{
 SELECT j.rows_done > 0 AND a.wait_event_type = 'Lock'
-  FROM job_status($job) j JOIN pg_stat_activity a ON a.pid = j.worker_pid})
-  or die 'the backfill did not reach the locked row';
+  FROM job_status($j) j JOIN pg_stat_activity a ON a.pid = j.worker_pid})
+	  or die "the backfill of $table did not reach the locked row";
+	return ($j, $h);
+}
+my ($job, $holder) = backfill_held_at('ld_3_note', 'visits', 30000);
 my $pid = sql("SELECT worker_pid FROM job_status($job)");
 my $done_before = sql("SELECT rows_done FROM job_status($job)");
 cmp_ok($done_before, '<', 60000, "the backfill stopped mid-way at the lock ($done_before rows done)");
@@ -184,6 +193,35 @@ is(sql(q{SELECT count(*) FROM visits WHERE remark IS DISTINCT FROM note}), '0',
 is(sql("SELECT migrate_expand_check('ld_3_note')"), '0', 'and migrate_expand_check agrees');
 is(sql("SELECT migrate_contract('ld_3_note') IS NOT NULL"), 't', 'contract succeeds after the crash');
 is(sql(q{SELECT count(*) FROM visits WHERE remark = 'v' || id}), '60000', 'every row kept its value');
+
+# --- abort while a batch of the backfill is in flight: the abort rolls back
+# first, waiting for the batch's table lock, and only then cancels the job,
+# whose row the batch writes as it ends; neither waits for the other twice
+sql(q{CREATE TABLE beds (id bigint PRIMARY KEY, note text);
+    INSERT INTO beds SELECT g, 'b' || g FROM generate_series(1, 20000) g;});
+($job, $holder) = backfill_held_at('ld_4_bed', 'beds', 10000);
+my $log_from = -s $node->logfile;
+my $aborter = $node->background_psql('postgres', on_error_stop => 0);
+$aborter->query_until(qr/aborting/, "\\echo aborting\nSELECT migrate_abort('ld_4_bed');\n");
+$node->poll_query_until('postgres', q{
+SELECT EXISTS (SELECT FROM pg_stat_activity
+                WHERE query LIKE 'SELECT migrate_abort%' AND wait_event_type = 'Lock')})
+  or die 'the abort did not wait for the batch';
+$holder->query_safe('COMMIT');
+$holder->quit;
+$node->poll_query_until('postgres', q{
+SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE query LIKE 'SELECT migrate_abort%' AND state = 'active')})
+  or die 'the abort did not end';
+$aborter->quit;
+is(sql(q{SELECT status FROM migrate_status() WHERE version = 'ld_4_bed'}), 'rolled_back',
+	'the abort with a batch in flight went through');
+$node->poll_query_until('postgres', "SELECT state IN ('cancelled', 'failed', 'succeeded') FROM job_status($job)")
+  or die 'the backfill did not end';
+is(sql("SELECT state FROM job_status($job)"), 'cancelled', 'and the backfill ended cancelled');
+unlike(substr(slurp_file($node->logfile), $log_from), qr/deadlock detected/, 'no deadlock');
+is(sql(q{SELECT string_agg(attname, ',' ORDER BY attnum) FROM pg_attribute
+          WHERE attrelid = 'beds'::regclass AND attnum > 0 AND NOT attisdropped}), 'id,note',
+	'the table is as it was');
 
 $node->stop;
 done_testing();
