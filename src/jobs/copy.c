@@ -743,8 +743,57 @@ apply_keys(StewardJob *job, CopySql *c, Datum *keys, int n)
 }
 
 /*
- * Replay the oldest "limit" entries of the log; entries for keys in
- * (skip_from, skip_to] are only deleted (skip_to NULL: none).  Returns the
+ * What the copy phase does with a log entry, by its key, given the copy's
+ * cursor (the last key of its last committed batch; none before the
+ * first), its claim (the last key of the batch in flight; none, or the
+ * cursor, between batches) and its frozen bound: ENTRY_REPLAY for a key up
+ * to the cursor or above the bound (no batch copies it again),
+ * ENTRY_STAY for one in the batch in flight (it may have read the row
+ * before the change), ENTRY_DROP for one the copy has yet to reach (the
+ * batch that copies it reads the source after the change).
+ */
+typedef enum EntryFate
+{
+	ENTRY_REPLAY,
+	ENTRY_STAY,
+	ENTRY_DROP
+} EntryFate;
+
+typedef struct CopyBounds
+{
+	bool		has_cursor;
+	bool		has_claim;
+	Datum		cursor;
+	Datum		claim;
+	Datum		upper;
+} CopyBounds;
+
+static void
+copy_bounds(CopySql *c, const char *cursor, const char *claim, const char *upper, CopyBounds *b)
+{
+	b->has_cursor = (cursor != NULL);
+	b->has_claim = (claim != NULL);
+	b->cursor = cursor ? steward_key_datum(&c->key, cursor) : (Datum) 0;
+	b->claim = claim ? steward_key_datum(&c->key, claim) : (Datum) 0;
+	b->upper = steward_key_datum(&c->key, upper);
+}
+
+static EntryFate
+entry_fate(CopySql *c, const CopyBounds *b, Datum key)
+{
+	if (steward_key_compare(&c->key, key, b->upper) > 0 ||
+		(b->has_cursor && steward_key_compare(&c->key, key, b->cursor) <= 0))
+		return ENTRY_REPLAY;
+	if (b->has_claim && steward_key_compare(&c->key, key, b->claim) <= 0)
+		return ENTRY_STAY;
+	return ENTRY_DROP;
+}
+
+/*
+ * Replay the oldest "limit" entries of the log; in the copy phase
+ * (skip_to, the frozen bound, not NULL) with skip_from the cursor and no
+ * batch in flight, entries for keys in (skip_from, skip_to] are only
+ * deleted (entry_fate).  Returns the
  * number of entries taken; the keys re-synced are added to *applied (when
  * not NULL; a key may be added more than once).
  *
@@ -766,14 +815,13 @@ replay_log(StewardJob *job, CopySql *c, int limit, const char *skip_from, const 
 		return 0;
 	if (skip_to != NULL)
 	{
-		Datum		lo = skip_from ? steward_key_datum(&c->key, skip_from) : (Datum) 0;
-		Datum		hi = steward_key_datum(&c->key, skip_to);
+		CopyBounds	b;
 
+		copy_bounds(c, skip_from, skip_from, skip_to, &b);
 		for (int i = 0; i < nkeys; i++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			if (!((skip_from == NULL || steward_key_compare(&c->key, elems[i], lo) > 0) &&
-				  steward_key_compare(&c->key, elems[i], hi) <= 0))
+			if (entry_fate(c, &b, elems[i]) == ENTRY_REPLAY)
 				elems[kept++] = elems[i];
 		}
 		nkeys = kept;
@@ -884,9 +932,7 @@ steward_copy_replayer_batch(StewardJob *job, int limit)
 	char	   *cursor;
 	char	   *claim;
 	char	   *upper;
-	Datum		hi;
-	Datum		cur = (Datum) 0;
-	Datum		clm = (Datum) 0;
+	CopyBounds	b;
 
 	copy_sql(job, &c);
 	(void) read_log(job, &c,
@@ -896,19 +942,16 @@ steward_copy_replayer_batch(StewardJob *job, int limit)
 	if (n == 0)
 		return 0;
 	steward_replayer_bounds(&cursor, &claim, &upper);	/* after the read */
-	hi = steward_key_datum(&c.key, upper);
-	if (cursor)
-		cur = steward_key_datum(&c.key, cursor);
-	if (claim)
-		clm = steward_key_datum(&c.key, claim);
+	copy_bounds(&c, cursor, claim, upper, &b);
 	for (int i = 0; i < n; i++)
 	{
+		EntryFate	fate = entry_fate(&c, &b, keys[i]);
+
 		CHECK_FOR_INTERRUPTS();
-		if (steward_key_compare(&c.key, keys[i], hi) > 0 ||
-			(cursor && steward_key_compare(&c.key, keys[i], cur) <= 0))
+		if (fate == ENTRY_STAY)
+			continue;
+		if (fate == ENTRY_REPLAY)
 			keys[nreplay++] = keys[i];
-		else if (claim && steward_key_compare(&c.key, keys[i], clm) <= 0)
-			continue;			/* stays */
 		tids[ndone++] = tids[i];
 	}
 	forget_entries(job, tids, ndone);

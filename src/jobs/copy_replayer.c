@@ -302,6 +302,7 @@ steward_copy_replayer_main(Datum arg)
 		int64		taken = 0;
 		bool		held = false;
 		bool		ok = true;
+		int			wait_ms;
 		char	   *refusal;
 		ErrorData  *edata = NULL;
 
@@ -338,11 +339,16 @@ steward_copy_replayer_main(Datum arg)
 		 * A short log: wait, so that the next transaction has more to do.
 		 * The job's pause between batches applies between these too.
 		 */
-		if (taken < REPLAYER_ENTRIES || held || job->pause_ms > 0)
+		if (held)
+			wait_ms = REPLAYER_HOLD_MS;
+		else if (taken < REPLAYER_ENTRIES)
+			wait_ms = Max(REPLAYER_IDLE_MS, job->pause_ms);
+		else
+			wait_ms = job->pause_ms;
+		if (wait_ms > 0)
 		{
 			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 held ? REPLAYER_HOLD_MS : taken < REPLAYER_ENTRIES ? Max(REPLAYER_IDLE_MS, job->pause_ms) : job->pause_ms,
-							 PG_WAIT_EXTENSION);
+							 wait_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 		}
 	}
