@@ -252,18 +252,34 @@ utf8_text(char *s, int len)
 	return GetDatabaseEncoding() == PG_UTF8 ? s : pg_server_to_any(s, len, PG_UTF8);
 }
 
-/* a text column in UTF-8 */
-static void
-put_text(StringInfo buf, Datum value)
+/*
+ * A text column in UTF-8; utf8_db: the database's encoding is UTF-8.  A
+ * value stored inline, short header or not, is read where it lies, without
+ * the call DatumGetTextPP makes for every value.
+ */
+static inline void
+put_text(StringInfo buf, Datum value, bool utf8_db)
 {
-	text	   *t = DatumGetTextPP(value);
-	char	   *s = VARDATA_ANY(t);
-	int			len = VARSIZE_ANY_EXHDR(t);
-	char	   *utf8 = utf8_text(s, len);
+	struct varlena *t = (struct varlena *) DatumGetPointer(value);
+	char	   *s;
+	int			len;
 
-	if (utf8 != s)
-		len = strlen(utf8);
-	put_field(buf, TAG_TEXT, utf8, (uint32) len);
+	if (VARATT_IS_EXTERNAL(t) || VARATT_IS_COMPRESSED(t))
+		t = pg_detoast_datum_packed(t);
+	s = VARDATA_ANY(t);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (!utf8_db)
+	{
+		char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
+
+		/* a converted copy ends with a zero byte; s itself may not */
+		if (utf8 != s)
+		{
+			s = utf8;
+			len = strlen(utf8);
+		}
+	}
+	put_field(buf, TAG_TEXT, s, (uint32) len);
 }
 
 /*
@@ -276,14 +292,21 @@ put_text(StringInfo buf, Datum value)
 void
 steward_audit_event_bytes(StringInfo buf, const Datum *values, const bool *isnull, bool strict)
 {
-	appendBinaryStringInfo(buf, "PSE", 3);
-	appendStringInfoChar(buf, AUDIT_FORMAT_VERSION);
+	bool		utf8_db = GetDatabaseEncoding() == PG_UTF8;
+	char	   *p = reserve(buf, 4);
+
+	memcpy(p, "PSE", 3);
+	p[3] = AUDIT_FORMAT_VERSION;
+	buf->len += 4;
+	buf->data[buf->len] = '\0';
 
 	for (int n = 0; n < AUDIT_EVENT_NCOLS; n++)
 	{
 		if (isnull[n])
 		{
-			appendStringInfoChar(buf, TAG_NULL);
+			*reserve(buf, 1) = TAG_NULL;
+			buf->len++;
+			buf->data[buf->len] = '\0';
 			continue;
 		}
 		switch (n)
@@ -316,7 +339,7 @@ steward_audit_event_bytes(StringInfo buf, const Datum *values, const bool *isnul
 				}
 				break;
 			default:
-				put_text(buf, values[n]);
+				put_text(buf, values[n], utf8_db);
 				break;
 		}
 	}
@@ -519,6 +542,13 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 {
 	bytea	   *c;
 	bytea	   *salt;
+	struct varlena *raw;
+	union
+	{
+		struct varlena v;
+		double		force_align;
+		char		bytes[VARHDRSZ + VARATT_SHORT_MAX];
+	}			aligned;
 	Jsonb	   *jb;
 	char	   *txt;
 	char	   *utf8;
@@ -538,8 +568,22 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 	if (VARSIZE_ANY_EXHDR(c) != AUDIT_HASH_LEN || VARSIZE_ANY_EXHDR(salt) != AUDIT_SALT_LEN)
 		return AUDIT_PAYLOAD_MISMATCH;
 
-	/* the payload's text has no zero byte: strlen is its length */
-	jb = DatumGetJsonbP(values[AUDIT_COL_PAYLOAD]);
+	/*
+	 * The payload's text has no zero byte: strlen is its length.  A value
+	 * stored inline with a short header is aligned in a local copy rather than in one
+	 * palloc'd for every event, as DatumGetJsonbP would.
+	 */
+	raw = (struct varlena *) DatumGetPointer(values[AUDIT_COL_PAYLOAD]);
+	if (VARATT_IS_SHORT(raw) && !VARATT_IS_EXTERNAL(raw))
+	{
+		Size		n = VARSIZE_SHORT(raw) - VARHDRSZ_SHORT;
+
+		SET_VARSIZE(&aligned.v, n + VARHDRSZ);
+		memcpy(VARDATA(&aligned.v), VARDATA_SHORT(raw), n);
+		jb = (Jsonb *) &aligned.v;
+	}
+	else
+		jb = DatumGetJsonbP(values[AUDIT_COL_PAYLOAD]);
 	resetStringInfo(scratch);
 	appendStringInfoChar(scratch, DOMAIN_COMMITMENT);
 	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);

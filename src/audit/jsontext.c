@@ -57,77 +57,99 @@ put(StringInfo out, const char *s, int n)
 	out->data[out->len] = '\0';
 }
 
-/* as escape_json: quotes, the escapes JSON names, \u00xx for the rest below a space */
+/* does any byte of w need escaping (below a space, a quote or a backslash)? */
+static inline bool
+word_needs_escape(uint64 w)
+{
+	const uint64 ones = UINT64CONST(0x0101010101010101);
+	const uint64 highs = UINT64CONST(0x8080808080808080);
+	uint64		quote = w ^ (ones * '"');
+	uint64		backslash = w ^ (ones * '\\');
+
+	/* exact tests for a byte below 0x20, and for a zero byte in quote and backslash */
+	return (((w - ones * 0x20) & ~w) |
+			((quote - ones) & ~quote) |
+			((backslash - ones) & ~backslash)) & highs;
+}
+
+/*
+ * As escape_json: quotes, the escapes JSON names, \u00xx for the rest below
+ * a space.  One pass, eight bytes at a time where none needs escaping; a
+ * zero byte ends the string, as it ends the copy JsonbToCString escapes
+ * (made by pnstrdup).
+ */
 static void
 render_string(StringInfo out, const char *s, uint32 len)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *end;
-	const char *run;
+	char	   *o;
+	uint32		i = 0;
 
-	/* JsonbToCString escapes a copy of the string made by pnstrdup */
-	len = strnlen(s, len);
-	end = s + len;
 	/* at most six bytes per byte, two quotes */
 	reserve(out, len * 6 + 2);
-	out->data[out->len++] = '"';
-	run = s;
-	for (const char *p = s; p < end; p++)
+	o = out->data + out->len;
+	*o++ = '"';
+	for (;;)
 	{
-		unsigned char ch = (unsigned char) *p;
-		const char *esc;
+		unsigned char ch;
 
+		while (i + 8 <= len)
+		{
+			uint64		w;
+
+			memcpy(&w, s + i, 8);
+			if (word_needs_escape(w))
+				break;
+			memcpy(o, &w, 8);
+			o += 8;
+			i += 8;
+		}
+		if (i >= len)
+			break;
+		ch = (unsigned char) s[i++];
 		if (ch >= ' ' && ch != '"' && ch != '\\')
+		{
+			*o++ = (char) ch;
 			continue;
-		/* the plain bytes before this one */
-		memcpy(out->data + out->len, run, p - run);
-		out->len += p - run;
-		run = p + 1;
+		}
+		if (ch == '\0')
+			break;
+		*o++ = '\\';
 		switch (ch)
 		{
 			case '\b':
-				esc = "\\b";
+				*o++ = 'b';
 				break;
 			case '\f':
-				esc = "\\f";
+				*o++ = 'f';
 				break;
 			case '\n':
-				esc = "\\n";
+				*o++ = 'n';
 				break;
 			case '\r':
-				esc = "\\r";
+				*o++ = 'r';
 				break;
 			case '\t':
-				esc = "\\t";
+				*o++ = 't';
 				break;
 			case '"':
-				esc = "\\\"";
+				*o++ = '"';
 				break;
 			case '\\':
-				esc = "\\\\";
+				*o++ = '\\';
 				break;
 			default:
-				esc = NULL;
+				/* "\\u%04x" of a byte below 0x20 */
+				memcpy(o, "u00", 3);
+				o[3] = hex[ch >> 4];
+				o[4] = hex[ch & 0x0F];
+				o += 5;
 				break;
 		}
-		if (esc)
-		{
-			out->data[out->len++] = esc[0];
-			out->data[out->len++] = esc[1];
-		}
-		else
-		{
-			/* "\\u%04x" of a byte below 0x20 */
-			memcpy(out->data + out->len, "\\u00", 4);
-			out->data[out->len + 4] = hex[ch >> 4];
-			out->data[out->len + 5] = hex[ch & 0x0F];
-			out->len += 6;
-		}
 	}
-	memcpy(out->data + out->len, run, end - run);
-	out->len += end - run;
-	out->data[out->len++] = '"';
-	out->data[out->len] = '\0';
+	*o++ = '"';
+	*o = '\0';
+	out->len = o - out->data;
 }
 
 /* child i of c, whose data starts at base + offset */

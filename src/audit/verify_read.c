@@ -409,11 +409,14 @@ steward_verify_read_unit(VerifyReader *r, const VerifyBounds *b, int part,
 			tup.t_data = (HeapTupleHeader) PageGetItem(page, lp);
 			tup.t_len = ItemIdGetLength(lp);
 			ItemPointerSet(&tup.t_self, blkno, items[k]);
-			xid = U64FromFullTransactionId(DatumGetFullTransactionId(heap_getattr(&tup, att[AUDIT_COL_XID],
-																				  desc, &xid_null)));
-			if (xid_null || !in_chunk(b, xid))
-				continue;
+			/* every column is needed: deformed once, the xid read from that */
 			heap_deform_tuple(&tup, desc, r->values, r->isnull);
+			xid_null = r->isnull[att[AUDIT_COL_XID] - 1];
+			if (xid_null)
+				continue;
+			xid = U64FromFullTransactionId(DatumGetFullTransactionId(r->values[att[AUDIT_COL_XID] - 1]));
+			if (!in_chunk(b, xid))
+				continue;
 			for (int c = 0; c < AUDIT_NCOLS; c++)
 			{
 				values[c] = r->values[att[c] - 1];

@@ -293,6 +293,12 @@ SELECT audit_append('SHAPE', 'payload', 'wide', jsonb_object_agg('key' || g,
 SELECT audit_append('SHAPE', 'payload', 'toasted', jsonb_agg(repeat(md5(g::text), 20)))
   FROM generate_series(1, 200) g;
 SELECT audit_append('SHAPE', 'payload', 'deep', ('{"a": ' || repeat('[', 100) || '1' || repeat(']', 100) || '}')::jsonb);
+-- strings long enough to be read eight bytes at a time, with every kind of
+-- escape (and multi-byte characters) at every offset of a word
+SELECT audit_append('SHAPE', 'payload', 'escapes at every offset',
+           jsonb_agg(repeat('x', g) || E'\\' || repeat('ü', g % 3) || '"' || repeat('y', 17 - g)
+                     || E'\n' || chr(1) || repeat('z', g) || chr(31) || chr(127) || E'\t' || repeat('w', 16)))
+  FROM generate_series(0, 17) g;
 SELECT audit_seal();
 SELECT is((SELECT row(is_valid, events_unsealed)::text FROM verify_audit_chain()), '(t,0)',
           'payloads of every shape verify against the commitments appended with them');
