@@ -12,9 +12,11 @@
  * blocks of about CHUNK_EVENTS events: verify_read.c finds the chunk's
  * events through the xid index, reads them from the heap and computes
  * every event's leaf and payload check in C, in parallel workers too
- * (verify_parallel.c), which go on with a chunk while the leader reads and
- * checks the next chunk's blocks; here each event is matched by id against
- * the sealed entries:
+ * (verify_parallel.c).  A chunk's events are read from the moment its
+ * blocks are read: the leader checks the chunk's blocks (their hashes
+ * above) while the workers read its events, and then reads the next
+ * chunk's blocks.  Here each event is matched by id against the sealed
+ * entries:
  * Matching is per block, never per chunk or per worker: an event belongs
  * to the first block whose snapshot shows its xid completed (its home
  * block), and only that block's entries are searched for its id, so the
@@ -80,8 +82,8 @@
 /*
  * A chunk: blocks of about CHUNK_EVENTS events whose events are read
  * together (the first one smaller, so that workers start sooner).  While
- * the events of one chunk are read (by parallel workers), the leader reads
- * and checks the blocks of the next.
+ * the events of one chunk are read (by parallel workers), the leader
+ * checks its blocks and then reads the blocks of the next.
  */
 typedef struct Chunk
 {
@@ -148,8 +150,9 @@ typedef struct Verify
 	int64		events_unsealed;
 	/* chain state */
 	AuditChainEnd chain;
-	char	   *lower_snap;		/* the last block's snapshot (NULL: none) */
+	char	   *lower_snap;		/* the last block read: its snapshot (NULL: none) */
 	AuditSnapshot lower;
+	int64		next_position;	/* and the chain's position after it */
 	/* the chunk whose blocks are read, and the one whose events are */
 	Chunk		chunks[2];
 	Chunk	   *reading;
@@ -383,14 +386,16 @@ read_block_reusing(Verify *v, HeapTuple t, TupleDesc d, AuditBlock *b)
 		keep_spare(v, spare, spare_size, alloc);
 }
 
-/* Check one block against the chain before it, and add it to the chunk read. */
+/*
+ * Add one block to the chunk read: its entries and snapshot, which bound
+ * the chunk's events.  Its hashes are checked once the chunk's events are
+ * being read (check_blocks), so that the workers need not wait for them.
+ */
 static void
-check_block(Verify *v, HeapTuple t, TupleDesc d)
+read_block(Verify *v, HeapTuple t, TupleDesc d)
 {
 	Chunk	   *c = v->reading;
 	AuditBlock *b;
-	AuditBlockProblem bp;
-	bool		has_first;
 
 	if (c->nblocks == 0)
 	{
@@ -405,28 +410,50 @@ check_block(Verify *v, HeapTuple t, TupleDesc d)
 	}
 	b = &c->blocks[c->nblocks];
 	read_block_reusing(v, t, d, b);
-
-	/* the previous block's snapshot */
-	v->chain.snap = v->lower_snap ? &v->lower : NULL;
-	if (steward_audit_check_block(b, &v->chain, &bp))
-	{
-		has_first = NENTRIES(b) > 0;
-		problem(v, CLASS_BLOCK, RANK_NONE, bp.position, bp.block_id,
-				has_first, has_first ? steward_audit_entry_id(b->entries) : 0,
-				has_first, has_first ? steward_audit_entry_time(b->entries) : 0, "%s", bp.text);
-	}
-
-	/* continue the chain from what is stored, to find later problems too */
-	if (b->has_hash)
-		memcpy(v->chain.prev_hash, b->hash, AUDIT_HASH_LEN);
-	v->chain.next_block = b->block_id + 1;
-	v->chain.next_position = b->first_position + b->count;
-	v->chain.format = b->format;
 	v->lower_snap = b->snap_text;
 	v->lower = b->snap;
-	v->blocks_checked++;
+	v->next_position = b->first_position + b->count;
 	c->events += NENTRIES(b);
 	c->nblocks++;
+}
+
+/*
+ * Check the blocks of chunk c, in chain order, against the chain before
+ * each, taking what the workers read meanwhile between blocks.
+ */
+static void
+check_blocks(Verify *v, Chunk *c)
+{
+	for (int k = 0; k < c->nblocks; k++)
+	{
+		AuditBlock *b = &c->blocks[k];
+		AuditBlockProblem bp;
+		bool		has_first;
+
+		CHECK_FOR_INTERRUPTS();
+		/* the previous block's snapshot */
+		if (k > 0)
+			v->chain.snap = &c->blocks[k - 1].snap;
+		else
+			v->chain.snap = c->lower_snap ? &c->lower : NULL;
+		if (steward_audit_check_block(b, &v->chain, &bp))
+		{
+			has_first = NENTRIES(b) > 0;
+			problem(v, CLASS_BLOCK, RANK_NONE, bp.position, bp.block_id,
+					has_first, has_first ? steward_audit_entry_id(b->entries) : 0,
+					has_first, has_first ? steward_audit_entry_time(b->entries) : 0, "%s", bp.text);
+		}
+
+		/* continue the chain from what is stored, to find later problems too */
+		if (b->has_hash)
+			memcpy(v->chain.prev_hash, b->hash, AUDIT_HASH_LEN);
+		v->chain.next_block = b->block_id + 1;
+		v->chain.next_position = b->first_position + b->count;
+		v->chain.format = b->format;
+		v->blocks_checked++;
+		if (v->matching == c)
+			steward_verify_events_step(v->events);
+	}
 }
 
 /* an event id named by a sealed REDACTION event (its resource_id as a number) */
@@ -662,7 +689,7 @@ start_chunk(Verify *v)
 	v->reading = c == &v->chunks[0] ? &v->chunks[1] : &v->chunks[0];
 	v->reading->nblocks = 0;
 	v->reading->events = 0;
-	c->next_position = v->chain.next_position;
+	c->next_position = v->next_position;
 
 	/* the workers begin at once; their rows are matched from the next step on */
 	steward_verify_events_start(v->events, match_rows, v);
@@ -1011,6 +1038,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		}
 	}
 
+	v.next_position = v.chain.next_position;
 	arg = Int64GetDatum(v.chain.next_block - 1);
 	portal = SPI_cursor_open_with_args(NULL,
 									   steward_audit_block_select("entries", "WHERE block_id OPERATOR(pg_catalog.>) $1 ORDER BY block_id"),
@@ -1035,7 +1063,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 		for (uint64 r = 0; r < nfetched; r++)
 		{
 			CHECK_FOR_INTERRUPTS();
-			check_block(&v, fetched->vals[r], fetched->tupdesc);
+			read_block(&v, fetched->vals[r], fetched->tupdesc);
 			/* take what the workers read meanwhile */
 			if (v.matching)
 				steward_verify_events_step(v.events);
@@ -1046,6 +1074,8 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 				if (v.matching)
 					finish_chunk(&v);
 				start_chunk(&v);
+				/* its hashes checked while the workers read its events */
+				check_blocks(&v, v.matching);
 			}
 		}
 		SPI_freetuptable(fetched);
@@ -1058,6 +1088,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	if (v.reading->nblocks > 0)
 	{
 		start_chunk(&v);
+		check_blocks(&v, v.matching);
 		finish_chunk(&v);
 	}
 	steward_verify_events_close(v.events);
