@@ -155,6 +155,10 @@ extern bool steward_launch_next(StewardLaunchKind *kind, Oid *dbid, Oid *roleid,
 								int64 *job_id);
 extern void steward_launch_at_commit(StewardLaunchKind kind, Oid roleid, int64 job_id);
 extern void steward_wake_at_commit(int pid);
+extern void steward_jobs_changed_at_commit(void);
+extern void steward_jobs_changed_prepare(void);
+extern void steward_jobs_changed_sleep(int ms);
+extern void steward_jobs_changed_done(void);
 extern void steward_launch_set_launcher(void);
 
 /* common/statement.c */

@@ -570,8 +570,8 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 
 	/*
 	 * The payload's text has no zero byte: strlen is its length.  A value
-	 * stored inline with a short header is aligned in a local copy rather than in one
-	 * palloc'd for every event, as DatumGetJsonbP would.
+	 * stored inline with a short header is aligned in a local copy, not in
+	 * one palloc'd for every event as DatumGetJsonbP would.
 	 */
 	raw = (struct varlena *) DatumGetPointer(values[AUDIT_COL_PAYLOAD]);
 	if (VARATT_IS_SHORT(raw) && !VARATT_IS_EXTERNAL(raw))

@@ -21,7 +21,11 @@
  * Backends never write requests directly from SQL: steward_launch_at_
  * commit() queues them until the transaction commits, so a worker never
  * looks for a job that is not visible yet.  Likewise steward_wake_at_
- * commit() sets a worker's latch once a pause or cancel is visible.
+ * commit() sets a worker's latch once a pause or cancel is visible, and
+ * steward_jobs_changed_at_commit() wakes the sessions waiting in job_wait
+ * once a job's new state is visible (the jobs-changed condition variable;
+ * a waiter also looks again after a timeout, so a wake-up is only ever
+ * early, never needed).
  *
  *-------------------------------------------------------------------------
  */
@@ -29,6 +33,8 @@
 
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -53,6 +59,7 @@ typedef struct StewardLaunchShared
 {
 	slock_t		mutex;
 	Latch	   *launcher_latch;
+	ConditionVariable jobs_changed; /* a job's state changed (committed) */
 	int			nrequests;
 	LaunchRequest requests[STEWARD_MAX_REQUESTS];
 } StewardLaunchShared;
@@ -60,9 +67,16 @@ typedef struct StewardLaunchShared
 static StewardLaunchShared *shared = NULL;
 
 /* actions waiting for the current transaction to commit */
+typedef enum PendingKind
+{
+	PENDING_LAUNCH,				/* a request: kind, roleid, job_id */
+	PENDING_WAKE,				/* set the latch of pid */
+	PENDING_JOBS_CHANGED		/* broadcast jobs_changed */
+} PendingKind;
+
 typedef struct PendingAction
 {
-	bool		is_wake;
+	PendingKind what;
 	int			pid;
 	StewardLaunchKind kind;
 	Oid			roleid;
@@ -81,8 +95,12 @@ steward_launch_shmem_request(void)
 void
 steward_launch_shmem_startup(void)
 {
+	bool		created;
+
 	shared = steward_shmem_init("pg_steward launch requests", sizeof(StewardLaunchShared),
-								offsetof(StewardLaunchShared, mutex), NULL);
+								offsetof(StewardLaunchShared, mutex), &created);
+	if (created)
+		ConditionVariableInit(&shared->jobs_changed);
 }
 
 /* ----------------------------------------------------------------
@@ -217,13 +235,15 @@ launch_xact_callback(XactEvent event, void *arg)
 		{
 			PendingAction *a = (PendingAction *) lfirst(lc);
 
-			if (a->is_wake)
+			if (a->what == PENDING_WAKE)
 			{
 				PGPROC	   *proc = BackendPidGetProc(a->pid);
 
 				if (proc != NULL)
 					SetLatch(&proc->procLatch);
 			}
+			else if (a->what == PENDING_JOBS_CHANGED)
+				ConditionVariableBroadcast(&shared->jobs_changed);
 			else
 				steward_launch_request(a->kind, MyDatabaseId, a->roleid, a->job_id);
 		}
@@ -256,7 +276,7 @@ add_pending(PendingAction *a)
 void
 steward_launch_at_commit(StewardLaunchKind kind, Oid roleid, int64 job_id)
 {
-	PendingAction a = {false, 0, kind, roleid, job_id};
+	PendingAction a = {PENDING_LAUNCH, 0, kind, roleid, job_id};
 
 	if (shared == NULL)
 		return;
@@ -267,8 +287,57 @@ steward_launch_at_commit(StewardLaunchKind kind, Oid roleid, int64 job_id)
 void
 steward_wake_at_commit(int pid)
 {
-	PendingAction a = {true, pid, STEWARD_LAUNCH_JOB, InvalidOid, 0};
+	PendingAction a = {PENDING_WAKE, pid, STEWARD_LAUNCH_JOB, InvalidOid, 0};
 
 	if (pid > 0)
 		add_pending(&a);
+}
+
+/*
+ * Wake the sessions waiting for a job (job_wait, job_await) once the
+ * transaction commits: it changed a job's state.  Once per transaction.
+ */
+void
+steward_jobs_changed_at_commit(void)
+{
+	PendingAction a = {PENDING_JOBS_CHANGED, 0, STEWARD_LAUNCH_JOB, InvalidOid, 0};
+	ListCell   *lc;
+
+	if (shared == NULL)
+		return;
+	foreach(lc, pending_actions)
+		if (((PendingAction *) lfirst(lc))->what == PENDING_JOBS_CHANGED)
+			return;
+	add_pending(&a);
+}
+
+/*
+ * A waiter for a job's state: steward_jobs_changed_prepare() before it
+ * reads the state, so that a change committed after that read wakes
+ * steward_jobs_changed_sleep(), which otherwise returns after ms (as a
+ * plain sleep does without the preloaded library); then
+ * steward_jobs_changed_done().  An error in between needs nothing: the
+ * transaction's abort ends the wait.
+ */
+void
+steward_jobs_changed_prepare(void)
+{
+	if (shared != NULL)
+		ConditionVariablePrepareToSleep(&shared->jobs_changed);
+}
+
+void
+steward_jobs_changed_sleep(int ms)
+{
+	if (shared != NULL)
+		(void) ConditionVariableTimedSleep(&shared->jobs_changed, ms, PG_WAIT_EXTENSION);
+	else
+		(void) steward_sleep_ms(ms, false);
+}
+
+void
+steward_jobs_changed_done(void)
+{
+	if (shared != NULL)
+		ConditionVariableCancelSleep();
 }

@@ -111,13 +111,17 @@ transition(int64 job_id, const char *to, const char *from_list)
 {
 	const char *args[] = {psprintf(INT64_FORMAT, job_id), to, from_list};
 	bool		isnull;
+	char	   *state;
 
-	return steward_query_text_as_owner(
+	state = steward_query_text_as_owner(
 		"UPDATE steward.jobs SET state = $2, updated_at = clock_timestamp(), "
 		"       finished_at = CASE WHEN $2 = 'cancelled' THEN clock_timestamp() END "
 		" WHERE id OPERATOR(pg_catalog.=) $1::bigint AND state OPERATOR(pg_catalog.=) ANY (pg_catalog.string_to_array($3, ',')) "
 		"RETURNING state",
 		lengthof(args), args, &isnull);
+	if (state != NULL)
+		steward_jobs_changed_at_commit();
+	return state;
 }
 
 /* A transition that found the job in no allowed state is refused. */
@@ -131,8 +135,10 @@ refuse_if_null(const char *state, const char *verb, int64 job_id, const JobRow *
 }
 
 /*
- * The waiting loop of job_wait and job_await.  As a procedure (CALL
- * job_await), every poll is a
+ * The waiting loop of job_wait and job_await.  It reads the job again when
+ * a transaction that changed a job's state commits (a worker ending or
+ * pausing it, a session controlling it: common/launch.c), and at least
+ * every WAIT_POLL_MS.  As a procedure (CALL job_await), every poll is a
  * transaction of its own and no snapshot is held between polls, so the
  * waiter never holds back a CREATE INDEX CONCURRENTLY run by the job.
  * Each poll reads the job into a memory context that the next poll
@@ -194,6 +200,8 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 		TimestampTz now;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a change committed from here on ends the sleep below */
+		steward_jobs_changed_prepare();
 		MemoryContextReset(pollcxt);
 		MemoryContextSwitchTo(pollcxt);
 		if (!read_job(job_id, &jr))
@@ -232,8 +240,9 @@ wait_for_job(int64 job_id, int timeout_ms, bool in_procedure)
 			SPI_commit();
 			InvalidateCatalogSnapshot();
 		}
-		(void) steward_sleep_ms(WAIT_POLL_MS, false);
+		steward_jobs_changed_sleep(WAIT_POLL_MS);
 	}
+	steward_jobs_changed_done();
 	MemoryContextSwitchTo(callercxt);
 	if (last_progress)
 		pfree(last_progress);

@@ -375,6 +375,7 @@ steward_job_set_state(StewardJob *job, const char *state, ErrorData *edata)
 		"       updated_at = clock_timestamp() "
 		" WHERE id OPERATOR(pg_catalog.=) $1::bigint",
 		lengthof(args), args);
+	steward_jobs_changed_at_commit();
 }
 
 static void
