@@ -28,12 +28,14 @@
 # Sizes (passed on to the scripts; full / quick): DURATION (seconds of each
 # pgbench run; 20 / 3), CLIENTS ("1 8 32"), EVENTS (events verified; 1000000 /
 # 100000), EVENTS_LARGE (the large ledger; 10000000 / 300000; 0 skips it),
-# VERIFY_RUNS (3), VERIFY_LARGE_RUNS (2), SEAL_EVENTS (events sealed at the
+# VERIFY_RUNS (5 / 3), VERIFY_LARGE_RUNS (2), SEAL_EVENTS (events sealed at the
 # sealer's maximum rate; 200000 / 40000), BACKLOG (events sealed on the
 # ledger tree benchmark's large ledger; 100000 / 20000; tree_bench.sh also
 # takes EVENTS and EVENTS_LARGE), ROWS (rows backfilled and copied;
 # 2000000 / 200000), LOAD_SECONDS (write load during copy_table; 10 / 3), RUNS
-# (runs of each jobs method; 3), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
+# (runs of each jobs method; 5 / 3: each method and its baseline count with
+# their fastest run, and more runs make that less a matter of what else the
+# shared machine was doing), PROFILE_CALLS, PROFILE_WARM, PROFILE_EVENTS,
 # PROFILE_SEAL (bench/profile.sh; 3000, 1000, 50000, 30000 / 1000, 250,
 # 20000, 10000).  BENCH_PROFILE=0 skips the profile; BENCH_PROFILE_BASE=<commit>
 # profiles that commit too (built into a copy of the PostgreSQL installation),
@@ -63,7 +65,7 @@ if [ "$BENCH_QUICK" = 1 ]; then
 	ROWS="${ROWS:-200000}" LOAD_SECONDS="${LOAD_SECONDS:-3}" SEAL_EVENTS="${SEAL_EVENTS:-40000}"
 	PROFILE_CALLS="${PROFILE_CALLS:-1000}" PROFILE_WARM="${PROFILE_WARM:-250}"
 	PROFILE_EVENTS="${PROFILE_EVENTS:-20000}" PROFILE_SEAL="${PROFILE_SEAL:-10000}"
-	BACKLOG="${BACKLOG:-20000}"
+	BACKLOG="${BACKLOG:-20000}" RUNS="${RUNS:-3}" VERIFY_RUNS="${VERIFY_RUNS:-3}"
 	OUT=/tmp/pg_steward-bench-quick
 	DOC_DIR="${BENCH_DOC_DIR:-$OUT/docs}"
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$OUT/results}"
@@ -72,13 +74,11 @@ else
 	ROWS="${ROWS:-2000000}" LOAD_SECONDS="${LOAD_SECONDS:-10}" SEAL_EVENTS="${SEAL_EVENTS:-200000}"
 	PROFILE_CALLS="${PROFILE_CALLS:-3000}" PROFILE_WARM="${PROFILE_WARM:-1000}"
 	PROFILE_EVENTS="${PROFILE_EVENTS:-50000}" PROFILE_SEAL="${PROFILE_SEAL:-30000}"
-	BACKLOG="${BACKLOG:-100000}"
+	BACKLOG="${BACKLOG:-100000}" RUNS="${RUNS:-5}" VERIFY_RUNS="${VERIFY_RUNS:-5}"
 	DOC_DIR="${BENCH_DOC_DIR:-$ROOT/docs}"
 	RESULTS_DIR="${BENCH_RESULTS_DIR:-$ROOT/bench/results}"
 fi
 CLIENTS="${CLIENTS:-1 8 32}"
-RUNS="${RUNS:-3}"
-VERIFY_RUNS="${VERIFY_RUNS:-3}"
 VERIFY_LARGE_RUNS="${VERIFY_LARGE_RUNS:-2}"
 BENCH_BUILD="${BENCH_BUILD:-1}"
 BENCH_PROFILE="${BENCH_PROFILE:-1}"
