@@ -36,12 +36,12 @@
  * or epochs at the same position the one found first is kept; problems of
  * events at the same position rank by kind (RANK_*), then event id, then
  * time, so that the order rows arrive in does not matter.
- * Memory: the blocks and entries of two chunks (the one matched, the one
- * checked), an index of one chunk's entries, and a record per redacted
- * event and per REDACTION event.  The entries buffers of a finished chunk
- * and the index's arrays are reused by the chunks after it, never freed
- * and allocated again: a buffer of megabytes freed and allocated again
- * costs a page fault per page every time.
+ * Memory: the blocks and entries of two chunks (the one checked and
+ * matched, the one read), an index of one chunk's entries, and a record
+ * per redacted event and per REDACTION event.  The entries buffers of a
+ * finished chunk and the index's arrays are reused by the chunks after it,
+ * never freed and allocated again: a buffer of megabytes freed and
+ * allocated again costs a page fault per page every time.
  * A trusted digest must name a block that still exists with the same hash
  * (catches a regenerated chain and a cut tail); a "since" digest lets a
  * run start after an already verified block.
