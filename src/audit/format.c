@@ -242,14 +242,15 @@ put_field(StringInfo buf, uint8 tag, const char *data, uint32 len)
 }
 
 /*
- * Text of the database in UTF-8: s itself in a UTF-8 database (the usual
- * case, where pg_server_to_any would return it as it is, and is not called
- * for every column of every event for that), else a converted copy.
+ * Text of the database in UTF-8: s itself in a UTF-8 database (utf8_db: the
+ * usual case, where pg_server_to_any would return it as it is, and is not
+ * called for every column of every event for that), else a converted copy,
+ * which ends with a zero byte (s itself may not).
  */
 static inline char *
-utf8_text(char *s, int len)
+utf8_text(char *s, int len, bool utf8_db)
 {
-	return GetDatabaseEncoding() == PG_UTF8 ? s : pg_server_to_any(s, len, PG_UTF8);
+	return utf8_db ? s : pg_server_to_any(s, len, PG_UTF8);
 }
 
 /*
@@ -263,23 +264,16 @@ put_text(StringInfo buf, Datum value, bool utf8_db)
 	struct varlena *t = (struct varlena *) DatumGetPointer(value);
 	char	   *s;
 	int			len;
+	char	   *utf8;
 
 	if (VARATT_IS_EXTERNAL(t) || VARATT_IS_COMPRESSED(t))
 		t = pg_detoast_datum_packed(t);
 	s = VARDATA_ANY(t);
 	len = VARSIZE_ANY_EXHDR(t);
-	if (!utf8_db)
-	{
-		char	   *utf8 = pg_server_to_any(s, len, PG_UTF8);
-
-		/* a converted copy ends with a zero byte; s itself may not */
-		if (utf8 != s)
-		{
-			s = utf8;
-			len = strlen(utf8);
-		}
-	}
-	put_field(buf, TAG_TEXT, s, (uint32) len);
+	utf8 = utf8_text(s, len, utf8_db);
+	if (utf8 != s)
+		len = strlen(utf8);
+	put_field(buf, TAG_TEXT, utf8, (uint32) len);
 }
 
 /*
@@ -589,7 +583,7 @@ payload_message(const Datum *values, const bool *isnull, StringInfo scratch,
 	appendBinaryStringInfo(scratch, VARDATA_ANY(salt), AUDIT_SALT_LEN);
 	steward_audit_jsonb_text(scratch, &jb->root);
 	txt = scratch->data + prefix;
-	utf8 = utf8_text(txt, scratch->len - prefix);
+	utf8 = utf8_text(txt, scratch->len - prefix, GetDatabaseEncoding() == PG_UTF8);
 	if (utf8 != txt)
 	{
 		size_t		len = strlen(utf8);

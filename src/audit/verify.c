@@ -418,12 +418,14 @@ read_block(Verify *v, HeapTuple t, TupleDesc d)
 }
 
 /*
- * Check the blocks of chunk c, in chain order, against the chain before
- * each, taking what the workers read meanwhile between blocks.
+ * Check the blocks of the chunk being matched, in chain order, against the
+ * chain before each, taking what the workers read meanwhile between blocks.
  */
 static void
-check_blocks(Verify *v, Chunk *c)
+check_blocks(Verify *v)
 {
+	Chunk	   *c = v->matching;
+
 	for (int k = 0; k < c->nblocks; k++)
 	{
 		AuditBlock *b = &c->blocks[k];
@@ -451,8 +453,7 @@ check_blocks(Verify *v, Chunk *c)
 		v->chain.next_position = b->first_position + b->count;
 		v->chain.format = b->format;
 		v->blocks_checked++;
-		if (v->matching == c)
-			steward_verify_events_step(v->events);
+		steward_verify_events_step(v->events);
 	}
 }
 
@@ -1075,7 +1076,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 					finish_chunk(&v);
 				start_chunk(&v);
 				/* its hashes checked while the workers read its events */
-				check_blocks(&v, v.matching);
+				check_blocks(&v);
 			}
 		}
 		SPI_freetuptable(fetched);
@@ -1088,7 +1089,7 @@ steward_verify_audit_chain(PG_FUNCTION_ARGS)
 	if (v.reading->nblocks > 0)
 	{
 		start_chunk(&v);
-		check_blocks(&v, v.matching);
+		check_blocks(&v);
 		finish_chunk(&v);
 	}
 	steward_verify_events_close(v.events);
