@@ -975,18 +975,15 @@ copy_batch(StewardJob *job, CopySql *c, int64 *rows)
 	Datum		values[3];
 	char		nulls[3];
 	char	   *cond;
+	bool		done = false;
 
 	if (job->upper_key == NULL)
 		return true;
 	/* once the bound has committed: a first batch retried freezes it again */
 	if (job->phase != NULL)
 		steward_replayer_start(job);
-	{
-		bool		done = false;
-
-		if (copy_batch_beside_replayer(job, c, rows, &done))
-			return done;
-	}
+	if (copy_batch_beside_replayer(job, c, rows, &done))
+		return done;
 	*rows = replay_log(job, c, job->batch_size, job->current_key, job->upper_key, NULL);
 
 	range_params(c, job->current_key, job->upper_key, types, values, nulls);

@@ -42,11 +42,9 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
-#include "storage/latch.h"
 #include "storage/spin.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/wait_event.h"
 
 #include "pg_steward.h"
 #include "jobs/jobs.h"
@@ -346,11 +344,7 @@ steward_copy_replayer_main(Datum arg)
 		else
 			wait_ms = job->pause_ms;
 		if (wait_ms > 0)
-		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 wait_ms, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-		}
+			(void) steward_sleep_ms(wait_ms, true);
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
